@@ -1,0 +1,1 @@
+//! Loom models of dispatcher-core's concurrent protocols live in `tests/`.

@@ -1,0 +1,258 @@
+//! Bootstrap, post-bootstrap and close: how a new maintainer takes a manager over and what it is
+//! told (node.md §5), with the snapshot made consistent with concurrent completions (hazard B3).
+
+use std::collections::HashSet;
+use std::sync::Arc;
+
+use crate::ids::{DispatcherId, Mode, NodeId};
+use crate::messages::{
+    BootstrapRequest, BootstrapResponse, BootstrapSpan, CloseRequest, CloseResponse, PostBootstrapRequest,
+    PostBootstrapResponse, RunningError,
+};
+use crate::span::TableSpan;
+
+use super::effect::{CreateTicket, Drop, Effect, Reply, Step};
+use super::fence::{self, Owner};
+use super::manager::DispatcherManager;
+use super::operators::{OpKind, OpRequest};
+use super::registry::{transition, Phase, RecordSpec, RecordState};
+
+impl DispatcherManager {
+    /// Handles a `MaintainerBootstrapRequest` from maintainer node `from`.
+    ///
+    /// Guarantee (I12): when the response is built, every create admitted under an older owner has
+    /// either executed (its dispatcher is in `spans`) or been withdrawn and will never execute; and
+    /// a dispatcher reported alive whose removal is in flight is reported with its Remove.
+    pub fn handle_bootstrap(&self, from: &NodeId, request: &BootstrapRequest) -> Step {
+        if !fence::may_take_over(&self.fence.owner(), from, request.epoch) {
+            return Step::dropped(Drop::Fenced);
+        }
+        // S9: validate the table triggers before touching the owner.
+        if let Some(message) = self.trigger_mismatch(request) {
+            return Step::dropped_with(
+                Drop::Unknown,
+                vec![self.bootstrap_error(from, request, "trigger mismatch", message)],
+            );
+        }
+        let taken = match self.fence.take_over(from, request.epoch) {
+            Ok(taken) => taken,
+            Err(_) => return Step::dropped(Drop::Fenced),
+        };
+        if taken.changed {
+            self.withdraw_stale_creates(&taken.owner);
+            self.merges.forget_aborted();
+        }
+        let mut effects = self.ensure_triggers(request);
+        let response = self.snapshot(&taken.owner);
+        effects.push(Effect::Reply { to: from.clone(), reply: Reply::Bootstrap(response) });
+        Step::applied(effects)
+    }
+
+    fn trigger_mismatch(&self, request: &BootstrapRequest) -> Option<String> {
+        let wanted = [(Mode::Default, request.trigger), (Mode::Redo, request.redo_trigger)];
+        for (mode, want) in wanted {
+            if mode == Mode::Redo && !self.config.redo_enabled {
+                continue;
+            }
+            match (want, self.trigger(mode)) {
+                (None, Some(have)) => {
+                    return Some(format!("{mode:?} table trigger {} present during nil trigger bootstrap", have.id))
+                }
+                (Some(want), Some(have)) if have.id != want => {
+                    return Some(format!("{mode:?} table trigger id mismatch: have {}, asked {want}", have.id))
+                }
+                _ => {}
+            }
+        }
+        None
+    }
+
+    fn bootstrap_error(&self, to: &NodeId, request: &BootstrapRequest, code: &str, message: String) -> Effect {
+        Effect::Reply {
+            to: to.clone(),
+            reply: Reply::Bootstrap(BootstrapResponse {
+                changefeed: self.config.changefeed.clone(),
+                err: Some(RunningError {
+                    time: String::new(),
+                    node: self.config.node.to_string(),
+                    code: code.to_string(),
+                    message,
+                }),
+                epoch: request.epoch,
+                ..BootstrapResponse::default()
+            }),
+        }
+    }
+
+    /// After an owner change: every create admitted by an owner the new one would not admit, and
+    /// not yet committed, is cancelled here; the commit CAS and this cancel CAS decide it once.
+    fn withdraw_stale_creates(&self, owner: &Owner) {
+        for record in self.registry.records() {
+            let Some(admission) = &record.admission else { continue };
+            if record.state().phase != Phase::Creating || fence::admits(owner, &admission.from, admission.epoch) {
+                continue;
+            }
+            if record.transition(transition::cancel).is_ok() {
+                self.registry.release(&record);
+                let key = super::operators::OpKey { mode: record.mode, span: record.span.clone() };
+                self.operators.finish_if(&key, |e| e.target == record.incarnation);
+            }
+        }
+    }
+
+    /// Creates the table triggers the request names and this manager lacks (S11). They are live
+    /// at once (the reference creates them synchronously); the embedder builds them from the
+    /// returned tickets, whose commit is a no-op.
+    fn ensure_triggers(&self, request: &BootstrapRequest) -> Vec<Effect> {
+        let mut effects = Vec::new();
+        for (mode, want) in [(Mode::Default, request.trigger), (Mode::Redo, request.redo_trigger)] {
+            let Some(id) = want else { continue };
+            if (mode == Mode::Redo && !self.config.redo_enabled) || self.trigger(mode).is_some() {
+                continue;
+            }
+            if let Some(ticket) = self.make_trigger(mode, id, request.start_ts) {
+                effects.push(Effect::Create(ticket));
+            }
+        }
+        effects
+    }
+
+    fn make_trigger(&self, mode: Mode, id: DispatcherId, start_ts: u64) -> Option<CreateTicket> {
+        let record = self.registry.make(
+            RecordSpec {
+                id,
+                mode,
+                span: TableSpan::table_trigger(self.config.keyspace_id),
+                schema_id: 0,
+                start_ts,
+                skip_dml_as_start_ts: false,
+                admission: None,
+            },
+            RecordState::CREATING,
+        );
+        self.registry.reserve(&record, &[]).ok()?;
+        record.transition(transition::commit).ok()?;
+        self.registry.assign_seq(&record);
+        Some(CreateTicket { record, op: None })
+    }
+
+    /// Builds the bootstrap snapshot for `owner` (node.md §5.3).
+    ///
+    /// Operators are read *before* dispatchers (hazard B3): a completion closes the record first
+    /// and removes its operator after, so a dispatcher this scan still sees alive had its operator
+    /// present when the operator scan ran.
+    pub fn snapshot(&self, owner: &Owner) -> BootstrapResponse {
+        let operators = self.operators.entries();
+        let mut spans: Vec<BootstrapSpan> = self
+            .registry
+            .records()
+            .into_iter()
+            .filter(|r| r.state().phase == Phase::Live)
+            .map(|r| BootstrapSpan {
+                id: r.id,
+                mode: r.mode,
+                schema_id: r.schema_id,
+                span: r.span.clone(),
+                state: r.state().component,
+                checkpoint_ts: r.checkpoint_ts(),
+                block: r.pending_block(),
+            })
+            .collect();
+        spans.sort_by(|a, b| (a.mode, &a.span).cmp(&(b.mode, &b.span)));
+        let present: HashSet<(Mode, DispatcherId)> = spans.iter().map(|s| (s.mode, s.id)).collect();
+        let mut ops: Vec<_> = operators
+            .into_iter()
+            .filter_map(|(key, entry)| {
+                let OpRequest::Schedule(request) = &entry.request else { return None };
+                let current = fence::admits(owner, &entry.from, request.epoch);
+                let keep = current
+                    || (entry.kind() == OpKind::Remove && present.contains(&(key.mode, request.config.id)));
+                keep.then(|| (key, request.clone()))
+            })
+            .collect();
+        ops.sort_by(|a, b| a.0.cmp(&b.0));
+        let trigger_start = |mode| self.trigger(mode).map_or(0, |t| t.start_ts());
+        BootstrapResponse {
+            changefeed: self.config.changefeed.clone(),
+            spans,
+            err: None,
+            checkpoint_ts: trigger_start(Mode::Default),
+            redo_checkpoint_ts: if self.is_redo_ready() { trigger_start(Mode::Redo) } else { 0 },
+            operators: ops.into_iter().map(|(_, r)| r).collect(),
+            epoch: owner.epoch,
+            merge_operators: self.merges.in_progress(),
+        }
+    }
+
+    /// Handles a `MaintainerPostBootstrapRequest`: the table trigger must exist and match.
+    pub fn handle_post_bootstrap(&self, from: &NodeId, request: &PostBootstrapRequest) -> Step {
+        if self.fence.admit(from, request.epoch).is_none() {
+            return Step::dropped(Drop::Fenced);
+        }
+        let have = self.trigger(Mode::Default).map(|t| t.id);
+        let response = match (request.trigger, have) {
+            (Some(want), Some(have)) if want == have => PostBootstrapResponse {
+                changefeed: self.config.changefeed.clone(),
+                trigger: Some(want),
+                err: None,
+                epoch: request.epoch,
+            },
+            _ => PostBootstrapResponse {
+                changefeed: self.config.changefeed.clone(),
+                trigger: None,
+                err: Some(RunningError {
+                    time: String::new(),
+                    node: self.config.node.to_string(),
+                    code: "table trigger missing".to_string(),
+                    message: format!("post-bootstrap asked for {:?}, this node has {have:?}", request.trigger),
+                }),
+                epoch: request.epoch,
+            },
+        };
+        Step::applied(vec![Effect::Reply { to: from.clone(), reply: Reply::PostBootstrap(response) }])
+    }
+
+    /// Handles a `MaintainerCloseRequest`. A stale sender is acknowledged (`success = true`) without
+    /// touching anything, so it stops retrying. An admitted close starts closing every dispatcher
+    /// once and answers `success = true` only when none is left.
+    pub fn handle_close(&self, from: &NodeId, request: &CloseRequest) -> Step {
+        let reply = |success| Effect::Reply {
+            to: from.clone(),
+            reply: Reply::Close(CloseResponse {
+                changefeed: self.config.changefeed.clone(),
+                success,
+                epoch: request.epoch,
+            }),
+        };
+        if self.fence.admit(from, request.epoch).is_none() {
+            return Step::dropped_with(Drop::Fenced, vec![reply(true)]);
+        }
+        let mut effects = Vec::new();
+        if self.mark_closing(request.removed) {
+            for record in self.registry.records() {
+                let state = record.state();
+                match state.phase {
+                    Phase::Creating => {
+                        if record.transition(transition::cancel).is_ok() {
+                            self.registry.release(&record);
+                        }
+                    }
+                    Phase::Live => {
+                        if let Ok(before) = record.transition(transition::request_removal) {
+                            if !before.removing {
+                                effects.push(Effect::Close { id: record.id, mode: record.mode });
+                            }
+                        }
+                    }
+                    Phase::Closed | Phase::Cancelled => {}
+                }
+            }
+        }
+        let done = self.registry.records().iter().all(|r| !r.state().is_alive());
+        effects.push(reply(done));
+        Step::applied(effects)
+    }
+}
+
+/// Shared pointer type used by callers that keep managers in maps.
+pub type SharedManager = Arc<DispatcherManager>;

@@ -1,0 +1,170 @@
+//! What the node core asks its embedder to do, and what it tells it.
+//!
+//! The core never creates, closes or sends anything itself: each call returns a [`Step`], an
+//! outcome plus a list of [`Effect`]s, and the embedder reports back through the manager's
+//! callbacks (`commit_create`, `create_failed`, `dispatcher_closed`, `dispatcher_state_changed`).
+
+use std::sync::Arc;
+
+use crate::ids::{DispatcherId, Mode, NodeId, Ts};
+use crate::messages::{BootstrapResponse, CloseResponse, DispatcherStatus, PostBootstrapResponse, RunningError};
+
+use super::operators::{OpEntry, OpKey};
+use super::registry::{DispatcherRecord, RecordSpec};
+
+/// A create the embedder must execute: build the dispatcher `spec()` describes, then call
+/// `DispatcherManager::commit_create` (which may refuse: then discard it without starting it) or
+/// `DispatcherManager::create_failed`.
+#[derive(Debug, Clone)]
+pub struct CreateTicket {
+    pub(crate) record: Arc<DispatcherRecord>,
+    pub(crate) op: Option<(OpKey, Arc<OpEntry>)>,
+}
+
+impl CreateTicket {
+    /// What to build.
+    pub fn spec(&self) -> RecordSpec {
+        self.record.spec()
+    }
+
+    /// The dispatcher id.
+    pub fn id(&self) -> DispatcherId {
+        self.record.id
+    }
+
+    /// The dispatcher's mode.
+    pub fn mode(&self) -> Mode {
+        self.record.mode
+    }
+}
+
+/// A response to a maintainer request.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Reply {
+    /// Answer to a bootstrap.
+    Bootstrap(BootstrapResponse),
+    /// Answer to a post-bootstrap.
+    PostBootstrap(PostBootstrapResponse),
+    /// Answer to a close.
+    Close(CloseResponse),
+}
+
+/// One thing the embedder must do.
+#[derive(Debug, Clone)]
+pub enum Effect {
+    /// Build a dispatcher (see [`CreateTicket`]).
+    Create(CreateTicket),
+    /// Close a dispatcher, then call `dispatcher_closed` with its final checkpoint.
+    Close {
+        /// The dispatcher.
+        id: DispatcherId,
+        /// Its mode.
+        mode: Mode,
+    },
+    /// Build the merged dispatcher in state Preparing (not writing) and prepare its upstream; call
+    /// `dispatcher_state_changed(.., MergeReady, ..)` when the upstream is ready.
+    PrepareMerged {
+        /// What to build (its start ts is provisional).
+        spec: RecordSpec,
+        /// The sources it will replace, in key order.
+        sources: Vec<DispatcherId>,
+    },
+    /// Detach these merge sources from their upstream and close them; call `dispatcher_closed`
+    /// for each with its final checkpoint and pending barrier.
+    CloseMergeSources {
+        /// The merged dispatcher.
+        merged: DispatcherId,
+        /// Mode of all of them.
+        mode: Mode,
+        /// The sources.
+        sources: Vec<DispatcherId>,
+    },
+    /// Start the merged dispatcher from `start_ts` (it becomes Initializing).
+    StartMerged {
+        /// The merged dispatcher.
+        id: DispatcherId,
+        /// Its mode.
+        mode: Mode,
+        /// Where it starts.
+        start_ts: Ts,
+        /// Skip DML at exactly `start_ts`.
+        skip_dml_as_start_ts: bool,
+    },
+    /// An aborted merge hands this source back: re-attach it to its upstream; it is Working again.
+    ResumeSource {
+        /// The source.
+        id: DispatcherId,
+        /// Its mode.
+        mode: Mode,
+    },
+    /// Report this status to the owner maintainer (through the heartbeat path).
+    Report(DispatcherStatus),
+    /// Report this error to the owner maintainer.
+    ReportError(RunningError),
+    /// Send this response to a maintainer node.
+    Reply {
+        /// Destination.
+        to: NodeId,
+        /// The response.
+        reply: Reply,
+    },
+}
+
+/// Why a request was dropped without effect. Each is an expected, documented drop.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Drop {
+    /// The epoch fence refused the sender (or the owner changed while it was being admitted).
+    Fenced,
+    /// A redo request before redo is ready; the maintainer resends.
+    RedoNotReady,
+    /// A create for a dispatcher that already exists here (idempotent).
+    AlreadyExists,
+    /// Another operator holds the span in this mode.
+    Busy,
+    /// The span overlaps a live dispatcher of the same mode on this node.
+    Overlaps(DispatcherId),
+    /// A merge request that does not satisfy the merge preconditions (named).
+    MergeRefused(&'static str),
+    /// A merge resend for a merged id whose merge was aborted.
+    MergeAborted,
+    /// The request names a dispatcher or merge this manager does not have.
+    Unknown,
+    /// The manager is closing or closed.
+    Closing,
+}
+
+/// What a call did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    /// The request was applied.
+    Applied,
+    /// The request was dropped, and why.
+    Dropped(Drop),
+}
+
+/// The result of one call into the core.
+#[derive(Debug)]
+#[must_use]
+pub struct Step {
+    /// What happened to the request.
+    pub outcome: Outcome,
+    /// What the embedder must now do.
+    pub effects: Vec<Effect>,
+}
+
+impl Step {
+    /// Applied, with these effects.
+    pub fn applied(effects: Vec<Effect>) -> Self {
+        Self { outcome: Outcome::Applied, effects }
+    }
+
+    /// Dropped for `why`, with no effect.
+    pub fn dropped(why: Drop) -> Self {
+        Self { outcome: Outcome::Dropped(why), effects: Vec::new() }
+    }
+
+    /// Dropped for `why`, with these effects.
+    pub fn dropped_with(why: Drop, effects: Vec<Effect>) -> Self {
+        Self { outcome: Outcome::Dropped(why), effects }
+    }
+}

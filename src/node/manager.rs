@@ -1,0 +1,387 @@
+//! The dispatcher manager: one per (node, changefeed). Scheduling requests, embedder callbacks.
+//!
+//! Callable from many threads at once; no mutex anywhere on these paths. Every cross-thread
+//! decision is one atomic step on one location (see the module docs of `fence`, `registry` and
+//! `operators`), and every multi-structure sequence is ordered so that its readers (bootstrap,
+//! completion) cannot observe a half-applied state that breaks an invariant; each such ordering is
+//! commented where it is made.
+
+use std::sync::Arc;
+
+use crate::ids::{ChangefeedId, DispatcherId, Mode, NodeId, Ts};
+use crate::messages::{
+    ComponentState, DispatcherStatus, PendingBlock, RunningError, ScheduleAction, ScheduleRequest,
+};
+use crate::span::TableSpan;
+use crate::sync::{AtomicBool, AtomicU64, Ordering};
+
+use super::effect::{CreateTicket, Drop, Effect, Step};
+use super::fence::{self, Fence, Owner};
+use super::merge::MergeJournal;
+use super::operators::{OpEntry, OpKey, OpRequest, OperatorTable};
+use super::registry::{transition, Admission, DispatcherRecord, Phase, RecordSpec, RecordState, Refused, Registry};
+
+/// Static configuration of one dispatcher manager.
+#[derive(Clone, Debug)]
+pub struct ManagerConfig {
+    /// This node.
+    pub node: NodeId,
+    /// The changefeed.
+    pub changefeed: ChangefeedId,
+    /// Keyspace of the changefeed's tables.
+    pub keyspace_id: u32,
+    /// Whether the changefeed replicates in redo mode too.
+    pub redo_enabled: bool,
+}
+
+/// A create the core refused to commit: the embedder must discard the dispatcher unstarted.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("create of dispatcher {id} ({mode:?}) withdrawn before it executed ({phase:?})")]
+pub struct CreateWithdrawn {
+    /// The dispatcher.
+    pub id: DispatcherId,
+    /// Its mode.
+    pub mode: Mode,
+    /// The phase the record was found in.
+    pub phase: Phase,
+}
+
+const OPEN: u64 = 0;
+const CLOSING_PAUSED: u64 = 1;
+const CLOSING_REMOVED: u64 = 2;
+
+/// The node side of scheduling for one changefeed.
+pub struct DispatcherManager {
+    pub(crate) config: ManagerConfig,
+    pub(crate) fence: Fence,
+    pub(crate) registry: Registry,
+    pub(crate) operators: OperatorTable,
+    pub(crate) merges: MergeJournal,
+    redo_ready: AtomicBool,
+    pub(crate) closing: AtomicU64,
+}
+
+impl DispatcherManager {
+    /// A manager with no owner yet; its first bootstrap installs one.
+    pub fn new(config: ManagerConfig) -> Self {
+        Self {
+            config,
+            fence: Fence::new(None, crate::ids::Epoch::COMPAT),
+            registry: Registry::new(),
+            operators: OperatorTable::new(),
+            merges: MergeJournal::new(),
+            redo_ready: AtomicBool::new(false),
+            closing: AtomicU64::new(OPEN),
+        }
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &ManagerConfig {
+        &self.config
+    }
+
+    /// The owner in force.
+    pub fn owner(&self) -> Arc<Owner> {
+        self.fence.owner()
+    }
+
+    /// The registry (read-only use by embedders, checkers and tests).
+    pub fn registry(&self) -> &Registry {
+        &self.registry
+    }
+
+    /// The in-flight operator journal.
+    pub fn operators(&self) -> &OperatorTable {
+        &self.operators
+    }
+
+    /// The merge journal.
+    pub fn merges(&self) -> &MergeJournal {
+        &self.merges
+    }
+
+    /// Publishes that the redo components are ready; redo requests are dropped until then.
+    pub fn mark_redo_ready(&self) {
+        // Release: everything the embedder initialized for redo happens-before an Acquire reader
+        // that sees the flag.
+        self.redo_ready.store(self.config.redo_enabled, Ordering::Release);
+    }
+
+    /// Whether redo requests are accepted.
+    pub fn is_redo_ready(&self) -> bool {
+        self.redo_ready.load(Ordering::Acquire)
+    }
+
+    /// Whether a close request was admitted.
+    pub fn is_closing(&self) -> bool {
+        self.closing.load(Ordering::Acquire) != OPEN
+    }
+
+    /// Whether the changefeed was removed (not just paused) by an admitted close. Sticky.
+    pub fn is_removed(&self) -> bool {
+        self.closing.load(Ordering::Acquire) == CLOSING_REMOVED
+    }
+
+    pub(crate) fn mark_closing(&self, removed: bool) -> bool {
+        let to = if removed { CLOSING_REMOVED } else { CLOSING_PAUSED };
+        // AcqRel RMW: the first closer (previous OPEN) issues the closes.
+        self.closing.fetch_max(to, Ordering::AcqRel) == OPEN
+    }
+
+    /// The table trigger dispatcher of `mode`, if live.
+    pub fn trigger(&self, mode: Mode) -> Option<Arc<DispatcherRecord>> {
+        let span = TableSpan::table_trigger(self.config.keyspace_id);
+        self.registry.overlapping(mode, &span).into_iter().find(|r| r.span.is_table_trigger())
+    }
+
+    /// Common admission for maintainer control messages: fence, closing, redo readiness.
+    pub(crate) fn admit_control(&self, from: &NodeId, epoch: crate::ids::Epoch, mode: Mode) -> Result<Arc<Owner>, Drop> {
+        let owner = self.fence.admit(from, epoch).ok_or(Drop::Fenced)?;
+        if self.is_closing() {
+            return Err(Drop::Closing);
+        }
+        if mode == Mode::Redo && !self.is_redo_ready() {
+            return Err(Drop::RedoNotReady);
+        }
+        Ok(owner)
+    }
+
+    /// Handles a `ScheduleDispatcherRequest` from maintainer node `from` (node.md §2.4–§2.5).
+    pub fn handle_schedule(&self, from: &NodeId, request: ScheduleRequest) -> Step {
+        let owner = match self.admit_control(from, request.epoch, request.config.mode) {
+            Ok(owner) => owner,
+            Err(why) => return Step::dropped(why),
+        };
+        match request.action {
+            ScheduleAction::Create => self.create(from, &owner, request),
+            ScheduleAction::Remove => self.remove(from, &owner, request),
+        }
+    }
+
+    fn create(&self, from: &NodeId, owner: &Arc<Owner>, request: ScheduleRequest) -> Step {
+        let config = &request.config;
+        let Some(span) = config.span.clone() else {
+            // The wire boundary refuses this; a library caller may still build one.
+            return Step::dropped(Drop::Unknown);
+        };
+        let (mode, id) = (config.mode, config.id);
+        if self.registry.get_alive(mode, id).is_some() {
+            return Step::dropped(Drop::AlreadyExists);
+        }
+        let record = self.registry.make(
+            RecordSpec {
+                id,
+                mode,
+                span: span.clone(),
+                schema_id: config.schema_id,
+                start_ts: config.start_ts,
+                skip_dml_as_start_ts: config.skip_dml_as_start_ts,
+                admission: Some(Admission { from: from.clone(), epoch: request.epoch }),
+            },
+            RecordState::CREATING,
+        );
+        let key = OpKey { mode, span };
+        let entry = OpEntry::new(OpRequest::Schedule(request), from.clone(), record.incarnation);
+        // P6/P7: a current-owner holder makes this Busy; a stale one is replaced.
+        let admitted = match self.operators.admit(key.clone(), entry, |holder| {
+            !fence::admits(owner, &holder.from, holder.epoch())
+        }) {
+            Ok(admitted) => admitted,
+            Err(_busy) => return Step::dropped(Drop::Busy),
+        };
+        if let Some(stale) = &admitted.replaced {
+            self.retire(&key, stale);
+        }
+        if let Err(conflict) = self.registry.reserve(&record, &[]) {
+            self.operators.finish(&key, &admitted.entry);
+            return Step::dropped(match conflict {
+                super::registry::Conflict::IdTaken(_) => Drop::AlreadyExists,
+                super::registry::Conflict::Overlaps(other) => Drop::Overlaps(other),
+            });
+        }
+        // Everything this create reserved is published; confirm the owner (see `Fence`).
+        if !self.fence.still_current(owner) {
+            self.withdraw(&record, &key, &admitted.entry);
+            return Step::dropped(Drop::Fenced);
+        }
+        Step::applied(vec![Effect::Create(CreateTicket { record, op: Some((key, admitted.entry)) })])
+    }
+
+    /// A replaced stale entry's create must never execute: cancel its record if still creating.
+    fn retire(&self, key: &OpKey, stale: &Arc<OpEntry>) {
+        let OpRequest::Schedule(request) = &stale.request else { return };
+        if request.action != ScheduleAction::Create {
+            return;
+        }
+        if let Some(record) = self.registry.get(key.mode, request.config.id) {
+            if record.incarnation == stale.target && record.transition(transition::cancel).is_ok() {
+                self.registry.release(&record);
+            }
+        }
+    }
+
+    /// Withdraws a create that never executed.
+    pub(crate) fn withdraw(&self, record: &Arc<DispatcherRecord>, key: &OpKey, entry: &Arc<OpEntry>) {
+        if record.transition(transition::cancel).is_ok() {
+            self.registry.release(record);
+        }
+        self.operators.finish(key, entry);
+    }
+
+    fn remove(&self, from: &NodeId, owner: &Arc<Owner>, request: ScheduleRequest) -> Step {
+        let (mode, id) = (request.config.mode, request.config.id);
+        let Some(record) = self.registry.get(mode, id) else {
+            // R2: unknown dispatcher: answer Stopped at once, journal nothing.
+            return Step::applied(vec![stopped(id, mode, 0)]);
+        };
+        match record.state().phase {
+            Phase::Closed | Phase::Cancelled => return Step::applied(vec![stopped(id, mode, 0)]),
+            Phase::Creating => {
+                // The create has not executed: cancelling it wins or loses against the commit CAS.
+                if record.transition(transition::cancel).is_ok() {
+                    self.registry.release(&record);
+                    let key = OpKey { mode, span: record.span.clone() };
+                    self.operators.finish_if(&key, |e| e.target == record.incarnation);
+                    return Step::applied(vec![stopped(id, mode, 0)]);
+                }
+            }
+            Phase::Live => {}
+        }
+        let key = OpKey { mode, span: record.span.clone() };
+        let entry = OpEntry::new(OpRequest::Schedule(request), from.clone(), record.incarnation);
+        // R1: a Remove replaces whatever the span holds (a finished create, an older remove).
+        let Ok(admitted) = self.operators.admit(key.clone(), entry, |_| true) else {
+            unreachable!("a remove may replace any holder")
+        };
+        if !self.fence.still_current(owner) {
+            self.operators.finish(&key, &admitted.entry);
+            return Step::dropped(Drop::Fenced);
+        }
+        let mut effects = self.merges.abort_involving(self, mode, id);
+        // Store-then-validate (hazard B1), as one RMW on the record word: if this CAS precedes the
+        // close CAS, the close's completion sees our entry and removes it; if it follows, we see
+        // Closed here and remove our own entry. Either way nothing leaks.
+        match record.transition(transition::request_removal) {
+            Ok(before) if !before.removing => effects.push(Effect::Close { id, mode }),
+            Ok(_) => {}
+            Err(_) => {
+                self.operators.finish(&key, &admitted.entry);
+                effects.push(stopped(id, mode, record.checkpoint_ts()));
+            }
+        }
+        Step::applied(effects)
+    }
+
+    /// The embedder built the dispatcher of `ticket`. Returns its live sequence number, or refuses
+    /// if the create was withdrawn (fenced by a bootstrap, or removed) before it executed: the
+    /// embedder must then discard the dispatcher without starting it.
+    pub fn commit_create(&self, ticket: &CreateTicket) -> Result<u64, CreateWithdrawn> {
+        let record = &ticket.record;
+        match record.transition(transition::commit) {
+            Ok(_) => {
+                let seq = self.registry.assign_seq(record);
+                // C2: complete the create only if the span still holds this very entry (a Remove
+                // that replaced it stays).
+                if let Some((key, entry)) = &ticket.op {
+                    self.operators.finish(key, entry);
+                }
+                Ok(seq)
+            }
+            Err(Refused::Phase(Phase::Live)) if ticket.op.is_none() => Ok(record.seq()),
+            Err(_) => Err(CreateWithdrawn { id: record.id, mode: record.mode, phase: record.state().phase }),
+        }
+    }
+
+    /// The embedder failed to build the dispatcher of `ticket`. The create is withdrawn (its
+    /// journal entry too, so the maintainer's resend can retry: hazard B9) and the error reported.
+    pub fn create_failed(&self, ticket: &CreateTicket, error: RunningError) -> Step {
+        match &ticket.op {
+            Some((key, entry)) => self.withdraw(&ticket.record, key, entry),
+            None => {
+                if ticket.record.transition(transition::close).is_ok() {
+                    self.registry.release(&ticket.record);
+                }
+            }
+        }
+        Step::applied(vec![Effect::ReportError(error)])
+    }
+
+    /// The embedder closed a dispatcher (after a `Close`, a `CloseMergeSources`, or on its own),
+    /// with its final checkpoint and the barrier it was parked on, if any.
+    pub fn dispatcher_closed(
+        &self,
+        id: DispatcherId,
+        mode: Mode,
+        checkpoint_ts: Ts,
+        block: Option<PendingBlock>,
+    ) -> Step {
+        let Some(record) = self.registry.get(mode, id) else {
+            return Step::dropped(Drop::Unknown);
+        };
+        record.record_final(checkpoint_ts, block);
+        if let Some(step) = self.merges.source_closed(self, &record) {
+            return step;
+        }
+        // Release: publishes the final checkpoint recorded above.
+        if record.transition(transition::close).is_err() {
+            return Step::dropped(Drop::Unknown);
+        }
+        let mut effects = vec![self.release_closed(&record)];
+        effects.extend(self.merges.merged_closed(self, &record));
+        Step::applied(effects)
+    }
+
+    /// Releases a record that just went Closed: registry first, then its operator (remove-if-same
+    /// incarnation: a re-created dispatcher's entry is never touched, hazard B4). Returns its
+    /// Stopped report.
+    pub(crate) fn release_closed(&self, record: &Arc<DispatcherRecord>) -> Effect {
+        self.registry.release(record);
+        let key = OpKey { mode: record.mode, span: record.span.clone() };
+        self.operators.finish_if(&key, |e| e.target == record.incarnation);
+        stopped(record.id, record.mode, record.checkpoint_ts())
+    }
+
+    /// The embedder reports a component state change (Working, MergeReady, ...) and progress.
+    pub fn dispatcher_state_changed(
+        &self,
+        id: DispatcherId,
+        mode: Mode,
+        state: ComponentState,
+        checkpoint_ts: Ts,
+    ) -> Step {
+        let Some(record) = self.registry.get(mode, id) else {
+            return Step::dropped(Drop::Unknown);
+        };
+        if matches!(state, ComponentState::Stopped | ComponentState::Removed) {
+            // Closing goes through `dispatcher_closed`, which carries the final checkpoint.
+            return Step::dropped(Drop::Unknown);
+        }
+        record.advance_checkpoint(checkpoint_ts);
+        let Ok(before) = record.transition(|s| transition::set_component(s, state)) else {
+            return Step::dropped(Drop::Unknown);
+        };
+        let mut effects = Vec::new();
+        if state == ComponentState::Working && before.component != ComponentState::Working {
+            effects.push(Effect::Report(DispatcherStatus {
+                id,
+                mode,
+                state,
+                checkpoint_ts: record.checkpoint_ts(),
+                event_size_per_second: 0.0,
+            }));
+        }
+        effects.extend(self.merges.merged_state_changed(self, &record, state));
+        Step::applied(effects)
+    }
+}
+
+/// A Stopped report.
+pub(crate) fn stopped(id: DispatcherId, mode: Mode, checkpoint_ts: Ts) -> Effect {
+    Effect::Report(DispatcherStatus {
+        id,
+        mode,
+        state: ComponentState::Stopped,
+        checkpoint_ts,
+        event_size_per_second: 0.0,
+    })
+}

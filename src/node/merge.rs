@@ -1,0 +1,456 @@
+//! Merges on the node: the merge journal and the merge's lifecycle (node.md §3).
+//!
+//! A merge is journaled under its merged dispatcher id and occupies the merged span in the
+//! operator journal. Its progress is one packed word per merge ([`MergeProgress`]):
+//! `Preparing → Draining(remaining) → HandedOver → Finished`, or `Preparing → Aborted`. Exactly one
+//! thread wins each step, so concurrent source closes hand over once, and an abort can never race
+//! a hand-over. An aborted merged id is remembered for the rest of the owner's term, so a resent
+//! request cannot resurrect the merge (hazard B5).
+
+use std::sync::Arc;
+
+use crate::ids::{DispatcherId, Mode, NodeId};
+use crate::messages::{ComponentState, MergeRequest};
+use crate::sync::{AtomicU64, Computed, Map, Op, Ordering};
+
+use super::effect::{Drop, Effect, Step};
+use super::fence;
+use super::manager::DispatcherManager;
+use super::operators::{OpEntry, OpKey, OpRequest};
+use super::registry::{transition, DispatcherRecord, Phase, RecordSpec, RecordState};
+
+/// Where a merge is.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum MergePhase {
+    /// Merged dispatcher built (Preparing / MergeReady); sources WaitingMerge but still writing.
+    Preparing,
+    /// Sources are being closed; `remaining` have not reported yet.
+    Draining {
+        /// Sources still to close.
+        remaining: u32,
+    },
+    /// All sources closed; the merged dispatcher restarted from the joint start ts.
+    HandedOver,
+    /// The merged dispatcher reported Working: done.
+    Finished,
+    /// Given up before draining; sources were handed back.
+    Aborted,
+}
+
+/// Pure transitions of a merge's progress word.
+pub mod progress {
+    use super::MergePhase;
+
+    /// Pack into the word.
+    pub fn pack(p: MergePhase) -> u64 {
+        match p {
+            MergePhase::Preparing => 0,
+            MergePhase::Draining { remaining } => 1 | (u64::from(remaining) << 8),
+            MergePhase::HandedOver => 2,
+            MergePhase::Finished => 3,
+            MergePhase::Aborted => 4,
+        }
+    }
+
+    /// Unpack a word made by [`pack`].
+    pub fn unpack(w: u64) -> MergePhase {
+        match w & 0xff {
+            0 => MergePhase::Preparing,
+            1 => MergePhase::Draining { remaining: (w >> 8) as u32 },
+            2 => MergePhase::HandedOver,
+            3 => MergePhase::Finished,
+            _ => MergePhase::Aborted,
+        }
+    }
+
+    /// Start closing `sources` sources.
+    pub fn begin_drain(p: MergePhase, sources: u32) -> Option<MergePhase> {
+        (p == MergePhase::Preparing).then_some(MergePhase::Draining { remaining: sources })
+    }
+
+    /// One source closed; the last one hands over.
+    pub fn source_drained(p: MergePhase) -> Option<MergePhase> {
+        match p {
+            MergePhase::Draining { remaining: 1 } => Some(MergePhase::HandedOver),
+            MergePhase::Draining { remaining } if remaining > 1 => {
+                Some(MergePhase::Draining { remaining: remaining - 1 })
+            }
+            _ => None,
+        }
+    }
+
+    /// Give up: only before draining.
+    pub fn abort(p: MergePhase) -> Option<MergePhase> {
+        (p == MergePhase::Preparing).then_some(MergePhase::Aborted)
+    }
+
+    /// The merged dispatcher works.
+    pub fn finish(p: MergePhase) -> Option<MergePhase> {
+        (p == MergePhase::HandedOver).then_some(MergePhase::Finished)
+    }
+}
+
+/// One journaled merge.
+pub struct MergeEntry {
+    /// The request as received (echoed in bootstrap responses).
+    pub request: MergeRequest,
+    /// The maintainer node that sent it.
+    pub from: NodeId,
+    /// The merged dispatcher.
+    pub merged: Arc<DispatcherRecord>,
+    /// The sources, in key order.
+    pub sources: Vec<Arc<DispatcherRecord>>,
+    key: OpKey,
+    op: Arc<OpEntry>,
+    word: AtomicU64,
+}
+
+impl MergeEntry {
+    /// Current phase. Acquire: pairs with the AcqRel CAS in `advance`.
+    pub fn phase(&self) -> MergePhase {
+        progress::unpack(self.word.load(Ordering::Acquire))
+    }
+
+    /// Applies a transition with one CAS loop; `None` if it does not apply.
+    fn advance(&self, f: impl Fn(MergePhase) -> Option<MergePhase>) -> Option<MergePhase> {
+        let mut current = self.word.load(Ordering::Acquire);
+        loop {
+            let next = f(progress::unpack(current))?;
+            match self.word.compare_exchange_weak(current, progress::pack(next), Ordering::AcqRel, Ordering::Acquire) {
+                Ok(_) => return Some(next),
+                Err(found) => current = found,
+            }
+        }
+    }
+
+    fn has_source(&self, record: &Arc<DispatcherRecord>) -> bool {
+        self.sources.iter().any(|s| Arc::ptr_eq(s, record))
+    }
+}
+
+/// The merge journal, keyed by `(mode, merged dispatcher id)` (the full 128-bit id, hazard B8).
+#[derive(Default)]
+pub struct MergeJournal {
+    entries: Map<(Mode, DispatcherId), Arc<MergeEntry>>,
+    aborted: Map<(Mode, DispatcherId), ()>,
+}
+
+impl MergeJournal {
+    /// An empty journal.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// The journaled merge for a merged id.
+    pub fn get(&self, mode: Mode, merged: DispatcherId) -> Option<Arc<MergeEntry>> {
+        self.entries.get(&(mode, merged))
+    }
+
+    /// Requests of the merges in progress (what a bootstrap reports), in key order.
+    pub fn in_progress(&self) -> Vec<MergeRequest> {
+        let mut live: Vec<_> = self
+            .entries
+            .values()
+            .into_iter()
+            .filter(|e| !matches!(e.phase(), MergePhase::Aborted | MergePhase::Finished))
+            .collect();
+        live.sort_by(|a, b| (a.request.mode, &a.merged.span).cmp(&(b.request.mode, &b.merged.span)));
+        live.into_iter().map(|e| e.request.clone()).collect()
+    }
+
+    /// Number of journaled merges.
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    /// Whether no merge is journaled.
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    /// Whether a merge for this merged id was aborted under the current owner.
+    pub fn was_aborted(&self, mode: Mode, merged: DispatcherId) -> bool {
+        self.aborted.get(&(mode, merged)).is_some()
+    }
+
+    /// A new owner may legitimately re-issue any merge: forget the aborted ids.
+    pub(crate) fn forget_aborted(&self) {
+        for (key, ()) in self.aborted.entries() {
+            self.aborted.remove_if(&key, |_| true);
+        }
+    }
+
+    fn drop_entry(&self, entry: &Arc<MergeEntry>) {
+        let key = (entry.request.mode, entry.request.merged);
+        self.entries.remove_if(&key, |e| Arc::ptr_eq(e, entry));
+    }
+
+    fn involving(&self, mode: Mode, id: DispatcherId) -> Vec<Arc<MergeEntry>> {
+        self.entries
+            .values()
+            .into_iter()
+            .filter(|e| e.request.mode == mode && (e.request.merged == id || e.sources.iter().any(|s| s.id == id)))
+            .collect()
+    }
+
+    /// A Remove arrived for `id`: abort any not-yet-draining merge it takes part in.
+    pub(crate) fn abort_involving(&self, dm: &DispatcherManager, mode: Mode, id: DispatcherId) -> Vec<Effect> {
+        self.involving(mode, id).iter().flat_map(|e| self.abort(dm, e)).collect()
+    }
+
+    /// Aborts a merge that has not started draining: sources back to Working, merged closed.
+    fn abort(&self, dm: &DispatcherManager, entry: &Arc<MergeEntry>) -> Vec<Effect> {
+        if entry.advance(progress::abort).is_none() {
+            return Vec::new();
+        }
+        let (mode, merged_id) = (entry.request.mode, entry.request.merged);
+        // Tombstone first, then drop the entry: a resend arriving in between is refused.
+        self.aborted.compute((mode, merged_id), |_| Op::<(), ()>::Insert(()));
+        self.drop_entry(entry);
+        dm.operators.finish(&entry.key, &entry.op);
+        let mut effects = Vec::new();
+        for source in &entry.sources {
+            let back = source.transition(|s| {
+                transition::swap_component(s, ComponentState::WaitingMerge, ComponentState::Working)
+            });
+            if back.is_ok() {
+                effects.push(Effect::ResumeSource { id: source.id, mode });
+            }
+        }
+        if let Ok(before) = entry.merged.transition(transition::request_removal) {
+            if !before.removing {
+                effects.push(Effect::Close { id: merged_id, mode });
+            }
+        }
+        effects
+    }
+
+    /// A source of a draining merge was closed: the last one hands over to the merged dispatcher.
+    /// `None` if `record` is not a draining merge source.
+    pub(crate) fn source_closed(&self, dm: &DispatcherManager, record: &Arc<DispatcherRecord>) -> Option<Step> {
+        let entry = self
+            .involving(record.mode, record.id)
+            .into_iter()
+            .find(|e| e.has_source(record) && matches!(e.phase(), MergePhase::Draining { .. }))?;
+        // Release: publishes the final checkpoint recorded by the caller.
+        if record.transition(transition::drain).is_err() {
+            return Some(Step::dropped(Drop::Unknown));
+        }
+        if entry.advance(progress::source_drained) != Some(MergePhase::HandedOver) {
+            return Some(Step::applied(Vec::new()));
+        }
+        Some(Step::applied(self.hand_over(dm, &entry)))
+    }
+
+    /// All sources closed: start the merged dispatcher, then release the sources (in that order, so
+    /// the node's watermark never jumps over the span).
+    fn hand_over(&self, dm: &DispatcherManager, entry: &Arc<MergeEntry>) -> Vec<Effect> {
+        let (start_ts, skip_dml_as_start_ts) = merged_start(&entry.sources);
+        let merged = &entry.merged;
+        merged.restart_at(start_ts);
+        let _ = merged.transition(|s| transition::set_component(s, ComponentState::Initializing));
+        let mut effects = vec![Effect::StartMerged {
+            id: merged.id,
+            mode: merged.mode,
+            start_ts,
+            skip_dml_as_start_ts,
+        }];
+        for source in &entry.sources {
+            if source.transition(transition::close).is_ok() {
+                effects.push(dm.release_closed(source));
+            }
+        }
+        effects
+    }
+
+    /// The merged dispatcher changed state: MergeReady starts draining (or aborts if a source is
+    /// gone); Working after hand-over finishes the merge.
+    pub(crate) fn merged_state_changed(
+        &self,
+        dm: &DispatcherManager,
+        record: &Arc<DispatcherRecord>,
+        state: ComponentState,
+    ) -> Vec<Effect> {
+        let Some(entry) = self.get(record.mode, record.id).filter(|e| Arc::ptr_eq(&e.merged, record)) else {
+            return Vec::new();
+        };
+        match state {
+            ComponentState::MergeReady => {
+                let merged_gone = record.state().removing;
+                let source_gone = entry.sources.iter().any(|s| {
+                    let st = s.state();
+                    st.phase != Phase::Live || st.removing || st.component != ComponentState::WaitingMerge
+                });
+                if merged_gone || source_gone {
+                    return self.abort(dm, &entry);
+                }
+                let n = entry.sources.len() as u32;
+                if entry.advance(|p| progress::begin_drain(p, n)).is_none() {
+                    return Vec::new();
+                }
+                vec![Effect::CloseMergeSources {
+                    merged: record.id,
+                    mode: record.mode,
+                    sources: entry.sources.iter().map(|s| s.id).collect(),
+                }]
+            }
+            ComponentState::Working => {
+                if entry.advance(progress::finish).is_some() {
+                    self.drop_entry(&entry);
+                    dm.operators.finish(&entry.key, &entry.op);
+                }
+                Vec::new()
+            }
+            _ => Vec::new(),
+        }
+    }
+
+    /// The merged dispatcher itself was closed: a merge still preparing is aborted.
+    pub(crate) fn merged_closed(&self, dm: &DispatcherManager, record: &Arc<DispatcherRecord>) -> Vec<Effect> {
+        match self.get(record.mode, record.id).filter(|e| Arc::ptr_eq(&e.merged, record)) {
+            Some(entry) => {
+                let effects = self.abort(dm, &entry);
+                // Whatever phase it was in, a closed merged dispatcher ends the merge.
+                self.drop_entry(&entry);
+                dm.operators.finish(&entry.key, &entry.op);
+                effects
+            }
+            None => Vec::new(),
+        }
+    }
+}
+
+/// The merged dispatcher's start ts (node.md §3.4): the minimum of the sources' final checkpoints,
+/// or the common barrier when every source is parked on the same one.
+pub fn merged_start(sources: &[Arc<DispatcherRecord>]) -> (u64, bool) {
+    let min_checkpoint = sources.iter().map(|s| s.checkpoint_ts()).min().unwrap_or(0);
+    let blocks: Vec<_> = sources.iter().map(|s| s.pending_block()).collect();
+    match blocks.first().copied().flatten() {
+        Some(first) if blocks.iter().all(|b| *b == Some(first)) => {
+            if first.is_sync_point {
+                (first.block_ts, false)
+            } else {
+                // A DDL barrier: restart just below it and skip the DML at the restart ts.
+                (first.block_ts - 1, true)
+            }
+        }
+        _ => (min_checkpoint, false),
+    }
+}
+
+impl DispatcherManager {
+    /// Handles a `MergeDispatcherRequest` from maintainer node `from` (node.md §3.2–§3.3).
+    pub fn handle_merge(&self, from: &NodeId, request: MergeRequest) -> Step {
+        let owner = match self.admit_control(from, request.epoch, request.mode) {
+            Ok(owner) => owner,
+            Err(why) => return Step::dropped(why),
+        };
+        let (mode, merged_id) = (request.mode, request.merged);
+        if self.merges.was_aborted(mode, merged_id) {
+            return Step::dropped(Drop::MergeAborted);
+        }
+        if request.sources.len() < 2 {
+            return Step::dropped(Drop::MergeRefused("fewer than two sources"));
+        }
+        // M2: the merged dispatcher exists already (a resend, or an outdated request).
+        if let Some(merged) = self.registry.get_alive(mode, merged_id) {
+            let s = merged.state();
+            let mut effects = Vec::new();
+            if s.phase == Phase::Live && s.component == ComponentState::Working {
+                effects.push(Effect::Report(crate::messages::DispatcherStatus {
+                    id: merged_id,
+                    mode,
+                    state: ComponentState::Working,
+                    checkpoint_ts: merged.checkpoint_ts(),
+                    event_size_per_second: 0.0,
+                }));
+            }
+            return Step::dropped_with(Drop::AlreadyExists, effects);
+        }
+        // M3: every source live, Working, not removing, adjacent in the given order.
+        let mut sources = Vec::with_capacity(request.sources.len());
+        for id in &request.sources {
+            let Some(source) = self.registry.get_alive(mode, *id) else {
+                return Step::dropped(Drop::MergeRefused("source dispatcher missing"));
+            };
+            let s = source.state();
+            if s.phase != Phase::Live || s.removing || s.component != ComponentState::Working {
+                return Step::dropped(Drop::MergeRefused("source dispatcher not working"));
+            }
+            sources.push(source);
+        }
+        if sources.windows(2).any(|w| !w[0].span.is_followed_by(&w[1].span)) {
+            return Step::dropped(Drop::MergeRefused("sources not adjacent"));
+        }
+        let (first, last) = (&sources[0], &sources[sources.len() - 1]);
+        let span = first.span.joined_with(&last.span);
+        let merged = self.registry.make(
+            RecordSpec {
+                id: merged_id,
+                mode,
+                span: span.clone(),
+                schema_id: first.schema_id,
+                start_ts: sources.iter().map(|s| s.checkpoint_ts()).min().unwrap_or(0),
+                skip_dml_as_start_ts: false,
+                admission: None,
+            },
+            RecordState { phase: Phase::Live, component: ComponentState::Preparing, ..RecordState::CREATING },
+        );
+        let key = OpKey { mode, span };
+        let op = OpEntry::new(OpRequest::Merge(request.clone()), from.clone(), merged.incarnation);
+        let admitted = match self.operators.admit(key.clone(), op, |h| !fence::admits(&owner, &h.from, h.epoch())) {
+            Ok(admitted) => admitted,
+            Err(_) => return Step::dropped(Drop::Busy),
+        };
+        let source_ids: Vec<_> = sources.iter().map(|s| s.id).collect();
+        if let Err(conflict) = self.registry.reserve(&merged, &source_ids) {
+            self.operators.finish(&key, &admitted.entry);
+            return Step::dropped(match conflict {
+                super::registry::Conflict::IdTaken(_) => Drop::AlreadyExists,
+                super::registry::Conflict::Overlaps(id) => Drop::Overlaps(id),
+            });
+        }
+        let entry = Arc::new(MergeEntry {
+            request,
+            from: from.clone(),
+            merged: merged.clone(),
+            sources,
+            key: key.clone(),
+            op: admitted.entry.clone(),
+            word: AtomicU64::new(progress::pack(MergePhase::Preparing)),
+        });
+        // K7: each source Working → WaitingMerge by CAS; a source that changed under us undoes all.
+        let mut parked = 0;
+        for source in &entry.sources {
+            let r = source.transition(|s| {
+                transition::swap_component(s, ComponentState::Working, ComponentState::WaitingMerge)
+            });
+            if r.is_err() || source.state().removing {
+                break;
+            }
+            parked += 1;
+        }
+        let journaled = parked == entry.sources.len()
+            && matches!(
+                self.merges.entries.compute((mode, merged_id), |found| match found {
+                    Some(_) => Op::Abort(()),
+                    None => Op::Insert(entry.clone()),
+                }),
+                Computed::Inserted
+            );
+        if !journaled || !self.fence.still_current(&owner) {
+            for source in &entry.sources[..parked] {
+                let _ = source.transition(|s| {
+                    transition::swap_component(s, ComponentState::WaitingMerge, ComponentState::Working)
+                });
+            }
+            self.merges.drop_entry(&entry);
+            if merged.transition(transition::close).is_ok() {
+                self.registry.release(&merged);
+            }
+            self.operators.finish(&key, &admitted.entry);
+            return Step::dropped(if journaled { Drop::Fenced } else { Drop::MergeRefused("source changed") });
+        }
+        Step::applied(vec![Effect::PrepareMerged { spec: merged.spec(), sources: source_ids }])
+    }
+}

@@ -1,0 +1,23 @@
+//! The node side: one [`DispatcherManager`] per (node, changefeed).
+//!
+//! | module | what it holds |
+//! |---|---|
+//! | [`fence`] | the maintainer epoch fence: owner, admission and take-over tables |
+//! | [`registry`] | dispatchers by id, per-table span sets, the record state word |
+//! | [`operators`] | the in-flight operator journal, one operator per (mode, span) |
+//! | [`merge`] | the merge journal and a merge's progress word |
+//! | [`manager`] | scheduling requests and embedder callbacks |
+//! | [`bootstrap`] | bootstrap snapshot, post-bootstrap, close |
+//! | [`effect`] | what the core asks the embedder to do |
+
+pub mod bootstrap;
+pub mod effect;
+pub mod fence;
+pub mod manager;
+pub mod merge;
+pub mod operators;
+pub mod registry;
+
+pub use effect::{CreateTicket, Drop, Effect, Outcome, Reply, Step};
+pub use fence::{Fence, Owner};
+pub use manager::{CreateWithdrawn, DispatcherManager, ManagerConfig};

@@ -1,0 +1,527 @@
+//! The dispatcher registry: every dispatcher of one manager by `(mode, id)`, plus a per-table
+//! copy-on-write span set that refuses overlapping dispatchers atomically.
+//!
+//! Each dispatcher is a [`DispatcherRecord`] whose lifecycle lives in one packed state word
+//! ([`RecordState`]). Its transitions are pure functions over the decoded word, applied by a single
+//! CAS loop ([`DispatcherRecord::transition`]); the two that decide races are
+//! `commit` (Creating → Live, by the embedder once the dispatcher is built) and `cancel`
+//! (Creating → Cancelled, by a bootstrap fencing an old owner's create, or by a Remove that arrives
+//! first). Exactly one of them wins, so a create either executes or never does.
+
+use std::sync::Arc;
+
+use crate::ids::{DispatcherId, Epoch, Mode, NodeId, Ts};
+use crate::messages::{ComponentState, PendingBlock};
+use crate::span::TableSpan;
+use crate::sync::{AtomicBool, AtomicU64, Map, Ordering, Swap};
+
+/// Where a dispatcher is in its life on this node.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Phase {
+    /// Admitted and reserved; the embedder is building it. Not yet reported anywhere.
+    Creating,
+    /// Built and running (whatever its component state).
+    Live,
+    /// Closed and released; terminal.
+    Closed,
+    /// Never executed: fenced or removed before it was committed; terminal.
+    Cancelled,
+}
+
+/// The decoded state word of a dispatcher record.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub struct RecordState {
+    /// Lifecycle phase.
+    pub phase: Phase,
+    /// Component state as the maintainer sees it.
+    pub component: ComponentState,
+    /// A removal was requested (the close effect has been issued once).
+    pub removing: bool,
+    /// Closed by the embedder as a merge source, waiting for the merged dispatcher to take over.
+    pub drained: bool,
+}
+
+const PHASE_BITS: u64 = 0b11;
+const COMPONENT_SHIFT: u32 = 2;
+const COMPONENT_BITS: u64 = 0b111;
+const REMOVING_BIT: u64 = 1 << 5;
+const DRAINED_BIT: u64 = 1 << 6;
+
+impl RecordState {
+    /// The state of a freshly admitted dispatcher.
+    pub const CREATING: RecordState = RecordState {
+        phase: Phase::Creating,
+        component: ComponentState::Initializing,
+        removing: false,
+        drained: false,
+    };
+
+    /// Packs into the state word.
+    pub fn pack(self) -> u64 {
+        let phase = match self.phase {
+            Phase::Creating => 0,
+            Phase::Live => 1,
+            Phase::Closed => 2,
+            Phase::Cancelled => 3,
+        };
+        let component = u64::try_from(self.component.as_i32()).unwrap_or(0);
+        phase
+            | (component << COMPONENT_SHIFT)
+            | if self.removing { REMOVING_BIT } else { 0 }
+            | if self.drained { DRAINED_BIT } else { 0 }
+    }
+
+    /// Unpacks a state word produced by [`RecordState::pack`].
+    pub fn unpack(word: u64) -> RecordState {
+        let phase = match word & PHASE_BITS {
+            0 => Phase::Creating,
+            1 => Phase::Live,
+            2 => Phase::Closed,
+            _ => Phase::Cancelled,
+        };
+        let component = ComponentState::from_i32(((word >> COMPONENT_SHIFT) & COMPONENT_BITS) as i32)
+            .unwrap_or(ComponentState::Working);
+        RecordState { phase, component, removing: word & REMOVING_BIT != 0, drained: word & DRAINED_BIT != 0 }
+    }
+
+    /// Whether the dispatcher holds its span (reserved or running).
+    pub fn is_alive(self) -> bool {
+        matches!(self.phase, Phase::Creating | Phase::Live)
+    }
+}
+
+/// Why a record transition did not apply. Expected races, not errors.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+#[must_use]
+pub enum Refused {
+    /// The record was not in the phase the transition needs; carries what was found.
+    Phase(Phase),
+    /// A removal was already requested.
+    AlreadyRemoving,
+    /// The component state was not the expected one.
+    Component(ComponentState),
+}
+
+/// Pure transitions over [`RecordState`]; each checks its precondition first.
+pub mod transition {
+    use super::*;
+
+    /// The embedder built the dispatcher: Creating → Live (Initializing).
+    pub fn commit(s: RecordState) -> Result<RecordState, Refused> {
+        match s.phase {
+            Phase::Creating => Ok(RecordState { phase: Phase::Live, ..s }),
+            other => Err(Refused::Phase(other)),
+        }
+    }
+
+    /// Withdraw an admitted create that has not executed: Creating → Cancelled.
+    pub fn cancel(s: RecordState) -> Result<RecordState, Refused> {
+        match s.phase {
+            Phase::Creating => Ok(RecordState { phase: Phase::Cancelled, ..s }),
+            other => Err(Refused::Phase(other)),
+        }
+    }
+
+    /// Request removal once: Live → Live + removing.
+    pub fn request_removal(s: RecordState) -> Result<RecordState, Refused> {
+        match (s.phase, s.removing) {
+            (Phase::Live, false) => Ok(RecordState { removing: true, ..s }),
+            (Phase::Live, true) => Err(Refused::AlreadyRemoving),
+            (other, _) => Err(Refused::Phase(other)),
+        }
+    }
+
+    /// The embedder closed it: Live → Closed.
+    pub fn close(s: RecordState) -> Result<RecordState, Refused> {
+        match s.phase {
+            Phase::Live => Ok(RecordState { phase: Phase::Closed, component: ComponentState::Stopped, ..s }),
+            other => Err(Refused::Phase(other)),
+        }
+    }
+
+    /// A merge source was closed by the merge: Live → Live + drained.
+    pub fn drain(s: RecordState) -> Result<RecordState, Refused> {
+        match s.phase {
+            Phase::Live => Ok(RecordState { drained: true, ..s }),
+            other => Err(Refused::Phase(other)),
+        }
+    }
+
+    /// The component state changed while live.
+    pub fn set_component(s: RecordState, to: ComponentState) -> Result<RecordState, Refused> {
+        match s.phase {
+            Phase::Live => Ok(RecordState { component: to, ..s }),
+            other => Err(Refused::Phase(other)),
+        }
+    }
+
+    /// Compare-and-set of the component state while live (merge source hand-offs).
+    pub fn swap_component(s: RecordState, from: ComponentState, to: ComponentState) -> Result<RecordState, Refused> {
+        match s.phase {
+            Phase::Live if s.component == from => Ok(RecordState { component: to, ..s }),
+            Phase::Live => Err(Refused::Component(s.component)),
+            other => Err(Refused::Phase(other)),
+        }
+    }
+}
+
+/// Who admitted a create, to judge it against a later owner.
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub struct Admission {
+    /// The maintainer node that sent it.
+    pub from: NodeId,
+    /// Its epoch.
+    pub epoch: Epoch,
+}
+
+/// One dispatcher on this node.
+pub struct DispatcherRecord {
+    /// Identity.
+    pub id: DispatcherId,
+    /// Mode.
+    pub mode: Mode,
+    /// Key range it replicates.
+    pub span: TableSpan,
+    /// Schema of its table.
+    pub schema_id: i64,
+    /// Skip DML at exactly the start ts.
+    pub skip_dml_as_start_ts: bool,
+    /// Unique per record on this manager: tells a re-created dispatcher from its predecessor.
+    pub incarnation: u64,
+    /// The request that admitted it (`None` for table triggers and merged dispatchers).
+    pub admission: Option<Admission>,
+    word: AtomicU64,
+    start_ts: AtomicU64,
+    checkpoint_ts: AtomicU64,
+    seq: AtomicU64,
+    block_ts: AtomicU64,
+    block_is_sync_point: AtomicBool,
+}
+
+impl std::fmt::Debug for DispatcherRecord {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DispatcherRecord")
+            .field("id", &self.id)
+            .field("mode", &self.mode)
+            .field("span", &self.span)
+            .field("incarnation", &self.incarnation)
+            .field("state", &self.state())
+            .finish()
+    }
+}
+
+/// The immutable description of a record, for building one.
+#[derive(Clone, Debug)]
+pub struct RecordSpec {
+    /// Identity.
+    pub id: DispatcherId,
+    /// Mode.
+    pub mode: Mode,
+    /// Key range.
+    pub span: TableSpan,
+    /// Schema id.
+    pub schema_id: i64,
+    /// Start ts.
+    pub start_ts: Ts,
+    /// Skip DML at the start ts.
+    pub skip_dml_as_start_ts: bool,
+    /// Admitting request, if any.
+    pub admission: Option<Admission>,
+}
+
+impl DispatcherRecord {
+    fn new(spec: RecordSpec, incarnation: u64, state: RecordState) -> Self {
+        Self {
+            id: spec.id,
+            mode: spec.mode,
+            span: spec.span,
+            schema_id: spec.schema_id,
+            skip_dml_as_start_ts: spec.skip_dml_as_start_ts,
+            incarnation,
+            admission: spec.admission,
+            word: AtomicU64::new(state.pack()),
+            start_ts: AtomicU64::new(spec.start_ts),
+            checkpoint_ts: AtomicU64::new(spec.start_ts),
+            seq: AtomicU64::new(0),
+            block_ts: AtomicU64::new(0),
+            block_is_sync_point: AtomicBool::new(false),
+        }
+    }
+
+    /// The current state. Acquire: pairs with the Release half of the CAS in `transition`.
+    pub fn state(&self) -> RecordState {
+        RecordState::unpack(self.word.load(Ordering::Acquire))
+    }
+
+    /// Applies a pure transition with one CAS loop. Returns the state it replaced.
+    ///
+    /// AcqRel: the winner publishes everything it wrote before (checkpoint, block) and sees
+    /// everything the previous transition published. The loop retries only when another thread
+    /// changed the word, so it is lock-free.
+    pub fn transition(
+        &self,
+        f: impl Fn(RecordState) -> Result<RecordState, Refused>,
+    ) -> Result<RecordState, Refused> {
+        let mut current = self.word.load(Ordering::Acquire);
+        loop {
+            let next = f(RecordState::unpack(current))?.pack();
+            match self.word.compare_exchange_weak(current, next, Ordering::AcqRel, Ordering::Acquire) {
+                Ok(_) => return Ok(RecordState::unpack(current)),
+                Err(found) => current = found,
+            }
+        }
+    }
+
+    /// Start ts (a merged dispatcher's is decided at hand-over).
+    pub fn start_ts(&self) -> Ts {
+        self.start_ts.load(Ordering::Acquire)
+    }
+
+    /// Sets the start ts and resets the checkpoint to it (merge hand-over).
+    pub fn restart_at(&self, ts: Ts) {
+        // Release: published together with the Initializing transition that follows.
+        self.start_ts.store(ts, Ordering::Release);
+        self.checkpoint_ts.store(ts, Ordering::Release);
+    }
+
+    /// Last reported checkpoint.
+    pub fn checkpoint_ts(&self) -> Ts {
+        self.checkpoint_ts.load(Ordering::Acquire)
+    }
+
+    /// Raises the checkpoint (it never goes backwards).
+    pub fn advance_checkpoint(&self, ts: Ts) {
+        self.checkpoint_ts.fetch_max(ts, Ordering::AcqRel);
+    }
+
+    /// Records the final checkpoint and pending barrier of a close; published by the close
+    /// transition that must follow.
+    pub fn record_final(&self, checkpoint: Ts, block: Option<PendingBlock>) {
+        self.checkpoint_ts.store(checkpoint, Ordering::Relaxed);
+        self.block_ts.store(block.map_or(0, |b| b.block_ts), Ordering::Relaxed);
+        self.block_is_sync_point.store(block.is_some_and(|b| b.is_sync_point), Ordering::Relaxed);
+    }
+
+    /// The barrier recorded by the last `record_final`.
+    pub fn pending_block(&self) -> Option<PendingBlock> {
+        let block_ts = self.block_ts.load(Ordering::Acquire);
+        (block_ts != 0).then(|| PendingBlock {
+            block_ts,
+            is_sync_point: self.block_is_sync_point.load(Ordering::Acquire),
+        })
+    }
+
+    /// The registry sequence number taken when the dispatcher went live (0 before).
+    pub fn seq(&self) -> u64 {
+        self.seq.load(Ordering::Acquire)
+    }
+
+    /// Its description.
+    pub fn spec(&self) -> RecordSpec {
+        RecordSpec {
+            id: self.id,
+            mode: self.mode,
+            span: self.span.clone(),
+            schema_id: self.schema_id,
+            start_ts: self.start_ts(),
+            skip_dml_as_start_ts: self.skip_dml_as_start_ts,
+            admission: self.admission.clone(),
+        }
+    }
+}
+
+/// Why a reservation failed.
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub enum Conflict {
+    /// A live dispatcher with this id exists.
+    IdTaken(DispatcherId),
+    /// A live dispatcher of the same mode overlaps the span.
+    Overlaps(DispatcherId),
+}
+
+type TableKey = (Mode, u32, i64);
+type SpanSet = Vec<Arc<DispatcherRecord>>;
+
+/// Dispatchers by id, and live spans per table.
+pub struct Registry {
+    by_id: Map<(Mode, DispatcherId), Arc<DispatcherRecord>>,
+    tables: Map<TableKey, Arc<Swap<SpanSet>>>,
+    seq: AtomicU64,
+    incarnations: AtomicU64,
+}
+
+impl Default for Registry {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Registry {
+    /// An empty registry.
+    pub fn new() -> Self {
+        Self {
+            by_id: Map::new(),
+            tables: Map::new(),
+            seq: AtomicU64::new(0),
+            incarnations: AtomicU64::new(0),
+        }
+    }
+
+    /// A new record in `state`, not yet reserved.
+    pub fn make(&self, spec: RecordSpec, state: RecordState) -> Arc<DispatcherRecord> {
+        // Relaxed: a unique counter; nothing is published through it.
+        let incarnation = self.incarnations.fetch_add(1, Ordering::Relaxed) + 1;
+        Arc::new(DispatcherRecord::new(spec, incarnation, state))
+    }
+
+    /// The record for `(mode, id)`, whatever its phase.
+    pub fn get(&self, mode: Mode, id: DispatcherId) -> Option<Arc<DispatcherRecord>> {
+        self.by_id.get(&(mode, id))
+    }
+
+    /// The record for `(mode, id)` if it holds its span (creating or live).
+    pub fn get_alive(&self, mode: Mode, id: DispatcherId) -> Option<Arc<DispatcherRecord>> {
+        self.get(mode, id).filter(|r| r.state().is_alive())
+    }
+
+    /// Every record (weak snapshot).
+    pub fn records(&self) -> Vec<Arc<DispatcherRecord>> {
+        self.by_id.values()
+    }
+
+    /// Number of records (approximate under concurrency).
+    pub fn len(&self) -> usize {
+        self.by_id.len()
+    }
+
+    /// Whether there is no record.
+    pub fn is_empty(&self) -> bool {
+        self.by_id.is_empty()
+    }
+
+    fn table(&self, key: TableKey) -> Arc<Swap<SpanSet>> {
+        if let Some(cell) = self.tables.get(&key) {
+            return cell;
+        }
+        let fresh = Arc::new(Swap::new(Arc::new(Vec::new())));
+        match self.tables.compute(key, |found| match found {
+            Some(cell) => crate::sync::Op::Abort(cell.clone()),
+            None => crate::sync::Op::Insert(fresh.clone()),
+        }) {
+            crate::sync::Computed::Aborted(cell) => cell,
+            _ => fresh,
+        }
+    }
+
+    /// Reserves the record's id and span. `may_overlap` lists the dispatchers the span may
+    /// overlap (a merged dispatcher over its own sources, which stop before it writes).
+    ///
+    /// Atomic per structure: the id is claimed by one insert-if-absent, the span by one CAS of
+    /// the table's span set, so two overlapping reservations can never both succeed.
+    pub fn reserve(&self, record: &Arc<DispatcherRecord>, may_overlap: &[DispatcherId]) -> Result<(), Conflict> {
+        let key = (record.mode, record.id);
+        match self.by_id.compute(key, |found| match found {
+            Some(r) if r.state().is_alive() => crate::sync::Op::Abort(r.id),
+            _ => crate::sync::Op::Insert(record.clone()),
+        }) {
+            crate::sync::Computed::Aborted(id) => return Err(Conflict::IdTaken(id)),
+            _ => {}
+        }
+        let cell = self.table((record.mode, record.span.keyspace_id, record.span.table_id));
+        let mut current = cell.load();
+        loop {
+            let clash = current.iter().find(|r| {
+                r.span.overlaps(&record.span) && r.state().is_alive() && !may_overlap.contains(&r.id)
+            });
+            if let Some(r) = clash {
+                let id = r.id;
+                self.by_id.remove_if(&key, |r| Arc::ptr_eq(r, record));
+                return Err(Conflict::Overlaps(id));
+            }
+            let mut next: SpanSet = current.iter().filter(|r| r.state().is_alive()).cloned().collect();
+            next.push(record.clone());
+            match cell.compare_and_swap(&current, Arc::new(next)) {
+                Ok(()) => return Ok(()),
+                Err(found) => current = found,
+            }
+        }
+    }
+
+    /// Takes a live-sequence number for a record that just went live (the watermark `seq`
+    /// protocol: incremented after the dispatcher is visible, read before a scan).
+    pub fn assign_seq(&self, record: &DispatcherRecord) -> u64 {
+        // AcqRel: the record's Live transition happens-before this increment, so a reader that
+        // loads this seq (Acquire) before scanning will see the record.
+        let seq = self.seq.fetch_add(1, Ordering::AcqRel) + 1;
+        record.seq.store(seq, Ordering::Release);
+        seq
+    }
+
+    /// The current sequence number (read before scanning, see [`Registry::assign_seq`]).
+    pub fn current_seq(&self) -> u64 {
+        self.seq.load(Ordering::Acquire)
+    }
+
+    /// Releases the record's id and span, only if they still belong to this very record.
+    pub fn release(&self, record: &Arc<DispatcherRecord>) {
+        self.by_id.remove_if(&(record.mode, record.id), |r| Arc::ptr_eq(r, record));
+        let Some(cell) = self.tables.get(&(record.mode, record.span.keyspace_id, record.span.table_id)) else {
+            return;
+        };
+        let mut current = cell.load();
+        while current.iter().any(|r| Arc::ptr_eq(r, record)) {
+            let next: SpanSet = current.iter().filter(|r| !Arc::ptr_eq(r, record)).cloned().collect();
+            match cell.compare_and_swap(&current, Arc::new(next)) {
+                Ok(()) => return,
+                Err(found) => current = found,
+            }
+        }
+    }
+
+    /// Alive records of one table and mode whose spans overlap `span` (for tests and checks).
+    pub fn overlapping(&self, mode: Mode, span: &TableSpan) -> Vec<Arc<DispatcherRecord>> {
+        self.tables
+            .get(&(mode, span.keyspace_id, span.table_id))
+            .map(|cell| {
+                cell.load().iter().filter(|r| r.state().is_alive() && r.span.overlaps(span)).cloned().collect()
+            })
+            .unwrap_or_default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn state_word_round_trips_every_state() {
+        for phase in [Phase::Creating, Phase::Live, Phase::Closed, Phase::Cancelled] {
+            for component in ComponentState::ALL {
+                for removing in [false, true] {
+                    for drained in [false, true] {
+                        let s = RecordState { phase, component, removing, drained };
+                        assert_eq!(RecordState::unpack(s.pack()), s);
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn commit_and_cancel_are_exclusive() {
+        let s = RecordState::CREATING;
+        let live = transition::commit(s).unwrap();
+        assert_eq!(transition::cancel(live), Err(Refused::Phase(Phase::Live)));
+        let cancelled = transition::cancel(s).unwrap();
+        assert_eq!(transition::commit(cancelled), Err(Refused::Phase(Phase::Cancelled)));
+    }
+
+    #[test]
+    fn removal_is_requested_once() {
+        let live = transition::commit(RecordState::CREATING).unwrap();
+        let removing = transition::request_removal(live).unwrap();
+        assert_eq!(transition::request_removal(removing), Err(Refused::AlreadyRemoving));
+        let closed = transition::close(removing).unwrap();
+        assert_eq!(transition::request_removal(closed), Err(Refused::Phase(Phase::Closed)));
+    }
+}
