@@ -56,10 +56,16 @@ impl DispatcherManager {
             }
             match (want, self.trigger(mode)) {
                 (None, Some(have)) => {
-                    return Some(format!("{mode:?} table trigger {} present during nil trigger bootstrap", have.id))
+                    return Some(format!(
+                        "{mode:?} table trigger {} present during nil trigger bootstrap",
+                        have.id
+                    ))
                 }
                 (Some(want), Some(have)) if have.id != want => {
-                    return Some(format!("{mode:?} table trigger id mismatch: have {}, asked {want}", have.id))
+                    return Some(format!(
+                        "{mode:?} table trigger id mismatch: have {}, asked {want}",
+                        have.id
+                    ))
                 }
                 _ => {}
             }
@@ -67,7 +73,13 @@ impl DispatcherManager {
         None
     }
 
-    fn bootstrap_error(&self, to: &NodeId, request: &BootstrapRequest, code: &str, message: String) -> Effect {
+    fn bootstrap_error(
+        &self,
+        to: &NodeId,
+        request: &BootstrapRequest,
+        code: &str,
+        message: String,
+    ) -> Effect {
         Effect::Reply {
             to: to.clone(),
             reply: Reply::Bootstrap(BootstrapResponse {
@@ -89,7 +101,9 @@ impl DispatcherManager {
     fn withdraw_stale_creates(&self, owner: &Owner) {
         for record in self.registry.records() {
             let Some(admission) = &record.admission else { continue };
-            if record.state().phase != Phase::Creating || fence::admits(owner, &admission.from, admission.epoch) {
+            if record.state().phase != Phase::Creating
+                || fence::admits(owner, &admission.from, admission.epoch)
+            {
                 continue;
             }
             if record.transition(transition::cancel).is_ok() {
@@ -204,7 +218,10 @@ impl DispatcherManager {
                     time: String::new(),
                     node: self.config.node.to_string(),
                     code: "table trigger missing".to_string(),
-                    message: format!("post-bootstrap asked for {:?}, this node has {have:?}", request.trigger),
+                    message: format!(
+                        "post-bootstrap asked for {:?}, this node has {have:?}",
+                        request.trigger
+                    ),
                 }),
                 epoch: request.epoch,
             },

@@ -7,7 +7,9 @@
 use std::sync::Arc;
 
 use crate::ids::{DispatcherId, Mode, NodeId, Ts};
-use crate::messages::{BootstrapResponse, CloseResponse, DispatcherStatus, PostBootstrapResponse, RunningError};
+use crate::messages::{
+    BootstrapResponse, CloseResponse, DispatcherStatus, PostBootstrapResponse, RunningError,
+};
 
 use super::operators::{OpEntry, OpKey};
 use super::registry::{DispatcherRecord, RecordSpec};

@@ -135,11 +135,8 @@ impl Fence {
             if current.is(from, epoch) {
                 return Ok(TakenOver { owner: current, changed: false });
             }
-            let next = Arc::new(Owner {
-                maintainer: Some(from.clone()),
-                epoch,
-                generation: current.generation + 1,
-            });
+            let next =
+                Arc::new(Owner { maintainer: Some(from.clone()), epoch, generation: current.generation + 1 });
             match self.owner.compare_and_swap(&current, next.clone()) {
                 Ok(()) => {
                     // AcqRel RMW: pairs with the RMW in `still_current` (see there). fetch_max

@@ -19,7 +19,9 @@ use super::effect::{CreateTicket, Drop, Effect, Step};
 use super::fence::{self, Fence, Owner};
 use super::merge::MergeJournal;
 use super::operators::{OpEntry, OpKey, OpRequest, OperatorTable};
-use super::registry::{transition, Admission, DispatcherRecord, Phase, RecordSpec, RecordState, Refused, Registry};
+use super::registry::{
+    transition, Admission, DispatcherRecord, Phase, RecordSpec, RecordState, Refused, Registry,
+};
 
 /// Static configuration of one dispatcher manager.
 #[derive(Clone, Debug)]
@@ -135,7 +137,12 @@ impl DispatcherManager {
     }
 
     /// Common admission for maintainer control messages: fence, closing, redo readiness.
-    pub(crate) fn admit_control(&self, from: &NodeId, epoch: crate::ids::Epoch, mode: Mode) -> Result<Arc<Owner>, Drop> {
+    pub(crate) fn admit_control(
+        &self,
+        from: &NodeId,
+        epoch: crate::ids::Epoch,
+        mode: Mode,
+    ) -> Result<Arc<Owner>, Drop> {
         let owner = self.fence.admit(from, epoch).ok_or(Drop::Fenced)?;
         if self.is_closing() {
             return Err(Drop::Closing);
@@ -183,9 +190,10 @@ impl DispatcherManager {
         let key = OpKey { mode, span };
         let entry = OpEntry::new(OpRequest::Schedule(request), from.clone(), record.incarnation);
         // P6/P7: a current-owner holder makes this Busy; a stale one is replaced.
-        let admitted = match self.operators.admit(key.clone(), entry, |holder| {
-            !fence::admits(owner, &holder.from, holder.epoch())
-        }) {
+        let admitted = match self
+            .operators
+            .admit(key.clone(), entry, |holder| !fence::admits(owner, &holder.from, holder.epoch()))
+        {
             Ok(admitted) => admitted,
             Err(_busy) => return Step::dropped(Drop::Busy),
         };

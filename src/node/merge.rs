@@ -116,7 +116,12 @@ impl MergeEntry {
         let mut current = self.word.load(Ordering::Acquire);
         loop {
             let next = f(progress::unpack(current))?;
-            match self.word.compare_exchange_weak(current, progress::pack(next), Ordering::AcqRel, Ordering::Acquire) {
+            match self.word.compare_exchange_weak(
+                current,
+                progress::pack(next),
+                Ordering::AcqRel,
+                Ordering::Acquire,
+            ) {
                 Ok(_) => return Some(next),
                 Err(found) => current = found,
             }
@@ -189,12 +194,19 @@ impl MergeJournal {
         self.entries
             .values()
             .into_iter()
-            .filter(|e| e.request.mode == mode && (e.request.merged == id || e.sources.iter().any(|s| s.id == id)))
+            .filter(|e| {
+                e.request.mode == mode && (e.request.merged == id || e.sources.iter().any(|s| s.id == id))
+            })
             .collect()
     }
 
     /// A Remove arrived for `id`: abort any not-yet-draining merge it takes part in.
-    pub(crate) fn abort_involving(&self, dm: &DispatcherManager, mode: Mode, id: DispatcherId) -> Vec<Effect> {
+    pub(crate) fn abort_involving(
+        &self,
+        dm: &DispatcherManager,
+        mode: Mode,
+        id: DispatcherId,
+    ) -> Vec<Effect> {
         self.involving(mode, id).iter().flat_map(|e| self.abort(dm, e)).collect()
     }
 
@@ -227,7 +239,11 @@ impl MergeJournal {
 
     /// A source of a draining merge was closed: the last one hands over to the merged dispatcher.
     /// `None` if `record` is not a draining merge source.
-    pub(crate) fn source_closed(&self, dm: &DispatcherManager, record: &Arc<DispatcherRecord>) -> Option<Step> {
+    pub(crate) fn source_closed(
+        &self,
+        dm: &DispatcherManager,
+        record: &Arc<DispatcherRecord>,
+    ) -> Option<Step> {
         let entry = self
             .involving(record.mode, record.id)
             .into_iter()
@@ -249,12 +265,8 @@ impl MergeJournal {
         let merged = &entry.merged;
         merged.restart_at(start_ts);
         let _ = merged.transition(|s| transition::set_component(s, ComponentState::Initializing));
-        let mut effects = vec![Effect::StartMerged {
-            id: merged.id,
-            mode: merged.mode,
-            start_ts,
-            skip_dml_as_start_ts,
-        }];
+        let mut effects =
+            vec![Effect::StartMerged { id: merged.id, mode: merged.mode, start_ts, skip_dml_as_start_ts }];
         for source in &entry.sources {
             if source.transition(transition::close).is_ok() {
                 effects.push(dm.release_closed(source));
@@ -306,7 +318,11 @@ impl MergeJournal {
     }
 
     /// The merged dispatcher itself was closed: a merge still preparing is aborted.
-    pub(crate) fn merged_closed(&self, dm: &DispatcherManager, record: &Arc<DispatcherRecord>) -> Vec<Effect> {
+    pub(crate) fn merged_closed(
+        &self,
+        dm: &DispatcherManager,
+        record: &Arc<DispatcherRecord>,
+    ) -> Vec<Effect> {
         match self.get(record.mode, record.id).filter(|e| Arc::ptr_eq(&e.merged, record)) {
             Some(entry) => {
                 let effects = self.abort(dm, &entry);
@@ -398,10 +414,11 @@ impl DispatcherManager {
         );
         let key = OpKey { mode, span };
         let op = OpEntry::new(OpRequest::Merge(request.clone()), from.clone(), merged.incarnation);
-        let admitted = match self.operators.admit(key.clone(), op, |h| !fence::admits(&owner, &h.from, h.epoch())) {
-            Ok(admitted) => admitted,
-            Err(_) => return Step::dropped(Drop::Busy),
-        };
+        let admitted =
+            match self.operators.admit(key.clone(), op, |h| !fence::admits(&owner, &h.from, h.epoch())) {
+                Ok(admitted) => admitted,
+                Err(_) => return Step::dropped(Drop::Busy),
+            };
         let source_ids: Vec<_> = sources.iter().map(|s| s.id).collect();
         if let Err(conflict) = self.registry.reserve(&merged, &source_ids) {
             self.operators.finish(&key, &admitted.entry);
@@ -449,7 +466,11 @@ impl DispatcherManager {
                 self.registry.release(&merged);
             }
             self.operators.finish(&key, &admitted.entry);
-            return Step::dropped(if journaled { Drop::Fenced } else { Drop::MergeRefused("source changed") });
+            return Step::dropped(if journaled {
+                Drop::Fenced
+            } else {
+                Drop::MergeRefused("source changed")
+            });
         }
         Step::applied(vec![Effect::PrepareMerged { spec: merged.spec(), sources: source_ids }])
     }

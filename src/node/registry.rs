@@ -96,8 +96,6 @@ impl RecordState {
 pub enum Refused {
     /// The record was not in the phase the transition needs; carries what was found.
     Phase(Phase),
-    /// A removal was already requested.
-    AlreadyRemoving,
     /// The component state was not the expected one.
     Component(ComponentState),
 }
@@ -122,12 +120,13 @@ pub mod transition {
         }
     }
 
-    /// Request removal once: Live → Live + removing.
+    /// Request removal: Live → Live + removing. Succeeds (rewriting the same word) when removal was
+    /// already requested, so callers always get a read-modify-write to order against `close`; the
+    /// caller issues the close only if the replaced state was not yet removing.
     pub fn request_removal(s: RecordState) -> Result<RecordState, Refused> {
-        match (s.phase, s.removing) {
-            (Phase::Live, false) => Ok(RecordState { removing: true, ..s }),
-            (Phase::Live, true) => Err(Refused::AlreadyRemoving),
-            (other, _) => Err(Refused::Phase(other)),
+        match s.phase {
+            Phase::Live => Ok(RecordState { removing: true, ..s }),
+            other => Err(Refused::Phase(other)),
         }
     }
 
@@ -156,7 +155,11 @@ pub mod transition {
     }
 
     /// Compare-and-set of the component state while live (merge source hand-offs).
-    pub fn swap_component(s: RecordState, from: ComponentState, to: ComponentState) -> Result<RecordState, Refused> {
+    pub fn swap_component(
+        s: RecordState,
+        from: ComponentState,
+        to: ComponentState,
+    ) -> Result<RecordState, Refused> {
         match s.phase {
             Phase::Live if s.component == from => Ok(RecordState { component: to, ..s }),
             Phase::Live => Err(Refused::Component(s.component)),
@@ -418,14 +421,17 @@ impl Registry {
     ///
     /// Atomic per structure: the id is claimed by one insert-if-absent, the span by one CAS of
     /// the table's span set, so two overlapping reservations can never both succeed.
-    pub fn reserve(&self, record: &Arc<DispatcherRecord>, may_overlap: &[DispatcherId]) -> Result<(), Conflict> {
+    pub fn reserve(
+        &self,
+        record: &Arc<DispatcherRecord>,
+        may_overlap: &[DispatcherId],
+    ) -> Result<(), Conflict> {
         let key = (record.mode, record.id);
-        match self.by_id.compute(key, |found| match found {
+        if let crate::sync::Computed::Aborted(id) = self.by_id.compute(key, |found| match found {
             Some(r) if r.state().is_alive() => crate::sync::Op::Abort(r.id),
             _ => crate::sync::Op::Insert(record.clone()),
         }) {
-            crate::sync::Computed::Aborted(id) => return Err(Conflict::IdTaken(id)),
-            _ => {}
+            return Err(Conflict::IdTaken(id));
         }
         let cell = self.table((record.mode, record.span.keyspace_id, record.span.table_id));
         let mut current = cell.load();
@@ -465,7 +471,8 @@ impl Registry {
     /// Releases the record's id and span, only if they still belong to this very record.
     pub fn release(&self, record: &Arc<DispatcherRecord>) {
         self.by_id.remove_if(&(record.mode, record.id), |r| Arc::ptr_eq(r, record));
-        let Some(cell) = self.tables.get(&(record.mode, record.span.keyspace_id, record.span.table_id)) else {
+        let Some(cell) = self.tables.get(&(record.mode, record.span.keyspace_id, record.span.table_id))
+        else {
             return;
         };
         let mut current = cell.load();
@@ -483,7 +490,11 @@ impl Registry {
         self.tables
             .get(&(mode, span.keyspace_id, span.table_id))
             .map(|cell| {
-                cell.load().iter().filter(|r| r.state().is_alive() && r.span.overlaps(span)).cloned().collect()
+                cell.load()
+                    .iter()
+                    .filter(|r| r.state().is_alive() && r.span.overlaps(span))
+                    .cloned()
+                    .collect()
             })
             .unwrap_or_default()
     }
@@ -520,7 +531,8 @@ mod tests {
     fn removal_is_requested_once() {
         let live = transition::commit(RecordState::CREATING).unwrap();
         let removing = transition::request_removal(live).unwrap();
-        assert_eq!(transition::request_removal(removing), Err(Refused::AlreadyRemoving));
+        assert!(removing.removing);
+        assert_eq!(transition::request_removal(removing), Ok(removing), "idempotent, still an RMW");
         let closed = transition::close(removing).unwrap();
         assert_eq!(transition::request_removal(closed), Err(Refused::Phase(Phase::Closed)));
     }

@@ -62,7 +62,11 @@ fn required<T>(v: Option<T>, message: &'static str, field: &'static str) -> Resu
     v.ok_or(WireError::Missing { message, field })
 }
 
-fn dispatcher_id(v: Option<&pb::DispatcherId>, message: &'static str, field: &'static str) -> Result<DispatcherId, WireError> {
+fn dispatcher_id(
+    v: Option<&pb::DispatcherId>,
+    message: &'static str,
+    field: &'static str,
+) -> Result<DispatcherId, WireError> {
     let v = required(v, message, field)?;
     DispatcherId::new(v.high, v.low).ok_or(WireError::ZeroId { message, field })
 }
@@ -91,7 +95,9 @@ fn schedule_action(v: i32) -> Result<ScheduleAction, WireError> {
     match pb::ScheduleAction::try_from(v) {
         Ok(pb::ScheduleAction::Create) => Ok(ScheduleAction::Create),
         Ok(pb::ScheduleAction::Remove) => Ok(ScheduleAction::Remove),
-        Err(_) => Err(WireError::Enum { message: "ScheduleDispatcherRequest", field: "scheduleAction", value: v }),
+        Err(_) => {
+            Err(WireError::Enum { message: "ScheduleDispatcherRequest", field: "scheduleAction", value: v })
+        }
     }
 }
 
@@ -102,7 +108,9 @@ fn operator_type(v: i32) -> Result<OperatorType, WireError> {
         Ok(pb::OperatorType::OMove) => Ok(OperatorType::Move),
         Ok(pb::OperatorType::OSplit) => Ok(OperatorType::Split),
         Ok(pb::OperatorType::OMerge) => Ok(OperatorType::Merge),
-        Err(_) => Err(WireError::Enum { message: "ScheduleDispatcherRequest", field: "operatorType", value: v }),
+        Err(_) => {
+            Err(WireError::Enum { message: "ScheduleDispatcherRequest", field: "operatorType", value: v })
+        }
     }
 }
 
@@ -119,7 +127,9 @@ impl TryFrom<&pb::ScheduleDispatcherRequest> for ScheduleRequest {
         let action = schedule_action(v.schedule_action)?;
         let span = match (&config.span, action) {
             (Some(s), _) => Some(span(s, M)?),
-            (None, ScheduleAction::Create) => return Err(WireError::Missing { message: M, field: "config.span" }),
+            (None, ScheduleAction::Create) => {
+                return Err(WireError::Missing { message: M, field: "config.span" })
+            }
             (None, ScheduleAction::Remove) => None,
         };
         Ok(ScheduleRequest {
@@ -231,10 +241,11 @@ impl TryFrom<&pb::MaintainerBootstrapResponse> for BootstrapResponse {
                     span: span(required(s.span.as_ref(), M, "span")?, M)?,
                     state: component_state(s.component_status, M)?,
                     checkpoint_ts: s.checkpoint_ts,
-                    block: s.block_state.as_ref().filter(|b| b.is_blocked).map(|b| PendingBlock {
-                        block_ts: b.block_ts,
-                        is_sync_point: b.is_sync_point,
-                    }),
+                    block: s
+                        .block_state
+                        .as_ref()
+                        .filter(|b| b.is_blocked)
+                        .map(|b| PendingBlock { block_ts: b.block_ts, is_sync_point: b.is_sync_point }),
                 })
             })
             .collect::<Result<Vec<_>, WireError>>()?;
@@ -246,14 +257,23 @@ impl TryFrom<&pb::MaintainerBootstrapResponse> for BootstrapResponse {
             redo_checkpoint_ts: v.redo_checkpoint_ts,
             operators: v.operators.iter().map(ScheduleRequest::try_from).collect::<Result<_, _>>()?,
             epoch: Epoch(v.maintainer_epoch),
-            merge_operators: v.merge_operators.iter().map(MergeRequest::try_from).collect::<Result<_, _>>()?,
+            merge_operators: v
+                .merge_operators
+                .iter()
+                .map(MergeRequest::try_from)
+                .collect::<Result<_, _>>()?,
         })
     }
 }
 
 impl From<&pb::RunningError> for RunningError {
     fn from(v: &pb::RunningError) -> Self {
-        RunningError { time: v.time.clone(), node: v.node.clone(), code: v.code.clone(), message: v.message.clone() }
+        RunningError {
+            time: v.time.clone(),
+            node: v.node.clone(),
+            code: v.code.clone(),
+            message: v.message.clone(),
+        }
     }
 }
 
@@ -278,7 +298,12 @@ fn pb_span(s: &TableSpan) -> pb::TableSpan {
 
 impl From<&RunningError> for pb::RunningError {
     fn from(v: &RunningError) -> Self {
-        pb::RunningError { time: v.time.clone(), node: v.node.clone(), code: v.code.clone(), message: v.message.clone() }
+        pb::RunningError {
+            time: v.time.clone(),
+            node: v.node.clone(),
+            code: v.code.clone(),
+            message: v.message.clone(),
+        }
     }
 }
 
@@ -393,9 +418,19 @@ mod tests {
 
     fn create_pb() -> pb::ScheduleDispatcherRequest {
         pb::ScheduleDispatcherRequest {
-            changefeed_id: Some(pb::ChangefeedId { high: 1, low: 2, name: "cf".into(), keyspace: "ks".into() }),
+            changefeed_id: Some(pb::ChangefeedId {
+                high: 1,
+                low: 2,
+                name: "cf".into(),
+                keyspace: "ks".into(),
+            }),
             config: Some(pb::DispatcherConfig {
-                span: Some(pb::TableSpan { table_id: 5, start_key: b"a".to_vec(), end_key: b"z".to_vec(), keyspace_id: 0 }),
+                span: Some(pb::TableSpan {
+                    table_id: 5,
+                    start_key: b"a".to_vec(),
+                    end_key: b"z".to_vec(),
+                    keyspace_id: 0,
+                }),
                 start_ts: 42,
                 dispatcher_id: Some(pb::DispatcherId { high: 0, low: 7 }),
                 schema_id: 3,
@@ -443,10 +478,16 @@ mod tests {
         assert!(matches!(ScheduleRequest::try_from(&p), Err(WireError::Mode { value: 2, .. })));
         let mut p = create_pb();
         p.schedule_action = 9;
-        assert!(matches!(ScheduleRequest::try_from(&p), Err(WireError::Enum { field: "scheduleAction", .. })));
+        assert!(matches!(
+            ScheduleRequest::try_from(&p),
+            Err(WireError::Enum { field: "scheduleAction", .. })
+        ));
         let mut p = create_pb();
         p.config.as_mut().unwrap().span = None;
-        assert!(matches!(ScheduleRequest::try_from(&p), Err(WireError::Missing { field: "config.span", .. })));
+        assert!(matches!(
+            ScheduleRequest::try_from(&p),
+            Err(WireError::Missing { field: "config.span", .. })
+        ));
         let mut p = create_pb();
         p.config.as_mut().unwrap().span.as_mut().unwrap().end_key = b"a".to_vec();
         assert!(matches!(ScheduleRequest::try_from(&p), Err(WireError::EmptySpan { .. })));

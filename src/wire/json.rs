@@ -8,7 +8,9 @@
 use std::sync::OnceLock;
 
 use prost::Message;
-use prost_reflect::{DescriptorPool, DeserializeOptions, DynamicMessage, MessageDescriptor, SerializeOptions};
+use prost_reflect::{
+    DescriptorPool, DeserializeOptions, DynamicMessage, MessageDescriptor, SerializeOptions,
+};
 
 static DESCRIPTORS: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/heartbeat.descriptors.bin"));
 static POOL: OnceLock<DescriptorPool> = OnceLock::new();
@@ -72,14 +74,16 @@ pub fn decode_to_json(name: &str, bytes: &[u8]) -> Result<String, CodecError> {
     message
         .serialize_with_options(&mut serializer, &SerializeOptions::new())
         .map_err(|e| CodecError::Json { message: desc.name().to_string(), reason: e.to_string() })?;
-    String::from_utf8(out).map_err(|e| CodecError::Json { message: desc.name().to_string(), reason: e.to_string() })
+    String::from_utf8(out)
+        .map_err(|e| CodecError::Json { message: desc.name().to_string(), reason: e.to_string() })
 }
 
 /// Parses canonical (or any accepted proto3) JSON of message `name` and encodes it to binary.
 /// Unknown JSON fields are refused.
 pub fn encode_from_json(name: &str, json: &str) -> Result<Vec<u8>, CodecError> {
     let desc = descriptor(name)?;
-    let bad = |e: serde_json::Error| CodecError::Json { message: desc.name().to_string(), reason: e.to_string() };
+    let bad =
+        |e: serde_json::Error| CodecError::Json { message: desc.name().to_string(), reason: e.to_string() };
     let mut de = serde_json::Deserializer::from_str(json);
     let message = DynamicMessage::deserialize_with_options(desc.clone(), &mut de, &DeserializeOptions::new())
         .map_err(bad)?;
@@ -140,9 +144,19 @@ mod tests {
     #[test]
     fn json_uses_canonical_names_strings_for_64_bit_and_enum_names() {
         let request = pb::ScheduleDispatcherRequest {
-            changefeed_id: Some(pb::ChangefeedId { high: 1, low: 2, name: "cf".into(), keyspace: String::new() }),
+            changefeed_id: Some(pb::ChangefeedId {
+                high: 1,
+                low: 2,
+                name: "cf".into(),
+                keyspace: String::new(),
+            }),
             config: Some(pb::DispatcherConfig {
-                span: Some(pb::TableSpan { table_id: 7, start_key: b"a".to_vec(), end_key: b"b".to_vec(), keyspace_id: 0 }),
+                span: Some(pb::TableSpan {
+                    table_id: 7,
+                    start_key: b"a".to_vec(),
+                    end_key: b"b".to_vec(),
+                    keyspace_id: 0,
+                }),
                 start_ts: 100,
                 dispatcher_id: Some(pb::DispatcherId { high: 3, low: 4 }),
                 schema_id: 0,

@@ -1,0 +1,157 @@
+//! Bootstrap snapshot, post-bootstrap and close (node.md §5, invariant I12, hazard B3).
+
+use dispatcher_core::ids::{Epoch, Mode, NodeId};
+use dispatcher_core::messages::*;
+use dispatcher_core::node::*;
+
+use crate::manager::*;
+
+fn response(step: &Step) -> BootstrapResponse {
+    step.effects
+        .iter()
+        .find_map(|e| match e {
+            Effect::Reply { reply: Reply::Bootstrap(r), .. } => Some(r.clone()),
+            _ => None,
+        })
+        .expect("a bootstrap response")
+}
+
+/// I12: a create admitted under the old owner and not yet executed when the new owner
+/// bootstraps never executes, and is not reported.
+#[test]
+fn i12_old_epoch_create_not_yet_executed_is_withdrawn_by_bootstrap() {
+    let dm = manager();
+    let step = dm.handle_schedule(&mt(), create(id(1), span(1, b"a", b"m"), Mode::Default, 2));
+    let t = ticket(&step);
+    let b = dm.handle_bootstrap(&NodeId::new("mt2"), &bootstrap_request(3, None));
+    let r = response(&b);
+    assert_eq!(r.epoch, Epoch(3));
+    assert!(r.spans.is_empty());
+    assert!(r.operators.is_empty(), "a stale create is never reported");
+    assert!(dm.commit_create(&t).is_err(), "and never executes");
+    assert!(dm.operators().is_empty());
+}
+
+/// I12, other branch: a create that executed before the bootstrap is in the snapshot.
+#[test]
+fn i12_old_epoch_create_that_executed_is_in_the_snapshot() {
+    let dm = manager();
+    let step = dm.handle_schedule(&mt(), create(id(1), span(1, b"a", b"m"), Mode::Default, 2));
+    dm.commit_create(&ticket(&step)).unwrap();
+    let r = response(&dm.handle_bootstrap(&NodeId::new("mt2"), &bootstrap_request(3, None)));
+    assert_eq!(r.spans.len(), 1);
+    assert_eq!(r.spans[0].state, ComponentState::Initializing);
+    assert_eq!(r.spans[0].checkpoint_ts, 100);
+}
+
+/// TestBootstrapResponseRestoresCurrentOperatorsAndStaleRemoves /
+/// TestBootstrapResponseUsesSpanSnapshotForStaleRemove.
+#[test]
+fn snapshot_reports_current_operators_and_stale_removes_of_present_dispatchers_only() {
+    let dm = manager();
+    live(&dm, id(1), span(1, b"a", b"m"), Mode::Default);
+    let _ = dm.handle_schedule(&mt(), remove(id(1), Mode::Default, 2, OperatorType::Move));
+    // Re-bootstrap by the same owner: its own create is current and reported.
+    let step = dm.handle_schedule(&mt(), create(id(2), span(2, b"a", b"m"), Mode::Default, 2));
+    let same = response(&dm.handle_bootstrap(&mt(), &bootstrap_request(2, None)));
+    assert_eq!(same.operators.len(), 2);
+    drop(step);
+    // New owner: the stale create is gone, the stale remove stays because id(1) is still present.
+    let r = response(&dm.handle_bootstrap(&NodeId::new("mt2"), &bootstrap_request(3, None)));
+    assert_eq!(r.operators.len(), 1);
+    assert_eq!(r.operators[0].config.id, id(1));
+    assert_eq!(r.operators[0].operator_type, OperatorType::Move);
+    assert_eq!(r.operators[0].epoch, Epoch(2), "echoed with its original epoch");
+    // Once the dispatcher is gone, its stale remove is not reported any more.
+    let _ = dm.dispatcher_closed(id(1), Mode::Default, 150, None);
+    let r = response(&dm.handle_bootstrap(&NodeId::new("mt3"), &bootstrap_request(4, None)));
+    assert!(r.operators.is_empty());
+    assert!(r.spans.is_empty());
+}
+
+/// B3: a dispatcher reported alive while its removal is in flight carries its Remove.
+#[test]
+fn b3_dispatcher_being_removed_is_reported_with_its_remove() {
+    let dm = manager();
+    live(&dm, id(1), span(1, b"a", b"m"), Mode::Default);
+    let _ = dm.handle_schedule(&mt(), remove(id(1), Mode::Default, 2, OperatorType::Remove));
+    let r = response(&dm.handle_bootstrap(&NodeId::new("mt2"), &bootstrap_request(3, None)));
+    let alive: Vec<_> = r.spans.iter().map(|s| s.id).collect();
+    let removing: Vec<_> = r.operators.iter().map(|o| o.config.id).collect();
+    assert_eq!(alive, vec![id(1)]);
+    assert_eq!(removing, vec![id(1)]);
+}
+
+#[test]
+fn bootstrap_from_an_older_epoch_is_dropped_without_response() {
+    let dm = manager();
+    let step = dm.handle_bootstrap(&NodeId::new("old"), &bootstrap_request(1, None));
+    assert_eq!(step.outcome, Outcome::Dropped(Drop::Fenced));
+    assert!(step.effects.is_empty());
+    assert_eq!(dm.owner().epoch, Epoch(2));
+}
+
+/// TestHandleBootstrapTriggerMismatchKeepsOldMaintainerOwner / NilTriggerRejectsExistingTableTrigger.
+#[test]
+fn trigger_mismatch_answers_an_error_and_keeps_the_owner() {
+    let dm = manager();
+    let _ = dm.handle_bootstrap(&mt(), &bootstrap_request(2, Some(id(100))));
+    assert_eq!(dm.trigger(Mode::Default).map(|t| t.id), Some(id(100)));
+    for trigger in [Some(id(101)), None] {
+        let step = dm.handle_bootstrap(&NodeId::new("new"), &bootstrap_request(3, trigger));
+        let r = response(&step);
+        assert!(r.err.is_some());
+        assert_eq!(r.epoch, Epoch(3));
+        assert_eq!(dm.owner().maintainer, Some(mt()));
+        assert_eq!(dm.owner().epoch, Epoch(2));
+    }
+    let ok = response(&dm.handle_bootstrap(&NodeId::new("new"), &bootstrap_request(3, Some(id(100)))));
+    assert!(ok.err.is_none());
+    assert_eq!(ok.checkpoint_ts, 10, "checkpoint_ts is the trigger's start ts");
+    assert!(ok.spans.iter().any(|s| s.id == id(100) && s.span.is_table_trigger()));
+}
+
+#[test]
+fn post_bootstrap_echoes_a_matching_trigger_and_errors_otherwise() {
+    let dm = manager();
+    let _ = dm.handle_bootstrap(&mt(), &bootstrap_request(2, Some(id(100))));
+    let ask = |t| PostBootstrapRequest { changefeed: Default::default(), trigger: t, epoch: Epoch(2) };
+    let ok = dm.handle_post_bootstrap(&mt(), &ask(Some(id(100))));
+    assert!(
+        matches!(&ok.effects[0], Effect::Reply { reply: Reply::PostBootstrap(r), .. } if r.err.is_none() && r.trigger == Some(id(100)))
+    );
+    let bad = dm.handle_post_bootstrap(&mt(), &ask(Some(id(5))));
+    assert!(
+        matches!(&bad.effects[0], Effect::Reply { reply: Reply::PostBootstrap(r), .. } if r.err.is_some() && r.epoch == Epoch(2))
+    );
+    let stale = dm.handle_post_bootstrap(&NodeId::new("x"), &ask(Some(id(100))));
+    assert_eq!(stale.outcome, Outcome::Dropped(Drop::Fenced));
+}
+
+/// TestHandleCloseRequestAcksStaleMaintainerEpoch and the admitted close.
+#[test]
+fn close_acks_stale_senders_and_succeeds_once_every_dispatcher_closed() {
+    let dm = manager();
+    live(&dm, id(1), span(1, b"a", b"m"), Mode::Default);
+    let close = |from: &NodeId, epoch| {
+        dm.handle_close(
+            from,
+            &CloseRequest { changefeed: Default::default(), removed: true, epoch: Epoch(epoch) },
+        )
+    };
+    let success = |s: &Step| match s.effects.last() {
+        Some(Effect::Reply { reply: Reply::Close(r), .. }) => r.success,
+        other => panic!("{other:?}"),
+    };
+    let stale = close(&NodeId::new("old"), 1);
+    assert!(success(&stale));
+    assert!(!dm.is_closing(), "a stale close touches nothing");
+    let first = close(&mt(), 2);
+    assert!(!success(&first));
+    assert!(has_close(&first, id(1)));
+    assert!(dm.is_removed());
+    let create_after = dm.handle_schedule(&mt(), create(id(2), span(2, b"a", b"m"), Mode::Default, 2));
+    assert_eq!(create_after.outcome, Outcome::Dropped(Drop::Closing));
+    let _ = dm.dispatcher_closed(id(1), Mode::Default, 150, None);
+    assert!(success(&close(&mt(), 2)));
+}

@@ -1,0 +1,6 @@
+//! Integration tests: one binary. Each test names the reference case or hazard it covers.
+
+mod bootstrap;
+mod manager;
+mod merge;
+mod model;

@@ -1,0 +1,311 @@
+//! Scheduling requests and callbacks (node.md §2.4–§2.6, §6.3 hazards).
+
+use dispatcher_core::ids::{ChangefeedId, DispatcherId, Epoch, Mode, NodeId};
+use dispatcher_core::messages::*;
+use dispatcher_core::node::*;
+use dispatcher_core::span::TableSpan;
+
+pub fn mt() -> NodeId {
+    NodeId::new("mt")
+}
+
+pub fn id(n: u64) -> DispatcherId {
+    DispatcherId::new(0, n).unwrap()
+}
+
+pub fn span(table: i64, a: &[u8], b: &[u8]) -> TableSpan {
+    TableSpan::new(0, table, a.to_vec(), b.to_vec()).unwrap()
+}
+
+/// A manager bootstrapped by `mt` at epoch 2, redo enabled and ready.
+pub fn manager() -> DispatcherManager {
+    let dm = DispatcherManager::new(ManagerConfig {
+        node: NodeId::new("n1"),
+        changefeed: ChangefeedId::default(),
+        keyspace_id: 0,
+        redo_enabled: true,
+    });
+    dm.mark_redo_ready();
+    let step = dm.handle_bootstrap(&mt(), &bootstrap_request(2, None));
+    assert_eq!(step.outcome, Outcome::Applied);
+    dm
+}
+
+pub fn bootstrap_request(epoch: u64, trigger: Option<DispatcherId>) -> BootstrapRequest {
+    BootstrapRequest {
+        changefeed: ChangefeedId::default(),
+        config: Vec::new(),
+        start_ts: 10,
+        trigger,
+        is_new_changefeed: false,
+        redo_trigger: None,
+        keyspace_id: 0,
+        epoch: Epoch(epoch),
+    }
+}
+
+pub fn create(d: DispatcherId, s: TableSpan, mode: Mode, epoch: u64) -> ScheduleRequest {
+    ScheduleRequest {
+        changefeed: ChangefeedId::default(),
+        config: DispatcherConfig {
+            id: d,
+            mode,
+            span: Some(s),
+            start_ts: 100,
+            schema_id: 1,
+            skip_dml_as_start_ts: false,
+        },
+        action: ScheduleAction::Create,
+        operator_type: OperatorType::Add,
+        epoch: Epoch(epoch),
+    }
+}
+
+pub fn remove(d: DispatcherId, mode: Mode, epoch: u64, op: OperatorType) -> ScheduleRequest {
+    ScheduleRequest {
+        changefeed: ChangefeedId::default(),
+        config: DispatcherConfig {
+            id: d,
+            mode,
+            span: None,
+            start_ts: 0,
+            schema_id: 0,
+            skip_dml_as_start_ts: false,
+        },
+        action: ScheduleAction::Remove,
+        operator_type: op,
+        epoch: Epoch(epoch),
+    }
+}
+
+pub fn ticket(step: &Step) -> CreateTicket {
+    step.effects
+        .iter()
+        .find_map(|e| match e {
+            Effect::Create(t) => Some(t.clone()),
+            _ => None,
+        })
+        .expect("a create effect")
+}
+
+pub fn has_close(step: &Step, d: DispatcherId) -> bool {
+    step.effects.iter().any(|e| matches!(e, Effect::Close { id, .. } if *id == d))
+}
+
+pub fn reported(step: &Step, d: DispatcherId, state: ComponentState) -> Option<u64> {
+    step.effects.iter().find_map(|e| match e {
+        Effect::Report(s) if s.id == d && s.state == state => Some(s.checkpoint_ts),
+        _ => None,
+    })
+}
+
+/// Creates and commits a live dispatcher, returning nothing.
+pub fn live(dm: &DispatcherManager, d: DispatcherId, s: TableSpan, mode: Mode) {
+    let step = dm.handle_schedule(&mt(), create(d, s, mode, 2));
+    assert_eq!(step.outcome, Outcome::Applied);
+    dm.commit_create(&ticket(&step)).unwrap();
+    let _ = dm.dispatcher_state_changed(d, mode, ComponentState::Working, 100);
+}
+
+#[test]
+fn p10_c1_c2_create_is_journaled_until_committed() {
+    let dm = manager();
+    let step = dm.handle_schedule(&mt(), create(id(1), span(1, b"a", b"m"), Mode::Default, 2));
+    assert_eq!(step.outcome, Outcome::Applied);
+    assert_eq!(dm.operators().len(), 1, "C1: the create is journaled before it executes");
+    let seq = dm.commit_create(&ticket(&step)).unwrap();
+    assert!(seq > 0);
+    assert_eq!(dm.operators().len(), 0, "C2: completion removes the create");
+    assert!(dm.registry().get_alive(Mode::Default, id(1)).is_some());
+}
+
+#[test]
+fn p7_duplicate_create_for_a_journaled_span_is_busy() {
+    let dm = manager();
+    let s = span(1, b"a", b"m");
+    let _first = dm.handle_schedule(&mt(), create(id(1), s.clone(), Mode::Default, 2));
+    let second = dm.handle_schedule(&mt(), create(id(1), s, Mode::Default, 2));
+    assert_eq!(second.outcome, Outcome::Dropped(Drop::AlreadyExists));
+    let other_id = dm.handle_schedule(&mt(), create(id(2), span(1, b"a", b"m"), Mode::Default, 2));
+    assert_eq!(other_id.outcome, Outcome::Dropped(Drop::Busy));
+}
+
+#[test]
+fn p9_create_for_an_existing_dispatcher_is_an_idempotent_drop() {
+    let dm = manager();
+    live(&dm, id(1), span(1, b"a", b"m"), Mode::Default);
+    let again = dm.handle_schedule(&mt(), create(id(1), span(1, b"a", b"m"), Mode::Default, 2));
+    assert_eq!(again.outcome, Outcome::Dropped(Drop::AlreadyExists));
+    assert!(again.effects.is_empty());
+    assert!(dm.operators().is_empty());
+}
+
+#[test]
+fn overlapping_create_in_the_same_mode_is_refused_and_other_mode_is_independent() {
+    let dm = manager();
+    live(&dm, id(1), span(1, b"a", b"m"), Mode::Default);
+    let clash = dm.handle_schedule(&mt(), create(id(2), span(1, b"f", b"z"), Mode::Default, 2));
+    assert_eq!(clash.outcome, Outcome::Dropped(Drop::Overlaps(id(1))));
+    assert!(dm.operators().is_empty(), "the refused create leaves no journal entry");
+    let redo = dm.handle_schedule(&mt(), create(id(3), span(1, b"f", b"z"), Mode::Redo, 2));
+    assert_eq!(redo.outcome, Outcome::Applied);
+}
+
+#[test]
+fn p4_requests_from_a_stale_or_foreign_maintainer_are_fenced() {
+    let dm = manager();
+    for (from, epoch) in [(mt(), 1), (mt(), 0), (mt(), 3), (NodeId::new("other"), 2)] {
+        let step = dm.handle_schedule(&from, create(id(1), span(1, b"a", b"m"), Mode::Default, epoch));
+        assert_eq!(step.outcome, Outcome::Dropped(Drop::Fenced), "{from} {epoch}");
+    }
+    assert!(dm.operators().is_empty());
+}
+
+#[test]
+fn p5_redo_requests_are_dropped_until_redo_is_ready() {
+    let dm = DispatcherManager::new(ManagerConfig {
+        node: NodeId::new("n1"),
+        changefeed: ChangefeedId::default(),
+        keyspace_id: 0,
+        redo_enabled: true,
+    });
+    let _ = dm.handle_bootstrap(&mt(), &bootstrap_request(2, None));
+    let step = dm.handle_schedule(&mt(), create(id(1), span(1, b"a", b"m"), Mode::Redo, 2));
+    assert_eq!(step.outcome, Outcome::Dropped(Drop::RedoNotReady));
+    dm.mark_redo_ready();
+    let step = dm.handle_schedule(&mt(), create(id(1), span(1, b"a", b"m"), Mode::Redo, 2));
+    assert_eq!(step.outcome, Outcome::Applied);
+}
+
+#[test]
+fn r2_remove_of_an_unknown_dispatcher_answers_stopped_and_journals_nothing() {
+    let dm = manager();
+    let step = dm.handle_schedule(&mt(), remove(id(9), Mode::Default, 2, OperatorType::Remove));
+    assert_eq!(reported(&step, id(9), ComponentState::Stopped), Some(0));
+    assert!(dm.operators().is_empty());
+}
+
+#[test]
+fn r1_remove_is_journaled_and_overwrites_an_older_remove_with_the_newer_operator_type() {
+    let dm = manager();
+    live(&dm, id(1), span(1, b"a", b"m"), Mode::Default);
+    let first = dm.handle_schedule(&mt(), remove(id(1), Mode::Default, 2, OperatorType::Remove));
+    assert!(has_close(&first, id(1)));
+    let resend = dm.handle_schedule(&mt(), remove(id(1), Mode::Default, 2, OperatorType::Move));
+    assert_eq!(resend.outcome, Outcome::Applied);
+    assert!(!has_close(&resend, id(1)), "the close is issued once");
+    let entries = dm.operators().entries();
+    assert_eq!(entries.len(), 1);
+    match &entries[0].1.request {
+        dispatcher_core::node::operators::OpRequest::Schedule(r) => {
+            assert_eq!(r.operator_type, OperatorType::Move)
+        }
+        other => panic!("unexpected {other:?}"),
+    }
+    let closed = dm.dispatcher_closed(id(1), Mode::Default, 150, None);
+    assert_eq!(reported(&closed, id(1), ComponentState::Stopped), Some(150));
+    assert!(dm.operators().is_empty(), "completion removes the remove");
+    assert!(dm.registry().get_alive(Mode::Default, id(1)).is_none());
+}
+
+#[test]
+fn remove_of_a_create_not_yet_executed_cancels_it() {
+    let dm = manager();
+    let step = dm.handle_schedule(&mt(), create(id(1), span(1, b"a", b"m"), Mode::Default, 2));
+    let t = ticket(&step);
+    let rm = dm.handle_schedule(&mt(), remove(id(1), Mode::Default, 2, OperatorType::Remove));
+    assert_eq!(reported(&rm, id(1), ComponentState::Stopped), Some(0));
+    assert!(dm.commit_create(&t).is_err(), "the cancelled create never executes");
+    assert!(dm.operators().is_empty());
+    assert!(dm.registry().get_alive(Mode::Default, id(1)).is_none());
+}
+
+/// B1: a remove resend that arrives after the dispatcher was cleaned must not leak an entry that
+/// blocks a later create of the same id.
+#[test]
+fn b1_late_remove_resend_leaks_nothing_and_a_later_create_is_admitted() {
+    let dm = manager();
+    let s = span(1, b"a", b"m");
+    live(&dm, id(1), s.clone(), Mode::Default);
+    let _ = dm.handle_schedule(&mt(), remove(id(1), Mode::Default, 2, OperatorType::Move));
+    let _ = dm.dispatcher_closed(id(1), Mode::Default, 150, None);
+    let resend = dm.handle_schedule(&mt(), remove(id(1), Mode::Default, 2, OperatorType::Move));
+    assert_eq!(reported(&resend, id(1), ComponentState::Stopped), Some(0));
+    assert!(dm.operators().is_empty());
+    let back = dm.handle_schedule(&mt(), create(id(1), s, Mode::Default, 2));
+    assert_eq!(back.outcome, Outcome::Applied, "a move back to this node reuses the id");
+}
+
+/// B4/K5: completing an old incarnation never removes the journal entry of a re-created one.
+#[test]
+fn b4_completion_of_an_old_incarnation_leaves_the_new_entry() {
+    let dm = manager();
+    let s = span(1, b"a", b"m");
+    live(&dm, id(1), s.clone(), Mode::Default);
+    let _ = dm.handle_schedule(&mt(), remove(id(1), Mode::Default, 2, OperatorType::Move));
+    let _ = dm.dispatcher_closed(id(1), Mode::Default, 150, None);
+    let again = dm.handle_schedule(&mt(), create(id(1), s, Mode::Default, 2));
+    assert_eq!(dm.operators().len(), 1);
+    // A duplicate close report for the old incarnation finds the new, still-creating record.
+    let dup = dm.dispatcher_closed(id(1), Mode::Default, 150, None);
+    assert_eq!(dup.outcome, Outcome::Dropped(Drop::Unknown));
+    assert_eq!(dm.operators().len(), 1);
+    assert!(dm.commit_create(&ticket(&again)).is_ok());
+}
+
+/// B9: a failed create withdraws its journal entry so the maintainer's resend can retry.
+#[test]
+fn b9_failed_create_withdraws_its_entry_and_reports_the_error() {
+    let dm = manager();
+    let s = span(1, b"a", b"m");
+    let step = dm.handle_schedule(&mt(), create(id(1), s.clone(), Mode::Default, 2));
+    let failed = dm.create_failed(&ticket(&step), RunningError { code: "E".into(), ..Default::default() });
+    assert!(failed.effects.iter().any(|e| matches!(e, Effect::ReportError(r) if r.code == "E")));
+    assert!(dm.operators().is_empty());
+    let retry = dm.handle_schedule(&mt(), create(id(1), s, Mode::Default, 2));
+    assert_eq!(retry.outcome, Outcome::Applied);
+}
+
+#[test]
+fn unknown_dispatcher_callbacks_are_documented_drops() {
+    let dm = manager();
+    assert_eq!(dm.dispatcher_closed(id(7), Mode::Default, 1, None).outcome, Outcome::Dropped(Drop::Unknown));
+    let s = dm.dispatcher_state_changed(id(7), Mode::Redo, ComponentState::Working, 1);
+    assert_eq!(s.outcome, Outcome::Dropped(Drop::Unknown));
+}
+
+#[test]
+fn working_transition_is_reported_once_with_its_checkpoint() {
+    let dm = manager();
+    let step = dm.handle_schedule(&mt(), create(id(1), span(1, b"a", b"m"), Mode::Default, 2));
+    dm.commit_create(&ticket(&step)).unwrap();
+    let w = dm.dispatcher_state_changed(id(1), Mode::Default, ComponentState::Working, 120);
+    assert_eq!(reported(&w, id(1), ComponentState::Working), Some(120));
+    let again = dm.dispatcher_state_changed(id(1), Mode::Default, ComponentState::Working, 130);
+    assert_eq!(reported(&again, id(1), ComponentState::Working), None);
+}
+
+/// Many threads admitting and completing creates on overlapping spans: never two live overlapping
+/// dispatchers, never more than one entry per span.
+#[test]
+fn concurrent_creates_on_one_span_admit_exactly_one() {
+    for round in 0..50 {
+        let dm = std::sync::Arc::new(manager());
+        let handles: Vec<_> = (0..4u64)
+            .map(|t| {
+                let dm = dm.clone();
+                std::thread::spawn(move || {
+                    let step =
+                        dm.handle_schedule(&mt(), create(id(10 + t), span(1, b"a", b"m"), Mode::Default, 2));
+                    match step.outcome {
+                        Outcome::Applied => dm.commit_create(&ticket(&step)).is_ok() as u32,
+                        _ => 0,
+                    }
+                })
+            })
+            .collect();
+        let admitted: u32 = handles.into_iter().map(|h| h.join().unwrap()).sum();
+        assert_eq!(admitted, 1, "round {round}");
+        assert_eq!(dm.registry().overlapping(Mode::Default, &span(1, b"a", b"m")).len(), 1);
+    }
+}

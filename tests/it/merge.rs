@@ -1,0 +1,160 @@
+//! Merges on the node (node.md §3, hazard B5).
+
+use dispatcher_core::ids::{ChangefeedId, DispatcherId, Epoch, Mode};
+use dispatcher_core::messages::*;
+use dispatcher_core::node::*;
+
+use crate::manager::*;
+
+fn merge(sources: &[DispatcherId], merged: DispatcherId) -> MergeRequest {
+    MergeRequest {
+        changefeed: ChangefeedId::default(),
+        sources: sources.to_vec(),
+        merged,
+        mode: Mode::Default,
+        epoch: Epoch(2),
+    }
+}
+
+fn two_sources(dm: &DispatcherManager) {
+    live(dm, id(1), span(1, b"a", b"m"), Mode::Default);
+    live(dm, id(2), span(1, b"m", b"z"), Mode::Default);
+    let _ = dm.dispatcher_state_changed(id(1), Mode::Default, ComponentState::Working, 300);
+    let _ = dm.dispatcher_state_changed(id(2), Mode::Default, ComponentState::Working, 200);
+}
+
+fn state(dm: &DispatcherManager, d: DispatcherId) -> ComponentState {
+    dm.registry().get_alive(Mode::Default, d).expect("alive").state().component
+}
+
+/// TestMergeDispatcherNormal + TestDoMerge + TestDoMergeKeepsMergeJournalUntilSourcesAreCleaned.
+#[test]
+fn merge_normal_flow_hands_over_at_the_minimum_checkpoint() {
+    let dm = manager();
+    two_sources(&dm);
+    let step = dm.handle_merge(&mt(), merge(&[id(1), id(2)], id(3)));
+    assert_eq!(step.outcome, Outcome::Applied);
+    assert!(
+        matches!(&step.effects[0], Effect::PrepareMerged { spec, .. } if spec.span == span(1, b"a", b"z"))
+    );
+    assert_eq!(state(&dm, id(3)), ComponentState::Preparing);
+    assert_eq!(state(&dm, id(1)), ComponentState::WaitingMerge);
+    assert_eq!(state(&dm, id(2)), ComponentState::WaitingMerge);
+    assert_eq!(dm.merges().in_progress().len(), 1);
+
+    let ready = dm.dispatcher_state_changed(id(3), Mode::Default, ComponentState::MergeReady, 0);
+    assert!(ready
+        .effects
+        .iter()
+        .any(|e| matches!(e, Effect::CloseMergeSources { sources, .. } if sources == &vec![id(1), id(2)])));
+    let first = dm.dispatcher_closed(id(1), Mode::Default, 300, None);
+    assert!(first.effects.is_empty(), "no hand-over before every source closed");
+    assert!(dm.registry().get_alive(Mode::Default, id(1)).is_some(), "sources stay until the hand-over");
+    let last = dm.dispatcher_closed(id(2), Mode::Default, 200, None);
+    assert!(matches!(
+        &last.effects[0],
+        Effect::StartMerged { start_ts: 200, skip_dml_as_start_ts: false, .. }
+    ));
+    assert_eq!(reported(&last, id(1), ComponentState::Stopped), Some(300));
+    assert_eq!(reported(&last, id(2), ComponentState::Stopped), Some(200));
+    assert_eq!(state(&dm, id(3)), ComponentState::Initializing);
+    assert_eq!(dm.merges().in_progress().len(), 1, "journal kept until the merged dispatcher works");
+    let _ = dm.dispatcher_state_changed(id(3), Mode::Default, ComponentState::Working, 200);
+    assert!(dm.merges().in_progress().is_empty());
+    assert!(dm.operators().is_empty());
+}
+
+#[test]
+fn merge_preconditions_are_refused_by_name() {
+    let dm = manager();
+    two_sources(&dm);
+    live(&dm, id(5), span(1, b"z", b"zz"), Mode::Default);
+    let cases = [
+        (merge(&[id(1)], id(9)), Drop::MergeRefused("fewer than two sources")),
+        (merge(&[id(1), id(8)], id(9)), Drop::MergeRefused("source dispatcher missing")),
+        (merge(&[id(2), id(1)], id(9)), Drop::MergeRefused("sources not adjacent")),
+        (merge(&[id(1), id(5)], id(9)), Drop::MergeRefused("sources not adjacent")),
+        (merge(&[id(1), id(2)], id(1)), Drop::AlreadyExists),
+    ];
+    for (request, why) in cases {
+        assert_eq!(dm.handle_merge(&mt(), request).outcome, Outcome::Dropped(why));
+    }
+    let step = dm.handle_schedule(&mt(), create(id(6), span(2, b"a", b"m"), Mode::Default, 2));
+    dm.commit_create(&ticket(&step)).unwrap();
+    live(&dm, id(7), span(2, b"m", b"z"), Mode::Default);
+    let not_working = dm.handle_merge(&mt(), merge(&[id(6), id(7)], id(9)));
+    assert_eq!(not_working.outcome, Outcome::Dropped(Drop::MergeRefused("source dispatcher not working")));
+    assert!(dm.merges().is_empty());
+    assert_eq!(state(&dm, id(1)), ComponentState::Working, "a refused merge mutates nothing");
+}
+
+/// TestDoMergeAbortWhenSourceDispatcherRemoving + B5: an aborted merge is not resurrected.
+#[test]
+fn b5_remove_of_a_source_aborts_and_a_resend_does_not_resurrect_the_merge() {
+    let dm = manager();
+    two_sources(&dm);
+    let _ = dm.handle_merge(&mt(), merge(&[id(1), id(2)], id(3)));
+    let rm = dm.handle_schedule(&mt(), remove(id(1), Mode::Default, 2, OperatorType::Remove));
+    assert!(rm.effects.iter().any(|e| matches!(e, Effect::ResumeSource { id: d, .. } if *d == id(2))));
+    assert!(has_close(&rm, id(3)), "the merged dispatcher is closed");
+    assert!(has_close(&rm, id(1)));
+    assert_eq!(state(&dm, id(2)), ComponentState::Working);
+    assert!(dm.merges().in_progress().is_empty());
+    let resend = dm.handle_merge(&mt(), merge(&[id(1), id(2)], id(3)));
+    assert_eq!(resend.outcome, Outcome::Dropped(Drop::MergeAborted));
+    let _ = dm.dispatcher_closed(id(3), Mode::Default, 0, None);
+    let again = dm.handle_merge(&mt(), merge(&[id(1), id(2)], id(3)));
+    assert_eq!(again.outcome, Outcome::Dropped(Drop::MergeAborted));
+    assert!(dm.merges().in_progress().is_empty());
+}
+
+/// M2: a resend after the merged dispatcher works re-emits Working.
+#[test]
+fn m2_resend_after_finish_reemits_working() {
+    let dm = manager();
+    two_sources(&dm);
+    let _ = dm.handle_merge(&mt(), merge(&[id(1), id(2)], id(3)));
+    let _ = dm.dispatcher_state_changed(id(3), Mode::Default, ComponentState::MergeReady, 0);
+    let _ = dm.dispatcher_closed(id(1), Mode::Default, 300, None);
+    let _ = dm.dispatcher_closed(id(2), Mode::Default, 200, None);
+    let _ = dm.dispatcher_state_changed(id(3), Mode::Default, ComponentState::Working, 250);
+    let resend = dm.handle_merge(&mt(), merge(&[id(1), id(2)], id(3)));
+    assert_eq!(resend.outcome, Outcome::Dropped(Drop::AlreadyExists));
+    assert_eq!(reported(&resend, id(3), ComponentState::Working), Some(250));
+}
+
+/// The pending-DDL start-ts rule: all sources parked on one DDL restart just below it.
+#[test]
+fn merged_start_ts_follows_a_common_pending_barrier() {
+    let dm = manager();
+    two_sources(&dm);
+    let _ = dm.handle_merge(&mt(), merge(&[id(1), id(2)], id(3)));
+    let _ = dm.dispatcher_state_changed(id(3), Mode::Default, ComponentState::MergeReady, 0);
+    let ddl = Some(PendingBlock { block_ts: 500, is_sync_point: false });
+    let _ = dm.dispatcher_closed(id(1), Mode::Default, 300, ddl);
+    let last = dm.dispatcher_closed(id(2), Mode::Default, 200, ddl);
+    assert!(matches!(
+        &last.effects[0],
+        Effect::StartMerged { start_ts: 499, skip_dml_as_start_ts: true, .. }
+    ));
+}
+
+/// The journal reports the merge in a bootstrap, with the original merged id.
+#[test]
+fn bootstrap_reports_the_merge_journal() {
+    let dm = manager();
+    two_sources(&dm);
+    let _ = dm.handle_merge(&mt(), merge(&[id(1), id(2)], id(3)));
+    let step = dm.handle_bootstrap(&dispatcher_core::ids::NodeId::new("mt2"), &bootstrap_request(3, None));
+    let r = step
+        .effects
+        .iter()
+        .find_map(|e| match e {
+            Effect::Reply { reply: Reply::Bootstrap(r), .. } => Some(r.clone()),
+            _ => None,
+        })
+        .unwrap();
+    assert_eq!(r.merge_operators.len(), 1);
+    assert_eq!(r.merge_operators[0].merged, id(3));
+    assert!(r.spans.iter().any(|s| s.id == id(3) && s.state == ComponentState::Preparing));
+}
