@@ -1,1 +1,281 @@
-fn main() {}
+//! Node-core benchmarks, each against the reference system's design in the same group: a
+//! `Mutex<HashMap>` journal behind a mutex fence.
+//!
+//! Run: `cargo bench --bench operators`. Results and the machine: BENCHMARKS.md.
+
+#![allow(missing_docs, clippy::disallowed_types)] // reason: bench harness; the baseline is a mutex by design
+
+use std::collections::HashMap;
+use std::sync::{Arc, Barrier, Mutex};
+use std::time::{Duration, Instant};
+
+use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
+use dispatcher_core::ids::{ChangefeedId, DispatcherId, Epoch, Mode, NodeId};
+use dispatcher_core::messages::*;
+use dispatcher_core::node::operators::{OpEntry, OpKey, OpRequest, OperatorTable};
+use dispatcher_core::node::{DispatcherManager, Effect, Fence, ManagerConfig};
+use dispatcher_core::span::TableSpan;
+use dispatcher_core::wire::pb;
+use prost::Message;
+
+fn span(i: u64) -> TableSpan {
+    TableSpan::new(0, (i / 16) as i64 + 1, (i % 16).to_be_bytes().to_vec(), (i % 16 + 1).to_be_bytes().to_vec()).unwrap()
+}
+
+fn request(i: u64) -> ScheduleRequest {
+    ScheduleRequest {
+        changefeed: ChangefeedId::default(),
+        config: DispatcherConfig {
+            id: DispatcherId::new(1, i + 1).unwrap(),
+            mode: Mode::Default,
+            span: Some(span(i)),
+            start_ts: 100,
+            schema_id: 1,
+            skip_dml_as_start_ts: false,
+        },
+        action: ScheduleAction::Create,
+        operator_type: OperatorType::Add,
+        epoch: Epoch(2),
+    }
+}
+
+/// The reference design: one fence mutex held across the whole admission, a mutex-guarded map.
+struct MutexJournal {
+    fence: Mutex<(NodeId, Epoch)>,
+    ops: Mutex<HashMap<OpKey, Arc<OpEntry>>>,
+}
+
+impl MutexJournal {
+    fn admit(&self, from: &NodeId, key: OpKey, entry: Arc<OpEntry>) -> bool {
+        let fence = self.fence.lock().unwrap();
+        if fence.0 != *from || fence.1 != entry.epoch() {
+            return false;
+        }
+        let mut ops = self.ops.lock().unwrap();
+        if ops.contains_key(&key) {
+            return false;
+        }
+        ops.insert(key, entry);
+        true
+    }
+
+    fn finish(&self, key: &OpKey, entry: &Arc<OpEntry>) -> bool {
+        let mut ops = self.ops.lock().unwrap();
+        if ops.get(key).is_some_and(|e| Arc::ptr_eq(e, entry)) {
+            ops.remove(key);
+            true
+        } else {
+            false
+        }
+    }
+}
+
+/// Ours: fence load, journal insert-if-absent, fence confirmation RMW, remove-if-same.
+struct LockFreeJournal {
+    fence: Fence,
+    ops: OperatorTable,
+}
+
+impl LockFreeJournal {
+    fn admit(&self, from: &NodeId, key: OpKey, entry: Arc<OpEntry>) -> bool {
+        let Some(owner) = self.fence.admit(from, entry.epoch()) else { return false };
+        let Ok(admitted) = self.ops.admit(key.clone(), entry, |_| false) else { return false };
+        if !self.fence.still_current(&owner) {
+            self.ops.finish(&key, &admitted.entry);
+            return false;
+        }
+        true
+    }
+}
+
+trait Journal: Send + Sync {
+    fn pair(&self, from: &NodeId, key: &OpKey, entry: &Arc<OpEntry>) -> bool;
+}
+
+impl Journal for MutexJournal {
+    fn pair(&self, from: &NodeId, key: &OpKey, entry: &Arc<OpEntry>) -> bool {
+        self.admit(from, key.clone(), entry.clone()) && self.finish(key, entry)
+    }
+}
+
+impl Journal for LockFreeJournal {
+    fn pair(&self, from: &NodeId, key: &OpKey, entry: &Arc<OpEntry>) -> bool {
+        self.admit(from, key.clone(), entry.clone()) && self.ops.finish(key, entry)
+    }
+}
+
+fn journals() -> Vec<(&'static str, Arc<dyn Journal>)> {
+    let mt = NodeId::new("mt");
+    let fence = Fence::new(None, Epoch(0));
+    let _ = fence.take_over(&mt, Epoch(2));
+    vec![
+        ("lock_free", Arc::new(LockFreeJournal { fence, ops: OperatorTable::new() }) as Arc<dyn Journal>),
+        ("mutex_baseline", Arc::new(MutexJournal { fence: Mutex::new((mt, Epoch(2))), ops: Mutex::new(HashMap::new()) })),
+    ]
+}
+
+const KEYS: u64 = 1024;
+
+fn entries(offset: u64) -> Vec<(OpKey, Arc<OpEntry>)> {
+    (0..KEYS)
+        .map(|i| {
+            let r = request(offset + i);
+            let key = OpKey { mode: Mode::Default, span: r.config.span.clone().unwrap() };
+            (key, OpEntry::new(OpRequest::Schedule(r), NodeId::new("mt"), i))
+        })
+        .collect()
+}
+
+/// Runs `iters` admit+complete pairs split over `threads` threads; `hot` = all on one span.
+fn run_pairs(journal: &Arc<dyn Journal>, threads: u64, hot: bool, iters: u64) -> Duration {
+    let barrier = Arc::new(Barrier::new(threads as usize + 1));
+    let handles: Vec<_> = (0..threads)
+        .map(|t| {
+            let journal = journal.clone();
+            let barrier = barrier.clone();
+            let work = if hot { entries(0)[..1].to_vec() } else { entries(t * KEYS) };
+            std::thread::spawn(move || {
+                let mt = NodeId::new("mt");
+                barrier.wait();
+                let per_thread = iters / threads;
+                for i in 0..per_thread {
+                    let (key, entry) = &work[(i % work.len() as u64) as usize];
+                    std::hint::black_box(journal.pair(&mt, key, entry));
+                }
+                barrier.wait();
+            })
+        })
+        .collect();
+    barrier.wait();
+    let start = Instant::now();
+    barrier.wait();
+    let elapsed = start.elapsed();
+    for h in handles {
+        h.join().unwrap();
+    }
+    elapsed
+}
+
+fn admission(c: &mut Criterion) {
+    let mut group = c.benchmark_group("admission_completion");
+    group.throughput(Throughput::Elements(1));
+    for (name, journal) in journals() {
+        for (threads, hot) in [(1, false), (2, false), (2, true)] {
+            let case = format!("{threads}t_{}", if hot { "hot_span" } else { "distinct_spans" });
+            group.bench_with_input(BenchmarkId::new(name, &case), &(threads, hot), |b, &(threads, hot)| {
+                b.iter_custom(|iters| run_pairs(&journal, threads, hot, iters.max(threads)))
+            });
+        }
+    }
+    group.finish();
+}
+
+fn lookup(c: &mut Criterion) {
+    let mut group = c.benchmark_group("lookup");
+    let table = OperatorTable::new();
+    let baseline = Mutex::new(HashMap::new());
+    let work = entries(0);
+    for (k, e) in &work {
+        let _ = table.admit(k.clone(), e.clone(), |_| false);
+        baseline.lock().unwrap().insert(k.clone(), e.clone());
+    }
+    let mut i = 0usize;
+    group.bench_function("lock_free", |b| {
+        b.iter(|| {
+            i = (i + 1) % work.len();
+            std::hint::black_box(table.get(&work[i].0))
+        })
+    });
+    group.bench_function("mutex_baseline", |b| {
+        b.iter(|| {
+            i = (i + 1) % work.len();
+            std::hint::black_box(baseline.lock().unwrap().get(&work[i].0).cloned())
+        })
+    });
+    group.finish();
+}
+
+fn manager_with(n: u64) -> DispatcherManager {
+    let dm = DispatcherManager::new(ManagerConfig {
+        node: NodeId::new("n1"),
+        changefeed: ChangefeedId::default(),
+        keyspace_id: 0,
+        redo_enabled: false,
+    });
+    let mt = NodeId::new("mt");
+    let bootstrap = BootstrapRequest {
+        changefeed: ChangefeedId::default(),
+        config: Vec::new(),
+        start_ts: 1,
+        trigger: None,
+        is_new_changefeed: true,
+        redo_trigger: None,
+        keyspace_id: 0,
+        epoch: Epoch(2),
+    };
+    let _ = dm.handle_bootstrap(&mt, &bootstrap);
+    for i in 0..n {
+        let step = dm.handle_schedule(&mt, request(i));
+        for e in &step.effects {
+            if let Effect::Create(t) = e {
+                dm.commit_create(t).unwrap();
+            }
+        }
+    }
+    dm
+}
+
+fn snapshot(c: &mut Criterion) {
+    let mut group = c.benchmark_group("bootstrap_snapshot_100k");
+    group.sample_size(10);
+    let dm = manager_with(100_000);
+    let owner = dm.owner();
+    group.bench_function("lock_free_snapshot_encode", |b| {
+        b.iter(|| {
+            let response = dm.snapshot(&owner);
+            pb::MaintainerBootstrapResponse::from(&response).encode_to_vec().len()
+        })
+    });
+    // Baseline: the same records behind one mutex, read under the fence lock, then encoded.
+    let records: Mutex<Vec<BootstrapSpan>> = Mutex::new(dm.snapshot(&owner).spans);
+    let fence = Mutex::new(());
+    group.bench_function("mutex_baseline_snapshot_encode", |b| {
+        b.iter(|| {
+            let _fence = fence.lock().unwrap();
+            let spans = records.lock().unwrap().clone();
+            let response = BootstrapResponse { spans, ..Default::default() };
+            pb::MaintainerBootstrapResponse::from(&response).encode_to_vec().len()
+        })
+    });
+    group.finish();
+}
+
+fn full_create(c: &mut Criterion) {
+    let mut group = c.benchmark_group("manager_create_commit_remove_close");
+    group.throughput(Throughput::Elements(1));
+    let dm = manager_with(0);
+    let mt = NodeId::new("mt");
+    let mut i = 0u64;
+    group.bench_function("one_thread", |b| {
+        b.iter(|| {
+            i += 1;
+            let r = request(i % 4096);
+            let id = r.config.id;
+            let step = dm.handle_schedule(&mt, r);
+            if let Some(Effect::Create(t)) = step.effects.first() {
+                dm.commit_create(t).unwrap();
+            }
+            let rm = ScheduleRequest {
+                action: ScheduleAction::Remove,
+                operator_type: OperatorType::Remove,
+                ..request(i % 4096)
+            };
+            let _ = dm.handle_schedule(&mt, rm);
+            dm.dispatcher_closed(id, Mode::Default, 100, None)
+        })
+    });
+    group.finish();
+}
+
+criterion_group!(benches, admission, lookup, snapshot, full_create);
+criterion_main!(benches);

@@ -1,0 +1,164 @@
+//! Loom models of the node core's concurrent protocols.
+//!
+//! Run: `RUSTFLAGS="--cfg dispatcher_loom" LOOM_MAX_PREEMPTIONS=2 cargo test -p loom-tests --release`
+//! Without the cfg this file compiles to nothing.
+#![cfg(dispatcher_loom)]
+
+use std::sync::Arc;
+
+use dispatcher_core::ids::{ChangefeedId, DispatcherId, Epoch, Mode, NodeId};
+use dispatcher_core::messages::*;
+use dispatcher_core::node::{DispatcherManager, Effect, ManagerConfig, Outcome, Reply, Step};
+use dispatcher_core::span::TableSpan;
+use loom::thread;
+
+fn id(n: u64) -> DispatcherId {
+    DispatcherId::new(0, n).unwrap()
+}
+
+fn span() -> TableSpan {
+    TableSpan::new(0, 1, b"a".to_vec(), b"m".to_vec()).unwrap()
+}
+
+fn mt() -> NodeId {
+    NodeId::new("mt")
+}
+
+fn manager() -> DispatcherManager {
+    let dm = DispatcherManager::new(ManagerConfig {
+        node: NodeId::new("n1"),
+        changefeed: ChangefeedId::default(),
+        keyspace_id: 0,
+        redo_enabled: false,
+    });
+    let _ = dm.handle_bootstrap(&mt(), &bootstrap(2, "mt"));
+    dm
+}
+
+fn bootstrap(epoch: u64, _from: &str) -> BootstrapRequest {
+    BootstrapRequest {
+        changefeed: ChangefeedId::default(),
+        config: Vec::new(),
+        start_ts: 1,
+        trigger: None,
+        is_new_changefeed: false,
+        redo_trigger: None,
+        keyspace_id: 0,
+        epoch: Epoch(epoch),
+    }
+}
+
+fn request(d: DispatcherId, action: ScheduleAction) -> ScheduleRequest {
+    ScheduleRequest {
+        changefeed: ChangefeedId::default(),
+        config: DispatcherConfig {
+            id: d,
+            mode: Mode::Default,
+            span: (action == ScheduleAction::Create).then(span),
+            start_ts: 100,
+            schema_id: 1,
+            skip_dml_as_start_ts: false,
+        },
+        action,
+        operator_type: OperatorType::Add,
+        epoch: Epoch(2),
+    }
+}
+
+/// Creates and commits; true if the dispatcher executed.
+fn create_and_commit(dm: &DispatcherManager, d: DispatcherId) -> bool {
+    let step = dm.handle_schedule(&mt(), request(d, ScheduleAction::Create));
+    step.effects.iter().any(|e| matches!(e, Effect::Create(t) if dm.commit_create(t).is_ok()))
+}
+
+fn live(dm: &DispatcherManager) -> Vec<DispatcherId> {
+    dm.registry().records().iter().filter(|r| r.state().phase == dispatcher_core::node::registry::Phase::Live).map(|r| r.id).collect()
+}
+
+/// (a) Two concurrent creates of different dispatchers on one span: exactly one executes.
+#[test]
+fn two_creates_on_one_span_admit_exactly_one() {
+    loom::model(|| {
+        let dm = Arc::new(manager());
+        let other = dm.clone();
+        let t = thread::spawn(move || create_and_commit(&other, id(2)));
+        let a = create_and_commit(&dm, id(1));
+        let b = t.join().unwrap();
+        assert!(a ^ b, "exactly one create executes: {a} {b}");
+        assert_eq!(live(&dm).len(), 1);
+        assert!(dm.operators().is_empty(), "the winner's create completed, the loser journaled nothing");
+    });
+}
+
+/// (b) A create racing a remove of the same dispatcher: no leaked operator, and the remove either
+/// cancels the create (which then never executes) or finds it live and removes it.
+#[test]
+fn create_racing_remove_leaves_a_consistent_journal() {
+    loom::model(|| {
+        let dm = Arc::new(manager());
+        let other = dm.clone();
+        let t = thread::spawn(move || other.handle_schedule(&mt(), request(id(1), ScheduleAction::Remove)));
+        let executed = create_and_commit(&dm, id(1));
+        let removed: Step = t.join().unwrap();
+        let closes = removed.effects.iter().any(|e| matches!(e, Effect::Close { .. }));
+        let ops = dm.operators().len();
+        match (executed, closes) {
+            // Remove found it live: one Remove journaled until the close completes.
+            (true, true) => assert_eq!(ops, 1),
+            // Remove came first (Stopped for unknown) and the create then executed.
+            (true, false) => assert_eq!(ops, 0),
+            // Remove cancelled the create before it executed.
+            (false, false) => {
+                assert_eq!(ops, 0);
+                assert!(live(&dm).is_empty());
+            }
+            (false, true) => panic!("closed a dispatcher that never executed"),
+        }
+    });
+}
+
+/// (c) I12: a bootstrap by a new maintainer racing an old-epoch create's admission and execution.
+/// If the create executes, the snapshot reports it; if the snapshot does not, it never executes.
+#[test]
+fn bootstrap_fence_versus_old_epoch_create() {
+    loom::model(|| {
+        let dm = Arc::new(manager());
+        let other = dm.clone();
+        let t = thread::spawn(move || create_and_commit(&other, id(1)));
+        let step = dm.handle_bootstrap(&NodeId::new("mt2"), &bootstrap(3, "mt2"));
+        let executed = t.join().unwrap();
+        let response = step
+            .effects
+            .iter()
+            .find_map(|e| match e {
+                Effect::Reply { reply: Reply::Bootstrap(r), .. } => Some(r.clone()),
+                _ => None,
+            })
+            .unwrap();
+        let reported = response.spans.iter().any(|s| s.id == id(1));
+        assert_eq!(executed, reported, "executed {executed} but reported {reported}");
+        assert!(response.operators.is_empty(), "a stale create is never reported");
+        if !executed {
+            assert!(dm.operators().is_empty(), "a withdrawn create leaves no entry");
+        }
+    });
+}
+
+/// (d) Completion racing re-admission (hazard B1): a remove resend arriving while the close of the
+/// same dispatcher completes never leaks its entry.
+#[test]
+fn completion_racing_remove_resend_leaks_nothing() {
+    loom::model(|| {
+        let dm = Arc::new(manager());
+        assert!(create_and_commit(&dm, id(1)));
+        let first = dm.handle_schedule(&mt(), request(id(1), ScheduleAction::Remove));
+        assert_eq!(first.outcome, Outcome::Applied);
+        let other = dm.clone();
+        let t = thread::spawn(move || other.handle_schedule(&mt(), request(id(1), ScheduleAction::Remove)));
+        let closed = dm.dispatcher_closed(id(1), Mode::Default, 150, None);
+        assert_eq!(closed.outcome, Outcome::Applied);
+        let _ = t.join().unwrap();
+        assert!(dm.operators().is_empty(), "remove-if-same or store-then-validate removed every entry");
+        assert!(live(&dm).is_empty());
+    });
+}
