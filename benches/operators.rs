@@ -3,7 +3,7 @@
 //!
 //! Run: `cargo bench --bench operators`. Results and the machine: BENCHMARKS.md.
 
-#![allow(missing_docs, clippy::disallowed_types)] // reason: bench harness; the baseline is a mutex by design
+#![allow(missing_docs, clippy::disallowed_types, clippy::disallowed_methods)] // reason: bench harness: the baseline is a mutex by design, and timing reads the clock
 
 use std::collections::HashMap;
 use std::sync::{Arc, Barrier, Mutex};
@@ -19,7 +19,13 @@ use dispatcher_core::wire::pb;
 use prost::Message;
 
 fn span(i: u64) -> TableSpan {
-    TableSpan::new(0, (i / 16) as i64 + 1, (i % 16).to_be_bytes().to_vec(), (i % 16 + 1).to_be_bytes().to_vec()).unwrap()
+    TableSpan::new(
+        0,
+        (i / 16) as i64 + 1,
+        (i % 16).to_be_bytes().to_vec(),
+        (i % 16 + 1).to_be_bytes().to_vec(),
+    )
+    .unwrap()
 }
 
 fn request(i: u64) -> ScheduleRequest {
@@ -110,7 +116,10 @@ fn journals() -> Vec<(&'static str, Arc<dyn Journal>)> {
     let _ = fence.take_over(&mt, Epoch(2));
     vec![
         ("lock_free", Arc::new(LockFreeJournal { fence, ops: OperatorTable::new() }) as Arc<dyn Journal>),
-        ("mutex_baseline", Arc::new(MutexJournal { fence: Mutex::new((mt, Epoch(2))), ops: Mutex::new(HashMap::new()) })),
+        (
+            "mutex_baseline",
+            Arc::new(MutexJournal { fence: Mutex::new((mt, Epoch(2))), ops: Mutex::new(HashMap::new()) }),
+        ),
     ]
 }
 

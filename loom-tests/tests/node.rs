@@ -72,7 +72,12 @@ fn create_and_commit(dm: &DispatcherManager, d: DispatcherId) -> bool {
 }
 
 fn live(dm: &DispatcherManager) -> Vec<DispatcherId> {
-    dm.registry().records().iter().filter(|r| r.state().phase == dispatcher_core::node::registry::Phase::Live).map(|r| r.id).collect()
+    dm.registry()
+        .records()
+        .iter()
+        .filter(|r| r.state().phase == dispatcher_core::node::registry::Phase::Live)
+        .map(|r| r.id)
+        .collect()
 }
 
 /// (a) Two concurrent creates of different dispatchers on one span: exactly one executes.
