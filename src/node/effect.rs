@@ -135,6 +135,15 @@ pub enum Drop {
     Closing,
 }
 
+impl From<super::registry::Conflict> for Drop {
+    fn from(conflict: super::registry::Conflict) -> Self {
+        match conflict {
+            super::registry::Conflict::IdTaken(_) => Drop::AlreadyExists,
+            super::registry::Conflict::Overlaps(other) => Drop::Overlaps(other),
+        }
+    }
+}
+
 /// What a call did.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Outcome {

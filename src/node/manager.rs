@@ -202,10 +202,7 @@ impl DispatcherManager {
         }
         if let Err(conflict) = self.registry.reserve(&record, &[]) {
             self.operators.finish(&key, &admitted.entry);
-            return Step::dropped(match conflict {
-                super::registry::Conflict::IdTaken(_) => Drop::AlreadyExists,
-                super::registry::Conflict::Overlaps(other) => Drop::Overlaps(other),
-            });
+            return Step::dropped(conflict.into());
         }
         // Everything this create reserved is published; confirm the owner (see `Fence`).
         if !self.fence.still_current(owner) {

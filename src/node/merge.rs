@@ -422,10 +422,7 @@ impl DispatcherManager {
         let source_ids: Vec<_> = sources.iter().map(|s| s.id).collect();
         if let Err(conflict) = self.registry.reserve(&merged, &source_ids) {
             self.operators.finish(&key, &admitted.entry);
-            return Step::dropped(match conflict {
-                super::registry::Conflict::IdTaken(_) => Drop::AlreadyExists,
-                super::registry::Conflict::Overlaps(id) => Drop::Overlaps(id),
-            });
+            return Step::dropped(conflict.into());
         }
         let entry = Arc::new(MergeEntry {
             request,

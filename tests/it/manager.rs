@@ -309,3 +309,27 @@ fn concurrent_creates_on_one_span_admit_exactly_one() {
         assert_eq!(dm.registry().overlapping(Mode::Default, &span(1, b"a", b"m")).len(), 1);
     }
 }
+
+/// B6: a dispatcher's seq is taken after it is visible as live, so a reader that reads the seq
+/// before scanning sees every dispatcher whose seq is not above it.
+#[test]
+fn b6_seq_is_taken_after_the_dispatcher_is_live() {
+    let dm = manager();
+    let step = dm.handle_schedule(&mt(), create(id(1), span(1, b"a", b"m"), Mode::Default, 2));
+    let t = ticket(&step);
+    let record = dm.registry().get(Mode::Default, id(1)).unwrap();
+    assert_eq!(record.seq(), 0, "no seq while creating");
+    let before = dm.registry().current_seq();
+    let seq = dm.commit_create(&t).unwrap();
+    assert_eq!(seq, before + 1);
+    assert_eq!(record.seq(), seq);
+    let read = dm.registry().current_seq();
+    let seen: Vec<_> = dm
+        .registry()
+        .records()
+        .into_iter()
+        .filter(|r| r.seq() != 0 && r.seq() <= read)
+        .map(|r| r.id)
+        .collect();
+    assert!(seen.contains(&id(1)));
+}

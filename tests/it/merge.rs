@@ -158,3 +158,18 @@ fn bootstrap_reports_the_merge_journal() {
     assert_eq!(r.merge_operators[0].merged, id(3));
     assert!(r.spans.iter().any(|s| s.id == id(3) && s.state == ComponentState::Preparing));
 }
+
+/// B10: a redo merge before redo is ready is a documented drop, not a crash.
+#[test]
+fn b10_redo_merge_before_redo_is_ready_is_dropped() {
+    let dm = DispatcherManager::new(ManagerConfig {
+        node: dispatcher_core::ids::NodeId::new("n1"),
+        changefeed: ChangefeedId::default(),
+        keyspace_id: 0,
+        redo_enabled: true,
+    });
+    let _ = dm.handle_bootstrap(&mt(), &bootstrap_request(2, None));
+    let request = MergeRequest { mode: Mode::Redo, ..merge(&[id(1), id(2)], id(3)) };
+    assert_eq!(dm.handle_merge(&mt(), request).outcome, Outcome::Dropped(Drop::RedoNotReady));
+    assert!(dm.merges().is_empty());
+}
