@@ -8,6 +8,7 @@
 //! | [`merge`] | the merge journal and a merge's progress word |
 //! | [`manager`] | scheduling requests and embedder callbacks |
 //! | [`bootstrap`] | bootstrap snapshot, post-bootstrap, close |
+//! | [`orchestrator`] | one manager per changefeed, close tombstones |
 //! | [`effect`] | what the core asks the embedder to do |
 
 pub mod bootstrap;
@@ -16,8 +17,10 @@ pub mod fence;
 pub mod manager;
 pub mod merge;
 pub mod operators;
+pub mod orchestrator;
 pub mod registry;
 
 pub use effect::{CreateTicket, Drop, Effect, Outcome, Reply, Step};
 pub use fence::{Fence, Owner};
 pub use manager::{CreateWithdrawn, DispatcherManager, ManagerConfig};
+pub use orchestrator::Orchestrator;

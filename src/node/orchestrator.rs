@@ -1,0 +1,190 @@
+//! The node-wide intake of bootstrap and close requests: one dispatcher manager per changefeed,
+//! created by its first bootstrap, and epoch tombstones of closed changefeeds so that a late
+//! bootstrap from a maintainer older than the close cannot bring a removed changefeed back
+//! (node.md §5.1–§5.2, steps S2–S6, and the close tombstone rule of §5.5).
+
+use std::sync::Arc;
+
+use crate::ids::{ChangefeedId, Epoch, NodeId};
+use crate::messages::{BootstrapRequest, CloseRequest, CloseResponse};
+use crate::sync::{Computed, Map, Op};
+
+use super::effect::{Drop, Effect, Outcome, Reply, Step};
+use super::manager::{DispatcherManager, ManagerConfig};
+
+/// All dispatcher managers of one node, by changefeed.
+pub struct Orchestrator {
+    node: NodeId,
+    managers: Map<u128, Arc<DispatcherManager>>,
+    tombstones: Map<u128, Epoch>,
+}
+
+impl Orchestrator {
+    /// An orchestrator for node `node` with no changefeed.
+    pub fn new(node: NodeId) -> Self {
+        Self { node, managers: Map::new(), tombstones: Map::new() }
+    }
+
+    /// The manager of a changefeed, if one is published.
+    pub fn manager(&self, changefeed: &ChangefeedId) -> Option<Arc<DispatcherManager>> {
+        self.managers.get(&changefeed.gid())
+    }
+
+    /// Every published manager.
+    pub fn managers(&self) -> Vec<Arc<DispatcherManager>> {
+        self.managers.values()
+    }
+
+    /// The close tombstone of a changefeed: the highest epoch that closed it.
+    pub fn tombstone(&self, changefeed: &ChangefeedId) -> Option<Epoch> {
+        self.tombstones.get(&changefeed.gid())
+    }
+
+    /// Handles a bootstrap: creates the changefeed's manager on first sight (unless a close
+    /// tombstone says this maintainer is not newer than the close), then lets it answer.
+    /// `redo_enabled` comes from the changefeed configuration, which the embedder parses.
+    pub fn handle_bootstrap(&self, from: &NodeId, request: &BootstrapRequest, redo_enabled: bool) -> Step {
+        let gid = request.changefeed.gid();
+        let manager = match self.managers.get(&gid) {
+            Some(manager) => manager,
+            None => {
+                // S3: a closed changefeed comes back only with a strictly newer, non-compat epoch.
+                if let Some(closed) = self.tombstones.get(&gid) {
+                    if request.epoch == Epoch::COMPAT || request.epoch <= closed {
+                        return Step::dropped(Drop::Closing);
+                    }
+                }
+                let fresh = Arc::new(DispatcherManager::new(ManagerConfig {
+                    node: self.node.clone(),
+                    changefeed: request.changefeed.clone(),
+                    keyspace_id: request.keyspace_id,
+                    redo_enabled,
+                }));
+                let published = match self.managers.compute(gid, |found| match found {
+                    Some(winner) => Op::Abort(winner.clone()),
+                    None => Op::Insert(fresh.clone()),
+                }) {
+                    Computed::Aborted(winner) => winner,
+                    _ => fresh,
+                };
+                // S6: a published manager clears the tombstone.
+                self.tombstones.remove_if(&gid, |_| true);
+                published
+            }
+        };
+        manager.handle_bootstrap(from, request)
+    }
+
+    /// Handles a close. An absent manager is acknowledged (and tombstoned); a present one is
+    /// closed by its admitted owner and unpublished once empty; a stale sender is acknowledged
+    /// without touching anything.
+    pub fn handle_close(&self, from: &NodeId, request: &CloseRequest) -> Step {
+        let gid = request.changefeed.gid();
+        let Some(manager) = self.managers.get(&gid) else {
+            self.record_tombstone(gid, request);
+            let reply =
+                CloseResponse { changefeed: request.changefeed.clone(), success: true, epoch: request.epoch };
+            return Step::applied(vec![Effect::Reply { to: from.clone(), reply: Reply::Close(reply) }]);
+        };
+        let step = manager.handle_close(from, request);
+        let closed = step.outcome == Outcome::Applied
+            && step
+                .effects
+                .iter()
+                .any(|e| matches!(e, Effect::Reply { reply: Reply::Close(r), .. } if r.success));
+        if closed {
+            self.managers.remove_if(&gid, |m| Arc::ptr_eq(m, &manager));
+            self.record_tombstone(gid, request);
+        }
+        step
+    }
+
+    /// Tombstone rule: a compat (epoch 0) pause leaves none; otherwise keep the highest epoch.
+    fn record_tombstone(&self, gid: u128, request: &CloseRequest) {
+        if request.epoch == Epoch::COMPAT && !request.removed {
+            return;
+        }
+        self.tombstones.compute(gid, |found| match found {
+            Some(existing) if *existing >= request.epoch => Op::Abort(()),
+            _ => Op::Insert(request.epoch),
+        });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cf() -> ChangefeedId {
+        ChangefeedId { high: 1, low: 2, ..ChangefeedId::default() }
+    }
+
+    fn bootstrap(epoch: u64) -> BootstrapRequest {
+        BootstrapRequest {
+            changefeed: cf(),
+            config: Vec::new(),
+            start_ts: 1,
+            trigger: None,
+            is_new_changefeed: false,
+            redo_trigger: None,
+            keyspace_id: 0,
+            epoch: Epoch(epoch),
+        }
+    }
+
+    fn close(epoch: u64, removed: bool) -> CloseRequest {
+        CloseRequest { changefeed: cf(), removed, epoch: Epoch(epoch) }
+    }
+
+    /// TestHandleBootstrapRequestRejectsClosedOlderMaintainerEpoch.
+    #[test]
+    fn bootstrap_older_than_the_close_tombstone_is_dropped() {
+        let o = Orchestrator::new(NodeId::new("n1"));
+        let mt = NodeId::new("mt");
+        let _ = o.handle_close(&mt, &close(2, true));
+        assert_eq!(o.tombstone(&cf()), Some(Epoch(2)));
+        for epoch in [1, 2] {
+            let step = o.handle_bootstrap(&mt, &bootstrap(epoch), false);
+            assert_eq!(step.outcome, Outcome::Dropped(Drop::Closing));
+            assert!(step.effects.is_empty());
+            assert!(o.manager(&cf()).is_none());
+        }
+        let step = o.handle_bootstrap(&mt, &bootstrap(3), false);
+        assert_eq!(step.outcome, Outcome::Applied);
+        assert!(o.manager(&cf()).is_some());
+        assert_eq!(o.tombstone(&cf()), None, "a published manager clears the tombstone");
+    }
+
+    /// TestHandleCloseRequestDoesNotRecordEpochZeroTombstoneForCompatClose and
+    /// TestHandleCloseRequestRecordsEpochZeroTombstoneForRemovedChangefeed.
+    #[test]
+    fn compat_close_tombstones_only_a_removed_changefeed() {
+        let o = Orchestrator::new(NodeId::new("n1"));
+        let mt = NodeId::new("mt");
+        let _ = o.handle_close(&mt, &close(0, false));
+        assert_eq!(o.tombstone(&cf()), None);
+        let _ = o.handle_close(&mt, &close(0, true));
+        assert_eq!(o.tombstone(&cf()), Some(Epoch(0)));
+        let step = o.handle_bootstrap(&mt, &bootstrap(0), false);
+        assert_eq!(step.outcome, Outcome::Dropped(Drop::Closing));
+    }
+
+    /// TestHandleCloseRequestAcksStaleMaintainerEpoch at node level: the manager stays published.
+    #[test]
+    fn stale_close_is_acked_and_keeps_the_manager_and_an_admitted_one_unpublishes_it() {
+        let o = Orchestrator::new(NodeId::new("n1"));
+        let mt = NodeId::new("mt");
+        let _ = o.handle_bootstrap(&mt, &bootstrap(2), false);
+        let stale = o.handle_close(&NodeId::new("old"), &close(1, true));
+        assert!(stale
+            .effects
+            .iter()
+            .any(|e| matches!(e, Effect::Reply { reply: Reply::Close(r), .. } if r.success)));
+        assert!(o.manager(&cf()).is_some());
+        assert_eq!(o.tombstone(&cf()), None);
+        let admitted = o.handle_close(&mt, &close(2, true));
+        assert_eq!(admitted.outcome, Outcome::Applied);
+        assert!(o.manager(&cf()).is_none(), "an empty manager closes at once");
+        assert_eq!(o.tombstone(&cf()), Some(Epoch(2)));
+    }
+}
