@@ -1,0 +1,45 @@
+//! The `dispatcher-core` command: decode/encode round trip and one-line errors with exit status 2.
+
+use std::io::Write;
+use std::process::{Command, Stdio};
+
+fn run(args: &[&str], stdin: &[u8]) -> (i32, Vec<u8>, String) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_dispatcher-core"))
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(stdin).unwrap();
+    let out = child.wait_with_output().unwrap();
+    (out.status.code().unwrap_or(-1), out.stdout, String::from_utf8_lossy(&out.stderr).into_owned())
+}
+
+#[test]
+fn bundled_example_decodes_and_round_trips() {
+    let example = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/schedule_create.bin");
+    let (code, json, _) = run(&["decode", "ScheduleDispatcherRequest", example], b"");
+    assert_eq!(code, 0);
+    let text = String::from_utf8(json).unwrap();
+    assert!(text.contains(r#""operatorType":"O_Move""#), "{text}");
+    let (code, bytes, _) = run(&["encode", "ScheduleDispatcherRequest"], text.trim().as_bytes());
+    assert_eq!(code, 0);
+    assert_eq!(bytes, std::fs::read(example).unwrap());
+}
+
+#[test]
+fn bad_input_is_one_line_and_exit_status_2() {
+    for (args, stdin, needle) in [
+        (vec!["decode", "NoSuchMessage"], &b""[..], "unknown message \"NoSuchMessage\""),
+        (vec!["decode", "Watermark"], &b"\xff\xff"[..], "Watermark: invalid protobuf"),
+        (vec!["encode", "Watermark"], &b"{\"nope\":1}"[..], "Watermark: invalid JSON"),
+        (vec!["encode", "Watermark"], &b"\xff"[..], "Watermark: input is not UTF-8 JSON"),
+        (vec!["decode", "Watermark", "/no/such/file"], &b""[..], "Watermark: reading /no/such/file"),
+        (vec!["frobnicate"], &b""[..], "expected a command"),
+    ] {
+        let (code, _, err) = run(&args, stdin);
+        assert_eq!(code, 2, "{args:?}");
+        assert!(err.starts_with("dispatcher-core: ") && err.contains(needle), "{args:?}: {err}");
+    }
+}
