@@ -213,14 +213,10 @@ fn manager_with(n: u64) -> DispatcherManager {
     });
     let mt = NodeId::new("mt");
     let bootstrap = BootstrapRequest {
-        changefeed: ChangefeedId::default(),
-        config: Vec::new(),
         start_ts: 1,
-        trigger: None,
         is_new_changefeed: true,
-        redo_trigger: None,
-        keyspace_id: 0,
         epoch: Epoch(2),
+        ..BootstrapRequest::default()
     };
     let _ = dm.handle_bootstrap(&mt, &bootstrap);
     for i in 0..n {

@@ -166,7 +166,7 @@ pub struct PendingBlock {
 }
 
 /// `MaintainerBootstrapRequest`.
-#[derive(Clone, PartialEq, Eq, Debug)]
+#[derive(Clone, PartialEq, Eq, Debug, Default)]
 pub struct BootstrapRequest {
     /// The changefeed.
     pub changefeed: ChangefeedId,

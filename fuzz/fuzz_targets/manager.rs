@@ -98,16 +98,7 @@ fuzz_target!(|data: &[u8]| {
     });
     dm.mark_redo_ready();
     let mut w = World { dm, owner: (NodeId::new("mt1"), 1), tickets: Vec::new() };
-    let boot = |epoch| BootstrapRequest {
-        changefeed: ChangefeedId::default(),
-        config: Vec::new(),
-        start_ts: 1,
-        trigger: None,
-        is_new_changefeed: false,
-        redo_trigger: None,
-        keyspace_id: 0,
-        epoch: Epoch(epoch),
-    };
+    let boot = |epoch| BootstrapRequest { start_ts: 1, epoch: Epoch(epoch), ..BootstrapRequest::default() };
     let first = w.dm.handle_bootstrap(&w.owner.0.clone(), &boot(1));
     w.absorb(first);
     for chunk in data.chunks_exact(4).take(64) {

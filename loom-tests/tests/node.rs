@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use dispatcher_core::ids::{ChangefeedId, DispatcherId, Epoch, Mode, NodeId};
 use dispatcher_core::messages::*;
-use dispatcher_core::node::{DispatcherManager, Effect, ManagerConfig, Outcome, Reply, Step};
+use dispatcher_core::node::{DispatcherManager, Effect, ManagerConfig, Outcome, Step};
 use dispatcher_core::span::TableSpan;
 use loom::thread;
 
@@ -36,16 +36,7 @@ fn manager() -> DispatcherManager {
 }
 
 fn bootstrap(epoch: u64, _from: &str) -> BootstrapRequest {
-    BootstrapRequest {
-        changefeed: ChangefeedId::default(),
-        config: Vec::new(),
-        start_ts: 1,
-        trigger: None,
-        is_new_changefeed: false,
-        redo_trigger: None,
-        keyspace_id: 0,
-        epoch: Epoch(epoch),
-    }
+    BootstrapRequest { start_ts: 1, epoch: Epoch(epoch), ..BootstrapRequest::default() }
 }
 
 fn request(d: DispatcherId, action: ScheduleAction) -> ScheduleRequest {
@@ -132,14 +123,7 @@ fn bootstrap_fence_versus_old_epoch_create() {
         let t = thread::spawn(move || create_and_commit(&other, id(1)));
         let step = dm.handle_bootstrap(&NodeId::new("mt2"), &bootstrap(3, "mt2"));
         let executed = t.join().unwrap();
-        let response = step
-            .effects
-            .iter()
-            .find_map(|e| match e {
-                Effect::Reply { reply: Reply::Bootstrap(r), .. } => Some(r.clone()),
-                _ => None,
-            })
-            .unwrap();
+        let response = step.bootstrap_response().unwrap();
         let reported = response.spans.iter().any(|s| s.id == id(1));
         assert_eq!(executed, reported, "executed {executed} but reported {reported}");
         assert!(response.operators.is_empty(), "a stale create is never reported");

@@ -174,6 +174,14 @@ impl Step {
         Self { outcome: Outcome::Dropped(why), effects: Vec::new() }
     }
 
+    /// The bootstrap response among the effects, if any.
+    pub fn bootstrap_response(&self) -> Option<&BootstrapResponse> {
+        self.effects.iter().find_map(|e| match e {
+            Effect::Reply { reply: Reply::Bootstrap(r), .. } => Some(r),
+            _ => None,
+        })
+    }
+
     /// Dropped for `why`, with these effects.
     pub fn dropped_with(why: Drop, effects: Vec<Effect>) -> Self {
         Self { outcome: Outcome::Dropped(why), effects }

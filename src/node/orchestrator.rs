@@ -120,16 +120,7 @@ mod tests {
     }
 
     fn bootstrap(epoch: u64) -> BootstrapRequest {
-        BootstrapRequest {
-            changefeed: cf(),
-            config: Vec::new(),
-            start_ts: 1,
-            trigger: None,
-            is_new_changefeed: false,
-            redo_trigger: None,
-            keyspace_id: 0,
-            epoch: Epoch(epoch),
-        }
+        BootstrapRequest { changefeed: cf(), epoch: Epoch(epoch), ..BootstrapRequest::default() }
     }
 
     fn close(epoch: u64, removed: bool) -> CloseRequest {

@@ -7,13 +7,7 @@ use dispatcher_core::node::*;
 use crate::manager::*;
 
 fn response(step: &Step) -> BootstrapResponse {
-    step.effects
-        .iter()
-        .find_map(|e| match e {
-            Effect::Reply { reply: Reply::Bootstrap(r), .. } => Some(r.clone()),
-            _ => None,
-        })
-        .expect("a bootstrap response")
+    step.bootstrap_response().expect("a bootstrap response").clone()
 }
 
 /// I12: a create admitted under the old owner and not yet executed when the new owner

@@ -32,16 +32,7 @@ pub fn manager() -> DispatcherManager {
 }
 
 pub fn bootstrap_request(epoch: u64, trigger: Option<DispatcherId>) -> BootstrapRequest {
-    BootstrapRequest {
-        changefeed: ChangefeedId::default(),
-        config: Vec::new(),
-        start_ts: 10,
-        trigger,
-        is_new_changefeed: false,
-        redo_trigger: None,
-        keyspace_id: 0,
-        epoch: Epoch(epoch),
-    }
+    BootstrapRequest { start_ts: 10, trigger, epoch: Epoch(epoch), ..BootstrapRequest::default() }
 }
 
 pub fn create(d: DispatcherId, s: TableSpan, mode: Mode, epoch: u64) -> ScheduleRequest {

@@ -146,14 +146,7 @@ fn bootstrap_reports_the_merge_journal() {
     two_sources(&dm);
     let _ = dm.handle_merge(&mt(), merge(&[id(1), id(2)], id(3)));
     let step = dm.handle_bootstrap(&dispatcher_core::ids::NodeId::new("mt2"), &bootstrap_request(3, None));
-    let r = step
-        .effects
-        .iter()
-        .find_map(|e| match e {
-            Effect::Reply { reply: Reply::Bootstrap(r), .. } => Some(r.clone()),
-            _ => None,
-        })
-        .unwrap();
+    let r = step.bootstrap_response().unwrap();
     assert_eq!(r.merge_operators.len(), 1);
     assert_eq!(r.merge_operators[0].merged, id(3));
     assert!(r.spans.iter().any(|s| s.id == id(3) && s.state == ComponentState::Preparing));
