@@ -2,7 +2,6 @@
 //! told (node.md §5), with the snapshot made consistent with concurrent completions (hazard B3).
 
 use std::collections::HashSet;
-use std::sync::Arc;
 
 use crate::ids::{DispatcherId, Mode, NodeId};
 use crate::messages::{
@@ -270,6 +269,3 @@ impl DispatcherManager {
         Step::applied(effects)
     }
 }
-
-/// Shared pointer type used by callers that keep managers in maps.
-pub type SharedManager = Arc<DispatcherManager>;

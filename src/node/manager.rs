@@ -320,7 +320,9 @@ impl DispatcherManager {
         checkpoint_ts: Ts,
         block: Option<PendingBlock>,
     ) -> Step {
-        let Some(record) = self.registry.get(mode, id) else {
+        // Only a live dispatcher can close: a late or duplicate report must not write its
+        // checkpoint into a re-created, still-creating record of the same id.
+        let Some(record) = self.registry.get(mode, id).filter(|r| r.state().phase == Phase::Live) else {
             return Step::dropped(Drop::Unknown);
         };
         record.record_final(checkpoint_ts, block);

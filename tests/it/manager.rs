@@ -241,6 +241,8 @@ fn b4_completion_of_an_old_incarnation_leaves_the_new_entry() {
     let dup = dm.dispatcher_closed(id(1), Mode::Default, 150, None);
     assert_eq!(dup.outcome, Outcome::Dropped(Drop::Unknown));
     assert_eq!(dm.operators().len(), 1);
+    let fresh = dm.registry().get(Mode::Default, id(1)).unwrap();
+    assert_eq!(fresh.checkpoint_ts(), 100, "the stale report must not touch the new record");
     assert!(dm.commit_create(&ticket(&again)).is_ok());
 }
 
