@@ -271,3 +271,46 @@ pub struct CloseResponse {
     /// The request's epoch.
     pub epoch: Epoch,
 }
+
+/// A node's progress for one mode, as carried by a heartbeat (`heartbeatpb.Watermark`).
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub struct Watermark {
+    /// Minimum checkpoint over the node's dispatchers of the mode (and creates in flight).
+    pub checkpoint_ts: Ts,
+    /// Minimum resolved ts over the same set.
+    pub resolved_ts: Ts,
+    /// Grows whenever a dispatcher is added, so a lower checkpoint with a higher `seq` is news.
+    pub seq: u64,
+}
+
+impl Watermark {
+    /// The watermark of a node that has nothing to report for the mode: no constraint.
+    pub const NONE: Watermark = Watermark { checkpoint_ts: Ts::MAX, resolved_ts: Ts::MAX, seq: 0 };
+}
+
+/// What a node sends its maintainer periodically (`heartbeatpb.HeartBeatRequest`).
+#[derive(Clone, PartialEq, Debug, Default)]
+pub struct Heartbeat {
+    /// The changefeed the heartbeat is about.
+    pub changefeed: ChangefeedId,
+    /// Progress of the default mode; `None` in error-only heartbeats.
+    pub watermark: Option<Watermark>,
+    /// Progress of the redo mode, when the node reports it.
+    pub redo_watermark: Option<Watermark>,
+    /// Dispatcher statuses, each naming its mode.
+    pub statuses: Vec<DispatcherStatus>,
+    /// Whether `statuses` lists every dispatcher of the node (a complete sweep).
+    pub complete: bool,
+    /// The node's first unreported running error, if any.
+    pub err: Option<RunningError>,
+}
+
+impl Heartbeat {
+    /// The watermark reported for `mode`.
+    pub fn watermark(&self, mode: Mode) -> Option<Watermark> {
+        match mode {
+            Mode::Default => self.watermark,
+            Mode::Redo => self.redo_watermark,
+        }
+    }
+}

@@ -7,8 +7,8 @@
 use crate::ids::{ChangefeedId, DispatcherId, Epoch, Mode};
 use crate::messages::{
     BootstrapRequest, BootstrapResponse, BootstrapSpan, CloseRequest, CloseResponse, ComponentState,
-    DispatcherConfig, DispatcherStatus, MergeRequest, OperatorType, PendingBlock, PostBootstrapRequest,
-    PostBootstrapResponse, RunningError, ScheduleAction, ScheduleRequest,
+    DispatcherConfig, DispatcherStatus, Heartbeat, MergeRequest, OperatorType, PendingBlock,
+    PostBootstrapRequest, PostBootstrapResponse, RunningError, ScheduleAction, ScheduleRequest, Watermark,
 };
 use crate::span::TableSpan;
 use crate::wire::pb;
@@ -266,6 +266,26 @@ impl TryFrom<&pb::MaintainerBootstrapResponse> for BootstrapResponse {
     }
 }
 
+impl TryFrom<&pb::HeartBeatRequest> for Heartbeat {
+    type Error = WireError;
+
+    fn try_from(v: &pb::HeartBeatRequest) -> Result<Self, WireError> {
+        let watermark = |w: &pb::Watermark| Watermark {
+            checkpoint_ts: w.checkpoint_ts,
+            resolved_ts: w.resolved_ts,
+            seq: w.seq,
+        };
+        Ok(Heartbeat {
+            changefeed: changefeed(v.changefeed_id.as_ref()),
+            watermark: v.watermark.as_ref().map(watermark),
+            redo_watermark: v.redo_watermark.as_ref().map(watermark),
+            statuses: v.statuses.iter().map(DispatcherStatus::try_from).collect::<Result<_, _>>()?,
+            complete: v.compelete_status,
+            err: v.err.as_ref().map(RunningError::from),
+        })
+    }
+}
+
 impl From<&pb::RunningError> for RunningError {
     fn from(v: &pb::RunningError) -> Self {
         RunningError {
@@ -355,6 +375,25 @@ impl From<&DispatcherStatus> for pb::TableSpanStatus {
             checkpoint_ts: v.checkpoint_ts,
             event_size_per_second: v.event_size_per_second,
             mode: v.mode.as_i64(),
+        }
+    }
+}
+
+impl From<&Heartbeat> for pb::HeartBeatRequest {
+    fn from(v: &Heartbeat) -> Self {
+        let watermark = |w: &Watermark| pb::Watermark {
+            checkpoint_ts: w.checkpoint_ts,
+            resolved_ts: w.resolved_ts,
+            seq: w.seq,
+            ..Default::default()
+        };
+        pb::HeartBeatRequest {
+            changefeed_id: pb_changefeed(&v.changefeed),
+            watermark: v.watermark.as_ref().map(watermark),
+            redo_watermark: v.redo_watermark.as_ref().map(watermark),
+            statuses: v.statuses.iter().map(pb::TableSpanStatus::from).collect(),
+            compelete_status: v.complete,
+            err: v.err.as_ref().map(pb::RunningError::from),
         }
     }
 }
