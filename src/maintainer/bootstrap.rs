@@ -5,7 +5,9 @@
 //!
 //! 1. **Start point.** The start ts is the highest trigger start ts any node reports, never below
 //!    the persisted checkpoint. The schema snapshot at it plus the DDL history after it give every
-//!    table's fate: live, dropped, or unknown (in neither; never taken for dropped).
+//!    table's fate: live, dropped, or unknown (in neither). A table a dispatcher reports that is
+//!    still unknown is looked up in the history after that dispatcher's checkpoint: dropped there
+//!    means dropped; otherwise it stays unknown, never taken for dropped.
 //! 2. **Reports.** Every reported dispatcher of the mode is a candidate, except the current trigger.
 //!    An old trigger is removed. When one id is reported by several nodes, one copy wins by a
 //!    fixed order (Working or Initializing first, then the higher checkpoint, then the node id)
@@ -40,7 +42,7 @@ use crate::span::TableSpan;
 
 use super::core::{Effect, Lifecycle, Maintainer};
 use super::operator::{AfterRemove, Operator};
-use super::schema::{fates, Fate};
+use super::schema::{fates, Ddl, Fate};
 use super::spans::{NewSpan, SpanRecord, SpanState};
 
 /// A candidate: the node that reports it and what it reports.
@@ -154,6 +156,7 @@ impl Maintainer {
         }
         for m in 0..self.modes.len() {
             let cands = self.candidates(m, responses);
+            self.resolve_unknown_tables(&cands);
             let cands = self.restore_journal(now_ms, m, responses, cands);
             let cands = self.restore_merges(now_ms, m, responses, cands);
             self.settle_candidates(now_ms, m, cands);
@@ -191,6 +194,30 @@ impl Maintainer {
             }
         }
         cands
+    }
+
+    /// A table neither live nor dropped after rule 1 may have been dropped before the start ts:
+    /// the history after the oldest checkpoint its dispatchers report says so, or it stays unknown.
+    fn resolve_unknown_tables(&mut self, cands: &Candidates) {
+        let mut oldest: BTreeMap<(u32, i64), u64> = BTreeMap::new();
+        for (_, c) in cands.values() {
+            let table = (c.span.keyspace_id, c.span.table_id);
+            if !self.live.contains_key(&table) && !self.dropped.contains(&table) {
+                let ts = oldest.entry(table).or_insert(c.checkpoint_ts);
+                *ts = (*ts).min(c.checkpoint_ts);
+            }
+        }
+        for (table, ts) in oldest {
+            let history = self.schema.history_after(ts);
+            let last = history.iter().rev().find_map(|(_, ddl)| match ddl {
+                Ddl::Drop(t) if (t.keyspace_id, t.table_id) == table => Some(true),
+                Ddl::Create(t) if (t.keyspace_id, t.table_id) == table => Some(false),
+                _ => None,
+            });
+            if last == Some(true) {
+                self.dropped.insert(table);
+            }
+        }
     }
 
     fn table_live(&self, span: &TableSpan) -> bool {
