@@ -363,12 +363,15 @@ impl Operator {
                 self.finish(Outcome::Succeeded, changes)
             }
             // ---- move ----
-            (Kind::Move { origin, dest }, Phase::RemoveOrigin, OpEvent::Status { from, id, state, .. })
-                if for_me(from, origin, id) && terminal(state) =>
-            {
+            (
+                Kind::Move { origin, dest },
+                Phase::RemoveOrigin,
+                OpEvent::Status { from, id, state, checkpoint },
+            ) if for_me(from, origin, id) && terminal(state) => {
+                // The destination starts where the origin stopped (never lower: a 0 is a no-op).
                 let change = Change::Schedule { guard, from: Some(origin.clone()), to: dest.clone() };
                 self.phase = Phase::AddDest;
-                vec![change]
+                vec![Change::RaiseCheckpoint(guard, checkpoint), change]
             }
             (Kind::Move { origin, dest }, Phase::RemoveOrigin, OpEvent::NodeRemoved(n)) if n == origin => {
                 let change = Change::Schedule { guard, from: Some(origin.clone()), to: dest.clone() };
@@ -383,10 +386,11 @@ impl Operator {
             (
                 Kind::Move { origin, .. },
                 Phase::AbortRemoveOrigin,
-                OpEvent::Status { from, id, state, .. },
-            ) if for_me(from, origin, id) && terminal(state) => {
-                self.finish(Outcome::Failed, vec![Change::Absent(guard)])
-            }
+                OpEvent::Status { from, id, state, checkpoint },
+            ) if for_me(from, origin, id) && terminal(state) => self.finish(
+                Outcome::Failed,
+                vec![Change::RaiseCheckpoint(guard, checkpoint), Change::Absent(guard)],
+            ),
             (Kind::Move { origin, .. }, Phase::AbortRemoveOrigin, OpEvent::NodeRemoved(n)) if n == origin => {
                 self.finish(Outcome::Failed, vec![Change::Absent(guard)])
             }

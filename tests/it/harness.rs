@@ -40,7 +40,11 @@ pub const EPOCH: Epoch = Epoch(7);
 pub const CP: Ts = 100;
 
 /// A maintainer at epoch 7 on node `nodes[0]`, starting from checkpoint 100.
-pub fn maintainer_with(nodes: &[&str], schema: MemorySchema, tune: impl FnOnce(&mut MaintainerConfig)) -> Maintainer {
+pub fn maintainer_with(
+    nodes: &[&str],
+    schema: MemorySchema,
+    tune: impl FnOnce(&mut MaintainerConfig),
+) -> Maintainer {
     let mut cfg = MaintainerConfig::new(ChangefeedId::default(), n(nodes[0]), EPOCH, CP);
     tune(&mut cfg);
     let nodes: Vec<NodeId> = nodes.iter().map(|s| n(s)).collect();
@@ -52,7 +56,15 @@ pub fn maintainer(nodes: &[&str], tables: &[i64]) -> Maintainer {
 }
 
 pub fn bspan(id: u64, span: TableSpan, state: ComponentState, checkpoint: Ts) -> BootstrapSpan {
-    BootstrapSpan { id: did(id), mode: Mode::Default, schema_id: 1, span, state, checkpoint_ts: checkpoint, block: None }
+    BootstrapSpan {
+        id: did(id),
+        mode: Mode::Default,
+        schema_id: 1,
+        span,
+        state,
+        checkpoint_ts: checkpoint,
+        block: None,
+    }
 }
 
 pub fn response(spans: Vec<BootstrapSpan>) -> BootstrapResponse {
@@ -87,13 +99,13 @@ pub fn bootstrap(m: &mut Maintainer, answers: Vec<(&str, BootstrapResponse)>) ->
     effects
 }
 
-pub fn heartbeat(statuses: &[(u64, ComponentState, Ts)], seq: u64, watermark: Ts) -> Heartbeat {
+pub fn heartbeat(statuses: &[(DispatcherId, ComponentState, Ts)], seq: u64, watermark: Ts) -> Heartbeat {
     Heartbeat {
         watermark: Some(Watermark { checkpoint_ts: watermark, resolved_ts: watermark, seq }),
         statuses: statuses
             .iter()
             .map(|(id, state, ckpt)| DispatcherStatus {
-                id: did(*id),
+                id: *id,
                 mode: Mode::Default,
                 state: *state,
                 checkpoint_ts: *ckpt,
@@ -104,11 +116,23 @@ pub fn heartbeat(statuses: &[(u64, ComponentState, Ts)], seq: u64, watermark: Ts
     }
 }
 
-/// One status from `node` (watermark seq 1 at the status's checkpoint).
-pub fn status(m: &mut Maintainer, now: u64, node: &str, id: DispatcherId, state: ComponentState, ckpt: Ts) -> Vec<Effect> {
+/// One status from `node`, in a heartbeat without a watermark.
+pub fn status(
+    m: &mut Maintainer,
+    now: u64,
+    node: &str,
+    id: DispatcherId,
+    state: ComponentState,
+    ckpt: Ts,
+) -> Vec<Effect> {
     let heartbeat = Heartbeat {
-        watermark: Some(Watermark { checkpoint_ts: ckpt, resolved_ts: ckpt, seq: 1 }),
-        statuses: vec![DispatcherStatus { id, mode: Mode::Default, state, checkpoint_ts: ckpt, event_size_per_second: 0.0 }],
+        statuses: vec![DispatcherStatus {
+            id,
+            mode: Mode::Default,
+            state,
+            checkpoint_ts: ckpt,
+            event_size_per_second: 0.0,
+        }],
         ..Default::default()
     };
     m.step(now, Event::Heartbeat { from: n(node), heartbeat })

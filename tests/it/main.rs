@@ -1,9 +1,10 @@
 //! Integration tests: one binary. Each test names the reference case or hazard it covers.
 
 mod bootstrap;
-mod harness;
-mod recovery;
 mod cli;
+mod harness;
 mod manager;
 mod merge;
 mod model;
+mod recovery;
+mod scheduling;
