@@ -34,9 +34,10 @@
 //! A node that answers after bootstrap finished has its dispatchers compared with the span
 //! records: every dispatcher not bound to it is removed.
 
+use std::collections::hash_map::Entry;
 use std::collections::BTreeMap;
 
-use crate::ids::{DispatcherId, Mode, NodeId};
+use crate::ids::{DispatcherId, IdMap, IdSet, Mode, NodeId};
 use crate::messages::{BootstrapResponse, BootstrapSpan, ComponentState, OperatorType, ScheduleAction};
 use crate::span::TableSpan;
 
@@ -46,7 +47,40 @@ use super::schema::{fates, Ddl, Fate};
 use super::spans::{NewSpan, SpanRecord, SpanState};
 
 /// A candidate: the node that reports it and what it reports.
-type Candidates = BTreeMap<DispatcherId, (NodeId, BootstrapSpan)>;
+#[derive(Default)]
+struct Candidates {
+    items: Vec<Option<(NodeId, BootstrapSpan)>>,
+    index: IdMap<DispatcherId, usize>,
+}
+
+impl Candidates {
+    fn with_capacity(n: usize) -> Self {
+        let mut index = IdMap::default();
+        index.reserve(n);
+        Self { items: Vec::with_capacity(n), index }
+    }
+
+    fn get(&self, id: &DispatcherId) -> Option<&(NodeId, BootstrapSpan)> {
+        self.items[*self.index.get(id)?].as_ref()
+    }
+
+    fn contains_key(&self, id: &DispatcherId) -> bool {
+        self.get(id).is_some()
+    }
+
+    fn remove(&mut self, id: &DispatcherId) -> Option<(NodeId, BootstrapSpan)> {
+        let i = self.index.remove(id)?;
+        self.items[i].take()
+    }
+
+    fn values(&self) -> impl Iterator<Item = &(NodeId, BootstrapSpan)> + '_ {
+        self.items.iter().flatten()
+    }
+
+    fn into_values(self) -> impl Iterator<Item = (NodeId, BootstrapSpan)> {
+        self.items.into_iter().flatten()
+    }
+}
 
 fn state_rank(s: ComponentState) -> u8 {
     match s {
@@ -58,6 +92,17 @@ fn state_rank(s: ComponentState) -> u8 {
 
 fn committed(s: ComponentState) -> bool {
     matches!(s, ComponentState::Working | ComponentState::Initializing)
+}
+
+fn into_new_span(c: BootstrapSpan) -> NewSpan {
+    NewSpan {
+        id: c.id,
+        span: c.span,
+        schema_id: c.schema_id,
+        checkpoint: c.checkpoint_ts,
+        component: c.state,
+        block: c.block,
+    }
 }
 
 fn new_span(c: &BootstrapSpan) -> NewSpan {
@@ -127,14 +172,14 @@ impl Maintainer {
             }
             info.ready = true;
         }
-        self.recover(now_ms, &responses);
+        self.recover(now_ms, responses);
         self.lifecycle = Lifecycle::Running;
         self.effects.push(Effect::Bootstrapped);
         self.send_post_bootstrap();
     }
 
     /// Rules 1-7 of the module documentation.
-    fn recover(&mut self, now_ms: u64, responses: &BTreeMap<NodeId, BootstrapResponse>) {
+    fn recover(&mut self, now_ms: u64, mut responses: BTreeMap<NodeId, BootstrapResponse>) {
         // Rule 1. The snapshot plus the history after it is the schema now, whatever the ts.
         let start_ts = |mode: Mode| {
             let reported = responses.values().map(|r| match mode {
@@ -154,43 +199,54 @@ impl Maintainer {
                 }
             }
         }
-        for m in 0..self.modes.len() {
-            let cands = self.candidates(m, responses);
+        // Every reported span, moved out of the responses once, by mode.
+        let mut by_mode: Vec<Vec<(NodeId, BootstrapSpan)>> = vec![Vec::new(); self.modes.len()];
+        for (node, r) in &mut responses {
+            for s in std::mem::take(&mut r.spans) {
+                if let Some(m) = self.mode_index(s.mode) {
+                    by_mode[m].push((node.clone(), s));
+                }
+            }
+        }
+        for (m, spans) in by_mode.into_iter().enumerate() {
+            let cands = self.candidates(m, spans);
             self.resolve_unknown_tables(&cands);
-            let cands = self.restore_journal(now_ms, m, responses, cands);
-            let cands = self.restore_merges(now_ms, m, responses, cands);
+            let cands = self.restore_journal(now_ms, m, &responses, cands);
+            let cands = self.restore_merges(now_ms, m, &responses, cands);
             self.settle_candidates(now_ms, m, cands);
         }
     }
 
     /// Rule 2.
-    fn candidates(&mut self, m: usize, responses: &BTreeMap<NodeId, BootstrapResponse>) -> Candidates {
+    fn candidates(&mut self, m: usize, spans: Vec<(NodeId, BootstrapSpan)>) -> Candidates {
         let (mode, trigger) = (self.modes[m].mode, self.modes[m].trigger);
-        let mut all: BTreeMap<DispatcherId, Vec<(NodeId, BootstrapSpan)>> = BTreeMap::new();
-        for (node, r) in responses {
-            for s in r.spans.iter().filter(|s| s.mode == mode && s.id != trigger) {
-                if s.span.is_table_trigger() {
-                    self.remove_orphan(node.clone(), mode, s.id); // an older maintainer's trigger
-                } else {
-                    all.entry(s.id).or_default().push((node.clone(), s.clone()));
+        let mut cands = Candidates::with_capacity(spans.len());
+        let rank = |n: &NodeId, s: &BootstrapSpan| {
+            (state_rank(s.state), std::cmp::Reverse(s.checkpoint_ts), n.clone())
+        };
+        for (node, s) in spans {
+            if s.id == trigger {
+                continue;
+            }
+            if s.span.is_table_trigger() {
+                self.remove_orphan(node, mode, s.id); // an older maintainer's trigger
+                continue;
+            }
+            match cands.index.entry(s.id) {
+                Entry::Vacant(v) => {
+                    v.insert(cands.items.len());
+                    cands.items.push(Some((node, s)));
                 }
-            }
-        }
-        let mut cands = Candidates::new();
-        for (id, mut copies) in all {
-            copies.sort_by(|(na, a), (nb, b)| {
-                (state_rank(a.state), std::cmp::Reverse(a.checkpoint_ts), na).cmp(&(
-                    state_rank(b.state),
-                    std::cmp::Reverse(b.checkpoint_ts),
-                    nb,
-                ))
-            });
-            let mut copies = copies.into_iter();
-            if let Some(winner) = copies.next() {
-                cands.insert(id, winner);
-            }
-            for (node, _) in copies {
-                self.remove_orphan(node, mode, id);
+                Entry::Occupied(o) => {
+                    let id = *o.key();
+                    let Some(held) = cands.items[*o.get()].as_mut() else { continue };
+                    let loser = if rank(&node, &s) < rank(&held.0, &held.1) {
+                        std::mem::replace(held, (node, s)).0
+                    } else {
+                        node
+                    };
+                    self.remove_orphan(loser, mode, id);
+                }
             }
         }
         cands
@@ -199,10 +255,11 @@ impl Maintainer {
     /// A table neither live nor dropped after rule 1 may have been dropped before the start ts:
     /// the history after the oldest checkpoint its dispatchers report says so, or it stays unknown.
     fn resolve_unknown_tables(&mut self, cands: &Candidates) {
+        let known: IdSet<(u32, i64)> = self.live.keys().chain(self.dropped.iter()).copied().collect();
         let mut oldest: BTreeMap<(u32, i64), u64> = BTreeMap::new();
         for (_, c) in cands.values() {
             let table = (c.span.keyspace_id, c.span.table_id);
-            if !self.live.contains_key(&table) && !self.dropped.contains(&table) {
+            if !known.contains(&table) {
                 let ts = oldest.entry(table).or_insert(c.checkpoint_ts);
                 *ts = (*ts).min(c.checkpoint_ts);
             }
@@ -415,28 +472,48 @@ impl Maintainer {
 
     /// Rules 6 and 7.
     fn settle_candidates(&mut self, now_ms: u64, m: usize, cands: Candidates) {
-        let mut by_table: BTreeMap<(u32, i64), Vec<(NodeId, BootstrapSpan)>> = BTreeMap::new();
-        for (_, (node, c)) in cands {
-            by_table.entry((c.span.keyspace_id, c.span.table_id)).or_default().push((node, c));
+        let mut list: Vec<Option<(NodeId, BootstrapSpan)>> = cands.into_values().map(Some).collect();
+        self.modes[m].sc.reserve(list.len());
+        // Group positions by table, then order each table's candidates by key, narrower first,
+        // then id: a total order, so the run is the same whatever order the nodes answered in.
+        let mut tables: BTreeMap<(u32, i64), Vec<u32>> = BTreeMap::new();
+        for (i, c) in list.iter().enumerate() {
+            if let Some((_, c)) = c {
+                tables.entry((c.span.keyspace_id, c.span.table_id)).or_default().push(i as u32);
+            }
         }
-        for (table, mut list) in by_table {
+        for (table, mut positions) in tables {
+            let key = |i: &u32| list[*i as usize].as_ref().map(|(_, c)| (&c.span, c.id));
+            positions.sort_unstable_by(|a, b| key(a).cmp(&key(b)));
+            let run: Vec<(NodeId, BootstrapSpan)> =
+                positions.into_iter().filter_map(|i| list[i as usize].take()).collect();
             if self.dropped.contains(&table) {
-                for (node, c) in &list {
+                for (node, c) in &run {
                     self.remove_detached(now_ms, m, node, c);
                 }
                 continue;
             }
-            // Key order, narrower first: the finest existing cut wins.
-            list.sort_by(|(_, a), (_, b)| a.span.cmp(&b.span));
-            let mut accepted: Vec<TableSpan> =
-                self.modes[m].sc.table(table).map(|r| r.span.clone()).collect();
-            for (node, c) in list {
-                if accepted.iter().any(|s| s.overlaps(&c.span)) {
+            // Spans restored by the journal steps, then a sweep: in key order a candidate overlaps
+            // an accepted one exactly when it starts before the furthest accepted end.
+            let restored: Vec<TableSpan> = self.modes[m].sc.table(table).map(|r| r.span.clone()).collect();
+            let mut reach: Option<Vec<u8>> = None; // furthest accepted end; empty = +inf
+            for (node, c) in run {
+                let clashes_sweep =
+                    reach.as_ref().is_some_and(|end| end.is_empty() || c.span.start_key < *end);
+                if clashes_sweep || restored.iter().any(|s| s.overlaps(&c.span)) {
                     self.remove_covering(now_ms, m, &node, &c, OperatorType::Remove);
-                } else {
-                    accepted.push(c.span.clone());
-                    let _ = self.modes[m].sc.insert(new_span(&c), SpanState::Replicating, Some(node));
+                    continue;
                 }
+                let further = match &reach {
+                    None => true,
+                    Some(end) => !end.is_empty() && (c.span.end_key.is_empty() || c.span.end_key > *end),
+                };
+                if further {
+                    let buf = reach.get_or_insert_with(Vec::new);
+                    buf.clear();
+                    buf.extend_from_slice(&c.span.end_key);
+                }
+                let _ = self.modes[m].sc.insert(into_new_span(c), SpanState::Replicating, Some(node));
             }
         }
         let live: Vec<(u32, i64)> = self.live.keys().copied().collect();

@@ -400,6 +400,12 @@ impl Operator {
                 let on = dest.clone();
                 self.finish(Outcome::Succeeded, vec![Change::Replicate { guard, on }])
             }
+            (Kind::Move { dest, .. }, Phase::AddDest, OpEvent::Status { from, id, state, .. })
+                if for_me(from, dest, id) && state == ComponentState::Removed =>
+            {
+                // The destination refused the create for good (as for an add).
+                self.finish(Outcome::Failed, vec![Change::Absent(guard)])
+            }
             (Kind::Move { dest, .. }, Phase::AddDest, OpEvent::NodeRemoved(n)) if n == dest => {
                 self.finish(Outcome::Failed, vec![Change::Absent(guard)])
             }
@@ -437,8 +443,14 @@ impl Operator {
                     // Working there, the target is gone.
                     return self.abandon_merge();
                 }
-                if state == ComponentState::WaitingMerge && sources.iter().any(|g| g.id == id) {
-                    *accepted = true;
+                if sources.iter().any(|g| g.id == id) {
+                    match state {
+                        ComponentState::WaitingMerge => *accepted = true,
+                        // A source working again after it waited: the node aborted the merge
+                        // before its commit point (the merged dispatcher never reported).
+                        ComponentState::Working if *accepted => return self.abandon_merge(),
+                        _ => {}
+                    }
                 }
                 Vec::new()
             }
@@ -490,7 +502,10 @@ impl Operator {
         let guard = self.guard;
         let changes = match &self.kind {
             // Keep the node so the DDL's remove, built from the record, targets the right place.
-            Kind::Move { origin, .. } if self.phase == Phase::RemoveOrigin => {
+            // Until the origin stopped (also after the dest died, S18) the record is on the origin.
+            Kind::Move { origin, .. }
+                if matches!(self.phase, Phase::RemoveOrigin | Phase::AbortRemoveOrigin) =>
+            {
                 vec![Change::Replicate { guard, on: origin.clone() }]
             }
             Kind::Move { dest, .. } => vec![Change::Replicate { guard, on: dest.clone() }],

@@ -7,9 +7,9 @@
 //! the state), so a late status or a finish hook aimed at a record that has since been replaced or
 //! deleted is refused instead of resurrecting it (the ghost spans of maintainer.md §1.2, I6).
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet};
 
-use crate::ids::{DispatcherId, Mode, NodeId, Ts};
+use crate::ids::{DispatcherId, IdMap, IdSet, Mode, NodeId, Ts};
 use crate::messages::{ComponentState, PendingBlock};
 use crate::span::TableSpan;
 
@@ -103,11 +103,12 @@ pub struct NewSpan {
 #[derive(Debug)]
 pub struct SpanController {
     mode: Mode,
-    records: HashMap<DispatcherId, SpanRecord>,
+    records: IdMap<DispatcherId, SpanRecord>,
     next_incarnation: u64,
     absent: BTreeSet<DispatcherId>,
-    by_node: BTreeMap<NodeId, BTreeSet<DispatcherId>>,
-    by_table: BTreeMap<TableKey, BTreeSet<(Vec<u8>, DispatcherId)>>,
+    by_node: BTreeMap<NodeId, IdSet<DispatcherId>>,
+    /// Ids per table, unordered; [`Self::table`] sorts on demand (rare next to inserts).
+    by_table: BTreeMap<TableKey, IdSet<DispatcherId>>,
     /// Multiset of checkpoints of absent and scheduling records.
     unreplicated: BTreeMap<Ts, usize>,
 }
@@ -117,7 +118,7 @@ impl SpanController {
     pub fn new(mode: Mode) -> Self {
         Self {
             mode,
-            records: HashMap::new(),
+            records: IdMap::default(),
             next_incarnation: 1,
             absent: BTreeSet::new(),
             by_node: BTreeMap::new(),
@@ -154,9 +155,7 @@ impl SpanController {
     /// Inserts a record in `state`, bound to `node` unless absent. Returns its guard, or `None`
     /// when the id is already taken (ids are never reused for another span).
     pub fn insert(&mut self, new: NewSpan, state: SpanState, node: Option<NodeId>) -> Option<Guard> {
-        if self.records.contains_key(&new.id) {
-            return None;
-        }
+        let std::collections::hash_map::Entry::Vacant(slot) = self.records.entry(new.id) else { return None };
         let node = if state == SpanState::Absent { None } else { node };
         if state != SpanState::Absent && node.is_none() {
             return None;
@@ -174,10 +173,12 @@ impl SpanController {
             component: new.component,
             block: new.block,
         };
-        self.by_table.entry(record.table()).or_default().insert((record.span.start_key.clone(), record.id));
-        self.index(&record);
         let guard = record.guard();
-        self.records.insert(record.id, record);
+        let record = slot.insert(record);
+        let (table, id) = (record.table(), record.id);
+        let (state, node, checkpoint) = (record.state, record.node.clone(), record.checkpoint);
+        self.by_table.entry(table).or_default().insert(id);
+        self.index_parts(id, state, node.as_ref(), checkpoint);
         Some(guard)
     }
 
@@ -188,7 +189,7 @@ impl SpanController {
         self.unindex(&record);
         let table = record.table();
         if let Some(set) = self.by_table.get_mut(&table) {
-            set.remove(&(record.span.start_key.clone(), record.id));
+            set.remove(&record.id);
             if set.is_empty() {
                 self.by_table.remove(&table);
             }
@@ -279,7 +280,7 @@ impl SpanController {
         self.absent.len()
     }
 
-    /// Ids of records bound to `node`.
+    /// Ids of records bound to `node` (in no particular, but reproducible, order).
     pub fn on_node(&self, node: &NodeId) -> impl Iterator<Item = DispatcherId> + '_ {
         self.by_node.get(node).into_iter().flatten().copied()
     }
@@ -291,12 +292,20 @@ impl SpanController {
 
     /// Number of records bound to `node`.
     pub fn count_on(&self, node: &NodeId) -> usize {
-        self.by_node.get(node).map_or(0, BTreeSet::len)
+        self.by_node.get(node).map_or(0, IdSet::len)
     }
 
-    /// Records of one table, in key order (start key, then id).
+    /// Records of one table, in key order (span, then id).
     pub fn table(&self, table: TableKey) -> impl Iterator<Item = &SpanRecord> + '_ {
-        self.by_table.get(&table).into_iter().flatten().filter_map(|(_, id)| self.records.get(id))
+        let mut records: Vec<&SpanRecord> =
+            self.by_table.get(&table).into_iter().flatten().filter_map(|id| self.records.get(id)).collect();
+        records.sort_unstable_by(|a, b| a.span.cmp(&b.span).then(a.id.cmp(&b.id)));
+        records.into_iter()
+    }
+
+    /// Makes room for `additional` more records.
+    pub fn reserve(&mut self, additional: usize) {
+        self.records.reserve(additional);
     }
 
     /// Tables with at least one record.
@@ -327,10 +336,9 @@ impl SpanController {
     /// The parts of `range` (one table's span) no record covers, in key order.
     pub fn holes(&self, range: &TableSpan) -> Vec<TableSpan> {
         let table = (range.keyspace_id, range.table_id);
-        let mut covered: Vec<&TableSpan> =
-            self.table(table).map(|r| &r.span).filter(|s| s.overlaps(range)).collect();
-        covered.sort();
-        holes_in(range, &covered)
+        // The table index is in start-key order already; only spans with equal starts may come
+        // in id order, which the sweep tolerates.
+        holes_in(range, self.table(table).map(|r| &r.span).filter(|s| s.overlaps(range)))
     }
 
     /// Checks the controller's own structure: every index agrees with the records. Used by tests
@@ -353,7 +361,7 @@ impl SpanController {
                 *tracked.entry(r.checkpoint).or_default() += 1;
             }
         }
-        let indexed: usize = self.by_node.values().map(BTreeSet::len).sum::<usize>() + self.absent.len();
+        let indexed: usize = self.by_node.values().map(IdSet::len).sum::<usize>() + self.absent.len();
         if indexed != self.records.len() {
             return Err(format!("{indexed} indexed, {} records (ghost)", self.records.len()));
         }
@@ -364,16 +372,25 @@ impl SpanController {
     }
 
     fn index(&mut self, r: &SpanRecord) {
-        match (&r.state, &r.node) {
+        self.index_parts(r.id, r.state, r.node.as_ref(), r.checkpoint);
+    }
+
+    fn index_parts(&mut self, id: DispatcherId, state: SpanState, node: Option<&NodeId>, checkpoint: Ts) {
+        match (state, node) {
             (SpanState::Absent, _) | (_, None) => {
-                self.absent.insert(r.id);
+                self.absent.insert(id);
             }
-            (_, Some(node)) => {
-                self.by_node.entry(node.clone()).or_default().insert(r.id);
-            }
+            (_, Some(node)) => match self.by_node.get_mut(node) {
+                Some(set) => {
+                    set.insert(id);
+                }
+                None => {
+                    self.by_node.entry(node.clone()).or_default().insert(id);
+                }
+            },
         }
-        if r.state != SpanState::Replicating {
-            *self.unreplicated.entry(r.checkpoint).or_default() += 1;
+        if state != SpanState::Replicating {
+            *self.unreplicated.entry(checkpoint).or_default() += 1;
         }
     }
 
@@ -402,32 +419,33 @@ fn untrack(set: &mut BTreeMap<Ts, usize>, ts: Ts) {
     }
 }
 
-/// The parts of `range` not covered by `covered` (sorted by start; overlaps tolerated).
-pub fn holes_in(range: &TableSpan, covered: &[&TableSpan]) -> Vec<TableSpan> {
+/// The parts of `range` not covered by `covered` (in start-key order; overlaps tolerated).
+pub fn holes_in<'a>(range: &TableSpan, covered: impl IntoIterator<Item = &'a TableSpan>) -> Vec<TableSpan> {
     let mut holes = Vec::new();
-    let mut cursor = range.start_key.clone();
-    let at_end = |k: &[u8]| !range.end_key.is_empty() && k >= &range.end_key[..];
+    let mut cursor: &[u8] = &range.start_key;
+    let past_end = |k: &[u8]| !range.end_key.is_empty() && k >= &range.end_key[..];
+    let hole = |from: &[u8], to: &[u8]| TableSpan {
+        start_key: from.to_vec(),
+        end_key: to.to_vec(),
+        ..range.clone()
+    };
     for s in covered {
-        if at_end(&cursor) {
-            break;
+        if past_end(cursor) {
+            return holes;
         }
-        if s.start_key > cursor {
-            let end = if !range.end_key.is_empty() && s.start_key > range.end_key {
-                range.end_key.clone()
-            } else {
-                s.start_key.clone()
-            };
-            holes.push(TableSpan { end_key: end, start_key: cursor.clone(), ..range.clone() });
+        if s.start_key[..] > *cursor {
+            let to: &[u8] = if past_end(&s.start_key) { &range.end_key } else { &s.start_key };
+            holes.push(hole(cursor, to));
         }
         if s.end_key.is_empty() {
             return holes;
         }
-        if s.end_key > cursor {
-            cursor = s.end_key.clone();
+        if s.end_key[..] > *cursor {
+            cursor = &s.end_key;
         }
     }
-    if !at_end(&cursor) {
-        holes.push(TableSpan { start_key: cursor, ..range.clone() });
+    if !past_end(cursor) {
+        holes.push(hole(cursor, &range.end_key));
     }
     holes
 }
@@ -506,9 +524,9 @@ mod tests {
         let whole = TableSpan::whole_table(0, 3);
         let parts = whole.split_even(4).unwrap();
         let covered = [&parts[0], &parts[0], &parts[2]];
-        let holes = holes_in(&whole, &covered);
+        let holes = holes_in(&whole, covered);
         assert_eq!(holes, vec![parts[1].clone(), parts[3].clone()]);
-        assert!(holes_in(&whole, &parts.iter().collect::<Vec<_>>()).is_empty());
-        assert_eq!(holes_in(&whole, &[]), vec![whole.clone()]);
+        assert!(holes_in(&whole, &parts).is_empty());
+        assert_eq!(holes_in(&whole, []), vec![whole.clone()]);
     }
 }

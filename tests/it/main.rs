@@ -6,5 +6,6 @@ mod harness;
 mod manager;
 mod merge;
 mod model;
+mod operators;
 mod recovery;
 mod scheduling;

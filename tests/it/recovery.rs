@@ -10,7 +10,10 @@ use crate::harness::*;
 #[test]
 fn reported_dispatcher_of_live_table_is_adopted_as_replicating() {
     let mut m = maintainer(&["a", "b"], &[1]);
-    let effects = bootstrap(&mut m, vec![("a", response(vec![])), ("b", response(vec![bspan(11, whole(1), Working, 120)]))]);
+    let effects = bootstrap(
+        &mut m,
+        vec![("a", response(vec![])), ("b", response(vec![bspan(11, whole(1), Working, 120)]))],
+    );
     assert!(effects.contains(&Effect::Bootstrapped));
     assert_eq!(state_of(&m, did(11)), Some((SpanState::Replicating, Some("b".into()))));
     assert_eq!(table_spans(&m, 1).len(), 1, "no hole, nothing added");
@@ -51,7 +54,10 @@ fn bootstrap_requests_carry_epoch_and_triggers_only_to_own_node() {
 #[test]
 fn uncovered_live_table_becomes_absent_and_is_scheduled() {
     let mut m = maintainer(&["a", "b"], &[1, 2]);
-    bootstrap(&mut m, vec![("a", response(vec![])), ("b", response(vec![bspan(11, whole(1), Working, 120)]))]);
+    bootstrap(
+        &mut m,
+        vec![("a", response(vec![])), ("b", response(vec![bspan(11, whole(1), Working, 120)]))],
+    );
     let spans = table_spans(&m, 2);
     assert_eq!(spans, vec![(whole(2), SpanState::Absent, None)]);
     let e = m.step(10, Event::Tick);
@@ -66,7 +72,13 @@ fn uncovered_live_table_becomes_absent_and_is_scheduled() {
 #[test]
 fn holes_between_reported_spans_are_repaired() {
     let mut m = maintainer(&["a"], &[1]);
-    bootstrap(&mut m, vec![("a", response(vec![bspan(11, part(1, 4, 0), Working, 120), bspan(12, part(1, 4, 2), Working, 120)]))]);
+    bootstrap(
+        &mut m,
+        vec![(
+            "a",
+            response(vec![bspan(11, part(1, 4, 0), Working, 120), bspan(12, part(1, 4, 2), Working, 120)]),
+        )],
+    );
     let spans = table_spans(&m, 1);
     let absent: Vec<_> = spans.iter().filter(|s| s.1 == SpanState::Absent).map(|s| s.0.clone()).collect();
     assert_eq!(absent, vec![part(1, 4, 1), part(1, 4, 3)]);
@@ -78,7 +90,10 @@ fn same_id_reported_by_two_nodes_keeps_the_working_copy_and_removes_the_other() 
     let mut m = maintainer(&["a", "b"], &[1]);
     bootstrap(
         &mut m,
-        vec![("a", response(vec![bspan(11, whole(1), Stopped, 150)])), ("b", response(vec![bspan(11, whole(1), Working, 120)]))],
+        vec![
+            ("a", response(vec![bspan(11, whole(1), Stopped, 150)])),
+            ("b", response(vec![bspan(11, whole(1), Working, 120)])),
+        ],
     );
     assert_eq!(state_of(&m, did(11)), Some((SpanState::Replicating, Some("b".into()))));
     assert_eq!(orphans(&m), vec![("a".to_string(), did(11))]);
@@ -91,10 +106,17 @@ fn identical_spans_with_two_ids_keep_one_and_remove_the_other_as_temporary_cover
     let mut m = maintainer(&["a", "b"], &[1]);
     bootstrap(
         &mut m,
-        vec![("a", response(vec![bspan(11, whole(1), Working, 120)])), ("b", response(vec![bspan(12, whole(1), Working, 120)]))],
+        vec![
+            ("a", response(vec![bspan(11, whole(1), Working, 120)])),
+            ("b", response(vec![bspan(12, whole(1), Working, 120)])),
+        ],
     );
     assert_eq!(state_of(&m, did(11)), Some((SpanState::Replicating, Some("a".into()))));
-    assert_eq!(state_of(&m, did(12)), Some((SpanState::Replicating, Some("b".into()))), "kept until it stopped");
+    assert_eq!(
+        state_of(&m, did(12)),
+        Some((SpanState::Replicating, Some("b".into()))),
+        "kept until it stopped"
+    );
     assert_eq!(op_of(&m, did(12)), Some((OpKind::Remove, Phase::Removing)));
     // Once it stopped, it is deleted and nothing needs repair (11 covers the table).
     status(&mut m, 5, "b", did(12), Stopped, 130);
@@ -110,14 +132,19 @@ fn partial_overlap_keeps_the_narrower_first_and_repairs_the_hole_after_the_clean
     let mut m = maintainer(&["a", "b"], &[1]);
     bootstrap(
         &mut m,
-        vec![("a", response(vec![bspan(11, parts[0].clone(), Working, 120)])), ("b", response(vec![bspan(12, wide, Working, 120)]))],
+        vec![
+            ("a", response(vec![bspan(11, parts[0].clone(), Working, 120)])),
+            ("b", response(vec![bspan(12, wide, Working, 120)])),
+        ],
     );
     assert_eq!(op_of(&m, did(12)), Some((OpKind::Remove, Phase::Removing)));
     // Only the part nobody covers at all is absent now; the rest waits for the cleanup.
-    let absent: Vec<_> = table_spans(&m, 1).into_iter().filter(|s| s.1 == SpanState::Absent).map(|s| s.0).collect();
+    let absent: Vec<_> =
+        table_spans(&m, 1).into_iter().filter(|s| s.1 == SpanState::Absent).map(|s| s.0).collect();
     assert_eq!(absent, vec![parts[3].clone()]);
     status(&mut m, 5, "b", did(12), Stopped, 130);
-    let absent: Vec<_> = table_spans(&m, 1).into_iter().filter(|s| s.1 == SpanState::Absent).map(|s| s.0).collect();
+    let absent: Vec<_> =
+        table_spans(&m, 1).into_iter().filter(|s| s.1 == SpanState::Absent).map(|s| s.0).collect();
     assert_eq!(absent.len(), 2, "the hole under the removed span is refilled: {absent:?}");
     sound(&m);
 }
@@ -131,7 +158,9 @@ fn restored_o_remove_deletes_the_span_and_repairs_coverage() {
     assert_eq!(op_of(&m, did(11)), Some((OpKind::Remove, Phase::Removing)));
     let e = m.step(1, Event::Tick);
     let removes = schedules(&e);
-    assert!(removes.iter().any(|s| s.3 == did(11) && s.1 == ScheduleAction::Remove && s.2 == OperatorType::Remove));
+    assert!(removes
+        .iter()
+        .any(|s| s.3 == did(11) && s.1 == ScheduleAction::Remove && s.2 == OperatorType::Remove));
     status(&mut m, 2, "a", did(11), Stopped, 130);
     assert!(record(&m, did(11)).is_none());
     let spans = table_spans(&m, 1);
@@ -147,8 +176,13 @@ fn s1_restored_move_remove_marks_the_span_absent_after_the_origin_stops() {
     r.operators.push(journaled(11, whole(1), ScheduleAction::Remove, OperatorType::Move));
     bootstrap(&mut m, vec![("a", r), ("b", response(vec![]))]);
     let e = m.step(1, Event::Tick);
-    assert!(schedules(&e).iter().any(|s| s.0 == "a" && s.2 == OperatorType::Move && s.1 == ScheduleAction::Remove));
-    assert!(schedules(&e).iter().all(|s| s.1 == ScheduleAction::Remove), "no create while the origin may run (I2)");
+    assert!(schedules(&e)
+        .iter()
+        .any(|s| s.0 == "a" && s.2 == OperatorType::Move && s.1 == ScheduleAction::Remove));
+    assert!(
+        schedules(&e).iter().all(|s| s.1 == ScheduleAction::Remove),
+        "no create while the origin may run (I2)"
+    );
     status(&mut m, 2, "a", did(11), Stopped, 130);
     assert_eq!(state_of(&m, did(11)), Some((SpanState::Absent, None)));
     assert_eq!(record(&m, did(11)).unwrap().checkpoint, 130, "the final checkpoint is kept");
@@ -298,7 +332,11 @@ fn s5_pre_commit_merge_with_evidence_is_restored_with_its_original_id_and_new_ep
 fn merge_past_its_commit_point_adopts_the_target_and_removes_the_sources() {
     let (p0, p1) = (part(1, 2, 0), part(1, 2, 1));
     let mut m = maintainer(&["a"], &[1]);
-    let mut r = response(vec![bspan(11, p0, WaitingMerge, 120), bspan(12, p1, Stopped, 125), bspan(13, whole(1), Initializing, 120)]);
+    let mut r = response(vec![
+        bspan(11, p0, WaitingMerge, 120),
+        bspan(12, p1, Stopped, 125),
+        bspan(13, whole(1), Initializing, 120),
+    ]);
     r.merge_operators.push(merge_journal(&[11, 12], 13));
     bootstrap(&mut m, vec![("a", r)]);
     assert_eq!(state_of(&m, did(13)), Some((SpanState::Replicating, Some("a".into()))));
@@ -314,8 +352,11 @@ fn pre_commit_merge_without_complete_evidence_removes_the_target_and_keeps_the_s
     let (p0, p1) = (part(1, 2, 0), part(1, 2, 1));
     let mut m = maintainer(&["a"], &[1]);
     // Source 12 is Working: the node never got as far as waiting on it.
-    let mut r =
-        response(vec![bspan(11, p0, WaitingMerge, 120), bspan(12, p1, Working, 125), bspan(13, whole(1), Preparing, 0)]);
+    let mut r = response(vec![
+        bspan(11, p0, WaitingMerge, 120),
+        bspan(12, p1, Working, 125),
+        bspan(13, whole(1), Preparing, 0),
+    ]);
     r.merge_operators.push(merge_journal(&[11, 12], 13));
     bootstrap(&mut m, vec![("a", r)]);
     assert_eq!(op_of(&m, did(13)), Some((OpKind::Remove, Phase::Removing)));
@@ -351,7 +392,13 @@ fn dispatcher_of_a_dropped_table_is_removed_without_a_span() {
 #[test]
 fn dispatcher_of_an_unknown_table_is_tracked_not_dropped_and_not_recreated() {
     let mut m = maintainer(&["a"], &[1]);
-    bootstrap(&mut m, vec![("a", response(vec![bspan(11, whole(1), Working, 120), bspan(91, part(9, 2, 0), Working, 120)]))]);
+    bootstrap(
+        &mut m,
+        vec![(
+            "a",
+            response(vec![bspan(11, whole(1), Working, 120), bspan(91, part(9, 2, 0), Working, 120)]),
+        )],
+    );
     assert_eq!(state_of(&m, did(91)), Some((SpanState::Replicating, Some("a".into()))));
     assert_eq!(table_spans(&m, 9).len(), 1, "no hole repair for a table the schema does not know");
     assert!(op_of(&m, did(91)).is_none());
@@ -381,7 +428,9 @@ fn node_joining_during_bootstrap_must_answer_too() {
     let mut m = maintainer(&["a"], &[1]);
     m.step(0, Event::Tick);
     let e = m.step(1, Event::NodeJoined(n("c")));
-    assert!(e.iter().any(|e| matches!(e, Effect::Send { to, message: Outgoing::Bootstrap(_) } if to.as_str() == "c")));
+    assert!(e
+        .iter()
+        .any(|e| matches!(e, Effect::Send { to, message: Outgoing::Bootstrap(_) } if to.as_str() == "c")));
     let e = m.step(2, Event::BootstrapResponse { from: n("a"), response: response(vec![]) });
     assert!(!e.contains(&Effect::Bootstrapped));
     let e = m.step(3, Event::BootstrapResponse { from: n("c"), response: response(vec![]) });
@@ -393,9 +442,19 @@ fn late_node_answer_after_bootstrap_has_its_unknown_dispatchers_removed() {
     let mut m = maintainer(&["a"], &[1]);
     bootstrap(&mut m, vec![("a", response(vec![bspan(11, whole(1), Working, 120)]))]);
     m.step(1, Event::NodeJoined(n("c")));
-    m.step(2, Event::BootstrapResponse { from: n("c"), response: response(vec![bspan(11, whole(1), Working, 120)]) });
+    m.step(
+        2,
+        Event::BootstrapResponse {
+            from: n("c"),
+            response: response(vec![bspan(11, whole(1), Working, 120)]),
+        },
+    );
     assert_eq!(orphans(&m), vec![("c".to_string(), did(11))]);
-    assert_eq!(state_of(&m, did(11)), Some((SpanState::Replicating, Some("a".into()))), "the bound copy stays");
+    assert_eq!(
+        state_of(&m, did(11)),
+        Some((SpanState::Replicating, Some("a".into()))),
+        "the bound copy stays"
+    );
 }
 
 #[test]
