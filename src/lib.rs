@@ -42,6 +42,7 @@ pub mod ids;
 pub mod maintainer;
 pub mod messages;
 pub mod node;
+pub mod sim;
 pub mod span;
 pub mod sync;
 pub mod wire;

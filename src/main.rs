@@ -5,17 +5,25 @@ use std::process::ExitCode;
 
 use dispatcher_core::wire;
 
-const USAGE: &str = "\
+const USAGE_HEAD: &str = "\
 usage:
   dispatcher-core decode MESSAGE [FILE]   binary protobuf (FILE or stdin) -> canonical JSON
   dispatcher-core encode MESSAGE [FILE]   JSON (FILE or stdin) -> binary protobuf on stdout
   dispatcher-core messages                list the message names
+{SIM}
 
 MESSAGE is a message of proto/heartbeat.proto (package heartbeatpb), e.g. ScheduleDispatcherRequest.
 Errors: one line on stderr, exit status 2.";
 
+fn usage() -> String {
+    USAGE_HEAD.replace("{SIM}", dispatcher_core::sim::cli::USAGE)
+}
+
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
+    if args.first().map(String::as_str) == Some("sim") {
+        return ExitCode::from(dispatcher_core::sim::cli::main(&args[1..]));
+    }
     match run(&args) {
         Ok(()) => ExitCode::SUCCESS,
         Err(message) => {
@@ -46,17 +54,17 @@ fn run(args: &[String]) -> Result<(), String> {
             Ok(())
         }
         Some("-h" | "--help" | "help") => {
-            println!("{USAGE}");
+            println!("{}", usage());
             Ok(())
         }
-        _ => Err(format!("expected a command\n{USAGE}")),
+        _ => Err(format!("expected a command\n{}", usage())),
     }
 }
 
 fn message_and_input(args: &[String]) -> Result<(&str, Vec<u8>), String> {
-    let name = args.first().ok_or_else(|| format!("missing MESSAGE\n{USAGE}"))?;
+    let name = args.first().ok_or_else(|| format!("missing MESSAGE\n{}", usage()))?;
     if args.len() > 2 {
-        return Err(format!("too many arguments\n{USAGE}"));
+        return Err(format!("too many arguments\n{}", usage()));
     }
     let mut input = Vec::new();
     match args.get(1) {

@@ -191,6 +191,8 @@ impl Maintainer {
         let fates = fates(&*self.schema, start_ts(Mode::Default));
         for (table, fate) in &fates {
             match fate {
+                // A DDL that reached this maintainer while it bootstrapped is newer than the view.
+                Fate::Live { .. } if self.dropped.contains(table) => {}
                 Fate::Live { info, since } => {
                     self.live.insert(*table, (*info, *since));
                 }
@@ -339,6 +341,14 @@ impl Maintainer {
                     continue;
                 }
                 let c = c.clone();
+                if self.cfg.mutation == Some(super::core::Mutation::RestoreMoveWithoutRemove)
+                    && req.operator_type == OperatorType::Move
+                {
+                    // The deliberate bug: forget the remove, let the scheduler place it again.
+                    cands.remove(&id);
+                    let _ = self.modes[m].sc.insert(new_span(&c), SpanState::Absent, None);
+                    continue;
+                }
                 cands.remove(&id);
                 if self.table_live(&c.span) {
                     self.remove_covering(now_ms, m, node, &c, req.operator_type);

@@ -45,6 +45,21 @@ pub struct MaintainerConfig {
     pub balance_moves_max: usize,
     /// Sends after which a merge the node never took up is abandoned.
     pub merge_sends_max: u32,
+    /// How many equal spans a table is cut into when it is first placed (default 1), like the
+    /// reference's pre-split of large tables.
+    pub table_spans: BTreeMap<TableKey, usize>,
+    /// A deliberate bug, for the simulator's own tests that its checker catches broken variants.
+    /// Never set in production.
+    #[doc(hidden)]
+    pub mutation: Option<Mutation>,
+}
+
+/// Deliberately broken variants of the maintainer (see [`MaintainerConfig::mutation`]).
+#[doc(hidden)]
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Mutation {
+    /// Bootstrap restores a journaled move as "place it again" without removing the origin.
+    RestoreMoveWithoutRemove,
 }
 
 impl MaintainerConfig {
@@ -64,6 +79,8 @@ impl MaintainerConfig {
             balance_interval_ms: 5_000,
             balance_moves_max: 4,
             merge_sends_max: 5,
+            table_spans: BTreeMap::new(),
+            mutation: None,
         }
     }
 }
@@ -264,6 +281,9 @@ pub struct Maintainer {
     last_balance_ms: u64,
     post_bootstrap_acked: bool,
     next_post_bootstrap_ms: u64,
+    /// Stopped maintainer: its triggers not yet seen stopped.
+    triggers_left: Vec<DispatcherId>,
+    next_trigger_remove_ms: u64,
     pub(super) effects: Vec<Effect>,
 }
 
@@ -295,6 +315,8 @@ impl Maintainer {
             last_balance_ms: 0,
             post_bootstrap_acked: false,
             next_post_bootstrap_ms: 0,
+            triggers_left: Vec::new(),
+            next_trigger_remove_ms: 0,
             effects: Vec::new(),
             cfg,
         };
@@ -359,8 +381,9 @@ impl Maintainer {
     /// Handles one event at `now_ms` and returns what the embedder must do.
     pub fn step(&mut self, now_ms: u64, event: Event) -> Vec<Effect> {
         if self.lifecycle == Lifecycle::Removing {
-            // Inert (I13): nothing but bookkeeping; heartbeats change nothing either.
-            return Vec::new();
+            // Inert (I13): nothing but removing its own triggers until they are seen stopped.
+            self.step_inert(now_ms, event);
+            return std::mem::take(&mut self.effects);
         }
         match event {
             Event::Tick => self.tick(now_ms),
@@ -382,7 +405,7 @@ impl Maintainer {
                 self.drop_table(now_ms, table);
                 self.create_table(new_table, 1, commit_ts);
             }
-            Event::Stop => self.stop(),
+            Event::Stop => self.stop(now_ms),
             Event::Close { removed } => {
                 for node in self.nodes.keys() {
                     let message = Outgoing::Close(CloseRequest {
@@ -596,6 +619,13 @@ impl Maintainer {
     pub(super) fn repair(&mut self, m: usize, table: TableKey) {
         let Some((info, since)) = self.live.get(&table).copied() else { return };
         let whole = TableSpan::whole_table(table.0, table.1);
+        let parts = self.cfg.table_spans.get(&table).copied().unwrap_or(1);
+        if parts > 1 && !self.modes[m].sc.has_table(table) {
+            for part in whole.split_even(parts).unwrap_or_else(|| vec![whole.clone()]) {
+                self.insert_absent(m, part, info.schema_id, since);
+            }
+            return;
+        }
         for hole in self.modes[m].sc.holes(&whole) {
             self.insert_absent(m, hole, info.schema_id, since);
         }
@@ -988,10 +1018,29 @@ impl Maintainer {
         }
     }
 
-    fn stop(&mut self) {
+    fn stop(&mut self, now_ms: u64) {
         // The only thing an inert maintainer still does: remove its own table triggers, so the
-        // next maintainer's bootstrap is not refused for a trigger mismatch on this node.
+        // next maintainer's bootstrap is not refused for a trigger mismatch on this node. The
+        // removes are resent until a heartbeat shows the triggers stopped (a lost remove would
+        // otherwise block the next maintainer forever).
+        for state in &mut self.modes {
+            state.oc.quiesce();
+        }
+        self.lifecycle = Lifecycle::Removing;
+        self.triggers_left = self.modes.iter().map(|m| m.trigger).collect();
+        self.next_trigger_remove_ms = now_ms;
+        self.send_trigger_removes(now_ms);
+    }
+
+    fn send_trigger_removes(&mut self, now_ms: u64) {
+        if self.triggers_left.is_empty() || now_ms < self.next_trigger_remove_ms {
+            return;
+        }
+        self.next_trigger_remove_ms = now_ms.saturating_add(self.cfg.resend_ms);
         for state in &self.modes {
+            if !self.triggers_left.contains(&state.trigger) {
+                continue;
+            }
             let request = remove_request(
                 &self.cfg.changefeed,
                 state.mode,
@@ -1003,10 +1052,20 @@ impl Maintainer {
             self.effects
                 .push(Effect::Send { to: self.cfg.node.clone(), message: Outgoing::Schedule(request) });
         }
-        for state in &mut self.modes {
-            state.oc.quiesce();
+    }
+
+    fn step_inert(&mut self, now_ms: u64, event: Event) {
+        match event {
+            Event::Tick => self.send_trigger_removes(now_ms),
+            Event::Heartbeat { from, heartbeat } if from == self.cfg.node => {
+                for s in heartbeat.statuses {
+                    if matches!(s.state, ComponentState::Stopped | ComponentState::Removed) {
+                        self.triggers_left.retain(|t| *t != s.id);
+                    }
+                }
+            }
+            _ => {}
         }
-        self.lifecycle = Lifecycle::Removing;
     }
 
     // ---- checkpoint ----

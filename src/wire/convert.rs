@@ -286,6 +286,31 @@ impl TryFrom<&pb::HeartBeatRequest> for Heartbeat {
     }
 }
 
+impl TryFrom<&pb::MaintainerPostBootstrapResponse> for PostBootstrapResponse {
+    type Error = WireError;
+
+    fn try_from(v: &pb::MaintainerPostBootstrapResponse) -> Result<Self, WireError> {
+        Ok(PostBootstrapResponse {
+            changefeed: changefeed(v.changefeed_id.as_ref()),
+            trigger: optional_id(v.table_trigger_event_dispatcher_id.as_ref()),
+            err: v.err.as_ref().map(RunningError::from),
+            epoch: Epoch(v.maintainer_epoch),
+        })
+    }
+}
+
+impl TryFrom<&pb::MaintainerCloseResponse> for CloseResponse {
+    type Error = WireError;
+
+    fn try_from(v: &pb::MaintainerCloseResponse) -> Result<Self, WireError> {
+        Ok(CloseResponse {
+            changefeed: changefeed(v.changefeed_id.as_ref()),
+            success: v.success,
+            epoch: Epoch(v.maintainer_epoch),
+        })
+    }
+}
+
 impl From<&pb::RunningError> for RunningError {
     fn from(v: &pb::RunningError) -> Self {
         RunningError {
@@ -426,6 +451,42 @@ impl From<&BootstrapResponse> for pb::MaintainerBootstrapResponse {
             operators: v.operators.iter().map(pb::ScheduleDispatcherRequest::from).collect(),
             maintainer_epoch: v.epoch.0,
             merge_operators: v.merge_operators.iter().map(pb::MergeDispatcherRequest::from).collect(),
+        }
+    }
+}
+
+impl From<&BootstrapRequest> for pb::MaintainerBootstrapRequest {
+    fn from(v: &BootstrapRequest) -> Self {
+        pb::MaintainerBootstrapRequest {
+            changefeed_id: pb_changefeed(&v.changefeed),
+            config: v.config.clone(),
+            start_ts: v.start_ts,
+            table_trigger_event_dispatcher_id: v.trigger.and_then(pb_id),
+            is_new_changefeed: v.is_new_changefeed,
+            table_trigger_redo_dispatcher_id: v.redo_trigger.and_then(pb_id),
+            keyspace_id: v.keyspace_id,
+            maintainer_epoch: v.epoch.0,
+        }
+    }
+}
+
+impl From<&PostBootstrapRequest> for pb::MaintainerPostBootstrapRequest {
+    fn from(v: &PostBootstrapRequest) -> Self {
+        pb::MaintainerPostBootstrapRequest {
+            changefeed_id: pb_changefeed(&v.changefeed),
+            table_trigger_event_dispatcher_id: v.trigger.and_then(pb_id),
+            maintainer_epoch: v.epoch.0,
+            ..Default::default()
+        }
+    }
+}
+
+impl From<&CloseRequest> for pb::MaintainerCloseRequest {
+    fn from(v: &CloseRequest) -> Self {
+        pb::MaintainerCloseRequest {
+            changefeed_id: pb_changefeed(&v.changefeed),
+            removed: v.removed,
+            maintainer_epoch: v.epoch.0,
         }
     }
 }

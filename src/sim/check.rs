@@ -1,0 +1,380 @@
+//! The invariant checker: safety after every event (maintainer.md §6, I1-I13, as far as the model
+//! holds the state they speak of) and convergence at `settle` (C1-C6).
+//!
+//! | check | where | what |
+//! |---|---|---|
+//! | I1 | every control message a node applies | no node applies a message of an epoch older than a bootstrap it answered |
+//! | I2 | every dispatcher state change | never two writing dispatchers (Working, Initializing, waiting to merge, or closing) of one mode covering one key, across live nodes |
+//! | I3, I4 | every maintainer step | at most one operator per span (merge and occupy, remove and remove excepted); every scheduling span has an operator |
+//! | I5, I6 | every maintainer step | span-controller indexes agree with the records (no ghost, absent iff unbound) |
+//! | I8 | every Create sent; every maintainer step | no Create for a table that is not live now; no span of a dropped table |
+//! | I9 | every checkpoint report | the committed checkpoint never goes back, across maintainers |
+//! | I10 | every maintainer step | the committed checkpoint never passes an unflushed span or a creating dispatcher it tracks |
+//! | I11 | every Create sent | its start ts is at least the committed checkpoint |
+//! | I13 | every step of a stopped maintainer | it sends no Create and no Remove other than its triggers' |
+//! | C1-C4, C6 | `settle` | every live table exactly tiled by Working dispatchers bound as the maintainer believes, nothing else running, no operator, nothing absent, in every mode |
+//! | C5 | `settle` | the committed checkpoint catches up with upstream time |
+
+use std::fmt;
+
+use crate::ids::{Epoch, Mode, NodeId, Ts};
+use crate::maintainer::{Lifecycle, Outgoing, SpanState};
+use crate::messages::{ComponentState, ScheduleAction};
+use crate::span::TableSpan;
+
+use super::world::{upstream_ts, World};
+
+/// A broken invariant: which, when, about what.
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub struct Violation {
+    /// The invariant's name (`I2`, `C1`, ...).
+    pub check: String,
+    /// Simulated time.
+    pub at_ms: u64,
+    /// The span, dispatcher or node involved, and how.
+    pub detail: String,
+}
+
+impl Violation {
+    /// A violation of `check` at `at_ms`.
+    pub fn new(check: &str, at_ms: u64, detail: String) -> Self {
+        Self { check: check.to_string(), at_ms, detail }
+    }
+}
+
+impl fmt::Display for Violation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} at {} ms: {}", self.check, self.at_ms, self.detail)
+    }
+}
+
+fn modes(redo: bool) -> &'static [Mode] {
+    if redo {
+        &[Mode::Default, Mode::Redo]
+    } else {
+        &[Mode::Default]
+    }
+}
+
+impl World {
+    /// I1: a node applied a control message of `epoch` from `from`.
+    pub(super) fn check_fence(&mut self, node: &NodeId, from: &NodeId, kind: &str, epoch: Epoch) {
+        let now = self.now;
+        let Some(n) = self.nodes.get_mut(node) else { return };
+        if kind == "MaintainerBootstrapRequest" {
+            n.max_epoch = n.max_epoch.max(epoch);
+            return;
+        }
+        if epoch < n.max_epoch {
+            let detail = format!(
+                "{node} applied a {kind} of epoch {} from {from} after answering the bootstrap of epoch {}",
+                epoch.0, n.max_epoch.0
+            );
+            self.violate(Violation::new("I1", now, detail));
+        }
+    }
+
+    /// I8, I11, I13 on a message a maintainer is about to send.
+    pub(super) fn check_outgoing(&mut self, index: usize, to: &NodeId, message: &Outgoing) {
+        let now = self.now;
+        let host = &self.hosts[index];
+        let Outgoing::Schedule(r) = message else { return };
+        let stopped = host.maintainer.lifecycle() == Lifecycle::Removing;
+        let trigger = r.config.span.as_ref().is_some_and(TableSpan::is_table_trigger);
+        if stopped && !trigger {
+            let detail = format!(
+                "epoch {} sent {:?} {} to {to} after it was stopped",
+                host.epoch.0, r.action, r.config.id
+            );
+            return self.violate(Violation::new("I13", now, detail));
+        }
+        if r.action != ScheduleAction::Create {
+            return;
+        }
+        let Some(span) = &r.config.span else { return };
+        if !self.live.contains(&span.table_id) {
+            let detail = format!(
+                "Create {} for table {} that is not live ({span:?}) to {to}",
+                r.config.id, span.table_id
+            );
+            return self.violate(Violation::new("I8", now, detail));
+        }
+        let committed = host.maintainer.view(r.config.mode).map_or(0, |v| v.committed);
+        if r.config.start_ts < committed {
+            let detail = format!(
+                "Create {} {span:?} starts at {} below the committed checkpoint {committed}",
+                r.config.id, r.config.start_ts
+            );
+            self.violate(Violation::new("I11", now, detail));
+        }
+    }
+
+    /// I3-I6, I8, I10 on the maintainer just stepped (the current one).
+    pub(super) fn check_maintainer(&mut self, index: usize) {
+        if index + 1 != self.hosts.len() || !self.hosts[index].alive {
+            return;
+        }
+        let now = self.now;
+        let mut found: Option<Violation> = None;
+        for mode in modes(self.redo) {
+            let m = &self.hosts[index].maintainer;
+            let Some(view) = m.view(*mode) else { continue };
+            if let Err(e) = view.spans.check_indexes() {
+                found = Some(Violation::new("I6", now, format!("{mode:?}: {e}")));
+                break;
+            }
+            for r in view.spans.records() {
+                if r.state == SpanState::Scheduling && view.operators.get(r.id).is_none() {
+                    found = Some(Violation::new(
+                        "I4",
+                        now,
+                        format!("{mode:?} span {} {:?} scheduling without an operator", r.id, r.span),
+                    ));
+                    break;
+                }
+                if self.dropped.contains_key(&r.span.table_id) {
+                    found = Some(Violation::new(
+                        "I8",
+                        now,
+                        format!("{mode:?} span {} of dropped table {} survives", r.id, r.span.table_id),
+                    ));
+                    break;
+                }
+            }
+            // I10 (b): the committed checkpoint may only move to at most the lowest unreplicated
+            // span (a span may lag below it from before: its dispatcher had flushed further).
+            let key = (self.hosts[index].epoch, *mode);
+            let last = self.last_committed.get(&key).copied().unwrap_or(0);
+            if view.committed > last {
+                if let Some(low) =
+                    view.spans.min_unreplicated_checkpoint().filter(|low| view.committed > *low)
+                {
+                    let detail = format!(
+                        "{mode:?} committed checkpoint moved to {} past an unreplicated span at {low}",
+                        view.committed
+                    );
+                    found = Some(Violation::new("I10", now, detail));
+                }
+            }
+            self.last_committed.insert(key, view.committed);
+            if found.is_some() {
+                break;
+            }
+            let ops: Vec<_> = view.operators.operators().collect();
+            for (i, a) in ops.iter().enumerate() {
+                for b in &ops[i + 1..] {
+                    use crate::maintainer::OpKind::*;
+                    let allowed = matches!(
+                        (a.op_kind(), b.op_kind()),
+                        (Remove, Remove) | (Merge, Occupy) | (Occupy, Merge)
+                    );
+                    if !allowed && a.span.overlaps(&b.span) {
+                        found = Some(Violation::new(
+                            "I3",
+                            now,
+                            format!("{mode:?} operators {} and {} overlap on {:?}", a.id, b.id, a.span),
+                        ));
+                    }
+                }
+            }
+            if found.is_some() {
+                break;
+            }
+            // I10 (a): a dispatcher being created for a tracked span starts at or above committed.
+            for n in self.nodes.values().filter(|n| n.alive) {
+                for d in n.dispatchers.values().filter(|d| d.mode == *mode && d.writes() && !d.closing) {
+                    let bound = view.spans.get(d.id).is_some_and(|r| r.node.as_ref() == Some(&n.id));
+                    if bound && d.checkpoint < view.committed {
+                        let detail = format!(
+                            "{mode:?} committed checkpoint {} passed dispatcher {} on {} at {}",
+                            view.committed, d.id, n.id, d.checkpoint
+                        );
+                        found = Some(Violation::new("I10", now, detail));
+                    }
+                }
+            }
+        }
+        if let Some(v) = found {
+            self.violate(v);
+        }
+    }
+
+    /// I2: never two writers for one key of one mode.
+    pub(super) fn check_writers(&mut self) {
+        let now = self.now;
+        let mut writers: Vec<(Mode, &TableSpan, &NodeId, crate::ids::DispatcherId)> = Vec::new();
+        for n in self.nodes.values().filter(|n| n.alive) {
+            for d in n.dispatchers.values() {
+                if (d.writes() || (d.closing && d.state != ComponentState::Preparing))
+                    && !d.span.is_table_trigger()
+                {
+                    writers.push((d.mode, &d.span, &n.id, d.id));
+                }
+            }
+        }
+        writers.sort_by(|a, b| (a.0, a.1).cmp(&(b.0, b.1)));
+        let mut found = None;
+        for (i, a) in writers.iter().enumerate() {
+            for b in writers[i + 1..].iter().take_while(|b| b.0 == a.0 && b.1.table_id == a.1.table_id) {
+                if a.1.overlaps(b.1) {
+                    found = Some(format!(
+                        "{:?}: {} on {} {:?} and {} on {} {:?} both write",
+                        a.0, a.3, a.2, a.1, b.3, b.2, b.1
+                    ));
+                    break;
+                }
+            }
+            if found.is_some() {
+                break;
+            }
+        }
+        if let Some(detail) = found {
+            self.violate(Violation::new("I2", now, detail));
+        }
+    }
+
+    /// Why the cluster is not quiescent yet (C1-C4, C6), or `None` when it is.
+    pub fn not_converged(&self) -> Option<Violation> {
+        let now = self.now;
+        let v = |check: &str, detail: String| Some(Violation::new(check, now, detail));
+        let Some(host) = self.current() else { return v("C3", "no live maintainer".into()) };
+        let m = &host.maintainer;
+        if m.lifecycle() != Lifecycle::Running {
+            return v("C3", format!("maintainer epoch {} not bootstrapped", host.epoch.0));
+        }
+        if self.control_in_flight > 0 {
+            return v("C3", format!("{} control messages in flight", self.control_in_flight));
+        }
+        if let Some((node, _, id)) = m.orphans().next() {
+            return v("C2", format!("orphan {id} on {node} still being removed"));
+        }
+        for mode in modes(self.redo) {
+            let Some(view) = m.view(*mode) else { return v("C6", format!("{mode:?} mode missing")) };
+            if let Some(op) = view.operators.operators().next() {
+                return v(
+                    "C3",
+                    format!(
+                        "{mode:?} operator {:?} {} still in flight ({:?})",
+                        op.op_kind(),
+                        op.id,
+                        op.phase
+                    ),
+                );
+            }
+            if let Some(id) = view.spans.absent().next() {
+                return v("C4", format!("{mode:?} span {id} absent"));
+            }
+            // C1: every live table tiled by replicating spans, each run by exactly one Working
+            // dispatcher with its id on its node.
+            for table in &self.live {
+                let spans: Vec<_> = view.spans.table((0, *table)).collect();
+                let whole = TableSpan::whole_table(0, *table);
+                let tiles = !spans.is_empty()
+                    && spans[0].span.start_key == whole.start_key
+                    && spans[spans.len() - 1].span.end_key == whole.end_key
+                    && spans.windows(2).all(|w| w[0].span.is_followed_by(&w[1].span));
+                if !tiles {
+                    return v(
+                        "C1",
+                        format!(
+                            "{mode:?} table {table} is not exactly tiled: {:?}",
+                            spans.iter().map(|r| &r.span).collect::<Vec<_>>()
+                        ),
+                    );
+                }
+                for r in spans {
+                    let node = r.node.as_ref().and_then(|n| self.nodes.get(n)).filter(|n| n.alive);
+                    let running = node.and_then(|n| n.dispatchers.get(&(*mode, r.id)));
+                    if r.state != SpanState::Replicating
+                        || running.is_none_or(|d| d.state != ComponentState::Working || d.closing)
+                    {
+                        return v(
+                            "C1",
+                            format!(
+                                "{mode:?} span {} {:?} is {:?} on {:?} but runs as {:?}",
+                                r.id,
+                                r.span,
+                                r.state,
+                                r.node,
+                                running.map(|d| d.state)
+                            ),
+                        );
+                    }
+                }
+            }
+            // C2: nothing runs that the maintainer does not bind there (its own triggers aside).
+            for n in self.nodes.values().filter(|n| n.alive) {
+                for d in n.dispatchers.values().filter(|d| d.mode == *mode) {
+                    if d.span.is_table_trigger() {
+                        if d.id != view.trigger {
+                            return v("C2", format!("old trigger {} still on {}", d.id, n.id));
+                        }
+                        continue;
+                    }
+                    let bound = view.spans.get(d.id).is_some_and(|r| r.node.as_ref() == Some(&n.id));
+                    if !bound {
+                        return v(
+                            "C2",
+                            format!(
+                                "{mode:?} dispatcher {} {:?} on {} is not bound there",
+                                d.id, d.span, n.id
+                            ),
+                        );
+                    }
+                }
+            }
+        }
+        None
+    }
+
+    /// C5: the committed checkpoint of every mode is within `slack` of upstream time.
+    pub fn lagging(&self, slack: Ts) -> Option<Violation> {
+        let host = self.current()?;
+        let target = upstream_ts(self.now).saturating_sub(slack);
+        for mode in modes(self.redo) {
+            let committed = host.maintainer.view(*mode).map_or(0, |v| v.committed);
+            if committed < target {
+                let detail = format!(
+                    "{mode:?} committed checkpoint {committed} behind upstream {}",
+                    upstream_ts(self.now)
+                );
+                return Some(Violation::new("C5", self.now, detail));
+            }
+        }
+        None
+    }
+
+    /// Working dispatchers of `table` in `mode` on live nodes, with their nodes.
+    pub fn working(&self, table: i64, mode: Mode) -> Vec<(NodeId, crate::ids::DispatcherId)> {
+        let mut out = Vec::new();
+        for n in self.nodes.values().filter(|n| n.alive) {
+            for d in n.dispatchers.values() {
+                if d.mode == mode
+                    && d.span.table_id == table
+                    && d.state == ComponentState::Working
+                    && !d.closing
+                {
+                    out.push((n.id.clone(), d.id));
+                }
+            }
+        }
+        out
+    }
+
+    /// Whether any dispatcher of `table` exists on a live node (any mode), or the maintainer
+    /// tracks a span of it.
+    pub fn table_present(&self, table: i64) -> Option<String> {
+        for n in self.nodes.values().filter(|n| n.alive) {
+            if let Some(d) = n.dispatchers.values().find(|d| d.span.table_id == table) {
+                return Some(format!("dispatcher {} of table {table} on {}", d.id, n.id));
+            }
+        }
+        let host = self.current()?;
+        for mode in modes(self.redo) {
+            if let Some(r) = host.maintainer.view(*mode).and_then(|v| v.spans.table((0, table)).next()) {
+                return Some(format!("the maintainer tracks {mode:?} span {} of table {table}", r.id));
+            }
+        }
+        None
+    }
+}

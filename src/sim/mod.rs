@@ -1,0 +1,11 @@
+//! The deterministic cluster simulator behind `dispatcher-core sim` (scenario-format.md): the real
+//! maintainer and one real node core per node, simulated dispatchers, a seeded network carrying
+//! encoded protobuf bytes, faults, and an invariant checker after every event.
+
+pub mod check;
+pub mod cli;
+pub mod random;
+pub mod run;
+pub mod scenario;
+pub mod trace;
+pub mod world;

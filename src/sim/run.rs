@@ -1,0 +1,256 @@
+//! Running a scenario: each step of the timeline against a [`World`], with the checker after
+//! every event and convergence at every `settle`.
+
+use serde_json::{json, Value};
+
+use crate::ids::{Mode, NodeId};
+use crate::maintainer::Event as MEvent;
+
+use super::check::Violation;
+use super::scenario::{Scenario, Verb, What};
+use super::trace::Trace;
+use super::world::{Fault, FaultAction, SimOptions, World};
+
+/// One failed check of a scenario.
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub struct Failure {
+    /// 1-based step number (0: before the first step).
+    pub step: usize,
+    /// Invariant or expectation name (`I2`, `C1`, `expect`, ...).
+    pub check: String,
+    /// Simulated time.
+    pub at_ms: u64,
+    /// What was wrong.
+    pub detail: String,
+}
+
+/// The outcome of one scenario.
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub struct Report {
+    /// Scenario name.
+    pub name: String,
+    /// File it came from, if any.
+    pub file: String,
+    /// Whether every check held.
+    pub passed: bool,
+    /// Simulated time at the end.
+    pub sim_ms: u64,
+    /// Events processed.
+    pub events: u64,
+    /// What failed (the run stops at the first failure).
+    pub failures: Vec<Failure>,
+}
+
+impl Report {
+    /// The `--json` form of scenario-format.md.
+    pub fn to_json(&self) -> Value {
+        json!({
+            "name": self.name,
+            "file": self.file,
+            "passed": self.passed,
+            "sim_ms": self.sim_ms,
+            "events": self.events,
+            "failures": self.failures.iter().map(|f| json!({
+                "step": f.step, "check": f.check, "at_ms": f.at_ms, "detail": f.detail,
+            })).collect::<Vec<_>>(),
+        })
+    }
+
+    /// The one-line form.
+    pub fn line(&self) -> String {
+        let head = format!(
+            "{} {}  sim {} ms, {} events",
+            if self.passed { "pass" } else { "FAIL" },
+            self.name,
+            self.sim_ms,
+            self.events
+        );
+        match self.failures.first() {
+            None => head,
+            Some(f) => format!("{head}  step {}: {} at {} ms: {}", f.step, f.check, f.at_ms, f.detail),
+        }
+    }
+}
+
+/// How long `settle` keeps running after quiescence for the checkpoint to catch up (C5).
+const CATCH_UP_MS: u64 = 5_000;
+/// How far behind upstream the checkpoint may be at the end of a settle.
+const CATCH_UP_SLACK: u64 = 1_500;
+
+/// Runs `scenario` with `opts`; records a timeline into `trace` when given.
+pub fn run(scenario: &Scenario, file: &str, opts: SimOptions, trace: Option<&mut Trace>) -> Report {
+    let tables: Vec<(i64, usize)> = scenario.tables.iter().map(|t| (t.id, t.spans)).collect();
+    let mut world = World::new(
+        &scenario.nodes,
+        &scenario.maintainer,
+        &tables,
+        scenario.redo,
+        scenario.balance,
+        scenario.seed,
+        opts,
+    );
+    if trace.is_some() {
+        world.trace = Some(Trace::new());
+    }
+    let mut failures = Vec::new();
+    for (i, step) in scenario.steps.iter().enumerate() {
+        if let Err(f) = run_step(&mut world, &step.verb) {
+            failures.push(Failure { step: i + 1, check: f.check, at_ms: f.at_ms, detail: f.detail });
+            break;
+        }
+        if let Some(v) = world.violation.clone() {
+            failures.push(Failure { step: i + 1, check: v.check, at_ms: v.at_ms, detail: v.detail });
+            break;
+        }
+    }
+    if let (Some(out), Some(t)) = (trace, world.trace.take()) {
+        *out = t;
+    }
+    Report {
+        name: scenario.name.clone(),
+        file: file.to_string(),
+        passed: failures.is_empty(),
+        sim_ms: world.now,
+        events: world.events,
+        failures,
+    }
+}
+
+fn span_ids(world: &World, table: i64, span: Option<usize>, mode: Mode) -> Vec<crate::ids::DispatcherId> {
+    let all = world.spans_of(table, mode);
+    match span {
+        None => all,
+        Some(i) => all.get(i).copied().into_iter().collect(),
+    }
+}
+
+fn expectation(world: &World, detail: String) -> Violation {
+    Violation::new("expect", world.now, detail)
+}
+
+/// Runs one step. Operations that name something that does not exist at that moment are
+/// ignored (the maintainer refuses them; scenario-format.md: as the maintainer sees it).
+pub fn run_step(world: &mut World, verb: &Verb) -> Result<(), Violation> {
+    match verb {
+        Verb::Run { ms } => {
+            let until = world.now + ms;
+            world.run_until(until);
+        }
+        Verb::Settle { max_ms } => settle(world, *max_ms)?,
+        Verb::Move { table, span, to, mode } => {
+            for id in span_ids(world, *table, *span, *mode) {
+                world.to_maintainer(MEvent::MoveSpan { mode: *mode, id, to: NodeId::new(to) });
+            }
+        }
+        Verb::Split { table, span, into, mode } => {
+            for id in span_ids(world, *table, *span, *mode) {
+                world.to_maintainer(MEvent::SplitSpan { mode: *mode, id, into: *into });
+            }
+        }
+        Verb::Merge { table, spans, mode } => {
+            let all = world.spans_of(*table, *mode);
+            let ids: Option<Vec<_>> = spans.iter().map(|i| all.get(*i).copied()).collect();
+            if let Some(ids) = ids {
+                world.to_maintainer(MEvent::MergeSpans { mode: *mode, ids });
+            }
+        }
+        Verb::CreateTable { table, spans } => world.ddl_create(*table, *spans),
+        Verb::DropTable { table } => world.ddl_drop(*table),
+        Verb::TruncateTable { table, new_table } => world.ddl_truncate(*table, *new_table),
+        Verb::Block { node, what } => world.set_block(node, *what == What::Create, true),
+        Verb::Unblock { node, what } => world.set_block(node, *what == What::Create, false),
+        Verb::CrashNode { node } => world.crash_node(node),
+        Verb::RestartNode { node } => world.restart_node(node),
+        Verb::CrashMaintainer => world.crash_maintainer(),
+        Verb::MoveMaintainer { to } => world.move_maintainer(to),
+        Verb::Partition { nodes } => world.partition(nodes),
+        Verb::Heal => world.heal(),
+        Verb::DelayMessages { kind, from, to, ms, count } => world.add_fault(Fault {
+            kind: kind.clone(),
+            from: from.clone(),
+            to: to.clone(),
+            action: FaultAction::Delay(*ms),
+            remaining: *count,
+        }),
+        Verb::DropMessages { kind, from, to, count } => world.add_fault(Fault {
+            kind: kind.clone(),
+            from: from.clone(),
+            to: to.clone(),
+            action: FaultAction::Drop,
+            remaining: Some(*count),
+        }),
+        Verb::DuplicateMessages { kind, from, to, count } => world.add_fault(Fault {
+            kind: kind.clone(),
+            from: from.clone(),
+            to: to.clone(),
+            action: FaultAction::Duplicate,
+            remaining: Some(*count),
+        }),
+        Verb::HealMessages => world.heal_messages(),
+        Verb::Expect { table, replicas, mode, on } => {
+            let working = world.working(*table, *mode);
+            if working.len() != *replicas {
+                return Err(expectation(
+                    world,
+                    format!(
+                        "table {table} has {} Working {mode:?} dispatchers, expected {replicas}: {working:?}",
+                        working.len()
+                    ),
+                ));
+            }
+            if let Some(on) = on {
+                if let Some((n, id)) = working.iter().find(|(n, _)| n.as_str() != on) {
+                    return Err(expectation(
+                        world,
+                        format!("table {table}: {id} runs on {n}, expected all on {on}"),
+                    ));
+                }
+            }
+        }
+        Verb::ExpectDropped { table } => {
+            if let Some(what) = world.table_present(*table) {
+                return Err(expectation(world, format!("table {table} should be dropped: {what}")));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Runs until quiescent (C1-C4, C6), then until the checkpoint caught up (C5), or fails with
+/// the reason it is still not converged after `max_ms`.
+pub fn settle(world: &mut World, max_ms: u64) -> Result<(), Violation> {
+    let deadline = world.now + max_ms;
+    let step = 100;
+    loop {
+        if world.violation.is_some() {
+            return Ok(()); // reported by the caller
+        }
+        match world.not_converged() {
+            None => break,
+            Some(why) if world.now >= deadline => {
+                return Err(Violation::new(
+                    &why.check,
+                    world.now,
+                    format!("not converged after {max_ms} ms: {}", why.detail),
+                ));
+            }
+            Some(_) => {
+                let until = (world.now + step).min(deadline);
+                world.run_until(until);
+            }
+        }
+    }
+    let catch_up = (world.now + CATCH_UP_MS).min(deadline.max(world.now + CATCH_UP_MS));
+    while world.lagging(CATCH_UP_SLACK).is_some() && world.now < catch_up && world.violation.is_none() {
+        let until = world.now + step;
+        world.run_until(until);
+    }
+    if let Some(v) = world.lagging(CATCH_UP_SLACK) {
+        return Err(v);
+    }
+    // Still converged after catching up (nothing moved meanwhile).
+    if let Some(why) = world.not_converged() {
+        return Err(why);
+    }
+    Ok(())
+}
