@@ -473,13 +473,20 @@ fn stopped_maintainer_is_inert_and_only_removes_its_trigger() {
     assert_eq!(s.len(), 1);
     assert_eq!((s[0].0.as_str(), s[0].1), ("a", ScheduleAction::Remove));
     assert_eq!(s[0].3, m.view(Mode::Default).unwrap().trigger);
+    let trigger = m.view(Mode::Default).unwrap().trigger;
     for event in [
-        Event::Tick,
         Event::NodeLeft(n("a")),
         Event::CreateTable { table: table(9), spans: 1, commit_ts: 200 },
+        Event::MoveSpan { mode: Mode::Default, id: did(11), to: n("b") },
     ] {
         assert!(m.step(5_000, event).is_empty(), "I13");
     }
+    // The trigger removal is resent (a lost one would block the next maintainer) ...
+    let e = m.step(5_001, Event::Tick);
+    assert_eq!(schedules(&e), vec![("a".into(), ScheduleAction::Remove, OperatorType::Remove, trigger, 0)]);
+    // ... until the own node reports the trigger stopped; nothing else is ever sent.
+    m.step(5_002, Event::Heartbeat { from: n("a"), heartbeat: heartbeat(&[(trigger, Stopped, 0)], 9, 0) });
+    assert!(m.step(10_000, Event::Tick).is_empty());
     assert_eq!(m.lifecycle(), Lifecycle::Removing);
 }
 
