@@ -220,37 +220,29 @@ pub fn run_step(world: &mut World, verb: &Verb) -> Result<(), Violation> {
 /// the reason it is still not converged after `max_ms`.
 pub fn settle(world: &mut World, max_ms: u64) -> Result<(), Violation> {
     let deadline = world.now + max_ms;
+    let catch_up_deadline = deadline + CATCH_UP_MS;
     let step = 100;
     loop {
         if world.violation.is_some() {
             return Ok(()); // reported by the caller
         }
-        match world.not_converged() {
-            None => break,
+        // Quiescent (the balance scheduler may start moves at any time, so this is re-checked
+        // whenever time passed), and the checkpoint caught up with upstream.
+        let why = match world.not_converged() {
             Some(why) if world.now >= deadline => {
-                return Err(Violation::new(
-                    &why.check,
-                    world.now,
-                    format!("not converged after {max_ms} ms: {}", why.detail),
-                ));
+                let detail = format!("not converged after {max_ms} ms: {}", why.detail);
+                return Err(Violation::new(&why.check, world.now, detail));
             }
-            Some(_) => {
-                let until = (world.now + step).min(deadline);
-                world.run_until(until);
-            }
+            Some(why) => Some(why),
+            None => match world.lagging(CATCH_UP_SLACK) {
+                Some(lag) if world.now >= catch_up_deadline => return Err(lag),
+                other => other,
+            },
+        };
+        if why.is_none() {
+            return Ok(());
         }
-    }
-    let catch_up = (world.now + CATCH_UP_MS).min(deadline.max(world.now + CATCH_UP_MS));
-    while world.lagging(CATCH_UP_SLACK).is_some() && world.now < catch_up && world.violation.is_none() {
         let until = world.now + step;
         world.run_until(until);
     }
-    if let Some(v) = world.lagging(CATCH_UP_SLACK) {
-        return Err(v);
-    }
-    // Still converged after catching up (nothing moved meanwhile).
-    if let Some(why) = world.not_converged() {
-        return Err(why);
-    }
-    Ok(())
 }

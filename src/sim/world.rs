@@ -161,6 +161,8 @@ pub struct SimNode {
     block_create: bool,
     block_close: bool,
     parked: Vec<Parked>,
+    /// Closes asked for while the dispatcher was still being built: done once it is.
+    close_after_create: BTreeSet<(Mode, DispatcherId)>,
     /// Highest epoch whose bootstrap this node answered (I1).
     pub max_epoch: Epoch,
 }
@@ -180,6 +182,7 @@ impl SimNode {
             block_create: false,
             block_close: false,
             parked: Vec::new(),
+            close_after_create: BTreeSet::new(),
             max_epoch: Epoch(0),
         }
     }
@@ -807,13 +810,24 @@ impl World {
         );
         let step = manager.dispatcher_state_changed(id, mode, ComponentState::Working, spec.start_ts);
         self.node_effects(node_id, step.effects);
+        let close_now = self.nodes.get_mut(node_id).is_some_and(|n| n.close_after_create.remove(&(mode, id)));
+        if close_now {
+            self.begin_close(node_id, mode, id);
+        }
     }
 
     fn begin_close(&mut self, node_id: &NodeId, mode: Mode, id: DispatcherId) {
         let inc = self.nodes[node_id].incarnation;
         let n = self.nodes.get_mut(node_id).unwrap_or_else(|| unreachable!());
-        if let Some(d) = n.dispatchers.get_mut(&(mode, id)) {
-            d.closing = true;
+        match n.dispatchers.get_mut(&(mode, id)) {
+            Some(d) => d.closing = true,
+            None if n.creating.contains_key(&(mode, id)) => {
+                // Still being built (a live-at-once trigger whose build is held back): close it
+                // as soon as it exists.
+                n.close_after_create.insert((mode, id));
+                return;
+            }
+            None => {}
         }
         if n.block_close {
             n.parked.push(Parked::Close(mode, id));
@@ -1055,6 +1069,7 @@ impl World {
         n.dispatchers.clear();
         n.creating.clear();
         n.parked.clear();
+        n.close_after_create.clear();
         n.reports.clear();
         // Failpoints live in the process: a restarted node comes back without them.
         n.block_create = false;
