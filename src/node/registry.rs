@@ -456,7 +456,14 @@ impl Registry {
             let mut next: SpanSet = current.iter().filter(|r| r.state().is_alive()).cloned().collect();
             next.push(record.clone());
             match cell.compare_and_swap(&current, Arc::new(next)) {
-                Ok(()) => return Ok(()),
+                Ok(()) => {
+                    // AcqRel: the reservation is visible before the seq moves, so a watermark
+                    // whose seq covers this bump was computed by a scan that saw the record
+                    // (its start ts then bounds the watermark, and the maintainer accepts the
+                    // lower value because the seq rose: hazard B2 for creates in flight).
+                    self.seq.fetch_add(1, Ordering::AcqRel);
+                    return Ok(());
+                }
                 Err(found) => current = found,
             }
         }

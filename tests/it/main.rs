@@ -2,6 +2,7 @@
 
 mod bootstrap;
 mod cli;
+mod heartbeat;
 mod manager;
 mod merge;
 mod model;
