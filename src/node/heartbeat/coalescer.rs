@@ -82,8 +82,10 @@ impl Coalescer {
     /// A state change of a dispatcher; `Stopped` seals its slot with its current checkpoint.
     pub fn change_state(&self, record: &Arc<DispatcherRecord>, to: ComponentState) -> Update {
         let Some(marked) = record.status.change_state(to) else { return Update::Unchanged };
-        // Release: pairs with the Acquire swap in `take_changed`.
-        self.changed.store(true, Ordering::Release);
+        // Release RMW: pairs with the Acquire swap in `take_changed`. A swap, not a store: the
+        // flag's writes then form one RMW chain with the collector's swaps (and loom 0.7 loses a
+        // plain store racing an RMW in its model, which its own coherence rules forbid).
+        self.changed.swap(true, Ordering::Release);
         self.enqueue(record, marked)
     }
 
@@ -98,8 +100,9 @@ impl Coalescer {
         } else {
             record.status.unqueue();
         }
-        // Release: after the unqueue; the collector's Acquire swap then sees the slot unqueued.
-        self.overflowed.store(true, Ordering::Release);
+        // Release RMW after the unqueue: the collector's Acquire swap that reads it sees the slot
+        // unqueued (a swap rather than a store, see `change_state`).
+        self.overflowed.swap(true, Ordering::Release);
         Update::Overflowed
     }
 
@@ -107,8 +110,8 @@ impl Coalescer {
     /// closed dispatcher, a merged dispatcher's Working re-emit). Not coalesced. A full queue drops
     /// it (counted): every such status answers a maintainer request that the maintainer resends.
     pub fn report_synthetic(&self, status: DispatcherStatus) -> bool {
-        // Release: pairs with `take_changed`.
-        self.changed.store(true, Ordering::Release);
+        // Release RMW: pairs with `take_changed`.
+        self.changed.swap(true, Ordering::Release);
         if self.synthetic.push(status).is_ok() {
             return true;
         }
