@@ -973,3 +973,34 @@ fn block_status_request_round_trips_through_the_wire() {
     let wire = pb::BlockStatusRequest::from(&r);
     assert_eq!(BlockStatusRequest::try_from(&wire), Ok(r));
 }
+
+proptest! {
+    /// The direct encoder writes exactly what prost writes for the same request.
+    #[test]
+    fn direct_heartbeat_encoding_equals_prost(
+        high in any::<u64>(), low in any::<u64>(), name in ".{0,8}",
+        wm in proptest::option::of((any::<u64>(), any::<u64>(), any::<u64>())),
+        rows in proptest::collection::vec((1u64..u64::MAX, 0usize..7, any::<u64>(), prop_oneof![Just(0.0f32), any::<f32>()], any::<bool>()), 0..20),
+        complete in any::<bool>(),
+        err in proptest::option::of(".{0,6}"),
+    ) {
+        let request = HeartBeatRequest {
+            changefeed: ChangefeedId { high, low, name: name.clone(), keyspace: name },
+            watermark: wm.map(|(c, r, s)| Watermark { checkpoint_ts: c, resolved_ts: r, seq: s, last_synced_ts: 0 }),
+            redo_watermark: Some(Watermark::MAX),
+            statuses: rows.into_iter().map(|(d, st, c, rate, redo)| DispatcherStatus {
+                id: DispatcherId::new(d, d.rotate_left(7)).unwrap(),
+                mode: if redo { Mode::Redo } else { Mode::Default },
+                state: ComponentState::ALL[st],
+                checkpoint_ts: c,
+                event_size_per_second: rate,
+            }).collect(),
+            complete_status: complete,
+            err: err.map(|m| RunningError { code: "E".into(), message: m, ..RunningError::default() }),
+        };
+        use prost::Message;
+        let direct = dispatcher_core::wire::encode::heartbeat_to_vec(&request);
+        prop_assert_eq!(direct.len(), dispatcher_core::wire::encode::heartbeat_len(&request));
+        prop_assert_eq!(direct, pb::HeartBeatRequest::from(&request).encode_to_vec());
+    }
+}

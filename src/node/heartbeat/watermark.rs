@@ -6,6 +6,11 @@
 //!
 //! Two ways to compute one, both sound:
 //!
+//! The registry seq moves twice per dispatcher: when its create is reserved and when it commits
+//! (both after the record is visible). So a maintainer that applies the §4.5 rule ("higher seq, or
+//! same seq and higher checkpoint") accepts the lower watermark that a new dispatcher causes, even
+//! while its create is still in flight.
+//!
 //! * [`scan`] (periodic and complete rounds): reset the mode's *floor* (minimum start ts of
 //!   dispatchers reserved since the last scan), read the registry seq, then visit every record.
 //!   The seq protocol makes every dispatcher with seq `≤ s` visible to the scan; dispatchers
