@@ -138,12 +138,17 @@ fn ingest(design: Design, producers: u64, iters: u64) -> Duration {
                     let ts = 100 + i;
                     match design {
                         Design::Coalescer => drop(std::hint::black_box(dm.report_progress(h, ts, ts, 1.0))),
-                        Design::Channel => {
-                            tx.send(Progress { id: h.record().id, checkpoint_ts: ts, resolved_ts: ts, rate: 1.0 })
-                                .unwrap()
-                        }
+                        Design::Channel => tx
+                            .send(Progress {
+                                id: h.record().id,
+                                checkpoint_ts: ts,
+                                resolved_ts: ts,
+                                rate: 1.0,
+                            })
+                            .unwrap(),
                         Design::MutexMap => {
-                            let p = Progress { id: h.record().id, checkpoint_ts: ts, resolved_ts: ts, rate: 1.0 };
+                            let p =
+                                Progress { id: h.record().id, checkpoint_ts: ts, resolved_ts: ts, rate: 1.0 };
                             map.lock().unwrap().insert(p.id, p);
                         }
                     }
@@ -191,7 +196,10 @@ fn round(c: &mut Criterion) {
     let mut collector = Collector::new(&dm);
     let _ = collector.round(&dm, RoundKind::Periodic);
     let mut ts = 1000u64;
-    for (name, kind) in [("coalescer_state_change_round", RoundKind::StateChange), ("coalescer_periodic_round", RoundKind::Periodic)] {
+    for (name, kind) in [
+        ("coalescer_state_change_round", RoundKind::StateChange),
+        ("coalescer_periodic_round", RoundKind::Periodic),
+    ] {
         group.bench_function(name, |b| {
             b.iter_batched(
                 || {

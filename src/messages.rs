@@ -289,7 +289,8 @@ pub struct Watermark {
 
 impl Watermark {
     /// The neutral watermark under the maintainer's minimum: nothing to report.
-    pub const MAX: Watermark = Watermark { checkpoint_ts: Ts::MAX, resolved_ts: Ts::MAX, seq: 0, last_synced_ts: 0 };
+    pub const MAX: Watermark =
+        Watermark { checkpoint_ts: Ts::MAX, resolved_ts: Ts::MAX, seq: 0, last_synced_ts: 0 };
 }
 
 /// `HeartBeatRequest`: watermarks, dispatcher statuses, or an error, for one changefeed.
@@ -421,7 +422,8 @@ pub enum BlockStage {
 
 impl BlockStage {
     /// All stages in wire order.
-    pub const ALL: [BlockStage; 4] = [BlockStage::None, BlockStage::Waiting, BlockStage::Writing, BlockStage::Done];
+    pub const ALL: [BlockStage; 4] =
+        [BlockStage::None, BlockStage::Waiting, BlockStage::Writing, BlockStage::Done];
 
     /// The wire value.
     pub fn as_i32(self) -> i32 {

@@ -342,10 +342,7 @@ impl<T> Queue<T> {
     /// An empty queue holding at most `capacity` (at least 1) values.
     pub fn new(capacity: usize) -> Self {
         let capacity = capacity.max(1);
-        Self {
-            inner: loom::sync::Mutex::new(std::collections::VecDeque::with_capacity(capacity)),
-            capacity,
-        }
+        Self { inner: loom::sync::Mutex::new(std::collections::VecDeque::with_capacity(capacity)), capacity }
     }
 
     /// Appends `value`, or hands it back when the queue is full.

@@ -142,7 +142,13 @@ impl DispatcherManager {
     }
 
     /// New progress of a dispatcher: the hot path, a few atomic operations, never blocks.
-    pub fn report_progress(&self, handle: &StatusHandle, checkpoint_ts: Ts, resolved_ts: Ts, rate: f32) -> Update {
+    pub fn report_progress(
+        &self,
+        handle: &StatusHandle,
+        checkpoint_ts: Ts,
+        resolved_ts: Ts,
+        rate: f32,
+    ) -> Update {
         self.coalescer.progress(handle, checkpoint_ts, resolved_ts, rate)
     }
 

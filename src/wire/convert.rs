@@ -7,11 +7,11 @@
 use crate::ids::{ChangefeedId, DispatcherId, Epoch, Mode};
 use crate::messages::{
     AddedTable, BarrierAction, BarrierAnswer, BarrierEvent, BlockDetail, BlockStage, BlockState, BlockStatus,
-    BlockStatusRequest, BootstrapRequest, BootstrapResponse, BootstrapSpan, CheckpointTsMessage, CloseRequest,
-    CloseResponse, ComponentState, DispatcherConfig, DispatcherStatus, HeartBeatRequest, HeartBeatResponse,
-    Influence, InfluenceKind, InfluencedTables, MergeRequest, OperatorType, PendingBlock, PostBootstrapRequest,
-    PostBootstrapResponse, RedoMetaMessage, RedoResolvedTsForward, RouteTableAdmission, RunningError,
-    ScheduleAction, ScheduleRequest, SchemaIdChange, Watermark,
+    BlockStatusRequest, BootstrapRequest, BootstrapResponse, BootstrapSpan, CheckpointTsMessage,
+    CloseRequest, CloseResponse, ComponentState, DispatcherConfig, DispatcherStatus, HeartBeatRequest,
+    HeartBeatResponse, Influence, InfluenceKind, InfluencedTables, MergeRequest, OperatorType, PendingBlock,
+    PostBootstrapRequest, PostBootstrapResponse, RedoMetaMessage, RedoResolvedTsForward, RouteTableAdmission,
+    RunningError, ScheduleAction, ScheduleRequest, SchemaIdChange, Watermark,
 };
 use crate::span::TableSpan;
 use crate::wire::pb;
@@ -488,7 +488,9 @@ impl TryFrom<&pb::DispatcherStatus> for BarrierAnswer {
                     .map(|id| dispatcher_id(Some(id), M, "DispatcherIDs"))
                     .collect::<Result<_, _>>()?,
             },
-            Err(_) => return Err(WireError::Enum { message: M, field: "InfluenceType", value: inf.influence_type }),
+            Err(_) => {
+                return Err(WireError::Enum { message: M, field: "InfluenceType", value: inf.influence_type })
+            }
         };
         let action = match &v.action {
             None => None,
@@ -573,7 +575,10 @@ impl From<&HeartBeatResponse> for pb::HeartBeatResponse {
 
 impl From<&pb::CheckpointTsMessage> for CheckpointTsMessage {
     fn from(v: &pb::CheckpointTsMessage) -> Self {
-        CheckpointTsMessage { changefeed: changefeed(v.changefeed_id.as_ref()), checkpoint_ts: v.checkpoint_ts }
+        CheckpointTsMessage {
+            changefeed: changefeed(v.changefeed_id.as_ref()),
+            checkpoint_ts: v.checkpoint_ts,
+        }
     }
 }
 
@@ -638,7 +643,11 @@ impl TryFrom<&pb::State> for BlockState {
         const M: &str = "State";
         let detail = BlockDetail {
             block_tables: v.block_tables.as_ref().map(|t| influenced_tables(t, M)).transpose()?,
-            need_dropped_tables: v.need_dropped_tables.as_ref().map(|t| influenced_tables(t, M)).transpose()?,
+            need_dropped_tables: v
+                .need_dropped_tables
+                .as_ref()
+                .map(|t| influenced_tables(t, M))
+                .transpose()?,
             need_added_tables: v
                 .need_added_tables
                 .iter()
@@ -669,7 +678,11 @@ impl TryFrom<&pb::State> for BlockState {
             is_blocked: v.is_blocked,
             block_ts: v.block_ts,
             is_sync_point: v.is_sync_point,
-            stage: BlockStage::from_i32(v.stage).ok_or(WireError::Enum { message: M, field: "stage", value: v.stage })?,
+            stage: BlockStage::from_i32(v.stage).ok_or(WireError::Enum {
+                message: M,
+                field: "stage",
+                value: v.stage,
+            })?,
             detail: std::sync::Arc::new(detail),
         })
     }

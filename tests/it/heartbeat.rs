@@ -366,7 +366,8 @@ fn every_fiftieth_periodic_round_is_complete() {
     for tick in 0..100u64 {
         kinds.push(s.poll(1000 + tick * 200, false).unwrap());
     }
-    let complete: Vec<_> = kinds.iter().enumerate().filter(|(_, k)| **k == RoundKind::Complete).map(|(i, _)| i + 1).collect();
+    let complete: Vec<_> =
+        kinds.iter().enumerate().filter(|(_, k)| **k == RoundKind::Complete).map(|(i, _)| i + 1).collect();
     assert_eq!(complete, vec![50, 100], "10 s / 200 ms, counted from the first tick");
 }
 
@@ -408,7 +409,10 @@ fn poll_runs_the_state_change_round_inside_its_window() {
     assert_eq!(noticed.next_due_ms, Some(1013));
     let flushed = collector.poll(&dm, 1013);
     assert_eq!(flushed.round, Some(RoundKind::StateChange));
-    assert_eq!(statuses(&flushed.heartbeats).iter().map(|s| s.state).collect::<Vec<_>>(), vec![ComponentState::Working]);
+    assert_eq!(
+        statuses(&flushed.heartbeats).iter().map(|s| s.state).collect::<Vec<_>>(),
+        vec![ComponentState::Working]
+    );
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -418,7 +422,11 @@ fn poll_runs_the_state_change_round_inside_its_window() {
 /// The maintainer's acceptance rule for a node watermark (maintainer.go:911-919).
 fn accept(old: Option<Watermark>, new: Watermark) -> Watermark {
     match old {
-        Some(old) if !(new.seq > old.seq || (new.seq == old.seq && new.checkpoint_ts > old.checkpoint_ts)) => old,
+        Some(old)
+            if !(new.seq > old.seq || (new.seq == old.seq && new.checkpoint_ts > old.checkpoint_ts)) =>
+        {
+            old
+        }
         _ => new,
     }
 }
@@ -442,7 +450,11 @@ fn check(dm: &DispatcherManager, accepted: Watermark, creating: bool) -> Result<
             _ => continue,
         };
         if accepted.checkpoint_ts > bound {
-            return Err(format!("accepted {accepted:?} above {:?} ({state:?}, seq {}) at {bound}", r.id, r.seq()));
+            return Err(format!(
+                "accepted {accepted:?} above {:?} ({state:?}, seq {}) at {bound}",
+                r.id,
+                r.seq()
+            ));
         }
     }
     Ok(())
@@ -491,7 +503,10 @@ fn watermark_b2_synthetic_stopped_does_not_raise_the_seq() {
     let first = collector.round(&dm, RoundKind::Periodic)[0].request.watermark.unwrap();
     let _z = committed(&dm, id(1), 150);
     let late = dm.handle_schedule(&mt(), remove(id(7), Mode::Default, 2, OperatorType::Remove));
-    assert!(late.effects.iter().any(|e| matches!(e, Effect::Report(s) if s.state == ComponentState::Stopped)));
+    assert!(late
+        .effects
+        .iter()
+        .any(|e| matches!(e, Effect::Report(s) if s.state == ComponentState::Stopped)));
     let out = collector.round(&dm, RoundKind::StateChange);
     let wm = out[0].request.watermark.unwrap();
     assert!(statuses(&out).iter().any(|s| s.id == id(7) && s.state == ComponentState::Stopped));
@@ -644,7 +659,10 @@ fn the_first_error_is_reported_at_once_and_resent_until_cleared() {
     assert_eq!(sent.len(), 1);
     assert_eq!((sent[0].code.as_str(), sent[0].node.as_str()), ("E1", "n1"), "the node id is filled in");
     let only = p.heartbeats.iter().find(|o| o.request.err.is_some()).unwrap();
-    assert!(only.request.watermark.is_none() && only.request.statuses.is_empty(), "an error report carries only the error");
+    assert!(
+        only.request.watermark.is_none() && only.request.statuses.is_empty(),
+        "an error report carries only the error"
+    );
     assert!(errs(&collector.poll(&dm, 4999)).is_empty());
     assert_eq!(errs(&collector.poll(&dm, 5000)).len(), 1, "resent every 5 s");
     assert!(dm.clear_error());
@@ -668,7 +686,10 @@ fn a_failed_create_reports_its_error_on_the_heartbeat_path() {
 fn answer(influence: Influence) -> BarrierAnswer {
     BarrierAnswer {
         influence,
-        action: Some(BarrierAction { pass: false, event: BarrierEvent { commit_ts: 90, is_sync_point: false } }),
+        action: Some(BarrierAction {
+            pass: false,
+            event: BarrierEvent { commit_ts: 90, is_sync_point: false },
+        }),
         ack: None,
         ignored: None,
     }
@@ -718,11 +739,17 @@ fn heartbeat_response_routes_normal_db_and_all_and_skips_unknown_dispatchers() {
     dm.commit_create(&t).unwrap();
     let _creating = admit(&dm, id(4), 100);
 
-    let step = dm.handle_heartbeat_response(&mt(), response(2, Mode::Default, vec![answer(Influence::Normal { ids: vec![id(1), id(42), id(4)] })]));
+    let step = dm.handle_heartbeat_response(
+        &mt(),
+        response(2, Mode::Default, vec![answer(Influence::Normal { ids: vec![id(1), id(42), id(4)] })]),
+    );
     assert_eq!(step.outcome, Outcome::Applied);
     assert_eq!(delivered(&step), vec![id(1)], "unknown and not-yet-live dispatchers are skipped");
 
-    let step = dm.handle_heartbeat_response(&mt(), response(2, Mode::Default, vec![answer(Influence::Db { schema_id: 7 })]));
+    let step = dm.handle_heartbeat_response(
+        &mt(),
+        response(2, Mode::Default, vec![answer(Influence::Db { schema_id: 7 })]),
+    );
     assert_eq!(delivered(&step), vec![id(3)]);
 
     let step = dm.handle_heartbeat_response(&mt(), response(2, Mode::Default, vec![answer(Influence::All)]));
@@ -731,7 +758,10 @@ fn heartbeat_response_routes_normal_db_and_all_and_skips_unknown_dispatchers() {
     let step = dm.handle_heartbeat_response(&mt(), response(2, Mode::Redo, vec![answer(Influence::All)]));
     assert_eq!(step.outcome, Outcome::Dropped(Drop::Unknown), "no redo dispatcher: reaches nobody, no panic");
 
-    let step = dm.handle_heartbeat_response(&mt(), response(2, Mode::Default, vec![answer(Influence::Normal { ids: vec![id(42)] })]));
+    let step = dm.handle_heartbeat_response(
+        &mt(),
+        response(2, Mode::Default, vec![answer(Influence::Normal { ids: vec![id(42)] })]),
+    );
     assert_eq!(step.outcome, Outcome::Dropped(Drop::Unknown));
 }
 
@@ -744,17 +774,29 @@ fn db_answers_also_reach_the_table_trigger() {
     let mut in_schema = create(id(1), spanned(1), Mode::Default, 3);
     in_schema.config.schema_id = 7;
     dm.commit_create(&ticket(&dm.handle_schedule(&mt(), in_schema))).unwrap();
-    let step = dm.handle_heartbeat_response(&mt(), response(3, Mode::Default, vec![answer(Influence::Db { schema_id: 7 })]));
+    let step = dm.handle_heartbeat_response(
+        &mt(),
+        response(3, Mode::Default, vec![answer(Influence::Db { schema_id: 7 })]),
+    );
     assert_eq!(delivered(&step), vec![id(1), trigger]);
-    let checkpoint = dm.handle_checkpoint_ts(&CheckpointTsMessage { changefeed: ChangefeedId::default(), checkpoint_ts: 77 });
-    assert!(matches!(checkpoint.effects[..], [Effect::SinkCheckpoint { trigger: t, checkpoint_ts: 77 }] if t == trigger));
+    let checkpoint = dm.handle_checkpoint_ts(&CheckpointTsMessage {
+        changefeed: ChangefeedId::default(),
+        checkpoint_ts: 77,
+    });
+    assert!(
+        matches!(checkpoint.effects[..], [Effect::SinkCheckpoint { trigger: t, checkpoint_ts: 77 }] if t == trigger)
+    );
 }
 
 /// TestRedoResolvedTsForwardMessageHandlerDropsStaleMaintainerEpoch (and B10 for redo answers).
 #[test]
 fn redo_control_messages_are_fenced_and_monotone() {
     let dm = manager_with(HeartbeatConfig::default());
-    let fwd = |epoch, ts| RedoResolvedTsForward { changefeed: ChangefeedId::default(), resolved_ts: ts, epoch: Epoch(epoch) };
+    let fwd = |epoch, ts| RedoResolvedTsForward {
+        changefeed: ChangefeedId::default(),
+        resolved_ts: ts,
+        epoch: Epoch(epoch),
+    };
     let _ = dm.handle_redo_resolved_ts_forward(&mt(), &fwd(2, 50));
     let stale = dm.handle_redo_resolved_ts_forward(&NodeId::new("old"), &fwd(1, 100));
     assert_eq!(stale.outcome, Outcome::Dropped(Drop::Fenced));
@@ -764,7 +806,15 @@ fn redo_control_messages_are_fenced_and_monotone() {
     let down = dm.handle_redo_resolved_ts_forward(&mt(), &fwd(2, 110));
     assert!(down.effects.is_empty(), "never lowered");
     assert_eq!(dm.redo_global_ts(), 120);
-    let meta = dm.handle_redo_meta(&NodeId::new("old"), &RedoMetaMessage { changefeed: ChangefeedId::default(), resolved_ts: 1, checkpoint_ts: 1, epoch: Epoch(1) });
+    let meta = dm.handle_redo_meta(
+        &NodeId::new("old"),
+        &RedoMetaMessage {
+            changefeed: ChangefeedId::default(),
+            resolved_ts: 1,
+            checkpoint_ts: 1,
+            epoch: Epoch(1),
+        },
+    );
     assert_eq!(meta.outcome, Outcome::Dropped(Drop::Fenced));
 
     let not_ready = DispatcherManager::new(ManagerConfig {
@@ -774,7 +824,8 @@ fn redo_control_messages_are_fenced_and_monotone() {
         redo_enabled: true,
     });
     let _ = not_ready.handle_bootstrap(&mt(), &bootstrap_request(2, None));
-    let step = not_ready.handle_heartbeat_response(&mt(), response(2, Mode::Redo, vec![answer(Influence::All)]));
+    let step =
+        not_ready.handle_heartbeat_response(&mt(), response(2, Mode::Redo, vec![answer(Influence::All)]));
     assert_eq!(step.outcome, Outcome::Dropped(Drop::RedoNotReady), "B10: no panic on an early redo answer");
 }
 
@@ -792,7 +843,12 @@ fn a_response_without_influenced_dispatchers_is_refused_at_the_wire() {
     ));
     let ok = response(2, Mode::Redo, vec![answer(Influence::Db { schema_id: 4 }), answer(Influence::All)]);
     let wire = pb::HeartBeatResponse::from(&ok);
-    assert!(wire.dispatcher_statuses.iter().all(|s| s.influenced_dispatchers.as_ref().unwrap().exclude_dispatcher_id.is_some()));
+    assert!(wire.dispatcher_statuses.iter().all(|s| s
+        .influenced_dispatchers
+        .as_ref()
+        .unwrap()
+        .exclude_dispatcher_id
+        .is_some()));
     assert_eq!(HeartBeatResponse::try_from(&wire), Ok(ok));
 }
 
@@ -802,7 +858,13 @@ fn heartbeat_request_round_trips_through_the_wire() {
         changefeed: ChangefeedId { high: 1, low: 2, name: "cf".into(), keyspace: "ks".into() },
         watermark: Some(Watermark { checkpoint_ts: 5, resolved_ts: 6, seq: 7, last_synced_ts: 0 }),
         redo_watermark: Some(Watermark::MAX),
-        statuses: vec![DispatcherStatus { id: id(3), mode: Mode::Redo, state: ComponentState::Stopped, checkpoint_ts: 9, event_size_per_second: 1.5 }],
+        statuses: vec![DispatcherStatus {
+            id: id(3),
+            mode: Mode::Redo,
+            state: ComponentState::Stopped,
+            checkpoint_ts: 9,
+            event_size_per_second: 1.5,
+        }],
         complete_status: true,
         err: None,
     };
@@ -841,7 +903,11 @@ fn buffer_dedupes_pending_waiting_and_done_until_taken() {
         assert_eq!(buffer.offer(block(1, stage, 10, false, Mode::Default)), Ok(Offered::Duplicate));
         assert_eq!(buffer.len(), 1);
         assert_eq!(buffer.take(), Some(block(1, stage, 10, false, Mode::Default)), "materialized intact");
-        assert_eq!(buffer.offer(block(1, stage, 10, false, Mode::Default)), Ok(Offered::Buffered), "again after take");
+        assert_eq!(
+            buffer.offer(block(1, stage, 10, false, Mode::Default)),
+            Ok(Offered::Buffered),
+            "again after take"
+        );
     }
 }
 
@@ -923,9 +989,17 @@ fn send_queue_dedupes_across_queued_and_in_flight() {
         let in_flight = q.pop().unwrap();
         assert!(q.pop().is_none(), "only the first was queued");
         assert_eq!(q.enqueue(mt(), s()).unwrap(), Enqueued::AllDuplicates, "in flight");
-        assert_eq!(q.enqueue(NodeId::new("mt2"), s()).unwrap(), Enqueued::Queued { dropped: 0 }, "another target is another key");
+        assert_eq!(
+            q.enqueue(NodeId::new("mt2"), s()).unwrap(),
+            Enqueued::Queued { dropped: 0 },
+            "another target is another key"
+        );
         q.sent(&in_flight);
-        assert_eq!(q.enqueue(mt(), s()).unwrap(), Enqueued::Queued { dropped: 0 }, "accepted after send completes");
+        assert_eq!(
+            q.enqueue(mt(), s()).unwrap(),
+            Enqueued::Queued { dropped: 0 },
+            "accepted after send completes"
+        );
     }
 }
 
@@ -943,7 +1017,8 @@ fn send_queue_keeps_distinct_keys_and_filters_inside_a_request() {
     ]);
     assert_eq!(q.enqueue(mt(), r).unwrap(), Enqueued::Queued { dropped: 1 });
     let sent = q.pop().unwrap();
-    let stages: Vec<_> = sent.request.statuses.iter().map(|s| (s.state.stage, s.state.is_sync_point)).collect();
+    let stages: Vec<_> =
+        sent.request.statuses.iter().map(|s| (s.state.stage, s.state.is_sync_point)).collect();
     assert_eq!(
         stages,
         vec![

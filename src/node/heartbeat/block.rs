@@ -92,7 +92,11 @@ impl BlockStatusBuffer {
 
 /// Splits statuses by mode (default first) and cuts each mode into chunks of at most `max`,
 /// keeping the original order inside each mode.
-pub fn batch(changefeed: &crate::ids::ChangefeedId, statuses: Vec<BlockStatus>, max: usize) -> Vec<BlockStatusRequest> {
+pub fn batch(
+    changefeed: &crate::ids::ChangefeedId,
+    statuses: Vec<BlockStatus>,
+    max: usize,
+) -> Vec<BlockStatusRequest> {
     let max = max.max(1);
     let mut out = Vec::new();
     for mode in Mode::ALL {
@@ -116,7 +120,11 @@ pub struct BlockBatcher {
 impl BlockBatcher {
     /// A batcher with the window and chunk size of `config`.
     pub fn new(config: &HeartbeatConfig) -> Self {
-        Self { window_ms: config.block_status_window_ms, batch_items_max: config.batch_items_max, deadline_ms: None }
+        Self {
+            window_ms: config.block_status_window_ms,
+            batch_items_max: config.batch_items_max,
+            deadline_ms: None,
+        }
     }
 
     /// The batches due at `now_ms`.
@@ -236,7 +244,8 @@ impl BlockStatusQueue {
         if kept.is_empty() {
             return Ok(Enqueued::AllDuplicates);
         }
-        let filtered = BlockStatusRequest { changefeed: request.changefeed.clone(), statuses: kept, mode: request.mode };
+        let filtered =
+            BlockStatusRequest { changefeed: request.changefeed.clone(), statuses: kept, mode: request.mode };
         match self.queue.push(QueuedRequest { to, request: filtered, ticket, keys }) {
             Ok(()) => Ok(Enqueued::Queued { dropped }),
             Err(back) => {

@@ -18,7 +18,9 @@ use std::collections::HashSet;
 use std::sync::Arc;
 
 use crate::ids::{DispatcherId, Mode, NodeId};
-use crate::messages::{BlockStatusRequest, ComponentState, DispatcherStatus, HeartBeatRequest, RunningError, Watermark};
+use crate::messages::{
+    BlockStatusRequest, ComponentState, DispatcherStatus, HeartBeatRequest, RunningError, Watermark,
+};
 use crate::node::manager::DispatcherManager;
 use crate::node::registry::{DispatcherRecord, Phase};
 
@@ -129,10 +131,8 @@ impl Collector {
             poll.heartbeats.extend(self.round(dm, kind));
         }
         poll.block_statuses = self.blocks.poll(dm, now_ms);
-        poll.next_due_ms = [self.schedule.next_due_ms(), self.blocks.next_due_ms(), error_due]
-            .into_iter()
-            .flatten()
-            .min();
+        poll.next_due_ms =
+            [self.schedule.next_due_ms(), self.blocks.next_due_ms(), error_due].into_iter().flatten().min();
         poll
     }
 
@@ -143,7 +143,9 @@ impl Collector {
             return None;
         };
         let due_ms = match &self.error_sent {
-            Some((sent, at)) if Arc::ptr_eq(sent, &current) => at.saturating_add(self.config.error_resend_every_ms),
+            Some((sent, at)) if Arc::ptr_eq(sent, &current) => {
+                at.saturating_add(self.config.error_resend_every_ms)
+            }
             _ => now_ms,
         };
         if now_ms < due_ms {

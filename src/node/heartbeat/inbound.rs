@@ -15,7 +15,9 @@
 use std::sync::Arc;
 
 use crate::ids::{Mode, NodeId};
-use crate::messages::{CheckpointTsMessage, HeartBeatResponse, Influence, RedoMetaMessage, RedoResolvedTsForward};
+use crate::messages::{
+    CheckpointTsMessage, HeartBeatResponse, Influence, RedoMetaMessage, RedoResolvedTsForward,
+};
 use crate::node::effect::{Drop, Effect, Step};
 use crate::node::manager::DispatcherManager;
 use crate::node::registry::{DispatcherRecord, Phase};
@@ -51,7 +53,10 @@ impl DispatcherManager {
                     }
                 }
                 Influence::Db { schema_id } => self.registry.for_each(|r| {
-                    if r.mode == mode && is_live(r) && (r.schema_id == *schema_id || r.span.is_table_trigger()) {
+                    if r.mode == mode
+                        && is_live(r)
+                        && (r.schema_id == *schema_id || r.span.is_table_trigger())
+                    {
                         deliver(r);
                     }
                 }),

@@ -45,7 +45,12 @@ impl Aggregate {
 
     /// As a watermark.
     pub fn watermark(self) -> Watermark {
-        Watermark { checkpoint_ts: self.checkpoint_ts, resolved_ts: self.resolved_ts, seq: self.seq, last_synced_ts: 0 }
+        Watermark {
+            checkpoint_ts: self.checkpoint_ts,
+            resolved_ts: self.resolved_ts,
+            seq: self.seq,
+            last_synced_ts: 0,
+        }
     }
 }
 
