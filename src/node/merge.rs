@@ -477,7 +477,6 @@ impl DispatcherManager {
         for source in &entry.sources {
             self.note_state(source, ComponentState::WaitingMerge);
         }
-        self.note_state(&merged, ComponentState::Preparing);
         Step::applied(vec![Effect::PrepareMerged { spec: merged.spec(), sources: source_ids }])
     }
 }

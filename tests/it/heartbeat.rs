@@ -551,7 +551,7 @@ fn watermark_is_neutral_without_dispatchers_and_redo_is_max_until_ready() {
 }
 
 #[test]
-fn watermark_is_the_minimum_of_checkpoint_and_resolved_excluding_merge_preparation() {
+fn watermark_is_the_minimum_of_checkpoints_and_of_resolved_ts() {
     let dm = manager_with(HeartbeatConfig::default());
     let a = committed(&dm, id(1), 100);
     let b = committed(&dm, id(2), 100);
@@ -563,7 +563,23 @@ fn watermark_is_the_minimum_of_checkpoint_and_resolved_excluding_merge_preparati
     let _ = dm.report_progress(&b, 250, 400, 0.0);
     let wm = collector.round(&dm, RoundKind::Periodic)[0].request.watermark.unwrap();
     assert_eq!((wm.checkpoint_ts, wm.resolved_ts), (250, 320));
-    // A merged dispatcher still Preparing writes nothing and contributes nothing.
+}
+
+/// A merge: the sources' WaitingMerge is reported (never coalesced away; the merged dispatcher is
+/// born Preparing, which is no transition and, as in the reference, not reported); the merged
+/// dispatcher writes nothing before the hand-over and is not in the watermark, the sources are;
+/// after the hand-over the merged start bounds the watermark and its Initializing is reported.
+#[test]
+fn merge_transitions_are_reported_and_preparing_is_not_in_the_watermark() {
+    let dm = manager_with(HeartbeatConfig::default());
+    for (n, (lo, hi)) in [(1u64, (b"a", b"m")), (2, (b"m", b"z"))] {
+        let mut request = create(id(n), span(50, lo, hi), Mode::Default, 2);
+        request.config.start_ts = 100;
+        dm.commit_create(&ticket(&dm.handle_schedule(&mt(), request))).unwrap();
+        let _ = dm.dispatcher_state_changed(id(n), Mode::Default, ComponentState::Working, 100);
+    }
+    let mut collector = Collector::new(&dm);
+    let _ = collector.round(&dm, RoundKind::Periodic);
     let merge = MergeRequest {
         changefeed: ChangefeedId::default(),
         sources: vec![id(1), id(2)],
@@ -571,7 +587,32 @@ fn watermark_is_the_minimum_of_checkpoint_and_resolved_excluding_merge_preparati
         mode: Mode::Default,
         epoch: Epoch(2),
     };
-    let _ = merge; // spans of these two are not adjacent: covered by the merge tests; here only the rule
+    assert_eq!(dm.handle_merge(&mt(), merge).outcome, Outcome::Applied);
+    let sources: Vec<_> =
+        [id(1), id(2)].iter().map(|d| dm.status_handle_of(Mode::Default, *d).unwrap()).collect();
+    let _ = dm.report_progress(&sources[0], 300, 300, 0.0);
+    let _ = dm.report_progress(&sources[1], 250, 250, 0.0);
+    let out = collector.round(&dm, RoundKind::Periodic);
+    let mut seen: Vec<_> = statuses(&out).iter().map(|s| (s.id, s.state)).collect();
+    seen.sort_by_key(|x| x.0);
+    assert_eq!(seen, vec![(id(1), ComponentState::WaitingMerge), (id(2), ComponentState::WaitingMerge)]);
+    // The merged record sits at its provisional start (100); the watermark ignores it.
+    assert_eq!(dm.registry().get(Mode::Default, id(3)).unwrap().checkpoint_ts(), 100);
+    let wm = collector.round(&dm, RoundKind::Periodic)[0].request.watermark.unwrap();
+    assert_eq!(wm.checkpoint_ts, 250, "sources count, Preparing does not");
+    let _ = dm.dispatcher_state_changed(id(3), Mode::Default, ComponentState::MergeReady, 0);
+    let _ = dm.dispatcher_closed(id(1), Mode::Default, 300, None);
+    let _ = dm.dispatcher_closed(id(2), Mode::Default, 260, None);
+    let out = collector.round(&dm, RoundKind::StateChange);
+    let wm = out[0].request.watermark.unwrap();
+    assert!(wm.checkpoint_ts <= 260, "after the hand-over the merged start bounds it: {wm:?}");
+    let stops: Vec<_> = statuses(&out)
+        .into_iter()
+        .filter(|s| s.state == ComponentState::Stopped)
+        .map(|s| (s.id, s.checkpoint_ts))
+        .collect();
+    assert_eq!(stops.len(), 2, "both sources' Stopped with their final checkpoints: {stops:?}");
+    assert!(statuses(&out).iter().any(|s| s.id == id(3) && s.state == ComponentState::Initializing));
 }
 
 proptest! {
