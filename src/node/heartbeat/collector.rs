@@ -151,7 +151,10 @@ impl Collector {
         if now_ms < due_ms {
             return Some(due_ms);
         }
-        let Some(to) = dm.owner().maintainer.clone() else { return Some(now_ms) };
+        // No owner yet: retry at the resend cadence (a bootstrap installs one), never spin.
+        let Some(to) = dm.owner().maintainer.clone() else {
+            return Some(now_ms.saturating_add(self.config.error_resend_every_ms));
+        };
         let mut err = error.clone();
         if err.node.is_empty() {
             err.node = dm.config().node.to_string();
