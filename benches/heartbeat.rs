@@ -83,12 +83,12 @@ fn status_of(p: &Progress) -> DispatcherStatus {
 }
 
 fn encode(statuses: Vec<DispatcherStatus>) -> usize {
-    let request = HeartBeatRequest {
+    let request = Heartbeat {
         changefeed: ChangefeedId::default(),
-        watermark: Some(Watermark::MAX),
-        redo_watermark: Some(Watermark::MAX),
+        watermark: Some(Watermark::NONE),
+        redo_watermark: Some(Watermark::NONE),
         statuses,
-        complete_status: false,
+        complete: false,
         err: None,
     };
     pb::HeartBeatRequest::from(&request).encode_to_vec().len()

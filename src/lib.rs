@@ -39,9 +39,11 @@
 //! | [`messages`] | the protocol's messages as validated domain values |
 //! | [`wire`] | protobuf types, JSON mapping, validation (the only place protobuf appears) |
 //! | [`node`] | the dispatcher manager |
+//! | [`maintainer`] | the per-changefeed coordinator: spans, operators, schedulers, recovery |
 //! | [`sync`] | the one home of atomics and concurrent containers (loom-swappable) |
 
 pub mod ids;
+pub mod maintainer;
 pub mod messages;
 pub mod node;
 pub mod span;

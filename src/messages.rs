@@ -272,43 +272,50 @@ pub struct CloseResponse {
     pub epoch: Epoch,
 }
 
-// ---- heartbeat path (node.md §1.3, §4) ----
-
-/// `Watermark`: the progress of one mode of one dispatcher manager.
+/// A node's progress for one mode, as carried by a heartbeat (`heartbeatpb.Watermark`).
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub struct Watermark {
-    /// Minimum checkpoint over the mode's dispatchers.
+    /// Minimum checkpoint over the node's dispatchers of the mode (and creates in flight).
     pub checkpoint_ts: Ts,
-    /// Minimum resolved ts over the mode's dispatchers.
+    /// Minimum resolved ts over the same set.
     pub resolved_ts: Ts,
-    /// The registry sequence number the watermark accounts for (node.md §4.5).
+    /// Grows whenever a dispatcher is added, so a lower checkpoint with a higher `seq` is news.
     pub seq: u64,
-    /// Maximum last-synced ts (not tracked by this core: always 0).
-    pub last_synced_ts: Ts,
 }
 
 impl Watermark {
-    /// The neutral watermark under the maintainer's minimum: nothing to report.
-    pub const MAX: Watermark =
-        Watermark { checkpoint_ts: Ts::MAX, resolved_ts: Ts::MAX, seq: 0, last_synced_ts: 0 };
+    /// The watermark of a node that has nothing to report for the mode: no constraint.
+    pub const NONE: Watermark = Watermark { checkpoint_ts: Ts::MAX, resolved_ts: Ts::MAX, seq: 0 };
 }
 
-/// `HeartBeatRequest`: watermarks, dispatcher statuses, or an error, for one changefeed.
+/// What a node sends its maintainer periodically (`heartbeatpb.HeartBeatRequest`).
 #[derive(Clone, PartialEq, Debug, Default)]
-pub struct HeartBeatRequest {
-    /// The changefeed.
+pub struct Heartbeat {
+    /// The changefeed the heartbeat is about.
     pub changefeed: ChangefeedId,
-    /// Default-mode watermark (absent on error reports).
+    /// Progress of the default mode; `None` in error-only heartbeats.
     pub watermark: Option<Watermark>,
-    /// Redo-mode watermark (absent on error reports; [`Watermark::MAX`] while redo is not ready).
+    /// Progress of the redo mode, when the node reports it.
     pub redo_watermark: Option<Watermark>,
-    /// Dispatcher statuses, both modes (each carries its mode).
+    /// Dispatcher statuses, each naming its mode.
     pub statuses: Vec<DispatcherStatus>,
-    /// Whether `statuses` lists every dispatcher (wire name `compeleteStatus`).
-    pub complete_status: bool,
-    /// The running error being reported, if this is an error report.
+    /// Whether `statuses` lists every dispatcher of the node (a complete sweep).
+    pub complete: bool,
+    /// The node's first unreported running error, if any.
     pub err: Option<RunningError>,
 }
+
+impl Heartbeat {
+    /// The watermark reported for `mode`.
+    pub fn watermark(&self, mode: Mode) -> Option<Watermark> {
+        match mode {
+            Mode::Default => self.watermark,
+            Mode::Redo => self.redo_watermark,
+        }
+    }
+}
+
+// ---- heartbeat path (node.md §1.3, §4) ----
 
 /// Which dispatchers a barrier answer applies to (`InfluencedDispatchers`).
 #[derive(Clone, PartialEq, Eq, Debug)]

@@ -34,6 +34,52 @@ impl TableSpan {
         Self { keyspace_id, table_id: 0, start_key: TABLE_0.to_vec(), end_key: TABLE_1.to_vec() }
     }
 
+    /// The whole key range of one table: `t` followed by the sign-flipped big-endian table id, up to
+    /// the same prefix of the next table id (the comparable encoding of the reference system).
+    pub fn whole_table(keyspace_id: u32, table_id: i64) -> Self {
+        Self {
+            keyspace_id,
+            table_id,
+            start_key: table_prefix(table_id).to_vec(),
+            end_key: table_prefix(table_id.wrapping_add(1)).to_vec(),
+        }
+    }
+
+    /// Whether this span is exactly the whole range of its table.
+    pub fn is_whole_table(&self) -> bool {
+        *self == Self::whole_table(self.keyspace_id, self.table_id)
+    }
+
+    /// Cuts this span into `parts` consecutive spans of (nearly) equal width that tile it exactly.
+    ///
+    /// Positions inside a table are the table prefix followed by a big-endian `u64`, so a span whose
+    /// bounds are the table prefix, the next table's prefix or such a position can be cut; `None`
+    /// for any other span, for `parts < 2`, or when the span is too narrow to cut that often.
+    pub fn split_even(&self, parts: usize) -> Option<Vec<TableSpan>> {
+        let lo = key_position(self.table_id, &self.start_key)?;
+        let hi = key_position(self.table_id, &self.end_key)?;
+        let n = u128::try_from(parts).ok()?;
+        if parts < 2 || hi <= lo || hi - lo < n {
+            return None;
+        }
+        let width = hi - lo;
+        let mut cuts = vec![self.start_key.clone()];
+        for i in 1..n {
+            cuts.push(position_key(self.table_id, lo + width * i / n));
+        }
+        cuts.push(self.end_key.clone());
+        Some(
+            cuts.windows(2)
+                .map(|w| TableSpan {
+                    keyspace_id: self.keyspace_id,
+                    table_id: self.table_id,
+                    start_key: w[0].clone(),
+                    end_key: w[1].clone(),
+                })
+                .collect(),
+        )
+    }
+
     /// Whether this is a table trigger's span (table id 0).
     pub fn is_table_trigger(&self) -> bool {
         self.table_id == 0
@@ -72,6 +118,35 @@ impl TableSpan {
 }
 
 /// `end` (exclusive, empty = unbounded) lies after `key`.
+/// `t` + the table id with its sign bit flipped, big-endian: byte order equals numeric order.
+fn table_prefix(table_id: i64) -> [u8; 9] {
+    let mut key = [0u8; 9];
+    key[0] = b't';
+    key[1..].copy_from_slice(&((table_id as u64) ^ (1 << 63)).to_be_bytes());
+    key
+}
+
+/// A key's position inside its table: 0 at the table prefix, `2^64` at the next table's prefix,
+/// the suffix value for `prefix ++ u64`. `None` for keys of any other shape.
+fn key_position(table_id: i64, key: &[u8]) -> Option<u128> {
+    let prefix = table_prefix(table_id);
+    if key == prefix {
+        return Some(0);
+    }
+    if key == table_prefix(table_id.wrapping_add(1)) {
+        return Some(1 << 64);
+    }
+    let suffix: [u8; 8] = key.strip_prefix(&prefix[..])?.try_into().ok()?;
+    Some(u128::from(u64::from_be_bytes(suffix)))
+}
+
+fn position_key(table_id: i64, position: u128) -> Vec<u8> {
+    let mut key = table_prefix(table_id).to_vec();
+    // Callers only pass positions strictly inside the table, so the cast cannot truncate.
+    key.extend_from_slice(&(position as u64).to_be_bytes());
+    key
+}
+
 fn end_after(end: &[u8], key: &[u8]) -> bool {
     end.is_empty() || key < end
 }
@@ -141,5 +216,30 @@ mod tests {
         assert!(!b.is_followed_by(&a));
         assert!(!a.is_followed_by(&s(2, b"m", b"z")));
         assert_eq!(a.joined_with(&b), s(1, b"a", b"z"));
+    }
+
+    #[test]
+    fn whole_table_spans_tile_the_key_space_in_table_order() {
+        let (a, b) = (TableSpan::whole_table(0, 41), TableSpan::whole_table(0, 42));
+        assert_eq!(a.end_key, b.start_key);
+        assert!(!a.is_followed_by(&b), "adjacency is within one table");
+        assert!(a < b);
+        assert!(TableSpan::whole_table(0, -1) < TableSpan::whole_table(0, 0));
+        assert_eq!(TableSpan::whole_table(0, 0), TableSpan::table_trigger(0));
+    }
+
+    #[test]
+    fn split_even_tiles_the_span_and_splits_again() {
+        let whole = TableSpan::whole_table(0, 7);
+        let parts = whole.split_even(3).unwrap();
+        assert_eq!(parts.len(), 3);
+        assert_eq!(parts[0].start_key, whole.start_key);
+        assert_eq!(parts[2].end_key, whole.end_key);
+        assert!(parts.windows(2).all(|w| w[0].is_followed_by(&w[1]) && w[0] < w[1]));
+        let again = parts[1].split_even(2).unwrap();
+        assert!(again[0].is_followed_by(&again[1]));
+        assert_eq!(again[0].joined_with(&again[1]), parts[1]);
+        assert!(whole.split_even(1).is_none());
+        assert!(s(7, b"a", b"b").split_even(2).is_none());
     }
 }

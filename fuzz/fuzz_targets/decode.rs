@@ -10,7 +10,7 @@ use prost::Message;
 const TOP_LEVEL: [&str; 15] = [
     "ScheduleDispatcherRequest",
     "MergeDispatcherRequest",
-    "HeartBeatRequest",
+    "Heartbeat",
     "HeartBeatResponse",
     "BlockStatusRequest",
     "CheckpointTsMessage",
@@ -83,15 +83,15 @@ fuzz_target!(|data: &[u8]| {
                 let _ = CloseRequest::try_from(&m);
             }
         }
-        "HeartBeatRequest" => {
+        "Heartbeat" => {
             if let Some(m) = stable::<pb::HeartBeatRequest>(bytes) {
                 for s in &m.statuses {
                     let _ = DispatcherStatus::try_from(s);
                 }
-                if let Ok(d) = HeartBeatRequest::try_from(&m) {
+                if let Ok(d) = Heartbeat::try_from(&m) {
                     let back = pb::HeartBeatRequest::from(&d);
                     // Floats: compare the re-encoded bytes (NaN payloads compare unequal).
-                    let again = HeartBeatRequest::try_from(&back).expect("a converted request converts back");
+                    let again = Heartbeat::try_from(&back).expect("a converted request converts back");
                     assert_eq!(pb::HeartBeatRequest::from(&again).encode_to_vec(), back.encode_to_vec());
                 }
             }

@@ -8,8 +8,8 @@ use crate::ids::{ChangefeedId, DispatcherId, Epoch, Mode};
 use crate::messages::{
     AddedTable, BarrierAction, BarrierAnswer, BarrierEvent, BlockDetail, BlockStage, BlockState, BlockStatus,
     BlockStatusRequest, BootstrapRequest, BootstrapResponse, BootstrapSpan, CheckpointTsMessage,
-    CloseRequest, CloseResponse, ComponentState, DispatcherConfig, DispatcherStatus, HeartBeatRequest,
-    HeartBeatResponse, Influence, InfluenceKind, InfluencedTables, MergeRequest, OperatorType, PendingBlock,
+    CloseRequest, CloseResponse, ComponentState, DispatcherConfig, DispatcherStatus, HeartBeatResponse,
+    Heartbeat, Influence, InfluenceKind, InfluencedTables, MergeRequest, OperatorType, PendingBlock,
     PostBootstrapRequest, PostBootstrapResponse, RedoMetaMessage, RedoResolvedTsForward, RouteTableAdmission,
     RunningError, ScheduleAction, ScheduleRequest, SchemaIdChange, Watermark,
 };
@@ -269,6 +269,26 @@ impl TryFrom<&pb::MaintainerBootstrapResponse> for BootstrapResponse {
     }
 }
 
+impl TryFrom<&pb::HeartBeatRequest> for Heartbeat {
+    type Error = WireError;
+
+    fn try_from(v: &pb::HeartBeatRequest) -> Result<Self, WireError> {
+        let watermark = |w: &pb::Watermark| Watermark {
+            checkpoint_ts: w.checkpoint_ts,
+            resolved_ts: w.resolved_ts,
+            seq: w.seq,
+        };
+        Ok(Heartbeat {
+            changefeed: changefeed(v.changefeed_id.as_ref()),
+            watermark: v.watermark.as_ref().map(watermark),
+            redo_watermark: v.redo_watermark.as_ref().map(watermark),
+            statuses: v.statuses.iter().map(DispatcherStatus::try_from).collect::<Result<_, _>>()?,
+            complete: v.compelete_status,
+            err: v.err.as_ref().map(RunningError::from),
+        })
+    }
+}
+
 impl From<&pb::RunningError> for RunningError {
     fn from(v: &pb::RunningError) -> Self {
         RunningError {
@@ -362,6 +382,25 @@ impl From<&DispatcherStatus> for pb::TableSpanStatus {
     }
 }
 
+impl From<&Heartbeat> for pb::HeartBeatRequest {
+    fn from(v: &Heartbeat) -> Self {
+        let watermark = |w: &Watermark| pb::Watermark {
+            checkpoint_ts: w.checkpoint_ts,
+            resolved_ts: w.resolved_ts,
+            seq: w.seq,
+            ..Default::default()
+        };
+        pb::HeartBeatRequest {
+            changefeed_id: pb_changefeed(&v.changefeed),
+            watermark: v.watermark.as_ref().map(watermark),
+            redo_watermark: v.redo_watermark.as_ref().map(watermark),
+            statuses: v.statuses.iter().map(pb::TableSpanStatus::from).collect(),
+            compelete_status: v.complete,
+            err: v.err.as_ref().map(pb::RunningError::from),
+        }
+    }
+}
+
 impl From<&BootstrapResponse> for pb::MaintainerBootstrapResponse {
     fn from(v: &BootstrapResponse) -> Self {
         pb::MaintainerBootstrapResponse {
@@ -416,56 +455,6 @@ impl From<&PostBootstrapResponse> for pb::MaintainerPostBootstrapResponse {
 }
 
 // ---- heartbeat path (node.md §1.3, §4.4, §4.7) ----
-
-impl From<&Watermark> for pb::Watermark {
-    fn from(v: &Watermark) -> Self {
-        pb::Watermark {
-            checkpoint_ts: v.checkpoint_ts,
-            resolved_ts: v.resolved_ts,
-            seq: v.seq,
-            last_synced_ts: v.last_synced_ts,
-        }
-    }
-}
-
-impl From<&pb::Watermark> for Watermark {
-    fn from(v: &pb::Watermark) -> Self {
-        Watermark {
-            checkpoint_ts: v.checkpoint_ts,
-            resolved_ts: v.resolved_ts,
-            seq: v.seq,
-            last_synced_ts: v.last_synced_ts,
-        }
-    }
-}
-
-impl From<&HeartBeatRequest> for pb::HeartBeatRequest {
-    fn from(v: &HeartBeatRequest) -> Self {
-        pb::HeartBeatRequest {
-            changefeed_id: pb_changefeed(&v.changefeed),
-            watermark: v.watermark.as_ref().map(pb::Watermark::from),
-            redo_watermark: v.redo_watermark.as_ref().map(pb::Watermark::from),
-            statuses: v.statuses.iter().map(pb::TableSpanStatus::from).collect(),
-            compelete_status: v.complete_status,
-            err: v.err.as_ref().map(pb::RunningError::from),
-        }
-    }
-}
-
-impl TryFrom<&pb::HeartBeatRequest> for HeartBeatRequest {
-    type Error = WireError;
-
-    fn try_from(v: &pb::HeartBeatRequest) -> Result<Self, WireError> {
-        Ok(HeartBeatRequest {
-            changefeed: changefeed(v.changefeed_id.as_ref()),
-            watermark: v.watermark.as_ref().map(Watermark::from),
-            redo_watermark: v.redo_watermark.as_ref().map(Watermark::from),
-            statuses: v.statuses.iter().map(DispatcherStatus::try_from).collect::<Result<_, _>>()?,
-            complete_status: v.compelete_status,
-            err: v.err.as_ref().map(RunningError::from),
-        })
-    }
-}
 
 fn barrier_event(commit_ts: u64, is_sync_point: bool) -> BarrierEvent {
     BarrierEvent { commit_ts, is_sync_point }

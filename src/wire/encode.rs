@@ -1,14 +1,15 @@
-//! Direct encoders for the hottest outbound message, `HeartBeatRequest`: bytes straight from the
+//! Direct encoders for the hottest outbound message, `Heartbeat`: bytes straight from the
 //! domain value, without building the prost tree first and with one length pass per nested
 //! message. The output is byte-for-byte what `pb::HeartBeatRequest::from(&r).encode_to_vec()`
 //! produces (proto3: default scalars omitted, fields in number order); a property test holds the
-//! two to that.
+//! two to that. `lastSyncedTs` (field 4 of `Watermark`) is not tracked by this core and is
+//! always omitted (0).
 
 use prost::bytes::BufMut;
 use prost::encoding::{encode_key, encode_varint, encoded_len_varint, key_len, WireType};
 
 use crate::ids::{ChangefeedId, DispatcherId};
-use crate::messages::{DispatcherStatus, HeartBeatRequest, RunningError, Watermark};
+use crate::messages::{DispatcherStatus, Heartbeat, RunningError, Watermark};
 
 fn u64_len(tag: u32, v: u64) -> usize {
     if v == 0 {
@@ -55,7 +56,7 @@ fn changefeed_body(c: &ChangefeedId) -> usize {
 }
 
 fn watermark_body(w: &Watermark) -> usize {
-    u64_len(1, w.checkpoint_ts) + u64_len(2, w.resolved_ts) + u64_len(3, w.seq) + u64_len(4, w.last_synced_ts)
+    u64_len(1, w.checkpoint_ts) + u64_len(2, w.resolved_ts) + u64_len(3, w.seq)
 }
 
 fn id_body(id: DispatcherId) -> usize {
@@ -76,12 +77,12 @@ fn error_body(e: &RunningError) -> usize {
 }
 
 /// The encoded length of `r`.
-pub fn heartbeat_len(r: &HeartBeatRequest) -> usize {
+pub fn heartbeat_len(r: &Heartbeat) -> usize {
     nested_len(1, changefeed_body(&r.changefeed))
         + r.watermark.as_ref().map_or(0, |w| nested_len(2, watermark_body(w)))
         + r.redo_watermark.as_ref().map_or(0, |w| nested_len(3, watermark_body(w)))
         + r.statuses.iter().map(|s| nested_len(4, status_body(s))).sum::<usize>()
-        + if r.complete_status { key_len(5) + 1 } else { 0 }
+        + if r.complete { key_len(5) + 1 } else { 0 }
         + r.err.as_ref().map_or(0, |e| nested_len(6, error_body(e)))
 }
 
@@ -90,11 +91,10 @@ fn put_watermark(tag: u32, w: &Watermark, buf: &mut impl BufMut) {
     put_u64(1, w.checkpoint_ts, buf);
     put_u64(2, w.resolved_ts, buf);
     put_u64(3, w.seq, buf);
-    put_u64(4, w.last_synced_ts, buf);
 }
 
 /// Appends the protobuf encoding of `r` to `buf`.
-pub fn encode_heartbeat(r: &HeartBeatRequest, buf: &mut impl BufMut) {
+pub fn encode_heartbeat(r: &Heartbeat, buf: &mut impl BufMut) {
     let c = &r.changefeed;
     put_nested(1, changefeed_body(c), buf);
     put_u64(1, c.high, buf);
@@ -120,7 +120,7 @@ pub fn encode_heartbeat(r: &HeartBeatRequest, buf: &mut impl BufMut) {
         }
         put_u64(5, s.mode.as_i64() as u64, buf);
     }
-    if r.complete_status {
+    if r.complete {
         encode_key(5, WireType::Varint, buf);
         buf.put_u8(1);
     }
@@ -134,7 +134,7 @@ pub fn encode_heartbeat(r: &HeartBeatRequest, buf: &mut impl BufMut) {
 }
 
 /// The protobuf encoding of `r` in a vector of exactly its length.
-pub fn heartbeat_to_vec(r: &HeartBeatRequest) -> Vec<u8> {
+pub fn heartbeat_to_vec(r: &Heartbeat) -> Vec<u8> {
     let mut buf = Vec::with_capacity(heartbeat_len(r));
     encode_heartbeat(r, &mut buf);
     buf

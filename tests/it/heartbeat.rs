@@ -382,7 +382,7 @@ fn a_complete_round_lists_every_live_dispatcher_but_initializing_ones() {
     let mut collector = Collector::new(&dm);
     let _ = collector.round(&dm, RoundKind::Periodic);
     let out = collector.round(&dm, RoundKind::Complete);
-    assert!(out.iter().all(|o| o.request.complete_status));
+    assert!(out.iter().all(|o| o.request.complete));
     let mut listed: Vec<_> = statuses(&out).iter().map(|s| (s.id, s.state, s.checkpoint_ts)).collect();
     listed.sort_by_key(|l| (l.0, l.2));
     assert_eq!(
@@ -391,7 +391,7 @@ fn a_complete_round_lists_every_live_dispatcher_but_initializing_ones() {
         "dispatcher 3 is still Initializing"
     );
     let periodic = collector.round(&dm, RoundKind::Periodic);
-    assert!(!periodic[0].request.complete_status);
+    assert!(!periodic[0].request.complete);
     assert!(statuses(&periodic).is_empty(), "a periodic round lists only what changed");
 }
 
@@ -547,7 +547,7 @@ fn watermark_is_neutral_without_dispatchers_and_redo_is_max_until_ready() {
     let out = Collector::new(&dm).round(&dm, RoundKind::Periodic);
     let r = &out[0].request;
     assert_eq!((r.watermark.unwrap().checkpoint_ts, r.watermark.unwrap().resolved_ts), (u64::MAX, u64::MAX));
-    assert_eq!(r.redo_watermark, Some(Watermark::MAX), "redo not ready");
+    assert_eq!(r.redo_watermark, Some(Watermark::NONE), "redo not ready");
 }
 
 #[test]
@@ -895,10 +895,10 @@ fn a_response_without_influenced_dispatchers_is_refused_at_the_wire() {
 
 #[test]
 fn heartbeat_request_round_trips_through_the_wire() {
-    let request = HeartBeatRequest {
+    let request = Heartbeat {
         changefeed: ChangefeedId { high: 1, low: 2, name: "cf".into(), keyspace: "ks".into() },
-        watermark: Some(Watermark { checkpoint_ts: 5, resolved_ts: 6, seq: 7, last_synced_ts: 0 }),
-        redo_watermark: Some(Watermark::MAX),
+        watermark: Some(Watermark { checkpoint_ts: 5, resolved_ts: 6, seq: 7 }),
+        redo_watermark: Some(Watermark::NONE),
         statuses: vec![DispatcherStatus {
             id: id(3),
             mode: Mode::Redo,
@@ -906,12 +906,12 @@ fn heartbeat_request_round_trips_through_the_wire() {
             checkpoint_ts: 9,
             event_size_per_second: 1.5,
         }],
-        complete_status: true,
+        complete: true,
         err: None,
     };
     let wire = pb::HeartBeatRequest::from(&request);
     assert!(wire.compelete_status);
-    assert_eq!(HeartBeatRequest::try_from(&wire), Ok(request));
+    assert_eq!(Heartbeat::try_from(&wire), Ok(request));
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1100,10 +1100,10 @@ proptest! {
         complete in any::<bool>(),
         err in proptest::option::of(".{0,6}"),
     ) {
-        let request = HeartBeatRequest {
+        let request = Heartbeat {
             changefeed: ChangefeedId { high, low, name: name.clone(), keyspace: name },
-            watermark: wm.map(|(c, r, s)| Watermark { checkpoint_ts: c, resolved_ts: r, seq: s, last_synced_ts: 0 }),
-            redo_watermark: Some(Watermark::MAX),
+            watermark: wm.map(|(c, r, s)| Watermark { checkpoint_ts: c, resolved_ts: r, seq: s }),
+            redo_watermark: Some(Watermark::NONE),
             statuses: rows.into_iter().map(|(d, st, c, rate, redo)| DispatcherStatus {
                 id: DispatcherId::new(d, d.rotate_left(7)).unwrap(),
                 mode: if redo { Mode::Redo } else { Mode::Default },
@@ -1111,7 +1111,7 @@ proptest! {
                 checkpoint_ts: c,
                 event_size_per_second: rate,
             }).collect(),
-            complete_status: complete,
+            complete,
             err: err.map(|m| RunningError { code: "E".into(), message: m, ..RunningError::default() }),
         };
         use prost::Message;

@@ -2,7 +2,11 @@
 
 mod bootstrap;
 mod cli;
+mod harness;
 mod heartbeat;
 mod manager;
 mod merge;
 mod model;
+mod operators;
+mod recovery;
+mod scheduling;

@@ -1,5 +1,5 @@
 //! Rounds: the one collector of a manager drains dirty slots, takes each slot's latest value,
-//! and builds `HeartBeatRequest`s for the owner maintainer (node.md §4.2–§4.3, §4.6).
+//! and builds `Heartbeat`s for the owner maintainer (node.md §4.2–§4.3, §4.6).
 //!
 //! A round is `begin → drain → coalesce → build`, one unit with no I/O:
 //!
@@ -19,7 +19,7 @@ use std::sync::Arc;
 
 use crate::ids::{DispatcherId, Mode, NodeId};
 use crate::messages::{
-    BlockStatusRequest, ComponentState, DispatcherStatus, HeartBeatRequest, RunningError, Watermark,
+    BlockStatusRequest, ComponentState, DispatcherStatus, Heartbeat, RunningError, Watermark,
 };
 use crate::node::manager::DispatcherManager;
 use crate::node::registry::{DispatcherRecord, Phase};
@@ -36,7 +36,7 @@ pub struct Outbound {
     /// The maintainer node (resolved when the request was built).
     pub to: NodeId,
     /// The request.
-    pub request: HeartBeatRequest,
+    pub request: Heartbeat,
 }
 
 /// A block-status batch to hand to the node's block-status queue.
@@ -161,10 +161,10 @@ impl Collector {
         }
         out.push(Outbound {
             to,
-            request: HeartBeatRequest {
+            request: Heartbeat {
                 changefeed: dm.config().changefeed.clone(),
                 err: Some(err),
-                ..HeartBeatRequest::default()
+                ..Heartbeat::default()
             },
         });
         self.error_sent = Some((current.clone(), now_ms));
@@ -203,12 +203,12 @@ impl Collector {
         }
         let request = |statuses| Outbound {
             to: to.clone(),
-            request: HeartBeatRequest {
+            request: Heartbeat {
                 changefeed: dm.config().changefeed.clone(),
                 watermark: Some(watermark),
                 redo_watermark: Some(redo_watermark),
                 statuses,
-                complete_status: kind == RoundKind::Complete,
+                complete: kind == RoundKind::Complete,
                 err: None,
             },
         };
@@ -260,7 +260,7 @@ impl Collector {
 
     fn watermarks(&mut self, dm: &DispatcherManager, kind: RoundKind) -> (Watermark, Watermark) {
         let normal = self.watermark(dm, Mode::Default, kind);
-        let redo = if dm.is_redo_ready() { self.watermark(dm, Mode::Redo, kind) } else { Watermark::MAX };
+        let redo = if dm.is_redo_ready() { self.watermark(dm, Mode::Redo, kind) } else { Watermark::NONE };
         (normal, redo)
     }
 }

@@ -6,7 +6,7 @@
 //! | [`coalescer`] | the manager's bounded queue of dirty slots, overflow fallback, errors |
 //! | [`schedule`] | when rounds happen: periodic, state-change window, complete status |
 //! | [`watermark`] | the mode watermarks and the `seq` protocol (hazard B2 closed) |
-//! | [`collector`] | rounds: drain, coalesce, build `HeartBeatRequest`s per target |
+//! | [`collector`] | rounds: drain, coalesce, build `Heartbeat`s per target |
 //! | [`block`] | block-status buffer, batching, and the send queue's WAITING/DONE de-duplication |
 //! | [`inbound`] | `HeartBeatResponse` and the other maintainer → node messages, fenced and routed |
 //!

@@ -45,12 +45,7 @@ impl Aggregate {
 
     /// As a watermark.
     pub fn watermark(self) -> Watermark {
-        Watermark {
-            checkpoint_ts: self.checkpoint_ts,
-            resolved_ts: self.resolved_ts,
-            seq: self.seq,
-            last_synced_ts: 0,
-        }
+        Watermark { checkpoint_ts: self.checkpoint_ts, resolved_ts: self.resolved_ts, seq: self.seq }
     }
 }
 
@@ -100,6 +95,5 @@ pub fn between_scans(registry: &Registry, mode: Mode, last: Aggregate) -> Waterm
         checkpoint_ts: last.checkpoint_ts.min(floor),
         resolved_ts: last.resolved_ts.min(floor),
         seq: seq.max(last.seq),
-        last_synced_ts: 0,
     }
 }

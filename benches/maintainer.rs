@@ -1,0 +1,183 @@
+//! Maintainer benchmarks at the scale: 1,000,000 spans reported by 10 nodes.
+//!
+//! * `bootstrap_recovery`: decode ten `MaintainerBootstrapResponse`s (100,000 spans each) and rebuild
+//!   the span controller through `Maintainer::step`, against the decode alone in the same group.
+//! * `heartbeat_statuses`: one 2,048-status heartbeat through `Maintainer::step` on a maintainer
+//!   tracking 1,000,000 spans, against a bare `HashMap` accumulator (the least any maintainer must
+//!   do per status).
+//!
+//! Run: `cargo bench --bench maintainer`. Results and the machine: BENCHMARKS.md.
+
+#![allow(missing_docs, clippy::disallowed_types, clippy::disallowed_methods)] // reason: bench harness
+
+use std::collections::HashMap;
+use std::hint::black_box;
+
+use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
+use dispatcher_core::ids::{ChangefeedId, DispatcherId, Epoch, Mode, NodeId};
+use dispatcher_core::maintainer::{
+    Ddl, Effect, Event, Maintainer, MaintainerConfig, MemorySchema, TableInfo,
+};
+use dispatcher_core::messages::*;
+use dispatcher_core::span::TableSpan;
+use dispatcher_core::wire::pb;
+use prost::Message;
+
+const NODES: usize = 10;
+const TABLES: i64 = 10_000;
+const SPANS_PER_TABLE: usize = 100;
+const EPOCH: Epoch = Epoch(3);
+
+fn node(i: usize) -> NodeId {
+    NodeId::new(&format!("n{i}"))
+}
+
+fn schema() -> MemorySchema {
+    let mut s = MemorySchema::new();
+    for t in 1..=TABLES {
+        s.apply(1, Ddl::Create(TableInfo { keyspace_id: 0, table_id: t, schema_id: 1 }));
+    }
+    s
+}
+
+/// Ten encoded bootstrap responses; table `t` lives on node `t % 10`.
+fn encoded_responses() -> Vec<(NodeId, Vec<u8>)> {
+    let mut spans: Vec<Vec<BootstrapSpan>> = vec![Vec::new(); NODES];
+    let mut next = 1u64;
+    for t in 1..=TABLES {
+        for part in TableSpan::whole_table(0, t).split_even(SPANS_PER_TABLE).unwrap() {
+            spans[t as usize % NODES].push(BootstrapSpan {
+                id: DispatcherId::new(1, next).unwrap(),
+                mode: Mode::Default,
+                schema_id: 1,
+                span: part,
+                state: ComponentState::Working,
+                checkpoint_ts: 200,
+                block: None,
+            });
+            next += 1;
+        }
+    }
+    spans
+        .into_iter()
+        .enumerate()
+        .map(|(i, spans)| {
+            let response = BootstrapResponse { spans, epoch: EPOCH, ..Default::default() };
+            (node(i), pb::MaintainerBootstrapResponse::from(&response).encode_to_vec())
+        })
+        .collect()
+}
+
+fn decode(responses: &[(NodeId, Vec<u8>)]) -> Vec<(NodeId, BootstrapResponse)> {
+    responses
+        .iter()
+        .map(|(n, bytes)| {
+            let pb = pb::MaintainerBootstrapResponse::decode(&bytes[..]).unwrap();
+            (n.clone(), BootstrapResponse::try_from(&pb).unwrap())
+        })
+        .collect()
+}
+
+fn fresh(schema: &MemorySchema) -> Maintainer {
+    let nodes: Vec<NodeId> = (0..NODES).map(node).collect();
+    let cfg = MaintainerConfig::new(ChangefeedId::default(), node(0), EPOCH, 100);
+    let mut m = Maintainer::new(cfg, Box::new(schema.clone()), &nodes);
+    m.step(0, Event::Tick);
+    m
+}
+
+fn recover(m: &mut Maintainer, decoded: Vec<(NodeId, BootstrapResponse)>) {
+    for (from, response) in decoded {
+        let effects = m.step(1, Event::BootstrapResponse { from, response });
+        black_box(effects);
+    }
+}
+
+fn bootstrap_recovery(c: &mut Criterion) {
+    let schema = schema();
+    let responses = encoded_responses();
+    let mut g = c.benchmark_group("bootstrap_recovery_1m_spans_10_nodes");
+    g.sample_size(10);
+    g.throughput(Throughput::Elements((TABLES as u64) * SPANS_PER_TABLE as u64));
+    g.bench_function("decode_only", |b| b.iter(|| black_box(decode(&responses))));
+    g.bench_function("decode_and_rebuild", |b| {
+        b.iter_batched(
+            || fresh(&schema),
+            |mut m| {
+                recover(&mut m, decode(&responses));
+                assert!(m.lifecycle() == dispatcher_core::maintainer::Lifecycle::Running);
+                m // dropped outside the timing
+            },
+            BatchSize::PerIteration,
+        )
+    });
+    g.finish();
+}
+
+fn heartbeat_statuses(c: &mut Criterion) {
+    const BATCH: usize = 2048;
+    let schema = schema();
+    let mut m = fresh(&schema);
+    recover(&mut m, decode(&encoded_responses()));
+    // The statuses node 3 would send: 2,048 of its dispatchers, all Working.
+    let ids: Vec<DispatcherId> = {
+        let view = m.view(Mode::Default).unwrap();
+        view.spans.on_node(&node(3)).take(BATCH).collect()
+    };
+    let heartbeat = |ckpt: u64| Heartbeat {
+        watermark: Some(Watermark { checkpoint_ts: 200, resolved_ts: 200, seq: 1 }),
+        statuses: ids
+            .iter()
+            .map(|id| DispatcherStatus {
+                id: *id,
+                mode: Mode::Default,
+                state: ComponentState::Working,
+                checkpoint_ts: ckpt,
+                event_size_per_second: 0.0,
+            })
+            .collect(),
+        ..Default::default()
+    };
+    let mut g = c.benchmark_group("heartbeat_statuses_at_1m_spans");
+    g.throughput(Throughput::Elements(BATCH as u64));
+    let mut ckpt = 200;
+    g.bench_function("maintainer_step", |b| {
+        b.iter_batched(
+            || {
+                ckpt += 1;
+                heartbeat(ckpt)
+            },
+            |hb| {
+                let effects: Vec<Effect> = m.step(2, Event::Heartbeat { from: node(3), heartbeat: hb });
+                debug_assert!(effects.is_empty());
+                effects
+            },
+            BatchSize::SmallInput,
+        )
+    });
+    let mut baseline: HashMap<DispatcherId, (ComponentState, u64)> =
+        ids.iter().map(|id| (*id, (ComponentState::Working, 200))).collect();
+    g.bench_function("hashmap_accumulator", |b| {
+        b.iter_batched(
+            || {
+                ckpt += 1;
+                heartbeat(ckpt)
+            },
+            |hb| {
+                for s in &hb.statuses {
+                    if let Some(slot) = baseline.get_mut(&s.id) {
+                        if s.checkpoint_ts >= slot.1 {
+                            *slot = (s.state, s.checkpoint_ts);
+                        }
+                    }
+                }
+                hb
+            },
+            BatchSize::SmallInput,
+        )
+    });
+    g.finish();
+}
+
+criterion_group!(benches, bootstrap_recovery, heartbeat_statuses);
+criterion_main!(benches);

@@ -1,0 +1,538 @@
+//! Failover recovery: rebuilding span state and unfinished operators from every node's bootstrap
+//! snapshot (maintainer.md §4).
+//!
+//! The rules, in the order they run, per mode (each is a named test in `tests/it/recovery.rs`):
+//!
+//! 1. **Start point.** The start ts is the highest trigger start ts any node reports, never below
+//!    the persisted checkpoint. The schema snapshot at it plus the DDL history after it give every
+//!    table's fate: live, dropped, or unknown (in neither). A table a dispatcher reports that is
+//!    still unknown is looked up in the history after that dispatcher's checkpoint: dropped there
+//!    means dropped; otherwise it stays unknown, never taken for dropped.
+//! 2. **Reports.** Every reported dispatcher of the mode is a candidate, except the current trigger.
+//!    An old trigger is removed. When one id is reported by several nodes, one copy wins by a
+//!    fixed order (Working or Initializing first, then the higher checkpoint, then the node id)
+//!    and every other copy is removed: no live dispatcher is left whose statuses nobody reads.
+//! 3. **Journaled removes** whose dispatcher the node still reports are restored as Remove
+//!    operators with their intent: `O_Remove` deletes the span and refills the table's holes,
+//!    `O_Move`/`O_Split` hand the span back to the scheduler; for a table that is not live the
+//!    dispatcher is removed and no span is kept (the table-existence check the reference skips).
+//! 4. **Journaled creates** (current owner only; the node never returns an older owner's) are
+//!    restored as an add to the same node, unless the table is not live (stale create, S11), the
+//!    dispatcher is already reported, or the span is covered by something reported.
+//! 5. **Journaled merges**: a merged dispatcher past its commit point (Initializing or Working) is
+//!    adopted and its sources removed; a pre-commit merge with complete evidence (target and every
+//!    source reported on the node, sources waiting, consecutive, exactly covering the target) is
+//!    restored with its original merged id, its occupied sources and the new epoch; a pre-commit
+//!    target without complete evidence is removed (the node then aborts the merge itself).
+//! 6. **Overlaps**: remaining candidates of a table are accepted in key order, narrower first; one
+//!    that overlaps an accepted candidate or a span restored above is kept as temporary coverage
+//!    under a Remove that deletes it and refills the hole once it has stopped.
+//! 7. **Tiling**: accepted candidates of live tables are adopted as replicating on their node;
+//!    every uncovered part of a live table becomes an absent span. Candidates of dropped tables are
+//!    removed; candidates of unknown tables are adopted (tracked, never re-created).
+//!
+//! A node that answers after bootstrap finished has its dispatchers compared with the span
+//! records: every dispatcher not bound to it is removed.
+
+use std::collections::hash_map::Entry;
+use std::collections::BTreeMap;
+
+use crate::ids::{DispatcherId, IdMap, IdSet, Mode, NodeId};
+use crate::messages::{BootstrapResponse, BootstrapSpan, ComponentState, OperatorType, ScheduleAction};
+use crate::span::TableSpan;
+
+use super::core::{Effect, Lifecycle, Maintainer};
+use super::operator::{AfterRemove, Operator};
+use super::schema::{fates, Ddl, Fate};
+use super::spans::{NewSpan, SpanRecord, SpanState};
+
+/// A candidate: the node that reports it and what it reports.
+#[derive(Default)]
+struct Candidates {
+    items: Vec<Option<(NodeId, BootstrapSpan)>>,
+    index: IdMap<DispatcherId, usize>,
+}
+
+impl Candidates {
+    fn with_capacity(n: usize) -> Self {
+        let mut index = IdMap::default();
+        index.reserve(n);
+        Self { items: Vec::with_capacity(n), index }
+    }
+
+    fn get(&self, id: &DispatcherId) -> Option<&(NodeId, BootstrapSpan)> {
+        self.items[*self.index.get(id)?].as_ref()
+    }
+
+    fn contains_key(&self, id: &DispatcherId) -> bool {
+        self.get(id).is_some()
+    }
+
+    fn remove(&mut self, id: &DispatcherId) -> Option<(NodeId, BootstrapSpan)> {
+        let i = self.index.remove(id)?;
+        self.items[i].take()
+    }
+
+    fn values(&self) -> impl Iterator<Item = &(NodeId, BootstrapSpan)> + '_ {
+        self.items.iter().flatten()
+    }
+
+    fn into_values(self) -> impl Iterator<Item = (NodeId, BootstrapSpan)> {
+        self.items.into_iter().flatten()
+    }
+}
+
+fn state_rank(s: ComponentState) -> u8 {
+    match s {
+        ComponentState::Working | ComponentState::Initializing => 0,
+        ComponentState::Stopped | ComponentState::Removed => 2,
+        _ => 1,
+    }
+}
+
+fn committed(s: ComponentState) -> bool {
+    matches!(s, ComponentState::Working | ComponentState::Initializing)
+}
+
+fn into_new_span(c: BootstrapSpan) -> NewSpan {
+    NewSpan {
+        id: c.id,
+        span: c.span,
+        schema_id: c.schema_id,
+        checkpoint: c.checkpoint_ts,
+        component: c.state,
+        block: c.block,
+    }
+}
+
+fn new_span(c: &BootstrapSpan) -> NewSpan {
+    NewSpan {
+        id: c.id,
+        span: c.span.clone(),
+        schema_id: c.schema_id,
+        checkpoint: c.checkpoint_ts,
+        component: c.state,
+        block: c.block,
+    }
+}
+
+/// A record value that is never inserted: the subject of a Remove for a dispatcher no span
+/// record stands for (its guard matches nothing, so its changes are no-ops).
+fn detached(c: &BootstrapSpan) -> SpanRecord {
+    SpanRecord {
+        id: c.id,
+        span: c.span.clone(),
+        schema_id: c.schema_id,
+        incarnation: 0,
+        state: SpanState::Replicating,
+        node: None,
+        checkpoint: c.checkpoint_ts,
+        component: c.state,
+        block: c.block,
+    }
+}
+
+impl Maintainer {
+    pub(super) fn on_bootstrap_response(&mut self, now_ms: u64, from: NodeId, response: BootstrapResponse) {
+        if !self.epoch_matches(response.epoch) {
+            return; // an answer to an older maintainer's request: documented drop
+        }
+        let resend = self.cfg.bootstrap_resend_ms;
+        let Some(info) = self.nodes.get_mut(&from) else { return };
+        if info.ready || info.response.is_some() {
+            return; // a duplicate
+        }
+        if let Some(error) = response.err.clone() {
+            // Refused (e.g. an old trigger still present): ask again later.
+            info.next_bootstrap_ms = now_ms.saturating_add(resend);
+            self.effects.push(Effect::NodeError { node: from, error });
+            return;
+        }
+        match self.lifecycle {
+            Lifecycle::Bootstrapping => {
+                info.response = Some(response);
+                self.try_finish_bootstrap(now_ms);
+            }
+            Lifecycle::Running => {
+                info.ready = true;
+                self.adopt_late(&from, &response);
+            }
+            Lifecycle::Removing => {}
+        }
+    }
+
+    pub(super) fn try_finish_bootstrap(&mut self, now_ms: u64) {
+        if self.lifecycle != Lifecycle::Bootstrapping || self.nodes.values().any(|i| i.response.is_none()) {
+            return;
+        }
+        let mut responses = BTreeMap::new();
+        for (node, info) in &mut self.nodes {
+            if let Some(r) = info.response.take() {
+                responses.insert(node.clone(), r);
+            }
+            info.ready = true;
+        }
+        self.recover(now_ms, responses);
+        self.lifecycle = Lifecycle::Running;
+        self.effects.push(Effect::Bootstrapped);
+        self.send_post_bootstrap();
+    }
+
+    /// Rules 1-7 of the module documentation.
+    fn recover(&mut self, now_ms: u64, mut responses: BTreeMap<NodeId, BootstrapResponse>) {
+        // Rule 1. The snapshot plus the history after it is the schema now, whatever the ts.
+        let start_ts = |mode: Mode| {
+            let reported = responses.values().map(|r| match mode {
+                Mode::Default => r.checkpoint_ts,
+                Mode::Redo => r.redo_checkpoint_ts,
+            });
+            reported.max().unwrap_or(0).max(self.cfg.start_checkpoint)
+        };
+        let fates = fates(&*self.schema, start_ts(Mode::Default));
+        for (table, fate) in &fates {
+            match fate {
+                Fate::Live { info, since } => {
+                    self.live.insert(*table, (*info, *since));
+                }
+                Fate::Dropped(_) => {
+                    self.dropped.insert(*table);
+                }
+            }
+        }
+        // Every reported span, moved out of the responses once, by mode.
+        let mut by_mode: Vec<Vec<(NodeId, BootstrapSpan)>> = vec![Vec::new(); self.modes.len()];
+        for (node, r) in &mut responses {
+            for s in std::mem::take(&mut r.spans) {
+                if let Some(m) = self.mode_index(s.mode) {
+                    by_mode[m].push((node.clone(), s));
+                }
+            }
+        }
+        for (m, spans) in by_mode.into_iter().enumerate() {
+            let cands = self.candidates(m, spans);
+            self.resolve_unknown_tables(&cands);
+            let cands = self.restore_journal(now_ms, m, &responses, cands);
+            let cands = self.restore_merges(now_ms, m, &responses, cands);
+            self.settle_candidates(now_ms, m, cands);
+        }
+    }
+
+    /// Rule 2.
+    fn candidates(&mut self, m: usize, spans: Vec<(NodeId, BootstrapSpan)>) -> Candidates {
+        let (mode, trigger) = (self.modes[m].mode, self.modes[m].trigger);
+        let mut cands = Candidates::with_capacity(spans.len());
+        let rank = |n: &NodeId, s: &BootstrapSpan| {
+            (state_rank(s.state), std::cmp::Reverse(s.checkpoint_ts), n.clone())
+        };
+        for (node, s) in spans {
+            if s.id == trigger {
+                continue;
+            }
+            if s.span.is_table_trigger() {
+                self.remove_orphan(node, mode, s.id); // an older maintainer's trigger
+                continue;
+            }
+            match cands.index.entry(s.id) {
+                Entry::Vacant(v) => {
+                    v.insert(cands.items.len());
+                    cands.items.push(Some((node, s)));
+                }
+                Entry::Occupied(o) => {
+                    let id = *o.key();
+                    let Some(held) = cands.items[*o.get()].as_mut() else { continue };
+                    let loser = if rank(&node, &s) < rank(&held.0, &held.1) {
+                        std::mem::replace(held, (node, s)).0
+                    } else {
+                        node
+                    };
+                    self.remove_orphan(loser, mode, id);
+                }
+            }
+        }
+        cands
+    }
+
+    /// A table neither live nor dropped after rule 1 may have been dropped before the start ts:
+    /// the history after the oldest checkpoint its dispatchers report says so, or it stays unknown.
+    fn resolve_unknown_tables(&mut self, cands: &Candidates) {
+        let known: IdSet<(u32, i64)> = self.live.keys().chain(self.dropped.iter()).copied().collect();
+        let mut oldest: BTreeMap<(u32, i64), u64> = BTreeMap::new();
+        for (_, c) in cands.values() {
+            let table = (c.span.keyspace_id, c.span.table_id);
+            if !known.contains(&table) {
+                let ts = oldest.entry(table).or_insert(c.checkpoint_ts);
+                *ts = (*ts).min(c.checkpoint_ts);
+            }
+        }
+        for (table, ts) in oldest {
+            let history = self.schema.history_after(ts);
+            let last = history.iter().rev().find_map(|(_, ddl)| match ddl {
+                Ddl::Drop(t) if (t.keyspace_id, t.table_id) == table => Some(true),
+                Ddl::Create(t) if (t.keyspace_id, t.table_id) == table => Some(false),
+                _ => None,
+            });
+            if last == Some(true) {
+                self.dropped.insert(table);
+            }
+        }
+    }
+
+    fn table_live(&self, span: &TableSpan) -> bool {
+        self.live.contains_key(&(span.keyspace_id, span.table_id))
+    }
+
+    /// Removes a reported dispatcher without keeping a span for it.
+    fn remove_detached(&mut self, now_ms: u64, m: usize, node: &NodeId, c: &BootstrapSpan) {
+        let op = Operator::remove(&detached(c), node.clone(), OperatorType::Remove, AfterRemove::Nothing);
+        if self.admit(now_ms, m, op).is_err() {
+            self.remove_orphan(node.clone(), self.modes[m].mode, c.id);
+        }
+    }
+
+    /// Keeps a reported dispatcher as temporary coverage under a Remove that deletes it and
+    /// refills the hole once it stopped (rule 6; also rule 3 with `O_Remove`).
+    fn remove_covering(
+        &mut self,
+        now_ms: u64,
+        m: usize,
+        node: &NodeId,
+        c: &BootstrapSpan,
+        op_type: OperatorType,
+    ) {
+        let after = match op_type {
+            OperatorType::Move | OperatorType::Split => AfterRemove::MarkAbsent,
+            _ => AfterRemove::DeleteAndRepair,
+        };
+        let inserted = self.modes[m].sc.insert(new_span(c), SpanState::Replicating, Some(node.clone()));
+        let record = inserted.and_then(|g| self.modes[m].sc.get_guarded(g).cloned());
+        let Some(record) = record else { return self.remove_orphan(node.clone(), self.modes[m].mode, c.id) };
+        let op = Operator::remove(&record, node.clone(), op_type, after);
+        if self.admit(now_ms, m, op).is_err() {
+            // Cannot happen for a fresh id; never leave the record without its remove.
+            let _ = self.modes[m].sc.delete(record.guard());
+            self.remove_orphan(node.clone(), self.modes[m].mode, c.id);
+        }
+    }
+
+    /// Rules 3 and 4.
+    fn restore_journal(
+        &mut self,
+        now_ms: u64,
+        m: usize,
+        responses: &BTreeMap<NodeId, BootstrapResponse>,
+        mut cands: Candidates,
+    ) -> Candidates {
+        let mode = self.modes[m].mode;
+        // Removes first: a remove always outranks a create of the same id (journals that disagree).
+        for (node, r) in responses {
+            for req in
+                r.operators.iter().filter(|q| q.config.mode == mode && q.action == ScheduleAction::Remove)
+            {
+                let id = req.config.id;
+                let Some((cand_node, c)) = cands.get(&id) else { continue };
+                if cand_node != node
+                    || !matches!(
+                        req.operator_type,
+                        OperatorType::Remove | OperatorType::Move | OperatorType::Split
+                    )
+                {
+                    continue;
+                }
+                let c = c.clone();
+                cands.remove(&id);
+                if self.table_live(&c.span) {
+                    self.remove_covering(now_ms, m, node, &c, req.operator_type);
+                } else {
+                    self.remove_detached(now_ms, m, node, &c);
+                }
+            }
+        }
+        for (node, r) in responses {
+            for req in
+                r.operators.iter().filter(|q| q.config.mode == mode && q.action == ScheduleAction::Create)
+            {
+                let id = req.config.id;
+                let Some(span) = req.config.span.clone() else { continue };
+                let table = (span.keyspace_id, span.table_id);
+                let Some((info, since)) = self.live.get(&table).copied() else { continue }; // S11
+                let sc = &self.modes[m].sc;
+                let covered = cands.values().any(|(_, c)| c.span.overlaps(&span))
+                    || sc.table(table).any(|r| r.span.overlaps(&span));
+                if cands.contains_key(&id) || sc.get(id).is_some() || covered {
+                    continue;
+                }
+                let committed = self.modes[m].committed;
+                let new = NewSpan {
+                    id,
+                    span,
+                    schema_id: info.schema_id,
+                    checkpoint: req.config.start_ts.max(since).max(committed),
+                    component: ComponentState::Working,
+                    block: None,
+                };
+                let Some(guard) = self.modes[m].sc.insert(new, SpanState::Absent, None) else { continue };
+                let Some(record) = self.modes[m].sc.get_guarded(guard).cloned() else { continue };
+                if self.admit(now_ms, m, Operator::add(&record, node.clone(), OperatorType::Add)).is_err() {
+                    // Leave it absent: the basic scheduler places it.
+                }
+            }
+        }
+        cands
+    }
+
+    /// Rule 5.
+    fn restore_merges(
+        &mut self,
+        now_ms: u64,
+        m: usize,
+        responses: &BTreeMap<NodeId, BootstrapResponse>,
+        mut cands: Candidates,
+    ) -> Candidates {
+        let mode = self.modes[m].mode;
+        for (node, r) in responses {
+            for req in r.merge_operators.iter().filter(|q| q.mode == mode) {
+                let on_node =
+                    |id: &DispatcherId| cands.get(id).filter(|(n, _)| n == node).map(|(_, c)| c.clone());
+                let Some(target) = on_node(&req.merged) else { continue }; // stale journal
+                if !self.table_live(&target.span) {
+                    continue; // rule 7 removes it with its table
+                }
+                let mut sources: Vec<BootstrapSpan> = Vec::new();
+                for id in &req.sources {
+                    if let Some(c) = on_node(id) {
+                        if !sources.iter().any(|s| s.id == c.id) && c.id != target.id {
+                            sources.push(c);
+                        }
+                    }
+                }
+                sources.sort_by(|a, b| a.span.cmp(&b.span));
+                if committed(target.state) {
+                    // Past the commit point: the merged span stands, the sources are leaving.
+                    cands.remove(&target.id);
+                    let _ = self.modes[m].sc.insert(
+                        new_span(&target),
+                        SpanState::Replicating,
+                        Some(node.clone()),
+                    );
+                    for s in &sources {
+                        cands.remove(&s.id);
+                        self.remove_orphan(node.clone(), mode, s.id);
+                    }
+                    continue;
+                }
+                let complete = sources.len() >= 2
+                    && sources.len() == req.sources.len()
+                    && sources.iter().all(|s| s.state == ComponentState::WaitingMerge)
+                    && sources.windows(2).all(|w| w[0].span.is_followed_by(&w[1].span))
+                    && sources[0].span.joined_with(&sources[sources.len() - 1].span) == target.span
+                    && matches!(target.state, ComponentState::Preparing | ComponentState::MergeReady);
+                cands.remove(&target.id);
+                if !complete {
+                    self.remove_covering(now_ms, m, node, &target, OperatorType::Remove);
+                    continue;
+                }
+                for s in &sources {
+                    cands.remove(&s.id);
+                }
+                if !self.restore_merge(now_ms, m, node, &target, &sources) {
+                    // The sources stay adopted; the target goes (the node aborts its merge).
+                    self.remove_covering(now_ms, m, node, &target, OperatorType::Remove);
+                }
+            }
+        }
+        cands
+    }
+
+    fn restore_merge(
+        &mut self,
+        now_ms: u64,
+        m: usize,
+        node: &NodeId,
+        target: &BootstrapSpan,
+        sources: &[BootstrapSpan],
+    ) -> bool {
+        let mut guards = Vec::new();
+        for s in sources {
+            match self.modes[m].sc.insert(new_span(s), SpanState::Replicating, Some(node.clone())) {
+                Some(g) => guards.push(g),
+                None => return false,
+            }
+        }
+        let mut t = new_span(target);
+        t.checkpoint = sources.iter().map(|s| s.checkpoint_ts).min().unwrap_or(1).max(1);
+        let Some(tg) = self.modes[m].sc.insert(t, SpanState::Scheduling, Some(node.clone())) else {
+            return false;
+        };
+        if self.admit_merge(now_ms, m, tg, node.clone(), guards).is_err() {
+            let _ = self.modes[m].sc.delete(tg);
+            return false;
+        }
+        true
+    }
+
+    /// Rules 6 and 7.
+    fn settle_candidates(&mut self, now_ms: u64, m: usize, cands: Candidates) {
+        let mut list: Vec<Option<(NodeId, BootstrapSpan)>> = cands.into_values().map(Some).collect();
+        self.modes[m].sc.reserve(list.len());
+        // Group positions by table, then order each table's candidates by key, narrower first,
+        // then id: a total order, so the run is the same whatever order the nodes answered in.
+        let mut tables: BTreeMap<(u32, i64), Vec<u32>> = BTreeMap::new();
+        for (i, c) in list.iter().enumerate() {
+            if let Some((_, c)) = c {
+                tables.entry((c.span.keyspace_id, c.span.table_id)).or_default().push(i as u32);
+            }
+        }
+        for (table, mut positions) in tables {
+            let key = |i: &u32| list[*i as usize].as_ref().map(|(_, c)| (&c.span, c.id));
+            positions.sort_unstable_by(|a, b| key(a).cmp(&key(b)));
+            let run: Vec<(NodeId, BootstrapSpan)> =
+                positions.into_iter().filter_map(|i| list[i as usize].take()).collect();
+            if self.dropped.contains(&table) {
+                for (node, c) in &run {
+                    self.remove_detached(now_ms, m, node, c);
+                }
+                continue;
+            }
+            // Spans restored by the journal steps, then a sweep: in key order a candidate overlaps
+            // an accepted one exactly when it starts before the furthest accepted end.
+            let restored: Vec<TableSpan> = self.modes[m].sc.table(table).map(|r| r.span.clone()).collect();
+            let mut reach: Option<Vec<u8>> = None; // furthest accepted end; empty = +inf
+            for (node, c) in run {
+                let clashes_sweep =
+                    reach.as_ref().is_some_and(|end| end.is_empty() || c.span.start_key < *end);
+                if clashes_sweep || restored.iter().any(|s| s.overlaps(&c.span)) {
+                    self.remove_covering(now_ms, m, &node, &c, OperatorType::Remove);
+                    continue;
+                }
+                let further = match &reach {
+                    None => true,
+                    Some(end) => !end.is_empty() && (c.span.end_key.is_empty() || c.span.end_key > *end),
+                };
+                if further {
+                    let buf = reach.get_or_insert_with(Vec::new);
+                    buf.clear();
+                    buf.extend_from_slice(&c.span.end_key);
+                }
+                let _ = self.modes[m].sc.insert(into_new_span(c), SpanState::Replicating, Some(node));
+            }
+        }
+        let live: Vec<(u32, i64)> = self.live.keys().copied().collect();
+        for table in live {
+            self.repair(m, table);
+        }
+    }
+
+    /// A node answered after bootstrap: whatever it runs that we do not bind to it is removed.
+    fn adopt_late(&mut self, from: &NodeId, response: &BootstrapResponse) {
+        for s in &response.spans {
+            let Some(m) = self.mode_index(s.mode) else { continue };
+            if s.id == self.modes[m].trigger {
+                continue;
+            }
+            let bound_here = self.modes[m].sc.get(s.id).is_some_and(|r| r.node.as_ref() == Some(from));
+            if !bound_here {
+                self.remove_orphan(from.clone(), s.mode, s.id);
+            }
+        }
+    }
+}

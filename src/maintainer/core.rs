@@ -1,0 +1,1042 @@
+//! The maintainer's event loop: [`Maintainer::step`].
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use crate::ids::{ChangefeedId, DispatcherId, Epoch, Mode, NodeId, Ts};
+use crate::messages::{
+    BootstrapRequest, BootstrapResponse, CloseRequest, ComponentState, DispatcherStatus, Heartbeat,
+    OperatorType, PostBootstrapRequest, PostBootstrapResponse, RunningError, Watermark,
+};
+use crate::span::TableSpan;
+
+use super::controller::{OperatorController, Refusal};
+use super::operator::{
+    remove_request, AfterRemove, Change, MessageContext, OpKind, Operator, Outcome, Outgoing,
+};
+use super::schema::{SchemaView, TableInfo};
+use super::spans::{Guard, NewSpan, SpanController, SpanRecord, SpanState, TableKey};
+
+/// Settings of one maintainer. Intervals are in milliseconds of the caller's clock.
+#[derive(Clone, Debug)]
+pub struct MaintainerConfig {
+    /// The changefeed.
+    pub changefeed: ChangefeedId,
+    /// The node this maintainer runs on (it hosts the table triggers).
+    pub node: NodeId,
+    /// This maintainer's epoch; every control message carries it.
+    pub epoch: Epoch,
+    /// Keyspace of the changefeed's tables.
+    pub keyspace_id: u32,
+    /// The persisted checkpoint the maintainer starts from (the committed checkpoint's floor).
+    pub start_checkpoint: Ts,
+    /// Whether every table is also replicated in redo mode.
+    pub redo: bool,
+    /// Whether the balance scheduler may move spans on its own.
+    pub balance: bool,
+    /// Minimum time between two sends of one operator's message.
+    pub resend_ms: u64,
+    /// Minimum time between two bootstrap requests to one node.
+    pub bootstrap_resend_ms: u64,
+    /// Most operators in flight the basic scheduler tops up to, per mode.
+    pub max_in_flight: usize,
+    /// Time between balance rounds.
+    pub balance_interval_ms: u64,
+    /// Most moves one balance round starts.
+    pub balance_moves_max: usize,
+    /// Sends after which a merge the node never took up is abandoned.
+    pub merge_sends_max: u32,
+}
+
+impl MaintainerConfig {
+    /// Defaults for a changefeed hosted on `node` at `epoch`, starting from `start_checkpoint`.
+    pub fn new(changefeed: ChangefeedId, node: NodeId, epoch: Epoch, start_checkpoint: Ts) -> Self {
+        Self {
+            changefeed,
+            node,
+            epoch,
+            keyspace_id: 0,
+            start_checkpoint,
+            redo: false,
+            balance: false,
+            resend_ms: 1_000,
+            bootstrap_resend_ms: 1_000,
+            max_in_flight: 256,
+            balance_interval_ms: 5_000,
+            balance_moves_max: 4,
+            merge_sends_max: 5,
+        }
+    }
+}
+
+/// Something that happened to the maintainer.
+#[derive(Clone, PartialEq, Debug)]
+pub enum Event {
+    /// Time passed: resend, schedule, advance the checkpoint.
+    Tick,
+    /// A node answered the bootstrap request.
+    BootstrapResponse {
+        /// The node.
+        from: NodeId,
+        /// Its snapshot.
+        response: BootstrapResponse,
+    },
+    /// The own node answered the post-bootstrap request.
+    PostBootstrapResponse {
+        /// The node.
+        from: NodeId,
+        /// Its answer.
+        response: PostBootstrapResponse,
+    },
+    /// A node's heartbeat.
+    Heartbeat {
+        /// The node.
+        from: NodeId,
+        /// Its content.
+        heartbeat: Heartbeat,
+    },
+    /// A node joined the cluster.
+    NodeJoined(NodeId),
+    /// A node left the cluster (membership, not a missed heartbeat).
+    NodeLeft(NodeId),
+    /// The user asks to move a span to a node.
+    MoveSpan {
+        /// Mode of the span.
+        mode: Mode,
+        /// The span's dispatcher id.
+        id: DispatcherId,
+        /// Destination.
+        to: NodeId,
+    },
+    /// The user asks to split a span into `into` equal parts.
+    SplitSpan {
+        /// Mode of the span.
+        mode: Mode,
+        /// The span's dispatcher id.
+        id: DispatcherId,
+        /// Number of parts.
+        into: usize,
+    },
+    /// The user asks to merge adjacent spans that sit on one node.
+    MergeSpans {
+        /// Mode of the spans.
+        mode: Mode,
+        /// The spans, in key order.
+        ids: Vec<DispatcherId>,
+    },
+    /// CREATE TABLE reached the changefeed.
+    CreateTable {
+        /// The table.
+        table: TableInfo,
+        /// How many equal spans to cut it into.
+        spans: usize,
+        /// Commit ts of the DDL.
+        commit_ts: Ts,
+    },
+    /// DROP TABLE reached the changefeed.
+    DropTable {
+        /// The table.
+        table: TableInfo,
+        /// Commit ts of the DDL.
+        commit_ts: Ts,
+    },
+    /// TRUNCATE TABLE: `table` is dropped and `new_table` created by one DDL.
+    TruncateTable {
+        /// The dropped table.
+        table: TableInfo,
+        /// The table that replaces it.
+        new_table: TableInfo,
+        /// Commit ts of the DDL.
+        commit_ts: Ts,
+    },
+    /// The coordinator moved the changefeed elsewhere: go inert (I13), clean up the triggers.
+    Stop,
+    /// The changefeed is closed (paused or removed): tell every node, then go inert.
+    Close {
+        /// Removed (true) or paused (false).
+        removed: bool,
+    },
+}
+
+/// What the embedder must do or know after a step.
+#[derive(Clone, PartialEq, Debug)]
+pub enum Effect {
+    /// Deliver a control message to a node.
+    Send {
+        /// The node.
+        to: NodeId,
+        /// The message.
+        message: Outgoing,
+    },
+    /// Every tracked node answered; scheduling has started.
+    Bootstrapped,
+    /// An operator finished.
+    OperatorFinished {
+        /// Its mode.
+        mode: Mode,
+        /// Its id.
+        id: DispatcherId,
+        /// Which operator.
+        kind: OpKind,
+        /// How it ended.
+        outcome: Outcome,
+    },
+    /// The committed checkpoint of a mode moved forward.
+    CheckpointAdvanced {
+        /// The mode.
+        mode: Mode,
+        /// The new committed checkpoint.
+        checkpoint_ts: Ts,
+    },
+    /// A user request or DDL could not be carried out (a documented drop, nothing changed).
+    Refused {
+        /// Which request.
+        request: &'static str,
+        /// Why.
+        reason: String,
+    },
+    /// A node reported a running error (or refused the bootstrap).
+    NodeError {
+        /// The node.
+        node: NodeId,
+        /// The error.
+        error: RunningError,
+    },
+}
+
+/// Where the maintainer is in its life.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Lifecycle {
+    /// Waiting for every node's bootstrap response.
+    Bootstrapping,
+    /// Scheduling.
+    Running,
+    /// Inert: told to stop or closed (I13).
+    Removing,
+}
+
+#[derive(Debug, Default)]
+pub(super) struct NodeInfo {
+    /// Answered our bootstrap (so it accepts our requests).
+    pub(super) ready: bool,
+    pub(super) next_bootstrap_ms: u64,
+    /// Cached answer while bootstrapping.
+    pub(super) response: Option<BootstrapResponse>,
+}
+
+/// Scheduling state of one mode.
+#[derive(Debug)]
+pub(super) struct ModeState {
+    pub(super) mode: Mode,
+    pub(super) sc: SpanController,
+    pub(super) oc: OperatorController,
+    pub(super) committed: Ts,
+    pub(super) watermarks: BTreeMap<NodeId, Watermark>,
+    pub(super) trigger: DispatcherId,
+}
+
+/// A read-only view of one mode, for tests, the simulator's checker and benchmarks.
+#[derive(Clone, Copy, Debug)]
+pub struct ModeView<'a> {
+    /// The span controller.
+    pub spans: &'a SpanController,
+    /// The operator controller.
+    pub operators: &'a OperatorController,
+    /// The committed checkpoint.
+    pub committed: Ts,
+    /// The table trigger's id.
+    pub trigger: DispatcherId,
+}
+
+/// The coordinator of one changefeed. See the module documentation.
+pub struct Maintainer {
+    pub(super) cfg: MaintainerConfig,
+    pub(super) schema: Box<dyn SchemaView>,
+    pub(super) lifecycle: Lifecycle,
+    pub(super) nodes: BTreeMap<NodeId, NodeInfo>,
+    pub(super) modes: Vec<ModeState>,
+    /// Tables the changefeed replicates now.
+    pub(super) live: BTreeMap<TableKey, (TableInfo, Ts)>,
+    /// Tables dropped while this maintainer ran or before (never scheduled again, I8).
+    pub(super) dropped: BTreeSet<TableKey>,
+    /// Dispatchers to remove that no span record stands for: (node, mode, id) → next send.
+    pub(super) orphans: BTreeMap<(NodeId, Mode, DispatcherId), u64>,
+    next_id: u64,
+    last_balance_ms: u64,
+    post_bootstrap_acked: bool,
+    next_post_bootstrap_ms: u64,
+    pub(super) effects: Vec<Effect>,
+}
+
+const ID_TAG: u64 = 0x6d74 << 48;
+
+impl std::fmt::Debug for Maintainer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Maintainer")
+            .field("epoch", &self.cfg.epoch)
+            .field("lifecycle", &self.lifecycle)
+            .field("nodes", &self.nodes.keys().collect::<Vec<_>>())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Maintainer {
+    /// A maintainer for `cfg` that will bootstrap from `nodes` (the live members) on its first
+    /// tick. `schema` answers the table questions of bootstrap.
+    pub fn new(cfg: MaintainerConfig, schema: Box<dyn SchemaView>, nodes: &[NodeId]) -> Self {
+        let mut m = Self {
+            schema,
+            lifecycle: Lifecycle::Bootstrapping,
+            nodes: nodes.iter().map(|n| (n.clone(), NodeInfo::default())).collect(),
+            modes: Vec::new(),
+            live: BTreeMap::new(),
+            dropped: BTreeSet::new(),
+            orphans: BTreeMap::new(),
+            next_id: 0,
+            last_balance_ms: 0,
+            post_bootstrap_acked: false,
+            next_post_bootstrap_ms: 0,
+            effects: Vec::new(),
+            cfg,
+        };
+        let mut modes = vec![Mode::Default];
+        if m.cfg.redo {
+            modes.push(Mode::Redo);
+        }
+        for mode in modes {
+            let trigger = m.mint();
+            m.modes.push(ModeState {
+                mode,
+                sc: SpanController::new(mode),
+                oc: OperatorController::new(),
+                committed: m.cfg.start_checkpoint,
+                watermarks: BTreeMap::new(),
+                trigger,
+            });
+        }
+        m
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &MaintainerConfig {
+        &self.cfg
+    }
+
+    /// Where the maintainer is in its life.
+    pub fn lifecycle(&self) -> Lifecycle {
+        self.lifecycle
+    }
+
+    /// The modes it schedules (default, then redo when enabled).
+    pub fn modes(&self) -> impl Iterator<Item = Mode> + '_ {
+        self.modes.iter().map(|m| m.mode)
+    }
+
+    /// A read-only view of one mode.
+    pub fn view(&self, mode: Mode) -> Option<ModeView<'_>> {
+        self.modes.iter().find(|m| m.mode == mode).map(|m| ModeView {
+            spans: &m.sc,
+            operators: &m.oc,
+            committed: m.committed,
+            trigger: m.trigger,
+        })
+    }
+
+    /// The tables it replicates now.
+    pub fn live_tables(&self) -> impl Iterator<Item = TableKey> + '_ {
+        self.live.keys().copied()
+    }
+
+    /// Nodes it knows, with whether they answered its bootstrap.
+    pub fn nodes(&self) -> impl Iterator<Item = (&NodeId, bool)> + '_ {
+        self.nodes.iter().map(|(n, i)| (n, i.ready))
+    }
+
+    /// Dispatchers it is removing without a span record (orphans): (node, mode, id).
+    pub fn orphans(&self) -> impl Iterator<Item = &(NodeId, Mode, DispatcherId)> + '_ {
+        self.orphans.keys()
+    }
+
+    /// Handles one event at `now_ms` and returns what the embedder must do.
+    pub fn step(&mut self, now_ms: u64, event: Event) -> Vec<Effect> {
+        if self.lifecycle == Lifecycle::Removing {
+            // Inert (I13): nothing but bookkeeping; heartbeats change nothing either.
+            return Vec::new();
+        }
+        match event {
+            Event::Tick => self.tick(now_ms),
+            Event::BootstrapResponse { from, response } => self.on_bootstrap_response(now_ms, from, response),
+            Event::PostBootstrapResponse { from, response } => {
+                if from == self.cfg.node && self.epoch_matches(response.epoch) && response.err.is_none() {
+                    self.post_bootstrap_acked = true;
+                }
+            }
+            Event::Heartbeat { from, heartbeat } => self.on_heartbeat(now_ms, &from, heartbeat),
+            Event::NodeJoined(node) => self.on_node_joined(now_ms, node),
+            Event::NodeLeft(node) => self.on_node_left(now_ms, &node),
+            Event::MoveSpan { mode, id, to } => self.request_move(now_ms, mode, id, to),
+            Event::SplitSpan { mode, id, into } => self.request_split(now_ms, mode, id, into),
+            Event::MergeSpans { mode, ids } => self.request_merge(now_ms, mode, &ids),
+            Event::CreateTable { table, spans, commit_ts } => self.create_table(table, spans, commit_ts),
+            Event::DropTable { table, commit_ts: _ } => self.drop_table(now_ms, table),
+            Event::TruncateTable { table, new_table, commit_ts } => {
+                self.drop_table(now_ms, table);
+                self.create_table(new_table, 1, commit_ts);
+            }
+            Event::Stop => self.stop(),
+            Event::Close { removed } => {
+                for node in self.nodes.keys() {
+                    let message = Outgoing::Close(CloseRequest {
+                        changefeed: self.cfg.changefeed.clone(),
+                        removed,
+                        epoch: self.cfg.epoch,
+                    });
+                    self.effects.push(Effect::Send { to: node.clone(), message });
+                }
+                self.lifecycle = Lifecycle::Removing;
+            }
+        }
+        std::mem::take(&mut self.effects)
+    }
+
+    pub(super) fn epoch_matches(&self, epoch: Epoch) -> bool {
+        epoch == self.cfg.epoch || epoch.0 == 0 || self.cfg.epoch.0 == 0
+    }
+
+    pub(super) fn mint(&mut self) -> DispatcherId {
+        self.next_id += 1;
+        DispatcherId::new(ID_TAG | self.cfg.epoch.0, self.next_id)
+            .unwrap_or_else(|| unreachable!("high is nonzero"))
+    }
+
+    pub(super) fn send(&mut self, to: NodeId, message: Outgoing) {
+        self.effects.push(Effect::Send { to, message });
+    }
+
+    fn refuse(&mut self, request: &'static str, reason: String) {
+        self.effects.push(Effect::Refused { request, reason });
+    }
+
+    pub(super) fn mode_index(&self, mode: Mode) -> Option<usize> {
+        self.modes.iter().position(|m| m.mode == mode)
+    }
+
+    pub(super) fn ready_nodes(&self) -> Vec<NodeId> {
+        self.nodes.iter().filter(|(_, i)| i.ready).map(|(n, _)| n.clone()).collect()
+    }
+
+    // ---- tick ----
+
+    fn tick(&mut self, now_ms: u64) {
+        self.send_bootstrap_requests(now_ms);
+        if self.lifecycle != Lifecycle::Running {
+            return;
+        }
+        if !self.post_bootstrap_acked && now_ms >= self.next_post_bootstrap_ms {
+            self.send_post_bootstrap();
+            self.next_post_bootstrap_ms = now_ms.saturating_add(self.cfg.bootstrap_resend_ms);
+        }
+        for m in 0..self.modes.len() {
+            self.schedule_absent(now_ms, m);
+        }
+        if self.cfg.balance && now_ms.saturating_sub(self.last_balance_ms) >= self.cfg.balance_interval_ms {
+            self.last_balance_ms = now_ms;
+            for m in 0..self.modes.len() {
+                self.balance(now_ms, m);
+            }
+        }
+        for m in 0..self.modes.len() {
+            self.send_due(now_ms, m);
+            self.advance_checkpoint(m);
+        }
+        self.send_orphan_removes(now_ms);
+    }
+
+    fn send_bootstrap_requests(&mut self, now_ms: u64) {
+        let due: Vec<NodeId> = self
+            .nodes
+            .iter()
+            .filter(|(_, i)| !i.ready && i.response.is_none() && i.next_bootstrap_ms <= now_ms)
+            .map(|(n, _)| n.clone())
+            .collect();
+        for node in due {
+            let request = self.bootstrap_request(&node);
+            self.send(node.clone(), Outgoing::Bootstrap(request));
+            if let Some(info) = self.nodes.get_mut(&node) {
+                info.next_bootstrap_ms = now_ms.saturating_add(self.cfg.bootstrap_resend_ms);
+            }
+        }
+    }
+
+    fn bootstrap_request(&self, node: &NodeId) -> BootstrapRequest {
+        let own = *node == self.cfg.node;
+        let trigger =
+            |mode| own.then(|| self.modes.iter().find(|m| m.mode == mode).map(|m| m.trigger)).flatten();
+        BootstrapRequest {
+            changefeed: self.cfg.changefeed.clone(),
+            config: Vec::new(),
+            start_ts: self.cfg.start_checkpoint,
+            trigger: trigger(Mode::Default),
+            is_new_changefeed: false,
+            redo_trigger: trigger(Mode::Redo),
+            keyspace_id: self.cfg.keyspace_id,
+            epoch: self.cfg.epoch,
+        }
+    }
+
+    pub(super) fn send_post_bootstrap(&mut self) {
+        let message = Outgoing::PostBootstrap(PostBootstrapRequest {
+            changefeed: self.cfg.changefeed.clone(),
+            trigger: Some(self.modes[0].trigger),
+            epoch: self.cfg.epoch,
+        });
+        self.send(self.cfg.node.clone(), message);
+    }
+
+    fn send_due(&mut self, now_ms: u64, m: usize) {
+        let changefeed = self.cfg.changefeed.clone();
+        let state = &mut self.modes[m];
+        let ctx = MessageContext {
+            sc: &state.sc,
+            epoch: self.cfg.epoch,
+            committed: state.committed,
+            changefeed: &changefeed,
+        };
+        let (messages, changes) = state.oc.due(now_ms, self.cfg.resend_ms, &ctx);
+        for (to, message) in messages {
+            self.send(to, message);
+        }
+        self.apply(m, changes);
+    }
+
+    fn send_orphan_removes(&mut self, now_ms: u64) {
+        let due: Vec<(NodeId, Mode, DispatcherId)> =
+            self.orphans.iter().filter(|(_, at)| **at <= now_ms).map(|(k, _)| k.clone()).collect();
+        for (node, mode, id) in due {
+            let request =
+                remove_request(&self.cfg.changefeed, mode, self.cfg.epoch, id, None, OperatorType::Remove);
+            self.send(node.clone(), Outgoing::Schedule(request));
+            self.orphans.insert((node, mode, id), now_ms.saturating_add(self.cfg.resend_ms));
+        }
+    }
+
+    /// Starts removing a dispatcher no span record stands for (sent on the next tick).
+    pub(super) fn remove_orphan(&mut self, node: NodeId, mode: Mode, id: DispatcherId) {
+        if self.nodes.get(&node).is_some_and(|i| i.ready) {
+            self.orphans.entry((node, mode, id)).or_insert(0);
+        }
+    }
+
+    // ---- span-controller changes ----
+
+    /// Applies operator changes in order, then reaps finished operators.
+    pub(super) fn apply(&mut self, m: usize, changes: Vec<Change>) {
+        for change in changes {
+            self.apply_one(m, change);
+        }
+        let mode = self.modes[m].mode;
+        for f in self.modes[m].oc.reap() {
+            self.effects.push(Effect::OperatorFinished { mode, id: f.id, kind: f.kind, outcome: f.outcome });
+        }
+    }
+
+    fn apply_one(&mut self, m: usize, change: Change) {
+        let state = &mut self.modes[m];
+        // Every change is guarded; a stale one is a no-op by design (I6), so results are ignored.
+        match change {
+            Change::Schedule { guard, from, to } => {
+                let _ = state.sc.transition(guard, from.as_ref(), None, SpanState::Scheduling, Some(to));
+            }
+            Change::MarkScheduling(guard) => {
+                let _ = state.sc.transition(guard, None, None, SpanState::Scheduling, None);
+            }
+            Change::Replicate { guard, on } => {
+                let _ = state.sc.transition(guard, Some(&on), None, SpanState::Replicating, None);
+            }
+            Change::Absent(guard) => {
+                let _ = state.sc.transition(guard, None, None, SpanState::Absent, None);
+            }
+            Change::Delete(guard) => {
+                let _ = state.sc.delete(guard);
+            }
+            Change::RaiseCheckpoint(guard, ts) => {
+                let _ = state.sc.raise_checkpoint(guard, ts);
+            }
+            Change::Repair(table) => self.repair(m, table),
+            Change::Split { guard, into, checkpoint } => {
+                if let Ok(old) = self.modes[m].sc.delete(guard) {
+                    for span in into {
+                        self.insert_absent(m, span, old.schema_id, checkpoint);
+                    }
+                }
+            }
+            Change::Release(sources) => state.oc.release(&sources),
+        }
+    }
+
+    /// Inserts an absent record with a fresh id, unless its table is not live (I8).
+    pub(super) fn insert_absent(
+        &mut self,
+        m: usize,
+        span: TableSpan,
+        schema_id: i64,
+        checkpoint: Ts,
+    ) -> Option<Guard> {
+        let table = (span.keyspace_id, span.table_id);
+        if !self.live.contains_key(&table) {
+            return None;
+        }
+        let id = self.mint();
+        let checkpoint = checkpoint.max(self.modes[m].committed);
+        let new =
+            NewSpan { id, span, schema_id, checkpoint, component: ComponentState::Working, block: None };
+        self.modes[m].sc.insert(new, SpanState::Absent, None)
+    }
+
+    /// Adds absent records for the uncovered parts of a live table.
+    pub(super) fn repair(&mut self, m: usize, table: TableKey) {
+        let Some((info, since)) = self.live.get(&table).copied() else { return };
+        let whole = TableSpan::whole_table(table.0, table.1);
+        for hole in self.modes[m].sc.holes(&whole) {
+            self.insert_absent(m, hole, info.schema_id, since);
+        }
+    }
+
+    // ---- heartbeats ----
+
+    fn on_heartbeat(&mut self, now_ms: u64, from: &NodeId, hb: Heartbeat) {
+        if let Some(error) = hb.err.clone() {
+            self.effects.push(Effect::NodeError { node: from.clone(), error });
+        }
+        if self.lifecycle != Lifecycle::Running || !self.nodes.get(from).is_some_and(|i| i.ready) {
+            // Before bootstrap, or from a node that has not answered ours: a documented drop.
+            return;
+        }
+        // Watermarks first, statuses after (maintainer.md §1.6, I10): statuses of a mode whose
+        // watermark is older than the accepted one come from a reordered heartbeat and are dropped.
+        let mut fresh = [true; 2];
+        for (m, state) in self.modes.iter_mut().enumerate() {
+            if let Some(w) = hb.watermark(state.mode) {
+                let accept = match state.watermarks.get(from) {
+                    None => true,
+                    Some(old) => {
+                        w.seq > old.seq || (w.seq == old.seq && w.checkpoint_ts >= old.checkpoint_ts)
+                    }
+                };
+                if accept {
+                    state.watermarks.insert(from.clone(), w);
+                } else {
+                    fresh[m] = false;
+                }
+            }
+        }
+        for status in hb.statuses {
+            let Some(m) = self.mode_index(status.mode) else { continue };
+            if fresh[m] {
+                self.on_status(now_ms, m, from, &status);
+            }
+        }
+    }
+
+    fn on_status(&mut self, _now_ms: u64, m: usize, from: &NodeId, status: &DispatcherStatus) {
+        let (id, state) = (status.id, status.state);
+        let terminal = matches!(state, ComponentState::Stopped | ComponentState::Removed);
+        let mode = self.modes[m].mode;
+        if id == self.modes[m].trigger {
+            return;
+        }
+        if terminal {
+            self.orphans.remove(&(from.clone(), mode, id));
+        }
+        // A merge source counts too: its occupy operator is registered under its id.
+        let had_operator = self.modes[m].oc.get(id).is_some();
+        let changes = self.modes[m].oc.on_status(from, id, state, status.checkpoint_ts);
+        self.apply(m, changes);
+        let sc = &mut self.modes[m].sc;
+        let Some(record) = sc.get(id) else {
+            if !terminal && !had_operator {
+                // Unknown to us and alive: an orphan (C2). Removed even if not Working.
+                self.remove_orphan(from.clone(), mode, id);
+            }
+            return;
+        };
+        if record.node.as_ref() != Some(from) {
+            // Bound elsewhere (or absent). A live copy here that no operator explains is removed
+            // rather than ignored forever (maintainer.md §3.4 hazard).
+            if !terminal && !had_operator && self.modes[m].oc.get(id).is_none() {
+                self.remove_orphan(from.clone(), mode, id);
+            }
+            return;
+        }
+        sc.update_status(id, from, state, status.checkpoint_ts);
+        if terminal && !had_operator && self.modes[m].oc.get(id).is_none() {
+            self.terminal_without_operator(m, id);
+        }
+    }
+
+    /// A bound span's dispatcher stopped and no operator expected it. The record exists, so the
+    /// span is still wanted: unless another replicating span of the table covers it (a merge whose
+    /// journal was lost), it is placed again.
+    fn terminal_without_operator(&mut self, m: usize, id: DispatcherId) {
+        let sc = &self.modes[m].sc;
+        let Some(record) = sc.get(id) else { return };
+        let covered = sc.table(record.table()).any(|o| {
+            o.id != id
+                && o.state == SpanState::Replicating
+                && o.span.start_key <= record.span.start_key
+                && (o.span.end_key.is_empty()
+                    || (!record.span.end_key.is_empty() && o.span.end_key >= record.span.end_key))
+        });
+        let guard = record.guard();
+        let change = if covered { Change::Delete(guard) } else { Change::Absent(guard) };
+        self.apply(m, vec![change]);
+    }
+
+    // ---- membership ----
+
+    fn on_node_joined(&mut self, now_ms: u64, node: NodeId) {
+        let info = self.nodes.entry(node.clone()).or_default();
+        if info.ready || info.response.is_some() {
+            return;
+        }
+        info.next_bootstrap_ms = now_ms;
+        self.send_bootstrap_requests(now_ms);
+    }
+
+    fn on_node_left(&mut self, now_ms: u64, node: &NodeId) {
+        if self.nodes.remove(node).is_none() {
+            return;
+        }
+        self.orphans.retain(|(n, _, _), _| n != node);
+        match self.lifecycle {
+            Lifecycle::Bootstrapping => self.try_finish_bootstrap(now_ms),
+            Lifecycle::Running => {
+                for m in 0..self.modes.len() {
+                    self.modes[m].watermarks.remove(node);
+                    // Records bound there without an operator go back to the scheduler; every
+                    // operator then decides for itself (maintainer.md §3.5).
+                    let lost: Vec<Guard> = self.modes[m]
+                        .sc
+                        .on_node(node)
+                        .filter(|id| self.modes[m].oc.get(*id).is_none())
+                        .filter_map(|id| self.modes[m].sc.get(id).map(SpanRecord::guard))
+                        .collect();
+                    self.apply(m, lost.into_iter().map(Change::Absent).collect());
+                    let changes = self.modes[m].oc.on_node_removed(node);
+                    self.apply(m, changes);
+                }
+            }
+            Lifecycle::Removing => {}
+        }
+    }
+
+    // ---- schedulers ----
+
+    /// Basic scheduler: absent spans to the ready node with the fewest spans of the mode, while
+    /// fewer than `max_in_flight` operators are in flight.
+    fn schedule_absent(&mut self, now_ms: u64, m: usize) {
+        let nodes = self.ready_nodes();
+        if nodes.is_empty() {
+            return;
+        }
+        let budget = self.cfg.max_in_flight.saturating_sub(self.modes[m].oc.len());
+        if budget == 0 {
+            return;
+        }
+        let mut load: BTreeMap<NodeId, usize> =
+            nodes.iter().map(|n| (n.clone(), self.modes[m].sc.count_on(n))).collect();
+        let absent: Vec<DispatcherId> = self.modes[m].sc.absent().take(budget).collect();
+        for id in absent {
+            let Some(record) = self.modes[m].sc.get(id) else { continue };
+            let Some((dest, _)) = load.iter().min_by_key(|(n, c)| (**c, (*n).clone())) else { return };
+            let dest = dest.clone();
+            let op = Operator::add(record, dest.clone(), OperatorType::Add);
+            if self.admit(now_ms, m, op).is_ok() {
+                *load.entry(dest).or_default() += 1;
+            }
+        }
+    }
+
+    /// Balance scheduler: when nothing is in flight and nothing is absent, move spans from the
+    /// most to the least loaded ready node until counts differ by at most one (bounded per round).
+    fn balance(&mut self, now_ms: u64, m: usize) {
+        let state = &self.modes[m];
+        if !state.oc.is_empty() || state.sc.absent_len() > 0 {
+            return;
+        }
+        let nodes = self.ready_nodes();
+        if nodes.len() < 2 {
+            return;
+        }
+        let mut load: BTreeMap<NodeId, usize> =
+            nodes.iter().map(|n| (n.clone(), state.sc.count_on(n))).collect();
+        for _ in 0..self.cfg.balance_moves_max {
+            let (Some((hi, hc)), Some((lo, lc))) = (
+                load.iter()
+                    .max_by_key(|(n, c)| (**c, std::cmp::Reverse((*n).clone())))
+                    .map(|(n, c)| (n.clone(), *c)),
+                load.iter().min_by_key(|(n, c)| (**c, (*n).clone())).map(|(n, c)| (n.clone(), *c)),
+            ) else {
+                return;
+            };
+            if hc <= lc + 1 {
+                return;
+            }
+            let sc = &self.modes[m].sc;
+            let candidate = sc
+                .on_node(&hi)
+                .filter_map(|id| sc.get(id))
+                .find(|r| r.state == SpanState::Replicating && self.modes[m].oc.get(r.id).is_none())
+                .and_then(|r| Operator::moving(r, lo.clone()));
+            let Some(op) = candidate else { return };
+            if self.admit(now_ms, m, op).is_err() {
+                return;
+            }
+            *load.entry(hi).or_default() -= 1;
+            *load.entry(lo).or_default() += 1;
+        }
+    }
+
+    /// Admits an operator and applies its start changes.
+    pub(super) fn admit(&mut self, now_ms: u64, m: usize, op: Operator) -> Result<(), Refusal> {
+        let state = &mut self.modes[m];
+        let changes = state.oc.admit(op, &state.sc, now_ms)?;
+        self.apply(m, changes);
+        Ok(())
+    }
+
+    // ---- user requests ----
+
+    fn request_move(&mut self, now_ms: u64, mode: Mode, id: DispatcherId, to: NodeId) {
+        const R: &str = "move";
+        let Some(m) = self.running_mode(R, mode) else { return };
+        if !self.nodes.get(&to).is_some_and(|i| i.ready) {
+            return self.refuse(R, format!("node {to} is not a ready member"));
+        }
+        let op = match self.modes[m].sc.get(id) {
+            Some(r) if r.state == SpanState::Replicating => Operator::moving(r, to),
+            Some(r) => return self.refuse(R, format!("span {id} is {:?}", r.state)),
+            None => return self.refuse(R, format!("no span {id} in {mode:?} mode")),
+        };
+        if let Some(op) = op {
+            if let Err(why) = self.admit(now_ms, m, op) {
+                self.refuse(R, format!("{why:?}"));
+            }
+        }
+    }
+
+    fn request_split(&mut self, now_ms: u64, mode: Mode, id: DispatcherId, into: usize) {
+        const R: &str = "split";
+        let Some(m) = self.running_mode(R, mode) else { return };
+        let op = match self.modes[m].sc.get(id) {
+            Some(r) if r.state == SpanState::Replicating => match r.span.split_even(into) {
+                Some(parts) => Operator::split(r, parts),
+                None => return self.refuse(R, format!("span {:?} cannot be cut into {into}", r.span)),
+            },
+            Some(r) => return self.refuse(R, format!("span {id} is {:?}", r.state)),
+            None => return self.refuse(R, format!("no span {id} in {mode:?} mode")),
+        };
+        if let Some(op) = op {
+            if let Err(why) = self.admit(now_ms, m, op) {
+                self.refuse(R, format!("{why:?}"));
+            }
+        }
+    }
+
+    fn request_merge(&mut self, now_ms: u64, mode: Mode, ids: &[DispatcherId]) {
+        const R: &str = "merge";
+        let Some(m) = self.running_mode(R, mode) else { return };
+        let sc = &self.modes[m].sc;
+        let records: Option<Vec<&SpanRecord>> = ids.iter().map(|id| sc.get(*id)).collect();
+        let Some(records) = records else { return self.refuse(R, "unknown span".into()) };
+        let node = records.first().and_then(|r| r.node.clone());
+        let valid = records.len() >= 2
+            && records.iter().all(|r| r.state == SpanState::Replicating && r.node == node)
+            && records.windows(2).all(|w| w[0].span.is_followed_by(&w[1].span));
+        let (true, Some(node)) = (valid, node) else {
+            return self.refuse(R, "spans must be two or more adjacent replicating spans on one node".into());
+        };
+        let span = records[0].span.joined_with(&records[records.len() - 1].span);
+        let checkpoint = records.iter().map(|r| r.checkpoint).min().unwrap_or(0).max(1);
+        let schema_id = records[0].schema_id;
+        let guards: Vec<Guard> = records.iter().map(|r| r.guard()).collect();
+        let target_id = self.mint();
+        let new = NewSpan {
+            id: target_id,
+            span,
+            schema_id,
+            checkpoint,
+            component: ComponentState::Preparing,
+            block: None,
+        };
+        let Some(target) = self.modes[m].sc.insert(new, SpanState::Scheduling, Some(node.clone())) else {
+            return self.refuse(R, "merged id taken".into());
+        };
+        if let Err(why) = self.admit_merge(now_ms, m, target, node, guards) {
+            let _ = self.modes[m].sc.delete(target);
+            self.refuse(R, format!("{why:?}"));
+        }
+    }
+
+    /// Admits a merge into the existing target record: an occupy per source, then the merge.
+    /// On failure every occupy admitted here is cancelled and nothing else changed.
+    pub(super) fn admit_merge(
+        &mut self,
+        now_ms: u64,
+        m: usize,
+        target: Guard,
+        node: NodeId,
+        sources: Vec<Guard>,
+    ) -> Result<(), Refusal> {
+        let mut occupied = Vec::new();
+        for g in &sources {
+            let op = self.modes[m].sc.get_guarded(*g).and_then(|r| Operator::occupy(r, target.id));
+            let result = match op {
+                Some(op) => self.admit(now_ms, m, op),
+                None => Err(Refusal::NoSpan),
+            };
+            if let Err(why) = result {
+                for id in occupied {
+                    let changes = self.modes[m].oc.cancel(id);
+                    self.apply(m, changes);
+                }
+                return Err(why);
+            }
+            occupied.push(g.id);
+        }
+        let op = {
+            let sc = &self.modes[m].sc;
+            let record = sc.get_guarded(target).ok_or(Refusal::NoSpan)?;
+            Operator::merge(record, node, sources, self.cfg.merge_sends_max)
+        };
+        if let Err(why) = self.admit(now_ms, m, op) {
+            for id in occupied {
+                let changes = self.modes[m].oc.cancel(id);
+                self.apply(m, changes);
+            }
+            return Err(why);
+        }
+        Ok(())
+    }
+
+    fn running_mode(&mut self, request: &'static str, mode: Mode) -> Option<usize> {
+        if self.lifecycle != Lifecycle::Running {
+            self.refuse(request, "the maintainer is not bootstrapped".into());
+            return None;
+        }
+        let m = self.mode_index(mode);
+        if m.is_none() {
+            self.refuse(request, format!("{mode:?} mode is not enabled"));
+        }
+        m
+    }
+
+    // ---- DDL ----
+
+    fn create_table(&mut self, table: TableInfo, spans: usize, commit_ts: Ts) {
+        let key = (table.keyspace_id, table.table_id);
+        if self.dropped.contains(&key) {
+            return self
+                .refuse("create table", format!("table {} was dropped; ids are not reused", table.table_id));
+        }
+        if self.live.contains_key(&key) {
+            return;
+        }
+        self.live.insert(key, (table, commit_ts));
+        let whole = TableSpan::whole_table(key.0, key.1);
+        let parts =
+            if spans > 1 { whole.split_even(spans).unwrap_or_else(|| vec![whole]) } else { vec![whole] };
+        for m in 0..self.modes.len() {
+            if self.modes[m].sc.has_table(key) {
+                continue;
+            }
+            for span in parts.clone() {
+                self.insert_absent(m, span, table.schema_id, commit_ts);
+            }
+        }
+    }
+
+    /// DROP TABLE: remove targets are captured first, operators cancelled second, records deleted
+    /// last (maintainer.md §3.6, §7.2), then a Remove goes to every captured node.
+    fn drop_table(&mut self, now_ms: u64, table: TableInfo) {
+        let key = (table.keyspace_id, table.table_id);
+        self.live.remove(&key);
+        self.dropped.insert(key);
+        for m in 0..self.modes.len() {
+            let records: Vec<SpanRecord> = self.modes[m].sc.table(key).cloned().collect();
+            // 1. Capture each bound record's node before any cancel hook can move it.
+            let removes: Vec<Operator> = records
+                .iter()
+                .filter_map(|r| {
+                    let node = r.node.clone()?;
+                    Some(Operator::remove(r, node, OperatorType::Remove, AfterRemove::Nothing))
+                })
+                .collect();
+            // 2. Cancel every operator on the table's ids (including Removes already running).
+            let ids: BTreeSet<DispatcherId> = records.iter().map(|r| r.id).collect();
+            for id in &ids {
+                let changes = self.modes[m].oc.cancel(*id);
+                self.apply(m, changes);
+            }
+            // 3. Delete the records.
+            for r in &records {
+                let _ = self.modes[m].sc.delete(r.guard());
+            }
+            // 4. Remove the dispatchers from the captured nodes.
+            for op in removes {
+                let _ = self.admit(now_ms, m, op);
+            }
+        }
+    }
+
+    fn stop(&mut self) {
+        // The only thing an inert maintainer still does: remove its own table triggers, so the
+        // next maintainer's bootstrap is not refused for a trigger mismatch on this node.
+        for state in &self.modes {
+            let request = remove_request(
+                &self.cfg.changefeed,
+                state.mode,
+                self.cfg.epoch,
+                state.trigger,
+                Some(TableSpan::table_trigger(self.cfg.keyspace_id)),
+                OperatorType::Remove,
+            );
+            self.effects
+                .push(Effect::Send { to: self.cfg.node.clone(), message: Outgoing::Schedule(request) });
+        }
+        for state in &mut self.modes {
+            state.oc.quiesce();
+        }
+        self.lifecycle = Lifecycle::Removing;
+    }
+
+    // ---- checkpoint ----
+
+    /// Advances the committed checkpoint of a mode (maintainer.md §1.6, I9-I11): the minimum of the
+    /// unreplicated records, the records of operators that start dispatchers, and the watermark of
+    /// every node that hosts a record plus the own node. Every one of those nodes must have
+    /// reported; the result only ever moves forward.
+    fn advance_checkpoint(&mut self, m: usize) {
+        let state = &self.modes[m];
+        let mut candidate = Ts::MAX;
+        if let Some(ts) = state.sc.min_unreplicated_checkpoint() {
+            candidate = candidate.min(ts);
+        }
+        if let Some(ts) = state.oc.min_blocking_checkpoint(&state.sc) {
+            candidate = candidate.min(ts);
+        }
+        let mut required: BTreeSet<&NodeId> = state.sc.bound_nodes().collect();
+        required.insert(&self.cfg.node);
+        for node in required {
+            match state.watermarks.get(node) {
+                Some(w) => candidate = candidate.min(w.checkpoint_ts),
+                None => return,
+            }
+        }
+        if candidate == Ts::MAX || candidate <= state.committed {
+            return;
+        }
+        let mode = state.mode;
+        self.modes[m].committed = candidate;
+        self.effects.push(Effect::CheckpointAdvanced { mode, checkpoint_ts: candidate });
+    }
+}

@@ -1,0 +1,19 @@
+//! The maintainer: the per-changefeed coordinator that schedules spans onto nodes through
+//! operators and recovers unfinished operators after a failover (maintainer.md).
+//!
+//! [`Maintainer`] is sans-IO and single-threaded: [`Maintainer::step`] takes the current time and
+//! one [`Event`] and returns the [`Effect`]s (messages to nodes, notices for the embedder). It
+//! never reads a clock, sleeps or does I/O, so the simulator and the tests step it exactly.
+
+mod bootstrap;
+pub mod controller;
+mod core;
+pub mod operator;
+pub mod schema;
+pub mod spans;
+
+pub use self::core::{Effect, Event, Lifecycle, Maintainer, MaintainerConfig, ModeView};
+pub use controller::{Finished, OperatorController, Refusal};
+pub use operator::{AfterRemove, Change, Kind, OpEvent, OpKind, Operator, Outcome, Outgoing, Phase};
+pub use schema::{Ddl, Fate, MemorySchema, SchemaView, TableInfo};
+pub use spans::{Guard, NewSpan, SpanController, SpanRecord, SpanState, Stale, TableKey};

@@ -1,0 +1,142 @@
+//! What the maintainer needs to know about the upstream schema: which tables are live at a
+//! timestamp, and which DDL came after it.
+//!
+//! Bootstrap asks both questions: the snapshot at the recovered start ts and the DDL history after
+//! it together say whether a reported dispatcher's table is live, was created after the start ts,
+//! was dropped since, or is simply unknown. Unknown is never taken for dropped (maintainer.md §7.4).
+
+use std::collections::BTreeMap;
+
+use crate::ids::Ts;
+
+/// A table as the schema knows it.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
+pub struct TableInfo {
+    /// Keyspace of the table.
+    pub keyspace_id: u32,
+    /// Table id (> 0).
+    pub table_id: i64,
+    /// Schema (database) id.
+    pub schema_id: i64,
+}
+
+/// A DDL that creates or drops a table (truncate is a drop and a create at one commit ts).
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
+pub enum Ddl {
+    /// The table comes into existence.
+    Create(TableInfo),
+    /// The table is gone.
+    Drop(TableInfo),
+}
+
+/// The two questions bootstrap asks of the upstream schema.
+pub trait SchemaView {
+    /// Every table live at `ts`.
+    fn tables_at(&self, ts: Ts) -> Vec<TableInfo>;
+    /// Every create/drop with commit ts > `ts`, in commit order.
+    fn history_after(&self, ts: Ts) -> Vec<(Ts, Ddl)>;
+}
+
+/// Where a table stands at bootstrap, after the snapshot and the history after it.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Fate {
+    /// Live now; `since` is the start ts for new dispatchers' records (its create ts if it was
+    /// created after the snapshot, else the snapshot ts).
+    Live {
+        /// The table.
+        info: TableInfo,
+        /// Earliest ts a new dispatcher of it may start at.
+        since: Ts,
+    },
+    /// Dropped at this commit ts, after the snapshot.
+    Dropped(Ts),
+}
+
+/// The fate of every table the snapshot at `ts` or the history after it mentions. A table in
+/// neither is unknown: absent from the map.
+pub fn fates(view: &dyn SchemaView, ts: Ts) -> BTreeMap<(u32, i64), Fate> {
+    let mut fates: BTreeMap<(u32, i64), Fate> = view
+        .tables_at(ts)
+        .into_iter()
+        .map(|info| ((info.keyspace_id, info.table_id), Fate::Live { info, since: ts }))
+        .collect();
+    for (commit_ts, ddl) in view.history_after(ts) {
+        match ddl {
+            Ddl::Create(info) => {
+                fates
+                    .insert((info.keyspace_id, info.table_id), Fate::Live { info, since: commit_ts.max(ts) });
+            }
+            Ddl::Drop(info) => {
+                fates.insert((info.keyspace_id, info.table_id), Fate::Dropped(commit_ts));
+            }
+        }
+    }
+    fates
+}
+
+/// An in-memory schema: a list of DDL in commit order. Used by tests, benches and the simulator.
+#[derive(Clone, Debug, Default)]
+pub struct MemorySchema {
+    events: Vec<(Ts, Ddl)>,
+}
+
+impl MemorySchema {
+    /// An empty schema.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Records a DDL at `commit_ts` (commit ts must not go backwards).
+    pub fn apply(&mut self, commit_ts: Ts, ddl: Ddl) {
+        debug_assert!(self.events.last().is_none_or(|(t, _)| *t <= commit_ts));
+        self.events.push((commit_ts, ddl));
+    }
+}
+
+impl SchemaView for MemorySchema {
+    fn tables_at(&self, ts: Ts) -> Vec<TableInfo> {
+        let mut live = BTreeMap::new();
+        for (commit_ts, ddl) in &self.events {
+            if *commit_ts > ts {
+                break;
+            }
+            match ddl {
+                Ddl::Create(info) => {
+                    live.insert((info.keyspace_id, info.table_id), *info);
+                }
+                Ddl::Drop(info) => {
+                    live.remove(&(info.keyspace_id, info.table_id));
+                }
+            }
+        }
+        live.into_values().collect()
+    }
+
+    fn history_after(&self, ts: Ts) -> Vec<(Ts, Ddl)> {
+        self.events.iter().filter(|(t, _)| *t > ts).copied().collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn t(id: i64) -> TableInfo {
+        TableInfo { keyspace_id: 0, table_id: id, schema_id: 1 }
+    }
+
+    #[test]
+    fn fates_tell_dropped_from_created_later_from_unknown() {
+        let mut s = MemorySchema::new();
+        s.apply(5, Ddl::Create(t(1)));
+        s.apply(5, Ddl::Create(t(2)));
+        s.apply(20, Ddl::Drop(t(1)));
+        s.apply(30, Ddl::Create(t(3)));
+        let f = fates(&s, 10);
+        assert_eq!(f[&(0, 1)], Fate::Dropped(20));
+        assert_eq!(f[&(0, 2)], Fate::Live { info: t(2), since: 10 });
+        assert_eq!(f[&(0, 3)], Fate::Live { info: t(3), since: 30 });
+        assert!(!f.contains_key(&(0, 4)), "a table nobody mentions is unknown, not dropped");
+        assert_eq!(s.tables_at(25), vec![t(2)]);
+    }
+}

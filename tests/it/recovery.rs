@@ -1,0 +1,494 @@
+//! Bootstrap recovery, one test per rule and per branch of maintainer.md §4.2-§4.3 (the rules are
+//! numbered in src/maintainer/bootstrap.rs).
+
+use dispatcher_core::maintainer::*;
+use dispatcher_core::messages::ComponentState::*;
+use dispatcher_core::messages::*;
+
+use crate::harness::*;
+
+#[test]
+fn reported_dispatcher_of_live_table_is_adopted_as_replicating() {
+    let mut m = maintainer(&["a", "b"], &[1]);
+    let effects = bootstrap(
+        &mut m,
+        vec![("a", response(vec![])), ("b", response(vec![bspan(11, whole(1), Working, 120)]))],
+    );
+    assert!(effects.contains(&Effect::Bootstrapped));
+    assert_eq!(state_of(&m, did(11)), Some((SpanState::Replicating, Some("b".into()))));
+    assert_eq!(table_spans(&m, 1).len(), 1, "no hole, nothing added");
+    sound(&m);
+}
+
+#[test]
+fn bootstrap_waits_for_every_node_and_sends_post_bootstrap_to_own_node() {
+    let mut m = maintainer(&["a", "b"], &[1]);
+    let e = bootstrap(&mut m, vec![("a", response(vec![]))]);
+    assert!(!e.contains(&Effect::Bootstrapped));
+    assert_eq!(m.lifecycle(), Lifecycle::Bootstrapping);
+    let e = m.step(0, Event::BootstrapResponse { from: n("b"), response: response(vec![]) });
+    assert!(e.contains(&Effect::Bootstrapped));
+    assert!(e.iter().any(|e| matches!(e, Effect::Send { to, message: Outgoing::PostBootstrap(p) } if to.as_str() == "a" && p.epoch == EPOCH)));
+}
+
+#[test]
+fn bootstrap_requests_carry_epoch_and_triggers_only_to_own_node() {
+    let mut m = maintainer(&["a", "b"], &[1]);
+    let e = m.step(0, Event::Tick);
+    let reqs: Vec<(String, BootstrapRequest)> = e
+        .iter()
+        .filter_map(|e| match e {
+            Effect::Send { to, message: Outgoing::Bootstrap(r) } => Some((to.to_string(), r.clone())),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(reqs.len(), 2);
+    assert!(reqs.iter().all(|(_, r)| r.epoch == EPOCH && r.start_ts == CP));
+    assert!(reqs[0].1.trigger.is_some() && reqs[0].0 == "a");
+    assert!(reqs[1].1.trigger.is_none());
+    // Unanswered requests are resent after the interval, not before.
+    assert!(m.step(500, Event::Tick).is_empty());
+    assert_eq!(m.step(1_000, Event::Tick).len(), 2);
+}
+
+#[test]
+fn uncovered_live_table_becomes_absent_and_is_scheduled() {
+    let mut m = maintainer(&["a", "b"], &[1, 2]);
+    bootstrap(
+        &mut m,
+        vec![("a", response(vec![])), ("b", response(vec![bspan(11, whole(1), Working, 120)]))],
+    );
+    let spans = table_spans(&m, 2);
+    assert_eq!(spans, vec![(whole(2), SpanState::Absent, None)]);
+    let e = m.step(10, Event::Tick);
+    let creates = schedules(&e);
+    assert_eq!(creates.len(), 1);
+    assert_eq!(creates[0].0, "a", "least-loaded node (b hosts table 1)");
+    assert_eq!((creates[0].1, creates[0].2), (ScheduleAction::Create, OperatorType::Add));
+    assert!(creates[0].4 >= CP, "I11: start ts at least the committed checkpoint");
+    sound(&m);
+}
+
+#[test]
+fn holes_between_reported_spans_are_repaired() {
+    let mut m = maintainer(&["a"], &[1]);
+    bootstrap(
+        &mut m,
+        vec![(
+            "a",
+            response(vec![bspan(11, part(1, 4, 0), Working, 120), bspan(12, part(1, 4, 2), Working, 120)]),
+        )],
+    );
+    let spans = table_spans(&m, 1);
+    let absent: Vec<_> = spans.iter().filter(|s| s.1 == SpanState::Absent).map(|s| s.0.clone()).collect();
+    assert_eq!(absent, vec![part(1, 4, 1), part(1, 4, 3)]);
+    sound(&m);
+}
+
+#[test]
+fn same_id_reported_by_two_nodes_keeps_the_working_copy_and_removes_the_other() {
+    let mut m = maintainer(&["a", "b"], &[1]);
+    bootstrap(
+        &mut m,
+        vec![
+            ("a", response(vec![bspan(11, whole(1), Stopped, 150)])),
+            ("b", response(vec![bspan(11, whole(1), Working, 120)])),
+        ],
+    );
+    assert_eq!(state_of(&m, did(11)), Some((SpanState::Replicating, Some("b".into()))));
+    assert_eq!(orphans(&m), vec![("a".to_string(), did(11))]);
+    let e = m.step(1, Event::Tick);
+    assert!(schedules(&e).contains(&("a".into(), ScheduleAction::Remove, OperatorType::Remove, did(11), 0)));
+}
+
+#[test]
+fn identical_spans_with_two_ids_keep_one_and_remove_the_other_as_temporary_coverage() {
+    let mut m = maintainer(&["a", "b"], &[1]);
+    bootstrap(
+        &mut m,
+        vec![
+            ("a", response(vec![bspan(11, whole(1), Working, 120)])),
+            ("b", response(vec![bspan(12, whole(1), Working, 120)])),
+        ],
+    );
+    assert_eq!(state_of(&m, did(11)), Some((SpanState::Replicating, Some("a".into()))));
+    assert_eq!(
+        state_of(&m, did(12)),
+        Some((SpanState::Replicating, Some("b".into()))),
+        "kept until it stopped"
+    );
+    assert_eq!(op_of(&m, did(12)), Some((OpKind::Remove, Phase::Removing)));
+    // Once it stopped, it is deleted and nothing needs repair (11 covers the table).
+    status(&mut m, 5, "b", did(12), Stopped, 130);
+    assert!(record(&m, did(12)).is_none());
+    assert_eq!(table_spans(&m, 1).len(), 1);
+    sound(&m);
+}
+
+#[test]
+fn partial_overlap_keeps_the_narrower_first_and_repairs_the_hole_after_the_cleanup() {
+    let parts = whole(1).split_even(4).unwrap();
+    let wide = parts[0].joined_with(&parts[2]); // [0, 3/4)
+    let mut m = maintainer(&["a", "b"], &[1]);
+    bootstrap(
+        &mut m,
+        vec![
+            ("a", response(vec![bspan(11, parts[0].clone(), Working, 120)])),
+            ("b", response(vec![bspan(12, wide, Working, 120)])),
+        ],
+    );
+    assert_eq!(op_of(&m, did(12)), Some((OpKind::Remove, Phase::Removing)));
+    // Only the part nobody covers at all is absent now; the rest waits for the cleanup.
+    let absent: Vec<_> =
+        table_spans(&m, 1).into_iter().filter(|s| s.1 == SpanState::Absent).map(|s| s.0).collect();
+    assert_eq!(absent, vec![parts[3].clone()]);
+    status(&mut m, 5, "b", did(12), Stopped, 130);
+    let absent: Vec<_> =
+        table_spans(&m, 1).into_iter().filter(|s| s.1 == SpanState::Absent).map(|s| s.0).collect();
+    assert_eq!(absent.len(), 2, "the hole under the removed span is refilled: {absent:?}");
+    sound(&m);
+}
+
+#[test]
+fn restored_o_remove_deletes_the_span_and_repairs_coverage() {
+    let mut m = maintainer(&["a"], &[1]);
+    let mut r = response(vec![bspan(11, whole(1), Working, 120)]);
+    r.operators.push(journaled(11, whole(1), ScheduleAction::Remove, OperatorType::Remove));
+    bootstrap(&mut m, vec![("a", r)]);
+    assert_eq!(op_of(&m, did(11)), Some((OpKind::Remove, Phase::Removing)));
+    let e = m.step(1, Event::Tick);
+    let removes = schedules(&e);
+    assert!(removes
+        .iter()
+        .any(|s| s.3 == did(11) && s.1 == ScheduleAction::Remove && s.2 == OperatorType::Remove));
+    status(&mut m, 2, "a", did(11), Stopped, 130);
+    assert!(record(&m, did(11)).is_none());
+    let spans = table_spans(&m, 1);
+    assert_eq!(spans.len(), 1);
+    assert_eq!(spans[0].1, SpanState::Absent, "coverage repaired with a fresh span");
+    sound(&m);
+}
+
+#[test]
+fn s1_restored_move_remove_marks_the_span_absent_after_the_origin_stops() {
+    let mut m = maintainer(&["a", "b"], &[1]);
+    let mut r = response(vec![bspan(11, whole(1), Working, 120)]);
+    r.operators.push(journaled(11, whole(1), ScheduleAction::Remove, OperatorType::Move));
+    bootstrap(&mut m, vec![("a", r), ("b", response(vec![]))]);
+    let e = m.step(1, Event::Tick);
+    assert!(schedules(&e)
+        .iter()
+        .any(|s| s.0 == "a" && s.2 == OperatorType::Move && s.1 == ScheduleAction::Remove));
+    assert!(
+        schedules(&e).iter().all(|s| s.1 == ScheduleAction::Remove),
+        "no create while the origin may run (I2)"
+    );
+    status(&mut m, 2, "a", did(11), Stopped, 130);
+    assert_eq!(state_of(&m, did(11)), Some((SpanState::Absent, None)));
+    assert_eq!(record(&m, did(11)).unwrap().checkpoint, 130, "the final checkpoint is kept");
+    let e = m.step(3, Event::Tick);
+    assert_eq!(schedules(&e).iter().filter(|s| s.1 == ScheduleAction::Create && s.3 == did(11)).count(), 1);
+    sound(&m);
+}
+
+#[test]
+fn s2_restored_split_remove_re_adds_the_span_unsplit() {
+    let mut m = maintainer(&["a"], &[1]);
+    let mut r = response(vec![bspan(11, whole(1), Working, 120)]);
+    r.operators.push(journaled(11, whole(1), ScheduleAction::Remove, OperatorType::Split));
+    bootstrap(&mut m, vec![("a", r)]);
+    assert_eq!(op_of(&m, did(11)), Some((OpKind::Remove, Phase::Removing)));
+    status(&mut m, 2, "a", did(11), Stopped, 130);
+    assert_eq!(table_spans(&m, 1), vec![(whole(1), SpanState::Absent, None)]);
+}
+
+#[test]
+fn s3a_restored_remove_for_a_dropped_table_keeps_no_span() {
+    let mut s = schema(&[1]);
+    s.apply(50, Ddl::Drop(table(1)));
+    let mut m = maintainer_with(&["a"], s, |_| {});
+    let mut r = response(vec![bspan(11, whole(1), Working, 40)]);
+    r.operators.push(journaled(11, whole(1), ScheduleAction::Remove, OperatorType::Remove));
+    bootstrap(&mut m, vec![("a", r)]);
+    assert!(record(&m, did(11)).is_none(), "no span for a dropped table");
+    assert_eq!(op_of(&m, did(11)), Some((OpKind::Remove, Phase::Removing)), "but its dispatcher is removed");
+    status(&mut m, 2, "a", did(11), Stopped, 45);
+    assert!(op_of(&m, did(11)).is_none());
+    assert!(table_spans(&m, 1).is_empty(), "dropped stays dropped (I8)");
+}
+
+#[test]
+fn s3b_table_dropped_after_the_start_ts_stays_dropped() {
+    let mut s = schema(&[1]);
+    s.apply(150, Ddl::Drop(table(1))); // after the start ts (100)
+    let mut m = maintainer_with(&["a"], s, |_| {});
+    let mut r = response(vec![bspan(11, whole(1), Working, 120)]);
+    r.operators.push(journaled(11, whole(1), ScheduleAction::Remove, OperatorType::Move));
+    bootstrap(&mut m, vec![("a", r)]);
+    assert!(record(&m, did(11)).is_none());
+    status(&mut m, 2, "a", did(11), Stopped, 130);
+    let e = m.step(3, Event::Tick);
+    assert!(schedules(&e).iter().all(|s| s.1 != ScheduleAction::Create), "no create for a dropped table");
+    assert!(table_spans(&m, 1).is_empty());
+}
+
+#[test]
+fn old_owner_remove_whose_dispatcher_is_gone_leaves_a_hole_that_is_repaired() {
+    let mut m = maintainer(&["a"], &[1]);
+    let mut r = response(vec![]);
+    r.operators.push(journaled(11, whole(1), ScheduleAction::Remove, OperatorType::Remove));
+    bootstrap(&mut m, vec![("a", r)]);
+    assert!(op_of(&m, did(11)).is_none());
+    assert_eq!(table_spans(&m, 1), vec![(whole(1), SpanState::Absent, None)]);
+}
+
+#[test]
+fn s11_stale_create_for_a_dropped_table_is_skipped() {
+    let mut s = schema(&[1, 2]);
+    s.apply(90, Ddl::Drop(table(2)));
+    let mut m = maintainer_with(&["a"], s, |_| {});
+    let mut r = response(vec![bspan(11, whole(1), Working, 120)]);
+    r.operators.push(journaled(21, whole(2), ScheduleAction::Create, OperatorType::Move));
+    bootstrap(&mut m, vec![("a", r)]);
+    assert!(record(&m, did(21)).is_none());
+    assert!(op_of(&m, did(21)).is_none());
+    let e = m.step(1, Event::Tick);
+    assert!(schedules(&e).is_empty(), "{e:?}");
+}
+
+#[test]
+fn current_owner_create_in_flight_is_restored_as_an_add_to_the_same_node() {
+    let mut m = maintainer(&["a", "b"], &[1]);
+    let mut r = response(vec![]);
+    r.operators.push(journaled(11, whole(1), ScheduleAction::Create, OperatorType::Move));
+    bootstrap(&mut m, vec![("a", response(vec![])), ("b", r)]);
+    assert_eq!(state_of(&m, did(11)), Some((SpanState::Scheduling, Some("b".into()))));
+    let e = m.step(1, Event::Tick);
+    assert_eq!(schedules(&e), vec![("b".into(), ScheduleAction::Create, OperatorType::Add, did(11), CP)]);
+}
+
+#[test]
+fn create_journaled_for_a_reported_dispatcher_is_not_restored() {
+    let mut m = maintainer(&["a"], &[1]);
+    let mut r = response(vec![bspan(11, whole(1), Working, 120)]);
+    r.operators.push(journaled(11, whole(1), ScheduleAction::Create, OperatorType::Add));
+    bootstrap(&mut m, vec![("a", r)]);
+    assert!(op_of(&m, did(11)).is_none());
+    assert_eq!(state_of(&m, did(11)), Some((SpanState::Replicating, Some("a".into()))));
+}
+
+#[test]
+fn journals_that_disagree_resolve_to_the_remove() {
+    let mut m = maintainer(&["a", "b"], &[1]);
+    let mut ra = response(vec![bspan(11, whole(1), Working, 120)]);
+    ra.operators.push(journaled(11, whole(1), ScheduleAction::Remove, OperatorType::Move));
+    let mut rb = response(vec![]);
+    rb.operators.push(journaled(11, whole(1), ScheduleAction::Create, OperatorType::Move));
+    bootstrap(&mut m, vec![("a", ra), ("b", rb)]);
+    assert_eq!(op_of(&m, did(11)), Some((OpKind::Remove, Phase::Removing)));
+    let e = m.step(1, Event::Tick);
+    assert!(schedules(&e).iter().all(|s| s.1 == ScheduleAction::Remove), "{e:?}");
+}
+
+fn merge_journal(sources: &[u64], merged: u64) -> MergeRequest {
+    MergeRequest {
+        changefeed: Default::default(),
+        sources: sources.iter().map(|s| did(*s)).collect(),
+        merged: did(merged),
+        mode: dispatcher_core::ids::Mode::Default,
+        epoch: dispatcher_core::ids::Epoch(6),
+    }
+}
+
+#[test]
+fn s5_pre_commit_merge_with_evidence_is_restored_with_its_original_id_and_new_epoch() {
+    let (p0, p1) = (part(1, 2, 0), part(1, 2, 1));
+    let mut m = maintainer(&["a"], &[1]);
+    let mut r = response(vec![
+        bspan(11, p0, WaitingMerge, 120),
+        bspan(12, p1, WaitingMerge, 125),
+        bspan(13, whole(1), MergeReady, 0),
+    ]);
+    r.merge_operators.push(merge_journal(&[11, 12], 13));
+    bootstrap(&mut m, vec![("a", r)]);
+    assert_eq!(op_of(&m, did(13)), Some((OpKind::Merge, Phase::Merging)));
+    assert_eq!(op_of(&m, did(11)), Some((OpKind::Occupy, Phase::Holding)));
+    assert_eq!(op_of(&m, did(12)), Some((OpKind::Occupy, Phase::Holding)));
+    assert_eq!(record(&m, did(13)).unwrap().checkpoint, 120, "target starts at the sources' minimum");
+    let e = m.step(1, Event::Tick);
+    let sent = merges(&e);
+    assert_eq!(sent.len(), 1);
+    assert_eq!(sent[0].1.merged, did(13));
+    assert_eq!(sent[0].1.epoch, EPOCH);
+    // The node's merge completes: the sources leave, the merged span replicates.
+    status(&mut m, 2, "a", did(13), Working, 126);
+    assert!(record(&m, did(11)).is_none() && record(&m, did(12)).is_none());
+    assert_eq!(state_of(&m, did(13)), Some((SpanState::Replicating, Some("a".into()))));
+    assert!(m.view(dispatcher_core::ids::Mode::Default).unwrap().operators.is_empty(), "occupies released");
+    sound(&m);
+}
+
+#[test]
+fn merge_past_its_commit_point_adopts_the_target_and_removes_the_sources() {
+    let (p0, p1) = (part(1, 2, 0), part(1, 2, 1));
+    let mut m = maintainer(&["a"], &[1]);
+    let mut r = response(vec![
+        bspan(11, p0, WaitingMerge, 120),
+        bspan(12, p1, Stopped, 125),
+        bspan(13, whole(1), Initializing, 120),
+    ]);
+    r.merge_operators.push(merge_journal(&[11, 12], 13));
+    bootstrap(&mut m, vec![("a", r)]);
+    assert_eq!(state_of(&m, did(13)), Some((SpanState::Replicating, Some("a".into()))));
+    assert!(record(&m, did(11)).is_none() && record(&m, did(12)).is_none());
+    let mut o = orphans(&m);
+    o.sort();
+    assert_eq!(o, vec![("a".to_string(), did(11)), ("a".to_string(), did(12))]);
+    sound(&m);
+}
+
+#[test]
+fn pre_commit_merge_without_complete_evidence_removes_the_target_and_keeps_the_sources() {
+    let (p0, p1) = (part(1, 2, 0), part(1, 2, 1));
+    let mut m = maintainer(&["a"], &[1]);
+    // Source 12 is Working: the node never got as far as waiting on it.
+    let mut r = response(vec![
+        bspan(11, p0, WaitingMerge, 120),
+        bspan(12, p1, Working, 125),
+        bspan(13, whole(1), Preparing, 0),
+    ]);
+    r.merge_operators.push(merge_journal(&[11, 12], 13));
+    bootstrap(&mut m, vec![("a", r)]);
+    assert_eq!(op_of(&m, did(13)), Some((OpKind::Remove, Phase::Removing)));
+    assert_eq!(state_of(&m, did(11)), Some((SpanState::Replicating, Some("a".into()))));
+    assert_eq!(state_of(&m, did(12)), Some((SpanState::Replicating, Some("a".into()))));
+    status(&mut m, 2, "a", did(13), Stopped, 0);
+    assert!(record(&m, did(13)).is_none());
+    assert_eq!(table_spans(&m, 1).len(), 2, "the sources tile the table; nothing to repair");
+    sound(&m);
+}
+
+#[test]
+fn merge_journal_whose_target_is_not_reported_is_stale() {
+    let (p0, p1) = (part(1, 2, 0), part(1, 2, 1));
+    let mut m = maintainer(&["a"], &[1]);
+    let mut r = response(vec![bspan(11, p0, Working, 120), bspan(12, p1, Working, 125)]);
+    r.merge_operators.push(merge_journal(&[11, 12], 13));
+    bootstrap(&mut m, vec![("a", r)]);
+    assert!(m.view(dispatcher_core::ids::Mode::Default).unwrap().operators.is_empty());
+    assert_eq!(table_spans(&m, 1).len(), 2);
+}
+
+#[test]
+fn dispatcher_of_a_dropped_table_is_removed_without_a_span() {
+    let mut s = schema(&[1, 2]);
+    s.apply(90, Ddl::Drop(table(2)));
+    let mut m = maintainer_with(&["a"], s, |_| {});
+    bootstrap(&mut m, vec![("a", response(vec![bspan(21, whole(2), Working, 80)]))]);
+    assert!(record(&m, did(21)).is_none());
+    assert_eq!(op_of(&m, did(21)), Some((OpKind::Remove, Phase::Removing)));
+}
+
+#[test]
+fn dispatcher_of_an_unknown_table_is_tracked_not_dropped_and_not_recreated() {
+    let mut m = maintainer(&["a"], &[1]);
+    bootstrap(
+        &mut m,
+        vec![(
+            "a",
+            response(vec![bspan(11, whole(1), Working, 120), bspan(91, part(9, 2, 0), Working, 120)]),
+        )],
+    );
+    assert_eq!(state_of(&m, did(91)), Some((SpanState::Replicating, Some("a".into()))));
+    assert_eq!(table_spans(&m, 9).len(), 1, "no hole repair for a table the schema does not know");
+    assert!(op_of(&m, did(91)).is_none());
+}
+
+#[test]
+fn table_created_after_the_start_ts_is_adopted_not_ignored() {
+    let mut s = schema(&[1]);
+    s.apply(110, Ddl::Create(table(3)));
+    let mut m = maintainer_with(&["a"], s, |_| {});
+    bootstrap(&mut m, vec![("a", response(vec![bspan(31, whole(3), Working, 115)]))]);
+    assert_eq!(state_of(&m, did(31)), Some((SpanState::Replicating, Some("a".into()))));
+    assert_eq!(table_spans(&m, 1), vec![(whole(1), SpanState::Absent, None)]);
+}
+
+#[test]
+fn node_leaving_during_bootstrap_is_not_waited_for() {
+    let mut m = maintainer(&["a", "b"], &[1]);
+    bootstrap(&mut m, vec![("a", response(vec![]))]);
+    let e = m.step(1, Event::NodeLeft(n("b")));
+    assert!(e.contains(&Effect::Bootstrapped));
+    assert_eq!(table_spans(&m, 1), vec![(whole(1), SpanState::Absent, None)], "its ranges are holes");
+}
+
+#[test]
+fn node_joining_during_bootstrap_must_answer_too() {
+    let mut m = maintainer(&["a"], &[1]);
+    m.step(0, Event::Tick);
+    let e = m.step(1, Event::NodeJoined(n("c")));
+    assert!(e
+        .iter()
+        .any(|e| matches!(e, Effect::Send { to, message: Outgoing::Bootstrap(_) } if to.as_str() == "c")));
+    let e = m.step(2, Event::BootstrapResponse { from: n("a"), response: response(vec![]) });
+    assert!(!e.contains(&Effect::Bootstrapped));
+    let e = m.step(3, Event::BootstrapResponse { from: n("c"), response: response(vec![]) });
+    assert!(e.contains(&Effect::Bootstrapped));
+}
+
+#[test]
+fn late_node_answer_after_bootstrap_has_its_unknown_dispatchers_removed() {
+    let mut m = maintainer(&["a"], &[1]);
+    bootstrap(&mut m, vec![("a", response(vec![bspan(11, whole(1), Working, 120)]))]);
+    m.step(1, Event::NodeJoined(n("c")));
+    m.step(
+        2,
+        Event::BootstrapResponse {
+            from: n("c"),
+            response: response(vec![bspan(11, whole(1), Working, 120)]),
+        },
+    );
+    assert_eq!(orphans(&m), vec![("c".to_string(), did(11))]);
+    assert_eq!(
+        state_of(&m, did(11)),
+        Some((SpanState::Replicating, Some("a".into()))),
+        "the bound copy stays"
+    );
+}
+
+#[test]
+fn old_table_trigger_on_another_node_is_removed() {
+    let mut m = maintainer(&["a", "b"], &[1]);
+    let old_trigger = bspan(99, dispatcher_core::span::TableSpan::table_trigger(0), Working, 100);
+    bootstrap(&mut m, vec![("a", response(vec![])), ("b", response(vec![old_trigger]))]);
+    assert_eq!(orphans(&m), vec![("b".to_string(), did(99))]);
+}
+
+#[test]
+fn refused_bootstrap_is_asked_again_and_stale_epoch_answers_are_dropped() {
+    let mut m = maintainer(&["a"], &[1]);
+    m.step(0, Event::Tick);
+    let mut stale = response(vec![bspan(11, whole(1), Working, 120)]);
+    stale.epoch = dispatcher_core::ids::Epoch(6);
+    assert!(m.step(1, Event::BootstrapResponse { from: n("a"), response: stale }).is_empty());
+    let mut refused = response(vec![]);
+    refused.err = Some(RunningError { message: "trigger mismatch".into(), ..Default::default() });
+    let e = m.step(2, Event::BootstrapResponse { from: n("a"), response: refused });
+    assert!(matches!(e[..], [Effect::NodeError { .. }]));
+    assert_eq!(m.lifecycle(), Lifecycle::Bootstrapping);
+    let e = m.step(1_002, Event::Tick);
+    assert!(e.iter().any(|e| matches!(e, Effect::Send { message: Outgoing::Bootstrap(_), .. })));
+}
+
+#[test]
+fn redo_mode_is_recovered_independently() {
+    let mut m = maintainer_with(&["a"], schema(&[1]), |c| c.redo = true);
+    let mut redo = bspan(51, whole(1), Working, 120);
+    redo.mode = dispatcher_core::ids::Mode::Redo;
+    bootstrap(&mut m, vec![("a", response(vec![bspan(11, whole(1), Working, 120), redo]))]);
+    let rv = m.view(dispatcher_core::ids::Mode::Redo).unwrap();
+    assert_eq!(rv.spans.get(did(51)).unwrap().state, SpanState::Replicating);
+    assert!(rv.spans.get(did(11)).is_none());
+    assert!(m.view(dispatcher_core::ids::Mode::Default).unwrap().spans.get(did(51)).is_none());
+}
