@@ -26,6 +26,10 @@
 //! * A dispatcher reported alive in a snapshot while its removal is in flight is reported with its
 //!   Remove (hazard B3 closed).
 //! * No mutex on any request path; the core never blocks, sleeps, spawns or reads a clock.
+//! * Heartbeat path: a status update costs a few atomic operations and never blocks; no update,
+//!   state transition or terminal Stopped is lost, even when the bounded queue is full; reported
+//!   checkpoints never go backwards; a watermark never exceeds the checkpoint of a dispatcher its
+//!   `seq` accounts for, nor the start of a create in flight (hazard B2 closed).
 //!
 //! ## Layout
 //!

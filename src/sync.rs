@@ -139,6 +139,13 @@ where
         self.inner.pin().iter().map(|(k, v)| (k.clone(), v.clone())).collect()
     }
 
+    /// Visits every entry without cloning (weak snapshot, same contract as [`Map::values`]).
+    pub fn for_each(&self, mut f: impl FnMut(&K, &V)) {
+        for (k, v) in self.inner.pin().iter() {
+            f(k, v);
+        }
+    }
+
     /// Number of entries (approximate under concurrent change).
     pub fn len(&self) -> usize {
         self.inner.len()
@@ -207,6 +214,13 @@ where
         self.inner.lock().unwrap().iter().map(|(k, v)| (k.clone(), v.clone())).collect()
     }
 
+    /// Visits every entry (a snapshot taken under the lock, visited after it is released).
+    pub fn for_each(&self, mut f: impl FnMut(&K, &V)) {
+        for (k, v) in self.entries() {
+            f(&k, &v);
+        }
+    }
+
     /// Number of entries.
     pub fn len(&self) -> usize {
         self.inner.lock().unwrap().len()
@@ -271,5 +285,93 @@ impl<T> Swap<T> {
         } else {
             Err(slot.clone())
         }
+    }
+}
+
+/// A bounded multi-producer multi-consumer FIFO queue that never blocks.
+///
+/// Normal builds use [`crossbeam_queue::ArrayQueue`] (lock-free, one CAS per push or pop); under
+/// `dispatcher_loom` a loom `Mutex<VecDeque>` with the same capacity, which is linearizable and so
+/// stronger than the lock-free queue, whose push and pop are linearizable too. Protocols built on
+/// it may rely on: a `push` that returns `Ok` happens-before the `pop` that returns the value, and
+/// a full queue hands the value back.
+pub struct Queue<T> {
+    #[cfg(not(dispatcher_loom))]
+    inner: crossbeam_queue::ArrayQueue<T>,
+    #[cfg(dispatcher_loom)]
+    inner: loom::sync::Mutex<std::collections::VecDeque<T>>,
+    #[cfg(dispatcher_loom)]
+    capacity: usize,
+}
+
+#[cfg(not(dispatcher_loom))]
+impl<T> Queue<T> {
+    /// An empty queue holding at most `capacity` (at least 1) values.
+    pub fn new(capacity: usize) -> Self {
+        Self { inner: crossbeam_queue::ArrayQueue::new(capacity.max(1)) }
+    }
+
+    /// Appends `value`, or hands it back when the queue is full.
+    pub fn push(&self, value: T) -> Result<(), T> {
+        self.inner.push(value)
+    }
+
+    /// Removes the oldest value.
+    pub fn pop(&self) -> Option<T> {
+        self.inner.pop()
+    }
+
+    /// Number of values (approximate under concurrency).
+    pub fn len(&self) -> usize {
+        self.inner.len()
+    }
+
+    /// Whether the queue is empty (approximate under concurrency).
+    pub fn is_empty(&self) -> bool {
+        self.inner.is_empty()
+    }
+
+    /// The capacity.
+    pub fn capacity(&self) -> usize {
+        self.inner.capacity()
+    }
+}
+
+#[cfg(dispatcher_loom)]
+impl<T> Queue<T> {
+    /// An empty queue holding at most `capacity` (at least 1) values.
+    pub fn new(capacity: usize) -> Self {
+        let capacity = capacity.max(1);
+        Self { inner: loom::sync::Mutex::new(std::collections::VecDeque::with_capacity(capacity)), capacity }
+    }
+
+    /// Appends `value`, or hands it back when the queue is full.
+    pub fn push(&self, value: T) -> Result<(), T> {
+        let mut q = self.inner.lock().unwrap();
+        if q.len() >= self.capacity {
+            return Err(value);
+        }
+        q.push_back(value);
+        Ok(())
+    }
+
+    /// Removes the oldest value.
+    pub fn pop(&self) -> Option<T> {
+        self.inner.lock().unwrap().pop_front()
+    }
+
+    /// Number of values.
+    pub fn len(&self) -> usize {
+        self.inner.lock().unwrap().len()
+    }
+
+    /// Whether the queue is empty.
+    pub fn is_empty(&self) -> bool {
+        self.inner.lock().unwrap().is_empty()
+    }
+
+    /// The capacity.
+    pub fn capacity(&self) -> usize {
+        self.capacity
     }
 }

@@ -10,7 +10,7 @@ use prost::Message;
 const TOP_LEVEL: [&str; 15] = [
     "ScheduleDispatcherRequest",
     "MergeDispatcherRequest",
-    "HeartBeatRequest",
+    "Heartbeat",
     "HeartBeatResponse",
     "BlockStatusRequest",
     "CheckpointTsMessage",
@@ -83,18 +83,48 @@ fuzz_target!(|data: &[u8]| {
                 let _ = CloseRequest::try_from(&m);
             }
         }
-        "HeartBeatRequest" => {
+        "Heartbeat" => {
             if let Some(m) = stable::<pb::HeartBeatRequest>(bytes) {
                 for s in &m.statuses {
                     let _ = DispatcherStatus::try_from(s);
                 }
+                if let Ok(d) = Heartbeat::try_from(&m) {
+                    let back = pb::HeartBeatRequest::from(&d);
+                    // Floats: compare the re-encoded bytes (NaN payloads compare unequal).
+                    let again = Heartbeat::try_from(&back).expect("a converted request converts back");
+                    assert_eq!(pb::HeartBeatRequest::from(&again).encode_to_vec(), back.encode_to_vec());
+                }
             }
         }
-        "HeartBeatResponse" => drop(stable::<pb::HeartBeatResponse>(bytes)),
-        "BlockStatusRequest" => drop(stable::<pb::BlockStatusRequest>(bytes)),
-        "CheckpointTsMessage" => drop(stable::<pb::CheckpointTsMessage>(bytes)),
-        "RedoMetaMessage" => drop(stable::<pb::RedoMetaMessage>(bytes)),
-        "RedoResolvedTsForwardMessage" => drop(stable::<pb::RedoResolvedTsForwardMessage>(bytes)),
+        "HeartBeatResponse" => {
+            if let Some(m) = stable::<pb::HeartBeatResponse>(bytes) {
+                if let Ok(d) = HeartBeatResponse::try_from(&m) {
+                    assert_eq!(HeartBeatResponse::try_from(&pb::HeartBeatResponse::from(&d)).as_ref(), Ok(&d));
+                }
+            }
+        }
+        "BlockStatusRequest" => {
+            if let Some(m) = stable::<pb::BlockStatusRequest>(bytes) {
+                if let Ok(d) = BlockStatusRequest::try_from(&m) {
+                    assert_eq!(BlockStatusRequest::try_from(&pb::BlockStatusRequest::from(&d)).as_ref(), Ok(&d));
+                }
+            }
+        }
+        "CheckpointTsMessage" => {
+            if let Some(m) = stable::<pb::CheckpointTsMessage>(bytes) {
+                let _ = CheckpointTsMessage::from(&m);
+            }
+        }
+        "RedoMetaMessage" => {
+            if let Some(m) = stable::<pb::RedoMetaMessage>(bytes) {
+                let _ = RedoMetaMessage::from(&m);
+            }
+        }
+        "RedoResolvedTsForwardMessage" => {
+            if let Some(m) = stable::<pb::RedoResolvedTsForwardMessage>(bytes) {
+                let _ = RedoResolvedTsForward::from(&m);
+            }
+        }
         "RedoResolvedTsProgressMessage" => drop(stable::<pb::RedoResolvedTsProgressMessage>(bytes)),
         "MaintainerPostBootstrapResponse" => drop(stable::<pb::MaintainerPostBootstrapResponse>(bytes)),
         _ => drop(stable::<pb::MaintainerCloseResponse>(bytes)),

@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use crate::ids::{DispatcherId, Mode, NodeId, Ts};
 use crate::messages::{
-    BootstrapResponse, CloseResponse, DispatcherStatus, PostBootstrapResponse, RunningError,
+    BarrierAnswer, BootstrapResponse, CloseResponse, DispatcherStatus, PostBootstrapResponse, RunningError,
 };
 
 use super::operators::{OpEntry, OpKey};
@@ -99,10 +99,42 @@ pub enum Effect {
         /// Its mode.
         mode: Mode,
     },
-    /// Report this status to the owner maintainer (through the heartbeat path).
+    /// This status was queued on the heartbeat path (the collector sends it). Informational: the
+    /// embedder must not send it itself.
     Report(DispatcherStatus),
-    /// Report this error to the owner maintainer.
+    /// This error was recorded on the heartbeat path (the collector reports the first one until it
+    /// is cleared). Informational.
     ReportError(RunningError),
+    /// Hand a maintainer's barrier answer to this dispatcher (`HeartBeatResponse`, node.md §4.7).
+    DeliverBarrier {
+        /// The dispatcher.
+        id: DispatcherId,
+        /// Its mode.
+        mode: Mode,
+        /// The answer, shared by every dispatcher it names.
+        answer: Arc<BarrierAnswer>,
+    },
+    /// Pass the changefeed checkpoint to the table trigger's sink (`CheckpointTsMessage`).
+    SinkCheckpoint {
+        /// The table trigger.
+        trigger: DispatcherId,
+        /// The checkpoint.
+        checkpoint_ts: Ts,
+    },
+    /// Update the redo meta of the redo table trigger (`RedoMetaMessage`).
+    UpdateRedoMeta {
+        /// The redo table trigger.
+        trigger: DispatcherId,
+        /// Redo checkpoint.
+        checkpoint_ts: Ts,
+        /// Redo resolved ts.
+        resolved_ts: Ts,
+    },
+    /// The global redo resolved ts rose: wake the cached events of every normal dispatcher.
+    RedoGlobalTsAdvanced {
+        /// The new value.
+        resolved_ts: Ts,
+    },
     /// Send this response to a maintainer node.
     Reply {
         /// Destination.

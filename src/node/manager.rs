@@ -17,6 +17,7 @@ use crate::sync::{AtomicBool, AtomicU64, Ordering};
 
 use super::effect::{CreateTicket, Drop, Effect, Step};
 use super::fence::{self, Fence, Owner};
+use super::heartbeat::{BlockStatusBuffer, Coalescer, HeartbeatConfig, StatusHandle, Update};
 use super::merge::MergeJournal;
 use super::operators::{OpEntry, OpKey, OpRequest, OperatorTable};
 use super::registry::{
@@ -61,13 +62,26 @@ pub struct DispatcherManager {
     pub(crate) merges: MergeJournal,
     redo_ready: AtomicBool,
     pub(crate) closing: AtomicU64,
+    heartbeat_config: HeartbeatConfig,
+    coalescer: Coalescer,
+    block_statuses: BlockStatusBuffer,
+    redo_global_ts: AtomicU64,
 }
 
 impl DispatcherManager {
-    /// A manager with no owner yet; its first bootstrap installs one.
+    /// A manager with no owner yet; its first bootstrap installs one. Default heartbeat settings.
     pub fn new(config: ManagerConfig) -> Self {
+        Self::with_heartbeat(config, HeartbeatConfig::default())
+    }
+
+    /// A manager with these heartbeat settings.
+    pub fn with_heartbeat(config: ManagerConfig, heartbeat: HeartbeatConfig) -> Self {
         Self {
             config,
+            coalescer: Coalescer::new(&heartbeat),
+            block_statuses: BlockStatusBuffer::new(heartbeat.block_buffer_capacity),
+            heartbeat_config: heartbeat,
+            redo_global_ts: AtomicU64::new(0),
             fence: Fence::new(None, crate::ids::Epoch::COMPAT),
             registry: Registry::new(),
             operators: OperatorTable::new(),
@@ -100,6 +114,74 @@ impl DispatcherManager {
     /// The merge journal.
     pub fn merges(&self) -> &MergeJournal {
         &self.merges
+    }
+
+    /// The heartbeat settings.
+    pub fn heartbeat_config(&self) -> &HeartbeatConfig {
+        &self.heartbeat_config
+    }
+
+    /// The status coalescer (producers' side of the heartbeat path).
+    pub fn coalescer(&self) -> &Coalescer {
+        &self.coalescer
+    }
+
+    /// The block-status buffer dispatchers offer into.
+    pub fn block_statuses(&self) -> &BlockStatusBuffer {
+        &self.block_statuses
+    }
+
+    /// A handle on the status slot of the dispatcher `ticket` creates, for its hot path.
+    pub fn status_handle(&self, ticket: &CreateTicket) -> StatusHandle {
+        StatusHandle::new(ticket.record.clone())
+    }
+
+    /// A handle on the status slot of a live dispatcher.
+    pub fn status_handle_of(&self, mode: Mode, id: DispatcherId) -> Option<StatusHandle> {
+        self.registry.get_alive(mode, id).map(StatusHandle::new)
+    }
+
+    /// New progress of a dispatcher: the hot path, a few atomic operations, never blocks.
+    pub fn report_progress(
+        &self,
+        handle: &StatusHandle,
+        checkpoint_ts: Ts,
+        resolved_ts: Ts,
+        rate: f32,
+    ) -> Update {
+        self.coalescer.progress(handle, checkpoint_ts, resolved_ts, rate)
+    }
+
+    /// Records a running error (node.md §4.6): the first one is reported until cleared.
+    pub fn report_error(&self, error: RunningError) -> bool {
+        self.coalescer.report_error(error)
+    }
+
+    /// Clears the running error.
+    pub fn clear_error(&self) -> bool {
+        self.coalescer.clear_error()
+    }
+
+    /// The global redo resolved ts last forwarded by the maintainer.
+    pub fn redo_global_ts(&self) -> Ts {
+        self.redo_global_ts.load(Ordering::Acquire)
+    }
+
+    /// Raises the global redo resolved ts; true if it rose.
+    pub(crate) fn raise_redo_global_ts(&self, ts: Ts) -> bool {
+        // AcqRel RMW: monotone; exactly the raising caller sees a smaller previous value.
+        self.redo_global_ts.fetch_max(ts, Ordering::AcqRel) < ts
+    }
+
+    /// Queues a status for a dispatcher without a live slot and returns its `Report` effect.
+    pub(crate) fn report_synthetic(&self, status: DispatcherStatus) -> Effect {
+        let _ = self.coalescer.report_synthetic(status.clone());
+        Effect::Report(status)
+    }
+
+    /// Records a state change on a record's slot (never coalesced away).
+    pub(crate) fn note_state(&self, record: &Arc<DispatcherRecord>, state: ComponentState) {
+        let _ = self.coalescer.change_state(record, state);
     }
 
     /// Publishes that the redo components are ready; redo requests are dropped until then.
@@ -237,17 +319,19 @@ impl DispatcherManager {
         let (mode, id) = (request.config.mode, request.config.id);
         let Some(record) = self.registry.get(mode, id) else {
             // R2: unknown dispatcher: answer Stopped at once, journal nothing.
-            return Step::applied(vec![stopped(id, mode, 0)]);
+            return Step::applied(vec![self.report_synthetic(stopped(id, mode, 0))]);
         };
         match record.state().phase {
-            Phase::Closed | Phase::Cancelled => return Step::applied(vec![stopped(id, mode, 0)]),
+            Phase::Closed | Phase::Cancelled => {
+                return Step::applied(vec![self.report_synthetic(stopped(id, mode, 0))])
+            }
             Phase::Creating => {
                 // The create has not executed: cancelling it wins or loses against the commit CAS.
                 if record.transition(transition::cancel).is_ok() {
                     self.registry.release(&record);
                     let key = OpKey { mode, span: record.span.clone() };
                     self.operators.finish_if(&key, |e| e.target == record.incarnation);
-                    return Step::applied(vec![stopped(id, mode, 0)]);
+                    return Step::applied(vec![self.report_synthetic(stopped(id, mode, 0))]);
                 }
             }
             Phase::Live => {}
@@ -271,7 +355,7 @@ impl DispatcherManager {
             Ok(_) => {}
             Err(_) => {
                 self.operators.finish(&key, &admitted.entry);
-                effects.push(stopped(id, mode, record.checkpoint_ts()));
+                effects.push(self.report_synthetic(stopped(id, mode, record.checkpoint_ts())));
             }
         }
         Step::applied(effects)
@@ -308,6 +392,7 @@ impl DispatcherManager {
                 }
             }
         }
+        let _ = self.coalescer.report_error(error.clone());
         Step::applied(vec![Effect::ReportError(error)])
     }
 
@@ -342,10 +427,13 @@ impl DispatcherManager {
     /// incarnation: a re-created dispatcher's entry is never touched, hazard B4). Returns its
     /// Stopped report.
     pub(crate) fn release_closed(&self, record: &Arc<DispatcherRecord>) -> Effect {
+        // Seal the slot first: its final checkpoint is fixed here and reaches the maintainer even
+        // though the record leaves the registry (a full queue spills it, see `Coalescer`).
+        self.note_state(record, ComponentState::Stopped);
         self.registry.release(record);
         let key = OpKey { mode: record.mode, span: record.span.clone() };
         self.operators.finish_if(&key, |e| e.target == record.incarnation);
-        stopped(record.id, record.mode, record.checkpoint_ts())
+        Effect::Report(stopped(record.id, record.mode, record.checkpoint_ts()))
     }
 
     /// The embedder reports a component state change (Working, MergeReady, ...) and progress.
@@ -367,6 +455,7 @@ impl DispatcherManager {
         let Ok(before) = record.transition(|s| transition::set_component(s, state)) else {
             return Step::dropped(Drop::Unknown);
         };
+        self.note_state(&record, state);
         let mut effects = Vec::new();
         if state == ComponentState::Working && before.component != ComponentState::Working {
             effects.push(Effect::Report(DispatcherStatus {
@@ -382,13 +471,7 @@ impl DispatcherManager {
     }
 }
 
-/// A Stopped report.
-pub(crate) fn stopped(id: DispatcherId, mode: Mode, checkpoint_ts: Ts) -> Effect {
-    Effect::Report(DispatcherStatus {
-        id,
-        mode,
-        state: ComponentState::Stopped,
-        checkpoint_ts,
-        event_size_per_second: 0.0,
-    })
+/// A Stopped status.
+pub(crate) fn stopped(id: DispatcherId, mode: Mode, checkpoint_ts: Ts) -> DispatcherStatus {
+    DispatcherStatus { id, mode, state: ComponentState::Stopped, checkpoint_ts, event_size_per_second: 0.0 }
 }

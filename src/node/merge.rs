@@ -226,6 +226,7 @@ impl MergeJournal {
                 transition::swap_component(s, ComponentState::WaitingMerge, ComponentState::Working)
             });
             if back.is_ok() {
+                dm.note_state(source, ComponentState::Working);
                 effects.push(Effect::ResumeSource { id: source.id, mode });
             }
         }
@@ -263,8 +264,12 @@ impl MergeJournal {
     fn hand_over(&self, dm: &DispatcherManager, entry: &Arc<MergeEntry>) -> Vec<Effect> {
         let (start_ts, skip_dml_as_start_ts) = merged_start(&entry.sources);
         let merged = &entry.merged;
+        // The floor first: a state-change watermark can never rise above the merged span's start.
+        dm.registry.lower_floor(merged.mode, start_ts);
         merged.restart_at(start_ts);
-        let _ = merged.transition(|s| transition::set_component(s, ComponentState::Initializing));
+        if merged.transition(|s| transition::set_component(s, ComponentState::Initializing)).is_ok() {
+            dm.note_state(merged, ComponentState::Initializing);
+        }
         let mut effects =
             vec![Effect::StartMerged { id: merged.id, mode: merged.mode, start_ts, skip_dml_as_start_ts }];
         for source in &entry.sources {
@@ -373,7 +378,7 @@ impl DispatcherManager {
             let s = merged.state();
             let mut effects = Vec::new();
             if s.phase == Phase::Live && s.component == ComponentState::Working {
-                effects.push(Effect::Report(crate::messages::DispatcherStatus {
+                effects.push(self.report_synthetic(crate::messages::DispatcherStatus {
                     id: merged_id,
                     mode,
                     state: ComponentState::Working,
@@ -468,6 +473,9 @@ impl DispatcherManager {
             } else {
                 Drop::MergeRefused("source changed")
             });
+        }
+        for source in &entry.sources {
+            self.note_state(source, ComponentState::WaitingMerge);
         }
         Step::applied(vec![Effect::PrepareMerged { spec: merged.spec(), sources: source_ids }])
     }

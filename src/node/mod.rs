@@ -6,6 +6,7 @@
 //! | [`registry`] | dispatchers by id, per-table span sets, the record state word |
 //! | [`operators`] | the in-flight operator journal, one operator per (mode, span) |
 //! | [`merge`] | the merge journal and a merge's progress word |
+//! | [`heartbeat`] | status coalescing, heartbeat rounds, watermarks, block statuses, inbound answers |
 //! | [`manager`] | scheduling requests and embedder callbacks |
 //! | [`bootstrap`] | bootstrap snapshot, post-bootstrap, close |
 //! | [`orchestrator`] | one manager per changefeed, close tombstones |
@@ -14,6 +15,7 @@
 pub mod bootstrap;
 pub mod effect;
 pub mod fence;
+pub mod heartbeat;
 pub mod manager;
 pub mod merge;
 pub mod operators;
@@ -22,5 +24,6 @@ pub mod registry;
 
 pub use effect::{CreateTicket, Drop, Effect, Outcome, Reply, Step};
 pub use fence::{Fence, Owner};
+pub use heartbeat::{Collector, HeartbeatConfig, StatusHandle};
 pub use manager::{CreateWithdrawn, DispatcherManager, ManagerConfig};
 pub use orchestrator::Orchestrator;

@@ -15,6 +15,8 @@ use crate::messages::{ComponentState, PendingBlock};
 use crate::span::TableSpan;
 use crate::sync::{AtomicBool, AtomicU64, Map, Ordering, Swap};
 
+use super::heartbeat::StatusSlot;
+
 /// Where a dispatcher is in its life on this node.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub enum Phase {
@@ -195,7 +197,9 @@ pub struct DispatcherRecord {
     pub admission: Option<Admission>,
     word: AtomicU64,
     start_ts: AtomicU64,
-    checkpoint_ts: AtomicU64,
+    /// What the heartbeat path reports: latest progress, report flags, pending transitions. Its
+    /// checkpoint is the record's checkpoint.
+    pub status: StatusSlot,
     seq: AtomicU64,
     block_ts: AtomicU64,
     block_is_sync_point: AtomicBool,
@@ -244,7 +248,7 @@ impl DispatcherRecord {
             admission: spec.admission,
             word: AtomicU64::new(state.pack()),
             start_ts: AtomicU64::new(spec.start_ts),
-            checkpoint_ts: AtomicU64::new(spec.start_ts),
+            status: StatusSlot::new(spec.start_ts, state.component),
             seq: AtomicU64::new(0),
             block_ts: AtomicU64::new(0),
             block_is_sync_point: AtomicBool::new(false),
@@ -280,27 +284,28 @@ impl DispatcherRecord {
         self.start_ts.load(Ordering::Acquire)
     }
 
-    /// Sets the start ts and resets the checkpoint to it (merge hand-over).
+    /// Sets the start ts and resets the checkpoint to it (merge hand-over, before the merged
+    /// dispatcher ever reported progress).
     pub fn restart_at(&self, ts: Ts) {
         // Release: published together with the Initializing transition that follows.
         self.start_ts.store(ts, Ordering::Release);
-        self.checkpoint_ts.store(ts, Ordering::Release);
+        self.status.restart(ts);
     }
 
-    /// Last reported checkpoint.
+    /// Last reported checkpoint (the final one once Stopped).
     pub fn checkpoint_ts(&self) -> Ts {
-        self.checkpoint_ts.load(Ordering::Acquire)
+        self.status.checkpoint_ts()
     }
 
     /// Raises the checkpoint (it never goes backwards).
     pub fn advance_checkpoint(&self, ts: Ts) {
-        self.checkpoint_ts.fetch_max(ts, Ordering::AcqRel);
+        self.status.raise_checkpoint(ts);
     }
 
-    /// Records the final checkpoint and pending barrier of a close; published by the close
-    /// transition that must follow.
+    /// Records the final checkpoint (never below one already reported) and pending barrier of a
+    /// close; published by the close transition that must follow.
     pub fn record_final(&self, checkpoint: Ts, block: Option<PendingBlock>) {
-        self.checkpoint_ts.store(checkpoint, Ordering::Relaxed);
+        self.status.raise_checkpoint(checkpoint);
         self.block_ts.store(block.map_or(0, |b| b.block_ts), Ordering::Relaxed);
         self.block_is_sync_point.store(block.is_some_and(|b| b.is_sync_point), Ordering::Relaxed);
     }
@@ -351,6 +356,7 @@ pub struct Registry {
     tables: Map<TableKey, Arc<Swap<SpanSet>>>,
     seq: AtomicU64,
     incarnations: AtomicU64,
+    floors: [AtomicU64; 2],
 }
 
 impl Default for Registry {
@@ -367,6 +373,7 @@ impl Registry {
             tables: Map::new(),
             seq: AtomicU64::new(0),
             incarnations: AtomicU64::new(0),
+            floors: [AtomicU64::new(Ts::MAX), AtomicU64::new(Ts::MAX)],
         }
     }
 
@@ -427,6 +434,8 @@ impl Registry {
         may_overlap: &[DispatcherId],
     ) -> Result<(), Conflict> {
         let key = (record.mode, record.id);
+        // Before anything can commit: the watermark floor covers this dispatcher from now on.
+        self.lower_floor(record.mode, record.start_ts());
         if let crate::sync::Computed::Aborted(id) = self.by_id.compute(key, |found| match found {
             Some(r) if r.state().is_alive() => crate::sync::Op::Abort(r.id),
             _ => crate::sync::Op::Insert(record.clone()),
@@ -447,7 +456,14 @@ impl Registry {
             let mut next: SpanSet = current.iter().filter(|r| r.state().is_alive()).cloned().collect();
             next.push(record.clone());
             match cell.compare_and_swap(&current, Arc::new(next)) {
-                Ok(()) => return Ok(()),
+                Ok(()) => {
+                    // AcqRel: the reservation is visible before the seq moves, so a watermark
+                    // whose seq covers this bump was computed by a scan that saw the record
+                    // (its start ts then bounds the watermark, and the maintainer accepts the
+                    // lower value because the seq rose: hazard B2 for creates in flight).
+                    self.seq.fetch_add(1, Ordering::AcqRel);
+                    return Ok(());
+                }
                 Err(found) => current = found,
             }
         }
@@ -466,6 +482,30 @@ impl Registry {
     /// The current sequence number (read before scanning, see [`Registry::assign_seq`]).
     pub fn current_seq(&self) -> u64 {
         self.seq.load(Ordering::Acquire)
+    }
+
+    /// Lowers the mode's watermark floor to `start_ts` (hazard B2, see `heartbeat::watermark`):
+    /// called for every dispatcher before it can take a sequence number.
+    pub fn lower_floor(&self, mode: Mode, start_ts: Ts) {
+        // AcqRel RMW: ordered before this dispatcher's `assign_seq` (program order, then the AcqRel
+        // RMW there), so a reader that loads a seq covering it and then the floor sees this value.
+        self.floors[floor_index(mode)].fetch_min(start_ts, Ordering::AcqRel);
+    }
+
+    /// The floor: minimum start ts of dispatchers reserved since the last [`Registry::take_floor`].
+    pub fn floor(&self, mode: Mode) -> Ts {
+        self.floors[floor_index(mode)].load(Ordering::Acquire)
+    }
+
+    /// Resets the floor and returns what it held (done by the scan that will account for it).
+    pub fn take_floor(&self, mode: Mode) -> Ts {
+        // AcqRel RMW: every `lower_floor` is either in the returned value or in the next one.
+        self.floors[floor_index(mode)].swap(Ts::MAX, Ordering::AcqRel)
+    }
+
+    /// Visits every record without cloning (weak snapshot).
+    pub fn for_each(&self, mut f: impl FnMut(&Arc<DispatcherRecord>)) {
+        self.by_id.for_each(|_, r| f(r));
     }
 
     /// Releases the record's id and span, only if they still belong to this very record.
@@ -497,6 +537,13 @@ impl Registry {
                     .collect()
             })
             .unwrap_or_default()
+    }
+}
+
+fn floor_index(mode: Mode) -> usize {
+    match mode {
+        Mode::Default => 0,
+        Mode::Redo => 1,
     }
 }
 

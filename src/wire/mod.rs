@@ -6,8 +6,10 @@
 //! | [`pb`] | the prost types of `proto/heartbeat.proto` (package `heartbeatpb`) |
 //! | [`json`] | binary ⇄ canonical JSON for any message of the schema, by name |
 //! | [`convert`] | `TryFrom<pb::X>` into domain values and `From<domain>` back |
+//! | [`encode`] | direct encoding of the hottest outbound message (`HeartBeatRequest`) |
 
 pub mod convert;
+pub mod encode;
 pub mod json;
 
 /// The generated prost types of package `heartbeatpb`.

@@ -3,6 +3,7 @@
 mod bootstrap;
 mod cli;
 mod harness;
+mod heartbeat;
 mod manager;
 mod merge;
 mod model;

@@ -1,0 +1,120 @@
+//! Maintainer → node messages of the heartbeat path (node.md §4.7), fenced by epoch and routed to
+//! the dispatchers they name. The answers themselves are pass-through effects for the embedder.
+//!
+//! | message | fence | routing / effect |
+//! |---|---|---|
+//! | `HeartBeatResponse` | yes (+ redo readiness, B10) | Normal: the listed ids; DB: the schema's dispatchers plus the table trigger; All: every dispatcher of the mode → `DeliverBarrier` per live dispatcher |
+//! | `CheckpointTsMessage` | none (it carries no epoch) | the default table trigger, unless closing → `SinkCheckpoint` |
+//! | `RedoResolvedTsForwardMessage` | yes | monotone raise of the global redo resolved ts → `RedoGlobalTsAdvanced` when it rose |
+//! | `RedoMetaMessage` | yes | the redo table trigger → `UpdateRedoMeta` |
+//!
+//! Documented drops, never panics: a dispatcher that is unknown, not live yet, or already closed
+//! is skipped (the reference drops these silently too); a response that reaches nobody is
+//! `Drop::Unknown`.
+
+use std::sync::Arc;
+
+use crate::ids::{Mode, NodeId};
+use crate::messages::{
+    CheckpointTsMessage, HeartBeatResponse, Influence, RedoMetaMessage, RedoResolvedTsForward,
+};
+use crate::node::effect::{Drop, Effect, Step};
+use crate::node::manager::DispatcherManager;
+use crate::node::registry::{DispatcherRecord, Phase};
+
+impl DispatcherManager {
+    fn admit_inbound(&self, from: &NodeId, epoch: crate::ids::Epoch, mode: Mode) -> Result<(), Drop> {
+        self.fence.admit(from, epoch).ok_or(Drop::Fenced)?;
+        if mode == Mode::Redo && !self.is_redo_ready() {
+            return Err(Drop::RedoNotReady);
+        }
+        Ok(())
+    }
+
+    /// Handles a `HeartBeatResponse` from maintainer node `from`: fenced, then each answer goes to
+    /// every live dispatcher it names.
+    pub fn handle_heartbeat_response(&self, from: &NodeId, response: HeartBeatResponse) -> Step {
+        if let Err(why) = self.admit_inbound(from, response.epoch, response.mode) {
+            return Step::dropped(why);
+        }
+        let mode = response.mode;
+        let mut effects = Vec::new();
+        for answer in response.answers {
+            let answer = Arc::new(answer);
+            let mut deliver = |record: &DispatcherRecord| {
+                effects.push(Effect::DeliverBarrier { id: record.id, mode, answer: answer.clone() });
+            };
+            match &answer.influence {
+                Influence::Normal { ids } => {
+                    for id in ids {
+                        if let Some(record) = self.registry.get(mode, *id).filter(|r| is_live(r)) {
+                            deliver(&record);
+                        }
+                    }
+                }
+                Influence::Db { schema_id } => self.registry.for_each(|r| {
+                    if r.mode == mode
+                        && is_live(r)
+                        && (r.schema_id == *schema_id || r.span.is_table_trigger())
+                    {
+                        deliver(r);
+                    }
+                }),
+                Influence::All => self.registry.for_each(|r| {
+                    if r.mode == mode && is_live(r) {
+                        deliver(r);
+                    }
+                }),
+            }
+        }
+        if effects.is_empty() {
+            return Step::dropped(Drop::Unknown);
+        }
+        Step::applied(effects)
+    }
+
+    /// Handles a `CheckpointTsMessage` (not fenced: it has no epoch).
+    pub fn handle_checkpoint_ts(&self, message: &CheckpointTsMessage) -> Step {
+        if self.is_closing() {
+            return Step::dropped(Drop::Closing);
+        }
+        match self.trigger(Mode::Default) {
+            Some(trigger) if is_live(&trigger) => Step::applied(vec![Effect::SinkCheckpoint {
+                trigger: trigger.id,
+                checkpoint_ts: message.checkpoint_ts,
+            }]),
+            _ => Step::dropped(Drop::Unknown),
+        }
+    }
+
+    /// Handles a `RedoResolvedTsForwardMessage`: the global redo resolved ts only rises.
+    pub fn handle_redo_resolved_ts_forward(&self, from: &NodeId, message: &RedoResolvedTsForward) -> Step {
+        if let Err(why) = self.admit_inbound(from, message.epoch, Mode::Redo) {
+            return Step::dropped(why);
+        }
+        if self.raise_redo_global_ts(message.resolved_ts) {
+            Step::applied(vec![Effect::RedoGlobalTsAdvanced { resolved_ts: message.resolved_ts }])
+        } else {
+            Step::applied(Vec::new())
+        }
+    }
+
+    /// Handles a `RedoMetaMessage`: forwarded to the redo table trigger.
+    pub fn handle_redo_meta(&self, from: &NodeId, message: &RedoMetaMessage) -> Step {
+        if let Err(why) = self.admit_inbound(from, message.epoch, Mode::Redo) {
+            return Step::dropped(why);
+        }
+        match self.trigger(Mode::Redo) {
+            Some(trigger) if is_live(&trigger) => Step::applied(vec![Effect::UpdateRedoMeta {
+                trigger: trigger.id,
+                checkpoint_ts: message.checkpoint_ts,
+                resolved_ts: message.resolved_ts,
+            }]),
+            _ => Step::dropped(Drop::Unknown),
+        }
+    }
+}
+
+fn is_live(record: &DispatcherRecord) -> bool {
+    record.state().phase == Phase::Live
+}
