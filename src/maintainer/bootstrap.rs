@@ -186,7 +186,7 @@ impl Maintainer {
                 Mode::Default => r.checkpoint_ts,
                 Mode::Redo => r.redo_checkpoint_ts,
             });
-            reported.max().unwrap_or(0).max(self.cfg.start_checkpoint)
+            reported.max().unwrap_or(0).max(self.cfg.start_of(mode))
         };
         let fates = fates(&*self.schema, start_ts(Mode::Default));
         for (table, fate) in &fates {

@@ -29,6 +29,8 @@ pub struct MaintainerConfig {
     pub keyspace_id: u32,
     /// The persisted checkpoint the maintainer starts from (the committed checkpoint's floor).
     pub start_checkpoint: Ts,
+    /// The persisted redo checkpoint (the redo mode's floor); the default mode's when unset.
+    pub redo_start_checkpoint: Option<Ts>,
     /// Whether every table is also replicated in redo mode.
     pub redo: bool,
     /// Whether the balance scheduler may move spans on its own.
@@ -63,6 +65,14 @@ pub enum Mutation {
 }
 
 impl MaintainerConfig {
+    /// The persisted checkpoint `mode` starts from.
+    pub fn start_of(&self, mode: Mode) -> Ts {
+        match mode {
+            Mode::Default => self.start_checkpoint,
+            Mode::Redo => self.redo_start_checkpoint.unwrap_or(self.start_checkpoint),
+        }
+    }
+
     /// Defaults for a changefeed hosted on `node` at `epoch`, starting from `start_checkpoint`.
     pub fn new(changefeed: ChangefeedId, node: NodeId, epoch: Epoch, start_checkpoint: Ts) -> Self {
         Self {
@@ -71,6 +81,7 @@ impl MaintainerConfig {
             epoch,
             keyspace_id: 0,
             start_checkpoint,
+            redo_start_checkpoint: None,
             redo: false,
             balance: false,
             resend_ms: 1_000,
@@ -330,7 +341,7 @@ impl Maintainer {
                 mode,
                 sc: SpanController::new(mode),
                 oc: OperatorController::new(),
-                committed: m.cfg.start_checkpoint,
+                committed: m.cfg.start_of(mode),
                 watermarks: BTreeMap::new(),
                 trigger,
             });

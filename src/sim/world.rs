@@ -6,6 +6,7 @@
 //! event for event. The checker runs after every event ([`super::check`]).
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
 
 use prost::Message;
 
@@ -15,7 +16,10 @@ use crate::maintainer::{
     TableInfo,
 };
 use crate::messages::*;
-use crate::node::{CreateTicket, Effect as NEffect, Orchestrator, Outcome, Reply, Step as NStep};
+use crate::node::heartbeat::Collector;
+use crate::node::{
+    CreateTicket, DispatcherManager, Effect as NEffect, Orchestrator, Outcome, Reply, Step as NStep,
+};
 use crate::span::TableSpan;
 use crate::wire::pb;
 
@@ -27,8 +31,6 @@ use super::trace::Trace;
 pub struct SimOptions {
     /// Node heartbeat period.
     pub heartbeat_ms: u64,
-    /// A complete status (every dispatcher) is sent this often.
-    pub complete_status_ms: u64,
     /// Maintainer tick period.
     pub tick_ms: u64,
     /// One-way link latency, uniformly in `[lo, hi]`.
@@ -47,7 +49,6 @@ impl Default for SimOptions {
     fn default() -> Self {
         Self {
             heartbeat_ms: 200,
-            complete_status_ms: 2_000,
             tick_ms: 50,
             latency_ms: (1, 5),
             create_ms: (5, 40),
@@ -155,9 +156,10 @@ pub struct SimNode {
     pub dispatchers: BTreeMap<(Mode, DispatcherId), SimDispatcher>,
     /// Creates in flight (built but not committed): their start ts hold the watermark.
     creating: BTreeMap<(Mode, DispatcherId), Ts>,
-    reports: Vec<DispatcherStatus>,
     flush_scheduled: bool,
-    last_complete_ms: u64,
+    last_progress_ms: u64,
+    /// The node core's heartbeat collector, for the manager it was built for.
+    collector: Option<(Arc<DispatcherManager>, Collector)>,
     block_create: bool,
     block_close: bool,
     parked: Vec<Parked>,
@@ -176,9 +178,9 @@ impl SimNode {
             incarnation: 0,
             dispatchers: BTreeMap::new(),
             creating: BTreeMap::new(),
-            reports: Vec::new(),
             flush_scheduled: false,
-            last_complete_ms: 0,
+            last_progress_ms: 0,
+            collector: None,
             block_create: false,
             block_close: false,
             parked: Vec::new(),
@@ -366,8 +368,9 @@ impl World {
 
     fn start_maintainer(&mut self, on: NodeId) {
         let epoch = Epoch(self.hosts.last().map_or(1, |h| h.epoch.0 + 1));
-        let start = self.persisted.values().copied().min().unwrap_or(1_000);
-        let mut cfg = MaintainerConfig::new(CHANGEFEED, on.clone(), epoch, start);
+        let start = |mode| self.persisted.get(&mode).copied().unwrap_or(1_000);
+        let mut cfg = MaintainerConfig::new(CHANGEFEED, on.clone(), epoch, start(Mode::Default));
+        cfg.redo_start_checkpoint = Some(start(Mode::Redo));
         cfg.redo = self.redo;
         cfg.balance = self.balance;
         cfg.resend_ms = 500;
@@ -583,7 +586,7 @@ impl World {
                     if let Some(n) = self.nodes.get_mut(&node) {
                         n.flush_scheduled = false;
                     }
-                    self.send_heartbeat(&node, false);
+                    self.poll_collector(&node);
                 }
             }
             Ev::MaintainerTick { epoch } => {
@@ -734,21 +737,16 @@ impl World {
                 if let Some(d) = n.dispatchers.get_mut(&(mode, id)) {
                     d.state = ComponentState::Working;
                 }
-                n.reports.push(DispatcherStatus {
-                    id,
-                    mode,
-                    state: ComponentState::Working,
-                    checkpoint_ts: n.dispatchers.get(&(mode, id)).map_or(0, |d| d.checkpoint),
-                    event_size_per_second: 0.0,
-                });
+                self.writers_dirty = true;
                 self.schedule_flush(node_id);
             }
-            NEffect::Report(status) => {
-                if let Some(n) = self.nodes.get_mut(node_id) {
-                    n.reports.push(status);
-                }
-                self.schedule_flush(node_id);
-            }
+            // Queued on the heartbeat path by the core itself: only a hint to poll soon.
+            NEffect::Report(_) => self.schedule_flush(node_id),
+            // Barrier answers, sink and redo meta updates: the simulated sink has none.
+            NEffect::DeliverBarrier { .. }
+            | NEffect::SinkCheckpoint { .. }
+            | NEffect::UpdateRedoMeta { .. }
+            | NEffect::RedoGlobalTsAdvanced { .. } => {}
             NEffect::ReportError(error) => {
                 self.trace_instant(node_id, "node", format!("error: {}", error.message));
             }
@@ -859,76 +857,41 @@ impl World {
         self.node_effects(node_id, step.effects);
     }
 
-    /// Progress, then a heartbeat to the current owner.
+    /// Progress (every heartbeat period), then whatever the node's real heartbeat collector has
+    /// due: rounds with watermarks and statuses, to the node's current owner.
     fn node_tick(&mut self, node_id: &NodeId) {
-        let ts = upstream_ts(self.now).saturating_sub(LAG);
-        let manager = self.nodes[node_id].orchestrator.manager(&CHANGEFEED);
+        let Some(manager) = self.nodes[node_id].orchestrator.manager(&CHANGEFEED) else { return };
+        let now = self.now;
+        let ts = upstream_ts(now).saturating_sub(LAG);
         let n = self.nodes.get_mut(node_id).unwrap_or_else(|| unreachable!());
-        for d in n.dispatchers.values_mut() {
-            if d.state == ComponentState::Working && ts > d.checkpoint {
-                d.checkpoint = ts;
-                if let Some(m) = &manager {
-                    let _ = m.dispatcher_state_changed(d.id, d.mode, ComponentState::Working, ts);
+        if now.saturating_sub(n.last_progress_ms) >= self.opts.heartbeat_ms {
+            n.last_progress_ms = now;
+            for d in n.dispatchers.values_mut() {
+                if d.state == ComponentState::Working && ts > d.checkpoint {
+                    d.checkpoint = ts;
+                    if let Some(handle) = manager.status_handle_of(d.mode, d.id) {
+                        let _ = manager.report_progress(&handle, ts, ts, 0.0);
+                    }
                 }
             }
         }
-        let complete = self.now.saturating_sub(n.last_complete_ms) >= self.opts.complete_status_ms;
-        if complete {
-            n.last_complete_ms = self.now;
-        }
-        self.send_heartbeat(node_id, complete);
+        self.poll_collector(node_id);
     }
 
-    fn send_heartbeat(&mut self, node_id: &NodeId, complete: bool) {
+    fn poll_collector(&mut self, node_id: &NodeId) {
         let Some(manager) = self.nodes[node_id].orchestrator.manager(&CHANGEFEED) else { return };
-        let owner = manager.owner();
-        let Some(to) = owner.maintainer.clone() else { return };
+        let now = self.now;
         let n = self.nodes.get_mut(node_id).unwrap_or_else(|| unreachable!());
-        let mut statuses = std::mem::take(&mut n.reports);
-        // The watermark: every record still creating or live, by its start or checkpoint (B2).
-        let seq = manager.registry().current_seq();
-        let mut marks = [Ts::MAX, Ts::MAX];
-        for r in manager.registry().records() {
-            let s = r.state();
-            if !r.state().is_alive() {
-                continue;
-            }
-            let ts = if s.phase == crate::node::registry::Phase::Creating {
-                r.start_ts()
-            } else {
-                r.checkpoint_ts()
-            };
-            let slot = &mut marks[usize::from(r.mode == Mode::Redo)];
-            *slot = (*slot).min(ts);
+        let fresh = n.collector.as_ref().is_none_or(|(m, _)| !Arc::ptr_eq(m, &manager));
+        if fresh {
+            n.collector = Some((manager.clone(), Collector::new(&manager)));
         }
-        for ts in n.creating.iter().map(|((m, _), ts)| (usize::from(*m == Mode::Redo), *ts)) {
-            marks[ts.0] = marks[ts.0].min(ts.1);
+        let Some((_, collector)) = n.collector.as_mut() else { return };
+        let poll = collector.poll(&manager, now);
+        for out in poll.heartbeats {
+            let bytes = pb::HeartBeatRequest::from(&out.request).encode_to_vec();
+            self.send(node_id.clone(), out.to, "HeartBeatRequest", bytes);
         }
-        if complete {
-            for d in n.dispatchers.values() {
-                if matches!(d.state, ComponentState::Preparing | ComponentState::MergeReady) {
-                    continue;
-                }
-                statuses.push(DispatcherStatus {
-                    id: d.id,
-                    mode: d.mode,
-                    state: d.state,
-                    checkpoint_ts: d.checkpoint,
-                    event_size_per_second: 0.0,
-                });
-            }
-        }
-        let watermark = |ts: Ts| Watermark { checkpoint_ts: ts, resolved_ts: ts, seq };
-        let hb = Heartbeat {
-            changefeed: CHANGEFEED,
-            watermark: Some(watermark(marks[0])),
-            redo_watermark: self.redo.then(|| watermark(marks[1])),
-            statuses,
-            complete,
-            err: None,
-        };
-        let bytes = pb::HeartBeatRequest::from(&hb).encode_to_vec();
-        self.send(node_id.clone(), to, "HeartBeatRequest", bytes);
     }
 
     fn deliver_to_maintainer(&mut self, from: &NodeId, to: &NodeId, kind: &'static str, bytes: &[u8]) {
@@ -1070,7 +1033,7 @@ impl World {
         n.creating.clear();
         n.parked.clear();
         n.close_after_create.clear();
-        n.reports.clear();
+        n.collector = None;
         // Failpoints live in the process: a restarted node comes back without them.
         n.block_create = false;
         n.block_close = false;
@@ -1103,7 +1066,6 @@ impl World {
         }
         n.alive = true;
         n.max_epoch = Epoch(0);
-        n.last_complete_ms = self.now;
         let inc = n.incarnation;
         self.trace_instant(&node_id, "fault", "restart".into());
         let period = self.opts.heartbeat_ms;
