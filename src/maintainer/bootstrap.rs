@@ -155,6 +155,9 @@ impl Maintainer {
             }
             Lifecycle::Running => {
                 info.ready = true;
+                for state in &mut self.modes {
+                    state.watermarks.remove(&from);
+                }
                 self.adopt_late(&from, &response);
             }
             Lifecycle::Removing => {}

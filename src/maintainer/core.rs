@@ -735,6 +735,10 @@ impl Maintainer {
     // ---- membership ----
 
     fn on_node_joined(&mut self, now_ms: u64, node: NodeId) {
+        // A rejoining node starts its `seq` afresh: forget what its previous life reported.
+        for state in &mut self.modes {
+            state.watermarks.remove(&node);
+        }
         let info = self.nodes.entry(node.clone()).or_default();
         if info.ready || info.response.is_some() {
             return;
@@ -1069,9 +1073,15 @@ impl Maintainer {
         match event {
             Event::Tick => self.send_trigger_removes(now_ms),
             Event::Heartbeat { from, heartbeat } if from == self.cfg.node => {
-                for s in heartbeat.statuses {
+                let mine: Vec<DispatcherId> = self.modes.iter().map(|m| m.trigger).collect();
+                for s in heartbeat.statuses.iter().filter(|s| mine.contains(&s.id)) {
                     if matches!(s.state, ComponentState::Stopped | ComponentState::Removed) {
                         self.triggers_left.retain(|t| *t != s.id);
+                    } else if !self.triggers_left.contains(&s.id) {
+                        // Back again (a delayed duplicate of our own bootstrap re-created it):
+                        // remove it again.
+                        self.triggers_left.push(s.id);
+                        self.next_trigger_remove_ms = now_ms;
                     }
                 }
             }

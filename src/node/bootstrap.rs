@@ -40,6 +40,10 @@ impl DispatcherManager {
         if taken.changed {
             self.withdraw_stale_creates(&taken.owner);
             self.merges.forget_aborted();
+            // A new owner's creates carry its own start points: the old term's tombstones go.
+            for (key, _) in self.closed.entries() {
+                self.closed.remove_if(&key, |_| true);
+            }
         }
         let mut effects = self.ensure_triggers(request);
         let response = self.snapshot(&taken.owner);

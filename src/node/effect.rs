@@ -165,6 +165,10 @@ pub enum Drop {
     Unknown,
     /// The manager is closing or closed.
     Closing,
+    /// A create whose start ts is below the final checkpoint of a dispatcher with the same id
+    /// that closed during the current owner's term: a delayed duplicate of a create that already
+    /// ran (a later, legitimate create of that id starts at or above where it stopped).
+    Stale,
 }
 
 impl From<super::registry::Conflict> for Drop {

@@ -13,7 +13,7 @@ use crate::messages::{
     ComponentState, DispatcherStatus, PendingBlock, RunningError, ScheduleAction, ScheduleRequest,
 };
 use crate::span::TableSpan;
-use crate::sync::{AtomicBool, AtomicU64, Ordering};
+use crate::sync::{AtomicBool, AtomicU64, Map, Op, Ordering};
 
 use super::effect::{CreateTicket, Drop, Effect, Step};
 use super::fence::{self, Fence, Owner};
@@ -60,6 +60,11 @@ pub struct DispatcherManager {
     pub(crate) registry: Registry,
     pub(crate) operators: OperatorTable,
     pub(crate) merges: MergeJournal,
+    /// Final checkpoints of dispatchers closed during the current owner's term, by (mode, id):
+    /// the implicit incarnation that refuses delayed duplicate creates (`Drop::Stale`) and makes
+    /// a resent Remove answer with the real final checkpoint. Cleared when the owner changes; an
+    /// entry goes when a dispatcher of that id is created again.
+    pub(crate) closed: Map<(Mode, DispatcherId), Ts>,
     redo_ready: AtomicBool,
     pub(crate) closing: AtomicU64,
     heartbeat_config: HeartbeatConfig,
@@ -86,9 +91,15 @@ impl DispatcherManager {
             registry: Registry::new(),
             operators: OperatorTable::new(),
             merges: MergeJournal::new(),
+            closed: Map::new(),
             redo_ready: AtomicBool::new(false),
             closing: AtomicU64::new(OPEN),
         }
+    }
+
+    /// The final checkpoint of `id` if it closed during the current owner's term, else 0.
+    pub(crate) fn final_ts(&self, mode: Mode, id: DispatcherId) -> Ts {
+        self.closed.get(&(mode, id)).unwrap_or(0)
     }
 
     /// The configuration.
@@ -257,6 +268,10 @@ impl DispatcherManager {
         if self.registry.get_alive(mode, id).is_some() {
             return Step::dropped(Drop::AlreadyExists);
         }
+        // Checked after the registry: a close writes its tombstone before it releases the record.
+        if self.closed.get(&(mode, id)).is_some_and(|final_ts| config.start_ts < final_ts) {
+            return Step::dropped(Drop::Stale);
+        }
         let record = self.registry.make(
             RecordSpec {
                 id,
@@ -318,12 +333,13 @@ impl DispatcherManager {
     fn remove(&self, from: &NodeId, owner: &Arc<Owner>, request: ScheduleRequest) -> Step {
         let (mode, id) = (request.config.mode, request.config.id);
         let Some(record) = self.registry.get(mode, id) else {
-            // R2: unknown dispatcher: answer Stopped at once, journal nothing.
-            return Step::applied(vec![self.report_synthetic(stopped(id, mode, 0))]);
+            // R2: unknown dispatcher: answer Stopped at once, journal nothing (with the final
+            // checkpoint if it closed during this owner's term, so a lost Stopped costs nothing).
+            return Step::applied(vec![self.report_synthetic(stopped(id, mode, self.final_ts(mode, id)))]);
         };
         match record.state().phase {
             Phase::Closed | Phase::Cancelled => {
-                return Step::applied(vec![self.report_synthetic(stopped(id, mode, 0))])
+                return Step::applied(vec![self.report_synthetic(stopped(id, mode, self.final_ts(mode, id)))])
             }
             Phase::Creating => {
                 // The create has not executed: cancelling it wins or loses against the commit CAS.
@@ -368,6 +384,7 @@ impl DispatcherManager {
         let record = &ticket.record;
         match record.transition(transition::commit) {
             Ok(_) => {
+                self.closed.remove_if(&(record.mode, record.id), |_| true);
                 let seq = self.registry.assign_seq(record);
                 // C2: complete the create only if the span still holds this very entry (a Remove
                 // that replaced it stays).
@@ -430,6 +447,10 @@ impl DispatcherManager {
         // Seal the slot first: its final checkpoint is fixed here and reaches the maintainer even
         // though the record leaves the registry (a full queue spills it, see `Coalescer`).
         self.note_state(record, ComponentState::Stopped);
+        if !record.span.is_table_trigger() {
+            let final_ts = record.checkpoint_ts();
+            self.closed.compute((record.mode, record.id), |_| Op::<Ts, ()>::Insert(final_ts));
+        }
         self.registry.release(record);
         let key = OpKey { mode: record.mode, span: record.span.clone() };
         self.operators.finish_if(&key, |e| e.target == record.incarnation);

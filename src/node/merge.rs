@@ -84,6 +84,11 @@ pub mod progress {
         (p == MergePhase::Preparing).then_some(MergePhase::Aborted)
     }
 
+    /// The merged dispatcher went away before the hand-over: end the merge, draining or not.
+    pub fn end(p: MergePhase) -> Option<MergePhase> {
+        matches!(p, MergePhase::Preparing | MergePhase::Draining { .. }).then_some(MergePhase::Aborted)
+    }
+
     /// The merged dispatcher works.
     pub fn finish(p: MergePhase) -> Option<MergePhase> {
         (p == MergePhase::HandedOver).then_some(MergePhase::Finished)
@@ -253,10 +258,13 @@ impl MergeJournal {
         if record.transition(transition::drain).is_err() {
             return Some(Step::dropped(Drop::Unknown));
         }
-        if entry.advance(progress::source_drained) != Some(MergePhase::HandedOver) {
-            return Some(Step::applied(Vec::new()));
+        match entry.advance(progress::source_drained) {
+            Some(MergePhase::HandedOver) => Some(Step::applied(self.hand_over(dm, &entry))),
+            Some(_) => Some(Step::applied(Vec::new())),
+            // The merge ended under us (its merged dispatcher closed): this source is simply
+            // closed. Whoever wins the close CAS releases it and reports its Stopped.
+            None => Some(Step::applied(release_drained(dm, record).into_iter().collect())),
         }
-        Some(Step::applied(self.hand_over(dm, &entry)))
     }
 
     /// All sources closed: start the merged dispatcher, then release the sources (in that order, so
@@ -330,8 +338,13 @@ impl MergeJournal {
     ) -> Vec<Effect> {
         match self.get(record.mode, record.id).filter(|e| Arc::ptr_eq(&e.merged, record)) {
             Some(entry) => {
-                let effects = self.abort(dm, &entry);
-                // Whatever phase it was in, a closed merged dispatcher ends the merge.
+                let mut effects = self.abort(dm, &entry);
+                // Whatever phase it was in, a closed merged dispatcher ends the merge. Sources a
+                // draining merge already closed would otherwise wait for a hand-over that never
+                // comes: they are released (and report Stopped) here.
+                if entry.advance(progress::end).is_some() {
+                    effects.extend(entry.sources.iter().filter_map(|s| release_drained(dm, s)));
+                }
                 self.drop_entry(&entry);
                 dm.operators.finish(&entry.key, &entry.op);
                 effects
@@ -339,6 +352,17 @@ impl MergeJournal {
             None => Vec::new(),
         }
     }
+}
+
+/// Releases a merge source that was drained (closed by its merge) when the merge will not hand
+/// over. Exactly one caller wins the close CAS.
+fn release_drained(dm: &DispatcherManager, source: &Arc<DispatcherRecord>) -> Option<Effect> {
+    let s = source.state();
+    if !(s.phase == Phase::Live && s.drained) {
+        return None;
+    }
+    source.transition(transition::close).ok()?;
+    Some(dm.release_closed(source))
 }
 
 /// The merged dispatcher's start ts (node.md §3.4): the minimum of the sources' final checkpoints,

@@ -205,9 +205,9 @@ impl World {
         let mut writers: Vec<(Mode, &TableSpan, &NodeId, crate::ids::DispatcherId)> = Vec::new();
         for n in self.nodes.values().filter(|n| n.alive) {
             for d in n.dispatchers.values() {
-                if (d.writes() || (d.closing && d.state != ComponentState::Preparing))
-                    && !d.span.is_table_trigger()
-                {
+                // A closing dispatcher keeps the state it wrote in until it is gone; a merged one
+                // still preparing (or ready) never wrote.
+                if d.writes() && !d.span.is_table_trigger() {
                     writers.push((d.mode, &d.span, &n.id, d.id));
                 }
             }

@@ -230,14 +230,48 @@ pub enum FaultAction {
 
 #[derive(Clone, Debug)]
 enum Ev {
-    Deliver { from: NodeId, to: NodeId, kind: &'static str, bytes: Vec<u8>, to_incarnation: u64 },
-    CreateDone { node: NodeId, inc: u64, ticket: CreateTicket },
-    CloseDone { node: NodeId, inc: u64, mode: Mode, id: DispatcherId },
-    MergeReady { node: NodeId, inc: u64, mode: Mode, id: DispatcherId },
-    MergedWorking { node: NodeId, inc: u64, mode: Mode, id: DispatcherId },
-    NodeTick { node: NodeId, inc: u64 },
-    Flush { node: NodeId, inc: u64 },
-    MaintainerTick { epoch: Epoch },
+    Deliver {
+        from: NodeId,
+        to: NodeId,
+        kind: &'static str,
+        bytes: Vec<u8>,
+        from_incarnation: u64,
+        to_incarnation: u64,
+    },
+    CreateDone {
+        node: NodeId,
+        inc: u64,
+        ticket: CreateTicket,
+    },
+    CloseDone {
+        node: NodeId,
+        inc: u64,
+        mode: Mode,
+        id: DispatcherId,
+    },
+    MergeReady {
+        node: NodeId,
+        inc: u64,
+        mode: Mode,
+        id: DispatcherId,
+    },
+    MergedWorking {
+        node: NodeId,
+        inc: u64,
+        mode: Mode,
+        id: DispatcherId,
+    },
+    NodeTick {
+        node: NodeId,
+        inc: u64,
+    },
+    Flush {
+        node: NodeId,
+        inc: u64,
+    },
+    MaintainerTick {
+        epoch: Epoch,
+    },
 }
 
 /// The simulated cluster.
@@ -480,6 +514,7 @@ impl World {
             self.control_in_flight += 1;
         }
         let to_incarnation = self.nodes.get(&to).map_or(0, |n| n.incarnation);
+        let from_incarnation = self.nodes.get(&from).map_or(0, |n| n.incarnation);
         for _ in 0..copies {
             let (lo, hi) = self.opts.latency_ms;
             let delay = self.rng.range(lo, hi) + extra;
@@ -488,6 +523,7 @@ impl World {
                 to: to.clone(),
                 kind,
                 bytes: bytes.clone(),
+                from_incarnation,
                 to_incarnation,
             };
             self.schedule(delay, ev);
@@ -537,11 +573,13 @@ impl World {
 
     fn handle(&mut self, ev: Ev) {
         match ev {
-            Ev::Deliver { from, to, kind, bytes, to_incarnation } => {
+            Ev::Deliver { from, to, kind, bytes, from_incarnation, to_incarnation } => {
                 if is_control(kind) {
                     self.control_in_flight -= 1;
                 }
-                if self.link_cut(&from, &to) {
+                // A crash breaks the sender's connections: what it had in flight is gone.
+                let sender_gone = self.nodes.get(&from).is_some_and(|n| n.incarnation != from_incarnation);
+                if self.link_cut(&from, &to) || sender_gone {
                     return;
                 }
                 if is_to_maintainer(kind) {
@@ -863,10 +901,14 @@ impl World {
         let Some(manager) = self.nodes[node_id].orchestrator.manager(&CHANGEFEED) else { return };
         let now = self.now;
         let ts = upstream_ts(now).saturating_sub(LAG);
+        let dropped = &self.dropped;
         let n = self.nodes.get_mut(node_id).unwrap_or_else(|| unreachable!());
         if now.saturating_sub(n.last_progress_ms) >= self.opts.heartbeat_ms {
             n.last_progress_ms = now;
             for d in n.dispatchers.values_mut() {
+                // A dispatcher of a dropped table is parked at the DROP (its barrier never passes
+                // for it): it cannot flush past the DDL.
+                let ts = dropped.get(&d.span.table_id).map_or(ts, |drop| ts.min(drop.saturating_sub(1)));
                 if d.state == ComponentState::Working && ts > d.checkpoint {
                     d.checkpoint = ts;
                     if let Some(handle) = manager.status_handle_of(d.mode, d.id) {
