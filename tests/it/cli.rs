@@ -43,3 +43,20 @@ fn bad_input_is_one_line_and_exit_status_2() {
         assert!(err.starts_with("dispatcher-core: ") && err.contains(needle), "{args:?}: {err}");
     }
 }
+
+#[test]
+fn sim_runs_a_scenario_and_a_bad_file_is_exit_status_2_naming_file_line_and_field() {
+    let ok = concat!(env!("CARGO_MANIFEST_DIR"), "/scenarios/s1-move-interrupted-origin-cannot-close.toml");
+    let (code, out, _) = run(&["sim", "--json", ok], b"");
+    assert_eq!(code, 0);
+    let json: serde_json::Value = serde_json::from_slice(&out).unwrap();
+    assert_eq!(json[0]["passed"], true);
+    let dir = std::env::temp_dir().join(format!("dc-sim-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let bad = dir.join("bad.toml");
+    std::fs::write(&bad, "nodes = [\"n1\"]\n\n[[steps]]\ndo = \"move\"\ntable = 1\nto = \"n9\"\n").unwrap();
+    let (code, _, err) = run(&["sim", bad.to_str().unwrap()], b"");
+    assert_eq!(code, 2);
+    assert!(err.contains("bad.toml:6") && err.contains("to"), "{err}");
+    assert_eq!(err.lines().count(), 1, "{err}");
+}

@@ -10,3 +10,4 @@ mod model;
 mod operators;
 mod recovery;
 mod scheduling;
+mod sim;

@@ -36,13 +36,17 @@ pub fn bootstrap_request(epoch: u64, trigger: Option<DispatcherId>) -> Bootstrap
 }
 
 pub fn create(d: DispatcherId, s: TableSpan, mode: Mode, epoch: u64) -> ScheduleRequest {
+    create_at(d, s, mode, epoch, 100)
+}
+
+pub fn create_at(d: DispatcherId, s: TableSpan, mode: Mode, epoch: u64, start_ts: u64) -> ScheduleRequest {
     ScheduleRequest {
         changefeed: ChangefeedId::default(),
         config: DispatcherConfig {
             id: d,
             mode,
             span: Some(s),
-            start_ts: 100,
+            start_ts,
             schema_id: 1,
             skip_dml_as_start_ts: false,
         },
@@ -221,10 +225,36 @@ fn b1_late_remove_resend_leaks_nothing_and_a_later_create_is_admitted() {
     let _ = dm.handle_schedule(&mt(), remove(id(1), Mode::Default, 2, OperatorType::Move));
     let _ = dm.dispatcher_closed(id(1), Mode::Default, 150, None);
     let resend = dm.handle_schedule(&mt(), remove(id(1), Mode::Default, 2, OperatorType::Move));
-    assert_eq!(reported(&resend, id(1), ComponentState::Stopped), Some(0));
+    assert_eq!(
+        reported(&resend, id(1), ComponentState::Stopped),
+        Some(150),
+        "a resent remove answers with the real final checkpoint, not 0"
+    );
     assert!(dm.operators().is_empty());
-    let back = dm.handle_schedule(&mt(), create(id(1), s, Mode::Default, 2));
+    let back = dm.handle_schedule(&mt(), create_at(id(1), s, Mode::Default, 2, 150));
     assert_eq!(back.outcome, Outcome::Applied, "a move back to this node reuses the id");
+}
+
+/// A create delayed on the wire past the life of the dispatcher it created (same owner, same
+/// id) must not run it a second time: its start ts is below where that dispatcher stopped.
+#[test]
+fn delayed_duplicate_create_of_a_closed_dispatcher_is_stale() {
+    let dm = manager();
+    let s = span(1, b"a", b"m");
+    live(&dm, id(1), s.clone(), Mode::Default);
+    let _ = dm.handle_schedule(&mt(), remove(id(1), Mode::Default, 2, OperatorType::Move));
+    let _ = dm.dispatcher_closed(id(1), Mode::Default, 150, None);
+    let late = dm.handle_schedule(&mt(), create_at(id(1), s.clone(), Mode::Default, 2, 100));
+    assert_eq!(late.outcome, Outcome::Dropped(Drop::Stale));
+    assert!(dm.operators().is_empty(), "nothing journaled for a stale create");
+    // Another id for the same span is a different dispatcher: not stale.
+    let other = dm.handle_schedule(&mt(), create_at(id(2), s.clone(), Mode::Default, 2, 100));
+    assert_eq!(other.outcome, Outcome::Applied);
+    // A new owner forgets the old term's tombstones (its creates carry its own start points).
+    let step = dm.handle_bootstrap(&mt(), &bootstrap_request(3, None));
+    assert_eq!(step.outcome, Outcome::Applied);
+    let after = dm.handle_schedule(&mt(), create_at(id(1), span(2, b"a", b"m"), Mode::Default, 3, 100));
+    assert_eq!(after.outcome, Outcome::Applied);
 }
 
 /// B4/K5: completing an old incarnation never removes the journal entry of a re-created one.
@@ -235,14 +265,14 @@ fn b4_completion_of_an_old_incarnation_leaves_the_new_entry() {
     live(&dm, id(1), s.clone(), Mode::Default);
     let _ = dm.handle_schedule(&mt(), remove(id(1), Mode::Default, 2, OperatorType::Move));
     let _ = dm.dispatcher_closed(id(1), Mode::Default, 150, None);
-    let again = dm.handle_schedule(&mt(), create(id(1), s, Mode::Default, 2));
+    let again = dm.handle_schedule(&mt(), create_at(id(1), s, Mode::Default, 2, 150));
     assert_eq!(dm.operators().len(), 1);
     // A duplicate close report for the old incarnation finds the new, still-creating record.
     let dup = dm.dispatcher_closed(id(1), Mode::Default, 150, None);
     assert_eq!(dup.outcome, Outcome::Dropped(Drop::Unknown));
     assert_eq!(dm.operators().len(), 1);
     let fresh = dm.registry().get(Mode::Default, id(1)).unwrap();
-    assert_eq!(fresh.checkpoint_ts(), 100, "the stale report must not touch the new record");
+    assert_eq!(fresh.checkpoint_ts(), 150, "the stale report must not touch the new record");
     assert!(dm.commit_create(&ticket(&again)).is_ok());
 }
 

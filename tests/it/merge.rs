@@ -166,3 +166,24 @@ fn b10_redo_merge_before_redo_is_ready_is_dropped() {
     assert_eq!(dm.handle_merge(&mt(), request).outcome, Outcome::Dropped(Drop::RedoNotReady));
     assert!(dm.merges().is_empty());
 }
+
+/// Found by the simulator (random seed 6671): DROP TABLE removes the merged dispatcher and the
+/// sources while the merge is draining. A source that the merge had already closed must not wait
+/// forever for a hand-over that no longer comes: it is released and reports Stopped, and so is
+/// the source that closes after the merged dispatcher went.
+#[test]
+fn merged_dispatcher_closing_mid_drain_releases_the_drained_sources() {
+    let dm = manager();
+    two_sources(&dm);
+    let _ = dm.handle_merge(&mt(), merge(&[id(1), id(2)], id(3)));
+    let _ = dm.dispatcher_state_changed(id(3), Mode::Default, ComponentState::MergeReady, 0);
+    let first = dm.dispatcher_closed(id(1), Mode::Default, 300, None);
+    assert!(first.effects.is_empty(), "drained, waiting for the other source");
+    let merged_gone = dm.dispatcher_closed(id(3), Mode::Default, 0, None);
+    assert_eq!(reported(&merged_gone, id(1), ComponentState::Stopped), Some(300), "drained source released");
+    assert!(dm.registry().get_alive(Mode::Default, id(1)).is_none());
+    let second = dm.dispatcher_closed(id(2), Mode::Default, 200, None);
+    assert_eq!(reported(&second, id(2), ComponentState::Stopped), Some(200));
+    assert!(dm.merges().in_progress().is_empty());
+    assert!(dm.registry().get_alive(Mode::Default, id(2)).is_none());
+}
