@@ -10,6 +10,7 @@
 //! | [`manager`] | scheduling requests and embedder callbacks |
 //! | [`bootstrap`] | bootstrap snapshot, post-bootstrap, close |
 //! | [`orchestrator`] | one manager per changefeed, close tombstones |
+//! | [`pending`] | the orchestrator's intake queue: one message per (changefeed, kind) |
 //! | [`effect`] | what the core asks the embedder to do |
 
 pub mod bootstrap;
@@ -20,6 +21,7 @@ pub mod manager;
 pub mod merge;
 pub mod operators;
 pub mod orchestrator;
+pub mod pending;
 pub mod registry;
 
 pub use effect::{CreateTicket, Drop, Effect, Outcome, Reply, Step};
@@ -27,3 +29,4 @@ pub use fence::{Fence, Owner};
 pub use heartbeat::{Collector, HeartbeatConfig, StatusHandle};
 pub use manager::{CreateWithdrawn, DispatcherManager, ManagerConfig};
 pub use orchestrator::Orchestrator;
+pub use pending::{MessageKind, PendingKey, PendingMessage, PendingQueue, PushError, Pushed};

@@ -8,6 +8,7 @@ mod manager;
 mod merge;
 mod model;
 mod operators;
+mod pending;
 mod recovery;
 mod scheduling;
 mod sim;
