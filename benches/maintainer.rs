@@ -73,7 +73,7 @@ fn decode(responses: &[(NodeId, Vec<u8>)]) -> Vec<(NodeId, BootstrapResponse)> {
         .iter()
         .map(|(n, bytes)| {
             let pb = pb::MaintainerBootstrapResponse::decode(&bytes[..]).unwrap();
-            (n.clone(), BootstrapResponse::try_from(&pb).unwrap())
+            (n.clone(), BootstrapResponse::try_from(pb).unwrap())
         })
         .collect()
 }

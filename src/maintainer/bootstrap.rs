@@ -487,6 +487,14 @@ impl Maintainer {
     fn settle_candidates(&mut self, now_ms: u64, m: usize, cands: Candidates) {
         let mut list: Vec<Option<(NodeId, BootstrapSpan)>> = cands.into_values().map(Some).collect();
         self.modes[m].sc.reserve(list.len());
+        let mut per_node: BTreeMap<&NodeId, usize> = BTreeMap::new();
+        for (node, _) in list.iter().flatten() {
+            *per_node.entry(node).or_default() += 1;
+        }
+        let per_node: Vec<(NodeId, usize)> = per_node.into_iter().map(|(n, c)| (n.clone(), c)).collect();
+        for (node, count) in per_node {
+            self.modes[m].sc.reserve_indexes(&node, count);
+        }
         // Group positions by table, then order each table's candidates by key, narrower first,
         // then id: a total order, so the run is the same whatever order the nodes answered in.
         let mut tables: BTreeMap<(u32, i64), Vec<u32>> = BTreeMap::new();
@@ -495,6 +503,7 @@ impl Maintainer {
                 tables.entry((c.span.keyspace_id, c.span.table_id)).or_default().push(i as u32);
             }
         }
+        let mut tiled: IdSet<(u32, i64)> = IdSet::default();
         for (table, mut positions) in tables {
             let key = |i: &u32| list[*i as usize].as_ref().map(|(_, c)| (&c.span, c.id));
             positions.sort_unstable_by(|a, b| key(a).cmp(&key(b)));
@@ -510,13 +519,20 @@ impl Maintainer {
             // an accepted one exactly when it starts before the furthest accepted end.
             let restored: Vec<TableSpan> = self.modes[m].sc.table(table).map(|r| r.span.clone()).collect();
             let mut reach: Option<Vec<u8>> = None; // furthest accepted end; empty = +inf
+                                                   // Whether the accepted candidates alone tile the whole table so far (then the table
+                                                   // needs no hole repair: the common case, skipped for speed).
+            let whole = TableSpan::whole_table(table.0, table.1);
+            let mut gapless = restored.is_empty();
             for (node, c) in run {
                 let clashes_sweep =
                     reach.as_ref().is_some_and(|end| end.is_empty() || c.span.start_key < *end);
                 if clashes_sweep || restored.iter().any(|s| s.overlaps(&c.span)) {
                     self.remove_covering(now_ms, m, &node, &c, OperatorType::Remove);
+                    gapless = false;
                     continue;
                 }
+                let expected_start = reach.as_deref().unwrap_or(&whole.start_key);
+                gapless &= c.span.start_key == expected_start;
                 let further = match &reach {
                     None => true,
                     Some(end) => !end.is_empty() && (c.span.end_key.is_empty() || c.span.end_key > *end),
@@ -528,8 +544,11 @@ impl Maintainer {
                 }
                 let _ = self.modes[m].sc.insert(into_new_span(c), SpanState::Replicating, Some(node));
             }
+            if gapless && reach.as_deref() == Some(&whole.end_key[..]) {
+                tiled.insert(table);
+            }
         }
-        let live: Vec<(u32, i64)> = self.live.keys().copied().collect();
+        let live: Vec<(u32, i64)> = self.live.keys().filter(|t| !tiled.contains(*t)).copied().collect();
         for table in live {
             self.repair(m, table);
         }

@@ -174,11 +174,19 @@ impl SpanController {
             block: new.block,
         };
         let guard = record.guard();
-        let record = slot.insert(record);
-        let (table, id) = (record.table(), record.id);
-        let (state, node, checkpoint) = (record.state, record.node.clone(), record.checkpoint);
+        let (table, id, checkpoint) = (record.table(), record.id, record.checkpoint);
+        // Index before the record moves into the map, borrowing its node (no refcount traffic).
         self.by_table.entry(table).or_default().insert(id);
-        self.index_parts(id, state, node.as_ref(), checkpoint);
+        index_into(
+            &mut self.absent,
+            &mut self.by_node,
+            &mut self.unreplicated,
+            id,
+            state,
+            record.node.as_ref(),
+            checkpoint,
+        );
+        slot.insert(record);
         Some(guard)
     }
 
@@ -308,6 +316,12 @@ impl SpanController {
         self.records.reserve(additional);
     }
 
+    /// Makes room for `additional` more records bound to `node` (bulk loads, such as a bootstrap,
+    /// avoid growing the node index step by step).
+    pub fn reserve_indexes(&mut self, node: &NodeId, additional: usize) {
+        self.by_node.entry(node.clone()).or_default().reserve(additional);
+    }
+
     /// Tables with at least one record.
     pub fn tables(&self) -> impl Iterator<Item = TableKey> + '_ {
         self.by_table.keys().copied()
@@ -372,26 +386,15 @@ impl SpanController {
     }
 
     fn index(&mut self, r: &SpanRecord) {
-        self.index_parts(r.id, r.state, r.node.as_ref(), r.checkpoint);
-    }
-
-    fn index_parts(&mut self, id: DispatcherId, state: SpanState, node: Option<&NodeId>, checkpoint: Ts) {
-        match (state, node) {
-            (SpanState::Absent, _) | (_, None) => {
-                self.absent.insert(id);
-            }
-            (_, Some(node)) => match self.by_node.get_mut(node) {
-                Some(set) => {
-                    set.insert(id);
-                }
-                None => {
-                    self.by_node.entry(node.clone()).or_default().insert(id);
-                }
-            },
-        }
-        if state != SpanState::Replicating {
-            *self.unreplicated.entry(checkpoint).or_default() += 1;
-        }
+        index_into(
+            &mut self.absent,
+            &mut self.by_node,
+            &mut self.unreplicated,
+            r.id,
+            r.state,
+            r.node.as_ref(),
+            r.checkpoint,
+        );
     }
 
     fn unindex(&mut self, r: &SpanRecord) {
@@ -407,6 +410,33 @@ impl SpanController {
         if r.state != SpanState::Replicating {
             untrack(&mut self.unreplicated, r.checkpoint);
         }
+    }
+}
+
+fn index_into(
+    absent: &mut BTreeSet<DispatcherId>,
+    by_node: &mut BTreeMap<NodeId, IdSet<DispatcherId>>,
+    unreplicated: &mut BTreeMap<Ts, usize>,
+    id: DispatcherId,
+    state: SpanState,
+    node: Option<&NodeId>,
+    checkpoint: Ts,
+) {
+    match (state, node) {
+        (SpanState::Absent, _) | (_, None) => {
+            absent.insert(id);
+        }
+        (_, Some(node)) => match by_node.get_mut(node) {
+            Some(set) => {
+                set.insert(id);
+            }
+            None => {
+                by_node.entry(node.clone()).or_default().insert(id);
+            }
+        },
+    }
+    if state != SpanState::Replicating {
+        *unreplicated.entry(checkpoint).or_default() += 1;
     }
 }
 

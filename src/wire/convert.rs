@@ -269,6 +269,40 @@ impl TryFrom<&pb::MaintainerBootstrapResponse> for BootstrapResponse {
     }
 }
 
+impl TryFrom<pb::MaintainerBootstrapResponse> for BootstrapResponse {
+    type Error = WireError;
+
+    /// The same validation as the by-reference conversion, moving the span keys instead of
+    /// copying them (a bootstrap response can carry hundreds of thousands of spans).
+    fn try_from(mut v: pb::MaintainerBootstrapResponse) -> Result<Self, WireError> {
+        const M: &str = "BootstrapTableSpan";
+        let spans = std::mem::take(&mut v.spans)
+            .into_iter()
+            .map(|s| {
+                let block = s
+                    .block_state
+                    .as_ref()
+                    .filter(|b| b.is_blocked)
+                    .map(|b| PendingBlock { block_ts: b.block_ts, is_sync_point: b.is_sync_point });
+                let raw = required(s.span, M, "span")?;
+                Ok(BootstrapSpan {
+                    id: dispatcher_id(s.id.as_ref(), M, "ID")?,
+                    mode: mode(s.mode, M)?,
+                    schema_id: s.schema_id,
+                    span: TableSpan::new(raw.keyspace_id, raw.table_id, raw.start_key, raw.end_key)
+                        .ok_or(WireError::EmptySpan { message: M })?,
+                    state: component_state(s.component_status, M)?,
+                    checkpoint_ts: s.checkpoint_ts,
+                    block,
+                })
+            })
+            .collect::<Result<Vec<_>, WireError>>()?;
+        let mut response = BootstrapResponse::try_from(&v)?;
+        response.spans = spans;
+        Ok(response)
+    }
+}
+
 impl TryFrom<&pb::HeartBeatRequest> for Heartbeat {
     type Error = WireError;
 
@@ -822,6 +856,33 @@ impl From<&BlockStatusRequest> for pb::BlockStatusRequest {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn bootstrap_response_by_value_equals_by_reference() {
+        let span = |t, a: &[u8], b: &[u8]| pb::TableSpan {
+            table_id: t,
+            start_key: a.to_vec(),
+            end_key: b.to_vec(),
+            keyspace_id: 0,
+        };
+        let ok = pb::MaintainerBootstrapResponse {
+            spans: vec![pb::BootstrapTableSpan {
+                id: Some(pb::DispatcherId { high: 1, low: 2 }),
+                span: Some(span(5, b"a", b"b")),
+                checkpoint_ts: 9,
+                block_state: Some(pb::State { is_blocked: true, block_ts: 7, ..Default::default() }),
+                ..Default::default()
+            }],
+            checkpoint_ts: 3,
+            maintainer_epoch: 4,
+            ..Default::default()
+        };
+        assert_eq!(BootstrapResponse::try_from(ok.clone()), BootstrapResponse::try_from(&ok));
+        let mut bad = ok.clone();
+        bad.spans[0].span = Some(span(5, b"b", b"a"));
+        assert_eq!(BootstrapResponse::try_from(bad.clone()), BootstrapResponse::try_from(&bad));
+        assert!(BootstrapResponse::try_from(bad).is_err());
+    }
 
     fn create_pb() -> pb::ScheduleDispatcherRequest {
         pb::ScheduleDispatcherRequest {
