@@ -7,6 +7,7 @@
 //! | I2 | every dispatcher state change | never two writing dispatchers (Working, Initializing, waiting to merge, or closing) of one mode covering one key, across live nodes |
 //! | I3, I4 | every maintainer step | at most one operator per span (merge and occupy, remove and remove excepted); every scheduling span has an operator |
 //! | I5, I6 | every maintainer step | span-controller indexes agree with the records (no ghost, absent iff unbound) |
+//! | I7 | every maintainer step | a table's spans are disjoint (merge target vs its sources and temporary coverage under a Remove excepted) |
 //! | I8 | every Create sent; every maintainer step | no Create for a table that is not live now; no span of a dropped table |
 //! | I9 | every checkpoint report | the committed checkpoint never goes back, across maintainers |
 //! | I10 | every maintainer step | the committed checkpoint never passes an unflushed span or a creating dispatcher it tracks |
@@ -157,6 +158,38 @@ impl World {
                 }
             }
             self.last_committed.insert(key, view.committed);
+            if found.is_some() {
+                break;
+            }
+            // I7: the spans of a table are disjoint, except a merge's target and its sources and
+            // a span kept as temporary coverage under a Remove.
+            'tables: for table in view.spans.tables() {
+                let spans: Vec<_> = view.spans.table(table).collect();
+                for (i, a) in spans.iter().enumerate() {
+                    for b in spans[i + 1..]
+                        .iter()
+                        .take_while(|b| a.span.overlaps(&b.span) || b.span.start_key < a.span.end_key)
+                    {
+                        if !a.span.overlaps(&b.span) {
+                            continue;
+                        }
+                        use crate::maintainer::OpKind::*;
+                        let excused = |id| {
+                            view.operators
+                                .get(id)
+                                .is_some_and(|o| matches!(o.op_kind(), Merge | Occupy | Remove))
+                        };
+                        if !excused(a.id) && !excused(b.id) {
+                            let detail = format!(
+                                "{mode:?} spans {} {:?} and {} {:?} overlap",
+                                a.id, a.span, b.id, b.span
+                            );
+                            found = Some(Violation::new("I7", now, detail));
+                            break 'tables;
+                        }
+                    }
+                }
+            }
             if found.is_some() {
                 break;
             }

@@ -9,6 +9,13 @@ use super::scenario::{parse, to_toml, Scenario};
 use super::trace::Trace;
 use super::world::SimOptions;
 
+/// Prints a line to stdout; a closed pipe (`| head`) ends the output quietly instead of panicking.
+macro_rules! out {
+    ($($arg:tt)*) => {{
+        let _ = writeln!(std::io::stdout().lock(), $($arg)*);
+    }};
+}
+
 /// Usage of the `sim` subcommand.
 pub const USAGE: &str = "\
   dispatcher-core sim [--json] [--trace FILE] [FILE_OR_DIR...]
@@ -133,7 +140,7 @@ pub fn main(args: &[String]) -> u8 {
             }
         }
         if !a.json {
-            println!("{}", report.line());
+            out!("{}", report.line());
         }
         reports.push(report);
     }
@@ -144,9 +151,9 @@ fn finish(a: &Args, reports: &[Report]) -> u8 {
     let failed = reports.iter().filter(|r| !r.passed).count();
     if a.json {
         let all: Vec<_> = reports.iter().map(Report::to_json).collect();
-        println!("{}", serde_json::Value::Array(all));
+        out!("{}", serde_json::Value::Array(all));
     } else {
-        println!("{} scenarios, {} passed, {failed} failed", reports.len(), reports.len() - failed);
+        out!("{} scenarios, {} passed, {failed} failed", reports.len(), reports.len() - failed);
     }
     u8::from(failed > 0)
 }
@@ -177,13 +184,13 @@ fn random(a: &Args) -> u8 {
                 "dispatcher-core sim --random --seeds 1 --from {seed} --nodes {} --tables {}",
                 a.shape.nodes, a.shape.tables
             );
-            println!("{}\n  replay: {replay}", report.line());
+            out!("{}\n  replay: {replay}", report.line());
             let (small, small_report) = shrink(&scenario, &SimOptions::default());
             let dir = Path::new("sim-failures");
             let path = dir.join(format!("seed-{seed}.toml"));
             let saved = std::fs::create_dir_all(dir).and_then(|()| std::fs::write(&path, to_toml(&small)));
             match saved {
-                Ok(()) => println!(
+                Ok(()) => out!(
                     "  shrunk to {} steps ({}): dispatcher-core sim {}",
                     small.steps.len(),
                     small_report.failures.first().map_or("passes?", |f| f.check.as_str()),
@@ -213,14 +220,10 @@ fn random(a: &Args) -> u8 {
     let failed = reports.iter().filter(|r| !r.passed).count();
     if a.json {
         let all: Vec<_> = reports.iter().map(Report::to_json).collect();
-        println!("{}", serde_json::Value::Array(all));
+        out!("{}", serde_json::Value::Array(all));
     } else {
         let events: u64 = reports.iter().map(|r| r.events).sum();
-        println!(
-            "{} seeds, {} passed, {failed} failed, {events} events",
-            reports.len(),
-            reports.len() - failed
-        );
+        out!("{} seeds, {} passed, {failed} failed, {events} events", reports.len(), reports.len() - failed);
     }
     u8::from(failed > 0)
 }
