@@ -88,7 +88,10 @@ fn merge_preconditions_are_refused_by_name() {
     assert_eq!(state(&dm, id(1)), ComponentState::Working, "a refused merge mutates nothing");
 }
 
-/// TestDoMergeAbortWhenSourceDispatcherRemoving + B5: an aborted merge is not resurrected.
+/// TestDoMergeAbortWhenSourceDispatcherRemoving + TestAbortMergeRestoresSourceDispatchersRegistration
+/// + B5: the surviving source is Working again and reports progress again (its status slot is
+/// live: the Rust analogue of re-registering with the event collector); an aborted merge is not
+/// resurrected by a resend.
 #[test]
 fn b5_remove_of_a_source_aborts_and_a_resend_does_not_resurrect_the_merge() {
     let dm = manager();
@@ -99,6 +102,9 @@ fn b5_remove_of_a_source_aborts_and_a_resend_does_not_resurrect_the_merge() {
     assert!(has_close(&rm, id(3)), "the merged dispatcher is closed");
     assert!(has_close(&rm, id(1)));
     assert_eq!(state(&dm, id(2)), ComponentState::Working);
+    let handle = dm.status_handle_of(Mode::Default, id(2)).expect("the source reports again");
+    let _ = dm.report_progress(&handle, 350, 350, 0.0);
+    assert_eq!(dm.registry().get_alive(Mode::Default, id(2)).unwrap().checkpoint_ts(), 350);
     assert!(dm.merges().in_progress().is_empty());
     let resend = dm.handle_merge(&mt(), merge(&[id(1), id(2)], id(3)));
     assert_eq!(resend.outcome, Outcome::Dropped(Drop::MergeAborted));
