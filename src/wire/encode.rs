@@ -135,7 +135,89 @@ pub fn encode_heartbeat(r: &Heartbeat, buf: &mut impl BufMut) {
 
 /// The protobuf encoding of `r` in a vector of exactly its length.
 pub fn heartbeat_to_vec(r: &Heartbeat) -> Vec<u8> {
-    let mut buf = Vec::with_capacity(heartbeat_len(r));
-    encode_heartbeat(r, &mut buf);
+    // A status encodes to at most STATUS_MAX bytes, so the capacity bound needs no length pass.
+    let mut buf =
+        Vec::with_capacity(128 + r.statuses.len() * STATUS_MAX + r.err.as_ref().map_or(0, error_body));
+    encode_head(r, &mut buf);
+    let mut tmp = [0u8; STATUS_MAX];
+    for s in &r.statuses {
+        let n = status_into(s, &mut tmp);
+        buf.extend_from_slice(&tmp[..n]);
+    }
+    encode_tail(r, &mut buf);
     buf
+}
+
+/// Upper bound of one encoded `statuses` entry: key + 1-byte length + a body of at most
+/// 2 (id key, len) + 2 * 11 (id halves) + 11 (state) + 11 (checkpoint) + 5 (rate) + 11 (mode).
+const STATUS_MAX: usize = 2 + 2 + 22 + 11 + 11 + 5 + 11;
+
+#[inline]
+fn varint_at(mut v: u64, out: &mut [u8], mut i: usize) -> usize {
+    while v >= 0x80 {
+        out[i] = (v as u8) | 0x80;
+        v >>= 7;
+        i += 1;
+    }
+    out[i] = v as u8;
+    i + 1
+}
+
+#[inline]
+fn field_at(key: u8, v: u64, out: &mut [u8], i: usize) -> usize {
+    if v == 0 {
+        return i;
+    }
+    out[i] = key;
+    varint_at(v, out, i + 1)
+}
+
+/// One `statuses` entry (field 4 of `HeartBeatRequest`), byte for byte what prost writes, into
+/// `out`; returns its length. The body is always shorter than 128 bytes, so each length is one
+/// byte and is patched in after the body.
+fn status_into(s: &DispatcherStatus, out: &mut [u8; STATUS_MAX]) -> usize {
+    out[0] = (4 << 3) | 2;
+    out[2] = (1 << 3) | 2; // ID
+    let mut i = field_at(1 << 3, s.id.high(), out, 4);
+    i = field_at(2 << 3, s.id.low(), out, i);
+    out[3] = (i - 4) as u8;
+    i = field_at(2 << 3, s.state.as_i32() as u64, out, i);
+    i = field_at(3 << 3, s.checkpoint_ts, out, i);
+    if s.event_size_per_second != 0.0 {
+        out[i] = (4 << 3) | 5;
+        out[i + 1..i + 5].copy_from_slice(&s.event_size_per_second.to_le_bytes());
+        i += 5;
+    }
+    i = field_at(5 << 3, s.mode.as_i64() as u64, out, i);
+    out[1] = (i - 2) as u8;
+    i
+}
+
+fn encode_head(r: &Heartbeat, buf: &mut Vec<u8>) {
+    let c = &r.changefeed;
+    put_nested(1, changefeed_body(c), buf);
+    put_u64(1, c.high, buf);
+    put_u64(2, c.low, buf);
+    put_str(3, &c.name, buf);
+    put_str(4, &c.keyspace, buf);
+    if let Some(w) = &r.watermark {
+        put_watermark(2, w, buf);
+    }
+    if let Some(w) = &r.redo_watermark {
+        put_watermark(3, w, buf);
+    }
+}
+
+fn encode_tail(r: &Heartbeat, buf: &mut Vec<u8>) {
+    if r.complete {
+        encode_key(5, WireType::Varint, buf);
+        buf.put_u8(1);
+    }
+    if let Some(e) = &r.err {
+        put_nested(6, error_body(e), buf);
+        put_str(1, &e.time, buf);
+        put_str(2, &e.node, buf);
+        put_str(3, &e.code, buf);
+        put_str(4, &e.message, buf);
+    }
 }
