@@ -88,8 +88,8 @@ fn merge_preconditions_are_refused_by_name() {
     assert_eq!(state(&dm, id(1)), ComponentState::Working, "a refused merge mutates nothing");
 }
 
-/// TestDoMergeAbortWhenSourceDispatcherRemoving + TestAbortMergeRestoresSourceDispatchersRegistration
-/// + B5: the surviving source is Working again and reports progress again (its status slot is
+/// TestDoMergeAbortWhenSourceDispatcherRemoving, TestAbortMergeRestoresSourceDispatchersRegistration
+/// and B5: the surviving source is Working again and reports progress again (its status slot is
 /// live: the Rust analogue of re-registering with the event collector); an aborted merge is not
 /// resurrected by a resend.
 #[test]
