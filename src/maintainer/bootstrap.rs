@@ -76,10 +76,6 @@ impl Candidates {
     fn values(&self) -> impl Iterator<Item = &(NodeId, BootstrapSpan)> + '_ {
         self.items.iter().flatten()
     }
-
-    fn into_values(self) -> impl Iterator<Item = (NodeId, BootstrapSpan)> {
-        self.items.into_iter().flatten()
-    }
 }
 
 fn state_rank(s: ComponentState) -> u8 {
@@ -204,17 +200,11 @@ impl Maintainer {
                 }
             }
         }
-        // Every reported span, moved out of the responses once, by mode.
-        let mut by_mode: Vec<Vec<(NodeId, BootstrapSpan)>> = vec![Vec::new(); self.modes.len()];
-        for (node, r) in &mut responses {
-            for s in std::mem::take(&mut r.spans) {
-                if let Some(m) = self.mode_index(s.mode) {
-                    by_mode[m].push((node.clone(), s));
-                }
-            }
-        }
-        for (m, spans) in by_mode.into_iter().enumerate() {
-            let cands = self.candidates(m, spans);
+        // Every reported span, moved out of the responses, by mode: straight into the candidates
+        // of its mode (spans of a mode not yet processed stay in the response for its turn).
+        let _ = &mut responses;
+        for m in 0..self.modes.len() {
+            let cands = self.candidates(m, &mut responses);
             self.resolve_unknown_tables(&cands);
             let cands = self.restore_journal(now_ms, m, &responses, cands);
             let cands = self.restore_merges(now_ms, m, &responses, cands);
@@ -223,36 +213,46 @@ impl Maintainer {
     }
 
     /// Rule 2.
-    fn candidates(&mut self, m: usize, spans: Vec<(NodeId, BootstrapSpan)>) -> Candidates {
+    fn candidates(&mut self, m: usize, responses: &mut BTreeMap<NodeId, BootstrapResponse>) -> Candidates {
         let (mode, trigger) = (self.modes[m].mode, self.modes[m].trigger);
-        let mut cands = Candidates::with_capacity(spans.len());
+        let total: usize = responses.values().map(|r| r.spans.len()).sum();
+        let mut cands = Candidates::with_capacity(total);
         let rank = |n: &NodeId, s: &BootstrapSpan| {
             (state_rank(s.state), std::cmp::Reverse(s.checkpoint_ts), n.clone())
         };
-        for (node, s) in spans {
-            if s.id == trigger {
-                continue;
-            }
-            if s.span.is_table_trigger() {
-                self.remove_orphan(node, mode, s.id); // an older maintainer's trigger
-                continue;
-            }
-            match cands.index.entry(s.id) {
-                Entry::Vacant(v) => {
-                    v.insert(cands.items.len());
-                    cands.items.push(Some((node, s)));
+        let mut later = Vec::new();
+        for (node, r) in responses.iter_mut() {
+            for s in std::mem::take(&mut r.spans) {
+                if s.mode != mode {
+                    later.push(s);
+                    continue;
                 }
-                Entry::Occupied(o) => {
-                    let id = *o.key();
-                    let Some(held) = cands.items[*o.get()].as_mut() else { continue };
-                    let loser = if rank(&node, &s) < rank(&held.0, &held.1) {
-                        std::mem::replace(held, (node, s)).0
-                    } else {
-                        node
-                    };
-                    self.remove_orphan(loser, mode, id);
+                let node = node.clone();
+                if s.id == trigger {
+                    continue;
+                }
+                if s.span.is_table_trigger() {
+                    self.remove_orphan(node, mode, s.id); // an older maintainer's trigger
+                    continue;
+                }
+                match cands.index.entry(s.id) {
+                    Entry::Vacant(v) => {
+                        v.insert(cands.items.len());
+                        cands.items.push(Some((node, s)));
+                    }
+                    Entry::Occupied(o) => {
+                        let id = *o.key();
+                        let Some(held) = cands.items[*o.get()].as_mut() else { continue };
+                        let loser = if rank(&node, &s) < rank(&held.0, &held.1) {
+                            std::mem::replace(held, (node, s)).0
+                        } else {
+                            node
+                        };
+                        self.remove_orphan(loser, mode, id);
+                    }
                 }
             }
+            r.spans = std::mem::take(&mut later);
         }
         cands
     }
@@ -485,24 +485,20 @@ impl Maintainer {
 
     /// Rules 6 and 7.
     fn settle_candidates(&mut self, now_ms: u64, m: usize, cands: Candidates) {
-        let mut list: Vec<Option<(NodeId, BootstrapSpan)>> = cands.into_values().map(Some).collect();
+        // The candidates' own slots (taken ones are `None`): no copy of a million entries.
+        let mut list: Vec<Option<(NodeId, BootstrapSpan)>> = cands.items;
         self.modes[m].sc.reserve(list.len());
-        let mut per_node: BTreeMap<&NodeId, usize> = BTreeMap::new();
-        for (node, _) in list.iter().flatten() {
-            *per_node.entry(node).or_default() += 1;
-        }
-        let per_node: Vec<(NodeId, usize)> = per_node.into_iter().map(|(n, c)| (n.clone(), c)).collect();
-        for (node, count) in per_node {
-            self.modes[m].sc.reserve_indexes(&node, count);
-        }
+
         // Group positions by table, then order each table's candidates by key, narrower first,
         // then id: a total order, so the run is the same whatever order the nodes answered in.
-        let mut tables: BTreeMap<(u32, i64), Vec<u32>> = BTreeMap::new();
+        let mut by_table: IdMap<(u32, i64), Vec<u32>> = IdMap::default();
         for (i, c) in list.iter().enumerate() {
             if let Some((_, c)) = c {
-                tables.entry((c.span.keyspace_id, c.span.table_id)).or_default().push(i as u32);
+                by_table.entry((c.span.keyspace_id, c.span.table_id)).or_default().push(i as u32);
             }
         }
+        let mut tables: Vec<((u32, i64), Vec<u32>)> = by_table.into_iter().collect();
+        tables.sort_unstable_by_key(|(t, _)| *t);
         let mut tiled: IdSet<(u32, i64)> = IdSet::default();
         for (table, mut positions) in tables {
             let key = |i: &u32| list[*i as usize].as_ref().map(|(_, c)| (&c.span, c.id));

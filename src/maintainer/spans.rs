@@ -106,7 +106,10 @@ pub struct SpanController {
     records: IdMap<DispatcherId, SpanRecord>,
     next_incarnation: u64,
     absent: BTreeSet<DispatcherId>,
-    by_node: BTreeMap<NodeId, IdSet<DispatcherId>>,
+    /// How many records each node has bound (the records themselves are found by a scan: the
+    /// node index is read rarely, on node loss and by the balance scheduler, and a million
+    /// inserts into per-node sets cost more than those scans).
+    by_node: BTreeMap<NodeId, usize>,
     /// Ids per table, unordered; [`Self::table`] sorts on demand (rare next to inserts).
     by_table: BTreeMap<TableKey, IdSet<DispatcherId>>,
     /// Multiset of checkpoints of absent and scheduling records.
@@ -290,7 +293,8 @@ impl SpanController {
 
     /// Ids of records bound to `node` (in no particular, but reproducible, order).
     pub fn on_node(&self, node: &NodeId) -> impl Iterator<Item = DispatcherId> + '_ {
-        self.by_node.get(node).into_iter().flatten().copied()
+        let node = node.clone();
+        self.records.values().filter(move |r| r.node.as_ref() == Some(&node)).map(|r| r.id)
     }
 
     /// Nodes with at least one bound record.
@@ -300,7 +304,7 @@ impl SpanController {
 
     /// Number of records bound to `node`.
     pub fn count_on(&self, node: &NodeId) -> usize {
-        self.by_node.get(node).map_or(0, IdSet::len)
+        self.by_node.get(node).copied().unwrap_or(0)
     }
 
     /// Records of one table, in key order (span, then id).
@@ -314,12 +318,6 @@ impl SpanController {
     /// Makes room for `additional` more records.
     pub fn reserve(&mut self, additional: usize) {
         self.records.reserve(additional);
-    }
-
-    /// Makes room for `additional` more records bound to `node` (bulk loads, such as a bootstrap,
-    /// avoid growing the node index step by step).
-    pub fn reserve_indexes(&mut self, node: &NodeId, additional: usize) {
-        self.by_node.entry(node.clone()).or_default().reserve(additional);
     }
 
     /// Tables with at least one record.
@@ -359,9 +357,12 @@ impl SpanController {
     /// and the simulator's checker (I5, I6).
     pub fn check_indexes(&self) -> Result<(), String> {
         let mut tracked = BTreeMap::<Ts, usize>::new();
+        let mut bound_count = BTreeMap::<&NodeId, usize>::new();
         for r in self.records.values() {
-            let bound =
-                r.node.as_ref().is_some_and(|n| self.by_node.get(n).is_some_and(|s| s.contains(&r.id)));
+            let bound = r.node.is_some() && r.state != SpanState::Absent;
+            if let (true, Some(n)) = (bound, &r.node) {
+                *bound_count.entry(n).or_default() += 1;
+            }
             match r.state {
                 SpanState::Absent if r.node.is_some() || !self.absent.contains(&r.id) => {
                     return Err(format!("absent span {} bound or unindexed", r.id));
@@ -375,7 +376,12 @@ impl SpanController {
                 *tracked.entry(r.checkpoint).or_default() += 1;
             }
         }
-        let indexed: usize = self.by_node.values().map(IdSet::len).sum::<usize>() + self.absent.len();
+        if bound_count.len() != self.by_node.len()
+            || bound_count.iter().any(|(n, c)| self.by_node.get(*n) != Some(c))
+        {
+            return Err("node index disagrees with the records' bindings".into());
+        }
+        let indexed: usize = self.by_node.values().sum::<usize>() + self.absent.len();
         if indexed != self.records.len() {
             return Err(format!("{indexed} indexed, {} records (ghost)", self.records.len()));
         }
@@ -400,9 +406,9 @@ impl SpanController {
     fn unindex(&mut self, r: &SpanRecord) {
         self.absent.remove(&r.id);
         if let Some(node) = &r.node {
-            if let Some(set) = self.by_node.get_mut(node) {
-                set.remove(&r.id);
-                if set.is_empty() {
+            if let Some(count) = self.by_node.get_mut(node) {
+                *count -= 1;
+                if *count == 0 {
                     self.by_node.remove(node);
                 }
             }
@@ -415,7 +421,7 @@ impl SpanController {
 
 fn index_into(
     absent: &mut BTreeSet<DispatcherId>,
-    by_node: &mut BTreeMap<NodeId, IdSet<DispatcherId>>,
+    by_node: &mut BTreeMap<NodeId, usize>,
     unreplicated: &mut BTreeMap<Ts, usize>,
     id: DispatcherId,
     state: SpanState,
@@ -427,11 +433,9 @@ fn index_into(
             absent.insert(id);
         }
         (_, Some(node)) => match by_node.get_mut(node) {
-            Some(set) => {
-                set.insert(id);
-            }
+            Some(count) => *count += 1,
             None => {
-                by_node.entry(node.clone()).or_default().insert(id);
+                by_node.insert(node.clone(), 1);
             }
         },
     }
