@@ -201,8 +201,19 @@ pub struct BootstrapSpan {
     pub state: ComponentState,
     /// Its checkpoint.
     pub checkpoint_ts: Ts,
-    /// The barrier it is parked on, if any.
-    pub block: Option<PendingBlock>,
+    /// Its barrier state (`block_state`), passed through whole; `None` when it reported none.
+    pub block: Option<BlockState>,
+}
+
+impl BootstrapSpan {
+    /// The barrier a re-created dispatcher must replay from: a blocked state that is not done
+    /// (maintainer.md §1.7; a state without a stage counts, as older nodes send).
+    pub fn pending_block(&self) -> Option<PendingBlock> {
+        self.block
+            .as_ref()
+            .filter(|b| b.is_blocked && b.stage != BlockStage::Done)
+            .map(|b| PendingBlock { block_ts: b.block_ts, is_sync_point: b.is_sync_point })
+    }
 }
 
 /// `MaintainerBootstrapResponse`.

@@ -91,13 +91,14 @@ fn committed(s: ComponentState) -> bool {
 }
 
 fn into_new_span(c: BootstrapSpan) -> NewSpan {
+    let block = c.pending_block();
     NewSpan {
         id: c.id,
         span: c.span,
         schema_id: c.schema_id,
         checkpoint: c.checkpoint_ts,
         component: c.state,
-        block: c.block,
+        block,
     }
 }
 
@@ -108,7 +109,7 @@ fn new_span(c: &BootstrapSpan) -> NewSpan {
         schema_id: c.schema_id,
         checkpoint: c.checkpoint_ts,
         component: c.state,
-        block: c.block,
+        block: c.pending_block(),
     }
 }
 
@@ -124,7 +125,7 @@ fn detached(c: &BootstrapSpan) -> SpanRecord {
         node: None,
         checkpoint: c.checkpoint_ts,
         component: c.state,
-        block: c.block,
+        block: c.pending_block(),
     }
 }
 

@@ -172,7 +172,7 @@ impl DispatcherManager {
                 span: r.span.clone(),
                 state: r.state().component,
                 checkpoint_ts: r.checkpoint_ts(),
-                block: r.pending_block(),
+                block: r.barrier_state(),
             })
             .collect();
         spans.sort_by(|a, b| (a.mode, &a.span).cmp(&(b.mode, &b.span)));

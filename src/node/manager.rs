@@ -97,6 +97,19 @@ impl DispatcherManager {
         }
     }
 
+    /// A dispatcher reports its barrier state: remembered on its record (so a bootstrap snapshot
+    /// carries it whole, stage and pass-through detail included) and offered to the block-status
+    /// path. An unknown dispatcher's status is still offered (the maintainer may be waiting on it).
+    pub fn report_block_status(
+        &self,
+        status: crate::messages::BlockStatus,
+    ) -> Result<super::heartbeat::block::Offered, super::heartbeat::block::BufferFull> {
+        if let Some(record) = self.registry.get_alive(status.mode, status.id) {
+            record.note_barrier(status.state.clone());
+        }
+        self.block_statuses.offer(status)
+    }
+
     /// The final checkpoint of `id` if it closed during the current owner's term, else 0.
     pub(crate) fn final_ts(&self, mode: Mode, id: DispatcherId) -> Ts {
         self.closed.get(&(mode, id)).unwrap_or(0)

@@ -11,7 +11,7 @@
 use std::sync::Arc;
 
 use crate::ids::{DispatcherId, Epoch, Mode, NodeId, Ts};
-use crate::messages::{ComponentState, PendingBlock};
+use crate::messages::{BlockStage, BlockState, ComponentState, PendingBlock};
 use crate::span::TableSpan;
 use crate::sync::{AtomicBool, AtomicU64, Map, Ordering, Swap};
 
@@ -203,6 +203,8 @@ pub struct DispatcherRecord {
     seq: AtomicU64,
     block_ts: AtomicU64,
     block_is_sync_point: AtomicBool,
+    /// The last barrier state the dispatcher reported (`report_block_status`), for snapshots.
+    barrier: Swap<Option<BlockState>>,
 }
 
 impl std::fmt::Debug for DispatcherRecord {
@@ -252,6 +254,7 @@ impl DispatcherRecord {
             seq: AtomicU64::new(0),
             block_ts: AtomicU64::new(0),
             block_is_sync_point: AtomicBool::new(false),
+            barrier: Swap::new(Arc::new(None)),
         }
     }
 
@@ -308,6 +311,30 @@ impl DispatcherRecord {
         self.status.raise_checkpoint(checkpoint);
         self.block_ts.store(block.map_or(0, |b| b.block_ts), Ordering::Relaxed);
         self.block_is_sync_point.store(block.is_some_and(|b| b.is_sync_point), Ordering::Relaxed);
+    }
+
+    /// Remembers the dispatcher's latest barrier state (last writer wins).
+    pub fn note_barrier(&self, state: BlockState) {
+        let new = Arc::new(Some(state));
+        let mut current = self.barrier.load();
+        while let Err(found) = self.barrier.compare_and_swap(&current, new.clone()) {
+            current = found;
+        }
+    }
+
+    /// The barrier state a bootstrap snapshot reports: the last one the dispatcher reported, else
+    /// the barrier it closed on (as a blocked state without a stage), else none.
+    pub fn barrier_state(&self) -> Option<BlockState> {
+        if let Some(state) = self.barrier.load().as_ref() {
+            return Some(state.clone());
+        }
+        self.pending_block().map(|b| BlockState {
+            is_blocked: true,
+            block_ts: b.block_ts,
+            is_sync_point: b.is_sync_point,
+            stage: BlockStage::None,
+            detail: Arc::default(),
+        })
     }
 
     /// The barrier recorded by the last `record_final`.

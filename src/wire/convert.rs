@@ -9,9 +9,9 @@ use crate::messages::{
     AddedTable, BarrierAction, BarrierAnswer, BarrierEvent, BlockDetail, BlockStage, BlockState, BlockStatus,
     BlockStatusRequest, BootstrapRequest, BootstrapResponse, BootstrapSpan, CheckpointTsMessage,
     CloseRequest, CloseResponse, ComponentState, DispatcherConfig, DispatcherStatus, HeartBeatResponse,
-    Heartbeat, Influence, InfluenceKind, InfluencedTables, MergeRequest, OperatorType, PendingBlock,
-    PostBootstrapRequest, PostBootstrapResponse, RedoMetaMessage, RedoResolvedTsForward, RouteTableAdmission,
-    RunningError, ScheduleAction, ScheduleRequest, SchemaIdChange, Watermark,
+    Heartbeat, Influence, InfluenceKind, InfluencedTables, MergeRequest, OperatorType, PostBootstrapRequest,
+    PostBootstrapResponse, RedoMetaMessage, RedoResolvedTsForward, RouteTableAdmission, RunningError,
+    ScheduleAction, ScheduleRequest, SchemaIdChange, Watermark,
 };
 use crate::span::TableSpan;
 use crate::wire::pb;
@@ -244,11 +244,7 @@ impl TryFrom<&pb::MaintainerBootstrapResponse> for BootstrapResponse {
                     span: span(required(s.span.as_ref(), M, "span")?, M)?,
                     state: component_state(s.component_status, M)?,
                     checkpoint_ts: s.checkpoint_ts,
-                    block: s
-                        .block_state
-                        .as_ref()
-                        .filter(|b| b.is_blocked)
-                        .map(|b| PendingBlock { block_ts: b.block_ts, is_sync_point: b.is_sync_point }),
+                    block: s.block_state.as_ref().map(BlockState::try_from).transpose()?,
                 })
             })
             .collect::<Result<Vec<_>, WireError>>()?;
@@ -279,11 +275,7 @@ impl TryFrom<pb::MaintainerBootstrapResponse> for BootstrapResponse {
         let spans = std::mem::take(&mut v.spans)
             .into_iter()
             .map(|s| {
-                let block = s
-                    .block_state
-                    .as_ref()
-                    .filter(|b| b.is_blocked)
-                    .map(|b| PendingBlock { block_ts: b.block_ts, is_sync_point: b.is_sync_point });
+                let block = s.block_state.as_ref().map(BlockState::try_from).transpose()?;
                 let raw = required(s.span, M, "span")?;
                 Ok(BootstrapSpan {
                     id: dispatcher_id(s.id.as_ref(), M, "ID")?,
@@ -473,12 +465,7 @@ impl From<&BootstrapResponse> for pb::MaintainerBootstrapResponse {
                     span: Some(pb_span(&s.span)),
                     component_status: s.state.as_i32(),
                     checkpoint_ts: s.checkpoint_ts,
-                    block_state: s.block.map(|b| pb::State {
-                        is_blocked: true,
-                        block_ts: b.block_ts,
-                        is_sync_point: b.is_sync_point,
-                        ..Default::default()
-                    }),
+                    block_state: s.block.as_ref().map(pb::State::from),
                     mode: s.mode.as_i64(),
                 })
                 .collect(),
@@ -870,7 +857,12 @@ mod tests {
                 id: Some(pb::DispatcherId { high: 1, low: 2 }),
                 span: Some(span(5, b"a", b"b")),
                 checkpoint_ts: 9,
-                block_state: Some(pb::State { is_blocked: true, block_ts: 7, ..Default::default() }),
+                block_state: Some(pb::State {
+                    is_blocked: true,
+                    block_ts: 7,
+                    stage: 2,
+                    ..Default::default()
+                }),
                 ..Default::default()
             }],
             checkpoint_ts: 3,

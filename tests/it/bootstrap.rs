@@ -149,3 +149,42 @@ fn close_acks_stale_senders_and_succeeds_once_every_dispatcher_closed() {
     let _ = dm.dispatcher_closed(id(1), Mode::Default, 150, None);
     assert!(success(&close(&mt(), 2)));
 }
+
+/// node.md §5.3: `spans[].block_state` carries the dispatcher's barrier state whole (stage and the
+/// pass-through tables included), so a maintainer can rebuild its barrier from the snapshot; it
+/// also survives the wire both ways.
+#[test]
+fn snapshot_carries_each_dispatchers_barrier_state_whole() {
+    use dispatcher_core::wire::pb;
+    let dm = manager();
+    live(&dm, id(1), span(1, b"a", b"m"), Mode::Default);
+    live(&dm, id(2), span(1, b"m", b"z"), Mode::Default);
+    let detail = BlockDetail {
+        need_dropped_tables: Some(InfluencedTables {
+            kind: InfluenceKind::Normal,
+            table_ids: vec![1],
+            schema_id: 0,
+        }),
+        ..BlockDetail::default()
+    };
+    let state = BlockState {
+        is_blocked: true,
+        block_ts: 500,
+        is_sync_point: false,
+        stage: BlockStage::Writing,
+        detail: std::sync::Arc::new(detail),
+    };
+    let _ = dm.report_block_status(BlockStatus { id: id(1), mode: Mode::Default, state: state.clone() });
+    let r = response(&dm.handle_bootstrap(&NodeId::new("mt2"), &bootstrap_request(3, None)));
+    let reported = |d| r.spans.iter().find(|s| s.id == d).unwrap().block.clone();
+    assert_eq!(reported(id(1)), Some(state));
+    assert_eq!(reported(id(2)), None, "no barrier reported: none in the snapshot");
+    let wire = pb::MaintainerBootstrapResponse::from(&r);
+    let on_wire = wire.spans.iter().find_map(|s| s.block_state.as_ref()).unwrap();
+    assert_eq!((on_wire.stage, on_wire.block_ts), (2, 500));
+    assert_eq!(BootstrapResponse::try_from(&wire).unwrap(), r);
+    assert_eq!(
+        r.spans.iter().find(|s| s.id == id(1)).unwrap().pending_block(),
+        Some(PendingBlock { block_ts: 500, is_sync_point: false })
+    );
+}

@@ -492,3 +492,28 @@ fn redo_mode_is_recovered_independently() {
     assert!(rv.spans.get(did(11)).is_none());
     assert!(m.view(dispatcher_core::ids::Mode::Default).unwrap().spans.get(did(51)).is_none());
 }
+
+/// maintainer.md §1.7: a dispatcher parked on a DDL (WRITING at 500) is re-created to replay it:
+/// start at 499 with DML skipped, never below the committed checkpoint; a DONE barrier is
+/// history and changes nothing.
+#[test]
+fn re_created_span_replays_the_ddl_its_dispatcher_was_parked_on() {
+    let state = |stage| BlockState {
+        is_blocked: true,
+        block_ts: 500,
+        is_sync_point: false,
+        stage,
+        detail: std::sync::Arc::default(),
+    };
+    for (stage, start) in [(BlockStage::Writing, 499), (BlockStage::Done, 400)] {
+        let mut m = maintainer(&["a", "b"], &[1]);
+        let mut parked = bspan(11, whole(1), Working, 400);
+        parked.block = Some(state(stage));
+        bootstrap(&mut m, vec![("a", response(vec![parked])), ("b", response(vec![]))]);
+        m.step(1, Event::NodeLeft(n("a")));
+        let e = m.step(2, Event::Tick);
+        let creates: Vec<_> = schedules(&e).into_iter().filter(|s| s.1 == ScheduleAction::Create).collect();
+        assert_eq!(creates.len(), 1);
+        assert_eq!(creates[0].4, start, "{stage:?}");
+    }
+}
