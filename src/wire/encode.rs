@@ -95,56 +95,21 @@ fn put_watermark(tag: u32, w: &Watermark, buf: &mut impl BufMut) {
 
 /// Appends the protobuf encoding of `r` to `buf`.
 pub fn encode_heartbeat(r: &Heartbeat, buf: &mut impl BufMut) {
-    let c = &r.changefeed;
-    put_nested(1, changefeed_body(c), buf);
-    put_u64(1, c.high, buf);
-    put_u64(2, c.low, buf);
-    put_str(3, &c.name, buf);
-    put_str(4, &c.keyspace, buf);
-    if let Some(w) = &r.watermark {
-        put_watermark(2, w, buf);
-    }
-    if let Some(w) = &r.redo_watermark {
-        put_watermark(3, w, buf);
-    }
+    encode_head(r, buf);
+    let mut tmp = [0u8; STATUS_MAX];
     for s in &r.statuses {
-        put_nested(4, status_body(s), buf);
-        put_nested(1, id_body(s.id), buf);
-        put_u64(1, s.id.high(), buf);
-        put_u64(2, s.id.low(), buf);
-        put_u64(2, s.state.as_i32() as u64, buf);
-        put_u64(3, s.checkpoint_ts, buf);
-        if s.event_size_per_second != 0.0 {
-            encode_key(4, WireType::ThirtyTwoBit, buf);
-            buf.put_f32_le(s.event_size_per_second);
-        }
-        put_u64(5, s.mode.as_i64() as u64, buf);
+        let n = status_into(s, &mut tmp);
+        buf.put_slice(&tmp[..n]);
     }
-    if r.complete {
-        encode_key(5, WireType::Varint, buf);
-        buf.put_u8(1);
-    }
-    if let Some(e) = &r.err {
-        put_nested(6, error_body(e), buf);
-        put_str(1, &e.time, buf);
-        put_str(2, &e.node, buf);
-        put_str(3, &e.code, buf);
-        put_str(4, &e.message, buf);
-    }
+    encode_tail(r, buf);
 }
 
-/// The protobuf encoding of `r` in a vector of exactly its length.
+/// The protobuf encoding of `r` as a vector (its capacity an upper bound, no length pass).
 pub fn heartbeat_to_vec(r: &Heartbeat) -> Vec<u8> {
     // A status encodes to at most STATUS_MAX bytes, so the capacity bound needs no length pass.
     let mut buf =
         Vec::with_capacity(128 + r.statuses.len() * STATUS_MAX + r.err.as_ref().map_or(0, error_body));
-    encode_head(r, &mut buf);
-    let mut tmp = [0u8; STATUS_MAX];
-    for s in &r.statuses {
-        let n = status_into(s, &mut tmp);
-        buf.extend_from_slice(&tmp[..n]);
-    }
-    encode_tail(r, &mut buf);
+    encode_heartbeat(r, &mut buf);
     buf
 }
 
@@ -193,7 +158,7 @@ fn status_into(s: &DispatcherStatus, out: &mut [u8; STATUS_MAX]) -> usize {
     i
 }
 
-fn encode_head(r: &Heartbeat, buf: &mut Vec<u8>) {
+fn encode_head(r: &Heartbeat, buf: &mut impl BufMut) {
     let c = &r.changefeed;
     put_nested(1, changefeed_body(c), buf);
     put_u64(1, c.high, buf);
@@ -208,7 +173,7 @@ fn encode_head(r: &Heartbeat, buf: &mut Vec<u8>) {
     }
 }
 
-fn encode_tail(r: &Heartbeat, buf: &mut Vec<u8>) {
+fn encode_tail(r: &Heartbeat, buf: &mut impl BufMut) {
     if r.complete {
         encode_key(5, WireType::Varint, buf);
         buf.put_u8(1);
