@@ -45,6 +45,7 @@
 pub mod ids;
 pub mod maintainer;
 pub mod messages;
+pub mod mutation;
 pub mod node;
 pub mod sim;
 pub mod span;

@@ -477,7 +477,7 @@ impl Maintainer {
         let Some(tg) = self.modes[m].sc.insert(t, SpanState::Scheduling, Some(node.clone())) else {
             return false;
         };
-        if self.admit_merge(now_ms, m, tg, node.clone(), guards).is_err() {
+        if self.admit_merge(now_ms, m, tg, node.clone(), guards, true).is_err() {
             let _ = self.modes[m].sc.delete(tg);
             return false;
         }

@@ -56,13 +56,7 @@ pub struct MaintainerConfig {
     pub mutation: Option<Mutation>,
 }
 
-/// Deliberately broken variants of the maintainer (see [`MaintainerConfig::mutation`]).
-#[doc(hidden)]
-#[derive(Clone, Copy, PartialEq, Eq, Debug)]
-pub enum Mutation {
-    /// Bootstrap restores a journaled move as "place it again" without removing the origin.
-    RestoreMoveWithoutRemove,
-}
+pub use crate::mutation::Mutation;
 
 impl MaintainerConfig {
     /// The persisted checkpoint `mode` starts from.
@@ -535,7 +529,22 @@ impl Maintainer {
             committed: state.committed,
             changefeed: &changefeed,
         };
-        let (messages, changes) = state.oc.due(now_ms, self.cfg.resend_ms, &ctx);
+        let (mut messages, mut changes) = state.oc.due(now_ms, self.cfg.resend_ms, &ctx);
+        if self.cfg.mutation == Some(Mutation::AbandonUnacceptedMerge) {
+            // The fault re-opened: a withdrawal is not sent, the sources are handed back at once.
+            let withdrawing: Vec<(NodeId, DispatcherId)> = state
+                .oc
+                .operators()
+                .filter(|o| o.phase == super::operator::Phase::Withdrawing)
+                .filter_map(|o| o.affected_nodes().first().map(|n| ((*n).clone(), o.id)))
+                .collect();
+            messages.retain(|(_, msg)| {
+                !matches!(msg, Outgoing::Schedule(r) if withdrawing.iter().any(|(_, id)| *id == r.config.id))
+            });
+            for (node, id) in withdrawing {
+                changes.extend(state.oc.on_status(&node, id, ComponentState::Stopped, 0));
+            }
+        }
         for (to, message) in messages {
             self.send(to, message);
         }
@@ -588,6 +597,13 @@ impl Maintainer {
             }
             Change::Absent(guard) => {
                 let _ = state.sc.transition(guard, None, None, SpanState::Absent, None);
+            }
+            Change::Reclaim { guard, on } => {
+                let stopped = state.sc.get_guarded(guard).is_some_and(|r| {
+                    matches!(r.component, ComponentState::Stopped | ComponentState::Removed)
+                }) && self.cfg.mutation != Some(Mutation::MergeSourcesAlwaysReplicate);
+                let to = if stopped { SpanState::Absent } else { SpanState::Replicating };
+                let _ = state.sc.transition(guard, Some(&on), None, to, None);
             }
             Change::Delete(guard) => {
                 let _ = state.sc.delete(guard);
@@ -916,13 +932,14 @@ impl Maintainer {
         let Some(target) = self.modes[m].sc.insert(new, SpanState::Scheduling, Some(node.clone())) else {
             return self.refuse(R, "merged id taken".into());
         };
-        if let Err(why) = self.admit_merge(now_ms, m, target, node, guards) {
+        if let Err(why) = self.admit_merge(now_ms, m, target, node, guards, false) {
             let _ = self.modes[m].sc.delete(target);
             self.refuse(R, format!("{why:?}"));
         }
     }
 
     /// Admits a merge into the existing target record: an occupy per source, then the merge.
+    /// `restored`: rebuilt from a node's merge journal, so already taken up by the node.
     /// On failure every occupy admitted here is cancelled and nothing else changed.
     pub(super) fn admit_merge(
         &mut self,
@@ -931,6 +948,7 @@ impl Maintainer {
         target: Guard,
         node: NodeId,
         sources: Vec<Guard>,
+        restored: bool,
     ) -> Result<(), Refusal> {
         let mut occupied = Vec::new();
         for g in &sources {
@@ -951,7 +969,12 @@ impl Maintainer {
         let op = {
             let sc = &self.modes[m].sc;
             let record = sc.get_guarded(target).ok_or(Refusal::NoSpan)?;
-            Operator::merge(record, node, sources, self.cfg.merge_sends_max)
+            let max = self.cfg.merge_sends_max;
+            if restored && self.cfg.mutation != Some(Mutation::RestoredMergeUnaccepted) {
+                Operator::restored_merge(record, node, sources, max)
+            } else {
+                Operator::merge(record, node, sources, max)
+            }
         };
         if let Err(why) = self.admit(now_ms, m, op) {
             for id in occupied {

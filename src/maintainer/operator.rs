@@ -51,6 +51,10 @@ pub enum Phase {
     AddDest,
     /// Merge: waiting for the merged dispatcher's `Working`.
     Merging,
+    /// Merge: never seen taken up after its send bound; removing the merged dispatcher and
+    /// waiting for its terminal status before the sources are handed back (the node may have
+    /// taken the request up after all: the sources are never freed while it could still write).
+    Withdrawing,
     /// Occupy: holding a merge source.
     Holding,
     /// Finished; the outcome says how.
@@ -115,6 +119,14 @@ pub enum Change {
     },
     /// Mark absent (clears the node): the basic scheduler places it again.
     Absent(Guard),
+    /// A merge source handed back: replicating on `on` if its last reported state is alive,
+    /// absent if it reported a terminal state (the node closed it while draining).
+    Reclaim {
+        /// The source record.
+        guard: Guard,
+        /// The merge's node.
+        on: NodeId,
+    },
     /// Delete the record.
     Delete(Guard),
     /// Add absent records for every uncovered part of a live table.
@@ -186,7 +198,8 @@ pub enum Kind {
         node: NodeId,
         /// The sources, in key order.
         sources: Vec<Guard>,
-        /// Whether the node was seen taking the merge up (a source in `WaitingMerge`).
+        /// Whether the node was seen taking the merge up (a source waiting or closed, or the
+        /// merged dispatcher reported), or the merge was restored from a node's journal.
         accepted: bool,
         /// Sends so far.
         sends: u32,
@@ -245,6 +258,13 @@ impl Operator {
     /// A merge of `sources` (key order, all on `node`) into `target`.
     pub fn merge(target: &SpanRecord, node: NodeId, sources: Vec<Guard>, max_sends: u32) -> Self {
         let kind = Kind::Merge { node, sources, accepted: false, sends: 0, max_sends };
+        Self::new(target, kind, Phase::Merging)
+    }
+
+    /// A merge restored from a node's merge journal: the node has taken it up (its sources were
+    /// reported waiting), so it is never withdrawn for want of an acknowledgement.
+    pub fn restored_merge(target: &SpanRecord, node: NodeId, sources: Vec<Guard>, max_sends: u32) -> Self {
+        let kind = Kind::Merge { node, sources, accepted: true, sends: 0, max_sends };
         Self::new(target, kind, Phase::Merging)
     }
 
@@ -439,13 +459,19 @@ impl Operator {
                     return self.finish(Outcome::Succeeded, changes);
                 }
                 if id == self.id && terminal(state) {
-                    // The node aborted the merge before its commit point: sources are back to
-                    // Working there, the target is gone.
+                    // The merged dispatcher is gone (the node aborted the merge, or ended it
+                    // mid-drain): sources still running are handed back, closed ones placed again.
                     return self.abandon_merge();
                 }
-                if sources.iter().any(|g| g.id == id) {
+                if id == self.id {
+                    // Preparing, MergeReady or Initializing: the node has it.
+                    *accepted = true;
+                } else if sources.iter().any(|g| g.id == id) {
                     match state {
-                        ComponentState::WaitingMerge => *accepted = true,
+                        // Waiting, or closed by the drain: the node has taken the merge up.
+                        ComponentState::WaitingMerge | ComponentState::Stopped | ComponentState::Removed => {
+                            *accepted = true
+                        }
                         // A source working again after it waited: the node aborted the merge
                         // before its commit point (the merged dispatcher never reported).
                         ComponentState::Working if *accepted => return self.abandon_merge(),
@@ -457,11 +483,22 @@ impl Operator {
             (Kind::Merge { accepted, sends, max_sends, .. }, Phase::Merging, OpEvent::Resent) => {
                 *sends += 1;
                 if !*accepted && *sends > *max_sends {
-                    return self.abandon_merge();
+                    // Silence is not a refusal: the request (or a delayed copy) may still be taken
+                    // up. Remove the merged dispatcher first; hand the sources back after.
+                    self.phase = Phase::Withdrawing;
                 }
                 Vec::new()
             }
-            (Kind::Merge { node, sources, .. }, Phase::Merging, OpEvent::NodeRemoved(n)) if n == node => {
+            (Kind::Merge { node, .. }, Phase::Withdrawing, OpEvent::Status { from, id, state, .. })
+                if from == node && id == self.id && terminal(state) =>
+            {
+                self.abandon_merge()
+            }
+            (
+                Kind::Merge { node, sources, .. },
+                Phase::Merging | Phase::Withdrawing,
+                OpEvent::NodeRemoved(n),
+            ) if n == node => {
                 let mut changes: Vec<Change> = sources.iter().map(|g| Change::Absent(*g)).collect();
                 changes.push(Change::Delete(guard));
                 changes.push(Change::Release(sources.iter().map(|g| g.id).collect()));
@@ -482,7 +519,7 @@ impl Operator {
     fn abandon_merge(&mut self) -> Vec<Change> {
         let Kind::Merge { node, sources, .. } = &self.kind else { return Vec::new() };
         let mut changes: Vec<Change> =
-            sources.iter().map(|g| Change::Replicate { guard: *g, on: node.clone() }).collect();
+            sources.iter().map(|g| Change::Reclaim { guard: *g, on: node.clone() }).collect();
         changes.push(Change::Delete(self.guard));
         changes.push(Change::Release(sources.iter().map(|g| g.id).collect()));
         self.finish(Outcome::Failed, changes)
@@ -513,7 +550,7 @@ impl Operator {
             Kind::Split { origin, .. } => vec![Change::Replicate { guard, on: origin.clone() }],
             Kind::Merge { node, sources, .. } => {
                 let mut c: Vec<Change> =
-                    sources.iter().map(|g| Change::Replicate { guard: *g, on: node.clone() }).collect();
+                    sources.iter().map(|g| Change::Reclaim { guard: *g, on: node.clone() }).collect();
                 c.push(Change::Delete(guard));
                 c.push(Change::Release(sources.iter().map(|g| g.id).collect()));
                 c
@@ -555,6 +592,7 @@ impl Operator {
                     epoch: ctx.epoch,
                 }),
             )),
+            (Kind::Merge { node, .. }, Phase::Withdrawing) => remove(node, OperatorType::Remove),
             _ => None,
         }
     }

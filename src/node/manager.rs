@@ -12,6 +12,7 @@ use crate::ids::{ChangefeedId, DispatcherId, Mode, NodeId, Ts};
 use crate::messages::{
     ComponentState, DispatcherStatus, PendingBlock, RunningError, ScheduleAction, ScheduleRequest,
 };
+use crate::mutation::Mutation;
 use crate::span::TableSpan;
 use crate::sync::{AtomicBool, AtomicU64, Map, Op, Ordering};
 
@@ -71,6 +72,7 @@ pub struct DispatcherManager {
     coalescer: Coalescer,
     block_statuses: BlockStatusBuffer,
     redo_global_ts: AtomicU64,
+    mutation: Option<Mutation>,
 }
 
 impl DispatcherManager {
@@ -94,7 +96,20 @@ impl DispatcherManager {
             closed: Map::new(),
             redo_ready: AtomicBool::new(false),
             closing: AtomicU64::new(OPEN),
+            mutation: None,
         }
+    }
+
+    /// This manager with a deliberate bug (see [`crate::mutation`]); `None` is the real one.
+    #[doc(hidden)]
+    pub fn mutated(mut self, mutation: Option<Mutation>) -> Self {
+        self.mutation = mutation;
+        self
+    }
+
+    /// Whether the deliberate bug `m` is switched on.
+    pub(crate) fn has_mutation(&self, m: Mutation) -> bool {
+        self.mutation == Some(m)
     }
 
     /// A dispatcher reports its barrier state: remembered on its record (so a bootstrap snapshot
@@ -282,7 +297,8 @@ impl DispatcherManager {
             return Step::dropped(Drop::AlreadyExists);
         }
         // Checked after the registry: a close writes its tombstone before it releases the record.
-        if self.closed.get(&(mode, id)).is_some_and(|final_ts| config.start_ts < final_ts) {
+        let stale = self.closed.get(&(mode, id)).is_some_and(|final_ts| config.start_ts < final_ts);
+        if stale && !self.has_mutation(Mutation::NoStaleCreateTombstones) {
             return Step::dropped(Drop::Stale);
         }
         let record = self.registry.make(
@@ -348,6 +364,11 @@ impl DispatcherManager {
         let Some(record) = self.registry.get(mode, id) else {
             // R2: unknown dispatcher: answer Stopped at once, journal nothing (with the final
             // checkpoint if it closed during this owner's term, so a lost Stopped costs nothing).
+            // The id may be a merge the owner is withdrawing while its request is still in
+            // flight: that request must not start it later (I2).
+            if !self.has_mutation(Mutation::ForgetRemovedMergeIds) {
+                self.merges.refuse_later(mode, id);
+            }
             return Step::applied(vec![self.report_synthetic(stopped(id, mode, self.final_ts(mode, id)))]);
         };
         match record.state().phase {
@@ -375,7 +396,7 @@ impl DispatcherManager {
             self.operators.finish(&key, &admitted.entry);
             return Step::dropped(Drop::Fenced);
         }
-        let mut effects = self.merges.abort_involving(self, mode, id);
+        let mut effects = self.merges.stop_involving(self, mode, id);
         // Store-then-validate (hazard B1), as one RMW on the record word: if this CAS precedes the
         // close CAS, the close's completion sees our entry and removes it; if it follows, we see
         // Closed here and remove our own entry. Either way nothing leaks.

@@ -11,6 +11,7 @@ use std::sync::Arc;
 
 use crate::ids::{DispatcherId, Mode, NodeId};
 use crate::messages::{ComponentState, MergeRequest};
+use crate::mutation::Mutation;
 use crate::sync::{AtomicU64, Computed, Map, Op, Ordering};
 
 use super::effect::{Drop, Effect, Step};
@@ -205,14 +206,45 @@ impl MergeJournal {
             .collect()
     }
 
-    /// A Remove arrived for `id`: abort any not-yet-draining merge it takes part in.
-    pub(crate) fn abort_involving(
-        &self,
-        dm: &DispatcherManager,
-        mode: Mode,
-        id: DispatcherId,
-    ) -> Vec<Effect> {
-        self.involving(mode, id).iter().flat_map(|e| self.abort(dm, e)).collect()
+    /// A Remove arrived for `id`: every merge it takes part in that has not handed over stops.
+    /// One still preparing is aborted (sources back to Working). One draining is ended: the
+    /// merged dispatcher is closed instead of started, and the drained sources are released. The
+    /// owner asked for a participant to go, so the merged dispatcher must never start writing
+    /// (I2): the owner may already be placing the removed range elsewhere.
+    pub(crate) fn stop_involving(&self, dm: &DispatcherManager, mode: Mode, id: DispatcherId) -> Vec<Effect> {
+        let mut effects = Vec::new();
+        for entry in self.involving(mode, id) {
+            effects.extend(self.abort(dm, &entry));
+            if !dm.has_mutation(Mutation::HandOverDespiteRemove) {
+                effects.extend(self.end_draining(dm, &entry));
+            }
+        }
+        effects
+    }
+
+    /// Remembers `merged` as refused for the rest of the owner's term: a Remove for an id the
+    /// node does not know may be the owner withdrawing a merge whose request is still in flight.
+    pub(crate) fn refuse_later(&self, mode: Mode, merged: DispatcherId) {
+        self.aborted.compute((mode, merged), |_| Op::<(), ()>::Insert(()));
+    }
+
+    /// Ends a draining merge without handing over: merged dispatcher closed, drained sources
+    /// released (the rest are closing already and report Stopped when they finish).
+    fn end_draining(&self, dm: &DispatcherManager, entry: &Arc<MergeEntry>) -> Vec<Effect> {
+        if !matches!(entry.phase(), MergePhase::Draining { .. }) || entry.advance(progress::end).is_none() {
+            return Vec::new();
+        }
+        let (mode, merged_id) = (entry.request.mode, entry.request.merged);
+        self.refuse_later(mode, merged_id);
+        self.drop_entry(entry);
+        dm.operators.finish(&entry.key, &entry.op);
+        let mut effects: Vec<Effect> = entry.sources.iter().filter_map(|s| release_drained(dm, s)).collect();
+        if let Ok(before) = entry.merged.transition(transition::request_removal) {
+            if !before.removing {
+                effects.push(Effect::Close { id: merged_id, mode });
+            }
+        }
+        effects
     }
 
     /// Aborts a merge that has not started draining: sources back to Working, merged closed.
@@ -222,7 +254,7 @@ impl MergeJournal {
         }
         let (mode, merged_id) = (entry.request.mode, entry.request.merged);
         // Tombstone first, then drop the entry: a resend arriving in between is refused.
-        self.aborted.compute((mode, merged_id), |_| Op::<(), ()>::Insert(()));
+        self.refuse_later(mode, merged_id);
         self.drop_entry(entry);
         dm.operators.finish(&entry.key, &entry.op);
         let mut effects = Vec::new();
@@ -342,7 +374,8 @@ impl MergeJournal {
                 // Whatever phase it was in, a closed merged dispatcher ends the merge. Sources a
                 // draining merge already closed would otherwise wait for a hand-over that never
                 // comes: they are released (and report Stopped) here.
-                if entry.advance(progress::end).is_some() {
+                if entry.advance(progress::end).is_some() && !dm.has_mutation(Mutation::StrandDrainedSources)
+                {
                     effects.extend(entry.sources.iter().filter_map(|s| release_drained(dm, s)));
                 }
                 self.drop_entry(&entry);
@@ -401,11 +434,15 @@ impl DispatcherManager {
         if let Some(merged) = self.registry.get_alive(mode, merged_id) {
             let s = merged.state();
             let mut effects = Vec::new();
-            if s.phase == Phase::Live && s.component == ComponentState::Working {
+            // Whatever phase it is in, say so: a resend (or a successor's restored merge) learns
+            // that the merge was taken up, and a Working one finishes it.
+            let quiet =
+                self.has_mutation(Mutation::QuietMergeResend) && s.component != ComponentState::Working;
+            if s.phase == Phase::Live && !quiet {
                 effects.push(self.report_synthetic(crate::messages::DispatcherStatus {
                     id: merged_id,
                     mode,
-                    state: ComponentState::Working,
+                    state: s.component,
                     checkpoint_ts: merged.checkpoint_ts(),
                     event_size_per_second: 0.0,
                 }));

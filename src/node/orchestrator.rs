@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use crate::ids::{ChangefeedId, Epoch, NodeId};
 use crate::messages::{BootstrapRequest, CloseRequest, CloseResponse};
+use crate::mutation::Mutation;
 use crate::sync::{Computed, Map, Op};
 
 use super::effect::{Drop, Effect, Outcome, Reply, Step};
@@ -17,12 +18,19 @@ pub struct Orchestrator {
     node: NodeId,
     managers: Map<u128, Arc<DispatcherManager>>,
     tombstones: Map<u128, Epoch>,
+    mutation: Option<Mutation>,
 }
 
 impl Orchestrator {
     /// An orchestrator for node `node` with no changefeed.
     pub fn new(node: NodeId) -> Self {
-        Self { node, managers: Map::new(), tombstones: Map::new() }
+        Self { node, managers: Map::new(), tombstones: Map::new(), mutation: None }
+    }
+
+    /// An orchestrator whose managers carry a deliberate bug (see [`crate::mutation`]).
+    #[doc(hidden)]
+    pub fn mutated(node: NodeId, mutation: Option<Mutation>) -> Self {
+        Self { mutation, ..Self::new(node) }
     }
 
     /// The manager of a changefeed, if one is published.
@@ -54,12 +62,15 @@ impl Orchestrator {
                         return Step::dropped(Drop::Closing);
                     }
                 }
-                let fresh = Arc::new(DispatcherManager::new(ManagerConfig {
-                    node: self.node.clone(),
-                    changefeed: request.changefeed.clone(),
-                    keyspace_id: request.keyspace_id,
-                    redo_enabled,
-                }));
+                let fresh = Arc::new(
+                    DispatcherManager::new(ManagerConfig {
+                        node: self.node.clone(),
+                        changefeed: request.changefeed.clone(),
+                        keyspace_id: request.keyspace_id,
+                        redo_enabled,
+                    })
+                    .mutated(self.mutation),
+                );
                 let published = match self.managers.compute(gid, |found| match found {
                     Some(winner) => Op::Abort(winner.clone()),
                     None => Op::Insert(fresh.clone()),

@@ -170,9 +170,9 @@ pub struct SimNode {
 }
 
 impl SimNode {
-    fn new(id: NodeId) -> Self {
+    fn new(id: NodeId, mutation: Option<Mutation>) -> Self {
         Self {
-            orchestrator: Orchestrator::new(id.clone()),
+            orchestrator: Orchestrator::mutated(id.clone(), mutation),
             id,
             alive: true,
             incarnation: 0,
@@ -339,13 +339,14 @@ impl World {
             live.insert(*id);
             table_spans.insert((0, *id), *spans);
         }
+        let mutation = opts.mutation;
         let mut w = World {
             now: 0,
             opts,
             rng: Rng::new(seed),
             queue: BTreeMap::new(),
             next_seq: 0,
-            nodes: order.iter().map(|n| (n.clone(), SimNode::new(n.clone()))).collect(),
+            nodes: order.iter().map(|n| (n.clone(), SimNode::new(n.clone(), mutation))).collect(),
             order: order.clone(),
             hosts: Vec::new(),
             redo,
@@ -1080,7 +1081,7 @@ impl World {
         n.block_create = false;
         n.block_close = false;
         n.flush_scheduled = false;
-        n.orchestrator = Orchestrator::new(node_id.clone());
+        n.orchestrator = Orchestrator::mutated(node_id.clone(), self.opts.mutation);
         self.writers_dirty = true;
         for h in &mut self.hosts {
             if h.node == node_id {

@@ -193,3 +193,66 @@ fn merged_dispatcher_closing_mid_drain_releases_the_drained_sources() {
     assert!(dm.merges().in_progress().is_empty());
     assert!(dm.registry().get_alive(Mode::Default, id(2)).is_none());
 }
+
+/// Issue 9, node side: a Remove of a source reaching a merge that is already draining ends the
+/// merge without handing over. The owner asked for that range to go (it may be placing it
+/// elsewhere once the source reports Stopped), so the merged dispatcher must never start (I2).
+#[test]
+fn remove_of_a_source_while_draining_ends_the_merge_without_hand_over() {
+    let dm = manager();
+    two_sources(&dm);
+    let _ = dm.handle_merge(&mt(), merge(&[id(1), id(2)], id(3)));
+    let _ = dm.dispatcher_state_changed(id(3), Mode::Default, ComponentState::MergeReady, 0);
+    let first = dm.dispatcher_closed(id(1), Mode::Default, 300, None);
+    assert!(first.effects.is_empty(), "draining: source 1 closed, source 2 still closing");
+    let rm = dm.handle_schedule(&mt(), remove(id(2), Mode::Default, 2, OperatorType::Move));
+    assert!(has_close(&rm, id(3)), "the merged dispatcher is closed instead of started");
+    assert_eq!(reported(&rm, id(1), ComponentState::Stopped), Some(300), "the drained source is released");
+    assert!(dm.merges().in_progress().is_empty());
+    let last = dm.dispatcher_closed(id(2), Mode::Default, 200, None);
+    assert!(
+        !last.effects.iter().any(|e| matches!(e, Effect::StartMerged { .. })),
+        "no hand-over after the merge ended: {:?}",
+        last.effects
+    );
+    assert_eq!(reported(&last, id(2), ComponentState::Stopped), Some(200));
+    let merged = dm.dispatcher_closed(id(3), Mode::Default, 0, None);
+    assert_eq!(merged.outcome, Outcome::Applied);
+    assert!(dm.registry().get_alive(Mode::Default, id(3)).is_none());
+    assert!(dm.operators().is_empty(), "nothing leaked in the journal");
+    let resend = dm.handle_merge(&mt(), merge(&[id(1), id(2)], id(3)));
+    assert_ne!(resend.outcome, Outcome::Applied);
+}
+
+/// Issue 9, node side: the owner withdraws a merge it never saw taken up by removing the merged
+/// id. If the node does not know the id yet (the merge request is delayed), the Remove answers
+/// Stopped and the delayed request is refused when it arrives: the merge cannot start after the
+/// owner has handed its sources back.
+#[test]
+fn remove_of_an_unknown_merged_id_refuses_the_delayed_merge_request() {
+    let dm = manager();
+    two_sources(&dm);
+    let rm = dm.handle_schedule(&mt(), remove(id(3), Mode::Default, 2, OperatorType::Remove));
+    assert_eq!(reported(&rm, id(3), ComponentState::Stopped), Some(0));
+    let late = dm.handle_merge(&mt(), merge(&[id(1), id(2)], id(3)));
+    assert_eq!(late.outcome, Outcome::Dropped(Drop::MergeAborted));
+    assert_eq!(state(&dm, id(1)), ComponentState::Working);
+    assert_eq!(state(&dm, id(2)), ComponentState::Working);
+}
+
+/// Issue 9, node side: a resent merge request that finds its merge in progress says where it is
+/// (the merged dispatcher's state), so the owner knows it was taken up and never withdraws it.
+#[test]
+fn resent_merge_reports_the_merged_dispatcher_state_in_every_phase() {
+    let dm = manager();
+    two_sources(&dm);
+    let _ = dm.handle_merge(&mt(), merge(&[id(1), id(2)], id(3)));
+    for state in [ComponentState::Preparing, ComponentState::MergeReady] {
+        if state == ComponentState::MergeReady {
+            let _ = dm.dispatcher_state_changed(id(3), Mode::Default, state, 0);
+        }
+        let again = dm.handle_merge(&mt(), merge(&[id(1), id(2)], id(3)));
+        assert_eq!(again.outcome, Outcome::Dropped(Drop::AlreadyExists));
+        assert!(reported(&again, id(3), state).is_some(), "{state:?}: {:?}", again.effects);
+    }
+}

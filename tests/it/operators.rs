@@ -753,15 +753,18 @@ fn merge_rows(fx: &Fx) -> Vec<Row> {
         Change::Replicate { guard: gt, on: node("a") },
         release(),
     ];
-    // Abandoned (node refused/aborted, never taken up) or cancelled: sources stay where they run.
+    // Abandoned (node aborted, or withdrawn) or cancelled: sources handed back to the node, or to
+    // the scheduler if they reported a terminal state (`Reclaim` decides on the record).
     let back = vec![
-        Change::Replicate { guard: g11, on: node("a") },
-        Change::Replicate { guard: g12, on: node("a") },
+        Change::Reclaim { guard: g11, on: node("a") },
+        Change::Reclaim { guard: g12, on: node("a") },
         Change::Delete(gt),
         release(),
     ];
     let node_died = vec![Change::Absent(g11), Change::Absent(g12), Change::Delete(gt), release()];
     let accepted: &[Ev] = &[St("a", 11, WaitingMerge, 100)];
+    let (w, wm) = (Phase::Withdrawing, Msg::Remove("a", OperatorType::Remove));
+    let withdrawn: &[Ev] = &[Resent, Resent, Resent];
     let mut rows = vec![
         row("target Working", m, &[], St("a", 13, Working, 100), OK, Msg::Nothing, done.clone()),
         row(
@@ -802,6 +805,7 @@ fn merge_rows(fx: &Fx) -> Vec<Row> {
         ),
         row("target Initializing", m, &[], St("a", 13, Initializing, 100), m, mm, vec![]),
         row("target WaitingMerge", m, &[], St("a", 13, WaitingMerge, 100), m, mm, vec![]),
+        row("target MergeReady", m, &[], St("a", 13, ComponentState::MergeReady, 100), m, mm, vec![]),
         row("target Working from another node", m, &[], St("b", 13, Working, 100), m, mm, vec![]),
         row("target Stopped from another node", m, &[], St("b", 13, Stopped, 100), m, mm, vec![]),
         row("source WaitingMerge (accepts)", m, &[], St("a", 11, WaitingMerge, 100), m, mm, vec![]),
@@ -818,22 +822,75 @@ fn merge_rows(fx: &Fx) -> Vec<Row> {
         row("source Stopped (after the commit point)", m, &[], St("a", 12, Stopped, 100), m, mm, vec![]),
         row("another id Working", m, &[], St("a", 99, Working, 100), m, mm, vec![]),
         row("node removed", m, &[], Gone("a"), FAILED, Msg::Nothing, node_died.clone()),
-        row("node removed after acceptance", m, accepted, Gone("a"), FAILED, Msg::Nothing, node_died),
+        row("node removed after acceptance", m, accepted, Gone("a"), FAILED, Msg::Nothing, node_died.clone()),
         row("unrelated node removed", m, &[], Gone("b"), m, mm, vec![]),
         row("cancelled", m, &[], Cancel, CANCELLED, Msg::Nothing, back.clone()),
         row("cancelled after acceptance", m, accepted, Cancel, CANCELLED, Msg::Nothing, back.clone()),
         row("released", m, &[], Released, m, mm, vec![]),
-        // Bounded abandonment: each Resent is one send; MAX_SENDS sends, then give up.
+        // Bounded wait: each Resent is one send; MAX_SENDS sends, then withdraw: remove the
+        // merged dispatcher, and hand the sources back only once it is known gone.
         row("send 1", m, &[], Resent, m, mm, vec![]),
         row("send 2 = max", m, &[Resent], Resent, m, mm, vec![]),
+        row("send 3: never taken up, withdrawn", m, &[Resent, Resent], Resent, w, wm, vec![]),
         row(
-            "send 3: never taken up, abandoned",
-            m,
-            &[Resent, Resent],
-            Resent,
+            "withdrawn: target Stopped, abandoned",
+            w,
+            withdrawn,
+            St("a", 13, Stopped, 100),
             FAILED,
             Msg::Nothing,
             back.clone(),
+        ),
+        row(
+            "withdrawn: target Removed, abandoned",
+            w,
+            withdrawn,
+            St("a", 13, Removed, 100),
+            FAILED,
+            Msg::Nothing,
+            back.clone(),
+        ),
+        row(
+            "withdrawn: target Working, still removing",
+            w,
+            withdrawn,
+            St("a", 13, Working, 100),
+            w,
+            wm,
+            vec![],
+        ),
+        row(
+            "withdrawn: target Stopped from another node",
+            w,
+            withdrawn,
+            St("b", 13, Stopped, 100),
+            w,
+            wm,
+            vec![],
+        ),
+        row("withdrawn: source Stopped", w, withdrawn, St("a", 11, Stopped, 100), w, wm, vec![]),
+        row("withdrawn: source WaitingMerge", w, withdrawn, St("a", 11, WaitingMerge, 100), w, wm, vec![]),
+        row("withdrawn: resent", w, withdrawn, Resent, w, wm, vec![]),
+        row("withdrawn: node removed", w, withdrawn, Gone("a"), FAILED, Msg::Nothing, node_died),
+        row("withdrawn: unrelated node removed", w, withdrawn, Gone("b"), w, wm, vec![]),
+        row("withdrawn: cancelled", w, withdrawn, Cancel, CANCELLED, Msg::Nothing, back.clone()),
+        row(
+            "source Stopped accepts (the drain started)",
+            m,
+            &[St("a", 12, Stopped, 100), Resent, Resent],
+            Resent,
+            m,
+            mm,
+            vec![],
+        ),
+        row(
+            "target Preparing accepts (a resend found the merge)",
+            m,
+            &[St("a", 13, ComponentState::Preparing, 100), Resent, Resent],
+            Resent,
+            m,
+            mm,
+            vec![],
         ),
         row(
             "accepted: never abandoned",
@@ -858,36 +915,36 @@ fn merge_rows(fx: &Fx) -> Vec<Row> {
             m,
             &[St("b", 11, WaitingMerge, 100), Resent, Resent],
             Resent,
-            FAILED,
-            Msg::Nothing,
-            back.clone(),
+            w,
+            wm,
+            vec![].clone(),
         ),
         row(
             "WaitingMerge of a non-source does not accept",
             m,
             &[St("a", 99, WaitingMerge, 100), Resent, Resent],
             Resent,
-            FAILED,
-            Msg::Nothing,
-            back.clone(),
+            w,
+            wm,
+            vec![].clone(),
         ),
         row(
-            "WaitingMerge of the target does not accept",
+            "a live status of the target accepts",
             m,
             &[St("a", 13, WaitingMerge, 100), Resent, Resent],
             Resent,
-            FAILED,
-            Msg::Nothing,
-            back.clone(),
+            m,
+            mm,
+            vec![],
         ),
         row(
             "source Working does not accept",
             m,
             &[St("a", 11, Working, 100), Resent, Resent],
             Resent,
-            FAILED,
-            Msg::Nothing,
-            back,
+            w,
+            wm,
+            vec![],
         ),
         row(
             "target Working after max sends",
@@ -900,7 +957,7 @@ fn merge_rows(fx: &Fx) -> Vec<Row> {
         ),
     ];
     rows.extend(after_done("succeeded", &[St("a", 13, Working, 100)], OK, 13));
-    rows.extend(after_done("abandoned", &[Resent, Resent, Resent], FAILED, 13));
+    rows.extend(after_done("abandoned", &[Resent, Resent, Resent, St("a", 13, Stopped, 100)], FAILED, 13));
     rows.extend(after_done("node died", &[Gone("a")], FAILED, 13));
     rows.extend(after_done("cancelled", &[Cancel], CANCELLED, 13));
     rows
@@ -1357,25 +1414,31 @@ fn controller_routes_merge_source_statuses_to_the_merge() {
 }
 
 #[test]
-fn controller_abandons_an_unaccepted_merge_after_max_sends() {
+fn controller_withdraws_an_unaccepted_merge_after_max_sends() {
     let sc = controller_sc();
     let cf = ChangefeedId::default();
     let (g11, g12, gt) = (rec(&sc, 11).guard(), rec(&sc, 12).guard(), rec(&sc, 13).guard());
     let mut oc = OperatorController::new();
     admit_merge(&mut oc, &sc, 3);
-    let mut merges = 0;
-    let mut given_up = Vec::new();
+    let (mut merges, mut removes) = (0, 0);
+    let mut changes = Vec::new();
     for step in 0..10 {
-        let (messages, changes) = oc.due(step * 100, 100, &ctx(&sc, &cf));
+        let (messages, c) = oc.due(step * 100, 100, &ctx(&sc, &cf));
         merges += sent(&messages).iter().filter(|m| m.1 == "merge").count();
-        given_up.extend(changes);
+        removes += sent(&messages).iter().filter(|m| *m == &msg("a", "remove", 13)).count();
+        changes.extend(c);
     }
-    assert_eq!(merges, 3, "exactly max_sends sends");
+    assert_eq!(merges, 3, "exactly max_sends merge sends");
+    assert!(removes >= 6, "then the merged dispatcher is removed, resent until it is gone");
+    assert!(changes.is_empty(), "the sources stay held while the merged id could still start");
+    assert_eq!(phase(&oc, 13), Phase::Withdrawing);
+    assert!(oc.reap().is_empty());
+    // The node answers the remove: only now are the sources handed back.
     assert_eq!(
-        given_up,
+        oc.on_status(&node("a"), id(13), Stopped, 0),
         vec![
-            Change::Replicate { guard: g11, on: node("a") },
-            Change::Replicate { guard: g12, on: node("a") },
+            Change::Reclaim { guard: g11, on: node("a") },
+            Change::Reclaim { guard: g12, on: node("a") },
             Change::Delete(gt),
             Change::Release(vec![id(11), id(12)]),
         ]

@@ -517,3 +517,36 @@ fn re_created_span_replays_the_ddl_its_dispatcher_was_parked_on() {
         assert_eq!(creates[0].4, start, "{stage:?}");
     }
 }
+
+/// Issue 9, root cause 1: a merge restored from a node's journal was rebuilt as "not yet taken
+/// up" and given up after the send bound while the node was still draining it; the sources were
+/// then placed again beside the merged dispatcher (I2). A restored merge is taken up by
+/// definition: however many resends go unanswered, it waits for the node.
+#[test]
+fn restored_merge_is_never_given_up_for_want_of_an_acknowledgement() {
+    let (p0, p1) = (part(1, 2, 0), part(1, 2, 1));
+    let mut m = maintainer_with(&["a"], schema(&[1]), |c| c.merge_sends_max = 2);
+    let mut r = response(vec![
+        bspan(11, p0, WaitingMerge, 120),
+        bspan(12, p1, WaitingMerge, 125),
+        bspan(13, whole(1), MergeReady, 0),
+    ]);
+    r.merge_operators.push(merge_journal(&[11, 12], 13));
+    bootstrap(&mut m, vec![("a", r)]);
+    let mut sent = 0;
+    for t in 1..20 {
+        let e = m.step(t * 1_000, Event::Tick);
+        sent += merges(&e).len();
+        assert!(schedules(&e).is_empty(), "nothing is removed or placed while the node drains: {e:?}");
+    }
+    assert!(sent > 2, "resent past the bound");
+    assert_eq!(op_of(&m, did(13)), Some((OpKind::Merge, Phase::Merging)));
+    // The drain finishes (sources report Stopped), then the merged dispatcher works.
+    status(&mut m, 30_000, "a", did(11), Stopped, 120);
+    status(&mut m, 30_001, "a", did(12), Stopped, 125);
+    assert_eq!(op_of(&m, did(13)), Some((OpKind::Merge, Phase::Merging)));
+    status(&mut m, 30_002, "a", did(13), Working, 130);
+    assert!(record(&m, did(11)).is_none() && record(&m, did(12)).is_none());
+    assert_eq!(state_of(&m, did(13)), Some((SpanState::Replicating, Some("a".into()))));
+    sound(&m);
+}

@@ -192,7 +192,7 @@ fn merge_reserves_sources_sends_the_request_and_commits_on_the_merged_working() 
 }
 
 #[test]
-fn merge_the_node_never_takes_up_is_abandoned_after_bounded_sends() {
+fn merge_the_node_never_takes_up_is_withdrawn_after_bounded_sends() {
     let mut m = maintainer_with(&["a", "b"], schema(&[1]), |c| c.merge_sends_max = 3);
     bootstrap(
         &mut m,
@@ -210,19 +210,25 @@ fn merge_the_node_never_takes_up_is_abandoned_after_bounded_sends() {
     m.step(1, Event::MergeSpans { mode: Mode::Default, ids: vec![did(11), did(12)] });
     let target = merged_id(&m);
     let mut sends = 0;
-    let mut last = Vec::new();
+    let mut withdrawals = 0;
     for t in 0..10 {
         let e = m.step(2 + t * 1_000, Event::Tick);
         sends += merges(&e).len();
-        last = e;
-        if op_of(&m, target).is_none() {
-            break;
-        }
+        withdrawals += schedules(&e)
+            .iter()
+            .filter(|s| s.0 == "a" && s.1 == ScheduleAction::Remove && s.3 == target)
+            .count();
     }
     assert_eq!(sends, 3);
-    assert!(finished(&last).contains(&(OpKind::Merge, Outcome::Failed)));
+    assert!(withdrawals > 0, "the merged id is removed before the sources are given back");
+    assert_eq!(op_of(&m, target), Some((OpKind::Merge, Phase::Withdrawing)));
+    assert_eq!(state_of(&m, did(11)), Some((SpanState::Scheduling, Some("a".into()))));
+    // The node answers the remove of an id it does not know with Stopped.
+    let e = status(&mut m, 20_000, "a", target, Stopped, 0);
+    assert!(finished(&e).contains(&(OpKind::Merge, Outcome::Failed)));
     assert!(record(&m, target).is_none());
     assert_eq!(state_of(&m, did(11)), Some((SpanState::Replicating, Some("a".into()))));
+    assert_eq!(state_of(&m, did(12)), Some((SpanState::Replicating, Some("a".into()))));
     assert!(m.view(Mode::Default).unwrap().operators.is_empty());
     sound(&m);
 }
@@ -497,4 +503,35 @@ fn heartbeats_before_bootstrap_are_dropped() {
     let e = status(&mut m, 1, "a", did(55), Working, 100);
     assert!(e.is_empty());
     assert!(orphans(&m).is_empty());
+}
+
+/// Issue 9, root cause 3: when a merge ends without its merged dispatcher (aborted, withdrawn
+/// or cancelled), a source the node already closed for the drain was bound back to the node as
+/// replicating: a span "running" where nothing runs, forever (C1). A source whose last status is
+/// terminal goes back to the scheduler instead.
+#[test]
+fn merge_given_up_places_again_the_sources_the_drain_already_closed() {
+    let (p0, p1) = (part(1, 2, 0), part(1, 2, 1));
+    let mut m = maintainer(&["a", "b"], &[1]);
+    bootstrap(
+        &mut m,
+        vec![
+            ("a", response(vec![bspan(11, p0, Working, 120), bspan(12, p1, Working, 130)])),
+            ("b", response(vec![])),
+        ],
+    );
+    m.step(1, Event::MergeSpans { mode: Mode::Default, ids: vec![did(11), did(12)] });
+    let target = merged_id(&m);
+    status(&mut m, 2, "a", did(11), WaitingMerge, 120);
+    // The drain closed source 11; then the merged dispatcher went away (ended mid-drain).
+    status(&mut m, 3, "a", did(11), Stopped, 121);
+    let e = status(&mut m, 4, "a", target, Stopped, 0);
+    assert!(finished(&e).contains(&(OpKind::Merge, Outcome::Failed)));
+    assert_eq!(state_of(&m, did(12)), Some((SpanState::Replicating, Some("a".into()))), "still running");
+    let placed = state_of(&m, did(11));
+    assert!(
+        matches!(placed, Some((SpanState::Absent, None)) | Some((SpanState::Scheduling, _))),
+        "closed source handed to the scheduler, got {placed:?}"
+    );
+    sound(&m);
 }

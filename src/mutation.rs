@@ -1,0 +1,87 @@
+//! Deliberate bugs, for showing that the checkers find them.
+//!
+//! Each variant re-opens one fault that was found and fixed, at the place where the fix lives.
+//! The simulator's own tests and the mutation figures of BENCHMARKS.md run the random explorer
+//! against each one (`dispatcher-core sim --random --mutation NAME`): an explorer that cannot
+//! find a known bug again would not find the next one either. Nothing sets one in production; an
+//! embedder never needs this module.
+
+use std::fmt;
+use std::str::FromStr;
+
+/// One re-opened fault. The maintainer reads those marked *maintainer*, the node core the rest.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
+pub enum Mutation {
+    /// *Maintainer.* Bootstrap restores a journaled move as "place it again" without removing
+    /// the origin (the checker's first self-test: caught as I2).
+    RestoreMoveWithoutRemove,
+    /// *Maintainer.* A merge rebuilt from a node's merge journal starts as "not yet taken up",
+    /// so it is given up after the send bound while the node still drains it.
+    RestoredMergeUnaccepted,
+    /// *Maintainer.* A merge not seen taken up is given up at its send bound at once, sources
+    /// handed back, instead of first removing the merged dispatcher and waiting for it to go.
+    AbandonUnacceptedMerge,
+    /// *Maintainer.* Sources of a merge that ends without its merged dispatcher are bound back
+    /// to the node as replicating even when the drain already closed them.
+    MergeSourcesAlwaysReplicate,
+    /// *Node.* A Remove of a source of a draining merge lets the merge hand over anyway.
+    HandOverDespiteRemove,
+    /// *Node.* A Remove of an unknown id does not refuse a later merge request for that id.
+    ForgetRemovedMergeIds,
+    /// *Node.* A resent merge request that finds its merge in progress reports nothing unless
+    /// the merged dispatcher already works.
+    QuietMergeResend,
+    /// *Node.* No final-checkpoint tombstones: a delayed duplicate create of a dispatcher that
+    /// closed in this owner's term runs again.
+    NoStaleCreateTombstones,
+    /// *Node.* A merged dispatcher that closes mid-drain leaves the sources it already drained
+    /// live and unreported.
+    StrandDrainedSources,
+}
+
+impl Mutation {
+    /// Every variant, in declaration order.
+    pub const ALL: [Mutation; 9] = [
+        Mutation::RestoreMoveWithoutRemove,
+        Mutation::RestoredMergeUnaccepted,
+        Mutation::AbandonUnacceptedMerge,
+        Mutation::MergeSourcesAlwaysReplicate,
+        Mutation::HandOverDespiteRemove,
+        Mutation::ForgetRemovedMergeIds,
+        Mutation::QuietMergeResend,
+        Mutation::NoStaleCreateTombstones,
+        Mutation::StrandDrainedSources,
+    ];
+
+    /// The kebab-case name used on the command line.
+    pub fn name(self) -> &'static str {
+        match self {
+            Mutation::RestoreMoveWithoutRemove => "restore-move-without-remove",
+            Mutation::RestoredMergeUnaccepted => "restored-merge-unaccepted",
+            Mutation::AbandonUnacceptedMerge => "abandon-unaccepted-merge",
+            Mutation::MergeSourcesAlwaysReplicate => "merge-sources-always-replicate",
+            Mutation::HandOverDespiteRemove => "hand-over-despite-remove",
+            Mutation::ForgetRemovedMergeIds => "forget-removed-merge-ids",
+            Mutation::QuietMergeResend => "quiet-merge-resend",
+            Mutation::NoStaleCreateTombstones => "no-stale-create-tombstones",
+            Mutation::StrandDrainedSources => "strand-drained-sources",
+        }
+    }
+}
+
+impl fmt::Display for Mutation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl FromStr for Mutation {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Mutation::ALL.into_iter().find(|m| m.name() == s).ok_or_else(|| {
+            let names: Vec<&str> = Mutation::ALL.iter().map(|m| m.name()).collect();
+            format!("unknown mutation {s:?} (one of: {})", names.join(", "))
+        })
+    }
+}
