@@ -22,8 +22,9 @@ pub enum Mutation {
     /// handed back, instead of first removing the merged dispatcher and waiting for it to go.
     AbandonUnacceptedMerge,
     /// *Maintainer.* Sources of a merge that ends without its merged dispatcher are bound back
-    /// to the node as replicating even when the drain already closed them.
-    MergeSourcesAlwaysReplicate,
+    /// to the node by their last reported state instead of being removed and placed again, so a
+    /// source the drain closed whose Stopped was lost stays "replicating" where nothing runs.
+    MergeSourcesNotEvicted,
     /// *Node.* A Remove of a source of a draining merge lets the merge hand over anyway.
     HandOverDespiteRemove,
     /// *Node.* A Remove of an unknown id does not refuse a later merge request for that id.
@@ -45,7 +46,7 @@ impl Mutation {
         Mutation::RestoreMoveWithoutRemove,
         Mutation::RestoredMergeUnaccepted,
         Mutation::AbandonUnacceptedMerge,
-        Mutation::MergeSourcesAlwaysReplicate,
+        Mutation::MergeSourcesNotEvicted,
         Mutation::HandOverDespiteRemove,
         Mutation::ForgetRemovedMergeIds,
         Mutation::QuietMergeResend,
@@ -59,7 +60,7 @@ impl Mutation {
             Mutation::RestoreMoveWithoutRemove => "restore-move-without-remove",
             Mutation::RestoredMergeUnaccepted => "restored-merge-unaccepted",
             Mutation::AbandonUnacceptedMerge => "abandon-unaccepted-merge",
-            Mutation::MergeSourcesAlwaysReplicate => "merge-sources-always-replicate",
+            Mutation::MergeSourcesNotEvicted => "merge-sources-not-evicted",
             Mutation::HandOverDespiteRemove => "hand-over-despite-remove",
             Mutation::ForgetRemovedMergeIds => "forget-removed-merge-ids",
             Mutation::QuietMergeResend => "quiet-merge-resend",

@@ -22,8 +22,11 @@
 //! 5. **Journaled merges**: a merged dispatcher past its commit point (Initializing or Working) is
 //!    adopted and its sources removed; a pre-commit merge with complete evidence (target and every
 //!    source reported on the node, sources waiting, consecutive, exactly covering the target) is
-//!    restored with its original merged id, its occupied sources and the new epoch; a pre-commit
-//!    target without complete evidence is removed (the node then aborts the merge itself).
+//!    restored with its original merged id, its occupied sources and the new epoch, as a merge the
+//!    node has taken up (never withdrawn for want of an acknowledgement); a pre-commit target
+//!    without complete evidence is removed (the node then aborts or ends the merge itself), and if
+//!    it was MergeReady (the node may be draining) its waiting sources are removed and placed
+//!    again, since one may close on its own.
 //! 6. **Overlaps**: remaining candidates of a table are accepted in key order, narrower first; one
 //!    that overlaps an accepted candidate or a span restored above is kept as temporary coverage
 //!    under a Remove that deletes it and refills the hole once it has stopped.
@@ -443,6 +446,14 @@ impl Maintainer {
                 cands.remove(&target.id);
                 if !complete {
                     self.remove_covering(now_ms, m, node, &target, OperatorType::Remove);
+                    if target.state == ComponentState::MergeReady {
+                        // The node may be draining: a waiting source may close on its own and
+                        // its Stopped may never arrive. Remove it, then place it again.
+                        for s in sources.iter().filter(|s| s.state == ComponentState::WaitingMerge) {
+                            cands.remove(&s.id);
+                            self.remove_covering(now_ms, m, node, s, OperatorType::Move);
+                        }
+                    }
                     continue;
                 }
                 for s in &sources {

@@ -573,12 +573,37 @@ impl Maintainer {
 
     /// Applies operator changes in order, then reaps finished operators.
     pub(super) fn apply(&mut self, m: usize, changes: Vec<Change>) {
+        let mut evictions = Vec::new();
         for change in changes {
-            self.apply_one(m, change);
+            match change {
+                // After the reap: the finished merge and its occupies still hold the spans.
+                Change::Evict { guard, on } => evictions.push((guard, on)),
+                change => self.apply_one(m, change),
+            }
         }
         let mode = self.modes[m].mode;
         for f in self.modes[m].oc.reap() {
             self.effects.push(Effect::OperatorFinished { mode, id: f.id, kind: f.kind, outcome: f.outcome });
+        }
+        for (guard, on) in evictions {
+            self.evict(m, guard, on);
+        }
+    }
+
+    /// Removes a failed merge's source from `on`, then hands its span to the scheduler.
+    fn evict(&mut self, m: usize, guard: Guard, on: NodeId) {
+        let Some(record) = self.modes[m].sc.get_guarded(guard).cloned() else { return };
+        if record.node.as_ref() != Some(&on) {
+            return;
+        }
+        if self.cfg.mutation == Some(Mutation::MergeSourcesNotEvicted) {
+            self.apply_one(m, Change::Reclaim { guard, on });
+            return;
+        }
+        let op = Operator::remove(&record, on.clone(), OperatorType::Move, AfterRemove::MarkAbsent);
+        if self.admit(0, m, op).is_err() {
+            // Cannot happen once the merge is reaped; never leave the record unbound meanwhile.
+            self.apply_one(m, Change::Reclaim { guard, on });
         }
     }
 
@@ -598,10 +623,12 @@ impl Maintainer {
             Change::Absent(guard) => {
                 let _ = state.sc.transition(guard, None, None, SpanState::Absent, None);
             }
+            // Deferred by `apply`; one arriving here alone is evicted at once.
+            Change::Evict { guard, on } => self.evict(m, guard, on),
             Change::Reclaim { guard, on } => {
                 let stopped = state.sc.get_guarded(guard).is_some_and(|r| {
                     matches!(r.component, ComponentState::Stopped | ComponentState::Removed)
-                }) && self.cfg.mutation != Some(Mutation::MergeSourcesAlwaysReplicate);
+                });
                 let to = if stopped { SpanState::Absent } else { SpanState::Replicating };
                 let _ = state.sc.transition(guard, Some(&on), None, to, None);
             }

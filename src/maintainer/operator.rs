@@ -119,6 +119,15 @@ pub enum Change {
     },
     /// Mark absent (clears the node): the basic scheduler places it again.
     Absent(Guard),
+    /// A merge source of a failed merge: removed from `on` (resent until the node answers) and
+    /// then handed to the scheduler. What the node did with it is not trusted to the statuses
+    /// seen so far: the drain may have closed it and its Stopped may have been lost.
+    Evict {
+        /// The source record.
+        guard: Guard,
+        /// The merge's node.
+        on: NodeId,
+    },
     /// A merge source handed back: replicating on `on` if its last reported state is alive,
     /// absent if it reported a terminal state (the node closed it while draining).
     Reclaim {
@@ -516,12 +525,13 @@ impl Operator {
         }
     }
 
+    /// The merge failed with its merged dispatcher gone or never started: the target goes and
+    /// every source is evicted (removed, then placed again).
     fn abandon_merge(&mut self) -> Vec<Change> {
         let Kind::Merge { node, sources, .. } = &self.kind else { return Vec::new() };
-        let mut changes: Vec<Change> =
-            sources.iter().map(|g| Change::Reclaim { guard: *g, on: node.clone() }).collect();
-        changes.push(Change::Delete(self.guard));
-        changes.push(Change::Release(sources.iter().map(|g| g.id).collect()));
+        let mut changes =
+            vec![Change::Delete(self.guard), Change::Release(sources.iter().map(|g| g.id).collect())];
+        changes.extend(sources.iter().map(|g| Change::Evict { guard: *g, on: node.clone() }));
         self.finish(Outcome::Failed, changes)
     }
 

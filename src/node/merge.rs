@@ -169,6 +169,11 @@ impl MergeJournal {
         live.into_iter().map(|e| e.request.clone()).collect()
     }
 
+    /// Every journaled merge (any phase), in no particular order.
+    pub fn entries(&self) -> Vec<Arc<MergeEntry>> {
+        self.entries.values()
+    }
+
     /// Number of journaled merges.
     pub fn len(&self) -> usize {
         self.entries.len()

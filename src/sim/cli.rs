@@ -3,7 +3,8 @@
 use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
 
-use super::random::{run_seed, shrink, Shape};
+use super::coverage::Coverage;
+use super::random::{shrink, Explorer, Shape};
 use super::run::{run, Report};
 use super::scenario::{parse, to_toml, Scenario};
 use super::trace::Trace;
@@ -18,12 +19,17 @@ macro_rules! out {
 
 /// Usage of the `sim` subcommand.
 pub const USAGE: &str = "\
-  dispatcher-core sim [--json] [--trace FILE] [FILE_OR_DIR...]
+  dispatcher-core sim [--json] [--trace FILE] [--mutation NAME] [FILE_OR_DIR...]
                                           run scenario files (a directory: every *.toml in it);
                                           no path: the bundled scenarios/
-  dispatcher-core sim --random --seeds N [--from S] [--nodes K] [--tables T] [--json] [--trace FILE]
+  dispatcher-core sim --random --seeds N [--from S] [--nodes K] [--tables T]
+                     [--explorer swarm|classic] [--mutation NAME] [--stop-at-first]
+                     [--json] [--trace FILE]
                                           run N seeded random timelines; failing seeds are
-                                          shrunk into sim-failures/seed-S.toml";
+                                          shrunk into sim-failures/seed-S.toml; prints what the
+                                          sweep exercised (coverage). The swarm explorer (default)
+                                          draws each seed's shape unless --nodes/--tables fix it;
+                                          --mutation re-opens a fixed bug (see src/mutation.rs)";
 
 #[derive(Default)]
 struct Args {
@@ -32,8 +38,20 @@ struct Args {
     random: bool,
     seeds: u64,
     from: u64,
+    /// Zero: not given (the swarm draws it, the classic explorer uses its default).
     shape: Shape,
+    explorer: Explorer,
+    mutation: Option<crate::mutation::Mutation>,
+    stop_at_first: bool,
     paths: Vec<PathBuf>,
+}
+
+fn bounded(flag: &str, v: Option<&String>, lo: u64, hi: u64) -> Result<u64, String> {
+    let n = number(flag, v)?;
+    if n < lo || n > hi {
+        return Err(format!("sim: {flag}: {n} is out of range {lo}..={hi}"));
+    }
+    Ok(n)
 }
 
 fn number(flag: &str, v: Option<&String>) -> Result<u64, String> {
@@ -42,7 +60,8 @@ fn number(flag: &str, v: Option<&String>) -> Result<u64, String> {
 }
 
 fn parse_args(args: &[String]) -> Result<Args, String> {
-    let mut a = Args { seeds: 100, ..Default::default() };
+    let mut a =
+        Args { seeds: 100, shape: Shape { nodes: 0, tables: 0, operations: 0 }, ..Default::default() };
     let mut it = args.iter();
     while let Some(arg) = it.next() {
         match arg.as_str() {
@@ -51,11 +70,30 @@ fn parse_args(args: &[String]) -> Result<Args, String> {
             "--random" => a.random = true,
             "--seeds" => a.seeds = number(arg, it.next())?,
             "--from" => a.from = number(arg, it.next())?,
-            "--nodes" => a.shape.nodes = number(arg, it.next())?.clamp(1, 16) as usize,
-            "--tables" => a.shape.tables = number(arg, it.next())?.clamp(1, 1_000) as usize,
+            "--nodes" => a.shape.nodes = bounded(arg, it.next(), 1, 16)? as usize,
+            "--tables" => a.shape.tables = bounded(arg, it.next(), 1, 1_000)? as usize,
+            "--explorer" => {
+                a.explorer = match it.next().map(String::as_str) {
+                    Some("swarm") => Explorer::Swarm,
+                    Some("classic") => Explorer::Classic,
+                    other => {
+                        return Err(format!("sim: --explorer: expected swarm or classic, got {other:?}"))
+                    }
+                }
+            }
+            "--mutation" => {
+                let name = it.next().ok_or("sim: --mutation needs a NAME")?;
+                a.mutation = Some(name.parse().map_err(|e| format!("sim: --mutation: {e}"))?);
+            }
+            "--stop-at-first" => a.stop_at_first = true,
             s if s.starts_with("--") => return Err(format!("sim: unknown option {s}")),
             path => a.paths.push(path.into()),
         }
+    }
+    if !a.random
+        && (a.explorer != Explorer::default() || a.stop_at_first || a.shape.nodes + a.shape.tables > 0)
+    {
+        return Err("sim: --explorer, --stop-at-first, --nodes and --tables need --random".into());
     }
     Ok(a)
 }
@@ -131,7 +169,8 @@ pub fn main(args: &[String]) -> u8 {
     let mut reports = Vec::new();
     for (file, scenario) in &scenarios {
         let mut trace = Trace::new();
-        let report = run(scenario, file, SimOptions::default(), a.trace.as_ref().map(|_| &mut trace));
+        let opts = SimOptions { mutation: a.mutation, ..SimOptions::default() };
+        let report = run(scenario, file, opts, a.trace.as_ref().map(|_| &mut trace));
         if let Some(base) = &a.trace {
             let path = trace_path(base, &scenario.name, scenarios.len() > 1);
             if let Err(e) = write_trace(&path, &trace) {
@@ -160,32 +199,32 @@ fn finish(a: &Args, reports: &[Report]) -> u8 {
 
 fn random(a: &Args) -> u8 {
     let tty = std::io::stderr().is_terminal();
+    let opts = SimOptions { mutation: a.mutation, ..SimOptions::default() };
     let mut reports = Vec::new();
+    let mut coverage = Coverage::default();
     let total = a.seeds;
     for (done, seed) in (a.from..a.from.saturating_add(a.seeds)).enumerate() {
-        let (scenario, report) = match &a.trace {
-            None => run_seed(seed, a.shape),
+        let scenario = a.explorer.generate(seed, a.shape);
+        let report = match &a.trace {
+            None => run(&scenario, "", opts.clone(), None),
             Some(base) => {
-                let scenario = super::random::generate(seed, a.shape);
                 let mut trace = Trace::new();
-                let report = run(&scenario, "", SimOptions::default(), Some(&mut trace));
+                let report = run(&scenario, "", opts.clone(), Some(&mut trace));
                 if let Err(e) = write_trace(&trace_path(base, &scenario.name, a.seeds > 1), &trace) {
                     eprintln!("dispatcher-core: sim: {e}");
                     return 2;
                 }
-                (scenario, report)
+                report
             }
         };
-        if !report.passed {
+        coverage.add(&report.coverage);
+        let failed_now = !report.passed;
+        if failed_now {
             if tty {
                 eprint!("\r\x1b[K");
             }
-            let replay = format!(
-                "dispatcher-core sim --random --seeds 1 --from {seed} --nodes {} --tables {}",
-                a.shape.nodes, a.shape.tables
-            );
-            out!("{}\n  replay: {replay}", report.line());
-            let (small, small_report) = shrink(&scenario, &SimOptions::default());
+            out!("{}\n  replay: {}", report.line(), replay_command(a, seed));
+            let (small, small_report) = shrink(&scenario, &opts);
             let dir = Path::new("sim-failures");
             let path = dir.join(format!("seed-{seed}.toml"));
             let saved = std::fs::create_dir_all(dir).and_then(|()| std::fs::write(&path, to_toml(&small)));
@@ -213,17 +252,46 @@ fn random(a: &Args) -> u8 {
             );
             let _ = std::io::stderr().flush();
         }
+        if failed_now && a.stop_at_first {
+            break;
+        }
     }
     if tty {
         eprintln!();
     }
     let failed = reports.iter().filter(|r| !r.passed).count();
     if a.json {
-        let all: Vec<_> = reports.iter().map(Report::to_json).collect();
+        let all: Vec<_> = reports
+            .iter()
+            .map(|r| {
+                let mut v = r.to_json();
+                v["coverage"] = r.coverage.to_json();
+                v
+            })
+            .collect();
         out!("{}", serde_json::Value::Array(all));
     } else {
         let events: u64 = reports.iter().map(|r| r.events).sum();
+        out!("coverage ({} explorer):\n{}", a.explorer.name(), coverage.summary());
         out!("{} seeds, {} passed, {failed} failed, {events} events", reports.len(), reports.len() - failed);
     }
     u8::from(failed > 0)
+}
+
+/// The command that replays one seed exactly as this sweep ran it.
+fn replay_command(a: &Args, seed: u64) -> String {
+    let mut cmd = format!("dispatcher-core sim --random --seeds 1 --from {seed}");
+    if a.shape.nodes > 0 {
+        cmd += &format!(" --nodes {}", a.shape.nodes);
+    }
+    if a.shape.tables > 0 {
+        cmd += &format!(" --tables {}", a.shape.tables);
+    }
+    if a.explorer != Explorer::default() {
+        cmd += &format!(" --explorer {}", a.explorer.name());
+    }
+    if let Some(m) = a.mutation {
+        cmd += &format!(" --mutation {m}");
+    }
+    cmd
 }

@@ -4,8 +4,10 @@
 
 pub mod check;
 pub mod cli;
+pub mod coverage;
 pub mod random;
 pub mod run;
 pub mod scenario;
+pub mod swarm;
 pub mod trace;
 pub mod world;

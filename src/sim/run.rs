@@ -7,6 +7,7 @@ use crate::ids::{Mode, NodeId};
 use crate::maintainer::Event as MEvent;
 
 use super::check::Violation;
+use super::coverage::Coverage;
 use super::scenario::{Scenario, Verb, What};
 use super::trace::Trace;
 use super::world::{Fault, FaultAction, SimOptions, World};
@@ -39,6 +40,8 @@ pub struct Report {
     pub events: u64,
     /// What failed (the run stops at the first failure).
     pub failures: Vec<Failure>,
+    /// What the run exercised (phases interrupted by faults, messages hit).
+    pub coverage: Coverage,
 }
 
 impl Report {
@@ -94,6 +97,10 @@ pub fn run(scenario: &Scenario, file: &str, opts: SimOptions, trace: Option<&mut
     }
     let mut failures = Vec::new();
     for (i, step) in scenario.steps.iter().enumerate() {
+        if let Some(fault) = fault_label(&step.verb) {
+            let in_flight = world.in_flight();
+            world.coverage.struck(fault, &in_flight);
+        }
         if let Err(f) = run_step(&mut world, &step.verb) {
             failures.push(Failure { step: i + 1, check: f.check, at_ms: f.at_ms, detail: f.detail });
             break;
@@ -113,7 +120,25 @@ pub fn run(scenario: &Scenario, file: &str, opts: SimOptions, trace: Option<&mut
         sim_ms: world.now,
         events: world.events,
         failures,
+        coverage: std::mem::take(&mut world.coverage),
     }
+}
+
+/// The coverage label of a fault step; `None` for operations and checks.
+fn fault_label(verb: &Verb) -> Option<&'static str> {
+    Some(match verb {
+        Verb::CrashMaintainer => "crash_maintainer",
+        Verb::MoveMaintainer { .. } => "move_maintainer",
+        Verb::CrashNode { .. } => "crash_node",
+        Verb::RestartNode { .. } => "restart_node",
+        Verb::Partition { .. } => "partition",
+        Verb::Block { what: What::Create, .. } => "block_create",
+        Verb::Block { what: What::Close, .. } => "block_close",
+        Verb::DelayMessages { .. } => "delay",
+        Verb::DropMessages { .. } => "drop",
+        Verb::DuplicateMessages { .. } => "duplicate",
+        _ => return None,
+    })
 }
 
 fn span_ids(world: &World, table: i64, span: Option<usize>, mode: Mode) -> Vec<crate::ids::DispatcherId> {
@@ -135,6 +160,11 @@ pub fn run_step(world: &mut World, verb: &Verb) -> Result<(), Violation> {
         Verb::Run { ms } => {
             let until = world.now + ms;
             world.run_until(until);
+        }
+        Verb::RunUntil { phase, max_ms } => {
+            let until = world.now + max_ms;
+            let reached = world.run_until_phase(*phase, until);
+            *world.coverage.triggers.entry((*phase, reached)).or_default() += 1;
         }
         Verb::Settle { max_ms } => settle(world, *max_ms)?,
         Verb::Move { table, span, to, mode } => {

@@ -36,6 +36,8 @@ use std::collections::BTreeMap;
 
 use crate::ids::Mode;
 
+pub use super::coverage::Phase;
+
 /// The wire message names a `kind` field may name.
 pub const MESSAGE_KINDS: [&str; 11] = [
     "ScheduleDispatcherRequest",
@@ -54,6 +56,15 @@ pub const MESSAGE_KINDS: [&str; 11] = [
 /// The most spans a table may start with or a split may produce: a limit on what one line of a
 /// scenario can make the simulator allocate.
 pub const SPANS_MAX: usize = 4096;
+
+/// `run_until`'s `max_ms` when the step does not give one.
+pub const RUN_UNTIL_MAX_MS_DEFAULT: u64 = 5_000;
+
+/// Message kinds this simulator never sends: a fault naming one would silently match nothing,
+/// so it is a load error. Heartbeat responses and block statuses arrive with the barrier;
+/// changefeed close requests have no scenario verb.
+pub const SILENT_KINDS: [&str; 4] =
+    ["HeartBeatResponse", "BlockStatusRequest", "MaintainerCloseRequest", "MaintainerCloseResponse"];
 
 /// `settle`'s `max_ms` when the step does not give one.
 pub const SETTLE_MAX_MS_DEFAULT: u64 = 120_000;
@@ -144,6 +155,15 @@ pub enum Verb {
     Run {
         /// How long, in simulated milliseconds.
         ms: u64,
+    },
+    /// `run_until`: advance simulated time until some operator is in `phase` (checked after every
+    /// event), or `max_ms` passed; reaching it or not is not a failure. The next step then strikes
+    /// at that moment: a fault at a chosen phase, the way failpoints do in an integration test.
+    RunUntil {
+        /// The phase waited for.
+        phase: Phase,
+        /// The time limit in simulated milliseconds, default [`RUN_UNTIL_MAX_MS_DEFAULT`].
+        max_ms: u64,
     },
     /// `settle`: run until quiescent; fails if that takes longer than `max_ms`.
     Settle {
@@ -295,8 +315,9 @@ pub enum Verb {
 
 impl Verb {
     /// Every verb's name as written in `do = "..."`, in the contract's order.
-    pub const NAMES: [&'static str; 22] = [
+    pub const NAMES: [&'static str; 23] = [
         "run",
+        "run_until",
         "settle",
         "move",
         "split",
@@ -324,6 +345,7 @@ impl Verb {
     pub fn name(&self) -> &'static str {
         match self {
             Verb::Run { .. } => "run",
+            Verb::RunUntil { .. } => "run_until",
             Verb::Settle { .. } => "settle",
             Verb::Move { .. } => "move",
             Verb::Split { .. } => "split",
@@ -472,6 +494,12 @@ fn step_verb(f: &Fields<'_>, nodes: &[String]) -> Result<Verb, ScenarioError> {
         "run" => {
             known(&["ms"])?;
             Verb::Run { ms: f.required("ms", f.ms("ms")?)? }
+        }
+        "run_until" => {
+            known(&["phase", "max_ms"])?;
+            let phase = f.required("phase", f.string("phase")?)?;
+            let phase = phase.parse().map_err(|e: String| f.fail("phase", e))?;
+            Verb::RunUntil { phase, max_ms: f.ms("max_ms")?.unwrap_or(RUN_UNTIL_MAX_MS_DEFAULT) }
         }
         "settle" => {
             known(&["max_ms"])?;
@@ -756,6 +784,12 @@ impl<'a> Fields<'a> {
     fn kind(&self) -> Result<Option<String>, ScenarioError> {
         match self.string("kind")? {
             None => Ok(None),
+            Some(k) if SILENT_KINDS.contains(&k) => Err(self.fail(
+                "kind",
+                format!(
+                    "message kind `{k}` never travels in this simulator: a fault on it would match nothing"
+                ),
+            )),
             Some(k) if MESSAGE_KINDS.contains(&k) => Ok(Some(k.to_owned())),
             Some(k) => Err(self.fail(
                 "kind",
@@ -900,6 +934,10 @@ impl Writer {
 fn write_verb(w: &mut Writer, verb: &Verb) {
     match verb {
         Verb::Run { ms } => w.field("ms", ms),
+        Verb::RunUntil { phase, max_ms } => {
+            w.field("phase", quote(phase.name()));
+            w.field_unless("max_ms", *max_ms, RUN_UNTIL_MAX_MS_DEFAULT);
+        }
         Verb::Settle { max_ms } => w.field_unless("max_ms", *max_ms, SETTLE_MAX_MS_DEFAULT),
         Verb::Move { table, span, to, mode } => {
             w.field("table", table);

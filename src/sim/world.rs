@@ -24,6 +24,7 @@ use crate::span::TableSpan;
 use crate::wire::pb;
 
 use super::check::Violation;
+use super::coverage::{Coverage, Phase};
 use super::trace::Trace;
 
 /// Tunables of a simulated run. Times are simulated milliseconds.
@@ -170,6 +171,11 @@ pub struct SimNode {
 }
 
 impl SimNode {
+    /// Modes of the creates this node holds that are not built yet.
+    pub fn creating_modes(&self) -> impl Iterator<Item = Mode> + '_ {
+        self.creating.keys().map(|(mode, _)| *mode)
+    }
+
     fn new(id: NodeId, mutation: Option<Mutation>) -> Self {
         Self {
             orchestrator: Orchestrator::mutated(id.clone(), mutation),
@@ -311,6 +317,8 @@ pub struct World {
     pub violation: Option<Violation>,
     /// The timeline, when recording.
     pub trace: Option<Trace>,
+    /// What this run exercised so far.
+    pub coverage: Coverage,
     pub(super) writers_dirty: bool,
     pub(super) last_committed: BTreeMap<(Epoch, Mode), Ts>,
 }
@@ -362,6 +370,7 @@ impl World {
             events: 0,
             violation: None,
             trace: None,
+            coverage: Coverage::default(),
             writers_dirty: false,
             last_committed: BTreeMap::new(),
         };
@@ -497,11 +506,21 @@ impl World {
             if let Some(r) = &mut f.remaining {
                 *r -= 1;
             }
-            match f.action {
-                FaultAction::Drop => copies = 0,
-                FaultAction::Duplicate => copies = 2,
-                FaultAction::Delay(ms) => extra = ms,
-            }
+            let label = match f.action {
+                FaultAction::Drop => {
+                    copies = 0;
+                    "drop"
+                }
+                FaultAction::Duplicate => {
+                    copies = 2;
+                    "duplicate"
+                }
+                FaultAction::Delay(ms) => {
+                    extra = ms;
+                    "delay"
+                }
+            };
+            *self.coverage.messages.entry((label, kind)).or_default() += 1;
             break;
         }
         if copies == 0 || self.link_cut(&from, &to) {
@@ -555,6 +574,25 @@ impl World {
 
     /// Runs events up to `until_ms` (inclusive), then sets the clock there.
     pub fn run_until(&mut self, until_ms: u64) {
+        self.run_while(until_ms, |_| false);
+        self.now = self.now.max(until_ms);
+    }
+
+    /// Runs events up to `until_ms` until some operator is in `phase`; the clock stays at the
+    /// event that reached it. Returns whether it was reached.
+    pub fn run_until_phase(&mut self, phase: Phase, until_ms: u64) -> bool {
+        if self.reached(phase) {
+            return true;
+        }
+        let reached = self.run_while(until_ms, |w| w.reached(phase));
+        if !reached {
+            self.now = self.now.max(until_ms);
+        }
+        reached
+    }
+
+    /// Runs events up to `until_ms`, stopping early (true) once `stop` holds after an event.
+    fn run_while(&mut self, until_ms: u64, mut stop: impl FnMut(&World) -> bool) -> bool {
         while self.violation.is_none() {
             let Some((&(at, seq), _)) = self.queue.iter().next() else { break };
             if at > until_ms {
@@ -568,8 +606,11 @@ impl World {
                 self.writers_dirty = false;
                 self.check_writers();
             }
+            if stop(self) {
+                return true;
+            }
         }
-        self.now = self.now.max(until_ms);
+        false
     }
 
     fn handle(&mut self, ev: Ev) {

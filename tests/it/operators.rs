@@ -753,9 +753,17 @@ fn merge_rows(fx: &Fx) -> Vec<Row> {
         Change::Replicate { guard: gt, on: node("a") },
         release(),
     ];
-    // Abandoned (node aborted, or withdrawn) or cancelled: sources handed back to the node, or to
-    // the scheduler if they reported a terminal state (`Reclaim` decides on the record).
+    // Abandoned (node aborted, or withdrawn): the target goes and every source is evicted
+    // (removed, then placed again): what the node did with it is not trusted to statuses.
     let back = vec![
+        Change::Delete(gt),
+        release(),
+        Change::Evict { guard: g11, on: node("a") },
+        Change::Evict { guard: g12, on: node("a") },
+    ];
+    // Cancelled (the table is going): sources handed back to the node for the DDL's removes, or
+    // to the scheduler if they reported a terminal state (`Reclaim` decides on the record).
+    let cancelled = vec![
         Change::Reclaim { guard: g11, on: node("a") },
         Change::Reclaim { guard: g12, on: node("a") },
         Change::Delete(gt),
@@ -824,8 +832,8 @@ fn merge_rows(fx: &Fx) -> Vec<Row> {
         row("node removed", m, &[], Gone("a"), FAILED, Msg::Nothing, node_died.clone()),
         row("node removed after acceptance", m, accepted, Gone("a"), FAILED, Msg::Nothing, node_died.clone()),
         row("unrelated node removed", m, &[], Gone("b"), m, mm, vec![]),
-        row("cancelled", m, &[], Cancel, CANCELLED, Msg::Nothing, back.clone()),
-        row("cancelled after acceptance", m, accepted, Cancel, CANCELLED, Msg::Nothing, back.clone()),
+        row("cancelled", m, &[], Cancel, CANCELLED, Msg::Nothing, cancelled.clone()),
+        row("cancelled after acceptance", m, accepted, Cancel, CANCELLED, Msg::Nothing, cancelled.clone()),
         row("released", m, &[], Released, m, mm, vec![]),
         // Bounded wait: each Resent is one send; MAX_SENDS sends, then withdraw: remove the
         // merged dispatcher, and hand the sources back only once it is known gone.
@@ -873,7 +881,7 @@ fn merge_rows(fx: &Fx) -> Vec<Row> {
         row("withdrawn: resent", w, withdrawn, Resent, w, wm, vec![]),
         row("withdrawn: node removed", w, withdrawn, Gone("a"), FAILED, Msg::Nothing, node_died),
         row("withdrawn: unrelated node removed", w, withdrawn, Gone("b"), w, wm, vec![]),
-        row("withdrawn: cancelled", w, withdrawn, Cancel, CANCELLED, Msg::Nothing, back.clone()),
+        row("withdrawn: cancelled", w, withdrawn, Cancel, CANCELLED, Msg::Nothing, cancelled),
         row(
             "source Stopped accepts (the drain started)",
             m,
@@ -1437,10 +1445,10 @@ fn controller_withdraws_an_unaccepted_merge_after_max_sends() {
     assert_eq!(
         oc.on_status(&node("a"), id(13), Stopped, 0),
         vec![
-            Change::Reclaim { guard: g11, on: node("a") },
-            Change::Reclaim { guard: g12, on: node("a") },
             Change::Delete(gt),
             Change::Release(vec![id(11), id(12)]),
+            Change::Evict { guard: g11, on: node("a") },
+            Change::Evict { guard: g12, on: node("a") },
         ]
     );
     assert_eq!(oc.reap(), vec![Finished { id: id(13), kind: OpKind::Merge, outcome: Outcome::Failed }]);

@@ -550,3 +550,31 @@ fn restored_merge_is_never_given_up_for_want_of_an_acknowledgement() {
     assert_eq!(state_of(&m, did(13)), Some((SpanState::Replicating, Some("a".into()))));
     sound(&m);
 }
+
+/// Issue 9: a pre-commit merge without complete evidence whose target was MergeReady may be
+/// draining: a waiting source may close on its own, and if its Stopped is lost the span would
+/// stay "replicating" where nothing runs. Its waiting sources are removed and placed again.
+#[test]
+fn incomplete_merge_that_may_be_draining_evicts_its_waiting_sources() {
+    let (p0, p1) = (part(1, 2, 0), part(1, 2, 1));
+    let mut m = maintainer(&["a"], &[1]);
+    // Evidence incomplete: the journal names a source (14) the node does not report.
+    let mut r = response(vec![
+        bspan(11, p0, WaitingMerge, 120),
+        bspan(12, p1, WaitingMerge, 125),
+        bspan(13, whole(1), MergeReady, 0),
+    ]);
+    r.merge_operators.push(merge_journal(&[11, 12, 14], 13));
+    bootstrap(&mut m, vec![("a", r)]);
+    assert_eq!(op_of(&m, did(13)), Some((OpKind::Remove, Phase::Removing)));
+    assert_eq!(op_of(&m, did(11)), Some((OpKind::Remove, Phase::Removing)));
+    assert_eq!(op_of(&m, did(12)), Some((OpKind::Remove, Phase::Removing)));
+    for (t, id) in [(2, 13), (3, 11), (4, 12)] {
+        status(&mut m, t, "a", did(id), Stopped, 125);
+    }
+    assert!(record(&m, did(13)).is_none());
+    for id in [11, 12] {
+        assert_eq!(state_of(&m, did(id)), Some((SpanState::Absent, None)), "{id} placed again");
+    }
+    sound(&m);
+}

@@ -227,9 +227,9 @@ fn merge_the_node_never_takes_up_is_withdrawn_after_bounded_sends() {
     let e = status(&mut m, 20_000, "a", target, Stopped, 0);
     assert!(finished(&e).contains(&(OpKind::Merge, Outcome::Failed)));
     assert!(record(&m, target).is_none());
-    assert_eq!(state_of(&m, did(11)), Some((SpanState::Replicating, Some("a".into()))));
-    assert_eq!(state_of(&m, did(12)), Some((SpanState::Replicating, Some("a".into()))));
-    assert!(m.view(Mode::Default).unwrap().operators.is_empty());
+    // The sources are evicted (removed, then placed again): the node may have closed them.
+    assert_eq!(op_of(&m, did(11)), Some((OpKind::Remove, Phase::Removing)));
+    assert_eq!(op_of(&m, did(12)), Some((OpKind::Remove, Phase::Removing)));
     sound(&m);
 }
 
@@ -239,10 +239,20 @@ fn merge_aborted_by_the_node_before_commit_restores_the_sources() {
     m.step(1, Event::MergeSpans { mode: Mode::Default, ids: vec![did(11), did(12)] });
     let target = merged_id(&m);
     status(&mut m, 2, "a", did(11), WaitingMerge, 120);
-    status(&mut m, 3, "a", target, Stopped, 0);
+    let e = status(&mut m, 3, "a", target, Stopped, 0);
     assert!(record(&m, target).is_none());
     assert_eq!(table_spans(&m, 1).len(), 2);
-    assert!(m.view(Mode::Default).unwrap().operators.is_empty());
+    assert!(finished(&e).contains(&(OpKind::Merge, Outcome::Failed)));
+    // Both sources are evicted: removed from the node (the abort resumed them), then placed again.
+    let e = m.step(600, Event::Tick);
+    let sent: Vec<_> =
+        schedules(&e).into_iter().filter(|s| s.1 == ScheduleAction::Remove).map(|s| s.3).collect();
+    assert!(sent.contains(&did(11)) && sent.contains(&did(12)), "{sent:?}");
+    status(&mut m, 700, "a", did(11), Stopped, 121);
+    status(&mut m, 701, "a", did(12), Stopped, 131);
+    let e = m.step(1_200, Event::Tick);
+    assert_eq!(schedules(&e).iter().filter(|s| s.1 == ScheduleAction::Create).count(), 2, "placed again");
+    sound(&m);
 }
 
 #[test]
@@ -505,12 +515,13 @@ fn heartbeats_before_bootstrap_are_dropped() {
     assert!(orphans(&m).is_empty());
 }
 
-/// Issue 9, root cause 3: when a merge ends without its merged dispatcher (aborted, withdrawn
-/// or cancelled), a source the node already closed for the drain was bound back to the node as
-/// replicating: a span "running" where nothing runs, forever (C1). A source whose last status is
-/// terminal goes back to the scheduler instead.
+/// Issue 9, root cause 3: when a merge ends without its merged dispatcher (aborted or
+/// withdrawn), its sources were bound back to the node as replicating by their last reported
+/// state. A source the drain had closed, whose Stopped was lost, stayed "running" where nothing
+/// runs, forever (C1). Every source is now evicted: removed (the Remove is resent until the node
+/// answers, and a closed one answers Stopped at once), then placed again.
 #[test]
-fn merge_given_up_places_again_the_sources_the_drain_already_closed() {
+fn merge_given_up_evicts_its_sources_even_when_their_stopped_was_lost() {
     let (p0, p1) = (part(1, 2, 0), part(1, 2, 1));
     let mut m = maintainer(&["a", "b"], &[1]);
     bootstrap(
@@ -523,15 +534,23 @@ fn merge_given_up_places_again_the_sources_the_drain_already_closed() {
     m.step(1, Event::MergeSpans { mode: Mode::Default, ids: vec![did(11), did(12)] });
     let target = merged_id(&m);
     status(&mut m, 2, "a", did(11), WaitingMerge, 120);
-    // The drain closed source 11; then the merged dispatcher went away (ended mid-drain).
-    status(&mut m, 3, "a", did(11), Stopped, 121);
+    // The drain closed both sources, but their Stopped statuses were lost; then the merged
+    // dispatcher went away (ended mid-drain).
     let e = status(&mut m, 4, "a", target, Stopped, 0);
     assert!(finished(&e).contains(&(OpKind::Merge, Outcome::Failed)));
-    assert_eq!(state_of(&m, did(12)), Some((SpanState::Replicating, Some("a".into()))), "still running");
-    let placed = state_of(&m, did(11));
-    assert!(
-        matches!(placed, Some((SpanState::Absent, None)) | Some((SpanState::Scheduling, _))),
-        "closed source handed to the scheduler, got {placed:?}"
-    );
+    assert_eq!(op_of(&m, did(11)), Some((OpKind::Remove, Phase::Removing)));
+    assert_eq!(op_of(&m, did(12)), Some((OpKind::Remove, Phase::Removing)));
+    // The node answers the removes of dispatchers it closed with their final checkpoints.
+    status(&mut m, 600, "a", did(11), Stopped, 121);
+    status(&mut m, 601, "a", did(12), Stopped, 131);
+    for id in [did(11), did(12)] {
+        let placed = state_of(&m, id);
+        assert!(
+            matches!(placed, Some((SpanState::Absent, None))),
+            "{id}: handed to the scheduler, got {placed:?}"
+        );
+    }
+    let e = m.step(1_200, Event::Tick);
+    assert_eq!(schedules(&e).iter().filter(|s| s.1 == ScheduleAction::Create).count(), 2, "placed again");
     sound(&m);
 }

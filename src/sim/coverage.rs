@@ -1,0 +1,296 @@
+//! What a run exercised: which operator phases were in flight when each fault struck, and which
+//! message kinds each message fault actually hit. Summed over a sweep it shows what the random
+//! explorer reached and what it never did; the same phases are what `run_until` waits for.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::str::FromStr;
+
+use serde_json::{json, Value};
+
+use crate::ids::Mode;
+use crate::maintainer::{Lifecycle, OpKind, Phase as OpPhase};
+use crate::node::merge::MergePhase;
+
+use super::world::World;
+
+/// A phase of some operator's life, on the maintainer or on a node.
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Debug)]
+pub enum Phase {
+    /// The maintainer waits for every node's bootstrap answer.
+    Bootstrapping,
+    /// An add waits for the destination's Working (its create is sent).
+    AddCreating,
+    /// A remove waits for the node's Stopped.
+    RemoveRemoving,
+    /// A move waits for the origin to stop.
+    MoveRemoveOrigin,
+    /// A move's destination died; the origin is still being removed.
+    MoveAbortRemoveOrigin,
+    /// A move waits for the destination's Working.
+    MoveAddDest,
+    /// A split waits for the origin to stop.
+    SplitRemoving,
+    /// A merge waits for the merged dispatcher's Working.
+    MergeMerging,
+    /// A merge never seen taken up is being withdrawn.
+    MergeWithdrawing,
+    /// A node holds a create that is not built yet.
+    NodeCreating,
+    /// A node is closing a dispatcher that still writes.
+    NodeClosing,
+    /// A node's merge: merged dispatcher being prepared, sources waiting.
+    NodeMergePreparing,
+    /// A node's merge: sources being closed.
+    NodeMergeDraining,
+    /// A node's merge: handed over, the merged dispatcher not yet Working.
+    NodeMergeHandedOver,
+}
+
+impl Phase {
+    /// Every phase, in report order.
+    pub const ALL: [Phase; 14] = [
+        Phase::Bootstrapping,
+        Phase::AddCreating,
+        Phase::RemoveRemoving,
+        Phase::MoveRemoveOrigin,
+        Phase::MoveAbortRemoveOrigin,
+        Phase::MoveAddDest,
+        Phase::SplitRemoving,
+        Phase::MergeMerging,
+        Phase::MergeWithdrawing,
+        Phase::NodeCreating,
+        Phase::NodeClosing,
+        Phase::NodeMergePreparing,
+        Phase::NodeMergeDraining,
+        Phase::NodeMergeHandedOver,
+    ];
+
+    /// The name used in scenario files (`run_until`'s `phase`) and reports.
+    pub fn name(self) -> &'static str {
+        match self {
+            Phase::Bootstrapping => "bootstrapping",
+            Phase::AddCreating => "add-creating",
+            Phase::RemoveRemoving => "remove-removing",
+            Phase::MoveRemoveOrigin => "move-remove-origin",
+            Phase::MoveAbortRemoveOrigin => "move-abort-remove-origin",
+            Phase::MoveAddDest => "move-add-dest",
+            Phase::SplitRemoving => "split-removing",
+            Phase::MergeMerging => "merge-merging",
+            Phase::MergeWithdrawing => "merge-withdrawing",
+            Phase::NodeCreating => "node-creating",
+            Phase::NodeClosing => "node-closing",
+            Phase::NodeMergePreparing => "node-merge-preparing",
+            Phase::NodeMergeDraining => "node-merge-draining",
+            Phase::NodeMergeHandedOver => "node-merge-handed-over",
+        }
+    }
+
+    fn of_operator(kind: OpKind, phase: OpPhase) -> Option<Phase> {
+        Some(match (kind, phase) {
+            (OpKind::Add, OpPhase::Creating) => Phase::AddCreating,
+            (OpKind::Remove, OpPhase::Removing) => Phase::RemoveRemoving,
+            (OpKind::Move, OpPhase::RemoveOrigin) => Phase::MoveRemoveOrigin,
+            (OpKind::Move, OpPhase::AbortRemoveOrigin) => Phase::MoveAbortRemoveOrigin,
+            (OpKind::Move, OpPhase::AddDest) => Phase::MoveAddDest,
+            (OpKind::Split, OpPhase::Removing) => Phase::SplitRemoving,
+            (OpKind::Merge, OpPhase::Merging) => Phase::MergeMerging,
+            (OpKind::Merge, OpPhase::Withdrawing) => Phase::MergeWithdrawing,
+            _ => return None,
+        })
+    }
+
+    fn of_merge(p: MergePhase) -> Option<Phase> {
+        match p {
+            MergePhase::Preparing => Some(Phase::NodeMergePreparing),
+            MergePhase::Draining { .. } => Some(Phase::NodeMergeDraining),
+            MergePhase::HandedOver => Some(Phase::NodeMergeHandedOver),
+            MergePhase::Finished | MergePhase::Aborted => None,
+        }
+    }
+}
+
+impl fmt::Display for Phase {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl FromStr for Phase {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Phase::ALL.into_iter().find(|p| p.name() == s).ok_or_else(|| {
+            let names: Vec<&str> = Phase::ALL.iter().map(|p| p.name()).collect();
+            format!("unknown phase `{s}` (expected one of: {})", names.join(", "))
+        })
+    }
+}
+
+impl World {
+    /// Every operator phase in flight now, with its mode: the current maintainer's operators
+    /// (or its bootstrap) and every live node's creates, closes and merges. Repeats kept.
+    pub fn in_flight(&self) -> Vec<(Phase, Mode)> {
+        let mut out = Vec::new();
+        if let Some(host) = self.current() {
+            let m = &host.maintainer;
+            if m.lifecycle() == Lifecycle::Bootstrapping {
+                out.push((Phase::Bootstrapping, Mode::Default));
+            }
+            for mode in m.modes() {
+                let Some(view) = m.view(mode) else { continue };
+                for op in view.operators.operators() {
+                    if let Some(p) = Phase::of_operator(op.op_kind(), op.phase) {
+                        out.push((p, mode));
+                    }
+                }
+            }
+        }
+        for node in self.nodes.values().filter(|n| n.alive) {
+            out.extend(node.creating_modes().map(|mode| (Phase::NodeCreating, mode)));
+            out.extend(node.dispatchers.values().filter(|d| d.closing).map(|d| (Phase::NodeClosing, d.mode)));
+            for m in node.orchestrator.managers() {
+                for entry in m.merges().entries() {
+                    if let Some(p) = Phase::of_merge(entry.phase()) {
+                        out.push((p, entry.request.mode));
+                    }
+                }
+            }
+        }
+        out
+    }
+
+    /// Whether some operator is in `phase` now.
+    pub fn reached(&self, phase: Phase) -> bool {
+        self.in_flight().iter().any(|(p, _)| *p == phase)
+    }
+}
+
+/// Counts of what a run (or a sweep) exercised.
+#[derive(Clone, Default, PartialEq, Eq, Debug)]
+pub struct Coverage {
+    /// (phase, fault, mode) → how many times that fault struck while that phase was in flight.
+    pub interrupted: BTreeMap<(Phase, &'static str, Mode), u64>,
+    /// (message fault, message kind) → how many messages it actually hit.
+    pub messages: BTreeMap<(&'static str, &'static str), u64>,
+    /// `run_until` steps: (phase, reached) → count.
+    pub triggers: BTreeMap<(Phase, bool), u64>,
+}
+
+/// The fault labels of the coverage report, in report order.
+pub const FAULTS: [&str; 10] = [
+    "crash_maintainer",
+    "move_maintainer",
+    "crash_node",
+    "partition",
+    "block_create",
+    "block_close",
+    "delay",
+    "drop",
+    "duplicate",
+    "restart_node",
+];
+
+impl Coverage {
+    /// Records that `fault` struck with `in_flight` in flight (each distinct phase and mode once).
+    pub fn struck(&mut self, fault: &'static str, in_flight: &[(Phase, Mode)]) {
+        let mut seen: Vec<(Phase, Mode)> = in_flight.to_vec();
+        seen.sort();
+        seen.dedup();
+        for (p, mode) in seen {
+            *self.interrupted.entry((p, fault, mode)).or_default() += 1;
+        }
+    }
+
+    /// Adds another run's counts.
+    pub fn add(&mut self, other: &Coverage) {
+        for (k, v) in &other.interrupted {
+            *self.interrupted.entry(*k).or_default() += v;
+        }
+        for (k, v) in &other.messages {
+            *self.messages.entry(*k).or_default() += v;
+        }
+        for (k, v) in &other.triggers {
+            *self.triggers.entry(*k).or_default() += v;
+        }
+    }
+
+    /// The `--json` form: lists of counted tuples.
+    pub fn to_json(&self) -> Value {
+        json!({
+            "interrupted": self.interrupted.iter().map(|((p, f, m), n)| json!({
+                "phase": p.name(), "fault": f, "mode": mode_name(*m), "count": n,
+            })).collect::<Vec<_>>(),
+            "messages": self.messages.iter().map(|((a, k), n)| json!({
+                "fault": a, "kind": k, "count": n,
+            })).collect::<Vec<_>>(),
+            "triggers": self.triggers.iter().map(|((p, r), n)| json!({
+                "phase": p.name(), "reached": r, "count": n,
+            })).collect::<Vec<_>>(),
+        })
+    }
+
+    /// A text table: one row per phase, one column per fault (default + redo counts summed,
+    /// redo in brackets), then the phases and faults never combined, and the message kinds hit.
+    pub fn summary(&self) -> String {
+        use std::fmt::Write;
+        let mut s = String::new();
+        let _ = write!(s, "{:<26}", "phase \\ fault");
+        for f in FAULTS {
+            let _ = write!(s, " {:>11}", short(f));
+        }
+        s.push('\n');
+        let mut never = Vec::new();
+        for p in Phase::ALL {
+            let _ = write!(s, "{:<26}", p.name());
+            for f in FAULTS {
+                let d = self.interrupted.get(&(p, f, Mode::Default)).copied().unwrap_or(0);
+                let r = self.interrupted.get(&(p, f, Mode::Redo)).copied().unwrap_or(0);
+                let cell = if r > 0 { format!("{d}({r})") } else { d.to_string() };
+                let _ = write!(s, " {cell:>11}");
+                if d + r == 0 {
+                    never.push(format!("{}/{}", p.name(), short(f)));
+                }
+            }
+            s.push('\n');
+        }
+        let _ = writeln!(
+            s,
+            "never combined ({} of {}): {}",
+            never.len(),
+            Phase::ALL.len() * FAULTS.len(),
+            never.join(" ")
+        );
+        let hit: Vec<String> = self.messages.iter().map(|((a, k), n)| format!("{a} {k}: {n}")).collect();
+        let _ = writeln!(s, "messages hit by faults: {}", hit.join(", "));
+        let triggers: Vec<String> = Phase::ALL
+            .iter()
+            .filter_map(|p| {
+                let yes = self.triggers.get(&(*p, true)).copied().unwrap_or(0);
+                let no = self.triggers.get(&(*p, false)).copied().unwrap_or(0);
+                (yes + no > 0).then(|| format!("{} {yes}/{}", p.name(), yes + no))
+            })
+            .collect();
+        let _ = write!(s, "run_until reached: {}", triggers.join(", "));
+        s
+    }
+}
+
+fn short(fault: &str) -> &str {
+    match fault {
+        "crash_maintainer" => "crash-mt",
+        "move_maintainer" => "move-mt",
+        "crash_node" => "crash-node",
+        "block_create" => "blk-create",
+        "block_close" => "blk-close",
+        "restart_node" => "restart",
+        other => other,
+    }
+}
+
+fn mode_name(m: Mode) -> &'static str {
+    match m {
+        Mode::Default => "default",
+        Mode::Redo => "redo",
+    }
+}

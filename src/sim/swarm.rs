@@ -1,0 +1,480 @@
+//! The swarm explorer: each seed draws its own cluster shape, its own subset of operations and
+//! faults with their own weights, a few focus tables, and how often a fault is aimed at an
+//! operator phase (`run_until` + the fault) rather than at a random time.
+//!
+//! Swarm testing (Groce et al., ISSTA 2012) beats one fixed mix: a seed that draws only merges,
+//! blocked closes and failovers goes deep into that corner, where a mix of nineteen kinds spread
+//! thin rarely arrives. Phase-aimed faults reach the short windows (a merge draining, a move's
+//! origin closing, a bootstrap in progress) that a fault at a random time almost never hits.
+
+use crate::ids::Mode;
+
+use super::coverage::Phase;
+use super::random::Shape;
+use super::scenario::{Scenario, Step, TableSpec, Verb, What};
+use super::world::Rng;
+
+/// Message kinds that travel in the simulator (every one a fault can name).
+pub const TRAVELLING_KINDS: [&str; 7] = [
+    "ScheduleDispatcherRequest",
+    "MergeDispatcherRequest",
+    "HeartBeatRequest",
+    "MaintainerBootstrapRequest",
+    "MaintainerBootstrapResponse",
+    "MaintainerPostBootstrapRequest",
+    "MaintainerPostBootstrapResponse",
+];
+
+/// What a seed may draw.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Feature {
+    Move,
+    Split,
+    Merge,
+    CreateTable,
+    DropTable,
+    TruncateTable,
+    BlockCreate,
+    BlockClose,
+    Unblock,
+    CrashNode,
+    RestartNode,
+    CrashMaintainer,
+    MoveMaintainer,
+    Partition,
+    Heal,
+    Delay,
+    Drop,
+    Duplicate,
+    HealMessages,
+}
+
+const FEATURES: [Feature; 19] = [
+    Feature::Move,
+    Feature::Split,
+    Feature::Merge,
+    Feature::CreateTable,
+    Feature::DropTable,
+    Feature::TruncateTable,
+    Feature::BlockCreate,
+    Feature::BlockClose,
+    Feature::Unblock,
+    Feature::CrashNode,
+    Feature::RestartNode,
+    Feature::CrashMaintainer,
+    Feature::MoveMaintainer,
+    Feature::Partition,
+    Feature::Heal,
+    Feature::Delay,
+    Feature::Drop,
+    Feature::Duplicate,
+    Feature::HealMessages,
+];
+
+/// Faults that can be aimed at a phase.
+const AIMED: [Feature; 8] = [
+    Feature::CrashMaintainer,
+    Feature::MoveMaintainer,
+    Feature::CrashNode,
+    Feature::BlockClose,
+    Feature::BlockCreate,
+    Feature::Partition,
+    Feature::Drop,
+    Feature::Duplicate,
+];
+
+/// The cluster as the generator tracks it (the simulator decides the rest).
+struct Cluster {
+    nodes: Vec<String>,
+    alive: Vec<bool>,
+    /// Where the maintainer runs (failover: the first live node, as the simulator does).
+    host: usize,
+    blocked: Vec<(String, What)>,
+    live: Vec<(i64, usize)>,
+    next_table: i64,
+}
+
+impl Cluster {
+    fn up(&self) -> Vec<usize> {
+        (0..self.alive.len()).filter(|i| self.alive[*i]).collect()
+    }
+
+    fn pick_node(&self, rng: &mut Rng) -> Option<String> {
+        let up = self.up();
+        up.get(rng.below(up.len())).map(|i| self.nodes[*i].clone())
+    }
+
+    fn kill(&mut self, i: usize) {
+        self.alive[i] = false;
+        let name = self.nodes[i].clone();
+        self.blocked.retain(|(b, _)| *b != name);
+        if i == self.host {
+            self.host = self.alive.iter().position(|a| *a).unwrap_or(0);
+        }
+    }
+}
+
+/// One seed's draw.
+struct Draw {
+    weights: Vec<(Feature, u64)>,
+    focus: Vec<i64>,
+    /// Percent of operations followed by a phase-aimed fault.
+    aim: u64,
+    redo: bool,
+}
+
+impl Draw {
+    fn has(&self, f: Feature) -> bool {
+        self.weights.iter().any(|(g, _)| *g == f)
+    }
+
+    fn pick(&self, rng: &mut Rng) -> Feature {
+        let total: u64 = self.weights.iter().map(|(_, w)| w).sum();
+        let mut r = rng.range(0, total.saturating_sub(1));
+        for (f, w) in &self.weights {
+            if r < *w {
+                return *f;
+            }
+            r -= w;
+        }
+        self.weights[0].0
+    }
+}
+
+fn step(verb: Verb) -> Step {
+    Step { line: 0, verb }
+}
+
+/// The timeline of `seed`. `shape` fixes nodes and tables when they are non-zero; otherwise the
+/// seed draws them (2–8 nodes, 1–60 tables, up to 4 spans each, 6–30 operations).
+pub fn generate(seed: u64, shape: Shape) -> Scenario {
+    let mut rng = Rng::new(seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) ^ 0x5eed_5a4d);
+    let nodes_n = if shape.nodes > 0 { shape.nodes } else { 2 + rng.below(7) };
+    let tables_n = if shape.tables > 0 {
+        shape.tables
+    } else {
+        match rng.below(10) {
+            0..=4 => 1 + rng.below(6),
+            5..=7 => 7 + rng.below(14),
+            _ => 21 + rng.below(40),
+        }
+    };
+    let max_spans = 1 + rng.below(4);
+    let operations = 6 + rng.below(25);
+    let nodes: Vec<String> = (1..=nodes_n).map(|i| format!("n{i}")).collect();
+    let tables: Vec<TableSpec> =
+        (1..=tables_n as i64).map(|id| TableSpec { id, spans: 1 + rng.below(max_spans) }).collect();
+    let redo = rng.chance(30);
+    let balance = rng.chance(30);
+
+    // The swarm draw: each feature on with probability 1/2 and a weight 1..=8; at least two on.
+    let mut weights: Vec<(Feature, u64)> = Vec::new();
+    for f in FEATURES {
+        if rng.chance(50) {
+            weights.push((f, rng.range(1, 8)));
+        }
+    }
+    while weights.len() < 2 {
+        let f = FEATURES[rng.below(FEATURES.len())];
+        if !weights.iter().any(|(g, _)| *g == f) {
+            weights.push((f, rng.range(1, 8)));
+        }
+    }
+    let focus_n = 1 + rng.below(3);
+    let focus: Vec<i64> = (0..focus_n).map(|_| 1 + rng.below(tables_n) as i64).collect();
+    let aim = [0, 20, 50, 80][rng.below(4)];
+    let draw = Draw { weights, focus, aim, redo };
+
+    let mut c = Cluster {
+        alive: vec![true; nodes.len()],
+        nodes: nodes.clone(),
+        host: 0,
+        blocked: Vec::new(),
+        live: tables.iter().map(|t| (t.id, t.spans)).collect(),
+        next_table: tables_n as i64 + 1,
+    };
+    let mut steps = vec![step(Verb::Settle { max_ms: 60_000 })];
+    for _ in 0..operations {
+        let feature = draw.pick(&mut rng);
+        let before = steps.len();
+        let aimed_at = operation(&mut rng, &draw, &mut c, feature, &mut steps);
+        if let Some(phases) = aimed_at.filter(|_| rng.chance(draw.aim)) {
+            aimed_fault(&mut rng, &draw, &mut c, phases, &mut steps);
+        }
+        if steps.len() == before || rng.chance(80) {
+            steps.push(step(Verb::Run { ms: gap(&mut rng) }));
+        }
+    }
+    // Epilogue: lift every fault, bring every node back, and demand convergence.
+    steps.push(step(Verb::Heal));
+    steps.push(step(Verb::HealMessages));
+    for (node, what) in std::mem::take(&mut c.blocked) {
+        steps.push(step(Verb::Unblock { node, what }));
+    }
+    for i in 0..c.nodes.len() {
+        if !c.alive[i] {
+            steps.push(step(Verb::RestartNode { node: c.nodes[i].clone() }));
+        }
+    }
+    steps.push(step(Verb::Settle { max_ms: 180_000 }));
+    Scenario {
+        name: format!("swarm-{seed}"),
+        maintainer: nodes[0].clone(),
+        nodes,
+        redo,
+        balance,
+        seed,
+        tables,
+        steps,
+    }
+}
+
+/// A pause between steps: often short (a window still open), sometimes long.
+fn gap(rng: &mut Rng) -> u64 {
+    match rng.below(10) {
+        0..=3 => rng.range(0, 100),
+        4..=7 => rng.range(100, 600),
+        _ => rng.range(600, 2_000),
+    }
+}
+
+fn table(rng: &mut Rng, draw: &Draw, c: &Cluster) -> Option<(i64, usize)> {
+    if rng.chance(75) {
+        let focused: Vec<(i64, usize)> =
+            c.live.iter().filter(|(t, _)| draw.focus.contains(t)).copied().collect();
+        if let Some(t) = focused.get(rng.below(focused.len())) {
+            return Some(*t);
+        }
+    }
+    c.live.get(rng.below(c.live.len())).copied()
+}
+
+fn mode(rng: &mut Rng, draw: &Draw) -> Mode {
+    if draw.redo && rng.chance(35) {
+        Mode::Redo
+    } else {
+        Mode::Default
+    }
+}
+
+/// Appends the steps of one operation or fault; returns the phases a follow-up fault may aim at.
+fn operation(
+    rng: &mut Rng,
+    draw: &Draw,
+    c: &mut Cluster,
+    feature: Feature,
+    steps: &mut Vec<Step>,
+) -> Option<&'static [Phase]> {
+    let mode = mode(rng, draw);
+    match feature {
+        Feature::Move => {
+            let (table, spans) = table(rng, draw, c)?;
+            let to = c.pick_node(rng)?;
+            let span = if rng.chance(30) { None } else { Some(rng.below(spans.max(1))) };
+            steps.push(step(Verb::Move { table, span, to, mode }));
+            Some(&[Phase::MoveRemoveOrigin, Phase::NodeClosing, Phase::MoveAddDest, Phase::NodeCreating])
+        }
+        Feature::Split => {
+            let (table, spans) = table(rng, draw, c)?;
+            let span = Some(rng.below(spans.max(1)));
+            let into = 2 + rng.below(2);
+            steps.push(step(Verb::Split { table, span, into, mode }));
+            if let Some(entry) = c.live.iter_mut().find(|(t, _)| *t == table) {
+                entry.1 += into - 1;
+            }
+            Some(&[Phase::SplitRemoving, Phase::NodeClosing, Phase::AddCreating, Phase::NodeCreating])
+        }
+        Feature::Merge => {
+            let (table, spans) = table(rng, draw, c)?;
+            // Gather the table on one node first (merges need their sources side by side).
+            if rng.chance(85) {
+                let to = c.pick_node(rng)?;
+                steps.push(step(Verb::Move { table, span: None, to: to.clone(), mode }));
+                steps.push(step(Verb::Run { ms: rng.range(300, 1_200) }));
+                if draw.has(Feature::BlockClose) && rng.chance(50) {
+                    c.blocked.push((to.clone(), What::Close));
+                    steps.push(step(Verb::Block { node: to, what: What::Close }));
+                }
+            }
+            let width = if spans >= 3 && rng.chance(25) { 3 } else { 2 };
+            let first = rng.below(spans.saturating_sub(width - 1).max(1));
+            let spans_at: Vec<usize> = (first..first + width).collect();
+            steps.push(step(Verb::Merge { table, spans: spans_at, mode }));
+            if let Some(entry) = c.live.iter_mut().find(|(t, _)| *t == table) {
+                entry.1 = entry.1.saturating_sub(width - 1).max(1);
+            }
+            if rng.chance(30) {
+                let kind = Some("MergeDispatcherRequest".to_string());
+                let count = 1 + rng.below(3) as u32;
+                steps.push(step(if rng.chance(50) {
+                    Verb::DuplicateMessages { kind, from: None, to: None, count }
+                } else {
+                    Verb::DelayMessages {
+                        kind,
+                        from: None,
+                        to: None,
+                        ms: rng.range(50, 1_500),
+                        count: Some(count),
+                    }
+                }));
+            }
+            Some(&[
+                Phase::MergeMerging,
+                Phase::NodeMergePreparing,
+                Phase::NodeMergeDraining,
+                Phase::NodeMergeHandedOver,
+                Phase::MergeWithdrawing,
+            ])
+        }
+        Feature::CreateTable => {
+            let t = c.next_table;
+            c.next_table += 1;
+            let spans = 1 + rng.below(3);
+            c.live.push((t, spans));
+            steps.push(step(Verb::CreateTable { table: t, spans }));
+            Some(&[Phase::AddCreating, Phase::NodeCreating])
+        }
+        Feature::DropTable => {
+            let (t, _) = table(rng, draw, c)?;
+            c.live.retain(|(x, _)| *x != t);
+            steps.push(step(Verb::DropTable { table: t }));
+            Some(&[Phase::RemoveRemoving, Phase::NodeClosing])
+        }
+        Feature::TruncateTable => {
+            let (t, _) = table(rng, draw, c)?;
+            c.live.retain(|(x, _)| *x != t);
+            let new_table = c.next_table;
+            c.next_table += 1;
+            c.live.push((new_table, 1));
+            steps.push(step(Verb::TruncateTable { table: t, new_table }));
+            Some(&[Phase::RemoveRemoving, Phase::AddCreating, Phase::NodeClosing])
+        }
+        Feature::BlockCreate | Feature::BlockClose => {
+            let node = c.pick_node(rng)?;
+            let what = if feature == Feature::BlockCreate { What::Create } else { What::Close };
+            c.blocked.push((node.clone(), what));
+            steps.push(step(Verb::Block { node, what }));
+            None
+        }
+        Feature::Unblock => {
+            if c.blocked.is_empty() {
+                return None;
+            }
+            let (node, what) = c.blocked.remove(rng.below(c.blocked.len()));
+            steps.push(step(Verb::Unblock { node, what }));
+            None
+        }
+        Feature::CrashNode => {
+            crash_node(rng, c, steps);
+            Some(&[Phase::Bootstrapping])
+        }
+        Feature::RestartNode => {
+            let down: Vec<usize> = (0..c.alive.len()).filter(|i| !c.alive[*i]).collect();
+            let i = *down.get(rng.below(down.len()))?;
+            c.alive[i] = true;
+            steps.push(step(Verb::RestartNode { node: c.nodes[i].clone() }));
+            None
+        }
+        Feature::CrashMaintainer => {
+            crash_maintainer(c, steps);
+            Some(&[Phase::Bootstrapping])
+        }
+        Feature::MoveMaintainer => {
+            let to = c.pick_node(rng)?;
+            c.host = index(c, &to);
+            steps.push(step(Verb::MoveMaintainer { to }));
+            Some(&[Phase::Bootstrapping])
+        }
+        Feature::Partition => {
+            let cut: Vec<String> = c.nodes.iter().filter(|_| rng.chance(40)).cloned().collect();
+            if cut.is_empty() || cut.len() == c.nodes.len() {
+                return None;
+            }
+            steps.push(step(Verb::Partition { nodes: cut }));
+            None
+        }
+        Feature::Heal => {
+            steps.push(step(Verb::Heal));
+            None
+        }
+        Feature::Delay | Feature::Drop | Feature::Duplicate => {
+            steps.push(step(message_fault(rng, c, feature)));
+            None
+        }
+        Feature::HealMessages => {
+            steps.push(step(Verb::HealMessages));
+            None
+        }
+    }
+}
+
+/// `run_until` one of `phases`, then a fault drawn from the seed's enabled faults.
+fn aimed_fault(rng: &mut Rng, draw: &Draw, c: &mut Cluster, phases: &[Phase], steps: &mut Vec<Step>) {
+    let phase = phases[rng.below(phases.len())];
+    steps.push(step(Verb::RunUntil { phase, max_ms: rng.range(500, 4_000) }));
+    let enabled: Vec<Feature> = AIMED.iter().copied().filter(|f| draw.has(*f)).collect();
+    let fault = if enabled.is_empty() {
+        [Feature::CrashMaintainer, Feature::MoveMaintainer][rng.below(2)]
+    } else {
+        enabled[rng.below(enabled.len())]
+    };
+    match fault {
+        Feature::CrashMaintainer => crash_maintainer(c, steps),
+        Feature::MoveMaintainer => {
+            if let Some(to) = c.pick_node(rng) {
+                c.host = index(c, &to);
+                steps.push(step(Verb::MoveMaintainer { to }));
+            }
+        }
+        Feature::CrashNode => crash_node(rng, c, steps),
+        Feature::BlockClose | Feature::BlockCreate => {
+            if let Some(node) = c.pick_node(rng) {
+                let what = if fault == Feature::BlockCreate { What::Create } else { What::Close };
+                c.blocked.push((node.clone(), what));
+                steps.push(step(Verb::Block { node, what }));
+            }
+        }
+        Feature::Partition => {
+            if let Some(node) = c.pick_node(rng) {
+                steps.push(step(Verb::Partition { nodes: vec![node] }));
+            }
+        }
+        other => steps.push(step(message_fault(rng, c, other))),
+    }
+}
+
+fn index(c: &Cluster, node: &str) -> usize {
+    c.nodes.iter().position(|n| n == node).unwrap_or(0)
+}
+
+fn crash_maintainer(c: &mut Cluster, steps: &mut Vec<Step>) {
+    if c.up().len() > 1 {
+        let host = c.host;
+        c.kill(host);
+        steps.push(step(Verb::CrashMaintainer));
+    }
+}
+
+fn crash_node(rng: &mut Rng, c: &mut Cluster, steps: &mut Vec<Step>) {
+    if c.up().len() > 1 {
+        if let Some(node) = c.pick_node(rng) {
+            let i = index(c, &node);
+            c.kill(i);
+            steps.push(step(Verb::CrashNode { node }));
+        }
+    }
+}
+
+fn message_fault(rng: &mut Rng, c: &Cluster, feature: Feature) -> Verb {
+    let kind = rng.chance(85).then(|| TRAVELLING_KINDS[rng.below(TRAVELLING_KINDS.len())].to_string());
+    let from = rng.chance(20).then(|| c.nodes[rng.below(c.nodes.len())].clone());
+    let to = rng.chance(20).then(|| c.nodes[rng.below(c.nodes.len())].clone());
+    let count = 1 + rng.below(4) as u32;
+    match feature {
+        Feature::Delay => {
+            Verb::DelayMessages { kind, from, to, ms: rng.range(50, 1_500), count: Some(count) }
+        }
+        Feature::Drop => Verb::DropMessages { kind, from, to, count },
+        _ => Verb::DuplicateMessages { kind, from, to, count },
+    }
+}
