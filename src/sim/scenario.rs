@@ -1627,6 +1627,11 @@ count = 2
 do = "heal_messages"
 
 [[steps]]
+do = "run_until"
+phase = "node-merge-draining"
+max_ms = 800
+
+[[steps]]
 do = "expect"
 table = 100
 replicas = 6
@@ -1636,6 +1641,33 @@ on = "n1"
 do = "expect_dropped"
 table = 101
 "#;
+
+    fn travelling_kinds() -> Vec<&'static str> {
+        MESSAGE_KINDS.iter().copied().filter(|k| !SILENT_KINDS.contains(k)).collect()
+    }
+
+    #[test]
+    fn a_fault_on_a_kind_that_never_travels_is_a_load_error() {
+        for kind in SILENT_KINDS {
+            let text = format!("nodes = [\"a\"]\n[[steps]]\ndo = \"drop_messages\"\nkind = \"{kind}\"\n");
+            let e = parse(&text, "f.toml").unwrap_err().to_string();
+            assert!(e.starts_with("f.toml:4: kind: ") && e.contains("never travels"), "{e}");
+        }
+    }
+
+    #[test]
+    fn run_until_names_a_known_phase() {
+        let ok =
+            parse("nodes = [\"a\"]\n[[steps]]\ndo = \"run_until\"\nphase = \"merge-merging\"\n", "f.toml");
+        assert_eq!(
+            ok.unwrap().steps[0].verb,
+            Verb::RunUntil { phase: Phase::MergeMerging, max_ms: RUN_UNTIL_MAX_MS_DEFAULT }
+        );
+        let e = parse("nodes = [\"a\"]\n[[steps]]\ndo = \"run_until\"\nphase = \"nope\"\n", "f.toml");
+        assert!(e.unwrap_err().to_string().starts_with("f.toml:4: phase: unknown phase `nope`"));
+        let e = parse("nodes = [\"a\"]\n[[steps]]\ndo = \"run_until\"\n", "f.toml");
+        assert!(e.unwrap_err().to_string().contains("phase"));
+    }
 
     fn header_lines(text: &str) -> Vec<usize> {
         text.lines().enumerate().filter(|(_, l)| l.trim() == "[[steps]]").map(|(i, _)| i + 1).collect()
@@ -1678,6 +1710,7 @@ table = 101
                 count: 2,
             },
             Verb::HealMessages,
+            Verb::RunUntil { phase: Phase::NodeMergeDraining, max_ms: 800 },
             Verb::Expect { table: 100, replicas: 6, mode: Mode::Default, on: Some(s("n1")) },
             Verb::ExpectDropped { table: 101 },
         ]
@@ -1915,7 +1948,7 @@ table = 101
     }
 
     fn kind() -> impl Strategy<Value = Option<String>> {
-        proptest::option::of(proptest::sample::select(MESSAGE_KINDS.to_vec()).prop_map(str::to_owned))
+        proptest::option::of(proptest::sample::select(travelling_kinds()).prop_map(str::to_owned))
     }
 
     fn verb(nodes: Vec<String>) -> impl Strategy<Value = Verb> {
@@ -1969,6 +2002,9 @@ table = 101
                 .prop_map(|((kind, from, to), count)| Verb::DuplicateMessages { kind, from, to, count })
                 .boxed(),
             Just(Verb::HealMessages).boxed(),
+            (proptest::sample::select(Phase::ALL.to_vec()), any::<u64>())
+                .prop_map(|(phase, max_ms)| Verb::RunUntil { phase, max_ms })
+                .boxed(),
             (table(), 0usize..10, mode(), opt_node)
                 .prop_map(|(table, replicas, mode, on)| Verb::Expect { table, replicas, mode, on })
                 .boxed(),
