@@ -70,6 +70,60 @@ impl Mutation {
     }
 }
 
+/// A set of mutations (most runs: none, or one).
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, Default)]
+pub struct Mutations(u32);
+
+impl Mutations {
+    /// No mutation: the real code.
+    pub const NONE: Mutations = Mutations(0);
+
+    /// Whether `m` is switched on.
+    pub fn has(self, m: Mutation) -> bool {
+        self.0 & (1 << m as u32) != 0
+    }
+
+    /// Whether nothing is switched on.
+    pub fn is_empty(self) -> bool {
+        self.0 == 0
+    }
+
+    /// This set with `m` switched on too.
+    pub fn with(self, m: Mutation) -> Mutations {
+        Mutations(self.0 | (1 << m as u32))
+    }
+
+    /// The members, in declaration order.
+    pub fn iter(self) -> impl Iterator<Item = Mutation> {
+        Mutation::ALL.into_iter().filter(move |m| self.has(*m))
+    }
+}
+
+impl From<Mutation> for Mutations {
+    fn from(m: Mutation) -> Self {
+        Mutations::NONE.with(m)
+    }
+}
+
+impl fmt::Display for Mutations {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let names: Vec<&str> = self.iter().map(Mutation::name).collect();
+        f.write_str(&names.join(","))
+    }
+}
+
+impl FromStr for Mutations {
+    type Err = String;
+
+    /// Comma-separated names.
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        s.split(',')
+            .map(str::trim)
+            .filter(|n| !n.is_empty())
+            .try_fold(Mutations::NONE, |set, n| Ok(set.with(n.parse()?)))
+    }
+}
+
 impl fmt::Display for Mutation {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.name())

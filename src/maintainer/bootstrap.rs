@@ -348,7 +348,7 @@ impl Maintainer {
                     continue;
                 }
                 let c = c.clone();
-                if self.cfg.mutation == Some(super::core::Mutation::RestoreMoveWithoutRemove)
+                if self.cfg.mutation.has(super::core::Mutation::RestoreMoveWithoutRemove)
                     && req.operator_type == OperatorType::Move
                 {
                     // The deliberate bug: forget the remove, let the scheduler place it again.

@@ -53,10 +53,10 @@ pub struct MaintainerConfig {
     /// A deliberate bug, for the simulator's own tests that its checker catches broken variants.
     /// Never set in production.
     #[doc(hidden)]
-    pub mutation: Option<Mutation>,
+    pub mutation: Mutations,
 }
 
-pub use crate::mutation::Mutation;
+pub use crate::mutation::{Mutation, Mutations};
 
 impl MaintainerConfig {
     /// The persisted checkpoint `mode` starts from.
@@ -85,7 +85,7 @@ impl MaintainerConfig {
             balance_moves_max: 4,
             merge_sends_max: 5,
             table_spans: BTreeMap::new(),
-            mutation: None,
+            mutation: Mutations::NONE,
         }
     }
 }
@@ -530,7 +530,7 @@ impl Maintainer {
             changefeed: &changefeed,
         };
         let (mut messages, mut changes) = state.oc.due(now_ms, self.cfg.resend_ms, &ctx);
-        if self.cfg.mutation == Some(Mutation::AbandonUnacceptedMerge) {
+        if self.cfg.mutation.has(Mutation::AbandonUnacceptedMerge) {
             // The fault re-opened: a withdrawal is not sent, the sources are handed back at once.
             let withdrawing: Vec<(NodeId, DispatcherId)> = state
                 .oc
@@ -596,7 +596,7 @@ impl Maintainer {
         if record.node.as_ref() != Some(&on) {
             return;
         }
-        if self.cfg.mutation == Some(Mutation::MergeSourcesNotEvicted) {
+        if self.cfg.mutation.has(Mutation::MergeSourcesNotEvicted) {
             self.apply_one(m, Change::Reclaim { guard, on });
             return;
         }
@@ -997,7 +997,7 @@ impl Maintainer {
             let sc = &self.modes[m].sc;
             let record = sc.get_guarded(target).ok_or(Refusal::NoSpan)?;
             let max = self.cfg.merge_sends_max;
-            if restored && self.cfg.mutation != Some(Mutation::RestoredMergeUnaccepted) {
+            if restored && !self.cfg.mutation.has(Mutation::RestoredMergeUnaccepted) {
                 Operator::restored_merge(record, node, sources, max)
             } else {
                 Operator::merge(record, node, sources, max)

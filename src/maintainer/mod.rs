@@ -12,7 +12,7 @@ pub mod operator;
 pub mod schema;
 pub mod spans;
 
-pub use self::core::{Effect, Event, Lifecycle, Maintainer, MaintainerConfig, ModeView, Mutation};
+pub use self::core::{Effect, Event, Lifecycle, Maintainer, MaintainerConfig, ModeView, Mutation, Mutations};
 pub use controller::{Finished, OperatorController, Refusal};
 pub use operator::{AfterRemove, Change, Kind, OpEvent, OpKind, Operator, Outcome, Outgoing, Phase};
 pub use schema::{Ddl, Fate, MemorySchema, SchemaView, TableInfo};

@@ -12,7 +12,7 @@ use crate::ids::{ChangefeedId, DispatcherId, Mode, NodeId, Ts};
 use crate::messages::{
     ComponentState, DispatcherStatus, PendingBlock, RunningError, ScheduleAction, ScheduleRequest,
 };
-use crate::mutation::Mutation;
+use crate::mutation::{Mutation, Mutations};
 use crate::span::TableSpan;
 use crate::sync::{AtomicBool, AtomicU64, Map, Op, Ordering};
 
@@ -72,7 +72,7 @@ pub struct DispatcherManager {
     coalescer: Coalescer,
     block_statuses: BlockStatusBuffer,
     redo_global_ts: AtomicU64,
-    mutation: Option<Mutation>,
+    mutation: Mutations,
 }
 
 impl DispatcherManager {
@@ -96,20 +96,20 @@ impl DispatcherManager {
             closed: Map::new(),
             redo_ready: AtomicBool::new(false),
             closing: AtomicU64::new(OPEN),
-            mutation: None,
+            mutation: Mutations::NONE,
         }
     }
 
-    /// This manager with a deliberate bug (see [`crate::mutation`]); `None` is the real one.
+    /// This manager with a deliberate bugs (see [`crate::mutation`]); none is the real one.
     #[doc(hidden)]
-    pub fn mutated(mut self, mutation: Option<Mutation>) -> Self {
+    pub fn mutated(mut self, mutation: Mutations) -> Self {
         self.mutation = mutation;
         self
     }
 
     /// Whether the deliberate bug `m` is switched on.
     pub(crate) fn has_mutation(&self, m: Mutation) -> bool {
-        self.mutation == Some(m)
+        self.mutation.has(m)
     }
 
     /// A dispatcher reports its barrier state: remembered on its record (so a bootstrap snapshot

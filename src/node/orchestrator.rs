@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use crate::ids::{ChangefeedId, Epoch, NodeId};
 use crate::messages::{BootstrapRequest, CloseRequest, CloseResponse};
-use crate::mutation::Mutation;
+use crate::mutation::Mutations;
 use crate::sync::{Computed, Map, Op};
 
 use super::effect::{Drop, Effect, Outcome, Reply, Step};
@@ -18,18 +18,18 @@ pub struct Orchestrator {
     node: NodeId,
     managers: Map<u128, Arc<DispatcherManager>>,
     tombstones: Map<u128, Epoch>,
-    mutation: Option<Mutation>,
+    mutation: Mutations,
 }
 
 impl Orchestrator {
     /// An orchestrator for node `node` with no changefeed.
     pub fn new(node: NodeId) -> Self {
-        Self { node, managers: Map::new(), tombstones: Map::new(), mutation: None }
+        Self { node, managers: Map::new(), tombstones: Map::new(), mutation: Mutations::NONE }
     }
 
     /// An orchestrator whose managers carry a deliberate bug (see [`crate::mutation`]).
     #[doc(hidden)]
-    pub fn mutated(node: NodeId, mutation: Option<Mutation>) -> Self {
+    pub fn mutated(node: NodeId, mutation: Mutations) -> Self {
         Self { mutation, ..Self::new(node) }
     }
 

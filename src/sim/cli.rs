@@ -19,17 +19,18 @@ macro_rules! out {
 
 /// Usage of the `sim` subcommand.
 pub const USAGE: &str = "\
-  dispatcher-core sim [--json] [--trace FILE] [--mutation NAME] [FILE_OR_DIR...]
+  dispatcher-core sim [--json] [--trace FILE] [--mutation NAME[,NAME..]] [FILE_OR_DIR...]
                                           run scenario files (a directory: every *.toml in it);
                                           no path: the bundled scenarios/
   dispatcher-core sim --random --seeds N [--from S] [--nodes K] [--tables T]
-                     [--explorer swarm|classic] [--mutation NAME] [--stop-at-first]
-                     [--json] [--trace FILE]
+                     [--explorer swarm|classic] [--mutation NAME[,NAME..]] [--stop-at-first]
+                     [--emit] [--json] [--trace FILE]
                                           run N seeded random timelines; failing seeds are
                                           shrunk into sim-failures/seed-S.toml; prints what the
                                           sweep exercised (coverage). The swarm explorer (default)
                                           draws each seed's shape unless --nodes/--tables fix it;
-                                          --mutation re-opens a fixed bug (see src/mutation.rs)";
+                                          --mutation re-opens a fixed bug (see src/mutation.rs);
+                                          --emit prints the timelines instead of running them";
 
 #[derive(Default)]
 struct Args {
@@ -41,8 +42,9 @@ struct Args {
     /// Zero: not given (the swarm draws it, the classic explorer uses its default).
     shape: Shape,
     explorer: Explorer,
-    mutation: Option<crate::mutation::Mutation>,
+    mutation: crate::mutation::Mutations,
     stop_at_first: bool,
+    emit: bool,
     paths: Vec<PathBuf>,
 }
 
@@ -83,17 +85,21 @@ fn parse_args(args: &[String]) -> Result<Args, String> {
             }
             "--mutation" => {
                 let name = it.next().ok_or("sim: --mutation needs a NAME")?;
-                a.mutation = Some(name.parse().map_err(|e| format!("sim: --mutation: {e}"))?);
+                a.mutation = name.parse().map_err(|e| format!("sim: --mutation: {e}"))?;
             }
             "--stop-at-first" => a.stop_at_first = true,
+            "--emit" => a.emit = true,
             s if s.starts_with("--") => return Err(format!("sim: unknown option {s}")),
             path => a.paths.push(path.into()),
         }
     }
     if !a.random
-        && (a.explorer != Explorer::default() || a.stop_at_first || a.shape.nodes + a.shape.tables > 0)
+        && (a.explorer != Explorer::default()
+            || a.stop_at_first
+            || a.emit
+            || a.shape.nodes + a.shape.tables > 0)
     {
-        return Err("sim: --explorer, --stop-at-first, --nodes and --tables need --random".into());
+        return Err("sim: --explorer, --stop-at-first, --emit, --nodes and --tables need --random".into());
     }
     Ok(a)
 }
@@ -205,6 +211,14 @@ fn random(a: &Args) -> u8 {
     let total = a.seeds;
     for (done, seed) in (a.from..a.from.saturating_add(a.seeds)).enumerate() {
         let scenario = a.explorer.generate(seed, a.shape);
+        if a.emit {
+            out!(
+                "# dispatcher-core sim --random --seeds 1 --from {seed} ({} explorer)\n{}",
+                a.explorer.name(),
+                to_toml(&scenario)
+            );
+            continue;
+        }
         let report = match &a.trace {
             None => run(&scenario, "", opts.clone(), None),
             Some(base) => {
@@ -259,6 +273,9 @@ fn random(a: &Args) -> u8 {
     if tty {
         eprintln!();
     }
+    if a.emit {
+        return 0;
+    }
     let failed = reports.iter().filter(|r| !r.passed).count();
     if a.json {
         let all: Vec<_> = reports
@@ -290,8 +307,8 @@ fn replay_command(a: &Args, seed: u64) -> String {
     if a.explorer != Explorer::default() {
         cmd += &format!(" --explorer {}", a.explorer.name());
     }
-    if let Some(m) = a.mutation {
-        cmd += &format!(" --mutation {m}");
+    if !a.mutation.is_empty() {
+        cmd += &format!(" --mutation {}", a.mutation);
     }
     cmd
 }

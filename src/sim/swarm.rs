@@ -271,7 +271,20 @@ fn operation(
             let (table, spans) = table(rng, draw, c)?;
             let to = c.pick_node(rng)?;
             let span = if rng.chance(30) { None } else { Some(rng.below(spans.max(1))) };
+            // A create held back on the wire past its resend (the resend gets through first).
+            if rng.chance(25) {
+                let kind = Some("ScheduleDispatcherRequest".to_string());
+                let (dest, ms) = (Some(to.clone()), rng.range(600, 3_000));
+                steps.push(step(Verb::DelayMessages { kind, from: None, to: dest, ms, count: Some(1) }));
+            }
             steps.push(step(Verb::Move { table, span, to, mode }));
+            // ... and the span moves on before the late copy lands.
+            if rng.chance(35) {
+                if let Some(next) = c.pick_node(rng) {
+                    steps.push(step(Verb::Run { ms: rng.range(300, 1_500) }));
+                    steps.push(step(Verb::Move { table, span, to: next, mode }));
+                }
+            }
             Some(&[Phase::MoveRemoveOrigin, Phase::NodeClosing, Phase::MoveAddDest, Phase::NodeCreating])
         }
         Feature::Split => {
@@ -285,16 +298,42 @@ fn operation(
             Some(&[Phase::SplitRemoving, Phase::NodeClosing, Phase::AddCreating, Phase::NodeCreating])
         }
         Feature::Merge => {
-            let (table, spans) = table(rng, draw, c)?;
+            let (table, mut spans) = table(rng, draw, c)?;
+            if spans < 2 {
+                // Something to merge first.
+                let into = 2 + rng.below(2);
+                steps.push(step(Verb::Split { table, span: Some(0), into, mode }));
+                steps.push(step(Verb::Run { ms: rng.range(300, 900) }));
+                spans = into;
+                if let Some(entry) = c.live.iter_mut().find(|(t, _)| *t == table) {
+                    entry.1 = into;
+                }
+            }
             // Gather the table on one node first (merges need their sources side by side).
-            if rng.chance(85) {
+            let mut on = None;
+            if rng.chance(95) {
                 let to = c.pick_node(rng)?;
                 steps.push(step(Verb::Move { table, span: None, to: to.clone(), mode }));
                 steps.push(step(Verb::Run { ms: rng.range(300, 1_200) }));
-                if draw.has(Feature::BlockClose) && rng.chance(50) {
+                if rng.chance(50) {
+                    // Closes that cannot finish: the merge drains as long as they stay blocked.
                     c.blocked.push((to.clone(), What::Close));
-                    steps.push(step(Verb::Block { node: to, what: What::Close }));
+                    steps.push(step(Verb::Block { node: to.clone(), what: What::Close }));
                 }
+                on = Some(to);
+            }
+            if rng.chance(20) {
+                // The merge request held back or repeated on the wire.
+                let kind = Some("MergeDispatcherRequest".to_string());
+                let count = 1 + rng.below(8) as u32;
+                // Half the time near the maintainer's give-up point for an unanswered merge
+                // (5 sends, 500 ms apart in the simulator): the boundary where races live.
+                let ms = if rng.chance(50) { rng.range(2_200, 3_200) } else { rng.range(300, 4_000) };
+                steps.push(step(if rng.chance(50) {
+                    Verb::DuplicateMessages { kind, from: None, to: None, count }
+                } else {
+                    Verb::DelayMessages { kind, from: None, to: None, ms, count: Some(count) }
+                }));
             }
             let width = if spans >= 3 && rng.chance(25) { 3 } else { 2 };
             let first = rng.below(spans.saturating_sub(width - 1).max(1));
@@ -303,20 +342,9 @@ fn operation(
             if let Some(entry) = c.live.iter_mut().find(|(t, _)| *t == table) {
                 entry.1 = entry.1.saturating_sub(width - 1).max(1);
             }
-            if rng.chance(30) {
-                let kind = Some("MergeDispatcherRequest".to_string());
-                let count = 1 + rng.below(3) as u32;
-                steps.push(step(if rng.chance(50) {
-                    Verb::DuplicateMessages { kind, from: None, to: None, count }
-                } else {
-                    Verb::DelayMessages {
-                        kind,
-                        from: None,
-                        to: None,
-                        ms: rng.range(50, 1_500),
-                        count: Some(count),
-                    }
-                }));
+            if rng.chance(60) {
+                merge_interrupted(rng, c, table, on, steps);
+                return None;
             }
             Some(&[
                 Phase::MergeMerging,
@@ -441,6 +469,62 @@ fn aimed_fault(rng: &mut Rng, draw: &Draw, c: &mut Cluster, phases: &[Phase], st
         }
         other => steps.push(step(message_fault(rng, c, other))),
     }
+}
+
+/// A merge interrupted at one of its phases: the maintainer fails over (sometimes twice), the
+/// merge node is cut off or loses its heartbeats (so nothing acknowledges the merge), the table
+/// is dropped, or the node dies. Then time passes, long enough for resend bounds to run out.
+fn merge_interrupted(rng: &mut Rng, c: &mut Cluster, table: i64, on: Option<String>, steps: &mut Vec<Step>) {
+    const PHASES: [Phase; 5] = [
+        Phase::NodeMergePreparing,
+        Phase::NodeMergeDraining,
+        Phase::MergeMerging,
+        Phase::NodeMergeHandedOver,
+        Phase::MergeWithdrawing,
+    ];
+    let reach = if rng.chance(80) { 3 } else { PHASES.len() };
+    let phase = PHASES[rng.below(reach)];
+    steps.push(step(Verb::RunUntil { phase, max_ms: rng.range(300, 4_000) }));
+    let node = on.or_else(|| c.pick_node(rng));
+    match rng.below(8) {
+        0 | 1 => crash_maintainer(c, steps),
+        2 | 3 => {
+            if let Some(to) = c.pick_node(rng) {
+                c.host = index(c, &to);
+                steps.push(step(Verb::MoveMaintainer { to }));
+            }
+        }
+        4 => {
+            if let Some(node) = node {
+                steps.push(step(Verb::Partition { nodes: vec![node] }));
+                steps.push(step(Verb::Run { ms: rng.range(1_000, 6_000) }));
+                steps.push(step(Verb::Heal));
+            }
+        }
+        5 => {
+            let count = rng.range(5, 40) as u32;
+            let kind = Some("HeartBeatRequest".to_string());
+            steps.push(step(Verb::DropMessages { kind, from: node, to: None, count }));
+        }
+        6 => {
+            c.live.retain(|(t, _)| *t != table);
+            steps.push(step(Verb::DropTable { table }));
+        }
+        _ => {
+            if let Some(node) = node {
+                let i = index(c, &node);
+                if c.up().len() > 1 && c.alive[i] {
+                    c.kill(i);
+                    steps.push(step(Verb::CrashNode { node }));
+                }
+            }
+        }
+    }
+    if rng.chance(30) {
+        steps.push(step(Verb::Run { ms: rng.range(0, 1_500) }));
+        crash_maintainer(c, steps);
+    }
+    steps.push(step(Verb::Run { ms: rng.range(500, 4_000) }));
 }
 
 fn index(c: &Cluster, node: &str) -> usize {

@@ -12,7 +12,7 @@ use prost::Message;
 
 use crate::ids::{ChangefeedId, DispatcherId, Epoch, Mode, NodeId, Ts};
 use crate::maintainer::{
-    Ddl, Effect as MEffect, Event as MEvent, Maintainer, MaintainerConfig, MemorySchema, Mutation, Outgoing,
+    Ddl, Effect as MEffect, Event as MEvent, Maintainer, MaintainerConfig, MemorySchema, Mutations, Outgoing,
     TableInfo,
 };
 use crate::messages::*;
@@ -43,7 +43,7 @@ pub struct SimOptions {
     /// A broken node that applies any maintainer's control messages (checker self-test).
     pub ignore_fence: bool,
     /// A broken maintainer (checker self-test).
-    pub mutation: Option<Mutation>,
+    pub mutation: Mutations,
 }
 
 impl Default for SimOptions {
@@ -55,7 +55,7 @@ impl Default for SimOptions {
             create_ms: (5, 40),
             close_ms: (5, 30),
             ignore_fence: false,
-            mutation: None,
+            mutation: Mutations::NONE,
         }
     }
 }
@@ -176,7 +176,7 @@ impl SimNode {
         self.creating.keys().map(|(mode, _)| *mode)
     }
 
-    fn new(id: NodeId, mutation: Option<Mutation>) -> Self {
+    fn new(id: NodeId, mutation: Mutations) -> Self {
         Self {
             orchestrator: Orchestrator::mutated(id.clone(), mutation),
             id,

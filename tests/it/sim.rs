@@ -95,7 +95,7 @@ do = "settle"
 #[test]
 fn checker_catches_a_maintainer_that_restores_a_move_without_its_remove() {
     let s = parse(MOVE_INTERRUPTED, "move-interrupted.toml").unwrap();
-    let opts = SimOptions { mutation: Some(Mutation::RestoreMoveWithoutRemove), ..SimOptions::default() };
+    let opts = SimOptions { mutation: Mutation::RestoreMoveWithoutRemove.into(), ..SimOptions::default() };
     let report = run(&s, "", opts, None);
     assert!(!report.passed);
     assert_eq!(report.failures[0].check, "I2", "{}", report.line());
@@ -116,7 +116,7 @@ fn checker_catches_a_node_that_ignores_the_epoch_fence() {
 #[test]
 fn a_failure_shrinks_to_a_shorter_scenario_failing_the_same_check() {
     let s = parse(MOVE_INTERRUPTED, "move-interrupted.toml").unwrap();
-    let opts = SimOptions { mutation: Some(Mutation::RestoreMoveWithoutRemove), ..SimOptions::default() };
+    let opts = SimOptions { mutation: Mutation::RestoreMoveWithoutRemove.into(), ..SimOptions::default() };
     let (small, report) = shrink(&s, &opts);
     assert!(small.steps.len() < s.steps.len(), "{} -> {}", s.steps.len(), small.steps.len());
     assert_eq!(report.failures[0].check, "I2");
