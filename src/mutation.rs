@@ -38,11 +38,21 @@ pub enum Mutation {
     /// *Node.* A merged dispatcher that closes mid-drain leaves the sources it already drained
     /// live and unreported.
     StrandDrainedSources,
+    /// *Node.* A bootstrap from a newer epoch refused for an older owner's trigger leaves that
+    /// trigger running, so the newer owner depends on the older one to remove it.
+    KeepOlderTriggers,
+    /// *Node.* A create starting exactly where a dispatcher of its id stopped without ever
+    /// progressing is not taken for a copy of the create that made it.
+    EqualStartNotStale,
+    /// *Node.* A heartbeat round lists synthetic statuses (answers about closed or unknown ids)
+    /// after the live dispatchers' statuses, so an old Stopped can follow the Working of an id
+    /// re-created since.
+    SyntheticStatusesLast,
 }
 
 impl Mutation {
     /// Every variant, in declaration order.
-    pub const ALL: [Mutation; 9] = [
+    pub const ALL: [Mutation; 12] = [
         Mutation::RestoreMoveWithoutRemove,
         Mutation::RestoredMergeUnaccepted,
         Mutation::AbandonUnacceptedMerge,
@@ -52,6 +62,9 @@ impl Mutation {
         Mutation::QuietMergeResend,
         Mutation::NoStaleCreateTombstones,
         Mutation::StrandDrainedSources,
+        Mutation::KeepOlderTriggers,
+        Mutation::EqualStartNotStale,
+        Mutation::SyntheticStatusesLast,
     ];
 
     /// The kebab-case name used on the command line.
@@ -66,6 +79,9 @@ impl Mutation {
             Mutation::QuietMergeResend => "quiet-merge-resend",
             Mutation::NoStaleCreateTombstones => "no-stale-create-tombstones",
             Mutation::StrandDrainedSources => "strand-drained-sources",
+            Mutation::KeepOlderTriggers => "keep-older-triggers",
+            Mutation::EqualStartNotStale => "equal-start-not-stale",
+            Mutation::SyntheticStatusesLast => "synthetic-statuses-last",
         }
     }
 }

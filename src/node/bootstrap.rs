@@ -8,6 +8,7 @@ use crate::messages::{
     BootstrapRequest, BootstrapResponse, BootstrapSpan, CloseRequest, CloseResponse, PostBootstrapRequest,
     PostBootstrapResponse, RunningError,
 };
+use crate::mutation::Mutation;
 use crate::span::TableSpan;
 
 use super::effect::{CreateTicket, Drop, Effect, Reply, Step};
@@ -28,10 +29,15 @@ impl DispatcherManager {
         }
         // S9: validate the table triggers before touching the owner.
         if let Some(message) = self.trigger_mismatch(request) {
-            return Step::dropped_with(
-                Drop::Unknown,
-                vec![self.bootstrap_error(from, request, "trigger mismatch", message)],
-            );
+            let mut effects = Vec::new();
+            if request.epoch > self.fence.owner().epoch && !self.has_mutation(Mutation::KeepOlderTriggers) {
+                // The trigger in the way is an older owner's: close it, so the newer owner's
+                // resend succeeds even if that owner can never remove it (it moved on and a
+                // delayed copy of its own bootstrap re-created it, or it died mid-removal).
+                effects.extend(self.close_older_triggers(request));
+            }
+            effects.push(self.bootstrap_error(from, request, "trigger mismatch", message));
+            return Step::dropped_with(Drop::Unknown, effects);
         }
         let taken = match self.fence.take_over(from, request.epoch) {
             Ok(taken) => taken,
@@ -74,6 +80,24 @@ impl DispatcherManager {
             }
         }
         None
+    }
+
+    /// Requests the close of every trigger that differs from the one the request names.
+    fn close_older_triggers(&self, request: &BootstrapRequest) -> Vec<Effect> {
+        let wanted = [(Mode::Default, request.trigger), (Mode::Redo, request.redo_trigger)];
+        let mut effects = Vec::new();
+        for (mode, want) in wanted {
+            let Some(have) = self.trigger(mode) else { continue };
+            if Some(have.id) == want {
+                continue;
+            }
+            if let Ok(before) = have.transition(transition::request_removal) {
+                if !before.removing {
+                    effects.push(Effect::Close { id: have.id, mode });
+                }
+            }
+        }
+        effects
     }
 
     fn bootstrap_error(

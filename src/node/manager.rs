@@ -61,11 +61,11 @@ pub struct DispatcherManager {
     pub(crate) registry: Registry,
     pub(crate) operators: OperatorTable,
     pub(crate) merges: MergeJournal,
-    /// Final checkpoints of dispatchers closed during the current owner's term, by (mode, id):
-    /// the implicit incarnation that refuses delayed duplicate creates (`Drop::Stale`) and makes
-    /// a resent Remove answer with the real final checkpoint. Cleared when the owner changes; an
-    /// entry goes when a dispatcher of that id is created again.
-    pub(crate) closed: Map<(Mode, DispatcherId), Ts>,
+    /// Start and final checkpoint of dispatchers closed during the current owner's term, by (mode,
+    /// id): the implicit incarnation that refuses delayed duplicate creates (`Drop::Stale`) and
+    /// makes a resent Remove answer with the real final checkpoint. Cleared when the owner
+    /// changes; an entry goes when a dispatcher of that id is created again.
+    pub(crate) closed: Map<(Mode, DispatcherId), (Ts, Ts)>,
     redo_ready: AtomicBool,
     pub(crate) closing: AtomicU64,
     heartbeat_config: HeartbeatConfig,
@@ -127,7 +127,7 @@ impl DispatcherManager {
 
     /// The final checkpoint of `id` if it closed during the current owner's term, else 0.
     pub(crate) fn final_ts(&self, mode: Mode, id: DispatcherId) -> Ts {
-        self.closed.get(&(mode, id)).unwrap_or(0)
+        self.closed.get(&(mode, id)).map_or(0, |(_, final_ts)| final_ts)
     }
 
     /// The configuration.
@@ -297,9 +297,27 @@ impl DispatcherManager {
             return Step::dropped(Drop::AlreadyExists);
         }
         // Checked after the registry: a close writes its tombstone before it releases the record.
-        let stale = self.closed.get(&(mode, id)).is_some_and(|final_ts| config.start_ts < final_ts);
-        if stale && !self.has_mutation(Mutation::NoStaleCreateTombstones) {
-            return Step::dropped(Drop::Stale);
+        // Stale: it starts below where that dispatcher stopped, or exactly there when that
+        // dispatcher never moved past its own start (a copy of the create that made it, found by
+        // the swarm explorer, seed 11801). The second case cannot tell a copy from a new create
+        // at the same point, so it answers Removed: a new create fails and is placed again.
+        let tombstone =
+            self.closed.get(&(mode, id)).filter(|_| !self.has_mutation(Mutation::NoStaleCreateTombstones));
+        if let Some((closed_start, final_ts)) = tombstone {
+            let s = config.start_ts;
+            if s < final_ts {
+                return Step::dropped(Drop::Stale);
+            }
+            if s == final_ts && closed_start == final_ts && !self.has_mutation(Mutation::EqualStartNotStale) {
+                let removed = DispatcherStatus {
+                    id,
+                    mode,
+                    state: ComponentState::Removed,
+                    checkpoint_ts: final_ts,
+                    event_size_per_second: 0.0,
+                };
+                return Step::dropped_with(Drop::Stale, vec![self.report_synthetic(removed)]);
+            }
         }
         let record = self.registry.make(
             RecordSpec {
@@ -483,7 +501,8 @@ impl DispatcherManager {
         self.note_state(record, ComponentState::Stopped);
         if !record.span.is_table_trigger() {
             let final_ts = record.checkpoint_ts();
-            self.closed.compute((record.mode, record.id), |_| Op::<Ts, ()>::Insert(final_ts));
+            let entry = (record.start_ts(), final_ts);
+            self.closed.compute((record.mode, record.id), |_| Op::<(Ts, Ts), ()>::Insert(entry));
         }
         self.registry.release(record);
         let key = OpKey { mode: record.mode, span: record.span.clone() };

@@ -441,6 +441,9 @@ impl World {
         for effect in effects {
             match effect {
                 MEffect::Send { to, message } => {
+                    if std::env::var_os("DC_SIM_DEBUG").is_some() {
+                        eprintln!("{now} send e{} -> {to}: {message:?}", epoch.0);
+                    }
                     self.check_outgoing(index, &to, &message);
                     let (kind, bytes) = encode_outgoing(&message);
                     self.control_in_flight += 1;
@@ -1150,6 +1153,9 @@ impl World {
         }
         n.alive = true;
         n.max_epoch = Epoch(0);
+        // A new process: what was sent to the dead one (its connections were refused) is void
+        // too, not delivered to the new one.
+        n.incarnation += 1;
         let inc = n.incarnation;
         self.trace_instant(&node_id, "fault", "restart".into());
         let period = self.opts.heartbeat_ms;

@@ -105,6 +105,31 @@ fn trigger_mismatch_answers_an_error_and_keeps_the_owner() {
     assert!(ok.spans.iter().any(|s| s.id == id(100) && s.span.is_table_trigger()));
 }
 
+/// Found by the swarm explorer (seed 8128): a maintainer moved away, a delayed copy of its own
+/// bootstrap re-created its trigger on its old node, and the next two maintainers were refused
+/// there forever (trigger mismatch): the stopped one could no longer hear that its trigger was
+/// back. A bootstrap from a strictly newer epoch now closes the older owner's trigger in its way;
+/// its resend then takes over. The same epoch never does (its trigger is its own).
+#[test]
+fn newer_owner_refused_for_an_older_trigger_closes_it_and_takes_over_on_resend() {
+    let dm = manager();
+    let _ = dm.handle_bootstrap(&mt(), &bootstrap_request(2, Some(id(100))));
+    let same_epoch = dm.handle_bootstrap(&mt(), &bootstrap_request(2, Some(id(101))));
+    assert!(response(&same_epoch).err.is_some());
+    assert!(!has_close(&same_epoch, id(100)), "the same owner's trigger is never closed for it");
+    let newer = dm.handle_bootstrap(&NodeId::new("new"), &bootstrap_request(5, Some(id(105))));
+    assert!(response(&newer).err.is_some(), "refused while the old trigger still runs");
+    assert!(has_close(&newer, id(100)), "the older owner's trigger is closed");
+    assert_eq!(dm.owner().epoch, Epoch(2));
+    let again = dm.handle_bootstrap(&NodeId::new("new"), &bootstrap_request(5, Some(id(105))));
+    assert!(!has_close(&again, id(100)), "closed once");
+    let _ = dm.dispatcher_closed(id(100), Mode::Default, 10, None);
+    let ok = response(&dm.handle_bootstrap(&NodeId::new("new"), &bootstrap_request(5, Some(id(105)))));
+    assert!(ok.err.is_none());
+    assert_eq!(dm.owner().epoch, Epoch(5));
+    assert_eq!(dm.trigger(Mode::Default).map(|t| t.id), Some(id(105)));
+}
+
 #[test]
 fn post_bootstrap_echoes_a_matching_trigger_and_errors_otherwise() {
     let dm = manager();

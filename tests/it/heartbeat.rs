@@ -1120,3 +1120,29 @@ proptest! {
         prop_assert_eq!(direct, pb::HeartBeatRequest::from(&request).encode_to_vec());
     }
 }
+
+/// Found by the swarm explorer (seed 36034): a resent Remove of a dispatcher that had closed is
+/// answered with a synthetic Stopped; if the same id is re-created on the node before the next
+/// round, that round must list the old Stopped before the new dispatcher's Working, or the
+/// maintainer takes the new dispatcher for stopped and places it again elsewhere (I2).
+#[test]
+fn a_synthetic_stopped_is_listed_before_the_working_of_an_id_re_created_since() {
+    let dm = manager_with(HeartbeatConfig::default());
+    let _ = committed(&dm, id(1), 100);
+    let _ = dm.dispatcher_state_changed(id(1), Mode::Default, ComponentState::Working, 100);
+    close(&dm, id(1), 150);
+    let mut collector = Collector::new(&dm);
+    let _ = collector.round(&dm, RoundKind::Periodic);
+    // The resent Remove finds the id closed: a synthetic Stopped is queued.
+    let _ = dm.handle_schedule(&mt(), remove(id(1), Mode::Default, 2, OperatorType::Move));
+    // The id is created again on this node and reports Working, all before the next round.
+    let _ = committed(&dm, id(1), 150);
+    let _ = dm.dispatcher_state_changed(id(1), Mode::Default, ComponentState::Working, 150);
+    let listed: Vec<ComponentState> = statuses(&collector.round(&dm, RoundKind::Periodic))
+        .iter()
+        .filter(|s| s.id == id(1))
+        .map(|s| s.state)
+        .collect();
+    assert_eq!(listed.last(), Some(&ComponentState::Working), "the newest word last: {listed:?}");
+    assert_eq!(listed.first(), Some(&ComponentState::Stopped), "{listed:?}");
+}

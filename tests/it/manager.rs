@@ -356,3 +356,29 @@ fn b6_seq_is_taken_after_the_dispatcher_is_live() {
         .collect();
     assert!(seen.contains(&id(1)));
 }
+
+/// Found by the swarm explorer (seed 11801): the dispatcher a create built closed before it
+/// progressed at all, so a late copy of that create starts exactly at the final checkpoint and
+/// `start < final` does not catch it. A create at the final checkpoint of a same-id dispatcher
+/// that never moved past its own start is refused too, answered with Removed so that a genuinely
+/// new create at that point (moved away and back without progress) fails and is placed again.
+#[test]
+fn copy_of_a_create_whose_dispatcher_never_progressed_is_refused_with_removed() {
+    let dm = manager();
+    let s = span(1, b"a", b"m");
+    let first = dm.handle_schedule(&mt(), create_at(id(1), s.clone(), Mode::Default, 2, 150));
+    dm.commit_create(&ticket(&first)).unwrap();
+    let _ = dm.handle_schedule(&mt(), remove(id(1), Mode::Default, 2, OperatorType::Move));
+    let _ = dm.dispatcher_closed(id(1), Mode::Default, 150, None);
+    let copy = dm.handle_schedule(&mt(), create_at(id(1), s.clone(), Mode::Default, 2, 150));
+    assert_eq!(copy.outcome, Outcome::Dropped(Drop::Stale));
+    assert_eq!(reported(&copy, id(1), ComponentState::Removed), Some(150));
+    assert!(dm.registry().get_alive(Mode::Default, id(1)).is_none());
+    // A dispatcher that did progress: a create at its final checkpoint is a new one.
+    let second = dm.handle_schedule(&mt(), create_at(id(2), span(2, b"a", b"m"), Mode::Default, 2, 100));
+    dm.commit_create(&ticket(&second)).unwrap();
+    let _ = dm.handle_schedule(&mt(), remove(id(2), Mode::Default, 2, OperatorType::Move));
+    let _ = dm.dispatcher_closed(id(2), Mode::Default, 160, None);
+    let again = dm.handle_schedule(&mt(), create_at(id(2), span(2, b"a", b"m"), Mode::Default, 2, 160));
+    assert_eq!(again.outcome, Outcome::Applied);
+}

@@ -176,6 +176,18 @@ impl Collector {
         let Some(to) = dm.owner().maintainer.clone() else { return Vec::new() };
         let coalescer = dm.coalescer();
         let mut statuses = Vec::with_capacity(coalescer.queued().min(self.config.batch_items_max));
+        // Synthetic statuses first: each speaks of an incarnation that was not live when it was
+        // queued (a Stopped answering a Remove of a closed id), so it is older than any slot
+        // status of a dispatcher of that id created since. Sent after it, an old Stopped would
+        // read as the new dispatcher stopping (found by the swarm explorer, seed 36034).
+        let synthetic_last = dm.has_mutation(crate::mutation::Mutation::SyntheticStatusesLast);
+        for _ in 0..self.config.synthetic_capacity {
+            if synthetic_last {
+                break;
+            }
+            let Some(status) = coalescer.pop_synthetic() else { break };
+            statuses.push(status);
+        }
         for _ in 0..coalescer.capacity() {
             let Some(record) = coalescer.pop() else { break };
             emit(&record, record.status.take(true), &mut statuses);
@@ -191,6 +203,9 @@ impl Collector {
             });
         }
         for _ in 0..self.config.synthetic_capacity {
+            if !synthetic_last {
+                break;
+            }
             let Some(status) = coalescer.pop_synthetic() else { break };
             statuses.push(status);
         }
