@@ -60,3 +60,25 @@ fn sim_runs_a_scenario_and_a_bad_file_is_exit_status_2_naming_file_line_and_fiel
     assert!(err.contains("bad.toml:6") && err.contains("to"), "{err}");
     assert_eq!(err.lines().count(), 1, "{err}");
 }
+
+#[test]
+fn sim_options_are_validated_and_emit_prints_timelines() {
+    for (args, needle) in [
+        (vec!["sim", "--random", "--nodes", "0"], "--nodes: 0 is out of range 1..=16"),
+        (vec!["sim", "--random", "--explorer", "nope"], "--explorer"),
+        (vec!["sim", "--random", "--mutation", "nope"], "unknown mutation"),
+        (vec!["sim", "--emit"], "need --random"),
+    ] {
+        let (code, _, err) = run(&args, b"");
+        assert_eq!(code, 2, "{args:?}");
+        assert!(err.contains(needle), "{args:?}: {err}");
+    }
+    let (code, out, _) = run(&["sim", "--random", "--seeds", "2", "--from", "5", "--emit"], b"");
+    assert_eq!(code, 0);
+    let text = String::from_utf8(out).unwrap();
+    assert_eq!(text.matches("name = \"swarm-").count(), 2, "{text}");
+    let (code, out, _) = run(&["sim", "--random", "--seeds", "3"], b"");
+    assert_eq!(code, 0);
+    let text = String::from_utf8(out).unwrap();
+    assert!(text.contains("coverage (swarm explorer)") && text.contains("never combined"), "{text}");
+}

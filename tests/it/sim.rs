@@ -121,3 +121,43 @@ fn a_failure_shrinks_to_a_shorter_scenario_failing_the_same_check() {
     assert!(small.steps.len() < s.steps.len(), "{} -> {}", s.steps.len(), small.steps.len());
     assert_eq!(report.failures[0].check, "I2");
 }
+
+/// The swarm explorer: deterministic per seed, and seeds really differ in shape, features and
+/// aimed faults (what makes it find what one fixed mix does not).
+#[test]
+fn swarm_seeds_replay_and_draw_their_own_shapes() {
+    use dispatcher_core::sim::random::Explorer;
+    use dispatcher_core::sim::scenario::Verb;
+    let free = Shape { nodes: 0, tables: 0, operations: 0 };
+    assert_eq!(Explorer::Swarm.generate(11, free), Explorer::Swarm.generate(11, free));
+    let seeds: Vec<_> = (0..200).map(|s| Explorer::Swarm.generate(s, free)).collect();
+    let nodes: std::collections::BTreeSet<usize> = seeds.iter().map(|s| s.nodes.len()).collect();
+    assert_eq!(nodes, (2..=8).collect(), "every cluster size from 2 to 8 is drawn");
+    let tables: Vec<usize> = seeds.iter().map(|s| s.tables.len()).collect();
+    assert!(tables.iter().any(|t| *t == 1) && tables.iter().any(|t| *t > 20), "{tables:?}");
+    let aimed =
+        seeds.iter().filter(|s| s.steps.iter().any(|st| matches!(st.verb, Verb::RunUntil { .. }))).count();
+    assert!(aimed > 50, "faults are aimed at phases in many seeds: {aimed}");
+    let merges =
+        seeds.iter().filter(|s| s.steps.iter().any(|st| matches!(st.verb, Verb::Merge { .. }))).count();
+    assert!(merges > 30 && merges < 200, "merges are a feature some seeds draw: {merges}");
+    // Fixed shapes are honoured.
+    let fixed = Explorer::Swarm.generate(3, Shape { nodes: 4, tables: 7, operations: 0 });
+    assert_eq!((fixed.nodes.len(), fixed.tables.len()), (4, 7));
+    for s in seeds.iter().take(30) {
+        let report = run(s, "", SimOptions::default(), None);
+        assert!(report.passed, "{}", report.line());
+    }
+}
+
+/// The swarm finds a re-opened fault quickly where the classic explorer does not (the mutation
+/// figures of BENCHMARKS.md, in small).
+#[test]
+fn swarm_finds_a_merge_given_up_while_draining() {
+    use dispatcher_core::sim::random::Explorer;
+    let opts = SimOptions { mutation: Mutation::AbandonUnacceptedMerge.into(), ..SimOptions::default() };
+    let free = Shape { nodes: 0, tables: 0, operations: 0 };
+    let found =
+        (0..200).find(|seed| !run(&Explorer::Swarm.generate(*seed, free), "", opts.clone(), None).passed);
+    assert!(found.is_some(), "the swarm explorer finds the re-opened fault within 200 seeds");
+}
