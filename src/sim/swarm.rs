@@ -272,18 +272,34 @@ fn operation(
             let to = c.pick_node(rng)?;
             let span = if rng.chance(30) { None } else { Some(rng.below(spans.max(1))) };
             // A create held back on the wire past its resend (the resend gets through first).
-            if rng.chance(25) {
+            if rng.chance(40) {
                 let kind = Some("ScheduleDispatcherRequest".to_string());
                 let (dest, ms) = (Some(to.clone()), rng.range(600, 3_000));
                 steps.push(step(Verb::DelayMessages { kind, from: None, to: dest, ms, count: Some(1) }));
             }
-            steps.push(step(Verb::Move { table, span, to, mode }));
-            // ... and the span moves on before the late copy lands.
-            if rng.chance(35) {
+            if rng.chance(20) {
+                // Resent removes and creates overtaking each other on the wire.
+                let kind = Some("ScheduleDispatcherRequest".to_string());
+                let (count, ms) = (rng.range(2, 8) as u32, rng.range(30, 400));
+                steps.push(step(Verb::DelayMessages { kind, from: None, to: None, ms, count: Some(count) }));
+            }
+            steps.push(step(Verb::Move { table, span, to: to.clone(), mode }));
+            // ... and the span moves on before the late copy lands, sometimes before the new
+            // dispatcher made any progress.
+            if rng.chance(45) {
                 if let Some(next) = c.pick_node(rng) {
-                    steps.push(step(Verb::Run { ms: rng.range(300, 1_500) }));
+                    // Often just after a resent create (500 ms apart) built the dispatcher.
+                    let ms = match rng.below(3) {
+                        0 => rng.range(480, 760),
+                        1 => rng.range(30, 480),
+                        _ => rng.range(760, 1_500),
+                    };
+                    steps.push(step(Verb::Run { ms }));
                     steps.push(step(Verb::Move { table, span, to: next, mode }));
                 }
+            } else if rng.chance(40) {
+                move_interrupted(rng, c, to, steps);
+                return None;
             }
             Some(&[Phase::MoveRemoveOrigin, Phase::NodeClosing, Phase::MoveAddDest, Phase::NodeCreating])
         }
@@ -328,12 +344,25 @@ fn operation(
                 let count = 1 + rng.below(8) as u32;
                 // Half the time near the maintainer's give-up point for an unanswered merge
                 // (5 sends, 500 ms apart in the simulator): the boundary where races live.
-                let ms = if rng.chance(50) { rng.range(2_200, 3_200) } else { rng.range(300, 4_000) };
+                let near_bound = rng.chance(50);
+                let ms = if near_bound { rng.range(2_200, 3_200) } else { rng.range(300, 4_000) };
                 steps.push(step(if rng.chance(50) {
                     Verb::DuplicateMessages { kind, from: None, to: None, count }
                 } else {
                     Verb::DelayMessages { kind, from: None, to: None, ms, count: Some(count) }
                 }));
+                if near_bound && rng.chance(50) {
+                    // The withdrawal's removes held back too, so a late merge copy can run first.
+                    let kind = Some("ScheduleDispatcherRequest".to_string());
+                    let (count, ms) = (rng.range(3, 10) as u32, rng.range(50, 800));
+                    steps.push(step(Verb::DelayMessages {
+                        kind,
+                        from: None,
+                        to: None,
+                        ms,
+                        count: Some(count),
+                    }));
+                }
             }
             let width = if spans >= 3 && rng.chance(25) { 3 } else { 2 };
             let first = rng.below(spans.saturating_sub(width - 1).max(1));
@@ -403,14 +432,8 @@ fn operation(
             steps.push(step(Verb::RestartNode { node: c.nodes[i].clone() }));
             None
         }
-        Feature::CrashMaintainer => {
-            crash_maintainer(c, steps);
-            Some(&[Phase::Bootstrapping])
-        }
-        Feature::MoveMaintainer => {
-            let to = c.pick_node(rng)?;
-            c.host = index(c, &to);
-            steps.push(step(Verb::MoveMaintainer { to }));
+        Feature::CrashMaintainer | Feature::MoveMaintainer => {
+            failover_storm(rng, c, feature == Feature::CrashMaintainer, steps);
             Some(&[Phase::Bootstrapping])
         }
         Feature::Partition => {
@@ -525,6 +548,76 @@ fn merge_interrupted(rng: &mut Rng, c: &mut Cluster, table: i64, on: Option<Stri
         crash_maintainer(c, steps);
     }
     steps.push(step(Verb::Run { ms: rng.range(500, 4_000) }));
+}
+
+/// A move interrupted where it hurts: the destination crashes or is cut off while the origin
+/// closes or the create is in flight, sometimes coming back soon (so the span may be placed on
+/// the same nodes again), or the maintainer fails over.
+fn move_interrupted(rng: &mut Rng, c: &mut Cluster, dest: String, steps: &mut Vec<Step>) {
+    const PHASES: [Phase; 4] =
+        [Phase::MoveRemoveOrigin, Phase::NodeClosing, Phase::MoveAddDest, Phase::NodeCreating];
+    let phase = PHASES[rng.below(PHASES.len())];
+    steps.push(step(Verb::RunUntil { phase, max_ms: rng.range(200, 2_000) }));
+    match rng.below(4) {
+        0 | 1 => {
+            let i = index(c, &dest);
+            if c.up().len() > 1 && c.alive[i] {
+                c.kill(i);
+                steps.push(step(Verb::CrashNode { node: dest.clone() }));
+                if rng.chance(60) {
+                    steps.push(step(Verb::Run { ms: rng.range(20, 600) }));
+                    c.alive[i] = true;
+                    steps.push(step(Verb::RestartNode { node: dest }));
+                }
+            }
+        }
+        2 => {
+            steps.push(step(Verb::Partition { nodes: vec![dest] }));
+            steps.push(step(Verb::Run { ms: rng.range(200, 3_000) }));
+            steps.push(step(Verb::Heal));
+        }
+        _ => {
+            let crash = rng.chance(50);
+            failover_storm(rng, c, crash, steps);
+        }
+    }
+}
+
+/// A failover, often not alone: bootstrap messages held back or repeated around it (a delayed
+/// copy of an old maintainer's own bootstrap), and a second failover soon after, sometimes
+/// while the first successor still bootstraps.
+fn failover_storm(rng: &mut Rng, c: &mut Cluster, crash: bool, steps: &mut Vec<Step>) {
+    if rng.chance(60) {
+        let kinds =
+            ["MaintainerBootstrapRequest", "MaintainerBootstrapResponse", "MaintainerPostBootstrapRequest"];
+        let kind = Some(kinds[if rng.chance(60) { 0 } else { rng.below(kinds.len()) }].to_string());
+        let count = rng.range(1, 4) as u32;
+        steps.push(step(if rng.chance(70) {
+            Verb::DelayMessages { kind, from: None, to: None, ms: rng.range(200, 2_500), count: Some(count) }
+        } else {
+            Verb::DuplicateMessages { kind, from: None, to: None, count }
+        }));
+    }
+    let once = |rng: &mut Rng, c: &mut Cluster, crash: bool, steps: &mut Vec<Step>| {
+        if crash {
+            crash_maintainer(c, steps);
+        } else if let Some(to) = c.pick_node(rng) {
+            c.host = index(c, &to);
+            steps.push(step(Verb::MoveMaintainer { to }));
+        }
+    };
+    once(rng, c, crash, steps);
+    // More failovers soon after, sometimes while a successor still bootstraps.
+    let mut more = 0;
+    while more < 3 && rng.chance(if more == 0 { 60 } else { 40 }) {
+        more += 1;
+        if rng.chance(50) {
+            steps.push(step(Verb::RunUntil { phase: Phase::Bootstrapping, max_ms: rng.range(100, 1_000) }));
+        }
+        steps.push(step(Verb::Run { ms: rng.range(0, 1_500) }));
+        let crash = rng.chance(50);
+        once(rng, c, crash, steps);
+    }
 }
 
 fn index(c: &Cluster, node: &str) -> usize {
