@@ -469,7 +469,7 @@ impl Operator {
                 }
                 if id == self.id && terminal(state) {
                     // The merged dispatcher is gone (the node aborted the merge, or ended it
-                    // mid-drain): sources still running are handed back, closed ones placed again.
+                    // mid-drain): every source is evicted and placed again.
                     return self.abandon_merge();
                 }
                 if id == self.id {

@@ -161,18 +161,7 @@ pub fn generate(seed: u64, shape: Shape) -> Scenario {
         }
         steps.push(step(Verb::Run { ms: rng.range(20, 1_500) }));
     }
-    // Epilogue: lift every fault, bring every node back, and demand convergence.
-    steps.push(step(Verb::Heal));
-    steps.push(step(Verb::HealMessages));
-    for (node, what) in blocked {
-        steps.push(step(Verb::Unblock { node, what }));
-    }
-    for (i, up) in alive.iter().enumerate() {
-        if !up {
-            steps.push(step(Verb::RestartNode { node: nodes[i].clone() }));
-        }
-    }
-    steps.push(step(Verb::Settle { max_ms: 120_000 }));
+    epilogue(&mut steps, blocked, &nodes, &alive, 120_000);
     Scenario {
         name: format!("random-{seed}"),
         maintainer: nodes[0].clone(),
@@ -183,6 +172,28 @@ pub fn generate(seed: u64, shape: Shape) -> Scenario {
         tables,
         steps,
     }
+}
+
+/// The end of every generated timeline: lift every fault, bring every node back, and demand
+/// convergence within `settle_ms`.
+pub(super) fn epilogue(
+    steps: &mut Vec<Step>,
+    blocked: Vec<(String, What)>,
+    nodes: &[String],
+    alive: &[bool],
+    settle_ms: u64,
+) {
+    steps.push(step(Verb::Heal));
+    steps.push(step(Verb::HealMessages));
+    for (node, what) in blocked {
+        steps.push(step(Verb::Unblock { node, what }));
+    }
+    for (node, up) in nodes.iter().zip(alive) {
+        if !up {
+            steps.push(step(Verb::RestartNode { node: node.clone() }));
+        }
+    }
+    steps.push(step(Verb::Settle { max_ms: settle_ms }));
 }
 
 /// Runs the timeline of `seed` (classic explorer).

@@ -205,18 +205,7 @@ pub fn generate(seed: u64, shape: Shape) -> Scenario {
             steps.push(step(Verb::Run { ms: gap(&mut rng) }));
         }
     }
-    // Epilogue: lift every fault, bring every node back, and demand convergence.
-    steps.push(step(Verb::Heal));
-    steps.push(step(Verb::HealMessages));
-    for (node, what) in std::mem::take(&mut c.blocked) {
-        steps.push(step(Verb::Unblock { node, what }));
-    }
-    for i in 0..c.nodes.len() {
-        if !c.alive[i] {
-            steps.push(step(Verb::RestartNode { node: c.nodes[i].clone() }));
-        }
-    }
-    steps.push(step(Verb::Settle { max_ms: 180_000 }));
+    super::random::epilogue(&mut steps, std::mem::take(&mut c.blocked), &c.nodes, &c.alive, 180_000);
     Scenario {
         name: format!("swarm-{seed}"),
         maintainer: nodes[0].clone(),
