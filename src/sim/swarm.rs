@@ -47,7 +47,28 @@ enum Feature {
     Drop,
     Duplicate,
     HealMessages,
+    // Motifs: short timelines shaped after faults the sweeps found, drawn less often than the
+    // kinds above but heavily weighted when drawn, so a seed that has one repeats it.
+    /// A merge whose node then goes silent (heartbeats lost or cut off) until it is given up.
+    MergeCutOff,
+    /// The maintainer fails over and comes back to an earlier host while that host's old
+    /// bootstrap requests are still on the wire.
+    ReturningMaintainer,
+    /// A move whose first create is held back; the span moves on right after the resend built
+    /// the dispatcher, before it made progress, so the late copy lands after it closed.
+    MoveOnBeforeProgress,
+    /// A move's destination crashes while the origin closes and comes back soon, with the
+    /// removes and creates of the move reordered on the wire.
+    DestBouncesWhileClosing,
 }
+
+/// Motifs: each on in a seed with probability 1/4, weight 2..=10.
+const MOTIFS: [Feature; 4] = [
+    Feature::MergeCutOff,
+    Feature::ReturningMaintainer,
+    Feature::MoveOnBeforeProgress,
+    Feature::DestBouncesWhileClosing,
+];
 
 const FEATURES: [Feature; 19] = [
     Feature::Move,
@@ -172,6 +193,11 @@ pub fn generate(seed: u64, shape: Shape) -> Scenario {
     for f in FEATURES {
         if rng.chance(50) {
             weights.push((f, rng.range(1, 8)));
+        }
+    }
+    for f in MOTIFS {
+        if rng.chance(25) {
+            weights.push((f, rng.range(2, 10)));
         }
     }
     while weights.len() < 2 {
@@ -303,30 +329,8 @@ fn operation(
             Some(&[Phase::SplitRemoving, Phase::NodeClosing, Phase::AddCreating, Phase::NodeCreating])
         }
         Feature::Merge => {
-            let (table, mut spans) = table(rng, draw, c)?;
-            if spans < 2 {
-                // Something to merge first.
-                let into = 2 + rng.below(2);
-                steps.push(step(Verb::Split { table, span: Some(0), into, mode }));
-                steps.push(step(Verb::Run { ms: rng.range(300, 900) }));
-                spans = into;
-                if let Some(entry) = c.live.iter_mut().find(|(t, _)| *t == table) {
-                    entry.1 = into;
-                }
-            }
-            // Gather the table on one node first (merges need their sources side by side).
-            let mut on = None;
-            if rng.chance(95) {
-                let to = c.pick_node(rng)?;
-                steps.push(step(Verb::Move { table, span: None, to: to.clone(), mode }));
-                steps.push(step(Verb::Run { ms: rng.range(300, 1_200) }));
-                if rng.chance(50) {
-                    // Closes that cannot finish: the merge drains as long as they stay blocked.
-                    c.blocked.push((to.clone(), What::Close));
-                    steps.push(step(Verb::Block { node: to.clone(), what: What::Close }));
-                }
-                on = Some(to);
-            }
+            let (table, spans) = table(rng, draw, c)?;
+            let (spans, on) = side_by_side(rng, c, table, spans, mode, 50, steps)?;
             if rng.chance(20) {
                 // The merge request held back or repeated on the wire.
                 let kind = Some("MergeDispatcherRequest".to_string());
@@ -353,13 +357,7 @@ fn operation(
                     }));
                 }
             }
-            let width = if spans >= 3 && rng.chance(25) { 3 } else { 2 };
-            let first = rng.below(spans.saturating_sub(width - 1).max(1));
-            let spans_at: Vec<usize> = (first..first + width).collect();
-            steps.push(step(Verb::Merge { table, spans: spans_at, mode }));
-            if let Some(entry) = c.live.iter_mut().find(|(t, _)| *t == table) {
-                entry.1 = entry.1.saturating_sub(width - 1).max(1);
-            }
+            merge(rng, c, table, spans, mode, steps);
             if rng.chance(60) {
                 merge_interrupted(rng, c, table, on, steps);
                 return None;
@@ -371,6 +369,67 @@ fn operation(
                 Phase::NodeMergeHandedOver,
                 Phase::MergeWithdrawing,
             ])
+        }
+        Feature::MergeCutOff => {
+            let (table, spans) = table(rng, draw, c)?;
+            let (spans, on) = side_by_side(rng, c, table, spans, mode, 0, steps)?;
+            merge(rng, c, table, spans, mode, steps);
+            let phases = [Phase::NodeMergePreparing, Phase::NodeMergeDraining, Phase::MergeMerging];
+            let phase = phases[rng.below(phases.len())];
+            steps.push(step(Verb::RunUntil { phase, max_ms: rng.range(300, 2_000) }));
+            // Silent for several heartbeat periods up to well past the merge's send bound.
+            if rng.chance(50) {
+                let (kind, count) = (Some("HeartBeatRequest".to_string()), rng.range(8, 30) as u32);
+                steps.push(step(Verb::DropMessages { kind, from: on, to: None, count }));
+            } else if let Some(on) = on {
+                steps.push(step(Verb::Partition { nodes: vec![on] }));
+                steps.push(step(Verb::Run { ms: rng.range(2_000, 7_000) }));
+                steps.push(step(Verb::Heal));
+            }
+            steps.push(step(Verb::Run { ms: rng.range(1_000, 4_000) }));
+            None
+        }
+        Feature::ReturningMaintainer => {
+            returning_maintainer(rng, c, steps);
+            None
+        }
+        Feature::MoveOnBeforeProgress => {
+            let (table, spans) = table(rng, draw, c)?;
+            let span = Some(rng.below(spans.max(1)));
+            let to = c.pick_node(rng)?;
+            let kind = Some("ScheduleDispatcherRequest".to_string());
+            let (dest, ms) = (Some(to.clone()), rng.range(700, 2_000));
+            steps.push(step(Verb::DelayMessages { kind, from: None, to: dest, ms, count: Some(1) }));
+            steps.push(step(Verb::Move { table, span, to: to.clone(), mode }));
+            // The first create to run is the resend's; the dispatcher works a few ms later and
+            // first progresses at its node's next heartbeat period.
+            steps.push(step(Verb::RunUntil { phase: Phase::NodeCreating, max_ms: rng.range(600, 1_500) }));
+            steps.push(step(Verb::Run { ms: rng.range(0, 120) }));
+            let others: Vec<String> = c.up().into_iter().map(|i| c.nodes[i].clone()).filter(|n| *n != to).collect();
+            let next = others.get(rng.below(others.len())).cloned().unwrap_or(to);
+            steps.push(step(Verb::Move { table, span, to: next, mode }));
+            None
+        }
+        Feature::DestBouncesWhileClosing => {
+            let (table, spans) = table(rng, draw, c)?;
+            let span = Some(rng.below(spans.max(1)));
+            let to = c.pick_node(rng)?;
+            if rng.chance(70) {
+                let kind = Some("ScheduleDispatcherRequest".to_string());
+                let (count, ms) = (rng.range(2, 6) as u32, rng.range(30, 200));
+                steps.push(step(Verb::DelayMessages { kind, from: None, to: None, ms, count: Some(count) }));
+            }
+            steps.push(step(Verb::Move { table, span, to: to.clone(), mode }));
+            steps.push(step(Verb::RunUntil { phase: Phase::NodeClosing, max_ms: rng.range(200, 1_000) }));
+            let i = index(c, &to);
+            if c.up().len() > 1 && c.alive[i] {
+                c.kill(i);
+                steps.push(step(Verb::CrashNode { node: to.clone() }));
+                steps.push(step(Verb::Run { ms: rng.range(20, 250) }));
+                c.alive[i] = true;
+                steps.push(step(Verb::RestartNode { node: to }));
+            }
+            None
         }
         Feature::CreateTable => {
             let t = c.next_table;
@@ -481,6 +540,83 @@ fn aimed_fault(rng: &mut Rng, draw: &Draw, c: &mut Cluster, phases: &[Phase], st
         }
         other => steps.push(step(message_fault(rng, c, other))),
     }
+}
+
+/// Makes `table` mergeable: split first when it has one span, then (unless the 5% draw leaves
+/// it spread out) gather it on one node, whose closes are then blocked `block_pct` of the time
+/// so the merge drains as long as they stay blocked. Returns its span count and that node.
+fn side_by_side(
+    rng: &mut Rng,
+    c: &mut Cluster,
+    table: i64,
+    mut spans: usize,
+    mode: Mode,
+    block_pct: u64,
+    steps: &mut Vec<Step>,
+) -> Option<(usize, Option<String>)> {
+    if spans < 2 {
+        let into = 2 + rng.below(2);
+        steps.push(step(Verb::Split { table, span: Some(0), into, mode }));
+        steps.push(step(Verb::Run { ms: rng.range(300, 900) }));
+        spans = into;
+        if let Some(entry) = c.live.iter_mut().find(|(t, _)| *t == table) {
+            entry.1 = into;
+        }
+    }
+    let mut on = None;
+    if rng.chance(95) {
+        let to = c.pick_node(rng)?;
+        steps.push(step(Verb::Move { table, span: None, to: to.clone(), mode }));
+        steps.push(step(Verb::Run { ms: rng.range(300, 1_200) }));
+        if rng.chance(block_pct) {
+            c.blocked.push((to.clone(), What::Close));
+            steps.push(step(Verb::Block { node: to.clone(), what: What::Close }));
+        }
+        on = Some(to);
+    }
+    Some((spans, on))
+}
+
+/// A merge of two (sometimes three) adjacent spans of `table`.
+fn merge(rng: &mut Rng, c: &mut Cluster, table: i64, spans: usize, mode: Mode, steps: &mut Vec<Step>) {
+    let width = if spans >= 3 && rng.chance(25) { 3 } else { 2 };
+    let first = rng.below(spans.saturating_sub(width - 1).max(1));
+    let spans_at: Vec<usize> = (first..first + width).collect();
+    steps.push(step(Verb::Merge { table, spans: spans_at, mode }));
+    if let Some(entry) = c.live.iter_mut().find(|(t, _)| *t == table) {
+        entry.1 = entry.1.saturating_sub(width - 1).max(1);
+    }
+}
+
+/// The maintainer leaves a host and comes back to it within the hold-back of that host's
+/// bootstrap requests: a failover to B (those requests held back), a move to C, then back to B
+/// (C crashes when B would be its successor, or the maintainer is moved).
+fn returning_maintainer(rng: &mut Rng, c: &mut Cluster, steps: &mut Vec<Step>) {
+    let kind = Some("MaintainerBootstrapRequest".to_string());
+    let to = rng.chance(50).then(|| c.pick_node(rng)).flatten();
+    let (ms, count) = (rng.range(900, 2_000), rng.range(1, 3) as u32);
+    steps.push(step(Verb::DelayMessages { kind, from: None, to, ms, count: Some(count) }));
+    if rng.chance(50) {
+        crash_maintainer(c, steps);
+    } else if let Some(to) = c.pick_node(rng) {
+        c.host = index(c, &to);
+        steps.push(step(Verb::MoveMaintainer { to }));
+    }
+    let b = c.host;
+    let others: Vec<usize> = c.up().into_iter().filter(|i| *i != b).collect();
+    let Some(&cc) = others.get(rng.below(others.len())) else { return };
+    steps.push(step(Verb::Run { ms: rng.range(150, 800) }));
+    c.host = cc;
+    steps.push(step(Verb::MoveMaintainer { to: c.nodes[cc].clone() }));
+    steps.push(step(Verb::Run { ms: rng.range(150, 700) }));
+    let successor = c.up().into_iter().find(|i| *i != cc);
+    if successor == Some(b) && rng.chance(60) {
+        crash_maintainer(c, steps);
+    } else {
+        c.host = b;
+        steps.push(step(Verb::MoveMaintainer { to: c.nodes[b].clone() }));
+    }
+    steps.push(step(Verb::Run { ms: rng.range(500, 2_000) }));
 }
 
 /// A merge interrupted at one of its phases: the maintainer fails over (sometimes twice), the
