@@ -592,23 +592,50 @@ fn merge(rng: &mut Rng, c: &mut Cluster, table: i64, spans: usize, mode: Mode, s
 /// bootstrap requests: a failover to B (those requests held back), a move to C, then back to B
 /// (C crashes when B would be its successor, or the maintainer is moved).
 fn returning_maintainer(rng: &mut Rng, c: &mut Cluster, steps: &mut Vec<Step>) {
-    let kind = Some("MaintainerBootstrapRequest".to_string());
-    let to = rng.chance(50).then(|| c.pick_node(rng)).flatten();
-    let (ms, count) = (rng.range(900, 2_000), rng.range(1, 3) as u32);
-    steps.push(step(Verb::DelayMessages { kind, from: None, to, ms, count: Some(count) }));
-    if rng.chance(50) {
-        crash_maintainer(c, steps);
-    } else if let Some(to) = c.pick_node(rng) {
-        c.host = index(c, &to);
-        steps.push(step(Verb::MoveMaintainer { to }));
+    if c.up().len() < 3 {
+        return;
     }
-    let b = c.host;
+    // Where the first failover lands: the first live node after the host (a crash), or any
+    // other live node (a move).
+    let crash = rng.chance(50);
+    let b = if crash {
+        c.up().into_iter().find(|i| *i != c.host)
+    } else {
+        let others: Vec<usize> = c.up().into_iter().filter(|i| *i != c.host).collect();
+        others.get(rng.below(others.len())).copied()
+    };
+    let Some(b) = b else { return };
+    if rng.chance(70) {
+        // On a quiet network: earlier cuts and message faults would decide the race instead.
+        steps.push(step(Verb::Heal));
+        steps.push(step(Verb::HealMessages));
+    }
+    // B's requests to itself (and, with a count above one, the next owner's to B) held back.
+    let kind = Some("MaintainerBootstrapRequest".to_string());
+    let to = if rng.chance(80) { Some(c.nodes[b].clone()) } else { None };
+    let (hold, count) = (rng.range(900, 2_000), rng.range(2, 5) as u32);
+    steps.push(step(Verb::DelayMessages { kind, from: None, to, ms: hold, count: Some(count) }));
+    if crash {
+        crash_maintainer(c, steps);
+    } else {
+        c.host = b;
+        steps.push(step(Verb::MoveMaintainer { to: c.nodes[b].clone() }));
+    }
     let others: Vec<usize> = c.up().into_iter().filter(|i| *i != b).collect();
     let Some(&cc) = others.get(rng.below(others.len())) else { return };
-    steps.push(step(Verb::Run { ms: rng.range(150, 800) }));
+    // B stays long enough to resend its requests (500 ms apart in the simulator), so more than
+    // one copy is held back.
+    let away = if rng.chance(70) { rng.range(520, 900) } else { rng.range(150, 800) };
+    steps.push(step(Verb::Run { ms: away }));
     c.host = cc;
     steps.push(step(Verb::MoveMaintainer { to: c.nodes[cc].clone() }));
-    steps.push(step(Verb::Run { ms: rng.range(150, 700) }));
+    // Mostly back just as the held-back resend lands at B, so it arrives between B's terms.
+    let back = if rng.chance(70) {
+        (hold + rng.range(480, 640)).saturating_sub(away)
+    } else {
+        rng.range(150, 1_500)
+    };
+    steps.push(step(Verb::Run { ms: back }));
     let successor = c.up().into_iter().find(|i| *i != cc);
     if successor == Some(b) && rng.chance(60) {
         crash_maintainer(c, steps);
