@@ -119,6 +119,11 @@ pub enum Change {
     },
     /// Mark absent (clears the node): the basic scheduler places it again.
     Absent(Guard),
+    /// The node refused the create for good (it answered Removed: the id closed there in this
+    /// term at the very checkpoint the create starts from, so the create cannot be told from a
+    /// delayed copy of the one that made it). Replace the record by an absent one with a fresh
+    /// id, same range and checkpoint: resending the same id would be refused forever.
+    Renew(Guard),
     /// A merge source of a failed merge: removed from `on` (resent until the node answers) and
     /// then handed to the scheduler. What the node did with it is not trusted to the statuses
     /// seen so far: the drain may have closed it and its Stopped may have been lost.
@@ -366,7 +371,7 @@ impl Operator {
                     ComponentState::Working => {
                         self.finish(Outcome::Succeeded, vec![Change::Replicate { guard, on }])
                     }
-                    ComponentState::Removed => self.finish(Outcome::Failed, vec![Change::Absent(guard)]),
+                    ComponentState::Removed => self.finish(Outcome::Failed, vec![Change::Renew(guard)]),
                     // A Stopped here is the answer to an older remove of this id, or a refused
                     // create: neither tells us the create failed for good. Keep resending.
                     _ => Vec::new(),
@@ -433,7 +438,7 @@ impl Operator {
                 if for_me(from, dest, id) && state == ComponentState::Removed =>
             {
                 // The destination refused the create for good (as for an add).
-                self.finish(Outcome::Failed, vec![Change::Absent(guard)])
+                self.finish(Outcome::Failed, vec![Change::Renew(guard)])
             }
             (Kind::Move { dest, .. }, Phase::AddDest, OpEvent::NodeRemoved(n)) if n == dest => {
                 self.finish(Outcome::Failed, vec![Change::Absent(guard)])

@@ -300,7 +300,8 @@ impl DispatcherManager {
         // Stale: it starts below where that dispatcher stopped, or exactly there when that
         // dispatcher never moved past its own start (a copy of the create that made it, found by
         // the swarm explorer, seed 11801). The second case cannot tell a copy from a new create
-        // at the same point, so it answers Removed: a new create fails and is placed again.
+        // at the same point, so it answers Removed: the maintainer places a genuinely new create
+        // again under a fresh id (seed 408 of the swarm with motifs).
         let tombstone =
             self.closed.get(&(mode, id)).filter(|_| !self.has_mutation(Mutation::NoStaleCreateTombstones));
         if let Some((closed_start, final_ts)) = tombstone {

@@ -60,14 +60,19 @@ enum Feature {
     /// A move's destination crashes while the origin closes and comes back soon, with the
     /// removes and creates of the move reordered on the wire.
     DestBouncesWhileClosing,
+    /// Every copy of a merge request held back until just past the maintainer's give-up, and
+    /// the removes that follow the withdrawal held back too: the merge reaches the node after
+    /// its merged id was removed there, before its sources are.
+    MergeOvertakesWithdrawal,
 }
 
 /// Motifs: each on in a seed with probability 1/4, weight 2..=10.
-const MOTIFS: [Feature; 4] = [
+const MOTIFS: [Feature; 5] = [
     Feature::MergeCutOff,
     Feature::ReturningMaintainer,
     Feature::MoveOnBeforeProgress,
     Feature::DestBouncesWhileClosing,
+    Feature::MergeOvertakesWithdrawal,
 ];
 
 const FEATURES: [Feature; 19] = [
@@ -387,6 +392,22 @@ fn operation(
                 steps.push(step(Verb::Heal));
             }
             steps.push(step(Verb::Run { ms: rng.range(1_000, 4_000) }));
+            None
+        }
+        Feature::MergeOvertakesWithdrawal => {
+            let (table, spans) = table(rng, draw, c)?;
+            let (spans, _) = side_by_side(rng, c, table, spans, mode, 0, steps)?;
+            // The maintainer gives an unanswered merge up after 5 sends 500 ms apart (the
+            // simulator's settings): copies held back a little longer all land after that.
+            let kind = Some("MergeDispatcherRequest".to_string());
+            let (ms, count) = (rng.range(2_450, 2_850), rng.range(5, 8) as u32);
+            steps.push(step(Verb::DelayMessages { kind, from: None, to: None, ms, count: Some(count) }));
+            merge(rng, c, table, spans, mode, steps);
+            steps.push(step(Verb::RunUntil { phase: Phase::MergeWithdrawing, max_ms: 4_000 }));
+            let kind = Some("ScheduleDispatcherRequest".to_string());
+            let (ms, count) = (rng.range(200, 1_000), rng.range(2, 4) as u32);
+            steps.push(step(Verb::DelayMessages { kind, from: None, to: None, ms, count: Some(count) }));
+            steps.push(step(Verb::Run { ms: rng.range(500, 2_000) }));
             None
         }
         Feature::ReturningMaintainer => {

@@ -410,6 +410,32 @@ fn add_whose_destination_dies_hands_the_span_back() {
     assert_ne!(s[0].0, dest);
 }
 
+/// Found by the swarm explorer (seed 408): a node refuses a create for good (Removed) when its id
+/// closed there in this term at the very checkpoint the create starts from, since it cannot tell
+/// it from a delayed copy. Resending the same id would be refused forever; the span is placed
+/// again under a fresh id, from the same checkpoint.
+#[test]
+fn add_refused_for_good_places_the_span_again_under_a_fresh_id() {
+    let mut m = maintainer(&["a", "b"], &[1]);
+    bootstrap(&mut m, vec![("a", response(vec![])), ("b", response(vec![]))]);
+    let e = m.step(1, Event::Tick);
+    let s = schedules(&e);
+    assert_eq!(s.len(), 1);
+    let (dest, first, start) = (s[0].0.clone(), s[0].3, s[0].4);
+    let e = status(&mut m, 2, &dest, first, Removed, start);
+    assert_eq!(finished(&e), vec![(OpKind::Add, Outcome::Failed)]);
+    assert!(state_of(&m, first).is_none(), "the refused id is gone from the span table");
+    let e = m.step(3, Event::Tick);
+    let s = schedules(&e);
+    assert_eq!(s.len(), 1);
+    assert_eq!(s[0].1, ScheduleAction::Create);
+    assert_ne!(s[0].3, first, "a fresh id, which the node's tombstone does not name");
+    assert_eq!(s[0].4, start, "from the same checkpoint");
+    let e = status(&mut m, 4, &s[0].0, s[0].3, Working, start);
+    assert_eq!(finished(&e), vec![(OpKind::Add, Outcome::Succeeded)]);
+    sound(&m);
+}
+
 #[test]
 fn basic_scheduler_keeps_at_most_max_in_flight_operators() {
     let mut m = maintainer_with(&["a", "b"], schema(&[1, 2, 3, 4, 5]), |c| c.max_in_flight = 2);
