@@ -363,7 +363,7 @@ impl Operator {
         let for_me = |from: &NodeId, node: &NodeId, sid: DispatcherId| sid == id && from == node;
         match (&mut self.kind, self.phase, event) {
             // ---- add ----
-            (Kind::Add { dest, .. }, Phase::Creating, OpEvent::Status { from, id, state, .. })
+            (Kind::Add { dest, .. }, Phase::Creating, OpEvent::Status { from, id, state, checkpoint })
                 if for_me(from, dest, id) =>
             {
                 let on = dest.clone();
@@ -372,8 +372,11 @@ impl Operator {
                         self.finish(Outcome::Succeeded, vec![Change::Replicate { guard, on }])
                     }
                     ComponentState::Removed => self.finish(Outcome::Failed, vec![Change::Renew(guard)]),
-                    // A Stopped here is the answer to an older remove of this id, or a refused
-                    // create: neither tells us the create failed for good. Keep resending.
+                    // A Stopped here is the answer to an older remove of this id, or a create
+                    // refused as older than where a dispatcher of this id stopped on `dest`:
+                    // neither tells us the create failed for good. Keep resending, from that
+                    // dispatcher's final checkpoint when it is higher (data up to it is flushed).
+                    ComponentState::Stopped => vec![Change::RaiseCheckpoint(guard, checkpoint)],
                     _ => Vec::new(),
                 }
             }
@@ -433,6 +436,12 @@ impl Operator {
             {
                 let on = dest.clone();
                 self.finish(Outcome::Succeeded, vec![Change::Replicate { guard, on }])
+            }
+            (Kind::Move { dest, .. }, Phase::AddDest, OpEvent::Status { from, id, state, checkpoint })
+                if for_me(from, dest, id) && state == ComponentState::Stopped =>
+            {
+                // As for an add: resend from where a dispatcher of this id stopped on `dest`.
+                vec![Change::RaiseCheckpoint(guard, checkpoint)]
             }
             (Kind::Move { dest, .. }, Phase::AddDest, OpEvent::Status { from, id, state, .. })
                 if for_me(from, dest, id) && state == ComponentState::Removed =>

@@ -307,7 +307,10 @@ impl DispatcherManager {
         if let Some((closed_start, final_ts)) = tombstone {
             let s = config.start_ts;
             if s < final_ts {
-                return Step::dropped(Drop::Stale);
+                // Answered with the final checkpoint: when the create is the owner's own (it
+                // never heard where that dispatcher stopped, its Stopped lost), it starts again
+                // from there (seed 5086 of the swarm with motifs).
+                return Step::dropped_with(Drop::Stale, vec![self.report_synthetic(stopped(id, mode, final_ts))]);
             }
             if s == final_ts && closed_start == final_ts && !self.has_mutation(Mutation::EqualStartNotStale) {
                 let removed = DispatcherStatus {

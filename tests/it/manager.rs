@@ -246,6 +246,11 @@ fn delayed_duplicate_create_of_a_closed_dispatcher_is_stale() {
     let _ = dm.dispatcher_closed(id(1), Mode::Default, 150, None);
     let late = dm.handle_schedule(&mt(), create_at(id(1), s.clone(), Mode::Default, 2, 100));
     assert_eq!(late.outcome, Outcome::Dropped(Drop::Stale));
+    assert_eq!(
+        reported(&late, id(1), ComponentState::Stopped),
+        Some(150),
+        "answered with where the dispatcher stopped: an owner that lost that Stopped resends from there (seed 5086)"
+    );
     assert!(dm.operators().is_empty(), "nothing journaled for a stale create");
     // Another id for the same span is a different dispatcher: not stale.
     let other = dm.handle_schedule(&mt(), create_at(id(2), s.clone(), Mode::Default, 2, 100));

@@ -399,7 +399,15 @@ fn add_rows(fx: &Fx, ty: OperatorType) -> Vec<Row> {
             Msg::Nothing,
             vec![Change::Renew(g)],
         ),
-        row("Stopped from dest is ignored", c, &[], St("b", 2, Stopped, 110), c, create, vec![]),
+        row(
+            "Stopped from dest: keep resending, from its checkpoint",
+            c,
+            &[],
+            St("b", 2, Stopped, 110),
+            c,
+            create,
+            vec![Change::RaiseCheckpoint(g, 110)],
+        ),
         row("Initializing from dest", c, &[], St("b", 2, Initializing, 110), c, create, vec![]),
         row("WaitingMerge from dest", c, &[], St("b", 2, WaitingMerge, 110), c, create, vec![]),
         row("Working from another node", c, &[], St("a", 2, Working, 110), c, create, vec![]),
@@ -601,7 +609,15 @@ fn move_rows(fx: &Fx) -> Vec<Row> {
         row("abort: resent", abort, to_abort, Resent, abort, rm, vec![]),
         // AddDest
         row("add: dest Working", ad, to_add, St("b", 1, Working, 130), OK, Msg::Nothing, on("b")),
-        row("add: dest Stopped", ad, to_add, St("b", 1, Stopped, 130), ad, cr, vec![]),
+        row(
+            "add: dest Stopped: keep resending, from its checkpoint",
+            ad,
+            to_add,
+            St("b", 1, Stopped, 130),
+            ad,
+            cr,
+            vec![Change::RaiseCheckpoint(g, 130)],
+        ),
         row(
             "add: dest Removed (refused for good, placed again under a fresh id)",
             ad,
