@@ -48,11 +48,20 @@ pub enum Mutation {
     /// after the live dispatchers' statuses, so an old Stopped can follow the Working of an id
     /// re-created since.
     SyntheticStatusesLast,
+    /// *Maintainer.* A create the node refused for good (Removed) is placed again under the same
+    /// id, which the node refuses again, forever (seed 408).
+    RenewNotOnRefusal,
+    /// *Node.* A create older than where its id stopped in this term is dropped without an
+    /// answer, so an owner that lost that Stopped resends it forever (seed 5086).
+    SilentStaleCreates,
+    /// *Node.* A merge request whose merged id already ran and closed in this term is taken up
+    /// again, draining sources placed since (seed 13866).
+    MergeAfterMergedClosed,
 }
 
 impl Mutation {
     /// Every variant, in declaration order.
-    pub const ALL: [Mutation; 12] = [
+    pub const ALL: [Mutation; 15] = [
         Mutation::RestoreMoveWithoutRemove,
         Mutation::RestoredMergeUnaccepted,
         Mutation::AbandonUnacceptedMerge,
@@ -65,6 +74,9 @@ impl Mutation {
         Mutation::KeepOlderTriggers,
         Mutation::EqualStartNotStale,
         Mutation::SyntheticStatusesLast,
+        Mutation::RenewNotOnRefusal,
+        Mutation::SilentStaleCreates,
+        Mutation::MergeAfterMergedClosed,
     ];
 
     /// The kebab-case name used on the command line.
@@ -82,6 +94,9 @@ impl Mutation {
             Mutation::KeepOlderTriggers => "keep-older-triggers",
             Mutation::EqualStartNotStale => "equal-start-not-stale",
             Mutation::SyntheticStatusesLast => "synthetic-statuses-last",
+            Mutation::RenewNotOnRefusal => "renew-not-on-refusal",
+            Mutation::SilentStaleCreates => "silent-stale-creates",
+            Mutation::MergeAfterMergedClosed => "merge-after-merged-closed",
         }
     }
 }

@@ -632,6 +632,9 @@ impl Maintainer {
                 let to = if stopped { SpanState::Absent } else { SpanState::Replicating };
                 let _ = state.sc.transition(guard, Some(&on), None, to, None);
             }
+            Change::Renew(guard) if self.cfg.mutation.has(Mutation::RenewNotOnRefusal) => {
+                let _ = state.sc.transition(guard, None, None, SpanState::Absent, None);
+            }
             Change::Renew(guard) => {
                 if let Ok(old) = self.modes[m].sc.delete(guard) {
                     self.insert_absent(m, old.span, old.schema_id, old.checkpoint);

@@ -310,6 +310,9 @@ impl DispatcherManager {
                 // Answered with the final checkpoint: when the create is the owner's own (it
                 // never heard where that dispatcher stopped, its Stopped lost), it starts again
                 // from there (seed 5086 of the swarm with motifs).
+                if self.has_mutation(Mutation::SilentStaleCreates) {
+                    return Step::dropped(Drop::Stale);
+                }
                 return Step::dropped_with(Drop::Stale, vec![self.report_synthetic(stopped(id, mode, final_ts))]);
             }
             if s == final_ts && closed_start == final_ts && !self.has_mutation(Mutation::EqualStartNotStale) {

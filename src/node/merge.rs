@@ -432,6 +432,14 @@ impl DispatcherManager {
         if self.merges.was_aborted(mode, merged_id) {
             return Step::dropped(Drop::MergeAborted);
         }
+        // The merged id already ran and closed in this owner's term: a late copy of the request
+        // that made it, after the owner withdrew the merge and placed the sources again. Taking it
+        // up would drain those new sources into a dispatcher the owner has given up on (C1, seed
+        // 13866 of the swarm with motifs). Merged ids are minted once per merge, so no new
+        // request can name it.
+        if self.closed.get(&(mode, merged_id)).is_some() && !self.has_mutation(Mutation::MergeAfterMergedClosed) {
+            return Step::dropped(Drop::MergeAborted);
+        }
         if request.sources.len() < 2 {
             return Step::dropped(Drop::MergeRefused("fewer than two sources"));
         }

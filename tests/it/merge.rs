@@ -256,3 +256,30 @@ fn resent_merge_reports_the_merged_dispatcher_state_in_every_phase() {
         assert!(reported(&again, id(3), state).is_some(), "{state:?}: {:?}", again.effects);
     }
 }
+
+/// Found by the swarm explorer (seed 13866): the merged id ran and closed in this owner's term
+/// (the owner withdrew the merge by removing it), and the owner placed the sources again. A late
+/// copy of the merge request must not drain those new sources into a merge given up on.
+#[test]
+fn late_copy_of_a_merge_whose_merged_id_closed_this_term_is_refused() {
+    let dm = manager();
+    two_sources(&dm);
+    let taken = dm.handle_merge(&mt(), merge(&[id(1), id(2)], id(3)));
+    assert_eq!(taken.outcome, Outcome::Applied);
+    let _ = dm.handle_schedule(&mt(), remove(id(3), Mode::Default, 2, OperatorType::Remove));
+    let _ = dm.dispatcher_closed(id(3), Mode::Default, 0, None);
+    assert!(dm.registry().get_alive(Mode::Default, id(3)).is_none());
+    // The sources, placed again (or handed back) and working.
+    for (d, from, to) in [(id(1), b"a", b"m"), (id(2), b"m", b"z")] {
+        if dm.registry().get_alive(Mode::Default, d).is_none() {
+            live(&dm, d, span(1, from, to), Mode::Default);
+        }
+        let _ = dm.dispatcher_state_changed(d, Mode::Default, ComponentState::Working, 300);
+    }
+    assert_eq!(state(&dm, id(1)), ComponentState::Working);
+    let late = dm.handle_merge(&mt(), merge(&[id(1), id(2)], id(3)));
+    assert_eq!(late.outcome, Outcome::Dropped(Drop::MergeAborted));
+    assert_eq!(state(&dm, id(1)), ComponentState::Working);
+    assert_eq!(state(&dm, id(2)), ComponentState::Working);
+    assert!(dm.registry().get_alive(Mode::Default, id(3)).is_none());
+}
