@@ -57,11 +57,14 @@ pub enum Mutation {
     /// *Node.* A merge request whose merged id already ran and closed in this term is taken up
     /// again, draining sources placed since (seed 13866).
     MergeAfterMergedClosed,
+    /// *Node.* A closed dispatcher's Stopped is reported once: lost with its heartbeat, the owner
+    /// never learns (seed 31757).
+    StoppedReportedOnce,
 }
 
 impl Mutation {
     /// Every variant, in declaration order.
-    pub const ALL: [Mutation; 15] = [
+    pub const ALL: [Mutation; 16] = [
         Mutation::RestoreMoveWithoutRemove,
         Mutation::RestoredMergeUnaccepted,
         Mutation::AbandonUnacceptedMerge,
@@ -77,6 +80,7 @@ impl Mutation {
         Mutation::RenewNotOnRefusal,
         Mutation::SilentStaleCreates,
         Mutation::MergeAfterMergedClosed,
+        Mutation::StoppedReportedOnce,
     ];
 
     /// The kebab-case name used on the command line.
@@ -97,6 +101,7 @@ impl Mutation {
             Mutation::RenewNotOnRefusal => "renew-not-on-refusal",
             Mutation::SilentStaleCreates => "silent-stale-creates",
             Mutation::MergeAfterMergedClosed => "merge-after-merged-closed",
+            Mutation::StoppedReportedOnce => "stopped-reported-once",
         }
     }
 }

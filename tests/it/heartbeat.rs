@@ -395,6 +395,35 @@ fn a_complete_round_lists_every_live_dispatcher_but_initializing_ones() {
     assert!(statuses(&periodic).is_empty(), "a periodic round lists only what changed");
 }
 
+/// Found by the swarm explorer (seed 31757): a dispatcher's Stopped lost with its heartbeat left
+/// its span bound to this node for good. Complete rounds list the Stopped of every dispatcher
+/// closed in this owner's term again (final checkpoint), unless a dispatcher of that id is live.
+#[test]
+fn a_complete_round_repeats_the_stopped_of_dispatchers_closed_this_term() {
+    let dm = manager_with(HeartbeatConfig::default());
+    let _a = committed(&dm, id(1), 100);
+    let _b = committed(&dm, id(2), 100);
+    let _ = dm.dispatcher_state_changed(id(2), Mode::Default, ComponentState::Working, 130);
+    close(&dm, id(1), 150);
+    let mut collector = Collector::new(&dm);
+    let first = collector.round(&dm, RoundKind::Periodic);
+    assert!(statuses(&first).iter().any(|s| s.id == id(1) && s.state == ComponentState::Stopped));
+    // That round is lost. The next periodic one does not repeat it; a complete one does.
+    let periodic = collector.round(&dm, RoundKind::Periodic);
+    assert!(!statuses(&periodic).iter().any(|s| s.id == id(1)));
+    let complete = collector.round(&dm, RoundKind::Complete);
+    let listed: Vec<_> = statuses(&complete).iter().map(|s| (s.id, s.state, s.checkpoint_ts)).collect();
+    assert!(listed.contains(&(id(1), ComponentState::Stopped, 150)), "{listed:?}");
+    assert!(listed.contains(&(id(2), ComponentState::Working, 130)), "{listed:?}");
+    let stopped_at = listed.iter().position(|l| l.0 == id(1)).unwrap();
+    let working_at = listed.iter().position(|l| l.0 == id(2)).unwrap();
+    assert!(working_at < stopped_at, "repeated Stopped statuses follow the live ones");
+    // Created again under the same id: the old Stopped is no longer repeated.
+    let _again = committed(&dm, id(1), 150);
+    let complete = collector.round(&dm, RoundKind::Complete);
+    assert!(!statuses(&complete).iter().any(|s| s.id == id(1) && s.state == ComponentState::Stopped));
+}
+
 #[test]
 fn poll_runs_the_state_change_round_inside_its_window() {
     let dm = manager_with(HeartbeatConfig::default());

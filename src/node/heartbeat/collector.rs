@@ -260,6 +260,19 @@ impl Collector {
                 event_size_per_second: record.status.event_size_per_second(),
             });
         });
+        // Dispatchers closed in this owner's term, none of their id live since: their Stopped again,
+        // with the final checkpoint. The first one may have been lost with its heartbeat, and the
+        // owner would keep the span bound here while nothing runs (C1, seed 31757 of the swarm with
+        // motifs). Listed after every live status, and only while no dispatcher of the id is live.
+        if dm.has_mutation(crate::mutation::Mutation::StoppedReportedOnce) {
+            return;
+        }
+        dm.closed.for_each(|(mode, id), (_, final_ts)| {
+            if seen.contains(&(*mode, *id)) || dm.registry().get_alive(*mode, *id).is_some() {
+                return;
+            }
+            statuses.push(crate::node::manager::stopped(*id, *mode, *final_ts));
+        });
     }
 
     fn watermark(&mut self, dm: &DispatcherManager, mode: Mode, kind: RoundKind) -> Watermark {
