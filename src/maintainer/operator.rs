@@ -11,6 +11,8 @@
 //! other non-`Working` status; a merge releases its source reservations only after the sources left
 //! the span controller; a merge the node never takes up is abandoned after a bounded number of sends.
 
+use std::cell::Cell;
+
 use crate::ids::{ChangefeedId, DispatcherId, Epoch, Mode, NodeId, Ts};
 use crate::messages::{
     ComponentState, DispatcherConfig, MergeRequest, OperatorType, ScheduleAction, ScheduleRequest,
@@ -243,6 +245,10 @@ pub struct Operator {
     pub kind: Kind,
     /// Current phase.
     pub phase: Phase,
+    /// The start ts of the last create this operator sent. A node refuses a create for good
+    /// (Removed) with the start ts it refused; a Removed naming another start answers a delayed
+    /// copy of an older create of the id, not ours (seed 48827 of the swarm with motifs).
+    sent_start: Cell<Option<Ts>>,
 }
 
 impl Operator {
@@ -289,7 +295,8 @@ impl Operator {
     }
 
     fn new(record: &SpanRecord, kind: Kind, phase: Phase) -> Self {
-        Self { id: record.id, guard: record.guard(), span: record.span.clone(), kind, phase }
+        let sent_start = Cell::new(None);
+        Self { id: record.id, guard: record.guard(), span: record.span.clone(), kind, phase, sent_start }
     }
 
     /// Which operator this is.
@@ -361,6 +368,10 @@ impl Operator {
         let terminal = |s: ComponentState| matches!(s, ComponentState::Stopped | ComponentState::Removed);
         let id = self.id;
         let for_me = |from: &NodeId, node: &NodeId, sid: DispatcherId| sid == id && from == node;
+        // Whether a Removed answering a create at `start` refuses the last create this operator
+        // sent (with any other start it answers a delayed copy of an older create).
+        let sent_start = self.sent_start.get();
+        let refuses_ours = |start: Ts| sent_start == Some(start);
         match (&mut self.kind, self.phase, event) {
             // ---- add ----
             (Kind::Add { dest, .. }, Phase::Creating, OpEvent::Status { from, id, state, checkpoint })
@@ -371,7 +382,9 @@ impl Operator {
                     ComponentState::Working => {
                         self.finish(Outcome::Succeeded, vec![Change::Replicate { guard, on }])
                     }
-                    ComponentState::Removed => self.finish(Outcome::Failed, vec![Change::Renew(guard)]),
+                    ComponentState::Removed if refuses_ours(checkpoint) => {
+                        self.finish(Outcome::Failed, vec![Change::Renew(guard)])
+                    }
                     // A Stopped here is the answer to an older remove of this id, or a create
                     // refused as older than where a dispatcher of this id stopped on `dest`:
                     // neither tells us the create failed for good. Keep resending, from that
@@ -443,8 +456,8 @@ impl Operator {
                 // As for an add: resend from where a dispatcher of this id stopped on `dest`.
                 vec![Change::RaiseCheckpoint(guard, checkpoint)]
             }
-            (Kind::Move { dest, .. }, Phase::AddDest, OpEvent::Status { from, id, state, .. })
-                if for_me(from, dest, id) && state == ComponentState::Removed =>
+            (Kind::Move { dest, .. }, Phase::AddDest, OpEvent::Status { from, id, state, checkpoint })
+                if for_me(from, dest, id) && state == ComponentState::Removed && refuses_ours(checkpoint) =>
             {
                 // The destination refused the create for good (as for an add).
                 self.finish(Outcome::Failed, vec![Change::Renew(guard)])
@@ -624,6 +637,7 @@ impl Operator {
     fn create_request(&self, ctx: &MessageContext<'_>, op_type: OperatorType) -> Option<ScheduleRequest> {
         let record = ctx.sc.get_guarded(self.guard)?;
         let (start_ts, skip_dml_as_start_ts) = create_start_ts(record, ctx.committed);
+        self.sent_start.set(Some(start_ts));
         Some(ScheduleRequest {
             changefeed: ctx.changefeed.clone(),
             config: DispatcherConfig {

@@ -182,9 +182,12 @@ fn run(table: &str, fx: &Fx, make: impl Fn(&Fx) -> Operator, rows: &[Row]) -> us
     for r in rows {
         let name = format!("{table} / {}", r.name);
         let mut op = make(fx);
+        // Each phase's message goes out as the operator enters it (and on every resend).
         let _ = op.start();
+        let _ = op.message(&fx.ctx());
         for ev in &r.setup {
             let _ = feed(&mut op, *ev);
+            let _ = op.message(&fx.ctx());
         }
         assert_eq!(op.phase, r.from, "{name}: the setup did not reach the starting phase");
         let changes = feed(&mut op, r.event);
@@ -391,14 +394,16 @@ fn add_rows(fx: &Fx, ty: OperatorType) -> Vec<Row> {
     let mut rows = vec![
         row("Working from dest", c, &[], St("b", 2, Working, 110), OK, Msg::Nothing, vec![to_b.clone()]),
         row(
-            "Removed from dest: refused for good, placed again under a fresh id",
+            "Removed from dest at the start sent: refused for good, placed again under a fresh id",
             c,
             &[],
-            St("b", 2, Removed, 110),
+            St("b", 2, Removed, CKPT),
             FAILED,
             Msg::Nothing,
             vec![Change::Renew(g)],
         ),
+        // Seed 48827: the refusal of a delayed copy of an older create (another start).
+        row("Removed from dest at another start is a copy's", c, &[], St("b", 2, Removed, 90), c, create, vec![]),
         row(
             "Stopped from dest: keep resending, from its checkpoint",
             c,
@@ -432,7 +437,7 @@ fn add_rows(fx: &Fx, ty: OperatorType) -> Vec<Row> {
     ];
     rows.extend(after_done("succeeded", &[St("b", 2, Working, 110)], OK, 2));
     rows.extend(after_done("dest removed", &[Gone("b")], FAILED, 2));
-    rows.extend(after_done("dest Removed", &[St("b", 2, Removed, 110)], FAILED, 2));
+    rows.extend(after_done("dest Removed", &[St("b", 2, Removed, CKPT)], FAILED, 2));
     rows.extend(after_done("cancelled", &[Cancel], CANCELLED, 2));
     rows
 }
@@ -619,14 +624,15 @@ fn move_rows(fx: &Fx) -> Vec<Row> {
             vec![Change::RaiseCheckpoint(g, 130)],
         ),
         row(
-            "add: dest Removed (refused for good, placed again under a fresh id)",
+            "add: dest Removed at the start sent (refused for good, placed again under a fresh id)",
             ad,
             to_add,
-            St("b", 1, Removed, 130),
+            St("b", 1, Removed, CKPT),
             FAILED,
             Msg::Nothing,
             vec![Change::Renew(g)],
         ),
+        row("add: dest Removed at another start is a copy's", ad, to_add, St("b", 1, Removed, 90), ad, cr, vec![]),
         row("add: dest Initializing", ad, to_add, St("b", 1, Initializing, 130), ad, cr, vec![]),
         row("add: origin Working", ad, to_add, St("a", 1, Working, 130), ad, cr, vec![]),
         row("add: origin Stopped again", ad, to_add, St("a", 1, Stopped, 130), ad, cr, vec![]),
