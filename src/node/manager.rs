@@ -313,7 +313,10 @@ impl DispatcherManager {
                 if self.has_mutation(Mutation::SilentStaleCreates) {
                     return Step::dropped(Drop::Stale);
                 }
-                return Step::dropped_with(Drop::Stale, vec![self.report_synthetic(stopped(id, mode, final_ts))]);
+                return Step::dropped_with(
+                    Drop::Stale,
+                    vec![self.report_synthetic(stopped(id, mode, final_ts))],
+                );
             }
             if s == final_ts && closed_start == final_ts && !self.has_mutation(Mutation::EqualStartNotStale) {
                 let removed = DispatcherStatus {

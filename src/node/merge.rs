@@ -437,7 +437,9 @@ impl DispatcherManager {
         // up would drain those new sources into a dispatcher the owner has given up on (C1, seed
         // 13866 of the swarm with motifs). Merged ids are minted once per merge, so no new
         // request can name it.
-        if self.closed.get(&(mode, merged_id)).is_some() && !self.has_mutation(Mutation::MergeAfterMergedClosed) {
+        if self.closed.get(&(mode, merged_id)).is_some()
+            && !self.has_mutation(Mutation::MergeAfterMergedClosed)
+        {
             return Step::dropped(Drop::MergeAborted);
         }
         if request.sources.len() < 2 {

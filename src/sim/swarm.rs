@@ -426,7 +426,8 @@ fn operation(
             // first progresses at its node's next heartbeat period.
             steps.push(step(Verb::RunUntil { phase: Phase::NodeCreating, max_ms: rng.range(600, 1_500) }));
             steps.push(step(Verb::Run { ms: rng.range(0, 120) }));
-            let others: Vec<String> = c.up().into_iter().map(|i| c.nodes[i].clone()).filter(|n| *n != to).collect();
+            let others: Vec<String> =
+                c.up().into_iter().map(|i| c.nodes[i].clone()).filter(|n| *n != to).collect();
             let next = others.get(rng.below(others.len())).cloned().unwrap_or(to);
             steps.push(step(Verb::Move { table, span, to: next, mode }));
             None

@@ -403,7 +403,15 @@ fn add_rows(fx: &Fx, ty: OperatorType) -> Vec<Row> {
             vec![Change::Renew(g)],
         ),
         // Seed 48827: the refusal of a delayed copy of an older create (another start).
-        row("Removed from dest at another start is a copy's", c, &[], St("b", 2, Removed, 90), c, create, vec![]),
+        row(
+            "Removed from dest at another start is a copy's",
+            c,
+            &[],
+            St("b", 2, Removed, 90),
+            c,
+            create,
+            vec![],
+        ),
         row(
             "Stopped from dest: keep resending, from its checkpoint",
             c,
@@ -632,7 +640,15 @@ fn move_rows(fx: &Fx) -> Vec<Row> {
             Msg::Nothing,
             vec![Change::Renew(g)],
         ),
-        row("add: dest Removed at another start is a copy's", ad, to_add, St("b", 1, Removed, 90), ad, cr, vec![]),
+        row(
+            "add: dest Removed at another start is a copy's",
+            ad,
+            to_add,
+            St("b", 1, Removed, 90),
+            ad,
+            cr,
+            vec![],
+        ),
         row("add: dest Initializing", ad, to_add, St("b", 1, Initializing, 130), ad, cr, vec![]),
         row("add: origin Working", ad, to_add, St("a", 1, Working, 130), ad, cr, vec![]),
         row("add: origin Stopped again", ad, to_add, St("a", 1, Stopped, 130), ad, cr, vec![]),
