@@ -60,11 +60,16 @@ pub enum Mutation {
     /// *Node.* A closed dispatcher's Stopped is reported once: lost with its heartbeat, the owner
     /// never learns (seed 31757).
     StoppedReportedOnce,
+    /// *Node.* Only the bootstrap that changed the owner withdraws the older owners' unexecuted
+    /// creates; a concurrent bootstrap of the same new owner answers without them (issue 15, 1).
+    SameOwnerBootstrapSkipsWithdrawal,
+    /// *Node.* A duplicate close report of a drained merge source counts it again (issue 15, 5).
+    DrainCountedTwice,
 }
 
 impl Mutation {
     /// Every variant, in declaration order.
-    pub const ALL: [Mutation; 16] = [
+    pub const ALL: [Mutation; 18] = [
         Mutation::RestoreMoveWithoutRemove,
         Mutation::RestoredMergeUnaccepted,
         Mutation::AbandonUnacceptedMerge,
@@ -81,6 +86,8 @@ impl Mutation {
         Mutation::SilentStaleCreates,
         Mutation::MergeAfterMergedClosed,
         Mutation::StoppedReportedOnce,
+        Mutation::SameOwnerBootstrapSkipsWithdrawal,
+        Mutation::DrainCountedTwice,
     ];
 
     /// The kebab-case name used on the command line.
@@ -102,6 +109,8 @@ impl Mutation {
             Mutation::SilentStaleCreates => "silent-stale-creates",
             Mutation::MergeAfterMergedClosed => "merge-after-merged-closed",
             Mutation::StoppedReportedOnce => "stopped-reported-once",
+            Mutation::SameOwnerBootstrapSkipsWithdrawal => "same-owner-bootstrap-skips-withdrawal",
+            Mutation::DrainCountedTwice => "drain-counted-twice",
         }
     }
 }

@@ -61,7 +61,7 @@ pub enum Computed<V, T> {
 /// (it sees every entry present for the whole iteration, and may or may not see concurrent changes).
 pub struct Map<K, V> {
     #[cfg(not(dispatcher_loom))]
-    inner: papaya::HashMap<K, V>,
+    inner: papaya::HashMap<K, V, FixedHasher>,
     #[cfg(dispatcher_loom)]
     inner: loom::sync::Mutex<std::collections::HashMap<K, V>>,
 }
@@ -76,6 +76,13 @@ where
     }
 }
 
+/// SipHash with fixed keys instead of a per-process random seed: iteration order then depends
+/// only on what was inserted, so a seeded simulation replays the same (statuses in a heartbeat,
+/// records in a snapshot come out of these maps). Keys come from the maintainer, not from
+/// arbitrary clients, so flooding one bucket on purpose is not a concern here.
+#[cfg(not(dispatcher_loom))]
+type FixedHasher = std::hash::BuildHasherDefault<std::collections::hash_map::DefaultHasher>;
+
 #[cfg(not(dispatcher_loom))]
 impl<K, V> Map<K, V>
 where
@@ -84,12 +91,12 @@ where
 {
     /// An empty map.
     pub fn new() -> Self {
-        Self { inner: papaya::HashMap::new() }
+        Self { inner: papaya::HashMap::with_hasher(FixedHasher::default()) }
     }
 
     /// An empty map sized for `capacity` entries.
     pub fn with_capacity(capacity: usize) -> Self {
-        Self { inner: papaya::HashMap::with_capacity(capacity) }
+        Self { inner: papaya::HashMap::with_capacity_and_hasher(capacity, FixedHasher::default()) }
     }
 
     /// A clone of the value at `key`. Happens-after the write that stored it.

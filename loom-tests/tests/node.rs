@@ -151,3 +151,34 @@ fn completion_racing_remove_resend_leaks_nothing() {
         assert!(live(&dm).is_empty());
     });
 }
+
+/// (e) Issue 15, fault 1: two bootstraps of the same new maintainer (a resend, or two workers)
+/// racing the execution of an older owner's create admitted before both. Whichever answers, its
+/// snapshot reports the create if the create executes (I12). Before the fix only the bootstrap
+/// that changed the owner withdrew stale creates, and the other could answer before it had.
+#[test]
+fn two_bootstraps_of_one_new_owner_versus_an_old_create() {
+    loom::model(|| {
+        let dm = Arc::new(manager());
+        let step = dm.handle_schedule(&mt(), request(id(1), ScheduleAction::Create));
+        let ticket = step
+            .effects
+            .iter()
+            .find_map(|e| match e {
+                Effect::Create(t) => Some(t.clone()),
+                _ => None,
+            })
+            .expect("an e2 create ticket");
+        let spawn_bootstrap = |dm: &Arc<DispatcherManager>| {
+            let dm = dm.clone();
+            thread::spawn(move || dm.handle_bootstrap(&NodeId::new("mt2"), &bootstrap(3, "mt2")))
+        };
+        let (a, b) = (spawn_bootstrap(&dm), spawn_bootstrap(&dm));
+        let executed = dm.commit_create(&ticket).is_ok();
+        for step in [a.join().unwrap(), b.join().unwrap()] {
+            let response = step.bootstrap_response().unwrap();
+            let reported = response.spans.iter().any(|s| s.id == id(1));
+            assert!(!executed || reported, "the create executed but a snapshot omits it");
+        }
+    });
+}

@@ -163,6 +163,8 @@ pub enum Drop {
     MergeAborted,
     /// The request names a dispatcher or merge this manager does not have.
     Unknown,
+    /// A report the manager has already taken (a duplicate close of a drained merge source).
+    Duplicate,
     /// The manager is closing or closed.
     Closing,
     /// A create whose start ts is below the final checkpoint of a dispatcher with the same id

@@ -133,6 +133,11 @@ impl Fence {
                 break;
             }
             if current.is(from, epoch) {
+                // Same owner (a resend, or a second worker running the same bootstrap): the
+                // caller scans for stale creates too, so it needs the same ordering as the
+                // bootstrap that made the change, which may not have bumped the generation yet
+                // (issue 15, fault 1). The RMW on the generation word gives it.
+                self.generation.fetch_max(current.generation, Ordering::AcqRel);
                 return Ok(TakenOver { owner: current, changed: false });
             }
             let next =

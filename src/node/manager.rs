@@ -489,6 +489,10 @@ impl DispatcherManager {
         let Some(record) = self.registry.get(mode, id).filter(|r| r.state().phase == Phase::Live) else {
             return Step::dropped(Drop::Unknown);
         };
+        if record.state().drained && !self.has_mutation(Mutation::DrainCountedTwice) {
+            // A merge source already counted: its first report fixed the final checkpoint.
+            return Step::dropped(Drop::Duplicate);
+        }
         record.record_final(checkpoint_ts, block);
         if let Some(step) = self.merges.source_closed(self, &record) {
             return step;

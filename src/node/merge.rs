@@ -18,7 +18,7 @@ use super::effect::{Drop, Effect, Step};
 use super::fence;
 use super::manager::DispatcherManager;
 use super::operators::{OpEntry, OpKey, OpRequest};
-use super::registry::{transition, DispatcherRecord, Phase, RecordSpec, RecordState};
+use super::registry::{transition, DispatcherRecord, Phase, RecordSpec, RecordState, Refused};
 
 /// Where a merge is.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -292,8 +292,11 @@ impl MergeJournal {
             .into_iter()
             .find(|e| e.has_source(record) && matches!(e.phase(), MergePhase::Draining { .. }))?;
         // Release: publishes the final checkpoint recorded by the caller.
-        if record.transition(transition::drain).is_err() {
-            return Some(Step::dropped(Drop::Unknown));
+        match record.transition(transition::drain) {
+            Ok(_) => {}
+            Err(Refused::Drained) if dm.has_mutation(Mutation::DrainCountedTwice) => {}
+            Err(Refused::Drained) => return Some(Step::dropped(Drop::Duplicate)),
+            Err(_) => return Some(Step::dropped(Drop::Unknown)),
         }
         match entry.advance(progress::source_drained) {
             Some(MergePhase::HandedOver) => Some(Step::applied(self.hand_over(dm, &entry))),

@@ -100,6 +100,8 @@ pub enum Refused {
     Phase(Phase),
     /// The component state was not the expected one.
     Component(ComponentState),
+    /// A merge source already counted as drained (a duplicate close report).
+    Drained,
 }
 
 /// Pure transitions over [`RecordState`]; each checks its precondition first.
@@ -143,6 +145,8 @@ pub mod transition {
     /// A merge source was closed by the merge: Live → Live + drained.
     pub fn drain(s: RecordState) -> Result<RecordState, Refused> {
         match s.phase {
+            // Once only: a duplicate close report must not count the source twice (issue 15, 5).
+            Phase::Live if s.drained => Err(Refused::Drained),
             Phase::Live => Ok(RecordState { drained: true, ..s }),
             other => Err(Refused::Phase(other)),
         }

@@ -283,3 +283,33 @@ fn late_copy_of_a_merge_whose_merged_id_closed_this_term_is_refused() {
     assert_eq!(state(&dm, id(2)), ComponentState::Working);
     assert!(dm.registry().get_alive(Mode::Default, id(3)).is_none());
 }
+
+/// Issue 15, fault 5 (single-threaded): a duplicate close report of a drained source must not
+/// count it twice. Counted twice, the hand-over ran while the other source was still running
+/// (its record closed and released under the embedder) and StartMerged overlapped it (I2).
+#[test]
+fn duplicate_close_report_of_a_drained_source_is_counted_once() {
+    // The fault, re-opened: the duplicate hands over while source 2 still runs.
+    let broken = manager().mutated(dispatcher_core::mutation::Mutation::DrainCountedTwice.into());
+    two_sources(&broken);
+    let _ = broken.handle_merge(&mt(), merge(&[id(1), id(2)], id(3)));
+    let _ = broken.dispatcher_state_changed(id(3), Mode::Default, ComponentState::MergeReady, 0);
+    let _ = broken.dispatcher_closed(id(1), Mode::Default, 300, None);
+    let again = broken.dispatcher_closed(id(1), Mode::Default, 310, None);
+    assert!(again.effects.iter().any(|e| matches!(e, Effect::StartMerged { .. })), "{:?}", again.effects);
+
+    let dm = manager();
+    two_sources(&dm);
+    assert_eq!(dm.handle_merge(&mt(), merge(&[id(1), id(2)], id(3))).outcome, Outcome::Applied);
+    let _ = dm.dispatcher_state_changed(id(3), Mode::Default, ComponentState::MergeReady, 0);
+    let first = dm.dispatcher_closed(id(1), Mode::Default, 300, None);
+    assert_eq!(first.outcome, Outcome::Applied);
+    let again = dm.dispatcher_closed(id(1), Mode::Default, 310, None);
+    assert_eq!(again.outcome, Outcome::Dropped(Drop::Duplicate));
+    assert!(again.effects.is_empty(), "no hand-over on a duplicate: {:?}", again.effects);
+    assert!(dm.registry().get_alive(Mode::Default, id(2)).is_some(), "the other source still runs");
+    assert_eq!(state(&dm, id(3)), ComponentState::MergeReady);
+    let last = dm.dispatcher_closed(id(2), Mode::Default, 200, None);
+    assert!(matches!(&last.effects[0], Effect::StartMerged { start_ts: 200, .. }), "{:?}", last.effects);
+    assert_eq!(reported(&last, id(1), ComponentState::Stopped), Some(300), "the first report's checkpoint");
+}
