@@ -182,3 +182,23 @@ fn two_bootstraps_of_one_new_owner_versus_an_old_create() {
         }
     });
 }
+
+/// (f) As (e), with the old owner's create admitted concurrently with both bootstraps: the
+/// admission's fence check races the owner swap and the same-owner generation RMW.
+#[test]
+fn two_bootstraps_of_one_new_owner_versus_an_old_create_admission() {
+    loom::model(|| {
+        let dm = Arc::new(manager());
+        let creator = dm.clone();
+        let c = thread::spawn(move || create_and_commit(&creator, id(1)));
+        let other = dm.clone();
+        let b = thread::spawn(move || other.handle_bootstrap(&NodeId::new("mt2"), &bootstrap(3, "mt2")));
+        let a = dm.handle_bootstrap(&NodeId::new("mt2"), &bootstrap(3, "mt2"));
+        let executed = c.join().unwrap();
+        for step in [a, b.join().unwrap()] {
+            let response = step.bootstrap_response().unwrap();
+            let reported = response.spans.iter().any(|s| s.id == id(1));
+            assert!(!executed || reported, "the create executed but a snapshot omits it");
+        }
+    });
+}

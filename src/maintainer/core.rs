@@ -759,8 +759,11 @@ impl Maintainer {
             }
             return;
         }
-        sc.update_status(id, from, state, status.checkpoint_ts);
-        if terminal && !had_operator && self.modes[m].oc.get(id).is_none() {
+        // A terminal status older than what the record holds is a late copy about an earlier
+        // incarnation of the id on this node (a stale answer overtaken by the new dispatcher's
+        // Working): it must not unbind a dispatcher that runs.
+        let accepted = sc.update_status(id, from, state, status.checkpoint_ts);
+        if terminal && accepted && !had_operator && self.modes[m].oc.get(id).is_none() {
             self.terminal_without_operator(m, id);
         }
     }

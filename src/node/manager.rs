@@ -54,6 +54,22 @@ const OPEN: u64 = 0;
 const CLOSING_PAUSED: u64 = 1;
 const CLOSING_REMOVED: u64 = 2;
 
+/// How many complete heartbeat rounds repeat a closed dispatcher's Stopped (after its first
+/// report): enough to outlive a few lost heartbeats, bounded so that churn does not grow every
+/// complete round for the rest of the term.
+pub(crate) const TOMBSTONE_REPEATS: u8 = 3;
+
+/// What the manager remembers of a dispatcher closed during the current owner's term.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(crate) struct Tombstone {
+    /// Where it started.
+    pub start: Ts,
+    /// Its final checkpoint.
+    pub final_ts: Ts,
+    /// Complete rounds that still repeat its Stopped.
+    pub repeats: u8,
+}
+
 /// The node side of scheduling for one changefeed.
 pub struct DispatcherManager {
     pub(crate) config: ManagerConfig,
@@ -65,7 +81,7 @@ pub struct DispatcherManager {
     /// id): the implicit incarnation that refuses delayed duplicate creates (`Drop::Stale`) and
     /// makes a resent Remove answer with the real final checkpoint. Cleared when the owner
     /// changes; an entry goes when a dispatcher of that id is created again.
-    pub(crate) closed: Map<(Mode, DispatcherId), (Ts, Ts)>,
+    pub(crate) closed: Map<(Mode, DispatcherId), Tombstone>,
     redo_ready: AtomicBool,
     pub(crate) closing: AtomicU64,
     heartbeat_config: HeartbeatConfig,
@@ -127,7 +143,7 @@ impl DispatcherManager {
 
     /// The final checkpoint of `id` if it closed during the current owner's term, else 0.
     pub(crate) fn final_ts(&self, mode: Mode, id: DispatcherId) -> Ts {
-        self.closed.get(&(mode, id)).map_or(0, |(_, final_ts)| final_ts)
+        self.closed.get(&(mode, id)).map_or(0, |t| t.final_ts)
     }
 
     /// The configuration.
@@ -304,7 +320,7 @@ impl DispatcherManager {
         // again under a fresh id (seed 408 of the swarm with motifs).
         let tombstone =
             self.closed.get(&(mode, id)).filter(|_| !self.has_mutation(Mutation::NoStaleCreateTombstones));
-        if let Some((closed_start, final_ts)) = tombstone {
+        if let Some(Tombstone { start: closed_start, final_ts, .. }) = tombstone {
             let s = config.start_ts;
             if s < final_ts {
                 // Answered with the final checkpoint: when the create is the owner's own (it
@@ -515,8 +531,8 @@ impl DispatcherManager {
         self.note_state(record, ComponentState::Stopped);
         if !record.span.is_table_trigger() {
             let final_ts = record.checkpoint_ts();
-            let entry = (record.start_ts(), final_ts);
-            self.closed.compute((record.mode, record.id), |_| Op::<(Ts, Ts), ()>::Insert(entry));
+            let entry = Tombstone { start: record.start_ts(), final_ts, repeats: TOMBSTONE_REPEATS };
+            self.closed.compute((record.mode, record.id), |_| Op::<Tombstone, ()>::Insert(entry));
         }
         self.registry.release(record);
         let key = OpKey { mode: record.mode, span: record.span.clone() };

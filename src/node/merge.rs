@@ -435,16 +435,6 @@ impl DispatcherManager {
         if self.merges.was_aborted(mode, merged_id) {
             return Step::dropped(Drop::MergeAborted);
         }
-        // The merged id already ran and closed in this owner's term: a late copy of the request
-        // that made it, after the owner withdrew the merge and placed the sources again. Taking it
-        // up would drain those new sources into a dispatcher the owner has given up on (C1, seed
-        // 13866 of the swarm with motifs). Merged ids are minted once per merge, so no new
-        // request can name it.
-        if self.closed.get(&(mode, merged_id)).is_some()
-            && !self.has_mutation(Mutation::MergeAfterMergedClosed)
-        {
-            return Step::dropped(Drop::MergeAborted);
-        }
         if request.sources.len() < 2 {
             return Step::dropped(Drop::MergeRefused("fewer than two sources"));
         }
@@ -466,6 +456,22 @@ impl DispatcherManager {
                 }));
             }
             return Step::dropped_with(Drop::AlreadyExists, effects);
+        }
+        // Again after the registry, as for creates: an abort or a close writes its mark before
+        // the merged record is released, so a merged id found neither alive nor marked here
+        // never ran (an abort completing between the first check and the lookup is caught).
+        if self.merges.was_aborted(mode, merged_id) {
+            return Step::dropped(Drop::MergeAborted);
+        }
+        // The merged id already ran and closed in this owner's term: a late copy of the request
+        // that made it, after the owner withdrew the merge and placed the sources again. Taking it
+        // up would drain those new sources into a dispatcher the owner has given up on (C1, seed
+        // 13866 of the swarm with motifs). Merged ids are minted once per merge, so no new
+        // request can name it.
+        if self.closed.get(&(mode, merged_id)).is_some()
+            && !self.has_mutation(Mutation::MergeAfterMergedClosed)
+        {
+            return Step::dropped(Drop::MergeAborted);
         }
         // M3: every source live, Working, not removing, adjacent in the given order.
         let mut sources = Vec::with_capacity(request.sources.len());

@@ -1172,6 +1172,7 @@ fn a_synthetic_stopped_is_listed_before_the_working_of_an_id_re_created_since() 
         .filter(|s| s.id == id(1))
         .map(|s| s.state)
         .collect();
-    assert_eq!(listed.last(), Some(&ComponentState::Working), "the newest word last: {listed:?}");
-    assert_eq!(listed.first(), Some(&ComponentState::Stopped), "{listed:?}");
+    // The old Stopped is dropped outright: the id is live again when the round goes out, so it
+    // could only be misread (issue 9 review). Nothing terminal may follow the Working.
+    assert_eq!(listed, vec![ComponentState::Working], "{listed:?}");
 }

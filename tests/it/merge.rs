@@ -258,30 +258,42 @@ fn resent_merge_reports_the_merged_dispatcher_state_in_every_phase() {
 }
 
 /// Found by the swarm explorer (seed 13866): the merged id ran and closed in this owner's term
-/// (the owner withdrew the merge by removing it), and the owner placed the sources again. A late
-/// copy of the merge request must not drain those new sources into a merge given up on.
+/// (handed over, working, then removed), and the owner placed the sources again. A late copy of
+/// the merge request must not drain those new sources into a merge given up on. Run with the
+/// fault re-opened too, which takes the copy up.
 #[test]
 fn late_copy_of_a_merge_whose_merged_id_closed_this_term_is_refused() {
-    let dm = manager();
-    two_sources(&dm);
-    let taken = dm.handle_merge(&mt(), merge(&[id(1), id(2)], id(3)));
-    assert_eq!(taken.outcome, Outcome::Applied);
-    let _ = dm.handle_schedule(&mt(), remove(id(3), Mode::Default, 2, OperatorType::Remove));
-    let _ = dm.dispatcher_closed(id(3), Mode::Default, 0, None);
-    assert!(dm.registry().get_alive(Mode::Default, id(3)).is_none());
-    // The sources, placed again (or handed back) and working.
-    for (d, from, to) in [(id(1), b"a", b"m"), (id(2), b"m", b"z")] {
-        if dm.registry().get_alive(Mode::Default, d).is_none() {
-            live(&dm, d, span(1, from, to), Mode::Default);
+    use dispatcher_core::mutation::{Mutation, Mutations};
+    for mutation in [Mutations::NONE, Mutation::MergeAfterMergedClosed.into()] {
+        let dm = manager().mutated(mutation);
+        two_sources(&dm);
+        assert_eq!(dm.handle_merge(&mt(), merge(&[id(1), id(2)], id(3))).outcome, Outcome::Applied);
+        let _ = dm.dispatcher_state_changed(id(3), Mode::Default, ComponentState::MergeReady, 0);
+        let _ = dm.dispatcher_closed(id(1), Mode::Default, 300, None);
+        let handed = dm.dispatcher_closed(id(2), Mode::Default, 200, None);
+        assert!(handed.effects.iter().any(|e| matches!(e, Effect::StartMerged { .. })));
+        let _ = dm.dispatcher_state_changed(id(3), Mode::Default, ComponentState::Working, 200);
+        assert!(dm.merges().in_progress().is_empty(), "the merge finished");
+        let _ = dm.handle_schedule(&mt(), remove(id(3), Mode::Default, 2, OperatorType::Remove));
+        assert_eq!(dm.dispatcher_closed(id(3), Mode::Default, 250, None).outcome, Outcome::Applied);
+        // The sources, placed again here (from where they stopped) and working.
+        for (d, from, to, at) in [(id(1), b"a", b"m", 300), (id(2), b"m", b"z", 200)] {
+            let step = dm.handle_schedule(&mt(), create_at(d, span(1, from, to), Mode::Default, 2, at));
+            assert_eq!(step.outcome, Outcome::Applied, "{step:?}");
+            dm.commit_create(&ticket(&step)).unwrap();
         }
-        let _ = dm.dispatcher_state_changed(d, Mode::Default, ComponentState::Working, 300);
+        let _ = dm.dispatcher_state_changed(id(1), Mode::Default, ComponentState::Working, 250);
+        let _ = dm.dispatcher_state_changed(id(2), Mode::Default, ComponentState::Working, 250);
+        let late = dm.handle_merge(&mt(), merge(&[id(1), id(2)], id(3)));
+        if mutation.is_empty() {
+            assert_eq!(late.outcome, Outcome::Dropped(Drop::MergeAborted));
+            assert_eq!(state(&dm, id(1)), ComponentState::Working);
+            assert_eq!(state(&dm, id(2)), ComponentState::Working);
+            assert!(dm.registry().get_alive(Mode::Default, id(3)).is_none());
+        } else {
+            assert_eq!(late.outcome, Outcome::Applied, "re-opened: the copy drains the new sources");
+        }
     }
-    assert_eq!(state(&dm, id(1)), ComponentState::Working);
-    let late = dm.handle_merge(&mt(), merge(&[id(1), id(2)], id(3)));
-    assert_eq!(late.outcome, Outcome::Dropped(Drop::MergeAborted));
-    assert_eq!(state(&dm, id(1)), ComponentState::Working);
-    assert_eq!(state(&dm, id(2)), ComponentState::Working);
-    assert!(dm.registry().get_alive(Mode::Default, id(3)).is_none());
 }
 
 /// Issue 15, fault 5 (single-threaded): a duplicate close report of a drained source must not

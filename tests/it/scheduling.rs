@@ -346,6 +346,22 @@ fn dispatcher_stopping_with_no_operator_is_placed_again() {
     assert_eq!(schedules(&e).len(), 1);
 }
 
+/// A terminal status older than what the record holds is a late word about an earlier
+/// incarnation of the id on that node (a stale answer overtaken by the live dispatcher's own
+/// Working): it must not unbind a dispatcher that runs (issue 9 review).
+#[test]
+fn stopped_older_than_the_record_does_not_unbind_a_running_dispatcher() {
+    let mut m = running();
+    status(&mut m, 1, "a", did(11), Working, 150);
+    status(&mut m, 2, "a", did(11), Stopped, 130);
+    assert_eq!(state_of(&m, did(11)), Some((SpanState::Replicating, Some("a".into()))));
+    let e = m.step(3, Event::Tick);
+    assert!(schedules(&e).is_empty(), "nothing placed again");
+    // Its own Stopped, at or above the record's checkpoint, still does.
+    status(&mut m, 4, "a", did(11), Stopped, 150);
+    assert_eq!(state_of(&m, did(11)), Some((SpanState::Absent, None)));
+}
+
 #[test]
 fn dispatcher_stopping_inside_a_merged_span_is_deleted_not_placed_again() {
     let (p0, p1) = (part(1, 2, 0), part(1, 2, 1));

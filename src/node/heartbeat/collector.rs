@@ -21,8 +21,9 @@ use crate::ids::{DispatcherId, Mode, NodeId};
 use crate::messages::{
     BlockStatusRequest, ComponentState, DispatcherStatus, Heartbeat, RunningError, Watermark,
 };
-use crate::node::manager::DispatcherManager;
+use crate::node::manager::{DispatcherManager, Tombstone};
 use crate::node::registry::{DispatcherRecord, Phase};
+use crate::sync::Op;
 
 use super::block::BlockBatcher;
 use super::schedule::{RoundKind, Schedule};
@@ -186,7 +187,9 @@ impl Collector {
                 break;
             }
             let Some(status) = coalescer.pop_synthetic() else { break };
-            statuses.push(status);
+            if !outdated(dm, &status) {
+                statuses.push(status);
+            }
         }
         for _ in 0..coalescer.capacity() {
             let Some(record) = coalescer.pop() else { break };
@@ -207,7 +210,9 @@ impl Collector {
                 break;
             }
             let Some(status) = coalescer.pop_synthetic() else { break };
-            statuses.push(status);
+            if !outdated(dm, &status) {
+                statuses.push(status);
+            }
         }
         if kind == RoundKind::Complete {
             self.complete(dm, &mut statuses);
@@ -267,12 +272,23 @@ impl Collector {
         if dm.has_mutation(crate::mutation::Mutation::StoppedReportedOnce) {
             return;
         }
-        dm.closed.for_each(|(mode, id), (_, final_ts)| {
-            if seen.contains(&(*mode, *id)) || dm.registry().get_alive(*mode, *id).is_some() {
+        let mut repeated = Vec::new();
+        dm.closed.for_each(|(mode, id), tombstone| {
+            if tombstone.repeats == 0
+                || seen.contains(&(*mode, *id))
+                || dm.registry().get_alive(*mode, *id).is_some()
+            {
                 return;
             }
-            statuses.push(crate::node::manager::stopped(*id, *mode, *final_ts));
+            statuses.push(crate::node::manager::stopped(*id, *mode, tombstone.final_ts));
+            repeated.push((*mode, *id));
         });
+        for key in repeated {
+            dm.closed.compute(key, |found| match found {
+                Some(t) if t.repeats > 0 => Op::Insert(Tombstone { repeats: t.repeats - 1, ..*t }),
+                _ => Op::Abort(()),
+            });
+        }
     }
 
     fn watermark(&mut self, dm: &DispatcherManager, mode: Mode, kind: RoundKind) -> Watermark {
@@ -291,4 +307,12 @@ impl Collector {
         let redo = if dm.is_redo_ready() { self.watermark(dm, Mode::Redo, kind) } else { Watermark::NONE };
         (normal, redo)
     }
+}
+
+/// A synthetic Stopped or Removed speaks of an incarnation that was not live when it was queued.
+/// If a dispatcher of that id is live by the time it goes out, it is older than that dispatcher's
+/// own statuses and would read as that dispatcher stopping: dropped.
+fn outdated(dm: &DispatcherManager, status: &DispatcherStatus) -> bool {
+    matches!(status.state, ComponentState::Stopped | ComponentState::Removed)
+        && dm.registry().get_alive(status.mode, status.id).is_some()
 }
