@@ -65,11 +65,17 @@ pub enum Mutation {
     SameOwnerBootstrapSkipsWithdrawal,
     /// *Node.* A duplicate close report of a drained merge source counts it again (issue 15, 5).
     DrainCountedTwice,
+    /// *Node.* A Remove replaces whatever entry its span holds, even a later create's of another
+    /// incarnation, which then loses its journal entry (issue 15, fault 4).
+    RemoveReplacesAnyHolder,
+    /// *Node.* An undone merge request removes only its own journal entry, leaking a Remove of
+    /// the merged id that replaced it (issue 15, fault 3).
+    UndoFinishesOwnEntryOnly,
 }
 
 impl Mutation {
     /// Every variant, in declaration order.
-    pub const ALL: [Mutation; 18] = [
+    pub const ALL: [Mutation; 20] = [
         Mutation::RestoreMoveWithoutRemove,
         Mutation::RestoredMergeUnaccepted,
         Mutation::AbandonUnacceptedMerge,
@@ -88,6 +94,8 @@ impl Mutation {
         Mutation::StoppedReportedOnce,
         Mutation::SameOwnerBootstrapSkipsWithdrawal,
         Mutation::DrainCountedTwice,
+        Mutation::RemoveReplacesAnyHolder,
+        Mutation::UndoFinishesOwnEntryOnly,
     ];
 
     /// The kebab-case name used on the command line.
@@ -111,6 +119,8 @@ impl Mutation {
             Mutation::StoppedReportedOnce => "stopped-reported-once",
             Mutation::SameOwnerBootstrapSkipsWithdrawal => "same-owner-bootstrap-skips-withdrawal",
             Mutation::DrainCountedTwice => "drain-counted-twice",
+            Mutation::RemoveReplacesAnyHolder => "remove-replaces-any-holder",
+            Mutation::UndoFinishesOwnEntryOnly => "undo-finishes-own-entry-only",
         }
     }
 }

@@ -8,6 +8,7 @@ use std::sync::Arc;
 
 use dispatcher_core::ids::{ChangefeedId, DispatcherId, Epoch, Mode, NodeId};
 use dispatcher_core::messages::*;
+use dispatcher_core::mutation::Mutations;
 use dispatcher_core::node::{DispatcherManager, Effect, ManagerConfig, Outcome, Step};
 use dispatcher_core::span::TableSpan;
 use loom::thread;
@@ -30,9 +31,17 @@ fn manager() -> DispatcherManager {
         changefeed: ChangefeedId::default(),
         keyspace_id: 0,
         redo_enabled: false,
-    });
+    })
+    .mutated(reopened());
     let _ = dm.handle_bootstrap(&mt(), &bootstrap(2, "mt"));
     dm
+}
+
+/// `LOOM_MUTATION=NAME[,NAME..]` re-opens fixed faults (src/mutation.rs), to watch the model
+/// that guards each one fail.
+fn reopened() -> Mutations {
+    std::env::var("LOOM_MUTATION")
+        .map_or(Mutations::NONE, |m| m.parse().expect("LOOM_MUTATION names a mutation"))
 }
 
 fn bootstrap(epoch: u64, _from: &str) -> BootstrapRequest {
@@ -199,6 +208,98 @@ fn two_bootstraps_of_one_new_owner_versus_an_old_create_admission() {
             let response = step.bootstrap_response().unwrap();
             let reported = response.spans.iter().any(|s| s.id == id(1));
             assert!(!executed || reported, "the create executed but a snapshot omits it");
+        }
+    });
+}
+
+fn span_b() -> TableSpan {
+    TableSpan::new(0, 1, b"m".to_vec(), b"z".to_vec()).unwrap()
+}
+
+fn closes(step: &Step) -> Vec<DispatcherId> {
+    step.effects
+        .iter()
+        .filter_map(|e| match e {
+            Effect::Close { id, .. } => Some(*id),
+            _ => None,
+        })
+        .collect()
+}
+
+/// (g) Issue 15, fault 4: a resent Remove of X that looked X up while it was live, racing X's
+/// close and a create of another dispatcher on the same span. The create's journal entry must
+/// survive: a Remove replaces only entries of the incarnation it found.
+#[test]
+fn remove_resend_racing_close_and_a_new_create_keeps_the_new_entry() {
+    loom::model(|| {
+        let dm = Arc::new(manager());
+        assert!(create_and_commit(&dm, id(1)));
+        let first = dm.handle_schedule(&mt(), request(id(1), ScheduleAction::Remove));
+        assert_eq!(closes(&first), vec![id(1)]);
+        let other = dm.clone();
+        let resend =
+            thread::spawn(move || other.handle_schedule(&mt(), request(id(1), ScheduleAction::Remove)));
+        let _ = dm.dispatcher_closed(id(1), Mode::Default, 150, None);
+        let mut create = request(id(2), ScheduleAction::Create);
+        create.config.start_ts = 150;
+        let step = dm.handle_schedule(&mt(), create);
+        let _ = resend.join().unwrap();
+        if step.outcome == Outcome::Applied {
+            // Creating, not yet committed: its entry is what a bootstrap would report.
+            assert_eq!(dm.operators().len(), 1, "the new create's entry was wiped");
+        }
+    });
+}
+
+/// (h) Issue 15, fault 3: a merge request undone (a source removed while it parks them) racing a
+/// Remove of its merged id. Once every close the steps asked for has completed, nothing may stay
+/// in the journal: the undo takes away whatever entry holds the merged record's key.
+#[test]
+fn undone_merge_racing_a_remove_of_its_merged_id_leaks_no_entry() {
+    loom::model(|| {
+        let dm = Arc::new(manager());
+        assert!(create_and_commit(&dm, id(1)));
+        let mut second = request(id(2), ScheduleAction::Create);
+        second.config.span = Some(span_b());
+        let step = dm.handle_schedule(&mt(), second);
+        for e in &step.effects {
+            if let Effect::Create(t) = e {
+                dm.commit_create(t).unwrap();
+            }
+        }
+        for d in [id(1), id(2)] {
+            let _ = dm.dispatcher_state_changed(d, Mode::Default, ComponentState::Working, 120);
+        }
+        let merge = MergeRequest {
+            changefeed: ChangefeedId::default(),
+            sources: vec![id(1), id(2)],
+            merged: id(3),
+            mode: Mode::Default,
+            epoch: Epoch(2),
+        };
+        let other = dm.clone();
+        let remover = thread::spawn(move || {
+            let a = other.handle_schedule(&mt(), request(id(3), ScheduleAction::Remove));
+            let b = other.handle_schedule(&mt(), request(id(1), ScheduleAction::Remove));
+            [closes(&a), closes(&b)].concat()
+        });
+        let merged = dm.handle_merge(&mt(), merge);
+        let mut to_close = closes(&merged);
+        to_close.extend(remover.join().unwrap());
+        // The embedder completes every close it was asked for (a merge that went ahead and was
+        // aborted also asks for its merged dispatcher's).
+        let mut i = 0;
+        while i < to_close.len() {
+            let step = dm.dispatcher_closed(to_close[i], Mode::Default, 120, None);
+            to_close.extend(closes(&step));
+            i += 1;
+        }
+        if dm.merges().in_progress().is_empty() && dm.registry().get_alive(Mode::Default, id(3)).is_none() {
+            assert!(
+                dm.operators().is_empty(),
+                "a journal entry outlived the merge: {}",
+                dm.operators().len()
+            );
         }
     });
 }

@@ -432,9 +432,15 @@ impl DispatcherManager {
         }
         let key = OpKey { mode, span: record.span.clone() };
         let entry = OpEntry::new(OpRequest::Schedule(request), from.clone(), record.incarnation);
-        // R1: a Remove replaces whatever the span holds (a finished create, an older remove).
-        let Ok(admitted) = self.operators.admit(key.clone(), entry, |_| true) else {
-            unreachable!("a remove may replace any holder")
+        // R1: a Remove replaces whatever the span holds for this dispatcher (a finished create,
+        // an older remove, its merge). An entry for another incarnation means this one closed
+        // after the lookup above and a create of the span was admitted since (issue 15, fault 4):
+        // that entry is not ours to replace, and the dispatcher we were asked about is gone.
+        let ours = |holder: &OpEntry| {
+            holder.target == record.incarnation || self.has_mutation(Mutation::RemoveReplacesAnyHolder)
+        };
+        let Ok(admitted) = self.operators.admit(key.clone(), entry, ours) else {
+            return Step::applied(vec![self.report_synthetic(stopped(id, mode, record.checkpoint_ts()))]);
         };
         if !self.fence.still_current(owner) {
             self.operators.finish(&key, &admitted.entry);

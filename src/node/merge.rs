@@ -552,7 +552,14 @@ impl DispatcherManager {
             if merged.transition(transition::close).is_ok() {
                 self.registry.release(&merged);
             }
-            self.operators.finish(&key, &admitted.entry);
+            // Whatever now holds the key for this merged record goes: our entry, or a Remove of
+            // the merged id that replaced it meanwhile (issue 15, fault 3), which nothing else
+            // would finish once the record is released here.
+            if self.has_mutation(Mutation::UndoFinishesOwnEntryOnly) {
+                self.operators.finish(&key, &admitted.entry);
+            } else {
+                self.operators.finish_if(&key, |e| e.target == merged.incarnation);
+            }
             return Step::dropped(if journaled {
                 Drop::Fenced
             } else {
