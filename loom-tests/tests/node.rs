@@ -1,7 +1,8 @@
 //! Loom models of the node core's concurrent protocols.
 //!
 //! Run: `RUSTFLAGS="--cfg dispatcher_loom" LOOM_MAX_PREEMPTIONS=2 cargo test -p loom-tests --release`
-//! Without the cfg this file compiles to nothing.
+//! Without the cfg this file compiles to nothing. `LOOM_MUTATION=NAME` re-opens a fixed fault
+//! (src/mutation.rs) so that the model guarding it can be seen to fail.
 #![cfg(dispatcher_loom)]
 
 use std::sync::Arc;
