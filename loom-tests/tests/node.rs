@@ -10,7 +10,7 @@ use std::sync::Arc;
 use dispatcher_core::ids::{ChangefeedId, DispatcherId, Epoch, Mode, NodeId};
 use dispatcher_core::messages::*;
 use dispatcher_core::mutation::Mutations;
-use dispatcher_core::node::{DispatcherManager, Effect, ManagerConfig, Outcome, Step};
+use dispatcher_core::node::{CreateTicket, DispatcherManager, Effect, ManagerConfig, Outcome, Step};
 use dispatcher_core::span::TableSpan;
 use loom::thread;
 
@@ -79,6 +79,22 @@ fn live(dm: &DispatcherManager) -> Vec<DispatcherId> {
         .filter(|r| r.state().phase == dispatcher_core::node::registry::Phase::Live)
         .map(|r| r.id)
         .collect()
+}
+
+/// The create ticket a step hands the embedder.
+fn ticket_of(step: &Step) -> CreateTicket {
+    step.effects
+        .iter()
+        .find_map(|e| match e {
+            Effect::Create(t) => Some(t.clone()),
+            _ => None,
+        })
+        .expect("a create ticket")
+}
+
+/// Whether the bootstrap answer of `step` lists dispatcher `d`.
+fn lists(step: &Step, d: DispatcherId) -> bool {
+    step.bootstrap_response().unwrap().spans.iter().any(|s| s.id == d)
 }
 
 /// (a) Two concurrent creates of different dispatchers on one span: exactly one executes.
@@ -171,14 +187,7 @@ fn two_bootstraps_of_one_new_owner_versus_an_old_create() {
     loom::model(|| {
         let dm = Arc::new(manager());
         let step = dm.handle_schedule(&mt(), request(id(1), ScheduleAction::Create));
-        let ticket = step
-            .effects
-            .iter()
-            .find_map(|e| match e {
-                Effect::Create(t) => Some(t.clone()),
-                _ => None,
-            })
-            .expect("an e2 create ticket");
+        let ticket = ticket_of(&step);
         let spawn_bootstrap = |dm: &Arc<DispatcherManager>| {
             let dm = dm.clone();
             thread::spawn(move || dm.handle_bootstrap(&NodeId::new("mt2"), &bootstrap(3, "mt2")))
@@ -186,9 +195,7 @@ fn two_bootstraps_of_one_new_owner_versus_an_old_create() {
         let (a, b) = (spawn_bootstrap(&dm), spawn_bootstrap(&dm));
         let executed = dm.commit_create(&ticket).is_ok();
         for step in [a.join().unwrap(), b.join().unwrap()] {
-            let response = step.bootstrap_response().unwrap();
-            let reported = response.spans.iter().any(|s| s.id == id(1));
-            assert!(!executed || reported, "the create executed but a snapshot omits it");
+            assert!(!executed || lists(&step, id(1)), "the create executed but a snapshot omits it");
         }
     });
 }
@@ -206,9 +213,7 @@ fn two_bootstraps_of_one_new_owner_versus_an_old_create_admission() {
         let a = dm.handle_bootstrap(&NodeId::new("mt2"), &bootstrap(3, "mt2"));
         let executed = c.join().unwrap();
         for step in [a, b.join().unwrap()] {
-            let response = step.bootstrap_response().unwrap();
-            let reported = response.spans.iter().any(|s| s.id == id(1));
-            assert!(!executed || reported, "the create executed but a snapshot omits it");
+            assert!(!executed || lists(&step, id(1)), "the create executed but a snapshot omits it");
         }
     });
 }
@@ -262,12 +267,7 @@ fn undone_merge_racing_a_remove_of_its_merged_id_leaks_no_entry() {
         assert!(create_and_commit(&dm, id(1)));
         let mut second = request(id(2), ScheduleAction::Create);
         second.config.span = Some(span_b());
-        let step = dm.handle_schedule(&mt(), second);
-        for e in &step.effects {
-            if let Effect::Create(t) = e {
-                dm.commit_create(t).unwrap();
-            }
-        }
+        dm.commit_create(&ticket_of(&dm.handle_schedule(&mt(), second))).unwrap();
         for d in [id(1), id(2)] {
             let _ = dm.dispatcher_state_changed(d, Mode::Default, ComponentState::Working, 120);
         }
