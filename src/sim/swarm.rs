@@ -62,7 +62,9 @@ enum Feature {
     DestBouncesWhileClosing,
     /// Every copy of a merge request held back until just past the maintainer's give-up, and
     /// the removes that follow the withdrawal held back too: the merge reaches the node after
-    /// its merged id was removed there, before its sources are.
+    /// its merged id was removed there, before its sources are. Often the removes' resends are
+    /// held back past the sources' placement again on the same node, and the heartbeats that
+    /// would report the second close are lost.
     MergeOvertakesWithdrawal,
 }
 
@@ -396,7 +398,7 @@ fn operation(
         }
         Feature::MergeOvertakesWithdrawal => {
             let (table, spans) = table(rng, draw, c)?;
-            let (spans, _) = side_by_side(rng, c, table, spans, mode, 0, steps)?;
+            let (spans, on) = side_by_side(rng, c, table, spans, mode, 0, steps)?;
             // The maintainer gives an unanswered merge up after 5 sends 500 ms apart (the
             // simulator's settings): copies held back a little longer all land after that.
             let kind = Some("MergeDispatcherRequest".to_string());
@@ -407,6 +409,15 @@ fn operation(
             let kind = Some("ScheduleDispatcherRequest".to_string());
             let (ms, count) = (rng.range(200, 1_000), rng.range(2, 4) as u32);
             steps.push(step(Verb::DelayMessages { kind, from: None, to: None, ms, count: Some(count) }));
+            if rng.chance(65) {
+                // The held-back copies are the removes' resends (500 ms after the first sends,
+                // which close the sources); they land after the sources were placed again on the
+                // same node under the same ids and close them again. The heartbeats that would
+                // report those closes are lost.
+                steps.push(step(Verb::Run { ms: ms + rng.range(450, 750) }));
+                let (kind, count) = (Some("HeartBeatRequest".to_string()), rng.range(2, 4) as u32);
+                steps.push(step(Verb::DropMessages { kind, from: on, to: None, count }));
+            }
             steps.push(step(Verb::Run { ms: rng.range(500, 2_000) }));
             None
         }
