@@ -71,11 +71,14 @@ pub enum Mutation {
     /// *Node.* An undone merge request removes only its own journal entry, leaking a Remove of
     /// the merged id that replaced it (issue 15, fault 3).
     UndoFinishesOwnEntryOnly,
+    /// *Node.* A source that closes on its own while its merge is still preparing is closed
+    /// without ending the merge, which may then begin draining it (issue 15, fault 2).
+    SelfCloseSkipsPreparingMerge,
 }
 
 impl Mutation {
     /// Every variant, in declaration order.
-    pub const ALL: [Mutation; 20] = [
+    pub const ALL: [Mutation; 21] = [
         Mutation::RestoreMoveWithoutRemove,
         Mutation::RestoredMergeUnaccepted,
         Mutation::AbandonUnacceptedMerge,
@@ -96,6 +99,7 @@ impl Mutation {
         Mutation::DrainCountedTwice,
         Mutation::RemoveReplacesAnyHolder,
         Mutation::UndoFinishesOwnEntryOnly,
+        Mutation::SelfCloseSkipsPreparingMerge,
     ];
 
     /// The kebab-case name used on the command line.
@@ -121,6 +125,7 @@ impl Mutation {
             Mutation::DrainCountedTwice => "drain-counted-twice",
             Mutation::RemoveReplacesAnyHolder => "remove-replaces-any-holder",
             Mutation::UndoFinishesOwnEntryOnly => "undo-finishes-own-entry-only",
+            Mutation::SelfCloseSkipsPreparingMerge => "self-close-skips-preparing-merge",
         }
     }
 }

@@ -304,3 +304,74 @@ fn undone_merge_racing_a_remove_of_its_merged_id_leaks_no_entry() {
         }
     });
 }
+
+fn merge_request(sources: &[DispatcherId], merged: DispatcherId) -> MergeRequest {
+    MergeRequest {
+        changefeed: ChangefeedId::default(),
+        sources: sources.to_vec(),
+        merged,
+        mode: Mode::Default,
+        epoch: Epoch(2),
+    }
+}
+
+/// The dispatchers a step asks the embedder to close, merge sources to drain included.
+fn closes_or_drains(step: &Step) -> Vec<DispatcherId> {
+    let mut ids = closes(step);
+    for e in &step.effects {
+        if let Effect::CloseMergeSources { sources, .. } = e {
+            ids.extend(sources.iter().copied());
+        }
+    }
+    ids
+}
+
+/// (i) Issue 15, fault 2: the merged dispatcher turning MergeReady races a source closing on its
+/// own (an error, its table dropped). Once the embedder has done every close it was asked for,
+/// the merge is over: nothing journaled, and the merged dispatcher started only if both sources
+/// closed first. Before the fix the MergeReady source check could pass, the close release the
+/// source because the merge was still preparing, and `begin_drain` then wait forever for it.
+#[test]
+fn merge_ready_racing_a_source_closing_on_its_own_never_strands_the_merge() {
+    loom::model(|| {
+        let dm = Arc::new(manager());
+        assert!(create_and_commit(&dm, id(1)));
+        let mut second = request(id(2), ScheduleAction::Create);
+        second.config.span = Some(span_b());
+        dm.commit_create(&ticket_of(&dm.handle_schedule(&mt(), second))).unwrap();
+        for d in [id(1), id(2)] {
+            let _ = dm.dispatcher_state_changed(d, Mode::Default, ComponentState::Working, 120);
+        }
+        let prepared = dm.handle_merge(&mt(), merge_request(&[id(1), id(2)], id(3)));
+        assert_eq!(prepared.outcome, Outcome::Applied);
+        let other = dm.clone();
+        let closer = thread::spawn(move || other.dispatcher_closed(id(1), Mode::Default, 130, None));
+        let ready = dm.dispatcher_state_changed(id(3), Mode::Default, ComponentState::MergeReady, 0);
+        let own = closer.join().unwrap();
+        // The embedder: closes what the steps ask for, sources of a drain included.
+        let mut to_close = [closes_or_drains(&ready), closes_or_drains(&own)].concat();
+        let mut started = false;
+        let mut i = 0;
+        while i < to_close.len() {
+            let step = dm.dispatcher_closed(to_close[i], Mode::Default, 130, None);
+            to_close.extend(closes_or_drains(&step));
+            started |= step.effects.iter().any(|e| matches!(e, Effect::StartMerged { .. }));
+            i += 1;
+        }
+        if started {
+            let _ = dm.dispatcher_state_changed(id(3), Mode::Default, ComponentState::Working, 130);
+        }
+        assert!(
+            dm.merges().in_progress().is_empty(),
+            "the merge is stranded: {:?}",
+            dm.merges().in_progress()
+        );
+        let live = live(&dm);
+        if started {
+            assert_eq!(live, vec![id(3)], "the merged dispatcher runs alone");
+        } else {
+            assert!(!live.contains(&id(3)), "an unstarted merged dispatcher stays: {live:?}");
+        }
+        assert!(dm.operators().is_empty(), "journal entries left: {}", dm.operators().len());
+    });
+}

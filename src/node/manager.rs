@@ -516,14 +516,16 @@ impl DispatcherManager {
             return Step::dropped(Drop::Duplicate);
         }
         record.record_final(checkpoint_ts, block);
-        if let Some(step) = self.merges.source_closed(self, &record) {
-            return step;
-        }
+        let aborted = match self.merges.source_closed(self, &record) {
+            Ok(step) => return step,
+            Err(aborted) => aborted,
+        };
         // Release: publishes the final checkpoint recorded above.
         if record.transition(transition::close).is_err() {
-            return Step::dropped(Drop::Unknown);
+            return Step::applied(aborted);
         }
-        let mut effects = vec![self.release_closed(&record)];
+        let mut effects = aborted;
+        effects.push(self.release_closed(&record));
         effects.extend(self.merges.merged_closed(self, &record));
         Step::applied(effects)
     }

@@ -280,30 +280,49 @@ impl MergeJournal {
         effects
     }
 
-    /// A source of a draining merge was closed: the last one hands over to the merged dispatcher.
-    /// `None` if `record` is not a draining merge source.
+    /// A merge source was closed. A draining merge counts it, and the last one hands over
+    /// (`Ok`). A merge still preparing is aborted first, so that it can never begin draining a
+    /// source that is gone (issue 15, fault 2): the abort and `begin_drain` are CASes on the same
+    /// phase word, so exactly one wins. If the abort loses, the merge is draining and counts
+    /// this close like any other. `Err` carries the abort's effects (the other sources resumed,
+    /// the merged dispatcher closed) for a caller that then closes `record` as usual; an empty
+    /// one when `record` takes part in no open merge as a source.
     pub(crate) fn source_closed(
         &self,
         dm: &DispatcherManager,
         record: &Arc<DispatcherRecord>,
-    ) -> Option<Step> {
-        let entry = self
-            .involving(record.mode, record.id)
-            .into_iter()
-            .find(|e| e.has_source(record) && matches!(e.phase(), MergePhase::Draining { .. }))?;
+    ) -> Result<Step, Vec<Effect>> {
+        let Some(entry) = self.involving(record.mode, record.id).into_iter().find(|e| e.has_source(record))
+        else {
+            return Err(Vec::new());
+        };
+        if entry.phase() == MergePhase::Preparing && !dm.has_mutation(Mutation::SelfCloseSkipsPreparingMerge)
+        {
+            let effects = self.abort(dm, &entry);
+            // Lost to `begin_drain`: count the close below. Otherwise the merge is over (here or
+            // elsewhere), and the source is closing, not resumed.
+            if !matches!(entry.phase(), MergePhase::Draining { .. }) {
+                let resumes_self =
+                    |e: &Effect| matches!(e, Effect::ResumeSource { id, .. } if *id == record.id);
+                return Err(effects.into_iter().filter(|e| !resumes_self(e)).collect());
+            }
+        }
+        if !matches!(entry.phase(), MergePhase::Draining { .. }) {
+            return Err(Vec::new());
+        }
         // Release: publishes the final checkpoint recorded by the caller.
         match record.transition(transition::drain) {
             Ok(_) => {}
             Err(Refused::Drained) if dm.has_mutation(Mutation::DrainCountedTwice) => {}
-            Err(Refused::Drained) => return Some(Step::dropped(Drop::Duplicate)),
-            Err(_) => return Some(Step::dropped(Drop::Unknown)),
+            Err(Refused::Drained) => return Ok(Step::dropped(Drop::Duplicate)),
+            Err(_) => return Ok(Step::dropped(Drop::Unknown)),
         }
         match entry.advance(progress::source_drained) {
-            Some(MergePhase::HandedOver) => Some(Step::applied(self.hand_over(dm, &entry))),
-            Some(_) => Some(Step::applied(Vec::new())),
+            Some(MergePhase::HandedOver) => Ok(Step::applied(self.hand_over(dm, &entry))),
+            Some(_) => Ok(Step::applied(Vec::new())),
             // The merge ended under us (its merged dispatcher closed): this source is simply
             // closed. Whoever wins the close CAS releases it and reports its Stopped.
-            None => Some(Step::applied(release_drained(dm, record).into_iter().collect())),
+            None => Ok(Step::applied(release_drained(dm, record).into_iter().collect())),
         }
     }
 

@@ -325,3 +325,48 @@ fn duplicate_close_report_of_a_drained_source_is_counted_once() {
     assert!(matches!(&last.effects[0], Effect::StartMerged { start_ts: 200, .. }), "{:?}", last.effects);
     assert_eq!(reported(&last, id(1), ComponentState::Stopped), Some(300), "the first report's checkpoint");
 }
+
+/// Issue 15, fault 2: a source that closes on its own (an error, its table dropped) while its
+/// merge is still preparing ends the merge there and then: the other source resumes, the merged
+/// dispatcher is closed, and a MergeReady arriving later drains nothing. Before the fix the close
+/// left the merge preparing, and a MergeReady whose source check had already passed went on to
+/// drain a source that was gone (the loom model of `loom-tests/tests/node.rs` (i) is that race).
+#[test]
+fn source_closing_on_its_own_while_the_merge_prepares_ends_the_merge() {
+    // The fault, re-opened: the close leaves the merge preparing, journaled, sources parked.
+    let broken = manager().mutated(dispatcher_core::mutation::Mutation::SelfCloseSkipsPreparingMerge.into());
+    two_sources(&broken);
+    let _ = broken.handle_merge(&mt(), merge(&[id(1), id(2)], id(3)));
+    let _ = broken.dispatcher_closed(id(1), Mode::Default, 300, None);
+    assert_eq!(broken.merges().in_progress().len(), 1, "re-opened: the merge outlives its source");
+    assert_eq!(state(&broken, id(2)), ComponentState::WaitingMerge);
+
+    let dm = manager();
+    two_sources(&dm);
+    assert_eq!(dm.handle_merge(&mt(), merge(&[id(1), id(2)], id(3))).outcome, Outcome::Applied);
+    let closed = dm.dispatcher_closed(id(1), Mode::Default, 300, None);
+    assert_eq!(closed.outcome, Outcome::Applied);
+    assert_eq!(reported(&closed, id(1), ComponentState::Stopped), Some(300));
+    let resumed: Vec<DispatcherId> = closed
+        .effects
+        .iter()
+        .filter_map(|e| match e {
+            Effect::ResumeSource { id, .. } => Some(*id),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(resumed, vec![id(2)], "the other source resumes, the closing one does not");
+    assert!(closed.effects.iter().any(|e| matches!(e, Effect::Close { id: d, .. } if *d == id(3))));
+    assert!(dm.merges().in_progress().is_empty(), "the merge ended with its source");
+    assert_eq!(state(&dm, id(2)), ComponentState::Working);
+    // The merged dispatcher's MergeReady, already on its way, starts nothing.
+    let ready = dm.dispatcher_state_changed(id(3), Mode::Default, ComponentState::MergeReady, 0);
+    assert!(
+        !ready.effects.iter().any(|e| matches!(e, Effect::CloseMergeSources { .. })),
+        "{:?}",
+        ready.effects
+    );
+    let _ = dm.dispatcher_closed(id(3), Mode::Default, 0, None);
+    assert!(dm.operators().is_empty(), "journal entries left: {}", dm.operators().len());
+    assert!(dm.registry().get_alive(Mode::Default, id(2)).is_some());
+}
