@@ -257,6 +257,27 @@ fn remove_resend_racing_close_and_a_new_create_keeps_the_new_entry() {
     });
 }
 
+fn merge_request(sources: &[DispatcherId], merged: DispatcherId) -> MergeRequest {
+    MergeRequest {
+        changefeed: ChangefeedId::default(),
+        sources: sources.to_vec(),
+        merged,
+        mode: Mode::Default,
+        epoch: Epoch(2),
+    }
+}
+
+/// Dispatchers 1 and 2 live and working side by side on spans a..m and m..z.
+fn two_working_sources(dm: &DispatcherManager) {
+    assert!(create_and_commit(dm, id(1)));
+    let mut second = request(id(2), ScheduleAction::Create);
+    second.config.span = Some(span_b());
+    dm.commit_create(&ticket_of(&dm.handle_schedule(&mt(), second))).unwrap();
+    for d in [id(1), id(2)] {
+        let _ = dm.dispatcher_state_changed(d, Mode::Default, ComponentState::Working, 120);
+    }
+}
+
 /// (h) Issue 15, fault 3: a merge request undone (a source removed while it parks them) racing a
 /// Remove of its merged id. Once every close the steps asked for has completed, nothing may stay
 /// in the journal: the undo takes away whatever entry holds the merged record's key.
@@ -264,20 +285,8 @@ fn remove_resend_racing_close_and_a_new_create_keeps_the_new_entry() {
 fn undone_merge_racing_a_remove_of_its_merged_id_leaks_no_entry() {
     loom::model(|| {
         let dm = Arc::new(manager());
-        assert!(create_and_commit(&dm, id(1)));
-        let mut second = request(id(2), ScheduleAction::Create);
-        second.config.span = Some(span_b());
-        dm.commit_create(&ticket_of(&dm.handle_schedule(&mt(), second))).unwrap();
-        for d in [id(1), id(2)] {
-            let _ = dm.dispatcher_state_changed(d, Mode::Default, ComponentState::Working, 120);
-        }
-        let merge = MergeRequest {
-            changefeed: ChangefeedId::default(),
-            sources: vec![id(1), id(2)],
-            merged: id(3),
-            mode: Mode::Default,
-            epoch: Epoch(2),
-        };
+        two_working_sources(&dm);
+        let merge = merge_request(&[id(1), id(2)], id(3));
         let other = dm.clone();
         let remover = thread::spawn(move || {
             let a = other.handle_schedule(&mt(), request(id(3), ScheduleAction::Remove));
@@ -305,16 +314,6 @@ fn undone_merge_racing_a_remove_of_its_merged_id_leaks_no_entry() {
     });
 }
 
-fn merge_request(sources: &[DispatcherId], merged: DispatcherId) -> MergeRequest {
-    MergeRequest {
-        changefeed: ChangefeedId::default(),
-        sources: sources.to_vec(),
-        merged,
-        mode: Mode::Default,
-        epoch: Epoch(2),
-    }
-}
-
 /// The dispatchers a step asks the embedder to close, merge sources to drain included.
 fn closes_or_drains(step: &Step) -> Vec<DispatcherId> {
     let mut ids = closes(step);
@@ -335,13 +334,7 @@ fn closes_or_drains(step: &Step) -> Vec<DispatcherId> {
 fn merge_ready_racing_a_source_closing_on_its_own_never_strands_the_merge() {
     loom::model(|| {
         let dm = Arc::new(manager());
-        assert!(create_and_commit(&dm, id(1)));
-        let mut second = request(id(2), ScheduleAction::Create);
-        second.config.span = Some(span_b());
-        dm.commit_create(&ticket_of(&dm.handle_schedule(&mt(), second))).unwrap();
-        for d in [id(1), id(2)] {
-            let _ = dm.dispatcher_state_changed(d, Mode::Default, ComponentState::Working, 120);
-        }
+        two_working_sources(&dm);
         let prepared = dm.handle_merge(&mt(), merge_request(&[id(1), id(2)], id(3)));
         assert_eq!(prepared.outcome, Outcome::Applied);
         let other = dm.clone();

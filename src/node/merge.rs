@@ -296,8 +296,8 @@ impl MergeJournal {
         else {
             return Err(Vec::new());
         };
-        if entry.phase() == MergePhase::Preparing && !dm.has_mutation(Mutation::SelfCloseSkipsPreparingMerge)
-        {
+        let phase = entry.phase();
+        if phase == MergePhase::Preparing && !dm.has_mutation(Mutation::SelfCloseSkipsPreparingMerge) {
             let effects = self.abort(dm, &entry);
             // Lost to `begin_drain`: count the close below. Otherwise the merge is over (here or
             // elsewhere), and the source is closing, not resumed.
@@ -306,8 +306,7 @@ impl MergeJournal {
                     |e: &Effect| matches!(e, Effect::ResumeSource { id, .. } if *id == record.id);
                 return Err(effects.into_iter().filter(|e| !resumes_self(e)).collect());
             }
-        }
-        if !matches!(entry.phase(), MergePhase::Draining { .. }) {
+        } else if !matches!(phase, MergePhase::Draining { .. }) {
             return Err(Vec::new());
         }
         // Release: publishes the final checkpoint recorded by the caller.
