@@ -133,7 +133,7 @@ fn queue_full_falls_back_to_sweep_and_spill() {
         let ub = pb.join().unwrap();
         reports.extend(drain(&co, &records));
         let _ = (ua, ub);
-        let last_a = reports.iter().filter(|(d, _)| *d == 1).map(|(_, t)| t.checkpoint_ts).last();
+        let last_a = reports.iter().filter(|(d, _)| *d == 1).map(|(_, t)| t.checkpoint_ts).next_back();
         assert_eq!(last_a, Some(170), "a's update reached a round: {reports:?}");
         let stops = reports.iter().filter(|(d, t)| *d == 2 && t.sealed).count();
         assert_eq!(stops, 1, "b's Stopped reached a round exactly once: {reports:?}");
