@@ -1,0 +1,281 @@
+//! Focused loops: one race of issue 15, set up single-threaded, its threads released together
+//! by a barrier, checked after they join; many times over.
+
+use std::sync::{Arc, Barrier};
+use std::time::{Duration, Instant};
+
+use dispatcher_core::ids::{ChangefeedId, DispatcherId, Epoch, Mode, NodeId};
+use dispatcher_core::messages::{
+    BootstrapRequest, ComponentState, DispatcherConfig, MergeRequest, OperatorType, ScheduleAction, ScheduleRequest,
+};
+use dispatcher_core::mutation::Mutations;
+use dispatcher_core::node::registry::Phase;
+use dispatcher_core::node::{CreateTicket, DispatcherManager, Effect, ManagerConfig, Outcome, Step};
+use dispatcher_core::span::TableSpan;
+
+/// The races, by the name `--focus` takes.
+pub const RACES: [&str; 5] = ["bootstrap-twice", "self-close-merge", "undo-remove-merged", "remove-resend", "duplicate-close"];
+
+/// What a focused loop found.
+pub struct Found {
+    pub iterations: u64,
+    pub failures: u64,
+    pub first: Option<(u64, Duration, String)>,
+}
+
+pub fn run(race: &str, iterations: u64, mutation: Mutations, stop_at_first: bool) -> Result<Found, String> {
+    let once: fn(Mutations) -> Option<String> = match race {
+        "bootstrap-twice" => bootstrap_twice,
+        "self-close-merge" => self_close_merge,
+        "undo-remove-merged" => undo_remove_merged,
+        "remove-resend" => remove_resend,
+        "duplicate-close" => duplicate_close,
+        other => return Err(format!("unknown race {other}; one of {}", RACES.join(", "))),
+    };
+    let started = Instant::now();
+    let mut found = Found { iterations: 0, failures: 0, first: None };
+    for i in 0..iterations {
+        found.iterations += 1;
+        if let Some(why) = once(mutation) {
+            found.failures += 1;
+            if found.first.is_none() {
+                found.first = Some((i, started.elapsed(), why));
+            }
+            if stop_at_first {
+                break;
+            }
+        }
+    }
+    Ok(found)
+}
+
+fn id(n: u64) -> DispatcherId {
+    DispatcherId::new(0, n).expect("nonzero")
+}
+
+fn mt(epoch: u64) -> NodeId {
+    NodeId::new(&format!("mt{epoch}"))
+}
+
+fn span(a: &[u8], b: &[u8]) -> TableSpan {
+    TableSpan::new(0, 1, a.to_vec(), b.to_vec()).expect("a valid span")
+}
+
+fn manager(mutation: Mutations) -> Arc<DispatcherManager> {
+    let dm = DispatcherManager::new(ManagerConfig {
+        node: NodeId::new("n1"),
+        changefeed: ChangefeedId::default(),
+        keyspace_id: 0,
+        redo_enabled: false,
+    })
+    .mutated(mutation);
+    let _ = dm.handle_bootstrap(&mt(2), &bootstrap(2));
+    Arc::new(dm)
+}
+
+fn bootstrap(epoch: u64) -> BootstrapRequest {
+    BootstrapRequest { start_ts: 1, epoch: Epoch(epoch), ..BootstrapRequest::default() }
+}
+
+fn request(d: DispatcherId, action: ScheduleAction, span: TableSpan, start: u64) -> ScheduleRequest {
+    ScheduleRequest {
+        changefeed: ChangefeedId::default(),
+        config: DispatcherConfig {
+            id: d,
+            mode: Mode::Default,
+            span: (action == ScheduleAction::Create).then_some(span),
+            start_ts: start,
+            schema_id: 1,
+            skip_dml_as_start_ts: false,
+        },
+        action,
+        operator_type: OperatorType::Add,
+        epoch: Epoch(2),
+    }
+}
+
+fn create(dm: &DispatcherManager, d: DispatcherId, s: TableSpan) -> Option<CreateTicket> {
+    dm.handle_schedule(&mt(2), request(d, ScheduleAction::Create, s, 100)).effects.into_iter().find_map(|e| match e {
+        Effect::Create(t) => Some(t),
+        _ => None,
+    })
+}
+
+fn remove(dm: &DispatcherManager, d: DispatcherId) -> Step {
+    dm.handle_schedule(&mt(2), request(d, ScheduleAction::Remove, span(b"a", b"z"), 100))
+}
+
+/// Dispatchers 1 (a..m) and 2 (m..z), live and working.
+fn two_working(dm: &DispatcherManager) {
+    for (d, s) in [(id(1), span(b"a", b"m")), (id(2), span(b"m", b"z"))] {
+        dm.commit_create(&create(dm, d, s).expect("a ticket")).expect("commits");
+        let _ = dm.dispatcher_state_changed(d, Mode::Default, ComponentState::Working, 120);
+    }
+}
+
+fn merge_request() -> MergeRequest {
+    MergeRequest { changefeed: ChangefeedId::default(), sources: vec![id(1), id(2)], merged: id(3), mode: Mode::Default, epoch: Epoch(2) }
+}
+
+/// Runs `ops` on their own threads, released together.
+fn race<T: Send>(ops: Vec<Box<dyn FnOnce() -> T + Send + '_>>) -> Vec<T> {
+    let barrier = Barrier::new(ops.len());
+    std::thread::scope(|s| {
+        let handles: Vec<_> = ops
+            .into_iter()
+            .map(|op| {
+                let barrier = &barrier;
+                s.spawn(move || {
+                    barrier.wait();
+                    op()
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().expect("a racing thread panicked")).collect()
+    })
+}
+
+/// The embedder after the race: every close and drain asked for is done, started merged
+/// dispatchers report Working, until nothing more is asked. Returns whether a merged
+/// dispatcher started.
+fn settle(dm: &DispatcherManager, mut effects: Vec<Effect>) -> bool {
+    let mut started = false;
+    let mut i = 0;
+    while i < effects.len() {
+        let more = match &effects[i] {
+            Effect::Close { id, mode } => dm.dispatcher_closed(*id, *mode, 130, None).effects,
+            Effect::CloseMergeSources { sources, mode, .. } => {
+                sources.iter().flat_map(|s| dm.dispatcher_closed(*s, *mode, 130, None).effects).collect()
+            }
+            Effect::StartMerged { id, mode, .. } => {
+                started = true;
+                dm.dispatcher_state_changed(*id, *mode, ComponentState::Working, 130).effects
+            }
+            _ => Vec::new(),
+        };
+        effects.extend(more);
+        i += 1;
+    }
+    started
+}
+
+fn lists(step: &Step, d: DispatcherId) -> bool {
+    step.bootstrap_response().is_some_and(|r| r.spans.iter().any(|s| s.id == d))
+}
+
+/// Fault 1: two bootstraps of one new owner against the commit of an older owner's create.
+fn bootstrap_twice(m: Mutations) -> Option<String> {
+    let dm = manager(m);
+    let ticket = create(&dm, id(1), span(b"a", b"m"))?;
+    let (a, b, c) = (dm.clone(), dm.clone(), dm.clone());
+    let out = race::<(Option<Step>, bool)>(vec![
+        Box::new(move || (Some(a.handle_bootstrap(&mt(3), &bootstrap(3))), false)),
+        Box::new(move || (Some(b.handle_bootstrap(&mt(3), &bootstrap(3))), false)),
+        Box::new(move || (None, c.commit_create(&ticket).is_ok())),
+    ]);
+    let executed = out[2].1;
+    for step in out.iter().filter_map(|o| o.0.as_ref()) {
+        if step.outcome == Outcome::Applied && executed && !lists(step, id(1)) {
+            return Some("the old owner's create executed but a bootstrap answer omits it (I12)".into());
+        }
+    }
+    None
+}
+
+/// Fault 2: the merged dispatcher turning MergeReady against a source closing on its own.
+fn self_close_merge(m: Mutations) -> Option<String> {
+    let dm = manager(m);
+    two_working(&dm);
+    if dm.handle_merge(&mt(2), merge_request()).outcome != Outcome::Applied {
+        return Some("the merge was not taken up".into());
+    }
+    let (a, b) = (dm.clone(), dm.clone());
+    let steps = race::<Step>(vec![
+        Box::new(move || a.dispatcher_state_changed(id(3), Mode::Default, ComponentState::MergeReady, 0)),
+        Box::new(move || b.dispatcher_closed(id(1), Mode::Default, 130, None)),
+    ]);
+    let started = settle(&dm, steps.into_iter().flat_map(|s| s.effects).collect());
+    if !dm.merges().is_empty() {
+        return Some(format!("the merge is stranded in {:?}", dm.merges().entries()[0].phase()));
+    }
+    if !dm.operators().is_empty() {
+        return Some("a journal entry is left".into());
+    }
+    let live: Vec<_> = dm.registry().records().into_iter().filter(|r| r.state().phase == Phase::Live).map(|r| r.id).collect();
+    if started && live != vec![id(3)] {
+        return Some(format!("the merged dispatcher started beside {live:?}"));
+    }
+    None
+}
+
+/// Fault 3: a merge request undone (a source removed while it parks them) against a Remove of
+/// its merged id.
+fn undo_remove_merged(m: Mutations) -> Option<String> {
+    let dm = manager(m);
+    two_working(&dm);
+    let (a, b) = (dm.clone(), dm.clone());
+    let steps = race::<Vec<Step>>(vec![
+        Box::new(move || vec![a.handle_merge(&mt(2), merge_request())]),
+        Box::new(move || vec![remove(&b, id(3)), remove(&b, id(1))]),
+    ]);
+    settle(&dm, steps.into_iter().flatten().flat_map(|s| s.effects).collect());
+    if dm.merges().is_empty() && dm.registry().get_alive(Mode::Default, id(3)).is_none() && !dm.operators().is_empty() {
+        let (key, entry) = &dm.operators().entries()[0];
+        return Some(format!("a journal entry outlived the merge: {:?} on {:?}", entry.kind(), key.span));
+    }
+    None
+}
+
+/// Fault 4: a resent Remove of X against X's close and a create of another dispatcher on X's span.
+fn remove_resend(m: Mutations) -> Option<String> {
+    let dm = manager(m);
+    let s = span(b"a", b"m");
+    dm.commit_create(&create(&dm, id(1), s.clone())?).ok()?;
+    let first = remove(&dm, id(1));
+    if !first.effects.iter().any(|e| matches!(e, Effect::Close { .. })) {
+        return Some("the first Remove asked for no close".into());
+    }
+    let (a, b) = (dm.clone(), dm.clone());
+    let out = race::<Option<CreateTicket>>(vec![
+        Box::new(move || {
+            let _ = remove(&a, id(1));
+            None
+        }),
+        Box::new(move || {
+            let _ = b.dispatcher_closed(id(1), Mode::Default, 150, None);
+            let mut r = request(id(2), ScheduleAction::Create, s, 150);
+            r.config.start_ts = 150;
+            b.handle_schedule(&mt(2), r).effects.into_iter().find_map(|e| match e {
+                Effect::Create(t) => Some(t),
+                _ => None,
+            })
+        }),
+    ]);
+    if out[1].is_some() {
+        // Creating, not yet committed: a re-bootstrap of the same owner must report it.
+        let again = dm.handle_bootstrap(&mt(2), &bootstrap(2));
+        let reported = again.bootstrap_response().is_some_and(|r| r.operators.iter().any(|o| o.config.id == id(2)));
+        if !reported {
+            return Some("the new create lost its journal entry: a same-owner re-bootstrap does not report it".into());
+        }
+    }
+    None
+}
+
+/// Fault 5 (single-threaded): a duplicate close report of a drained source.
+fn duplicate_close(m: Mutations) -> Option<String> {
+    let dm = manager(m);
+    two_working(&dm);
+    let _ = dm.handle_merge(&mt(2), merge_request());
+    let ready = dm.dispatcher_state_changed(id(3), Mode::Default, ComponentState::MergeReady, 0);
+    if !ready.effects.iter().any(|e| matches!(e, Effect::CloseMergeSources { .. })) {
+        return Some("the merge did not begin draining".into());
+    }
+    let first = dm.dispatcher_closed(id(1), Mode::Default, 130, None);
+    let again = dm.dispatcher_closed(id(1), Mode::Default, 130, None);
+    let started = [first, again].iter().flat_map(|s| &s.effects).any(|e| matches!(e, Effect::StartMerged { .. }));
+    if started {
+        return Some("the merged dispatcher starts while source 2 still runs (I2): the duplicate report counted".into());
+    }
+    None
+}
