@@ -74,11 +74,18 @@ pub enum Mutation {
     /// *Node.* A source that closes on its own while its merge is still preparing is closed
     /// without ending the merge, which may then begin draining it (issue 15, fault 2).
     SelfCloseSkipsPreparingMerge,
+    /// *Node.* A Remove resend fenced after its admission removes its own entry instead of
+    /// putting back the in-flight Remove it replaced (found by the node-stress harness).
+    FencedRemoveErasesReplaced,
+    /// *Node.* A create or merge of the current owner replaces an older owner's in-flight
+    /// Remove of the span's dispatcher, then fails on the still-occupied span and leaves no
+    /// entry (found by the node-stress harness).
+    CreateReplacesStaleRemove,
 }
 
 impl Mutation {
     /// Every variant, in declaration order.
-    pub const ALL: [Mutation; 21] = [
+    pub const ALL: [Mutation; 23] = [
         Mutation::RestoreMoveWithoutRemove,
         Mutation::RestoredMergeUnaccepted,
         Mutation::AbandonUnacceptedMerge,
@@ -100,6 +107,8 @@ impl Mutation {
         Mutation::RemoveReplacesAnyHolder,
         Mutation::UndoFinishesOwnEntryOnly,
         Mutation::SelfCloseSkipsPreparingMerge,
+        Mutation::FencedRemoveErasesReplaced,
+        Mutation::CreateReplacesStaleRemove,
     ];
 
     /// The kebab-case name used on the command line.
@@ -126,6 +135,8 @@ impl Mutation {
             Mutation::RemoveReplacesAnyHolder => "remove-replaces-any-holder",
             Mutation::UndoFinishesOwnEntryOnly => "undo-finishes-own-entry-only",
             Mutation::SelfCloseSkipsPreparingMerge => "self-close-skips-preparing-merge",
+            Mutation::FencedRemoveErasesReplaced => "fenced-remove-erases-replaced",
+            Mutation::CreateReplacesStaleRemove => "create-replaces-stale-remove",
         }
     }
 }

@@ -20,7 +20,7 @@ use super::effect::{CreateTicket, Drop, Effect, Step};
 use super::fence::{self, Fence, Owner};
 use super::heartbeat::{BlockStatusBuffer, Coalescer, HeartbeatConfig, StatusHandle, Update};
 use super::merge::MergeJournal;
-use super::operators::{OpEntry, OpKey, OpRequest, OperatorTable};
+use super::operators::{OpEntry, OpKey, OpKind, OpRequest, OperatorTable};
 use super::registry::{
     transition, Admission, DispatcherRecord, Phase, RecordSpec, RecordState, Refused, Registry,
 };
@@ -360,10 +360,7 @@ impl DispatcherManager {
         let key = OpKey { mode, span };
         let entry = OpEntry::new(OpRequest::Schedule(request), from.clone(), record.incarnation);
         // P6/P7: a current-owner holder makes this Busy; a stale one is replaced.
-        let admitted = match self
-            .operators
-            .admit(key.clone(), entry, |holder| !fence::admits(owner, &holder.from, holder.epoch()))
-        {
+        let admitted = match self.operators.admit(key.clone(), entry, |holder| self.may_displace(owner, holder)) {
             Ok(admitted) => admitted,
             Err(_busy) => return Step::dropped(Drop::Busy),
         };
@@ -380,6 +377,14 @@ impl DispatcherManager {
             return Step::dropped(Drop::Fenced);
         }
         Step::applied(vec![Effect::Create(CreateTicket { record, op: Some((key, admitted.entry)) })])
+    }
+
+    /// Whether a create or merge of `owner` may take the key `holder` holds: only from an older
+    /// owner, and never an in-flight Remove. That one's dispatcher still occupies the span (the
+    /// new operator could only fail on it), and the next snapshot must list it until it closes.
+    pub(crate) fn may_displace(&self, owner: &Owner, holder: &OpEntry) -> bool {
+        !fence::admits(owner, &holder.from, holder.epoch())
+            && (holder.kind() != OpKind::Remove || self.has_mutation(Mutation::CreateReplacesStaleRemove))
     }
 
     /// A replaced stale entry's create must never execute: cancel its record if still creating.
@@ -443,7 +448,13 @@ impl DispatcherManager {
             return Step::applied(vec![self.report_synthetic(stopped(id, mode, record.checkpoint_ts()))]);
         };
         if !self.fence.still_current(owner) {
-            self.operators.finish(&key, &admitted.entry);
+            // A fenced resend leaves the journal as it found it: the Remove it replaced (its
+            // dispatcher is closing) stays in flight for the next snapshot.
+            if self.has_mutation(Mutation::FencedRemoveErasesReplaced) {
+                self.operators.finish(&key, &admitted.entry);
+            } else {
+                self.operators.revert(&key, &admitted);
+            }
             return Step::dropped(Drop::Fenced);
         }
         let mut effects = self.merges.stop_involving(self, mode, id);

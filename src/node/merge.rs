@@ -15,7 +15,6 @@ use crate::mutation::Mutation;
 use crate::sync::{AtomicU64, Computed, Map, Op, Ordering};
 
 use super::effect::{Drop, Effect, Step};
-use super::fence;
 use super::manager::DispatcherManager;
 use super::operators::{OpEntry, OpKey, OpRequest};
 use super::registry::{transition, DispatcherRecord, Phase, RecordSpec, RecordState, Refused};
@@ -523,7 +522,7 @@ impl DispatcherManager {
         let key = OpKey { mode, span };
         let op = OpEntry::new(OpRequest::Merge(request.clone()), from.clone(), merged.incarnation);
         let admitted =
-            match self.operators.admit(key.clone(), op, |h| !fence::admits(&owner, &h.from, h.epoch())) {
+            match self.operators.admit(key.clone(), op, |h| self.may_displace(&owner, h)) {
                 Ok(admitted) => admitted,
                 Err(_) => return Step::dropped(Drop::Busy),
             };

@@ -79,6 +79,7 @@ pub struct Stats {
     pub i2_checks: AtomicU64,
     pub reports: AtomicU64,
     pub barriers: AtomicU64,
+    pub orphan_closes: AtomicU64,
 }
 
 pub struct Embedder {
@@ -128,12 +129,28 @@ impl Embedder {
         lock(&self.table).running.iter().filter(|(k, _)| k.0 == cf).map(|(k, r)| (k.1, k.2, r.built)).collect()
     }
 
-    /// Forgets everything (between rounds).
-    pub fn reset(&self) {
-        let mut t = lock(&self.table);
-        t.running.clear();
-        t.gone.clear();
+    /// Drops the closes held for dispatchers never built whose id `dm` no longer knows: a Remove
+    /// that crossed a merge request being undone asked to close a merged dispatcher that will
+    /// never be prepared (the contract of `Effect::Close`). Returns how many went.
+    pub fn drop_orphan_closes(&self, cf: usize, dm: &DispatcherManager) -> u64 {
+        let keys: Vec<Key> =
+            lock(&self.table).running.iter().filter(|(k, r)| k.0 == cf && !r.built).map(|(k, _)| *k).collect();
+        let mut dropped = 0;
+        for key in keys {
+            let _guard = self.shard(&key);
+            if dm.registry().get(key.1, key.2).is_some() {
+                continue;
+            }
+            let mut table = lock(&self.table);
+            if table.running.get(&key).is_some_and(|r| !r.built) {
+                table.running.remove(&key);
+                dropped += 1;
+            }
+        }
+        self.stats.orphan_closes.fetch_add(dropped, Ordering::Relaxed);
+        dropped
     }
+
 
     fn shard(&self, key: &Key) -> MutexGuard<'_, ()> {
         use std::hash::{Hash, Hasher};
@@ -246,6 +263,14 @@ impl Embedder {
                             }
                         }
                         Err(_) => {
+                            // A Close held for this create is moot: nothing was built. Keeping
+                            // it would close a later create of the same id (a resend).
+                            let mut table = lock(&self.table);
+                            if table.running.get(&key).is_some_and(|r| !r.built) {
+                                table.running.remove(&key);
+                            }
+                            drop(table);
+                            drop(guard);
                             self.stats.withdrawn.fetch_add(1, Ordering::Relaxed);
                         }
                     }
@@ -335,6 +360,11 @@ impl Embedder {
         {
             let mut table = lock(&self.table);
             let Some(r) = table.running.get(&key).cloned() else {
+                // A Remove of the merged dispatcher can cross its hand-over: its Close may run
+                // first, and then there is nothing left to start.
+                if table.gone.contains(&key) {
+                    return;
+                }
                 drop(table);
                 drop(guard);
                 return self.violation(format!("StartMerged of cf{cf} {mode:?} {id}, which was never prepared"));
@@ -384,8 +414,9 @@ impl Embedder {
         let Some(r) = running else { return };
         let ckpt = r.start + rng.below(3);
         self.stats.closes.fetch_add(1, Ordering::Relaxed);
-        log.push(Event::CloseBegun { key, at: self.clock.tick() });
+        let at = self.clock.tick();
         let mut steps = vec![dm.dispatcher_closed(key.2, key.1, ckpt, None)];
+        log.push(Event::Closed { key, at, end: self.clock.tick() });
         if self.quirks.duplicate_closes {
             if rng.chance(30) {
                 self.stats.duplicate_closes.fetch_add(1, Ordering::Relaxed);

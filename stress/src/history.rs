@@ -27,15 +27,15 @@ pub type Key = (usize, Mode, DispatcherId);
 
 #[derive(Clone, Debug)]
 pub enum Event {
-    /// A create or merge request on `span` is about to be handled.
-    Asked { cf: usize, mode: Mode, span: TableSpan, at: u64 },
+    /// A create or merge request on `span` was handled between `at` and `end`.
+    Asked { cf: usize, mode: Mode, span: TableSpan, at: u64, end: u64 },
     /// `commit_create` succeeded for a create of owner `epoch` whose ticket was handed out at
     /// `issued`.
     Committed { key: Key, epoch: u64, issued: u64, begin: u64, end: u64 },
     /// A merge request was taken up (its merged dispatcher is live, preparing).
     Prepared { key: Key, at: u64 },
-    /// The embedder is about to report `key` closed.
-    CloseBegun { key: Key, at: u64 },
+    /// The embedder reported `key` closed (`dispatcher_closed` ran between `at` and `end`).
+    Closed { key: Key, at: u64, end: u64 },
     /// A Remove of `key` (span `span`) from owner `epoch` asked for its close.
     RemoveApplied { key: Key, span: TableSpan, epoch: u64, begin: u64, end: u64 },
     /// A bootstrap of owner `epoch` answered with this snapshot.
@@ -74,21 +74,21 @@ pub struct Checked {
 
 /// Checks one round's merged log. Returns the violations found (empty: clean).
 pub fn check(events: &[Event], out: &mut Checked) -> Vec<String> {
-    let mut closes: HashMap<Key, Vec<u64>> = HashMap::new();
-    let mut asked: HashMap<(usize, Mode, TableSpan), Vec<u64>> = HashMap::new();
+    let mut closes: HashMap<Key, Vec<(u64, u64)>> = HashMap::new();
+    // Dispatchers the embedder was told to build (a create committed, a merged one prepared).
+    let mut announced: HashSet<Key> = HashSet::new();
     for e in events {
         match e {
-            Event::CloseBegun { key, at } => closes.entry(*key).or_default().push(*at),
-            Event::Asked { cf, mode, span, at } => asked.entry((*cf, *mode, span.clone())).or_default().push(*at),
+            Event::Closed { key, at, end } => closes.entry(*key).or_default().push((*at, *end)),
+            Event::Committed { key, .. } | Event::Prepared { key, .. } => {
+                announced.insert(*key);
+            }
             _ => {}
         }
     }
-    // A close of `key` began strictly between `after` and `before`.
+    // A close report of `key` overlapped the interval from `after` to `before`.
     let closed_between = |key: &Key, after: u64, before: u64| {
-        closes.get(key).is_some_and(|v| v.iter().any(|&at| after < at && at < before))
-    };
-    let asked_between = |cf: usize, mode: Mode, span: &TableSpan, after: u64, before: u64| {
-        asked.get(&(cf, mode, span.clone())).is_some_and(|v| v.iter().any(|&at| after < at && at < before))
+        closes.get(key).is_some_and(|v| v.iter().any(|&(at, end)| after < end && at < before))
     };
     let mut violations = Vec::new();
     for b in events {
@@ -133,11 +133,13 @@ pub fn check(events: &[Event], out: &mut Checked) -> Vec<String> {
                     }
                 }
                 // A Remove in flight (its dispatcher not closed) is recoverable: listed with its
-                // dispatcher, unless a later create or merge of the same span replaced it in the
-                // journal (the harness, unlike a maintainer, sends those).
+                // dispatcher. Nothing may take its journal entry meanwhile: a create or merge of
+                // the span is Busy, a fenced resend puts it back, a newer one is listed itself.
                 Event::RemoveApplied { key, span, epoch: r, begin, end } if key.0 == *cf && end < b0 && r <= e => {
                     out.pairs += 1;
-                    if closed_between(key, *begin, *b1) || asked_between(*cf, key.1, span, *begin, *b1) {
+                    // A merged dispatcher whose merge request was undone under the Remove was
+                    // never announced: its record went with the undo, and so did the Remove.
+                    if closed_between(key, *begin, *b1) || !announced.contains(key) {
                         continue;
                     }
                     let k = (key.1, key.2);
@@ -152,6 +154,7 @@ pub fn check(events: &[Event], out: &mut Checked) -> Vec<String> {
                                 _ => "the dispatcher without its Remove",
                             }
                         ));
+                        trace(events, key, span, begin.saturating_sub(3000), *b1 + 200);
                     }
                 }
                 _ => {}
@@ -159,4 +162,45 @@ pub fn check(events: &[Event], out: &mut Checked) -> Vec<String> {
         }
     }
     violations
+}
+
+/// With `STRESS_TRACE` set, prints every event about `key` or a span overlapping `span`.
+fn trace(events: &[Event], key: &Key, span: &TableSpan, from: u64, to: u64) {
+    if std::env::var_os("STRESS_TRACE").is_none() {
+        return;
+    }
+    let mut lines = Vec::new();
+    for e in events {
+        let hit = match e {
+            Event::Asked { cf, mode, span: s, .. } => *cf == key.0 && *mode == key.1 && s.overlaps(span),
+            Event::Committed { key: k, .. } | Event::Prepared { key: k, .. } | Event::Closed { key: k, .. } => k == key,
+            Event::RemoveApplied { key: k, .. } => k == key,
+            Event::Bootstrap { cf, .. } => *cf == key.0,
+        };
+        if hit {
+            let at = match e {
+                Event::Asked { at, .. } | Event::Prepared { at, .. } | Event::Closed { at, .. } => *at,
+                Event::Committed { begin, .. } | Event::RemoveApplied { begin, .. } | Event::Bootstrap { begin, .. } => *begin,
+            };
+            let line = match e {
+                Event::Bootstrap { epoch, begin, end, snapshot, .. } => {
+                    let k = (key.1, key.2);
+                    format!(
+                        "bootstrap e{epoch} {begin}..{end} span={} create={} remove={}",
+                        snapshot.spans.contains(&k),
+                        snapshot.creates.contains(&k),
+                        snapshot.removes.contains(&k)
+                    )
+                }
+                other => format!("{other:?}"),
+            };
+            if (from..=to).contains(&at) {
+                lines.push((at, line));
+            }
+        }
+    }
+    lines.sort();
+    for (_, line) in lines {
+        eprintln!("  {line}");
+    }
 }

@@ -100,13 +100,15 @@ fn rounds(cfg: &run::Config) -> ExitCode {
     let started = std::time::Instant::now();
     let r = run::run(cfg);
     println!(
-        "rounds {} requests {} creates-committed {} bootstraps {} closes {} duplicate-closes {} merges-started {} heartbeat-rounds {} checks {} violations {} ({:.1} s)",
+        "rounds {} requests {} creates-committed {} bootstraps {} closes {} duplicate-closes {} withdrawn {} orphan-closes {} merges-started {} heartbeat-rounds {} checks {} violations {} ({:.1} s)",
         r.rounds,
         r.requests,
         r.creates_committed,
         r.bootstraps,
         r.closes,
         r.duplicate_closes,
+        r.withdrawn,
+        r.orphan_closes,
         r.merges_started,
         r.heartbeat_rounds,
         r.checks,

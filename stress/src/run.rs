@@ -69,6 +69,8 @@ pub struct Report {
     pub closes: u64,
     pub duplicate_closes: u64,
     pub merges_started: u64,
+    pub withdrawn: u64,
+    pub orphan_closes: u64,
     pub checks: u64,
     pub heartbeat_rounds: u64,
     pub violations: Vec<String>,
@@ -116,6 +118,8 @@ pub fn run(cfg: &Config) -> Report {
         report.closes += embedder.stats.closes.load(Ordering::Relaxed);
         report.duplicate_closes += embedder.stats.duplicate_closes.load(Ordering::Relaxed);
         report.merges_started += embedder.stats.merges_started.load(Ordering::Relaxed);
+        report.withdrawn += embedder.stats.withdrawn.load(Ordering::Relaxed);
+        report.orphan_closes += embedder.stats.orphan_closes.load(Ordering::Relaxed);
         if !violations.is_empty() {
             if report.first.is_none() {
                 report.first = Some((round, started.elapsed()));
@@ -368,16 +372,17 @@ fn requests(sh: &Shared, rng: &mut Rng) -> Vec<Event> {
                 Some(r) if rng.chance(25) => (r.2, r.3.clone()),
                 _ => {
                     let id = world::id(sh.next_id.fetch_add(1, Ordering::Relaxed));
-                    (id, sh.spans[rng.below(sh.spans.len() as u64) as usize].clone())
+                    (id, pick_span(&sh.spans, rng))
                 }
             };
             if recent.0.len() >= 16 {
                 recent.0.remove(0);
             }
             recent.0.push((cf, mode, id, span.clone()));
-            log.push(Event::Asked { cf, mode, span: span.clone(), at: sh.embedder.clock.tick() });
-            let step = dm.handle_schedule(&from, world::schedule(cf, ScheduleAction::Create, mode, id, Some(span), epoch));
+            let asked = sh.embedder.clock.tick();
+            let step = dm.handle_schedule(&from, world::schedule(cf, ScheduleAction::Create, mode, id, Some(span.clone()), epoch));
             let at = sh.embedder.clock.tick();
+            log.push(Event::Asked { cf, mode, span, at: asked, end: at });
             sh.embedder.submit(&dm, cf, step, at, rng, &mut log);
         } else if action < 72 {
             let target = match recent.0.iter().filter(|r| r.0 == cf).nth(rng.below(16) as usize) {
@@ -407,9 +412,13 @@ fn requests(sh: &Shared, rng: &mut Rng) -> Vec<Event> {
             let request = world::merge(cf, mode, vec![x.id, y.id], merged, epoch);
             let copies = if rng.chance(20) { 2 } else { 1 };
             for _ in 0..copies {
-                log.push(Event::Asked { cf, mode, span: x.span.joined_with(&y.span), at: sh.embedder.clock.tick() });
+                let asked = sh.embedder.clock.tick();
                 let step = dm.handle_merge(&from, request.clone());
                 let at = sh.embedder.clock.tick();
+                log.push(Event::Asked { cf, mode, span: x.span.joined_with(&y.span), at: asked, end: at });
+                if std::env::var_os("STRESS_DEBUG").is_some() && at - asked > 500 {
+                    eprintln!("DEBUG merge {merged} {asked}..{at}: {:?} {:?}", step.outcome, step.effects);
+                }
                 if step.effects.iter().any(|e| matches!(e, Effect::PrepareMerged { .. })) {
                     log.push(Event::Prepared { key: (cf, mode, merged), at });
                 }
@@ -438,6 +447,14 @@ fn requests(sh: &Shared, rng: &mut Rng) -> Vec<Event> {
     log
 }
 
+/// A span to create: mostly a quarter, so that adjacent quarters are often live together and
+/// merges have sources; now and then a half, which overlaps two quarters.
+fn pick_span(spans: &[TableSpan], rng: &mut Rng) -> TableSpan {
+    let table = rng.below(world::TABLES.len() as u64) as usize * 6;
+    let within = if rng.chance(85) { rng.below(4) } else { 4 + rng.below(2) };
+    spans[table + within as usize].clone()
+}
+
 /// A random live dispatcher of `dm`.
 fn live(dm: &DispatcherManager, rng: &mut Rng) -> Option<(Mode, DispatcherId, TableSpan)> {
     let records: Vec<_> = dm
@@ -458,6 +475,7 @@ fn quiescent_checks(sh: &Shared, when: &str) -> Vec<String> {
     let mut v = Vec::new();
     for cf in 0..CHANGEFEEDS {
         let Some(dm) = sh.orch.manager(&world::changefeed(cf)) else { continue };
+        sh.embedder.drop_orphan_closes(cf, &dm);
         v.extend(journal_checks(sh, cf, &dm, when));
         // A complete heartbeat round lists every live dispatcher.
         let mut collector = Collector::new(&dm);
