@@ -368,3 +368,39 @@ fn merge_ready_racing_a_source_closing_on_its_own_never_strands_the_merge() {
         assert!(dm.operators().is_empty(), "journal entries left: {}", dm.operators().len());
     });
 }
+
+/// Whether the bootstrap answer of `step` carries a Remove of `d`.
+fn lists_remove(step: &Step, d: DispatcherId) -> bool {
+    step.bootstrap_response()
+        .unwrap()
+        .operators
+        .iter()
+        .any(|op| op.action == ScheduleAction::Remove && op.config.id == d)
+}
+
+/// (j) Found by node-stress: a Remove resend admitted under the old owner, then fenced by a
+/// bootstrap of a new one, while the first Remove's close is still under way. Every snapshot
+/// that lists the closing dispatcher lists its Remove, before and after the resend gives up.
+/// Before the fix the fenced resend removed its own entry, taking the first Remove with it.
+#[test]
+fn fenced_remove_resend_keeps_the_remove_it_replaced() {
+    loom::model(|| {
+        let dm = Arc::new(manager());
+        assert!(create_and_commit(&dm, id(1)));
+        let first = dm.handle_schedule(&mt(), request(id(1), ScheduleAction::Remove));
+        assert_eq!(closes(&first), vec![id(1)]);
+        let other = dm.clone();
+        let resend =
+            thread::spawn(move || other.handle_schedule(&mt(), request(id(1), ScheduleAction::Remove)));
+        let taken = dm.handle_bootstrap(&NodeId::new("mt2"), &bootstrap(3, "mt2"));
+        let _ = resend.join().unwrap();
+        assert!(
+            lists(&taken, id(1)) && lists_remove(&taken, id(1)),
+            "the new owner's snapshot lost the Remove"
+        );
+        let again = dm.handle_bootstrap(&NodeId::new("mt2"), &bootstrap(3, "mt2"));
+        assert!(lists_remove(&again, id(1)), "the fenced resend erased the Remove in flight");
+        let _ = dm.dispatcher_closed(id(1), Mode::Default, 150, None);
+        assert!(dm.operators().is_empty(), "journal entries left: {}", dm.operators().len());
+    });
+}

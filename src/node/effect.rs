@@ -59,11 +59,11 @@ pub enum Effect {
     /// Close a dispatcher, then call `dispatcher_closed` with its final checkpoint.
     ///
     /// Under concurrent calls a Close can reach the embedder before the effect that builds its
-    /// dispatcher (a Remove of a merged dispatcher overtaking its `PrepareMerged`, or of a create
-    /// overtaking its `Create`): keep it and close the dispatcher as soon as it is built. If a
-    /// Remove crossed a merge request that was then undone, the merged dispatcher is never
-    /// prepared at all; such a held close may be dropped once `registry().get` no longer knows
-    /// the id (nothing will build it then).
+    /// dispatcher (a Remove of a merged dispatcher overtaking its `PrepareMerged`): keep it and
+    /// close the dispatcher as soon as it is built. If a Remove crossed a merge request that was
+    /// then undone, the merged dispatcher is never prepared at all; such a held close may be
+    /// dropped once `registry().get` no longer knows the id (nothing will build it then). A
+    /// `StartMerged` that arrives after such a Close has closed its dispatcher starts nothing.
     Close {
         /// The dispatcher.
         id: DispatcherId,

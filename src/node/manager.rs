@@ -360,10 +360,11 @@ impl DispatcherManager {
         let key = OpKey { mode, span };
         let entry = OpEntry::new(OpRequest::Schedule(request), from.clone(), record.incarnation);
         // P6/P7: a current-owner holder makes this Busy; a stale one is replaced.
-        let admitted = match self.operators.admit(key.clone(), entry, |holder| self.may_displace(owner, holder)) {
-            Ok(admitted) => admitted,
-            Err(_busy) => return Step::dropped(Drop::Busy),
-        };
+        let admitted =
+            match self.operators.admit(key.clone(), entry, |holder| self.may_displace(owner, holder)) {
+                Ok(admitted) => admitted,
+                Err(_busy) => return Step::dropped(Drop::Busy),
+            };
         if let Some(stale) = &admitted.replaced {
             self.retire(&key, stale);
         }

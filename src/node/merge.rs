@@ -521,11 +521,10 @@ impl DispatcherManager {
         );
         let key = OpKey { mode, span };
         let op = OpEntry::new(OpRequest::Merge(request.clone()), from.clone(), merged.incarnation);
-        let admitted =
-            match self.operators.admit(key.clone(), op, |h| self.may_displace(&owner, h)) {
-                Ok(admitted) => admitted,
-                Err(_) => return Step::dropped(Drop::Busy),
-            };
+        let admitted = match self.operators.admit(key.clone(), op, |h| self.may_displace(&owner, h)) {
+            Ok(admitted) => admitted,
+            Err(_) => return Step::dropped(Drop::Busy),
+        };
         let source_ids: Vec<_> = sources.iter().map(|s| s.id).collect();
         if let Err(conflict) = self.registry.reserve(&merged, &source_ids) {
             self.operators.finish(&key, &admitted.entry);

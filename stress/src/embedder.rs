@@ -36,6 +36,7 @@ pub struct Item {
     pub work: Work,
 }
 
+#[allow(clippy::large_enum_variant)] // queued by value; boxing buys nothing here
 pub enum Work {
     /// An effect of a core call; `issued` is the log position just after that call returned.
     Effect { effect: Effect, issued: u64 },
@@ -126,15 +127,24 @@ impl Embedder {
 
     /// The dispatchers of `cf` the embedder runs, and placeholders for closes that came first.
     pub fn running(&self, cf: usize) -> Vec<(Mode, DispatcherId, bool)> {
-        lock(&self.table).running.iter().filter(|(k, _)| k.0 == cf).map(|(k, r)| (k.1, k.2, r.built)).collect()
+        lock(&self.table)
+            .running
+            .iter()
+            .filter(|(k, _)| k.0 == cf)
+            .map(|(k, r)| (k.1, k.2, r.built))
+            .collect()
     }
 
     /// Drops the closes held for dispatchers never built whose id `dm` no longer knows: a Remove
     /// that crossed a merge request being undone asked to close a merged dispatcher that will
     /// never be prepared (the contract of `Effect::Close`). Returns how many went.
     pub fn drop_orphan_closes(&self, cf: usize, dm: &DispatcherManager) -> u64 {
-        let keys: Vec<Key> =
-            lock(&self.table).running.iter().filter(|(k, r)| k.0 == cf && !r.built).map(|(k, _)| *k).collect();
+        let keys: Vec<Key> = lock(&self.table)
+            .running
+            .iter()
+            .filter(|(k, r)| k.0 == cf && !r.built)
+            .map(|(k, _)| *k)
+            .collect();
         let mut dropped = 0;
         for key in keys {
             let _guard = self.shard(&key);
@@ -151,7 +161,6 @@ impl Embedder {
         dropped
     }
 
-
     fn shard(&self, key: &Key) -> MutexGuard<'_, ()> {
         use std::hash::{Hash, Hasher};
         let mut h = std::collections::hash_map::DefaultHasher::new();
@@ -167,14 +176,27 @@ impl Embedder {
     /// Hands over the effects of a core call that returned at log position `issued`: work on
     /// dispatchers is queued 0-200 µs ahead; a start or resume is a state change of the
     /// embedder itself and happens now.
-    pub fn submit(&self, dm: &Arc<DispatcherManager>, cf: usize, step: Step, issued: u64, rng: &mut Rng, log: &mut Vec<Event>) {
+    pub fn submit(
+        &self,
+        dm: &Arc<DispatcherManager>,
+        cf: usize,
+        step: Step,
+        issued: u64,
+        rng: &mut Rng,
+        log: &mut Vec<Event>,
+    ) {
         for effect in step.effects {
             match effect {
-                Effect::Create(_) | Effect::Close { .. } | Effect::CloseMergeSources { .. } | Effect::PrepareMerged { .. } => {
+                Effect::Create(_)
+                | Effect::Close { .. }
+                | Effect::CloseMergeSources { .. }
+                | Effect::PrepareMerged { .. } => {
                     let due = Instant::now() + Duration::from_micros(rng.below(200));
                     self.push(Item { due, dm: dm.clone(), cf, work: Work::Effect { effect, issued } });
                 }
-                Effect::StartMerged { id, mode, start_ts, .. } => self.start_merged(dm, cf, mode, id, start_ts, rng),
+                Effect::StartMerged { id, mode, start_ts, .. } => {
+                    self.start_merged(dm, cf, mode, id, start_ts, rng)
+                }
                 Effect::Report(_) | Effect::ReportError(_) => {
                     self.stats.reports.fetch_add(1, Ordering::Relaxed);
                 }
@@ -236,7 +258,12 @@ impl Embedder {
                     let guard = self.shard(&key);
                     if rng.chance(2) && !ticket.spec().span.is_table_trigger() {
                         self.stats.failed.fetch_add(1, Ordering::Relaxed);
-                        let error = RunningError { time: String::new(), node: String::new(), code: "stress".into(), message: "build failed".into() };
+                        let error = RunningError {
+                            time: String::new(),
+                            node: String::new(),
+                            code: "stress".into(),
+                            message: "build failed".into(),
+                        };
                         let step = dm.create_failed(&ticket, error);
                         drop(guard);
                         let at = self.clock.tick();
@@ -295,7 +322,9 @@ impl Embedder {
                 _ => {}
             },
             Work::Working(mode, id) => self.state(&dm, (cf, mode, id), ComponentState::Working, rng, log),
-            Work::MergeReady(mode, id) => self.state(&dm, (cf, mode, id), ComponentState::MergeReady, rng, log),
+            Work::MergeReady(mode, id) => {
+                self.state(&dm, (cf, mode, id), ComponentState::MergeReady, rng, log)
+            }
             Work::SelfClose(mode, id) => {
                 let known = lock(&self.table).running.get(&(cf, mode, id)).is_some_and(|r| r.built);
                 if known {
@@ -354,7 +383,15 @@ impl Embedder {
         }
     }
 
-    fn start_merged(&self, dm: &Arc<DispatcherManager>, cf: usize, mode: Mode, id: DispatcherId, start: Ts, rng: &mut Rng) {
+    fn start_merged(
+        &self,
+        dm: &Arc<DispatcherManager>,
+        cf: usize,
+        mode: Mode,
+        id: DispatcherId,
+        start: Ts,
+        rng: &mut Rng,
+    ) {
         let key = (cf, mode, id);
         let guard = self.shard(&key);
         {
@@ -367,7 +404,8 @@ impl Embedder {
                 }
                 drop(table);
                 drop(guard);
-                return self.violation(format!("StartMerged of cf{cf} {mode:?} {id}, which was never prepared"));
+                return self
+                    .violation(format!("StartMerged of cf{cf} {mode:?} {id}, which was never prepared"));
             };
             self.check_i2(&table.running, key, &r.span);
             table.running.insert(key, Running { writing: true, start, ..r });
@@ -377,7 +415,14 @@ impl Embedder {
         self.later(dm, cf, Work::Working(mode, id), rng);
     }
 
-    fn state(&self, dm: &Arc<DispatcherManager>, key: Key, state: ComponentState, rng: &mut Rng, log: &mut Vec<Event>) {
+    fn state(
+        &self,
+        dm: &Arc<DispatcherManager>,
+        key: Key,
+        state: ComponentState,
+        rng: &mut Rng,
+        log: &mut Vec<Event>,
+    ) {
         let guard = self.shard(&key);
         let Some(r) = lock(&self.table).running.get(&key).cloned() else { return };
         if !r.built {
@@ -405,7 +450,8 @@ impl Embedder {
                 None if table.gone.contains(&key) => None,
                 // Not built yet (a merged dispatcher whose PrepareMerged is still queued).
                 None => {
-                    let placeholder = Running { span: TableSpan::table_trigger(0), start: 0, built: false, writing: false };
+                    let placeholder =
+                        Running { span: TableSpan::table_trigger(0), start: 0, built: false, writing: false };
                     table.running.insert(key, placeholder);
                     None
                 }
@@ -433,4 +479,3 @@ impl Embedder {
         }
     }
 }
-

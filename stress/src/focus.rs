@@ -6,7 +6,8 @@ use std::time::{Duration, Instant};
 
 use dispatcher_core::ids::{ChangefeedId, DispatcherId, Epoch, Mode, NodeId};
 use dispatcher_core::messages::{
-    BootstrapRequest, ComponentState, DispatcherConfig, MergeRequest, OperatorType, ScheduleAction, ScheduleRequest,
+    BootstrapRequest, ComponentState, DispatcherConfig, MergeRequest, OperatorType, ScheduleAction,
+    ScheduleRequest,
 };
 use dispatcher_core::mutation::Mutations;
 use dispatcher_core::node::registry::Phase;
@@ -14,7 +15,8 @@ use dispatcher_core::node::{CreateTicket, DispatcherManager, Effect, ManagerConf
 use dispatcher_core::span::TableSpan;
 
 /// The races, by the name `--focus` takes.
-pub const RACES: [&str; 5] = ["bootstrap-twice", "self-close-merge", "undo-remove-merged", "remove-resend", "duplicate-close"];
+pub const RACES: [&str; 5] =
+    ["bootstrap-twice", "self-close-merge", "undo-remove-merged", "remove-resend", "duplicate-close"];
 
 /// What a focused loop found.
 pub struct Found {
@@ -95,9 +97,11 @@ fn request(d: DispatcherId, action: ScheduleAction, span: TableSpan, start: u64)
 }
 
 fn create(dm: &DispatcherManager, d: DispatcherId, s: TableSpan) -> Option<CreateTicket> {
-    dm.handle_schedule(&mt(2), request(d, ScheduleAction::Create, s, 100)).effects.into_iter().find_map(|e| match e {
-        Effect::Create(t) => Some(t),
-        _ => None,
+    dm.handle_schedule(&mt(2), request(d, ScheduleAction::Create, s, 100)).effects.into_iter().find_map(|e| {
+        match e {
+            Effect::Create(t) => Some(t),
+            _ => None,
+        }
     })
 }
 
@@ -114,7 +118,13 @@ fn two_working(dm: &DispatcherManager) {
 }
 
 fn merge_request() -> MergeRequest {
-    MergeRequest { changefeed: ChangefeedId::default(), sources: vec![id(1), id(2)], merged: id(3), mode: Mode::Default, epoch: Epoch(2) }
+    MergeRequest {
+        changefeed: ChangefeedId::default(),
+        sources: vec![id(1), id(2)],
+        merged: id(3),
+        mode: Mode::Default,
+        epoch: Epoch(2),
+    }
 }
 
 /// Runs `ops` on their own threads, released together.
@@ -201,7 +211,13 @@ fn self_close_merge(m: Mutations) -> Option<String> {
     if !dm.operators().is_empty() {
         return Some("a journal entry is left".into());
     }
-    let live: Vec<_> = dm.registry().records().into_iter().filter(|r| r.state().phase == Phase::Live).map(|r| r.id).collect();
+    let live: Vec<_> = dm
+        .registry()
+        .records()
+        .into_iter()
+        .filter(|r| r.state().phase == Phase::Live)
+        .map(|r| r.id)
+        .collect();
     if started && live != vec![id(3)] {
         return Some(format!("the merged dispatcher started beside {live:?}"));
     }
@@ -219,7 +235,10 @@ fn undo_remove_merged(m: Mutations) -> Option<String> {
         Box::new(move || vec![remove(&b, id(3)), remove(&b, id(1))]),
     ]);
     settle(&dm, steps.into_iter().flatten().flat_map(|s| s.effects).collect());
-    if dm.merges().is_empty() && dm.registry().get_alive(Mode::Default, id(3)).is_none() && !dm.operators().is_empty() {
+    if dm.merges().is_empty()
+        && dm.registry().get_alive(Mode::Default, id(3)).is_none()
+        && !dm.operators().is_empty()
+    {
         let (key, entry) = &dm.operators().entries()[0];
         return Some(format!("a journal entry outlived the merge: {:?} on {:?}", entry.kind(), key.span));
     }
@@ -254,9 +273,12 @@ fn remove_resend(m: Mutations) -> Option<String> {
     if out[1].is_some() {
         // Creating, not yet committed: a re-bootstrap of the same owner must report it.
         let again = dm.handle_bootstrap(&mt(2), &bootstrap(2));
-        let reported = again.bootstrap_response().is_some_and(|r| r.operators.iter().any(|o| o.config.id == id(2)));
+        let reported =
+            again.bootstrap_response().is_some_and(|r| r.operators.iter().any(|o| o.config.id == id(2)));
         if !reported {
-            return Some("the new create lost its journal entry: a same-owner re-bootstrap does not report it".into());
+            return Some(
+                "the new create lost its journal entry: a same-owner re-bootstrap does not report it".into(),
+            );
         }
     }
     None
@@ -273,9 +295,13 @@ fn duplicate_close(m: Mutations) -> Option<String> {
     }
     let first = dm.dispatcher_closed(id(1), Mode::Default, 130, None);
     let again = dm.dispatcher_closed(id(1), Mode::Default, 130, None);
-    let started = [first, again].iter().flat_map(|s| &s.effects).any(|e| matches!(e, Effect::StartMerged { .. }));
+    let started =
+        [first, again].iter().flat_map(|s| &s.effects).any(|e| matches!(e, Effect::StartMerged { .. }));
     if started {
-        return Some("the merged dispatcher starts while source 2 still runs (I2): the duplicate report counted".into());
+        return Some(
+            "the merged dispatcher starts while source 2 still runs (I2): the duplicate report counted"
+                .into(),
+        );
     }
     None
 }

@@ -53,7 +53,8 @@ pub struct Snapshot {
 impl Snapshot {
     pub fn of(response: &dispatcher_core::messages::BootstrapResponse) -> Self {
         use dispatcher_core::messages::ScheduleAction;
-        let mut s = Snapshot { spans: response.spans.iter().map(|b| (b.mode, b.id)).collect(), ..Self::default() };
+        let mut s =
+            Snapshot { spans: response.spans.iter().map(|b| (b.mode, b.id)).collect(), ..Self::default() };
         for op in &response.operators {
             let key = (op.config.mode, op.config.id);
             match op.action {
@@ -76,12 +77,12 @@ pub struct Checked {
 pub fn check(events: &[Event], out: &mut Checked) -> Vec<String> {
     let mut closes: HashMap<Key, Vec<(u64, u64)>> = HashMap::new();
     // Dispatchers the embedder was told to build (a create committed, a merged one prepared).
-    let mut announced: HashSet<Key> = HashSet::new();
+    let mut announced: HashMap<Key, Vec<u64>> = HashMap::new();
     for e in events {
         match e {
             Event::Closed { key, at, end } => closes.entry(*key).or_default().push((*at, *end)),
-            Event::Committed { key, .. } | Event::Prepared { key, .. } => {
-                announced.insert(*key);
+            Event::Committed { key, begin: at, .. } | Event::Prepared { key, at } => {
+                announced.entry(*key).or_default().push(*at)
             }
             _ => {}
         }
@@ -99,7 +100,9 @@ pub fn check(events: &[Event], out: &mut Checked) -> Vec<String> {
                 // A create admitted before the bootstrap began that executed: an older owner's must
                 // have executed before the answer and be listed as a dispatcher (I12); the same
                 // owner's is listed as a dispatcher or as an in-flight create.
-                Event::Committed { key, epoch: c, issued, begin, end } if key.0 == *cf && issued < b0 && c <= e => {
+                Event::Committed { key, epoch: c, issued, begin, end }
+                    if key.0 == *cf && issued < b0 && c <= e =>
+                {
                     out.pairs += 1;
                     if closed_between(key, *begin, *b1) {
                         continue;
@@ -135,11 +138,20 @@ pub fn check(events: &[Event], out: &mut Checked) -> Vec<String> {
                 // A Remove in flight (its dispatcher not closed) is recoverable: listed with its
                 // dispatcher. Nothing may take its journal entry meanwhile: a create or merge of
                 // the span is Busy, a fenced resend puts it back, a newer one is listed itself.
-                Event::RemoveApplied { key, span, epoch: r, begin, end } if key.0 == *cf && end < b0 && r <= e => {
+                Event::RemoveApplied { key, span, epoch: r, begin, end }
+                    if key.0 == *cf && end < b0 && r <= e =>
+                {
                     out.pairs += 1;
                     // A merged dispatcher whose merge request was undone under the Remove was
                     // never announced: its record went with the undo, and so did the Remove.
-                    if closed_between(key, *begin, *b1) || !announced.contains(key) {
+                    let Some(born) =
+                        announced.get(key).and_then(|v| v.iter().filter(|&&at| at < *begin).max())
+                    else {
+                        continue;
+                    };
+                    // Closed since it was built (a drained merge source, released without a
+                    // second report when the Remove ended its merge): nothing runs to list.
+                    if closed_between(key, *born, *b1) {
                         continue;
                     }
                     let k = (key.1, key.2);
@@ -173,14 +185,18 @@ fn trace(events: &[Event], key: &Key, span: &TableSpan, from: u64, to: u64) {
     for e in events {
         let hit = match e {
             Event::Asked { cf, mode, span: s, .. } => *cf == key.0 && *mode == key.1 && s.overlaps(span),
-            Event::Committed { key: k, .. } | Event::Prepared { key: k, .. } | Event::Closed { key: k, .. } => k == key,
+            Event::Committed { key: k, .. }
+            | Event::Prepared { key: k, .. }
+            | Event::Closed { key: k, .. } => k == key,
             Event::RemoveApplied { key: k, .. } => k == key,
             Event::Bootstrap { cf, .. } => *cf == key.0,
         };
         if hit {
             let at = match e {
                 Event::Asked { at, .. } | Event::Prepared { at, .. } | Event::Closed { at, .. } => *at,
-                Event::Committed { begin, .. } | Event::RemoveApplied { begin, .. } | Event::Bootstrap { begin, .. } => *begin,
+                Event::Committed { begin, .. }
+                | Event::RemoveApplied { begin, .. }
+                | Event::Bootstrap { begin, .. } => *begin,
             };
             let line = match e {
                 Event::Bootstrap { epoch, begin, end, snapshot, .. } => {
@@ -192,6 +208,7 @@ fn trace(events: &[Event], key: &Key, span: &TableSpan, from: u64, to: u64) {
                         snapshot.removes.contains(&k)
                     )
                 }
+                Event::Asked { mode, span, at, end, .. } => format!("asked {mode:?} {span:?} {at}..{end}"),
                 other => format!("{other:?}"),
             };
             if (from..=to).contains(&at) {

@@ -64,6 +64,7 @@ impl Config {
 pub struct Report {
     pub rounds: u64,
     pub requests: u64,
+    pub create_requests: u64,
     pub creates_committed: u64,
     pub bootstraps: u64,
     pub closes: u64,
@@ -94,6 +95,7 @@ struct Shared<'a> {
     next_id: AtomicU64,
     next_merged: AtomicU64,
     requests: AtomicU64,
+    create_requests: AtomicU64,
     heartbeat_rounds: AtomicU64,
     spans: Vec<TableSpan>,
 }
@@ -107,12 +109,14 @@ pub fn run(cfg: &Config) -> Report {
     let mut round = 0u64;
     while started.elapsed() < cfg.deadline {
         let embedder = Embedder::new(cfg.quirks);
-        let (violations, checked, e, ids, merged) = one_round(cfg, round, epoch, next_id, next_merged, &embedder, &mut report);
+        let (violations, checked, e, ids, merged) =
+            one_round(cfg, round, epoch, next_id, next_merged, &embedder, &mut report);
         epoch = e;
         next_id = ids;
         next_merged = merged;
         report.rounds += 1;
-        report.checks += checked.pairs + checked.bootstraps + embedder.stats.i2_checks.load(Ordering::Relaxed);
+        report.checks +=
+            checked.pairs + checked.bootstraps + embedder.stats.i2_checks.load(Ordering::Relaxed);
         report.bootstraps += checked.bootstraps;
         report.creates_committed += embedder.stats.commits.load(Ordering::Relaxed);
         report.closes += embedder.stats.closes.load(Ordering::Relaxed);
@@ -157,6 +161,7 @@ fn one_round(
         next_id: AtomicU64::new(next_id),
         next_merged: AtomicU64::new(next_merged),
         requests: AtomicU64::new(0),
+        create_requests: AtomicU64::new(0),
         heartbeat_rounds: AtomicU64::new(0),
         spans: world::spans(),
     };
@@ -224,6 +229,7 @@ fn one_round(
     let mut checked = Checked::default();
     violations.extend(history::check(&log, &mut checked));
     report.requests += sh.requests.load(Ordering::Relaxed);
+    report.create_requests += sh.create_requests.load(Ordering::Relaxed);
     report.heartbeat_rounds += sh.heartbeat_rounds.load(Ordering::Relaxed);
     (
         violations,
@@ -264,7 +270,13 @@ fn handle_bootstrap(
     let step = sh.orch.handle_bootstrap(from, request, true);
     let end = sh.embedder.clock.tick();
     if let Some(response) = step.bootstrap_response().filter(|r| r.err.is_none()) {
-        log.push(Event::Bootstrap { cf, epoch: request.epoch.0, begin, end, snapshot: Snapshot::of(response) });
+        log.push(Event::Bootstrap {
+            cf,
+            epoch: request.epoch.0,
+            begin,
+            end,
+            snapshot: Snapshot::of(response),
+        });
     }
     if let Some(dm) = sh.orch.manager(&world::changefeed(cf)) {
         dm.mark_redo_ready();
@@ -323,7 +335,9 @@ fn takeovers(sh: &Shared, rng: &mut Rng) -> Vec<Event> {
             if sh.cfg.duplicate_bootstraps && rng.chance(60) {
                 handle_bootstrap(sh, cf, &from, &request, rng, &mut log);
             }
-            let _ = sh.queue.push(PendingMessage::PostBootstrap { from, request: world::post_bootstrap(cf, epoch) });
+            let _ = sh
+                .queue
+                .push(PendingMessage::PostBootstrap { from, request: world::post_bootstrap(cf, epoch) });
         }
         sh.owner.epoch.store(epoch, Ordering::SeqCst);
     }
@@ -336,7 +350,11 @@ fn heartbeats(sh: &Shared) -> Vec<Event> {
     while !sh.stop_traffic.load(Ordering::SeqCst) {
         for dm in sh.orch.managers() {
             let mut collector = Collector::new(&dm);
-            let kind = if sh.heartbeat_rounds.load(Ordering::Relaxed) % 4 == 0 { RoundKind::Complete } else { RoundKind::StateChange };
+            let kind = if sh.heartbeat_rounds.load(Ordering::Relaxed) % 4 == 0 {
+                RoundKind::Complete
+            } else {
+                RoundKind::StateChange
+            };
             let _ = collector.round(&dm, kind);
             let mut batcher = BlockBatcher::new(dm.heartbeat_config());
             let _ = batcher.poll(&dm, started.elapsed().as_millis() as u64 + 10_000);
@@ -362,25 +380,37 @@ fn requests(sh: &Shared, rng: &mut Rng) -> Vec<Event> {
             continue;
         };
         sh.requests.fetch_add(1, Ordering::Relaxed);
+        // Pace the requests a little, so that on one core the embedder keeps up and dispatchers
+        // live long enough to be merged, removed and bootstrapped around.
+        if rng.chance(3) {
+            std::thread::sleep(Duration::from_micros(20));
+        } else {
+            std::thread::yield_now();
+        }
         let current = sh.owner.epoch.load(Ordering::SeqCst);
         let epoch = if rng.chance(15) && current > 2 { current - 1 } else { current };
         let from = world::maintainer(epoch);
         let mode = if rng.chance(30) { Mode::Redo } else { Mode::Default };
         let action = rng.below(100);
         if action < 45 {
-            let (id, span) = match recent.0.iter().filter(|r| r.0 == cf && r.1 == mode).nth(rng.below(8) as usize) {
-                Some(r) if rng.chance(25) => (r.2, r.3.clone()),
-                _ => {
-                    let id = world::id(sh.next_id.fetch_add(1, Ordering::Relaxed));
-                    (id, pick_span(&sh.spans, rng))
-                }
-            };
+            let (id, span) =
+                match recent.0.iter().filter(|r| r.0 == cf && r.1 == mode).nth(rng.below(8) as usize) {
+                    Some(r) if rng.chance(25) => (r.2, r.3.clone()),
+                    _ => {
+                        let id = world::id(sh.next_id.fetch_add(1, Ordering::Relaxed));
+                        (id, pick_span(&sh.spans, rng))
+                    }
+                };
             if recent.0.len() >= 16 {
                 recent.0.remove(0);
             }
             recent.0.push((cf, mode, id, span.clone()));
+            sh.create_requests.fetch_add(1, Ordering::Relaxed);
             let asked = sh.embedder.clock.tick();
-            let step = dm.handle_schedule(&from, world::schedule(cf, ScheduleAction::Create, mode, id, Some(span.clone()), epoch));
+            let step = dm.handle_schedule(
+                &from,
+                world::schedule(cf, ScheduleAction::Create, mode, id, Some(span.clone()), epoch),
+            );
             let at = sh.embedder.clock.tick();
             log.push(Event::Asked { cf, mode, span, at: asked, end: at });
             sh.embedder.submit(&dm, cf, step, at, rng, &mut log);
@@ -392,7 +422,8 @@ fn requests(sh: &Shared, rng: &mut Rng) -> Vec<Event> {
             let Some((mode, id)) = target else { continue };
             let span = dm.registry().get(mode, id).map(|r| r.span.clone());
             let begin = sh.embedder.clock.tick();
-            let step = dm.handle_schedule(&from, world::schedule(cf, ScheduleAction::Remove, mode, id, None, epoch));
+            let step =
+                dm.handle_schedule(&from, world::schedule(cf, ScheduleAction::Remove, mode, id, None, epoch));
             let end = sh.embedder.clock.tick();
             let closes = step.effects.iter().any(|e| matches!(e, Effect::Close { id: c, .. } if *c == id));
             if let (true, Some(span)) = (closes, span) {
@@ -404,7 +435,10 @@ fn requests(sh: &Shared, rng: &mut Rng) -> Vec<Event> {
             let (a, b) = pairs[rng.below(pairs.len() as u64) as usize];
             let on = |span: &TableSpan| {
                 dm.registry().records().into_iter().find(|r| {
-                    r.mode == mode && r.span == *span && r.state().phase == Phase::Live && r.state().component == ComponentState::Working
+                    r.mode == mode
+                        && r.span == *span
+                        && r.state().phase == Phase::Live
+                        && r.state().component == ComponentState::Working
                 })
             };
             let (Some(x), Some(y)) = (on(&sh.spans[a]), on(&sh.spans[b])) else { continue };
@@ -416,20 +450,28 @@ fn requests(sh: &Shared, rng: &mut Rng) -> Vec<Event> {
                 let step = dm.handle_merge(&from, request.clone());
                 let at = sh.embedder.clock.tick();
                 log.push(Event::Asked { cf, mode, span: x.span.joined_with(&y.span), at: asked, end: at });
-                if std::env::var_os("STRESS_DEBUG").is_some() && at - asked > 500 {
-                    eprintln!("DEBUG merge {merged} {asked}..{at}: {:?} {:?}", step.outcome, step.effects);
-                }
                 if step.effects.iter().any(|e| matches!(e, Effect::PrepareMerged { .. })) {
                     log.push(Event::Prepared { key: (cf, mode, merged), at });
                 }
                 sh.embedder.submit(&dm, cf, step, at, rng, &mut log);
             }
         } else if action < 95 {
-            let ids: Vec<_> = (0..3).filter_map(|_| live(&dm, rng)).filter(|l| l.0 == mode).map(|l| l.1).collect();
+            let ids: Vec<_> =
+                (0..3).filter_map(|_| live(&dm, rng)).filter(|l| l.0 == mode).map(|l| l.1).collect();
             let influence = if rng.chance(20) { Influence::All } else { Influence::Normal { ids } };
             let event = BarrierEvent { commit_ts: 200, is_sync_point: false };
-            let answer = BarrierAnswer { influence, action: Some(BarrierAction { pass: rng.chance(50), event }), ack: Some(event), ignored: None };
-            let response = HeartBeatResponse { changefeed: world::changefeed(cf), answers: vec![answer], mode, epoch: Epoch(epoch) };
+            let answer = BarrierAnswer {
+                influence,
+                action: Some(BarrierAction { pass: rng.chance(50), event }),
+                ack: Some(event),
+                ignored: None,
+            };
+            let response = HeartBeatResponse {
+                changefeed: world::changefeed(cf),
+                answers: vec![answer],
+                mode,
+                epoch: Epoch(epoch),
+            };
             let step: Step = dm.handle_heartbeat_response(&from, response);
             let at = sh.embedder.clock.tick();
             sh.embedder.submit(&dm, cf, step, at, rng, &mut log);
@@ -497,15 +539,24 @@ fn quiescent_checks(sh: &Shared, when: &str) -> Vec<String> {
 fn journal_checks(sh: &Shared, cf: usize, dm: &DispatcherManager, when: &str) -> Vec<String> {
     let mut v = Vec::new();
     for (key, entry) in dm.operators().entries() {
-        v.push(format!("{when}: cf{cf} journal entry left on {:?} {:?}: {:?} (target {})", key.mode, key.span, entry.kind(), entry.target));
+        v.push(format!(
+            "{when}: cf{cf} journal entry left on {:?} {:?}: {:?} (target {})",
+            key.mode,
+            key.span,
+            entry.kind(),
+            entry.target
+        ));
     }
     for entry in dm.merges().entries() {
         v.push(format!("{when}: cf{cf} merge left: {:?} in {:?}", entry.request, entry.phase()));
     }
-    let running: HashSet<_> = sh.embedder.running(cf).into_iter().filter(|r| r.2).map(|r| (r.0, r.1)).collect();
+    let running: HashSet<_> =
+        sh.embedder.running(cf).into_iter().filter(|r| r.2).map(|r| (r.0, r.1)).collect();
     for (mode, id, built) in sh.embedder.running(cf) {
         if !built {
-            v.push(format!("{when}: cf{cf} the embedder holds a Close for {mode:?} {id}, which never got built"));
+            v.push(format!(
+                "{when}: cf{cf} the embedder holds a Close for {mode:?} {id}, which never got built"
+            ));
         }
     }
     let mut live = HashSet::new();
@@ -514,7 +565,10 @@ fn journal_checks(sh: &Shared, cf: usize, dm: &DispatcherManager, when: &str) ->
         match s.phase {
             Phase::Live => {
                 live.insert((r.mode, r.id));
-                if s.removing || s.drained || (s.component != ComponentState::Working && !r.span.is_table_trigger()) {
+                if s.removing
+                    || s.drained
+                    || (s.component != ComponentState::Working && !r.span.is_table_trigger())
+                {
                     v.push(format!("{when}: cf{cf} {:?} {} is live but {:?}", r.mode, r.id, s));
                 }
             }
@@ -523,21 +577,38 @@ fn journal_checks(sh: &Shared, cf: usize, dm: &DispatcherManager, when: &str) ->
         }
     }
     for k in running.difference(&live) {
-        v.push(format!("{when}: cf{cf} the embedder runs {:?} {}, which the registry does not hold live", k.0, k.1));
+        v.push(format!(
+            "{when}: cf{cf} the embedder runs {:?} {}, which the registry does not hold live",
+            k.0, k.1
+        ));
     }
     for k in live.difference(&running) {
-        v.push(format!("{when}: cf{cf} the registry holds {:?} {} live, which the embedder does not run", k.0, k.1));
+        v.push(format!(
+            "{when}: cf{cf} the registry holds {:?} {} live, which the embedder does not run",
+            k.0, k.1
+        ));
     }
     v
 }
 
 /// The last owner removes every dispatcher (or closes the changefeed), until nothing is left.
-fn drain(sh: &Shared, cf: usize, dm: &Arc<DispatcherManager>, epoch: u64, close_all: bool, rng: &mut Rng, log: &mut Vec<Event>) {
+fn drain(
+    sh: &Shared,
+    cf: usize,
+    dm: &Arc<DispatcherManager>,
+    epoch: u64,
+    close_all: bool,
+    rng: &mut Rng,
+    log: &mut Vec<Event>,
+) {
     let from = world::maintainer(epoch);
     for _ in 0..20 {
         if close_all {
             let step = sh.orch.handle_close(&from, &world::close(cf, epoch));
-            let done = step.effects.iter().any(|e| matches!(e, Effect::Reply { reply: Reply::Close(r), .. } if r.success));
+            let done = step
+                .effects
+                .iter()
+                .any(|e| matches!(e, Effect::Reply { reply: Reply::Close(r), .. } if r.success));
             let at = sh.embedder.clock.tick();
             sh.embedder.submit(dm, cf, step, at, rng, log);
             quiesce(sh.embedder);
@@ -555,7 +626,10 @@ fn drain(sh: &Shared, cf: usize, dm: &Arc<DispatcherManager>, epoch: u64, close_
                 return;
             }
             for r in targets {
-                let step = dm.handle_schedule(&from, world::schedule(cf, ScheduleAction::Remove, r.mode, r.id, None, epoch));
+                let step = dm.handle_schedule(
+                    &from,
+                    world::schedule(cf, ScheduleAction::Remove, r.mode, r.id, None, epoch),
+                );
                 let at = sh.embedder.clock.tick();
                 sh.embedder.submit(dm, cf, step, at, rng, log);
             }

@@ -14,7 +14,9 @@ pub struct Rng(u64);
 impl Rng {
     /// A generator for one thread of one round of a seeded run.
     pub fn new(seed: u64, round: u64, thread: u64) -> Self {
-        let mut r = Rng(seed ^ round.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ thread.wrapping_mul(0xD1B5_4A32_D192_ED03));
+        let mut r = Rng(seed
+            ^ round.wrapping_mul(0x9E37_79B9_7F4A_7C15)
+            ^ thread.wrapping_mul(0xD1B5_4A32_D192_ED03));
         r.next();
         r
     }
@@ -103,12 +105,22 @@ pub fn schedule(
             skip_dml_as_start_ts: false,
         },
         action,
-        operator_type: if action == ScheduleAction::Create { OperatorType::Add } else { OperatorType::Remove },
+        operator_type: if action == ScheduleAction::Create {
+            OperatorType::Add
+        } else {
+            OperatorType::Remove
+        },
         epoch: Epoch(epoch),
     }
 }
 
-pub fn merge(cf: usize, mode: Mode, sources: Vec<DispatcherId>, merged: DispatcherId, epoch: u64) -> MergeRequest {
+pub fn merge(
+    cf: usize,
+    mode: Mode,
+    sources: Vec<DispatcherId>,
+    merged: DispatcherId,
+    epoch: u64,
+) -> MergeRequest {
     MergeRequest { changefeed: changefeed(cf), sources, merged, mode, epoch: Epoch(epoch) }
 }
 

@@ -387,3 +387,32 @@ fn copy_of_a_create_whose_dispatcher_never_progressed_is_refused_with_removed() 
     let again = dm.handle_schedule(&mt(), create_at(id(2), span(2, b"a", b"m"), Mode::Default, 2, 160));
     assert_eq!(again.outcome, Outcome::Applied);
 }
+
+/// Found by node-stress: a new owner's create of a span whose dispatcher an older owner is still
+/// removing is Busy. It used to replace the older Remove's entry, fail on the occupied span and
+/// leave the journal empty, so the next snapshot listed the closing dispatcher as if it stayed.
+#[test]
+fn create_of_a_span_an_older_owner_is_removing_is_busy_and_keeps_the_remove() {
+    let dm = manager();
+    let s = span(1, b"a", b"m");
+    live(&dm, id(1), s.clone(), Mode::Default);
+    assert!(has_close(
+        &dm.handle_schedule(&mt(), remove(id(1), Mode::Default, 2, OperatorType::Move)),
+        id(1)
+    ));
+    let mt2 = NodeId::new("mt2");
+    assert_eq!(dm.handle_bootstrap(&mt2, &bootstrap_request(3, None)).outcome, Outcome::Applied);
+    let step = dm.handle_schedule(&mt2, create_at(id(2), s.clone(), Mode::Default, 3, 150));
+    assert_eq!(step.outcome, Outcome::Dropped(Drop::Busy));
+    let again = dm.handle_bootstrap(&mt2, &bootstrap_request(3, None));
+    let response = again.bootstrap_response().unwrap();
+    assert!(response.spans.iter().any(|b| b.id == id(1)));
+    assert!(
+        response.operators.iter().any(|op| op.action == ScheduleAction::Remove && op.config.id == id(1)),
+        "the older owner's Remove is still in flight and must be reported"
+    );
+    let _ = dm.dispatcher_closed(id(1), Mode::Default, 150, None);
+    assert!(dm.operators().is_empty());
+    let step = dm.handle_schedule(&mt2, create_at(id(2), s, Mode::Default, 3, 150));
+    assert_eq!(step.outcome, Outcome::Applied, "once the span is free the create is admitted");
+}
