@@ -449,12 +449,18 @@ impl DispatcherManager {
             return Step::applied(vec![self.report_synthetic(stopped(id, mode, record.checkpoint_ts()))]);
         };
         if !self.fence.still_current(owner) {
-            // A fenced resend leaves the journal as it found it: the Remove it replaced (its
-            // dispatcher is closing) stays in flight for the next snapshot.
-            if self.has_mutation(Mutation::FencedRemoveErasesReplaced) {
-                self.operators.finish(&key, &admitted.entry);
-            } else {
-                self.operators.revert(&key, &admitted);
+            // A fenced resend puts back the Remove it replaced: that one's dispatcher is closing
+            // and the next snapshot must list it. (Any other entry it replaced was finished, or
+            // is a merge's, whose end finishes it by pointer: those are not restored.)
+            let restore = admitted.replaced.as_ref().filter(|old| {
+                old.kind() == OpKind::Remove && !self.has_mutation(Mutation::FencedRemoveErasesReplaced)
+            });
+            if self.operators.revert(&key, &admitted.entry, restore) {
+                // Store-then-validate, as for the admission above: if the dispatcher closed
+                // before the restore, its completion may have missed the restored entry.
+                if let Some(old) = restore.filter(|_| record.state().phase != Phase::Live) {
+                    self.operators.finish(&key, old);
+                }
             }
             return Step::dropped(Drop::Fenced);
         }

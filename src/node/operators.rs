@@ -133,13 +133,13 @@ impl OperatorTable {
         self.entries.remove_if(key, |held| Arc::ptr_eq(held, entry)).is_some()
     }
 
-    /// Takes back an admission that is dropped after all (fenced): if `key` still holds its entry,
-    /// puts back the entry it replaced, or empties the key. One atomic step, so a resend that is
-    /// fenced leaves the journal as it found it instead of erasing the operator it replaced.
-    pub fn revert(&self, key: &OpKey, admitted: &Admitted) -> bool {
-        let outcome = self.entries.compute(key.clone(), |found| match (found, &admitted.replaced) {
-            (Some(held), Some(old)) if Arc::ptr_eq(held, &admitted.entry) => Op::Insert(old.clone()),
-            (Some(held), None) if Arc::ptr_eq(held, &admitted.entry) => Op::Remove,
+    /// Takes back an admission that is dropped after all (fenced): if `key` still holds `entry`,
+    /// puts `restore` back in its place (the entry it replaced), or empties the key. One atomic
+    /// step, so a resend that is fenced need not erase the operator it replaced.
+    pub fn revert(&self, key: &OpKey, entry: &Arc<OpEntry>, restore: Option<&Arc<OpEntry>>) -> bool {
+        let outcome = self.entries.compute(key.clone(), |found| match (found, restore) {
+            (Some(held), Some(old)) if Arc::ptr_eq(held, entry) => Op::Insert(old.clone()),
+            (Some(held), None) if Arc::ptr_eq(held, entry) => Op::Remove,
             _ => Op::Abort(()),
         });
         !matches!(outcome, Computed::Aborted(()) | Computed::Absent)
