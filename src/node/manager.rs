@@ -457,7 +457,9 @@ impl DispatcherManager {
             });
             if self.operators.revert(&key, &admitted.entry, restore) {
                 // Store-then-validate, as for the admission above: if the dispatcher closed
-                // before the restore, its completion may have missed the restored entry.
+                // before the restore, its completion may have missed the restored entry. (The
+                // replaced Remove was then admitted after that completion, found the record
+                // closed and finished by pointer while this resend held the key.)
                 if let Some(old) = restore.filter(|_| record.state().phase != Phase::Live) {
                     self.operators.finish(&key, old);
                 }
