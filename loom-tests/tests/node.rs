@@ -232,6 +232,21 @@ fn closes(step: &Step) -> Vec<DispatcherId> {
         .collect()
 }
 
+/// A Remove of `d` from the current owner, on a thread of its own.
+fn spawn_remove(dm: &Arc<DispatcherManager>, d: DispatcherId) -> thread::JoinHandle<Step> {
+    let dm = dm.clone();
+    thread::spawn(move || dm.handle_schedule(&mt(), request(d, ScheduleAction::Remove)))
+}
+
+/// Dispatcher 1 live and being removed (its Close asked for), and a resend of that Remove on a
+/// thread of its own.
+fn removing_with_a_resend(dm: &Arc<DispatcherManager>) -> thread::JoinHandle<Step> {
+    assert!(create_and_commit(dm, id(1)));
+    let first = dm.handle_schedule(&mt(), request(id(1), ScheduleAction::Remove));
+    assert_eq!(closes(&first), vec![id(1)]);
+    spawn_remove(dm, id(1))
+}
+
 /// (g) Issue 15, fault 4: a resent Remove of X that looked X up while it was live, racing X's
 /// close and a create of another dispatcher on the same span. The create's journal entry must
 /// survive: a Remove replaces only entries of the incarnation it found.
@@ -239,12 +254,7 @@ fn closes(step: &Step) -> Vec<DispatcherId> {
 fn remove_resend_racing_close_and_a_new_create_keeps_the_new_entry() {
     loom::model(|| {
         let dm = Arc::new(manager());
-        assert!(create_and_commit(&dm, id(1)));
-        let first = dm.handle_schedule(&mt(), request(id(1), ScheduleAction::Remove));
-        assert_eq!(closes(&first), vec![id(1)]);
-        let other = dm.clone();
-        let resend =
-            thread::spawn(move || other.handle_schedule(&mt(), request(id(1), ScheduleAction::Remove)));
+        let resend = removing_with_a_resend(&dm);
         let _ = dm.dispatcher_closed(id(1), Mode::Default, 150, None);
         let mut create = request(id(2), ScheduleAction::Create);
         create.config.start_ts = 150;
@@ -386,12 +396,7 @@ fn lists_remove(step: &Step, d: DispatcherId) -> bool {
 fn fenced_remove_resend_keeps_the_remove_it_replaced() {
     loom::model(|| {
         let dm = Arc::new(manager());
-        assert!(create_and_commit(&dm, id(1)));
-        let first = dm.handle_schedule(&mt(), request(id(1), ScheduleAction::Remove));
-        assert_eq!(closes(&first), vec![id(1)]);
-        let other = dm.clone();
-        let resend =
-            thread::spawn(move || other.handle_schedule(&mt(), request(id(1), ScheduleAction::Remove)));
+        let resend = removing_with_a_resend(&dm);
         let taken = dm.handle_bootstrap(&NodeId::new("mt2"), &bootstrap(3, "mt2"));
         let _ = resend.join().unwrap();
         assert!(
@@ -416,11 +421,7 @@ fn fenced_remove_resend_racing_the_close_leaks_nothing() {
     loom::model(|| {
         let dm = Arc::new(manager());
         assert!(create_and_commit(&dm, id(1)));
-        let spawn_remove = |dm: &Arc<DispatcherManager>| {
-            let dm = dm.clone();
-            thread::spawn(move || dm.handle_schedule(&mt(), request(id(1), ScheduleAction::Remove)))
-        };
-        let (a, b) = (spawn_remove(&dm), spawn_remove(&dm));
+        let (a, b) = (spawn_remove(&dm, id(1)), spawn_remove(&dm, id(1)));
         let other = dm.clone();
         let takeover =
             thread::spawn(move || other.handle_bootstrap(&NodeId::new("mt2"), &bootstrap(3, "mt2")));

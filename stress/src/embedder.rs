@@ -58,6 +58,17 @@ struct Table {
     gone: std::collections::HashSet<Key>,
 }
 
+impl Table {
+    /// Forgets a Close held for `key` that was never built. True if there was one.
+    fn forget_unbuilt(&mut self, key: &Key) -> bool {
+        let held = self.running.get(key).is_some_and(|r| !r.built);
+        if held {
+            self.running.remove(key);
+        }
+        held
+    }
+}
+
 #[derive(Clone, Debug)]
 struct Running {
     span: TableSpan,
@@ -151,9 +162,7 @@ impl Embedder {
             if dm.registry().get(key.1, key.2).is_some() {
                 continue;
             }
-            let mut table = lock(&self.table);
-            if table.running.get(&key).is_some_and(|r| !r.built) {
-                table.running.remove(&key);
+            if lock(&self.table).forget_unbuilt(&key) {
                 dropped += 1;
             }
         }
@@ -292,11 +301,7 @@ impl Embedder {
                         Err(_) => {
                             // A Close held for this create is moot: nothing was built. Keeping
                             // it would close a later create of the same id (a resend).
-                            let mut table = lock(&self.table);
-                            if table.running.get(&key).is_some_and(|r| !r.built) {
-                                table.running.remove(&key);
-                            }
-                            drop(table);
+                            lock(&self.table).forget_unbuilt(&key);
                             drop(guard);
                             self.stats.withdrawn.fetch_add(1, Ordering::Relaxed);
                         }

@@ -13,7 +13,7 @@ use dispatcher_core::messages::{
 };
 use dispatcher_core::mutation::Mutations;
 use dispatcher_core::node::heartbeat::{BlockBatcher, RoundKind};
-use dispatcher_core::node::registry::Phase;
+use dispatcher_core::node::registry::{DispatcherRecord, Phase};
 use dispatcher_core::node::{
     Collector, DispatcherManager, Effect, Orchestrator, PendingMessage, PendingQueue, Reply, Step,
 };
@@ -497,14 +497,18 @@ fn pick_span(spans: &[TableSpan], rng: &mut Rng) -> TableSpan {
     spans[table + within as usize].clone()
 }
 
-/// A random live dispatcher of `dm`.
-fn live(dm: &DispatcherManager, rng: &mut Rng) -> Option<(Mode, DispatcherId, TableSpan)> {
-    let records: Vec<_> = dm
-        .registry()
+/// The live dispatchers of `dm`, table triggers aside.
+fn live_records(dm: &DispatcherManager) -> Vec<Arc<DispatcherRecord>> {
+    dm.registry()
         .records()
         .into_iter()
         .filter(|r| r.state().phase == Phase::Live && !r.span.is_table_trigger())
-        .collect();
+        .collect()
+}
+
+/// A random live dispatcher of `dm`.
+fn live(dm: &DispatcherManager, rng: &mut Rng) -> Option<(Mode, DispatcherId, TableSpan)> {
+    let records = live_records(dm);
     if records.is_empty() {
         return None;
     }
@@ -616,12 +620,7 @@ fn drain(
                 return;
             }
         } else {
-            let targets: Vec<_> = dm
-                .registry()
-                .records()
-                .into_iter()
-                .filter(|r| r.state().phase == Phase::Live && !r.span.is_table_trigger())
-                .collect();
+            let targets = live_records(dm);
             if targets.is_empty() {
                 return;
             }

@@ -8,35 +8,25 @@ use dispatcher_core::messages::{
 };
 use dispatcher_core::span::TableSpan;
 
-/// splitmix64: small, fast, and good enough to pick actions.
-pub struct Rng(u64);
+/// The simulator's seeded generator, with one stream per (seed, round, thread).
+pub struct Rng(dispatcher_core::sim::world::Rng);
 
 impl Rng {
     /// A generator for one thread of one round of a seeded run.
     pub fn new(seed: u64, round: u64, thread: u64) -> Self {
-        let mut r = Rng(seed
-            ^ round.wrapping_mul(0x9E37_79B9_7F4A_7C15)
-            ^ thread.wrapping_mul(0xD1B5_4A32_D192_ED03));
-        r.next();
-        r
-    }
-
-    pub fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
+        let stream =
+            seed ^ round.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ thread.wrapping_mul(0xD1B5_4A32_D192_ED03);
+        Rng(dispatcher_core::sim::world::Rng::new(stream))
     }
 
     /// Uniform in `0..n` (`n > 0`).
     pub fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
+        self.0.next_u64() % n
     }
 
     /// True with probability `percent` / 100.
     pub fn chance(&mut self, percent: u64) -> bool {
-        self.below(100) < percent
+        self.0.chance(percent)
     }
 }
 
