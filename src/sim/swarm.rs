@@ -66,15 +66,21 @@ enum Feature {
     /// held back past the sources' placement again on the same node, and the heartbeats that
     /// would report the second close are lost.
     MergeOvertakesWithdrawal,
+    /// A merge taken up and handed over while its node is silent, so the maintainer gives it
+    /// up and withdraws it; the merged dispatcher closes, the sources are placed again on the
+    /// same node (the least loaded one), and a late copy of the merge request lands there. A
+    /// node that joins meanwhile is where ranges go next.
+    MergeCopyOutlivesAbandon,
 }
 
 /// Motifs: each on in a seed with probability 1/4, weight 2..=10.
-const MOTIFS: [Feature; 5] = [
+const MOTIFS: [Feature; 6] = [
     Feature::MergeCutOff,
     Feature::ReturningMaintainer,
     Feature::MoveOnBeforeProgress,
     Feature::DestBouncesWhileClosing,
     Feature::MergeOvertakesWithdrawal,
+    Feature::MergeCopyOutlivesAbandon,
 ];
 
 const FEATURES: [Feature; 19] = [
@@ -421,6 +427,10 @@ fn operation(
             steps.push(step(Verb::Run { ms: rng.range(500, 2_000) }));
             None
         }
+        Feature::MergeCopyOutlivesAbandon => {
+            merge_copy_outlives_abandon(rng, draw, c, mode, steps);
+            None
+        }
         Feature::ReturningMaintainer => {
             returning_maintainer(rng, c, steps);
             None
@@ -624,6 +634,61 @@ fn merge(rng: &mut Rng, c: &mut Cluster, table: i64, spans: usize, mode: Mode, s
 /// The maintainer leaves a host and comes back to it within the hold-back of that host's
 /// bootstrap requests: a failover to B (those requests held back), a move to C, then back to B
 /// (C crashes when B would be its successor, or the maintainer is moved).
+/// See [`Feature::MergeCopyOutlivesAbandon`].
+fn merge_copy_outlives_abandon(
+    rng: &mut Rng,
+    draw: &Draw,
+    c: &mut Cluster,
+    mode: Mode,
+    steps: &mut Vec<Step>,
+) {
+    // A node other than the maintainer's host is down first, to join again later (empty, so
+    // the least loaded).
+    let spare = c.up().into_iter().filter(|i| *i != c.host).nth(1).filter(|_| c.up().len() >= 3);
+    if let Some(x) = spare {
+        c.kill(x);
+        steps.push(step(Verb::CrashNode { node: c.nodes[x].clone() }));
+        steps.push(step(Verb::Run { ms: rng.range(800, 2_000) }));
+    }
+    let Some((table, spans)) = table(rng, draw, c) else { return };
+    let Some((spans, Some(on))) = side_by_side(rng, c, table, spans, mode, 0, steps) else { return };
+    // Everything else away from the merge's node, so the evicted sources come back to it.
+    let others: Vec<String> = c.up().into_iter().map(|i| c.nodes[i].clone()).filter(|n| *n != on).collect();
+    if !others.is_empty() {
+        let tables: Vec<i64> = c.live.iter().map(|(t, _)| *t).filter(|t| *t != table).take(8).collect();
+        for t in tables {
+            let to = others[rng.below(others.len())].clone();
+            steps.push(step(Verb::Move { table: t, span: None, to, mode }));
+        }
+        steps.push(step(Verb::Run { ms: rng.range(1_000, 2_500) }));
+    }
+    // The first copy of the merge request goes through; the resends are held back past the
+    // maintainer's give-up (5 sends, 500 ms apart in the simulator) and the re-placement.
+    let kind = Some("MergeDispatcherRequest".to_string());
+    steps.push(step(Verb::DelayMessages { kind: kind.clone(), from: None, to: None, ms: 1, count: Some(1) }));
+    let ms = rng.range(2_000, 4_500);
+    steps.push(step(Verb::DelayMessages { kind, from: None, to: None, ms, count: Some(6) }));
+    merge(rng, c, table, spans, mode, steps);
+    steps.push(step(Verb::RunUntil { phase: Phase::NodeMergePreparing, max_ms: 1_000 }));
+    // Silent until the give-up; heard again at once, so the merged dispatcher's Stopped arrives
+    // before the withdrawal's remove is resent.
+    let (kind, count) = (Some("HeartBeatRequest".to_string()), 30);
+    steps.push(step(Verb::DropMessages { kind, from: Some(on), to: None, count }));
+    steps.push(step(Verb::RunUntil { phase: Phase::MergeWithdrawing, max_ms: 4_000 }));
+    steps.push(step(Verb::HealMessages));
+    steps.push(step(Verb::Run { ms: rng.range(300, 1_000) }));
+    if let Some(x) = spare {
+        c.alive[x] = true;
+        steps.push(step(Verb::RestartNode { node: c.nodes[x].clone() }));
+    }
+    steps.push(step(Verb::Run { ms: rng.range(2_000, 5_000) }));
+    if rng.chance(50) {
+        // The same spans merged again: whatever the first merge left behind is met here.
+        merge(rng, c, table, spans, mode, steps);
+        steps.push(step(Verb::Run { ms: rng.range(1_000, 3_000) }));
+    }
+}
+
 fn returning_maintainer(rng: &mut Rng, c: &mut Cluster, steps: &mut Vec<Step>) {
     if c.up().len() < 3 {
         return;

@@ -113,6 +113,24 @@ fn checker_catches_a_node_that_ignores_the_epoch_fence() {
     assert_eq!(report.failures[0].check, "I1", "{}", report.line());
 }
 
+/// A late copy of a merge request, after the maintainer gave the merge up and placed its
+/// sources again on the same node: with the node's refusal of a merged id that already ran and
+/// closed reverted, the copy drains the new sources and the merged dispatcher writes beside the
+/// ranges placed again on a node that joined (I2), in both modes.
+#[test]
+fn a_late_merge_copy_after_an_abandoned_merge_is_refused() {
+    for name in
+        ["late-merge-copy-after-abandon-joined-node", "late-merge-copy-after-abandon-joined-node-redo"]
+    {
+        let s = scenario(name);
+        assert!(run(&s, "", SimOptions::default(), None).passed, "{name} passes");
+        let opts = SimOptions { mutation: Mutation::MergeAfterMergedClosed.into(), ..SimOptions::default() };
+        let report = run(&s, "", opts, None);
+        assert!(!report.passed, "{name} fails with the fix reverted");
+        assert_eq!(report.failures[0].check, "I2", "{}", report.line());
+    }
+}
+
 #[test]
 fn a_failure_shrinks_to_a_shorter_scenario_failing_the_same_check() {
     let s = parse(MOVE_INTERRUPTED, "move-interrupted.toml").unwrap();
