@@ -504,10 +504,12 @@ impl Operator {
                     *accepted = true;
                 } else if sources.iter().any(|g| g.id == id) {
                     match state {
-                        // Waiting, or closed by the drain: the node has taken the merge up.
-                        ComponentState::WaitingMerge | ComponentState::Stopped | ComponentState::Removed => {
-                            *accepted = true
-                        }
+                        // Waiting: only a merge parks a source, so the node has taken it up. A
+                        // source's Stopped proves nothing: a held-back remove (an earlier
+                        // withdrawal's eviction) may have closed it, and a merge taken up is heard
+                        // of through its merged id. Counting it would resend a request the node
+                        // refuses for a missing source forever (C3, seed 32053).
+                        ComponentState::WaitingMerge => *accepted = true,
                         // A source working again after it waited: the node aborted the merge
                         // before its commit point (the merged dispatcher never reported).
                         ComponentState::Working if *accepted => return self.abandon_merge(),

@@ -54,10 +54,14 @@ const OPEN: u64 = 0;
 const CLOSING_PAUSED: u64 = 1;
 const CLOSING_REMOVED: u64 = 2;
 
-/// How many complete heartbeat rounds repeat a closed dispatcher's Stopped (after its first
-/// report): enough to outlive a few lost heartbeats, bounded so that churn does not grow every
-/// complete round for the rest of the term.
-pub(crate) const TOMBSTONE_REPEATS: u8 = 3;
+/// Whether the complete round at `age` (complete rounds since the close, from 0) repeats a closed
+/// dispatcher's Stopped: rounds 1, 2, 4, 8, ... after the close. A fixed number of repeats can all
+/// be lost (a maintainer cut off for longer than they last: C1, seed 26138 of the swarm with the
+/// late-merge-copy motif); doubling gaps outlive any finite outage, yet add only a logarithmic
+/// number of statuses per closed dispatcher however long the term runs.
+pub(crate) fn repeats_at(age: u32) -> bool {
+    age.wrapping_add(1).is_power_of_two()
+}
 
 /// What the manager remembers of a dispatcher closed during the current owner's term.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -66,8 +70,8 @@ pub(crate) struct Tombstone {
     pub start: Ts,
     /// Its final checkpoint.
     pub final_ts: Ts,
-    /// Complete rounds that still repeat its Stopped.
-    pub repeats: u8,
+    /// Complete rounds since it closed (saturating); see [`repeats_at`].
+    pub age: u32,
 }
 
 /// The node side of scheduling for one changefeed.
@@ -559,7 +563,7 @@ impl DispatcherManager {
         self.note_state(record, ComponentState::Stopped);
         if !record.span.is_table_trigger() {
             let final_ts = record.checkpoint_ts();
-            let entry = Tombstone { start: record.start_ts(), final_ts, repeats: TOMBSTONE_REPEATS };
+            let entry = Tombstone { start: record.start_ts(), final_ts, age: 0 };
             self.closed.compute((record.mode, record.id), |_| Op::<Tombstone, ()>::Insert(entry));
         }
         self.registry.release(record);

@@ -424,6 +424,27 @@ fn a_complete_round_repeats_the_stopped_of_dispatchers_closed_this_term() {
     assert!(!statuses(&complete).iter().any(|s| s.id == id(1) && s.state == ComponentState::Stopped));
 }
 
+/// Found by the swarm explorer (seed 26138): three repeats were all lost while the maintainer was
+/// cut off for 25 s, and the span stayed bound where nothing ran (C1). Complete rounds now repeat a
+/// closed dispatcher's Stopped at doubling gaps (rounds 1, 2, 4, 8, 16, ... after the close), for
+/// as long as the owner's term lasts: any finite outage is outlived, at a logarithmic cost.
+#[test]
+fn a_closed_dispatchers_stopped_is_repeated_at_doubling_gaps_for_the_whole_term() {
+    let dm = manager_with(HeartbeatConfig::default());
+    let _a = committed(&dm, id(1), 100);
+    close(&dm, id(1), 150);
+    let mut collector = Collector::new(&dm);
+    let _first = collector.round(&dm, RoundKind::Periodic);
+    // The complete rounds after the close (counted from 1) that carry it.
+    let rounds: Vec<u32> = (1..=40)
+        .filter(|_| {
+            let complete = collector.round(&dm, RoundKind::Complete);
+            statuses(&complete).iter().any(|s| s.id == id(1) && s.state == ComponentState::Stopped)
+        })
+        .collect();
+    assert_eq!(rounds, vec![1, 2, 4, 8, 16, 32]);
+}
+
 #[test]
 fn poll_runs_the_state_change_round_inside_its_window() {
     let dm = manager_with(HeartbeatConfig::default());

@@ -921,12 +921,12 @@ fn merge_rows(fx: &Fx) -> Vec<Row> {
         row("withdrawn: unrelated node removed", w, withdrawn, Gone("b"), w, wm, vec![]),
         row("withdrawn: cancelled", w, withdrawn, Cancel, CANCELLED, Msg::Nothing, cancelled),
         row(
-            "source Stopped accepts (the drain started)",
+            "source Stopped does not accept (a held-back remove may have closed it): withdrawn",
             m,
             &[St("a", 12, Stopped, 100), Resent, Resent],
             Resent,
-            m,
-            mm,
+            w,
+            wm,
             vec![],
         ),
         row(

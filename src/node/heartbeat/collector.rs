@@ -272,21 +272,20 @@ impl Collector {
         if dm.has_mutation(crate::mutation::Mutation::StoppedReportedOnce) {
             return;
         }
-        let mut repeated = Vec::new();
+        let mut aged = Vec::new();
         dm.closed.for_each(|(mode, id), tombstone| {
-            if tombstone.repeats == 0
-                || seen.contains(&(*mode, *id))
-                || dm.registry().get_alive(*mode, *id).is_some()
-            {
+            if seen.contains(&(*mode, *id)) || dm.registry().get_alive(*mode, *id).is_some() {
                 return;
             }
-            statuses.push(crate::node::manager::stopped(*id, *mode, tombstone.final_ts));
-            repeated.push((*mode, *id));
+            if crate::node::manager::repeats_at(tombstone.age) {
+                statuses.push(crate::node::manager::stopped(*id, *mode, tombstone.final_ts));
+            }
+            aged.push((*mode, *id));
         });
-        for key in repeated {
+        for key in aged {
             dm.closed.compute(key, |found| match found {
-                Some(t) if t.repeats > 0 => Op::Insert(Tombstone { repeats: t.repeats - 1, ..*t }),
-                _ => Op::Abort(()),
+                Some(t) => Op::Insert(Tombstone { age: t.age.saturating_add(1), ..*t }),
+                None => Op::Abort(()),
             });
         }
     }
