@@ -81,11 +81,17 @@ pub enum Mutation {
     /// Remove of the span's dispatcher, then fails on the still-occupied span and leaves no
     /// entry (found by the node-stress harness).
     CreateReplacesStaleRemove,
+    /// *Node.* Complete rounds repeat a closed dispatcher's Stopped three times only, which an
+    /// owner cut off for longer loses for good (seed 26138).
+    StoppedRepeatsBounded,
+    /// *Maintainer.* A merge source's Stopped counts as the node having taken the merge up,
+    /// though a held-back remove may have closed it (seed 32053).
+    SourceStoppedAcceptsMerge,
 }
 
 impl Mutation {
     /// Every variant, in declaration order.
-    pub const ALL: [Mutation; 23] = [
+    pub const ALL: [Mutation; 25] = [
         Mutation::RestoreMoveWithoutRemove,
         Mutation::RestoredMergeUnaccepted,
         Mutation::AbandonUnacceptedMerge,
@@ -109,6 +115,8 @@ impl Mutation {
         Mutation::SelfCloseSkipsPreparingMerge,
         Mutation::FencedRemoveErasesReplaced,
         Mutation::CreateReplacesStaleRemove,
+        Mutation::StoppedRepeatsBounded,
+        Mutation::SourceStoppedAcceptsMerge,
     ];
 
     /// The kebab-case name used on the command line.
@@ -137,6 +145,8 @@ impl Mutation {
             Mutation::SelfCloseSkipsPreparingMerge => "self-close-skips-preparing-merge",
             Mutation::FencedRemoveErasesReplaced => "fenced-remove-erases-replaced",
             Mutation::CreateReplacesStaleRemove => "create-replaces-stale-remove",
+            Mutation::StoppedRepeatsBounded => "stopped-repeats-bounded",
+            Mutation::SourceStoppedAcceptsMerge => "source-stopped-accepts-merge",
         }
     }
 }

@@ -741,6 +741,12 @@ impl Maintainer {
         }
         // A merge source counts too: its occupy operator is registered under its id.
         let had_operator = self.modes[m].oc.get(id).is_some();
+        if terminal && self.cfg.mutation.has(Mutation::SourceStoppedAcceptsMerge) {
+            // The fault re-opened: a source's Stopped is taken for the merge taken up.
+            let changes =
+                self.modes[m].oc.on_status(from, id, ComponentState::WaitingMerge, status.checkpoint_ts);
+            self.apply(m, changes);
+        }
         let changes = self.modes[m].oc.on_status(from, id, state, status.checkpoint_ts);
         self.apply(m, changes);
         let sc = &mut self.modes[m].sc;

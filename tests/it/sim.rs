@@ -131,6 +131,26 @@ fn a_late_merge_copy_after_an_abandoned_merge_is_refused() {
     }
 }
 
+/// The two faults the late-merge-copy motif's first sweep found: each bundled pair (default,
+/// redo) passes, and fails with its fix reverted, with the check the sweep saw.
+#[test]
+fn faults_found_by_the_late_merge_copy_motif_stay_fixed() {
+    let cases = [
+        ("found-stopped-repeats-lost-while-maintainer-cut-off", Mutation::StoppedRepeatsBounded, "C1"),
+        ("found-source-stopped-taken-for-merge-acceptance", Mutation::SourceStoppedAcceptsMerge, "C3"),
+    ];
+    for (base, mutation, check) in cases {
+        for name in [base.to_string(), format!("{base}-redo")] {
+            let s = scenario(&name);
+            assert!(run(&s, "", SimOptions::default(), None).passed, "{name} passes");
+            let opts = SimOptions { mutation: mutation.into(), ..SimOptions::default() };
+            let report = run(&s, "", opts, None);
+            assert!(!report.passed, "{name} fails with {mutation} re-opened");
+            assert_eq!(report.failures[0].check, check, "{}", report.line());
+        }
+    }
+}
+
 #[test]
 fn a_failure_shrinks_to_a_shorter_scenario_failing_the_same_check() {
     let s = parse(MOVE_INTERRUPTED, "move-interrupted.toml").unwrap();

@@ -277,7 +277,9 @@ impl Collector {
             if seen.contains(&(*mode, *id)) || dm.registry().get_alive(*mode, *id).is_some() {
                 return;
             }
-            if crate::node::manager::repeats_at(tombstone.age) {
+            let bounded = dm.has_mutation(crate::mutation::Mutation::StoppedRepeatsBounded);
+            if (bounded && tombstone.age < 3) || (!bounded && crate::node::manager::repeats_at(tombstone.age))
+            {
                 statuses.push(crate::node::manager::stopped(*id, *mode, tombstone.final_ts));
             }
             aged.push((*mode, *id));
