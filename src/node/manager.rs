@@ -470,7 +470,7 @@ impl DispatcherManager {
             }
             return Step::dropped(Drop::Fenced);
         }
-        let mut effects = self.merges.stop_involving(self, mode, id);
+        let mut effects = self.stop_merges_involving(mode, id);
         // Store-then-validate (hazard B1), as one RMW on the record word: if this CAS precedes the
         // close CAS, the close's completion sees our entry and removes it; if it follows, we see
         // Closed here and remove our own entry. Either way nothing leaks.
@@ -540,7 +540,7 @@ impl DispatcherManager {
             return Step::dropped(Drop::Duplicate);
         }
         record.record_final(checkpoint_ts, block);
-        let aborted = match self.merges.source_closed(self, &record) {
+        let aborted = match self.merge_source_closed(&record) {
             Ok(step) => return step,
             Err(aborted) => aborted,
         };
@@ -550,7 +550,7 @@ impl DispatcherManager {
         }
         let mut effects = aborted;
         effects.push(self.release_closed(&record));
-        effects.extend(self.merges.merged_closed(self, &record));
+        effects.extend(self.merged_closed(&record));
         Step::applied(effects)
     }
 
@@ -602,7 +602,7 @@ impl DispatcherManager {
                 event_size_per_second: 0.0,
             }));
         }
-        effects.extend(self.merges.merged_state_changed(self, &record, state));
+        effects.extend(self.merged_state_changed(&record, state));
         Step::applied(effects)
     }
 }

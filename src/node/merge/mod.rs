@@ -1,248 +1,55 @@
-//! Merges on the node: the merge journal and the merge's lifecycle (node.md §3).
+//! Merges on the node: the merge's lifecycle as manager methods, over the [`journal`].
 //!
 //! A merge is journaled under its merged dispatcher id and occupies the merged span in the
-//! operator journal. Its progress is one packed word per merge ([`MergeProgress`]):
-//! `Preparing → Draining(remaining) → HandedOver → Finished`, or `Preparing → Aborted`. Exactly one
-//! thread wins each step, so concurrent source closes hand over once, and an abort can never race
-//! a hand-over. An aborted merged id is remembered for the rest of the owner's term, so a resent
-//! request cannot resurrect the merge (hazard B5).
+//! operator journal. The lifecycle (take a request up, drain, hand over, abort, end) reads and
+//! writes the registry and the operator journal, so it lives on the manager; the journal itself
+//! never calls back into it.
+
+pub mod journal;
 
 use std::sync::Arc;
 
 use crate::ids::{DispatcherId, Mode, NodeId};
 use crate::messages::{ComponentState, MergeRequest};
 use crate::mutation::Mutation;
-use crate::sync::{AtomicU64, Computed, Map, Op, Ordering};
+use crate::sync::{AtomicU64, Computed, Op};
 
 use super::effect::{Drop, Effect, Step};
 use super::manager::DispatcherManager;
 use super::operators::{OpEntry, OpKey, OpRequest};
 use super::registry::{transition, DispatcherRecord, Phase, RecordSpec, RecordState, Refused};
 
-/// Where a merge is.
-#[derive(Clone, Copy, PartialEq, Eq, Debug)]
-pub enum MergePhase {
-    /// Merged dispatcher built (Preparing / MergeReady); sources WaitingMerge but still writing.
-    Preparing,
-    /// Sources are being closed; `remaining` have not reported yet.
-    Draining {
-        /// Sources still to close.
-        remaining: u32,
-    },
-    /// All sources closed; the merged dispatcher restarted from the joint start ts.
-    HandedOver,
-    /// The merged dispatcher reported Working: done.
-    Finished,
-    /// Given up before draining; sources were handed back.
-    Aborted,
-}
+pub use journal::{progress, MergeEntry, MergeJournal, MergePhase};
 
-/// Pure transitions of a merge's progress word.
-pub mod progress {
-    use super::MergePhase;
-
-    /// Pack into the word.
-    pub fn pack(p: MergePhase) -> u64 {
-        match p {
-            MergePhase::Preparing => 0,
-            MergePhase::Draining { remaining } => 1 | (u64::from(remaining) << 8),
-            MergePhase::HandedOver => 2,
-            MergePhase::Finished => 3,
-            MergePhase::Aborted => 4,
-        }
-    }
-
-    /// Unpack a word made by [`pack`].
-    pub fn unpack(w: u64) -> MergePhase {
-        match w & 0xff {
-            0 => MergePhase::Preparing,
-            1 => MergePhase::Draining { remaining: (w >> 8) as u32 },
-            2 => MergePhase::HandedOver,
-            3 => MergePhase::Finished,
-            _ => MergePhase::Aborted,
-        }
-    }
-
-    /// Start closing `sources` sources.
-    pub fn begin_drain(p: MergePhase, sources: u32) -> Option<MergePhase> {
-        (p == MergePhase::Preparing).then_some(MergePhase::Draining { remaining: sources })
-    }
-
-    /// One source closed; the last one hands over.
-    pub fn source_drained(p: MergePhase) -> Option<MergePhase> {
-        match p {
-            MergePhase::Draining { remaining: 1 } => Some(MergePhase::HandedOver),
-            MergePhase::Draining { remaining } if remaining > 1 => {
-                Some(MergePhase::Draining { remaining: remaining - 1 })
-            }
-            _ => None,
-        }
-    }
-
-    /// Give up: only before draining.
-    pub fn abort(p: MergePhase) -> Option<MergePhase> {
-        (p == MergePhase::Preparing).then_some(MergePhase::Aborted)
-    }
-
-    /// The merged dispatcher went away before the hand-over: end the merge, draining or not.
-    pub fn end(p: MergePhase) -> Option<MergePhase> {
-        matches!(p, MergePhase::Preparing | MergePhase::Draining { .. }).then_some(MergePhase::Aborted)
-    }
-
-    /// The merged dispatcher works.
-    pub fn finish(p: MergePhase) -> Option<MergePhase> {
-        (p == MergePhase::HandedOver).then_some(MergePhase::Finished)
-    }
-}
-
-/// One journaled merge.
-pub struct MergeEntry {
-    /// The request as received (echoed in bootstrap responses).
-    pub request: MergeRequest,
-    /// The maintainer node that sent it.
-    pub from: NodeId,
-    /// The merged dispatcher.
-    pub merged: Arc<DispatcherRecord>,
-    /// The sources, in key order.
-    pub sources: Vec<Arc<DispatcherRecord>>,
-    key: OpKey,
-    op: Arc<OpEntry>,
-    word: AtomicU64,
-}
-
-impl MergeEntry {
-    /// Current phase. Acquire: pairs with the AcqRel CAS in `advance`.
-    pub fn phase(&self) -> MergePhase {
-        progress::unpack(self.word.load(Ordering::Acquire))
-    }
-
-    /// Applies a transition with one CAS loop; `None` if it does not apply.
-    fn advance(&self, f: impl Fn(MergePhase) -> Option<MergePhase>) -> Option<MergePhase> {
-        let mut current = self.word.load(Ordering::Acquire);
-        loop {
-            let next = f(progress::unpack(current))?;
-            match self.word.compare_exchange_weak(
-                current,
-                progress::pack(next),
-                Ordering::AcqRel,
-                Ordering::Acquire,
-            ) {
-                Ok(_) => return Some(next),
-                Err(found) => current = found,
-            }
-        }
-    }
-
-    fn has_source(&self, record: &Arc<DispatcherRecord>) -> bool {
-        self.sources.iter().any(|s| Arc::ptr_eq(s, record))
-    }
-}
-
-/// The merge journal, keyed by `(mode, merged dispatcher id)` (the full 128-bit id, hazard B8).
-#[derive(Default)]
-pub struct MergeJournal {
-    entries: Map<(Mode, DispatcherId), Arc<MergeEntry>>,
-    aborted: Map<(Mode, DispatcherId), ()>,
-}
-
-impl MergeJournal {
-    /// An empty journal.
-    pub fn new() -> Self {
-        Self::default()
-    }
-
-    /// The journaled merge for a merged id.
-    pub fn get(&self, mode: Mode, merged: DispatcherId) -> Option<Arc<MergeEntry>> {
-        self.entries.get(&(mode, merged))
-    }
-
-    /// Requests of the merges in progress (what a bootstrap reports), in key order.
-    pub fn in_progress(&self) -> Vec<MergeRequest> {
-        let mut live: Vec<_> = self
-            .entries
-            .values()
-            .into_iter()
-            .filter(|e| !matches!(e.phase(), MergePhase::Aborted | MergePhase::Finished))
-            .collect();
-        live.sort_by(|a, b| (a.request.mode, &a.merged.span).cmp(&(b.request.mode, &b.merged.span)));
-        live.into_iter().map(|e| e.request.clone()).collect()
-    }
-
-    /// Every journaled merge (any phase), in no particular order.
-    pub fn entries(&self) -> Vec<Arc<MergeEntry>> {
-        self.entries.values()
-    }
-
-    /// Number of journaled merges.
-    pub fn len(&self) -> usize {
-        self.entries.len()
-    }
-
-    /// Whether no merge is journaled.
-    pub fn is_empty(&self) -> bool {
-        self.entries.is_empty()
-    }
-
-    /// Whether a merge for this merged id was aborted under the current owner.
-    pub fn was_aborted(&self, mode: Mode, merged: DispatcherId) -> bool {
-        self.aborted.get(&(mode, merged)).is_some()
-    }
-
-    /// A new owner may legitimately re-issue any merge: forget the aborted ids.
-    pub(crate) fn forget_aborted(&self) {
-        for (key, ()) in self.aborted.entries() {
-            self.aborted.remove_if(&key, |_| true);
-        }
-    }
-
-    fn drop_entry(&self, entry: &Arc<MergeEntry>) {
-        let key = (entry.request.mode, entry.request.merged);
-        self.entries.remove_if(&key, |e| Arc::ptr_eq(e, entry));
-    }
-
-    fn involving(&self, mode: Mode, id: DispatcherId) -> Vec<Arc<MergeEntry>> {
-        self.entries
-            .values()
-            .into_iter()
-            .filter(|e| {
-                e.request.mode == mode && (e.request.merged == id || e.sources.iter().any(|s| s.id == id))
-            })
-            .collect()
-    }
-
+impl DispatcherManager {
     /// A Remove arrived for `id`: every merge it takes part in that has not handed over stops.
     /// One still preparing is aborted (sources back to Working). One draining is ended: the
     /// merged dispatcher is closed instead of started, and the drained sources are released. The
     /// owner asked for a participant to go, so the merged dispatcher must never start writing
     /// (I2): the owner may already be placing the removed range elsewhere.
-    pub(crate) fn stop_involving(&self, dm: &DispatcherManager, mode: Mode, id: DispatcherId) -> Vec<Effect> {
+    pub(crate) fn stop_merges_involving(&self, mode: Mode, id: DispatcherId) -> Vec<Effect> {
         let mut effects = Vec::new();
-        for entry in self.involving(mode, id) {
-            effects.extend(self.abort(dm, &entry));
-            if !dm.has_mutation(Mutation::HandOverDespiteRemove) {
-                effects.extend(self.end_draining(dm, &entry));
+        for entry in self.merges.involving(mode, id) {
+            effects.extend(self.abort_merge(&entry));
+            if !self.has_mutation(Mutation::HandOverDespiteRemove) {
+                effects.extend(self.end_draining_merge(&entry));
             }
         }
         effects
     }
 
-    /// Remembers `merged` as refused for the rest of the owner's term: a Remove for an id the
-    /// node does not know may be the owner withdrawing a merge whose request is still in flight.
-    pub(crate) fn refuse_later(&self, mode: Mode, merged: DispatcherId) {
-        self.aborted.compute((mode, merged), |_| Op::<(), ()>::Insert(()));
-    }
-
     /// Ends a draining merge without handing over: merged dispatcher closed, drained sources
     /// released (the rest are closing already and report Stopped when they finish).
-    fn end_draining(&self, dm: &DispatcherManager, entry: &Arc<MergeEntry>) -> Vec<Effect> {
+    fn end_draining_merge(&self, entry: &Arc<MergeEntry>) -> Vec<Effect> {
         if !matches!(entry.phase(), MergePhase::Draining { .. }) || entry.advance(progress::end).is_none() {
             return Vec::new();
         }
         let (mode, merged_id) = (entry.request.mode, entry.request.merged);
-        self.refuse_later(mode, merged_id);
-        self.drop_entry(entry);
-        dm.operators.finish(&entry.key, &entry.op);
-        let mut effects: Vec<Effect> = entry.sources.iter().filter_map(|s| release_drained(dm, s)).collect();
+        self.merges.refuse_later(mode, merged_id);
+        self.merges.drop_entry(entry);
+        self.operators.finish(&entry.key, &entry.op);
+        let mut effects: Vec<Effect> =
+            entry.sources.iter().filter_map(|s| release_drained(self, s)).collect();
         if let Ok(before) = entry.merged.transition(transition::request_removal) {
             if !before.removing {
                 effects.push(Effect::Close { id: merged_id, mode });
@@ -252,22 +59,22 @@ impl MergeJournal {
     }
 
     /// Aborts a merge that has not started draining: sources back to Working, merged closed.
-    fn abort(&self, dm: &DispatcherManager, entry: &Arc<MergeEntry>) -> Vec<Effect> {
+    fn abort_merge(&self, entry: &Arc<MergeEntry>) -> Vec<Effect> {
         if entry.advance(progress::abort).is_none() {
             return Vec::new();
         }
         let (mode, merged_id) = (entry.request.mode, entry.request.merged);
         // Tombstone first, then drop the entry: a resend arriving in between is refused.
-        self.refuse_later(mode, merged_id);
-        self.drop_entry(entry);
-        dm.operators.finish(&entry.key, &entry.op);
+        self.merges.refuse_later(mode, merged_id);
+        self.merges.drop_entry(entry);
+        self.operators.finish(&entry.key, &entry.op);
         let mut effects = Vec::new();
         for source in &entry.sources {
             let back = source.transition(|s| {
                 transition::swap_component(s, ComponentState::WaitingMerge, ComponentState::Working)
             });
             if back.is_ok() {
-                dm.note_state(source, ComponentState::Working);
+                self.note_state(source, ComponentState::Working);
                 effects.push(Effect::ResumeSource { id: source.id, mode });
             }
         }
@@ -286,18 +93,15 @@ impl MergeJournal {
     /// this close like any other. `Err` carries the abort's effects (the other sources resumed,
     /// the merged dispatcher closed) for a caller that then closes `record` as usual; an empty
     /// one when `record` takes part in no open merge as a source.
-    pub(crate) fn source_closed(
-        &self,
-        dm: &DispatcherManager,
-        record: &Arc<DispatcherRecord>,
-    ) -> Result<Step, Vec<Effect>> {
-        let Some(entry) = self.involving(record.mode, record.id).into_iter().find(|e| e.has_source(record))
+    pub(crate) fn merge_source_closed(&self, record: &Arc<DispatcherRecord>) -> Result<Step, Vec<Effect>> {
+        let Some(entry) =
+            self.merges.involving(record.mode, record.id).into_iter().find(|e| e.has_source(record))
         else {
             return Err(Vec::new());
         };
         let phase = entry.phase();
-        if phase == MergePhase::Preparing && !dm.has_mutation(Mutation::SelfCloseSkipsPreparingMerge) {
-            let effects = self.abort(dm, &entry);
+        if phase == MergePhase::Preparing && !self.has_mutation(Mutation::SelfCloseSkipsPreparingMerge) {
+            let effects = self.abort_merge(&entry);
             // Lost to `begin_drain`: count the close below. Otherwise the merge is over (here or
             // elsewhere), and the source is closing, not resumed.
             if !matches!(entry.phase(), MergePhase::Draining { .. }) {
@@ -311,35 +115,35 @@ impl MergeJournal {
         // Release: publishes the final checkpoint recorded by the caller.
         match record.transition(transition::drain) {
             Ok(_) => {}
-            Err(Refused::Drained) if dm.has_mutation(Mutation::DrainCountedTwice) => {}
+            Err(Refused::Drained) if self.has_mutation(Mutation::DrainCountedTwice) => {}
             Err(Refused::Drained) => return Ok(Step::dropped(Drop::Duplicate)),
             Err(_) => return Ok(Step::dropped(Drop::Unknown)),
         }
         match entry.advance(progress::source_drained) {
-            Some(MergePhase::HandedOver) => Ok(Step::applied(self.hand_over(dm, &entry))),
+            Some(MergePhase::HandedOver) => Ok(Step::applied(self.hand_over_merge(&entry))),
             Some(_) => Ok(Step::applied(Vec::new())),
             // The merge ended under us (its merged dispatcher closed): this source is simply
             // closed. Whoever wins the close CAS releases it and reports its Stopped.
-            None => Ok(Step::applied(release_drained(dm, record).into_iter().collect())),
+            None => Ok(Step::applied(release_drained(self, record).into_iter().collect())),
         }
     }
 
     /// All sources closed: start the merged dispatcher, then release the sources (in that order, so
     /// the node's watermark never jumps over the span).
-    fn hand_over(&self, dm: &DispatcherManager, entry: &Arc<MergeEntry>) -> Vec<Effect> {
+    fn hand_over_merge(&self, entry: &Arc<MergeEntry>) -> Vec<Effect> {
         let (start_ts, skip_dml_as_start_ts) = merged_start(&entry.sources);
         let merged = &entry.merged;
         // The floor first: a state-change watermark can never rise above the merged span's start.
-        dm.registry.lower_floor(merged.mode, start_ts);
+        self.registry.lower_floor(merged.mode, start_ts);
         merged.restart_at(start_ts);
         if merged.transition(|s| transition::set_component(s, ComponentState::Initializing)).is_ok() {
-            dm.note_state(merged, ComponentState::Initializing);
+            self.note_state(merged, ComponentState::Initializing);
         }
         let mut effects =
             vec![Effect::StartMerged { id: merged.id, mode: merged.mode, start_ts, skip_dml_as_start_ts }];
         for source in &entry.sources {
             if source.transition(transition::close).is_ok() {
-                effects.push(dm.release_closed(source));
+                effects.push(self.release_closed(source));
             }
         }
         effects
@@ -349,11 +153,11 @@ impl MergeJournal {
     /// gone); Working after hand-over finishes the merge.
     pub(crate) fn merged_state_changed(
         &self,
-        dm: &DispatcherManager,
         record: &Arc<DispatcherRecord>,
         state: ComponentState,
     ) -> Vec<Effect> {
-        let Some(entry) = self.get(record.mode, record.id).filter(|e| Arc::ptr_eq(&e.merged, record)) else {
+        let Some(entry) = self.merges.get(record.mode, record.id).filter(|e| Arc::ptr_eq(&e.merged, record))
+        else {
             return Vec::new();
         };
         match state {
@@ -364,7 +168,7 @@ impl MergeJournal {
                     st.phase != Phase::Live || st.removing || st.component != ComponentState::WaitingMerge
                 });
                 if merged_gone || source_gone {
-                    return self.abort(dm, &entry);
+                    return self.abort_merge(&entry);
                 }
                 let n = entry.sources.len() as u32;
                 if entry.advance(|p| progress::begin_drain(p, n)).is_none() {
@@ -378,8 +182,8 @@ impl MergeJournal {
             }
             ComponentState::Working => {
                 if entry.advance(progress::finish).is_some() {
-                    self.drop_entry(&entry);
-                    dm.operators.finish(&entry.key, &entry.op);
+                    self.merges.drop_entry(&entry);
+                    self.operators.finish(&entry.key, &entry.op);
                 }
                 Vec::new()
             }
@@ -388,23 +192,20 @@ impl MergeJournal {
     }
 
     /// The merged dispatcher itself was closed: a merge still preparing is aborted.
-    pub(crate) fn merged_closed(
-        &self,
-        dm: &DispatcherManager,
-        record: &Arc<DispatcherRecord>,
-    ) -> Vec<Effect> {
-        match self.get(record.mode, record.id).filter(|e| Arc::ptr_eq(&e.merged, record)) {
+    pub(crate) fn merged_closed(&self, record: &Arc<DispatcherRecord>) -> Vec<Effect> {
+        match self.merges.get(record.mode, record.id).filter(|e| Arc::ptr_eq(&e.merged, record)) {
             Some(entry) => {
-                let mut effects = self.abort(dm, &entry);
+                let mut effects = self.abort_merge(&entry);
                 // Whatever phase it was in, a closed merged dispatcher ends the merge. Sources a
                 // draining merge already closed would otherwise wait for a hand-over that never
                 // comes: they are released (and report Stopped) here.
-                if entry.advance(progress::end).is_some() && !dm.has_mutation(Mutation::StrandDrainedSources)
+                if entry.advance(progress::end).is_some()
+                    && !self.has_mutation(Mutation::StrandDrainedSources)
                 {
-                    effects.extend(entry.sources.iter().filter_map(|s| release_drained(dm, s)));
+                    effects.extend(entry.sources.iter().filter_map(|s| release_drained(self, s)));
                 }
-                self.drop_entry(&entry);
-                dm.operators.finish(&entry.key, &entry.op);
+                self.merges.drop_entry(&entry);
+                self.operators.finish(&entry.key, &entry.op);
                 effects
             }
             None => Vec::new(),
