@@ -19,7 +19,7 @@ use crate::sync::{AtomicBool, AtomicU64, Map, Op, Ordering};
 use super::effect::{CreateTicket, Drop, Effect, Step};
 use super::fence::{self, Fence, Owner};
 use super::heartbeat::{BlockStatusBuffer, Coalescer, HeartbeatConfig, StatusHandle, Update};
-use super::merge::MergeJournal;
+use super::merge::journal::MergeJournal;
 use super::operators::{OpEntry, OpKey, OpKind, OpRequest, OperatorTable};
 use super::registry::{
     transition, Admission, DispatcherRecord, Phase, RecordSpec, RecordState, Refused, Registry,

@@ -357,7 +357,9 @@ fn heartbeats(sh: &Shared) -> Vec<Event> {
             };
             let _ = collector.round(&dm, kind);
             let mut batcher = BlockBatcher::new(dm.heartbeat_config());
-            let _ = batcher.poll(&dm, started.elapsed().as_millis() as u64 + 10_000);
+            let (owner, now_ms) = (dm.owner(), started.elapsed().as_millis() as u64 + 10_000);
+            let _ =
+                batcher.poll(dm.block_statuses(), owner.maintainer.as_ref(), &dm.config().changefeed, now_ms);
             sh.heartbeat_rounds.fetch_add(1, Ordering::Relaxed);
         }
         std::thread::sleep(Duration::from_micros(200));

@@ -7,12 +7,10 @@
 //! a concurrent map, claimed by insert-if-absent and moved `Queued → InFlight → gone` by
 //! remove-if-same or compute (K10 of node.md §6.2), so no mutex is involved.
 
-use crate::ids::{Mode, NodeId};
+use crate::ids::{ChangefeedId, Mode, NodeId};
 use crate::messages::{BlockKey, BlockStatus, BlockStatusRequest};
-use crate::node::manager::DispatcherManager;
 use crate::sync::{AtomicU64, Computed, Map, Op, Ordering, Queue};
 
-use super::collector::BlockOutbound;
 use super::HeartbeatConfig;
 
 /// What an offer did.
@@ -117,6 +115,15 @@ pub struct BlockBatcher {
     deadline_ms: Option<u64>,
 }
 
+/// A block-status batch to hand to the node's block-status queue.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BlockOutbound {
+    /// The maintainer node.
+    pub to: NodeId,
+    /// The batch.
+    pub request: BlockStatusRequest,
+}
+
 impl BlockBatcher {
     /// A batcher with the window and chunk size of `config`.
     pub fn new(config: &HeartbeatConfig) -> Self {
@@ -127,9 +134,15 @@ impl BlockBatcher {
         }
     }
 
-    /// The batches due at `now_ms`.
-    pub fn poll(&mut self, dm: &DispatcherManager, now_ms: u64) -> Vec<BlockOutbound> {
-        let buffer = dm.block_statuses();
+    /// The batches of `buffer` due at `now_ms`, addressed to `to` (the owner's maintainer; with
+    /// none, they wait) for `changefeed`.
+    pub fn poll(
+        &mut self,
+        buffer: &BlockStatusBuffer,
+        to: Option<&NodeId>,
+        changefeed: &ChangefeedId,
+        now_ms: u64,
+    ) -> Vec<BlockOutbound> {
         if self.deadline_ms.is_none() && !buffer.is_empty() {
             self.deadline_ms = Some(now_ms.saturating_add(self.window_ms));
         }
@@ -137,14 +150,14 @@ impl BlockBatcher {
             Some(deadline) if now_ms >= deadline => {}
             _ => return Vec::new(),
         }
-        let Some(to) = dm.owner().maintainer.clone() else { return Vec::new() };
+        let Some(to) = to else { return Vec::new() };
         self.deadline_ms = None;
         let mut taken = Vec::with_capacity(buffer.len());
         for _ in 0..buffer.capacity() {
             let Some(status) = buffer.take() else { break };
             taken.push(status);
         }
-        batch(&dm.config().changefeed, taken, self.batch_items_max)
+        batch(changefeed, taken, self.batch_items_max)
             .into_iter()
             .map(|request| BlockOutbound { to: to.clone(), request })
             .collect()

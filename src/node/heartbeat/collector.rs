@@ -18,14 +18,12 @@ use std::collections::HashSet;
 use std::sync::Arc;
 
 use crate::ids::{DispatcherId, Mode, NodeId};
-use crate::messages::{
-    BlockStatusRequest, ComponentState, DispatcherStatus, Heartbeat, RunningError, Watermark,
-};
+use crate::messages::{ComponentState, DispatcherStatus, Heartbeat, RunningError, Watermark};
 use crate::node::manager::{DispatcherManager, Tombstone};
 use crate::node::registry::{DispatcherRecord, Phase};
 use crate::sync::Op;
 
-use super::block::BlockBatcher;
+use super::block::{BlockBatcher, BlockOutbound};
 use super::schedule::{RoundKind, Schedule};
 use super::slot::Report;
 use super::watermark::{self, Aggregate};
@@ -38,15 +36,6 @@ pub struct Outbound {
     pub to: NodeId,
     /// The request.
     pub request: Heartbeat,
-}
-
-/// A block-status batch to hand to the node's block-status queue.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct BlockOutbound {
-    /// The maintainer node.
-    pub to: NodeId,
-    /// The batch.
-    pub request: BlockStatusRequest,
 }
 
 /// What one poll produced.
@@ -131,7 +120,9 @@ impl Collector {
             poll.round = Some(kind);
             poll.heartbeats.extend(self.round(dm, kind));
         }
-        poll.block_statuses = self.blocks.poll(dm, now_ms);
+        let owner = dm.owner();
+        let to = owner.maintainer.as_ref();
+        poll.block_statuses = self.blocks.poll(dm.block_statuses(), to, &dm.config().changefeed, now_ms);
         poll.next_due_ms =
             [self.schedule.next_due_ms(), self.blocks.next_due_ms(), error_due].into_iter().flatten().min();
         poll

@@ -21,9 +21,10 @@ pub mod schedule;
 pub mod slot;
 pub mod watermark;
 
+pub use block::BlockOutbound;
 pub use block::{BlockBatcher, BlockStatusBuffer, BlockStatusQueue};
 pub use coalescer::{Coalescer, StatusHandle, Update};
-pub use collector::{BlockOutbound, Collector, Outbound, Poll};
+pub use collector::{Collector, Outbound, Poll};
 pub use schedule::{RoundKind, Schedule};
 pub use slot::StatusSlot;
 
