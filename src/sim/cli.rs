@@ -4,7 +4,8 @@ use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
 
 use super::coverage::Coverage;
-use super::random::{shrink, Explorer, Shape};
+use super::explorer::Explorer;
+use super::random::{shrink, Shape};
 use super::run::{run, Report};
 use super::scenario::{parse, to_toml, Scenario};
 use super::trace::Trace;

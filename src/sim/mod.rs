@@ -5,6 +5,7 @@
 pub mod check;
 pub mod cli;
 pub mod coverage;
+pub mod explorer;
 pub mod random;
 pub mod run;
 pub mod scenario;

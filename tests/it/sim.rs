@@ -164,7 +164,7 @@ fn a_failure_shrinks_to_a_shorter_scenario_failing_the_same_check() {
 /// aimed faults (what makes it find what one fixed mix does not).
 #[test]
 fn swarm_seeds_replay_and_draw_their_own_shapes() {
-    use dispatcher_core::sim::random::Explorer;
+    use dispatcher_core::sim::explorer::Explorer;
     use dispatcher_core::sim::scenario::Verb;
     let free = Shape { nodes: 0, tables: 0, operations: 0 };
     assert_eq!(Explorer::Swarm.generate(11, free), Explorer::Swarm.generate(11, free));
@@ -192,7 +192,7 @@ fn swarm_seeds_replay_and_draw_their_own_shapes() {
 /// seeds (the mutation figures of BENCHMARKS.md, in small).
 #[test]
 fn swarm_finds_a_delayed_duplicate_create_without_its_tombstone() {
-    use dispatcher_core::sim::random::Explorer;
+    use dispatcher_core::sim::explorer::Explorer;
     let opts = SimOptions { mutation: Mutation::NoStaleCreateTombstones.into(), ..SimOptions::default() };
     let free = Shape { nodes: 0, tables: 0, operations: 0 };
     let found =
