@@ -16,38 +16,15 @@
 //! | C1-C4, C6 | `settle` | every live table exactly tiled by Working dispatchers bound as the maintainer believes, nothing else running, no operator, nothing absent, in every mode |
 //! | C5 | `settle` | the committed checkpoint catches up with upstream time |
 
-use std::fmt;
+use std::collections::BTreeMap;
 
 use crate::ids::{Epoch, Mode, NodeId, Ts};
 use crate::maintainer::{Lifecycle, Outgoing, SpanState};
 use crate::messages::{ComponentState, ScheduleAction};
 use crate::span::TableSpan;
 
-use super::world::{upstream_ts, World};
-
-/// A broken invariant: which, when, about what.
-#[derive(Clone, PartialEq, Eq, Debug)]
-pub struct Violation {
-    /// The invariant's name (`I2`, `C1`, ...).
-    pub check: String,
-    /// Simulated time.
-    pub at_ms: u64,
-    /// The span, dispatcher or node involved, and how.
-    pub detail: String,
-}
-
-impl Violation {
-    /// A violation of `check` at `at_ms`.
-    pub fn new(check: &str, at_ms: u64, detail: String) -> Self {
-        Self { check: check.to_string(), at_ms, detail }
-    }
-}
-
-impl fmt::Display for Violation {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{} at {} ms: {}", self.check, self.at_ms, self.detail)
-    }
-}
+pub use super::violation::Violation;
+use super::world::{upstream_ts, Monitor, World};
 
 fn modes(redo: bool) -> &'static [Mode] {
     if redo {
@@ -57,29 +34,46 @@ fn modes(redo: bool) -> &'static [Mode] {
     }
 }
 
-impl World {
+/// The checker's own state: what it remembers between events, which the world does not need.
+#[derive(Default)]
+pub struct Checker {
+    /// The newest bootstrap epoch each node incarnation answered (I1).
+    answered: BTreeMap<(NodeId, u64), Epoch>,
+    /// Each maintainer's committed checkpoint at its last step (I10).
+    last_committed: BTreeMap<(Epoch, Mode), Ts>,
+}
+
+impl Monitor for Checker {
     /// I1: a node applied a control message of `epoch` from `from`.
-    pub(super) fn check_fence(&mut self, node: &NodeId, from: &NodeId, kind: &str, epoch: Epoch) {
-        let now = self.now;
-        let Some(n) = self.nodes.get_mut(node) else { return };
+    fn control_applied(
+        &mut self,
+        w: &World,
+        node: &NodeId,
+        from: &NodeId,
+        kind: &str,
+        epoch: Epoch,
+    ) -> Option<Violation> {
+        // A restarted node remembers nothing: the epochs it answered are per incarnation.
+        let incarnation = w.nodes.get(node)?.incarnation;
+        let answered = self.answered.entry((node.clone(), incarnation)).or_insert(Epoch(0));
         if kind == "MaintainerBootstrapRequest" {
-            n.max_epoch = n.max_epoch.max(epoch);
-            return;
+            *answered = (*answered).max(epoch);
+            return None;
         }
-        if epoch < n.max_epoch {
+        (epoch < *answered).then(|| {
             let detail = format!(
                 "{node} applied a {kind} of epoch {} from {from} after answering the bootstrap of epoch {}",
-                epoch.0, n.max_epoch.0
+                epoch.0, answered.0
             );
-            self.violate(Violation::new("I1", now, detail));
-        }
+            Violation::new("I1", w.now, detail)
+        })
     }
 
     /// I8, I11, I13 on a message a maintainer is about to send.
-    pub(super) fn check_outgoing(&mut self, index: usize, to: &NodeId, message: &Outgoing) {
-        let now = self.now;
-        let host = &self.hosts[index];
-        let Outgoing::Schedule(r) = message else { return };
+    fn sending(&mut self, w: &World, index: usize, to: &NodeId, message: &Outgoing) -> Option<Violation> {
+        let now = w.now;
+        let host = &w.hosts[index];
+        let Outgoing::Schedule(r) = message else { return None };
         let stopped = host.maintainer.lifecycle() == Lifecycle::Removing;
         let trigger = r.config.span.as_ref().is_some_and(TableSpan::is_table_trigger);
         if stopped && !trigger {
@@ -87,18 +81,18 @@ impl World {
                 "epoch {} sent {:?} {} to {to} after it was stopped",
                 host.epoch.0, r.action, r.config.id
             );
-            return self.violate(Violation::new("I13", now, detail));
+            return Some(Violation::new("I13", now, detail));
         }
         if r.action != ScheduleAction::Create {
-            return;
+            return None;
         }
-        let Some(span) = &r.config.span else { return };
-        if !self.live.contains(&span.table_id) {
+        let Some(span) = &r.config.span else { return None };
+        if !w.live.contains(&span.table_id) {
             let detail = format!(
                 "Create {} for table {} that is not live ({span:?}) to {to}",
                 r.config.id, span.table_id
             );
-            return self.violate(Violation::new("I8", now, detail));
+            return Some(Violation::new("I8", now, detail));
         }
         let committed = host.maintainer.view(r.config.mode).map_or(0, |v| v.committed);
         if r.config.start_ts < committed {
@@ -106,19 +100,20 @@ impl World {
                 "Create {} {span:?} starts at {} below the committed checkpoint {committed}",
                 r.config.id, r.config.start_ts
             );
-            self.violate(Violation::new("I11", now, detail));
+            return Some(Violation::new("I11", now, detail));
         }
+        None
     }
 
     /// I3-I6, I8, I10 on the maintainer just stepped (the current one).
-    pub(super) fn check_maintainer(&mut self, index: usize) {
-        if index + 1 != self.hosts.len() || !self.hosts[index].alive {
-            return;
+    fn maintainer_stepped(&mut self, w: &World, index: usize) -> Option<Violation> {
+        if index + 1 != w.hosts.len() || !w.hosts[index].alive {
+            return None;
         }
-        let now = self.now;
+        let now = w.now;
         let mut found: Option<Violation> = None;
-        for mode in modes(self.redo) {
-            let m = &self.hosts[index].maintainer;
+        for mode in modes(w.redo) {
+            let m = &w.hosts[index].maintainer;
             let Some(view) = m.view(*mode) else { continue };
             if let Err(e) = view.spans.check_indexes() {
                 found = Some(Violation::new("I6", now, format!("{mode:?}: {e}")));
@@ -133,7 +128,7 @@ impl World {
                     ));
                     break;
                 }
-                if self.dropped.contains_key(&r.span.table_id) {
+                if w.dropped.contains_key(&r.span.table_id) {
                     found = Some(Violation::new(
                         "I8",
                         now,
@@ -144,7 +139,7 @@ impl World {
             }
             // I10 (b): the committed checkpoint may only move to at most the lowest unreplicated
             // span (a span may lag below it from before: its dispatcher had flushed further).
-            let key = (self.hosts[index].epoch, *mode);
+            let key = (w.hosts[index].epoch, *mode);
             let last = self.last_committed.get(&key).copied().unwrap_or(0);
             if view.committed > last {
                 if let Some(low) =
@@ -214,7 +209,7 @@ impl World {
                 break;
             }
             // I10 (a): a dispatcher being created for a tracked span starts at or above committed.
-            for n in self.nodes.values().filter(|n| n.alive) {
+            for n in w.nodes.values().filter(|n| n.alive) {
                 for d in n.dispatchers.values().filter(|d| d.mode == *mode && d.writes() && !d.closing) {
                     let bound = view.spans.get(d.id).is_some_and(|r| r.node.as_ref() == Some(&n.id));
                     if bound && d.checkpoint < view.committed {
@@ -227,16 +222,14 @@ impl World {
                 }
             }
         }
-        if let Some(v) = found {
-            self.violate(v);
-        }
+        found
     }
 
     /// I2: never two writers for one key of one mode.
-    pub(super) fn check_writers(&mut self) {
-        let now = self.now;
+    fn writers_changed(&mut self, w: &World) -> Option<Violation> {
+        let now = w.now;
         let mut writers: Vec<(Mode, &TableSpan, &NodeId, crate::ids::DispatcherId)> = Vec::new();
-        for n in self.nodes.values().filter(|n| n.alive) {
+        for n in w.nodes.values().filter(|n| n.alive) {
             for d in n.dispatchers.values() {
                 // A closing dispatcher keeps the state it wrote in until it is gone; a merged one
                 // still preparing (or ready) never wrote.
@@ -261,27 +254,28 @@ impl World {
                 break;
             }
         }
-        if let Some(detail) = found {
-            self.violate(Violation::new("I2", now, detail));
-        }
+        found.map(|detail| Violation::new("I2", now, detail))
     }
+}
 
+/// Convergence (C1-C6) and the `expect` verbs: questions asked of the world at a step.
+impl Checker {
     /// Why the cluster is not quiescent yet (C1-C4, C6), or `None` when it is.
-    pub fn not_converged(&self) -> Option<Violation> {
-        let now = self.now;
+    pub fn not_converged(w: &World) -> Option<Violation> {
+        let now = w.now;
         let v = |check: &str, detail: String| Some(Violation::new(check, now, detail));
-        let Some(host) = self.current() else { return v("C3", "no live maintainer".into()) };
+        let Some(host) = w.current() else { return v("C3", "no live maintainer".into()) };
         let m = &host.maintainer;
         if m.lifecycle() != Lifecycle::Running {
             return v("C3", format!("maintainer epoch {} not bootstrapped", host.epoch.0));
         }
-        if self.control_in_flight > 0 {
-            return v("C3", format!("{} control messages in flight", self.control_in_flight));
+        if w.control_in_flight > 0 {
+            return v("C3", format!("{} control messages in flight", w.control_in_flight));
         }
         if let Some((node, _, id)) = m.orphans().next() {
             return v("C2", format!("orphan {id} on {node} still being removed"));
         }
-        for mode in modes(self.redo) {
+        for mode in modes(w.redo) {
             let Some(view) = m.view(*mode) else { return v("C6", format!("{mode:?} mode missing")) };
             if let Some(op) = view.operators.operators().next() {
                 return v(
@@ -299,7 +293,7 @@ impl World {
             }
             // C1: every live table tiled by replicating spans, each run by exactly one Working
             // dispatcher with its id on its node.
-            for table in &self.live {
+            for table in &w.live {
                 let spans: Vec<_> = view.spans.table((0, *table)).collect();
                 let whole = TableSpan::whole_table(0, *table);
                 let tiles = !spans.is_empty()
@@ -316,7 +310,7 @@ impl World {
                     );
                 }
                 for r in spans {
-                    let node = r.node.as_ref().and_then(|n| self.nodes.get(n)).filter(|n| n.alive);
+                    let node = r.node.as_ref().and_then(|n| w.nodes.get(n)).filter(|n| n.alive);
                     let running = node.and_then(|n| n.dispatchers.get(&(*mode, r.id)));
                     if r.state != SpanState::Replicating
                         || running.is_none_or(|d| d.state != ComponentState::Working || d.closing)
@@ -336,7 +330,7 @@ impl World {
                 }
             }
             // C2: nothing runs that the maintainer does not bind there (its own triggers aside).
-            for n in self.nodes.values().filter(|n| n.alive) {
+            for n in w.nodes.values().filter(|n| n.alive) {
                 for d in n.dispatchers.values().filter(|d| d.mode == *mode) {
                     if d.span.is_table_trigger() {
                         if d.id != view.trigger {
@@ -361,26 +355,26 @@ impl World {
     }
 
     /// C5: the committed checkpoint of every mode is within `slack` of upstream time.
-    pub fn lagging(&self, slack: Ts) -> Option<Violation> {
-        let host = self.current()?;
-        let target = upstream_ts(self.now).saturating_sub(slack);
-        for mode in modes(self.redo) {
+    pub fn lagging(w: &World, slack: Ts) -> Option<Violation> {
+        let host = w.current()?;
+        let target = upstream_ts(w.now).saturating_sub(slack);
+        for mode in modes(w.redo) {
             let committed = host.maintainer.view(*mode).map_or(0, |v| v.committed);
             if committed < target {
                 let detail = format!(
                     "{mode:?} committed checkpoint {committed} behind upstream {}",
-                    upstream_ts(self.now)
+                    upstream_ts(w.now)
                 );
-                return Some(Violation::new("C5", self.now, detail));
+                return Some(Violation::new("C5", w.now, detail));
             }
         }
         None
     }
 
     /// Working dispatchers of `table` in `mode` on live nodes, with their nodes.
-    pub fn working(&self, table: i64, mode: Mode) -> Vec<(NodeId, crate::ids::DispatcherId)> {
+    pub fn working(w: &World, table: i64, mode: Mode) -> Vec<(NodeId, crate::ids::DispatcherId)> {
         let mut out = Vec::new();
-        for n in self.nodes.values().filter(|n| n.alive) {
+        for n in w.nodes.values().filter(|n| n.alive) {
             for d in n.dispatchers.values() {
                 if d.mode == mode
                     && d.span.table_id == table
@@ -396,14 +390,14 @@ impl World {
 
     /// Whether any dispatcher of `table` exists on a live node (any mode), or the maintainer
     /// tracks a span of it.
-    pub fn table_present(&self, table: i64) -> Option<String> {
-        for n in self.nodes.values().filter(|n| n.alive) {
+    pub fn table_present(w: &World, table: i64) -> Option<String> {
+        for n in w.nodes.values().filter(|n| n.alive) {
             if let Some(d) = n.dispatchers.values().find(|d| d.span.table_id == table) {
                 return Some(format!("dispatcher {} of table {table} on {}", d.id, n.id));
             }
         }
-        let host = self.current()?;
-        for mode in modes(self.redo) {
+        let host = w.current()?;
+        for mode in modes(w.redo) {
             if let Some(r) = host.maintainer.view(*mode).and_then(|v| v.spans.table((0, table)).next()) {
                 return Some(format!("the maintainer tracks {mode:?} span {} of table {table}", r.id));
             }

@@ -9,10 +9,8 @@ use std::str::FromStr;
 use serde_json::{json, Value};
 
 use crate::ids::Mode;
-use crate::maintainer::{Lifecycle, OpKind, Phase as OpPhase};
+use crate::maintainer::{OpKind, Phase as OpPhase};
 use crate::node::merge::MergePhase;
-
-use super::world::World;
 
 /// A phase of some operator's life, on the maintainer or on a node.
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Debug)]
@@ -86,7 +84,7 @@ impl Phase {
         }
     }
 
-    fn of_operator(kind: OpKind, phase: OpPhase) -> Option<Phase> {
+    pub(super) fn of_operator(kind: OpKind, phase: OpPhase) -> Option<Phase> {
         Some(match (kind, phase) {
             (OpKind::Add, OpPhase::Creating) => Phase::AddCreating,
             (OpKind::Remove, OpPhase::Removing) => Phase::RemoveRemoving,
@@ -100,7 +98,7 @@ impl Phase {
         })
     }
 
-    fn of_merge(p: MergePhase) -> Option<Phase> {
+    pub(super) fn of_merge(p: MergePhase) -> Option<Phase> {
         match p {
             MergePhase::Preparing => Some(Phase::NodeMergePreparing),
             MergePhase::Draining { .. } => Some(Phase::NodeMergeDraining),
@@ -124,45 +122,6 @@ impl FromStr for Phase {
             let names: Vec<&str> = Phase::ALL.iter().map(|p| p.name()).collect();
             format!("unknown phase `{s}` (expected one of: {})", names.join(", "))
         })
-    }
-}
-
-impl World {
-    /// Every operator phase in flight now, with its mode: the current maintainer's operators
-    /// (or its bootstrap) and every live node's creates, closes and merges. Repeats kept.
-    pub fn in_flight(&self) -> Vec<(Phase, Mode)> {
-        let mut out = Vec::new();
-        if let Some(host) = self.current() {
-            let m = &host.maintainer;
-            if m.lifecycle() == Lifecycle::Bootstrapping {
-                out.push((Phase::Bootstrapping, Mode::Default));
-            }
-            for mode in m.modes() {
-                let Some(view) = m.view(mode) else { continue };
-                for op in view.operators.operators() {
-                    if let Some(p) = Phase::of_operator(op.op_kind(), op.phase) {
-                        out.push((p, mode));
-                    }
-                }
-            }
-        }
-        for node in self.nodes.values().filter(|n| n.alive) {
-            out.extend(node.creating_modes().map(|mode| (Phase::NodeCreating, mode)));
-            out.extend(node.dispatchers.values().filter(|d| d.closing).map(|d| (Phase::NodeClosing, d.mode)));
-            for m in node.orchestrator.managers() {
-                for entry in m.merges().entries() {
-                    if let Some(p) = Phase::of_merge(entry.phase()) {
-                        out.push((p, entry.request.mode));
-                    }
-                }
-            }
-        }
-        out
-    }
-
-    /// Whether some operator is in `phase` now.
-    pub fn reached(&self, phase: Phase) -> bool {
-        self.in_flight().iter().any(|(p, _)| *p == phase)
     }
 }
 

@@ -11,4 +11,5 @@ pub mod run;
 pub mod scenario;
 pub mod swarm;
 pub mod trace;
+pub mod violation;
 pub mod world;

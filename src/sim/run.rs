@@ -6,10 +6,11 @@ use serde_json::{json, Value};
 use crate::ids::{Mode, NodeId};
 use crate::maintainer::Event as MEvent;
 
-use super::check::Violation;
+use super::check::Checker;
 use super::coverage::Coverage;
 use super::scenario::{Scenario, Verb, What};
 use super::trace::Trace;
+use super::violation::Violation;
 use super::world::{Fault, FaultAction, SimOptions, World};
 
 /// One failed check of a scenario.
@@ -91,7 +92,8 @@ pub fn run(scenario: &Scenario, file: &str, opts: SimOptions, trace: Option<&mut
         scenario.balance,
         scenario.seed,
         opts,
-    );
+    )
+    .watched_by(Box::new(Checker::default()));
     if trace.is_some() {
         world.trace = Some(Trace::new());
     }
@@ -218,7 +220,7 @@ pub fn run_step(world: &mut World, verb: &Verb) -> Result<(), Violation> {
         }),
         Verb::HealMessages => world.heal_messages(),
         Verb::Expect { table, replicas, mode, on } => {
-            let working = world.working(*table, *mode);
+            let working = Checker::working(world, *table, *mode);
             if working.len() != *replicas {
                 return Err(expectation(
                     world,
@@ -238,7 +240,7 @@ pub fn run_step(world: &mut World, verb: &Verb) -> Result<(), Violation> {
             }
         }
         Verb::ExpectDropped { table } => {
-            if let Some(what) = world.table_present(*table) {
+            if let Some(what) = Checker::table_present(world, *table) {
                 return Err(expectation(world, format!("table {table} should be dropped: {what}")));
             }
         }
@@ -258,13 +260,13 @@ pub fn settle(world: &mut World, max_ms: u64) -> Result<(), Violation> {
         }
         // Quiescent (the balance scheduler may start moves at any time, so this is re-checked
         // whenever time passed), and the checkpoint caught up with upstream.
-        let why = match world.not_converged() {
+        let why = match Checker::not_converged(world) {
             Some(why) if world.now >= deadline => {
                 let detail = format!("not converged after {max_ms} ms: {}", why.detail);
                 return Err(Violation::new(&why.check, world.now, detail));
             }
             Some(why) => Some(why),
-            None => match world.lagging(CATCH_UP_SLACK) {
+            None => match Checker::lagging(world, CATCH_UP_SLACK) {
                 Some(lag) if world.now >= catch_up_deadline => return Err(lag),
                 other => other,
             },

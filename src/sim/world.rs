@@ -3,7 +3,7 @@
 //! moved predecessors, whose messages may still be in flight).
 //!
 //! Everything runs on one thread from one seed: the same scenario and seed give the same run,
-//! event for event. The checker runs after every event ([`super::check`]).
+//! event for event. The checker (`check.rs`) watches every event through [`Monitor`].
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
@@ -12,8 +12,8 @@ use prost::Message;
 
 use crate::ids::{ChangefeedId, DispatcherId, Epoch, Mode, NodeId, Ts};
 use crate::maintainer::{
-    Ddl, Effect as MEffect, Event as MEvent, Maintainer, MaintainerConfig, MemorySchema, Mutations, Outgoing,
-    TableInfo,
+    Ddl, Effect as MEffect, Event as MEvent, Lifecycle, Maintainer, MaintainerConfig, MemorySchema,
+    Mutations, Outgoing, TableInfo,
 };
 use crate::messages::*;
 use crate::node::heartbeat::Collector;
@@ -23,9 +23,9 @@ use crate::node::{
 use crate::span::TableSpan;
 use crate::wire::pb;
 
-use super::check::Violation;
 use super::coverage::{Coverage, Phase};
 use super::trace::Trace;
+use super::violation::Violation;
 
 /// Tunables of a simulated run. Times are simulated milliseconds.
 #[derive(Clone, Debug)]
@@ -166,8 +166,6 @@ pub struct SimNode {
     parked: Vec<Parked>,
     /// Closes asked for while the dispatcher was still being built: done once it is.
     close_after_create: BTreeSet<(Mode, DispatcherId)>,
-    /// Highest epoch whose bootstrap this node answered (I1).
-    pub max_epoch: Epoch,
 }
 
 impl SimNode {
@@ -191,7 +189,6 @@ impl SimNode {
             block_close: false,
             parked: Vec::new(),
             close_after_create: BTreeSet::new(),
-            max_epoch: Epoch(0),
         }
     }
 }
@@ -320,7 +317,28 @@ pub struct World {
     /// What this run exercised so far.
     pub coverage: Coverage,
     pub(super) writers_dirty: bool,
-    pub(super) last_committed: BTreeMap<(Epoch, Mode), Ts>,
+    monitor: Option<Box<dyn Monitor>>,
+}
+
+/// What watches the world (the invariant checker of `check.rs`): told at each point where an
+/// invariant can break, it answers with the first violation it sees. The world stops at the first
+/// one.
+pub trait Monitor {
+    /// A node applied a control message of `epoch` from `from` (I1).
+    fn control_applied(
+        &mut self,
+        w: &World,
+        node: &NodeId,
+        from: &NodeId,
+        kind: &str,
+        epoch: Epoch,
+    ) -> Option<Violation>;
+    /// Maintainer `index` is about to send `message` to `to` (I8, I11, I13).
+    fn sending(&mut self, w: &World, index: usize, to: &NodeId, message: &Outgoing) -> Option<Violation>;
+    /// Maintainer `index` was stepped (I3-I8, I10).
+    fn maintainer_stepped(&mut self, w: &World, index: usize) -> Option<Violation>;
+    /// Some dispatcher started or stopped writing (I2).
+    fn writers_changed(&mut self, w: &World) -> Option<Violation>;
 }
 
 const CHANGEFEED: ChangefeedId =
@@ -372,7 +390,7 @@ impl World {
             trace: None,
             coverage: Coverage::default(),
             writers_dirty: false,
-            last_committed: BTreeMap::new(),
+            monitor: None,
         };
         for n in &order {
             w.schedule(w.opts.heartbeat_ms, Ev::NodeTick { node: n.clone(), inc: 0 });
@@ -396,6 +414,22 @@ impl World {
         let now = self.now;
         if let Some(t) = &mut self.trace {
             t.instant(now, node.as_str(), category, &name);
+        }
+    }
+
+    /// The same world, watched by `monitor` from now on.
+    pub fn watched_by(mut self, monitor: Box<dyn Monitor>) -> Self {
+        self.monitor = Some(monitor);
+        self
+    }
+
+    /// Asks the monitor (if any; taken out while it is being asked) and records what it found.
+    fn watch(&mut self, ask: impl FnOnce(&mut dyn Monitor, &World) -> Option<Violation>) {
+        let Some(mut monitor) = self.monitor.take() else { return };
+        let found = ask(monitor.as_mut(), self);
+        self.monitor = Some(monitor);
+        if let Some(v) = found {
+            self.violate(v);
         }
     }
 
@@ -444,7 +478,7 @@ impl World {
                     if std::env::var_os("DC_SIM_DEBUG").is_some() {
                         eprintln!("{now} send e{} -> {to}: {message:?}", epoch.0);
                     }
-                    self.check_outgoing(index, &to, &message);
+                    self.watch(|m, w| m.sending(w, index, &to, &message));
                     let (kind, bytes) = encode_outgoing(&message);
                     self.control_in_flight += 1;
                     self.send(from.clone(), to, kind, bytes);
@@ -477,7 +511,7 @@ impl World {
                 }
             }
         }
-        self.check_maintainer(index);
+        self.watch(|m, w| m.maintainer_stepped(w, index));
     }
 
     /// Hands an event to the current maintainer.
@@ -607,7 +641,7 @@ impl World {
             self.handle(ev);
             if self.writers_dirty {
                 self.writers_dirty = false;
-                self.check_writers();
+                self.watch(|m, w| m.writers_changed(w));
             }
             if stop(self) {
                 return true;
@@ -748,7 +782,7 @@ impl World {
         };
         let Some(step) = step else { return };
         if step.outcome == Outcome::Applied {
-            self.check_fence(to, from, kind, epoch);
+            self.watch(|m, w| m.control_applied(w, to, from, kind, epoch));
         }
         self.trace_instant(to, "node", format!("{kind} from {from} epoch {}: {:?}", epoch.0, step.outcome));
         self.node_effects(to, step.effects);
@@ -1152,7 +1186,6 @@ impl World {
             return;
         }
         n.alive = true;
-        n.max_epoch = Epoch(0);
         // A new process: what was sent to the dead one (its connections were refused) is void
         // too, not delivered to the new one.
         n.incarnation += 1;
@@ -1237,5 +1270,44 @@ fn encode_outgoing(message: &Outgoing) -> (&'static str, Vec<u8>) {
             ("MaintainerPostBootstrapRequest", pb::MaintainerPostBootstrapRequest::from(r).encode_to_vec())
         }
         Outgoing::Close(r) => ("MaintainerCloseRequest", pb::MaintainerCloseRequest::from(r).encode_to_vec()),
+    }
+}
+
+impl World {
+    /// Every operator phase in flight now, with its mode: the current maintainer's operators
+    /// (or its bootstrap) and every live node's creates, closes and merges. Repeats kept.
+    pub fn in_flight(&self) -> Vec<(Phase, Mode)> {
+        let mut out = Vec::new();
+        if let Some(host) = self.current() {
+            let m = &host.maintainer;
+            if m.lifecycle() == Lifecycle::Bootstrapping {
+                out.push((Phase::Bootstrapping, Mode::Default));
+            }
+            for mode in m.modes() {
+                let Some(view) = m.view(mode) else { continue };
+                for op in view.operators.operators() {
+                    if let Some(p) = Phase::of_operator(op.op_kind(), op.phase) {
+                        out.push((p, mode));
+                    }
+                }
+            }
+        }
+        for node in self.nodes.values().filter(|n| n.alive) {
+            out.extend(node.creating_modes().map(|mode| (Phase::NodeCreating, mode)));
+            out.extend(node.dispatchers.values().filter(|d| d.closing).map(|d| (Phase::NodeClosing, d.mode)));
+            for m in node.orchestrator.managers() {
+                for entry in m.merges().entries() {
+                    if let Some(p) = Phase::of_merge(entry.phase()) {
+                        out.push((p, entry.request.mode));
+                    }
+                }
+            }
+        }
+        out
+    }
+
+    /// Whether some operator is in `phase` now.
+    pub fn reached(&self, phase: Phase) -> bool {
+        self.in_flight().iter().any(|(p, _)| *p == phase)
     }
 }
