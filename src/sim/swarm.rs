@@ -64,23 +64,30 @@ enum Feature {
     /// the removes that follow the withdrawal held back too: the merge reaches the node after
     /// its merged id was removed there, before its sources are. Often the removes' resends are
     /// held back past the sources' placement again on the same node, and the heartbeats that
-    /// would report the second close are lost.
+    /// would report the second close are lost; sometimes the maintainer is then cut off for
+    /// long, and sometimes the same spans are merged again.
     MergeOvertakesWithdrawal,
     /// A merge taken up and handed over while its node is silent, so the maintainer gives it
     /// up and withdraws it; the merged dispatcher closes, the sources are placed again on the
     /// same node (the least loaded one), and a late copy of the merge request lands there. A
     /// node that joins meanwhile is where ranges go next.
     MergeCopyOutlivesAbandon,
+    /// A move whose first remove is held back until the span has moved back to its origin: the
+    /// late copy closes it there, the heartbeats reporting that are lost, and then either the
+    /// maintainer is cut off for longer than three complete heartbeat rounds or the spans are
+    /// merged at once (the closed one a source).
+    HeldRemoveClosesReturnedSpan,
 }
 
 /// Motifs: each on in a seed with probability 1/4, weight 2..=10.
-const MOTIFS: [Feature; 6] = [
+const MOTIFS: [Feature; 7] = [
     Feature::MergeCutOff,
     Feature::ReturningMaintainer,
     Feature::MoveOnBeforeProgress,
     Feature::DestBouncesWhileClosing,
     Feature::MergeOvertakesWithdrawal,
     Feature::MergeCopyOutlivesAbandon,
+    Feature::HeldRemoveClosesReturnedSpan,
 ];
 
 const FEATURES: [Feature; 19] = [
@@ -425,10 +432,28 @@ fn operation(
                 steps.push(step(Verb::DropMessages { kind, from: on, to: None, count }));
             }
             steps.push(step(Verb::Run { ms: rng.range(500, 2_000) }));
+            if rng.chance(35) {
+                // The maintainer cut off for long right after: the Stopped of a source closed by a
+                // held-back remove, and every repeat of it, can be lost with its heartbeats.
+                let host = c.nodes[c.host].clone();
+                steps.push(step(Verb::Partition { nodes: vec![host] }));
+                steps.push(step(Verb::Run { ms: rng.range(25_000, 45_000) }));
+                steps.push(step(Verb::Heal));
+            }
+            if rng.chance(50) {
+                // The same spans merged again: a source closed behind the maintainer's back is
+                // met here.
+                merge(rng, c, table, spans, mode, steps);
+                steps.push(step(Verb::Run { ms: rng.range(1_000, 3_000) }));
+            }
             None
         }
         Feature::MergeCopyOutlivesAbandon => {
             merge_copy_outlives_abandon(rng, draw, c, mode, steps);
+            None
+        }
+        Feature::HeldRemoveClosesReturnedSpan => {
+            held_remove_closes_returned_span(rng, draw, c, mode, steps);
             None
         }
         Feature::ReturningMaintainer => {
@@ -686,6 +711,62 @@ fn merge_copy_outlives_abandon(
         // The same spans merged again: whatever the first merge left behind is met here.
         merge(rng, c, table, spans, mode, steps);
         steps.push(step(Verb::Run { ms: rng.range(1_000, 3_000) }));
+    }
+}
+
+/// See [`Feature::HeldRemoveClosesReturnedSpan`].
+fn held_remove_closes_returned_span(
+    rng: &mut Rng,
+    draw: &Draw,
+    c: &mut Cluster,
+    mode: Mode,
+    steps: &mut Vec<Step>,
+) {
+    let Some((table, spans)) = table(rng, draw, c) else { return };
+    let Some(a) = c.pick_node(rng) else { return };
+    let others: Vec<String> = c.up().into_iter().map(|i| c.nodes[i].clone()).filter(|n| *n != a).collect();
+    let Some(b) = others.get(rng.below(others.len())).cloned() else { return };
+    steps.push(step(Verb::Move { table, span: None, to: a.clone(), mode }));
+    steps.push(step(Verb::Run { ms: rng.range(1_000, 2_000) }));
+    // The move's first remove held back; its resend (500 ms later) carries the move through.
+    let span = Some(rng.below(spans.max(1)));
+    let kind = Some("ScheduleDispatcherRequest".to_string());
+    let held = rng.range(3_000, 4_000);
+    steps.push(step(Verb::DelayMessages { kind, from: None, to: Some(a.clone()), ms: held, count: Some(1) }));
+    steps.push(step(Verb::Move { table, span, to: b, mode }));
+    let back = rng.range(1_700, 2_000);
+    steps.push(step(Verb::Run { ms: back }));
+    steps.push(step(Verb::Move { table, span, to: a.clone(), mode }));
+    // Back on `a` before the held copy lands.
+    steps.push(step(Verb::Run { ms: (held - back).saturating_sub(rng.range(200, 700)) }));
+    let kind = Some("HeartBeatRequest".to_string());
+    let s = span.unwrap_or(0);
+    if rng.chance(50) || spans < 2 {
+        // The heartbeats reporting the close lost, then the maintainer cut off for longer than
+        // three complete rounds.
+        steps.push(step(Verb::DropMessages {
+            kind,
+            from: Some(a),
+            to: None,
+            count: rng.range(10, 25) as u32,
+        }));
+        steps.push(step(Verb::Run { ms: rng.range(800, 1_500) }));
+        let host = c.nodes[c.host].clone();
+        steps.push(step(Verb::Partition { nodes: vec![host] }));
+        steps.push(step(Verb::Run { ms: rng.range(30_000, 45_000) }));
+        steps.push(step(Verb::Heal));
+    } else {
+        // The heartbeats reporting the close lost (held back, they would be dropped as
+        // reordered); the closed span and its neighbour merged before a complete round repeats
+        // the Stopped, which may land while the merge is being asked.
+        steps.push(step(Verb::DropMessages { kind, from: Some(a), to: None, count: rng.range(3, 6) as u32 }));
+        steps.push(step(Verb::Run { ms: rng.range(300, 1_200) }));
+        let first = if s + 1 < spans { s } else { s - 1 };
+        steps.push(step(Verb::Merge { table, spans: vec![first, first + 1], mode }));
+        if let Some(entry) = c.live.iter_mut().find(|(t, _)| *t == table) {
+            entry.1 = entry.1.saturating_sub(1).max(1);
+        }
+        steps.push(step(Verb::Run { ms: rng.range(3_000, 5_000) }));
     }
 }
 
