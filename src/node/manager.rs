@@ -54,13 +54,23 @@ const OPEN: u64 = 0;
 const CLOSING_PAUSED: u64 = 1;
 const CLOSING_REMOVED: u64 = 2;
 
+/// Complete rounds between two repeats of a closed dispatcher's Stopped, at most.
+const REPEAT_GAP_MAX: u32 = 8;
+
 /// Whether the complete round at `age` (complete rounds since the close, from 0) repeats a closed
-/// dispatcher's Stopped: rounds 1, 2, 4, 8, ... after the close. A fixed number of repeats can all
-/// be lost (a maintainer cut off for longer than they last: C1, seed 26138 of the swarm with the
-/// late-merge-copy motif); doubling gaps outlive any finite outage, yet add only a logarithmic
-/// number of statuses per closed dispatcher however long the term runs.
+/// dispatcher's Stopped: rounds 1, 2, 4, 8 after the close, then every 8th, for the rest of the
+/// owner's term. A fixed number of repeats can all be lost (a maintainer cut off for longer than
+/// they last: C1, seed 26138 of the swarm with the late-merge-copy motif), and gaps that keep
+/// doubling make the owner wait after an outage in proportion to how long ago the close was (C1
+/// after several long outages, seed 23269). Capped gaps bound that wait to 8 complete rounds,
+/// at the cost of repeating one in 8 of the term's closed dispatchers per complete round.
 pub(crate) fn repeats_at(age: u32) -> bool {
-    age.wrapping_add(1).is_power_of_two()
+    let round = age.saturating_add(1);
+    if round <= REPEAT_GAP_MAX {
+        round.is_power_of_two()
+    } else {
+        round % REPEAT_GAP_MAX == 0
+    }
 }
 
 /// What the manager remembers of a dispatcher closed during the current owner's term.

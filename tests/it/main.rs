@@ -4,6 +4,7 @@ mod bootstrap;
 mod cli;
 mod harness;
 mod heartbeat;
+mod layout;
 mod manager;
 mod merge;
 mod model;
