@@ -729,7 +729,8 @@ fn held_remove_closes_returned_span(
     steps.push(step(Verb::Move { table, span: None, to: a.clone(), mode }));
     steps.push(step(Verb::Run { ms: rng.range(1_000, 2_000) }));
     // The move's first remove held back; its resend (500 ms later) carries the move through.
-    let span = Some(rng.below(spans.max(1)));
+    let s = rng.below(spans.max(1));
+    let span = Some(s);
     let kind = Some("ScheduleDispatcherRequest".to_string());
     let held = rng.range(3_000, 4_000);
     steps.push(step(Verb::DelayMessages { kind, from: None, to: Some(a.clone()), ms: held, count: Some(1) }));
@@ -740,7 +741,6 @@ fn held_remove_closes_returned_span(
     // Back on `a` before the held copy lands.
     steps.push(step(Verb::Run { ms: (held - back).saturating_sub(rng.range(200, 700)) }));
     let kind = Some("HeartBeatRequest".to_string());
-    let s = span.unwrap_or(0);
     if rng.chance(50) || spans < 2 {
         // The heartbeats reporting the close lost, then the maintainer cut off for longer than
         // three complete rounds.
