@@ -7,6 +7,7 @@ pub mod cli;
 pub mod coverage;
 pub mod explorer;
 pub mod random;
+pub mod rng;
 pub mod run;
 pub mod scenario;
 pub mod swarm;

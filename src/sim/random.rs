@@ -3,9 +3,10 @@
 
 use crate::ids::Mode;
 
+use super::rng::Rng;
 use super::run::{run, Report};
 use super::scenario::{Scenario, Step, TableSpec, Verb, What};
-use super::world::{Rng, SimOptions};
+use super::world::SimOptions;
 
 /// Shape of the generated timelines.
 #[derive(Clone, Copy, Debug)]

@@ -11,8 +11,8 @@ use crate::ids::Mode;
 
 use super::coverage::Phase;
 use super::random::Shape;
+use super::rng::Rng;
 use super::scenario::{Scenario, Step, TableSpec, Verb, What};
-use super::world::Rng;
 
 /// Message kinds that travel in the simulator (every one a fault can name).
 pub const TRAVELLING_KINDS: [&str; 7] = [

@@ -9,14 +9,14 @@ use dispatcher_core::messages::{
 use dispatcher_core::span::TableSpan;
 
 /// The simulator's seeded generator, with one stream per (seed, round, thread).
-pub struct Rng(dispatcher_core::sim::world::Rng);
+pub struct Rng(dispatcher_core::sim::rng::Rng);
 
 impl Rng {
     /// A generator for one thread of one round of a seeded run.
     pub fn new(seed: u64, round: u64, thread: u64) -> Self {
         let stream =
             seed ^ round.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ thread.wrapping_mul(0xD1B5_4A32_D192_ED03);
-        Rng(dispatcher_core::sim::world::Rng::new(stream))
+        Rng(dispatcher_core::sim::rng::Rng::new(stream))
     }
 
     /// Uniform in `0..n` (`n > 0`).

@@ -1,0 +1,136 @@
+//! The maintainers: every host that ever ran one, stepped with its events; what it sends goes
+//! through the monitor first. Crashes and moves start the next epoch on the first live node.
+
+use super::*;
+
+impl World {
+    pub(super) fn start_maintainer(&mut self, on: NodeId) {
+        let epoch = Epoch(self.hosts.last().map_or(1, |h| h.epoch.0 + 1));
+        let start = |mode| self.persisted.get(&mode).copied().unwrap_or(1_000);
+        let mut cfg = MaintainerConfig::new(CHANGEFEED, on.clone(), epoch, start(Mode::Default));
+        cfg.redo_start_checkpoint = Some(start(Mode::Redo));
+        cfg.redo = self.redo;
+        cfg.balance = self.balance;
+        cfg.resend_ms = 500;
+        cfg.bootstrap_resend_ms = 500;
+        cfg.balance_interval_ms = 2_000;
+        cfg.table_spans = self.table_spans.clone();
+        cfg.mutation = self.opts.mutation;
+        let members: Vec<NodeId> = self.order.iter().filter(|n| self.nodes[*n].alive).cloned().collect();
+        let maintainer = Maintainer::new(cfg, Box::new(self.schema.clone()), &members);
+        self.hosts.push(Host { epoch, node: on.clone(), maintainer, alive: true });
+        self.trace_instant(&on, "maintainer", format!("maintainer epoch {} starts", epoch.0));
+        self.schedule(0, Ev::MaintainerTick { epoch });
+    }
+
+    /// Steps every live maintainer of `epoch` (or the current one) and carries out its effects.
+    pub(super) fn step_maintainer(&mut self, index: usize, event: MEvent) {
+        if !self.hosts[index].alive {
+            return;
+        }
+        let now = self.now;
+        let effects = self.hosts[index].maintainer.step(now, event);
+        let (from, epoch) = (self.hosts[index].node.clone(), self.hosts[index].epoch);
+        let current = index + 1 == self.hosts.len();
+        for effect in effects {
+            match effect {
+                MEffect::Send { to, message } => {
+                    if std::env::var_os("DC_SIM_DEBUG").is_some() {
+                        eprintln!("{now} send e{} -> {to}: {message:?}", epoch.0);
+                    }
+                    self.watch(|m, w| m.sending(w, index, &to, &message));
+                    let (kind, bytes) = encode_outgoing(&message);
+                    self.control_in_flight += 1;
+                    self.send(from.clone(), to, kind, bytes);
+                }
+                MEffect::CheckpointAdvanced { mode, checkpoint_ts } => {
+                    if current {
+                        let persisted = self.persisted.entry(mode).or_insert(0);
+                        if checkpoint_ts < *persisted {
+                            let v = Violation::new("I9", now, format!(
+                                "{mode:?} committed checkpoint went back from {persisted} to {checkpoint_ts} (epoch {})",
+                                epoch.0
+                            ));
+                            self.violate(v);
+                        }
+                        let persisted = self.persisted.entry(mode).or_insert(0);
+                        *persisted = (*persisted).max(checkpoint_ts);
+                    }
+                }
+                MEffect::OperatorFinished { mode, id, kind, outcome } => {
+                    self.trace_instant(&from, "operator", format!("{kind:?} {id} {mode:?} {outcome:?}"));
+                }
+                MEffect::Bootstrapped => {
+                    self.trace_instant(&from, "maintainer", format!("epoch {} bootstrapped", epoch.0));
+                }
+                MEffect::Refused { request, reason } => {
+                    self.trace_instant(&from, "maintainer", format!("refused {request}: {reason}"));
+                }
+                MEffect::NodeError { node, error } => {
+                    self.trace_instant(&from, "maintainer", format!("error from {node}: {}", error.message));
+                }
+            }
+        }
+        self.watch(|m, w| m.maintainer_stepped(w, index));
+    }
+
+    /// Hands an event to the current maintainer.
+    pub fn to_maintainer(&mut self, event: MEvent) {
+        if let Some(i) = self.hosts.iter().rposition(|h| h.alive) {
+            if i + 1 == self.hosts.len() {
+                self.step_maintainer(i, event);
+            }
+        }
+    }
+
+    pub(super) fn deliver_to_maintainer(
+        &mut self,
+        from: &NodeId,
+        to: &NodeId,
+        kind: &'static str,
+        bytes: &[u8],
+    ) {
+        let Some(index) = self.hosts.iter().rposition(|h| h.alive && h.node == *to) else { return };
+        let event = match kind {
+            "HeartBeatRequest" => {
+                let Some(heartbeat) = decode::<pb::HeartBeatRequest, Heartbeat>(bytes) else { return };
+                MEvent::Heartbeat { from: from.clone(), heartbeat }
+            }
+            "MaintainerBootstrapResponse" => {
+                let Some(response) = decode::<pb::MaintainerBootstrapResponse, BootstrapResponse>(bytes)
+                else {
+                    return;
+                };
+                MEvent::BootstrapResponse { from: from.clone(), response }
+            }
+            "MaintainerPostBootstrapResponse" => {
+                let Some(response) =
+                    decode::<pb::MaintainerPostBootstrapResponse, PostBootstrapResponse>(bytes)
+                else {
+                    return;
+                };
+                MEvent::PostBootstrapResponse { from: from.clone(), response }
+            }
+            _ => return,
+        };
+        self.step_maintainer(index, event);
+    }
+
+    /// The maintainer's node dies; a new maintainer (next epoch) starts on the first live node.
+    pub fn crash_maintainer(&mut self) {
+        let Some(host) = self.hosts.last().map(|h| h.node.clone()) else { return };
+        self.crash_node(host.as_str());
+    }
+
+    /// Ownership moves to `to` with the next epoch; the old maintainer is told to stop.
+    pub fn move_maintainer(&mut self, to: &str) {
+        let to = NodeId::new(to);
+        if !self.nodes.get(&to).is_some_and(|n| n.alive) {
+            return;
+        }
+        if let Some(i) = self.hosts.iter().rposition(|h| h.alive) {
+            self.step_maintainer(i, MEvent::Stop);
+        }
+        self.start_maintainer(to);
+    }
+}

@@ -1,0 +1,607 @@
+//! The simulated cluster: virtual time, a seeded network that carries encoded protobuf bytes, the
+//! real node core per node with simulated dispatchers, and the real maintainer (and its failed or
+//! moved predecessors, whose messages may still be in flight).
+//!
+//! Everything runs on one thread from one seed: the same scenario and seed give the same run,
+//! event for event. The checker (`check.rs`) watches every event through [`Monitor`].
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+
+use prost::Message;
+
+use crate::ids::{ChangefeedId, DispatcherId, Epoch, Mode, NodeId, Ts};
+use crate::maintainer::{
+    Ddl, Effect as MEffect, Event as MEvent, Lifecycle, Maintainer, MaintainerConfig, MemorySchema,
+    Mutations, Outgoing, TableInfo,
+};
+use crate::messages::*;
+use crate::node::heartbeat::Collector;
+use crate::node::{
+    CreateTicket, DispatcherManager, Effect as NEffect, Orchestrator, Outcome, Reply, Step as NStep,
+};
+use crate::span::TableSpan;
+use crate::wire::pb;
+
+use super::coverage::{Coverage, Phase};
+use super::rng::Rng;
+use super::trace::Trace;
+use super::violation::Violation;
+
+mod hosts;
+mod network;
+mod node;
+
+use network::{decode, encode_outgoing, is_control, is_to_maintainer};
+pub use network::{Fault, FaultAction};
+
+/// Tunables of a simulated run. Times are simulated milliseconds.
+#[derive(Clone, Debug)]
+pub struct SimOptions {
+    /// Node heartbeat period.
+    pub heartbeat_ms: u64,
+    /// Maintainer tick period.
+    pub tick_ms: u64,
+    /// One-way link latency, uniformly in `[lo, hi]`.
+    pub latency_ms: (u64, u64),
+    /// Time to build a dispatcher.
+    pub create_ms: (u64, u64),
+    /// Time to close a dispatcher.
+    pub close_ms: (u64, u64),
+    /// A broken node that applies any maintainer's control messages (checker self-test).
+    pub ignore_fence: bool,
+    /// A broken maintainer (checker self-test).
+    pub mutation: Mutations,
+}
+
+impl Default for SimOptions {
+    fn default() -> Self {
+        Self {
+            heartbeat_ms: 200,
+            tick_ms: 50,
+            latency_ms: (1, 5),
+            create_ms: (5, 40),
+            close_ms: (5, 30),
+            ignore_fence: false,
+            mutation: Mutations::NONE,
+        }
+    }
+}
+
+/// Upstream ts at simulated time `now_ms`: one ts unit per millisecond, from 1,000.
+pub fn upstream_ts(now_ms: u64) -> Ts {
+    1_000 + now_ms
+}
+
+/// How far behind upstream a working dispatcher's checkpoint runs.
+const LAG: Ts = 50;
+
+/// A simulated dispatcher: what the embedder runs for one record of the node core.
+#[derive(Clone, Debug)]
+pub struct SimDispatcher {
+    /// Its id.
+    pub id: DispatcherId,
+    /// Its mode.
+    pub mode: Mode,
+    /// Its key range.
+    pub span: TableSpan,
+    /// Component state as the embedder runs it.
+    pub state: ComponentState,
+    /// Flushed checkpoint.
+    pub checkpoint: Ts,
+    /// A close was asked for and has not finished; until it does, the dispatcher still writes.
+    pub closing: bool,
+}
+
+impl SimDispatcher {
+    /// Whether it may write downstream right now (I2).
+    pub fn writes(&self) -> bool {
+        matches!(
+            self.state,
+            ComponentState::Working | ComponentState::Initializing | ComponentState::WaitingMerge
+        )
+    }
+}
+
+/// What a blocked failpoint holds back.
+#[derive(Clone, Debug)]
+enum Parked {
+    Create(CreateTicket),
+    Close(Mode, DispatcherId),
+}
+
+/// One simulated node.
+pub struct SimNode {
+    /// Its id.
+    pub id: NodeId,
+    /// Up or crashed.
+    pub alive: bool,
+    /// Bumped at every crash: events for an older incarnation are void.
+    pub incarnation: u64,
+    /// The real node core.
+    pub orchestrator: Orchestrator,
+    /// Dispatchers it runs.
+    pub dispatchers: BTreeMap<(Mode, DispatcherId), SimDispatcher>,
+    /// Creates in flight (built but not committed): their start ts hold the watermark.
+    creating: BTreeMap<(Mode, DispatcherId), Ts>,
+    flush_scheduled: bool,
+    last_progress_ms: u64,
+    /// The node core's heartbeat collector, for the manager it was built for.
+    collector: Option<(Arc<DispatcherManager>, Collector)>,
+    block_create: bool,
+    block_close: bool,
+    parked: Vec<Parked>,
+    /// Closes asked for while the dispatcher was still being built: done once it is.
+    close_after_create: BTreeSet<(Mode, DispatcherId)>,
+}
+
+impl SimNode {
+    /// Modes of the creates this node holds that are not built yet.
+    pub fn creating_modes(&self) -> impl Iterator<Item = Mode> + '_ {
+        self.creating.keys().map(|(mode, _)| *mode)
+    }
+
+    fn new(id: NodeId, mutation: Mutations) -> Self {
+        Self {
+            orchestrator: Orchestrator::mutated(id.clone(), mutation),
+            id,
+            alive: true,
+            incarnation: 0,
+            dispatchers: BTreeMap::new(),
+            creating: BTreeMap::new(),
+            flush_scheduled: false,
+            last_progress_ms: 0,
+            collector: None,
+            block_create: false,
+            block_close: false,
+            parked: Vec::new(),
+            close_after_create: BTreeSet::new(),
+        }
+    }
+}
+
+/// A maintainer and where it runs.
+pub struct Host {
+    /// Its epoch.
+    pub epoch: Epoch,
+    /// Its node.
+    pub node: NodeId,
+    /// The real maintainer.
+    pub maintainer: Maintainer,
+    /// False once its node crashed.
+    pub alive: bool,
+}
+
+#[derive(Clone, Debug)]
+enum Ev {
+    Deliver {
+        from: NodeId,
+        to: NodeId,
+        kind: &'static str,
+        bytes: Vec<u8>,
+        from_incarnation: u64,
+        to_incarnation: u64,
+    },
+    CreateDone {
+        node: NodeId,
+        inc: u64,
+        ticket: CreateTicket,
+    },
+    CloseDone {
+        node: NodeId,
+        inc: u64,
+        mode: Mode,
+        id: DispatcherId,
+    },
+    MergeReady {
+        node: NodeId,
+        inc: u64,
+        mode: Mode,
+        id: DispatcherId,
+    },
+    MergedWorking {
+        node: NodeId,
+        inc: u64,
+        mode: Mode,
+        id: DispatcherId,
+    },
+    NodeTick {
+        node: NodeId,
+        inc: u64,
+    },
+    Flush {
+        node: NodeId,
+        inc: u64,
+    },
+    MaintainerTick {
+        epoch: Epoch,
+    },
+}
+
+/// The simulated cluster.
+pub struct World {
+    /// Current simulated time.
+    pub now: u64,
+    /// Tunables.
+    pub opts: SimOptions,
+    rng: Rng,
+    queue: BTreeMap<(u64, u64), Ev>,
+    next_seq: u64,
+    /// Nodes by id, in the scenario's order.
+    pub nodes: BTreeMap<NodeId, SimNode>,
+    /// Node ids in scenario order (failover picks the first live one).
+    pub order: Vec<NodeId>,
+    /// Every maintainer that ever ran, oldest first; the last is current.
+    pub hosts: Vec<Host>,
+    /// Whether redo mode is on.
+    pub redo: bool,
+    balance: bool,
+    /// The upstream schema.
+    pub schema: MemorySchema,
+    /// Live tables now.
+    pub live: BTreeSet<i64>,
+    /// Dropped tables and their drop ts.
+    pub dropped: BTreeMap<i64, Ts>,
+    table_spans: BTreeMap<(u32, i64), usize>,
+    /// The checkpoint the coordinator persisted (the current maintainer's last committed).
+    pub persisted: BTreeMap<Mode, Ts>,
+    partition: BTreeSet<NodeId>,
+    faults: Vec<Fault>,
+    /// Control messages (maintainer to node) in flight.
+    pub control_in_flight: usize,
+    /// Events processed.
+    pub events: u64,
+    /// The first safety violation seen, if any.
+    pub violation: Option<Violation>,
+    /// The timeline, when recording.
+    pub trace: Option<Trace>,
+    /// What this run exercised so far.
+    pub coverage: Coverage,
+    pub(super) writers_dirty: bool,
+    monitor: Option<Box<dyn Monitor>>,
+}
+
+/// What watches the world (the invariant checker of `check.rs`): told at each point where an
+/// invariant can break, it answers with the first violation it sees. The world stops at the first
+/// one.
+pub trait Monitor {
+    /// A node applied a control message of `epoch` from `from` (I1).
+    fn control_applied(
+        &mut self,
+        w: &World,
+        node: &NodeId,
+        from: &NodeId,
+        kind: &str,
+        epoch: Epoch,
+    ) -> Option<Violation>;
+    /// Maintainer `index` is about to send `message` to `to` (I8, I11, I13).
+    fn sending(&mut self, w: &World, index: usize, to: &NodeId, message: &Outgoing) -> Option<Violation>;
+    /// Maintainer `index` was stepped (I3-I8, I10).
+    fn maintainer_stepped(&mut self, w: &World, index: usize) -> Option<Violation>;
+    /// Some dispatcher started or stopped writing (I2).
+    fn writers_changed(&mut self, w: &World) -> Option<Violation>;
+}
+
+const CHANGEFEED: ChangefeedId =
+    ChangefeedId { high: 1, low: 1, name: String::new(), keyspace: String::new() };
+
+impl World {
+    /// A cluster of `nodes` with `tables` (id, initial spans) live from ts 1, the first maintainer
+    /// (epoch 1) on `maintainer`. Nothing has run yet.
+    pub fn new(
+        nodes: &[String],
+        maintainer_on: &str,
+        tables: &[(i64, usize)],
+        redo: bool,
+        balance: bool,
+        seed: u64,
+        opts: SimOptions,
+    ) -> Self {
+        let order: Vec<NodeId> = nodes.iter().map(|n| NodeId::new(n)).collect();
+        let mut schema = MemorySchema::new();
+        let mut live = BTreeSet::new();
+        let mut table_spans = BTreeMap::new();
+        for (id, spans) in tables {
+            schema.apply(1, Ddl::Create(table_info(*id)));
+            live.insert(*id);
+            table_spans.insert((0, *id), *spans);
+        }
+        let mutation = opts.mutation;
+        let mut w = World {
+            now: 0,
+            opts,
+            rng: Rng::new(seed),
+            queue: BTreeMap::new(),
+            next_seq: 0,
+            nodes: order.iter().map(|n| (n.clone(), SimNode::new(n.clone(), mutation))).collect(),
+            order: order.clone(),
+            hosts: Vec::new(),
+            redo,
+            balance,
+            schema,
+            live,
+            dropped: BTreeMap::new(),
+            table_spans,
+            persisted: [(Mode::Default, 1_000), (Mode::Redo, 1_000)].into_iter().collect(),
+            partition: BTreeSet::new(),
+            faults: Vec::new(),
+            control_in_flight: 0,
+            events: 0,
+            violation: None,
+            trace: None,
+            coverage: Coverage::default(),
+            writers_dirty: false,
+            monitor: None,
+        };
+        for n in &order {
+            w.schedule(w.opts.heartbeat_ms, Ev::NodeTick { node: n.clone(), inc: 0 });
+        }
+        w.start_maintainer(NodeId::new(maintainer_on));
+        w
+    }
+
+    /// The current maintainer.
+    pub fn current(&self) -> Option<&Host> {
+        self.hosts.last().filter(|h| h.alive)
+    }
+
+    fn schedule(&mut self, after_ms: u64, ev: Ev) {
+        let key = (self.now + after_ms, self.next_seq);
+        self.next_seq += 1;
+        self.queue.insert(key, ev);
+    }
+
+    fn trace_instant(&mut self, node: &NodeId, category: &str, name: String) {
+        let now = self.now;
+        if let Some(t) = &mut self.trace {
+            t.instant(now, node.as_str(), category, &name);
+        }
+    }
+
+    /// The same world, watched by `monitor` from now on.
+    pub fn watched_by(mut self, monitor: Box<dyn Monitor>) -> Self {
+        self.monitor = Some(monitor);
+        self
+    }
+
+    /// Asks the monitor (if any; taken out while it is being asked) and records what it found.
+    fn watch(&mut self, ask: impl FnOnce(&mut dyn Monitor, &World) -> Option<Violation>) {
+        let Some(mut monitor) = self.monitor.take() else { return };
+        let found = ask(monitor.as_mut(), self);
+        self.monitor = Some(monitor);
+        if let Some(v) = found {
+            self.violate(v);
+        }
+    }
+
+    pub(super) fn violate(&mut self, v: Violation) {
+        if self.violation.is_none() {
+            if let Some(t) = &mut self.trace {
+                t.instant(self.now, "checker", "violation", &v.to_string());
+            }
+            self.violation = Some(v);
+        }
+    }
+
+    // ---- maintainers ----
+
+    // ---- network ----
+
+    // ---- time ----
+
+    /// Runs events up to `until_ms` (inclusive), then sets the clock there.
+    pub fn run_until(&mut self, until_ms: u64) {
+        self.run_while(until_ms, |_| false);
+        self.now = self.now.max(until_ms);
+    }
+
+    /// Runs events up to `until_ms` until some operator is in `phase`; the clock stays at the
+    /// event that reached it. Returns whether it was reached.
+    pub fn run_until_phase(&mut self, phase: Phase, until_ms: u64) -> bool {
+        if self.reached(phase) {
+            return true;
+        }
+        let reached = self.run_while(until_ms, |w| w.reached(phase));
+        if !reached {
+            self.now = self.now.max(until_ms);
+        }
+        reached
+    }
+
+    /// Runs events up to `until_ms`, stopping early (true) once `stop` holds after an event.
+    fn run_while(&mut self, until_ms: u64, mut stop: impl FnMut(&World) -> bool) -> bool {
+        while self.violation.is_none() {
+            let Some((&(at, seq), _)) = self.queue.iter().next() else { break };
+            if at > until_ms {
+                break;
+            }
+            let ev = self.queue.remove(&(at, seq)).unwrap_or_else(|| unreachable!());
+            self.now = at;
+            self.events += 1;
+            self.handle(ev);
+            if self.writers_dirty {
+                self.writers_dirty = false;
+                self.watch(|m, w| m.writers_changed(w));
+            }
+            if stop(self) {
+                return true;
+            }
+        }
+        false
+    }
+
+    fn handle(&mut self, ev: Ev) {
+        match ev {
+            Ev::Deliver { from, to, kind, bytes, from_incarnation, to_incarnation } => {
+                if is_control(kind) {
+                    self.control_in_flight -= 1;
+                }
+                // A crash breaks the sender's connections: what it had in flight is gone.
+                let sender_gone = self.nodes.get(&from).is_some_and(|n| n.incarnation != from_incarnation);
+                if self.link_cut(&from, &to) || sender_gone {
+                    return;
+                }
+                if is_to_maintainer(kind) {
+                    self.deliver_to_maintainer(&from, &to, kind, &bytes);
+                } else {
+                    let alive =
+                        self.nodes.get(&to).is_some_and(|n| n.alive && n.incarnation == to_incarnation);
+                    if alive {
+                        self.deliver_to_node(&from, &to, kind, &bytes);
+                    }
+                }
+            }
+            Ev::CreateDone { node, inc, ticket } => {
+                if self.node_is(&node, inc) {
+                    self.finish_create(&node, ticket);
+                }
+            }
+            Ev::CloseDone { node, inc, mode, id } => {
+                if self.node_is(&node, inc) {
+                    self.finish_close(&node, mode, id);
+                }
+            }
+            Ev::MergeReady { node, inc, mode, id } => {
+                if self.node_is(&node, inc) {
+                    self.set_state(&node, mode, id, ComponentState::MergeReady);
+                }
+            }
+            Ev::MergedWorking { node, inc, mode, id } => {
+                if self.node_is(&node, inc) {
+                    self.set_state(&node, mode, id, ComponentState::Working);
+                }
+            }
+            Ev::NodeTick { node, inc } => {
+                if self.node_is(&node, inc) {
+                    self.node_tick(&node);
+                    let period = self.opts.heartbeat_ms;
+                    self.schedule(period, Ev::NodeTick { node, inc });
+                }
+            }
+            Ev::Flush { node, inc } => {
+                if self.node_is(&node, inc) {
+                    if let Some(n) = self.nodes.get_mut(&node) {
+                        n.flush_scheduled = false;
+                    }
+                    self.poll_collector(&node);
+                }
+            }
+            Ev::MaintainerTick { epoch } => {
+                if let Some(i) = self.hosts.iter().position(|h| h.epoch == epoch && h.alive) {
+                    self.step_maintainer(i, MEvent::Tick);
+                    let period = self.opts.tick_ms;
+                    self.schedule(period, Ev::MaintainerTick { epoch });
+                }
+            }
+        }
+    }
+
+    fn node_is(&self, node: &NodeId, inc: u64) -> bool {
+        self.nodes.get(node).is_some_and(|n| n.alive && n.incarnation == inc)
+    }
+
+    // ---- node side ----
+
+    // ---- scenario operations ----
+
+    /// The span ids of `table` in `mode`, in key order, as the current maintainer sees them.
+    pub fn spans_of(&self, table: i64, mode: Mode) -> Vec<DispatcherId> {
+        let Some(h) = self.current() else { return Vec::new() };
+        let Some(v) = h.maintainer.view(mode) else { return Vec::new() };
+        v.spans.table((0, table)).map(|r| r.id).collect()
+    }
+
+    /// A DDL reaching the changefeed now.
+    pub fn ddl_create(&mut self, table: i64, spans: usize) {
+        let ts = upstream_ts(self.now);
+        if self.live.contains(&table) || self.dropped.contains_key(&table) {
+            return;
+        }
+        self.schema.apply(ts, Ddl::Create(table_info(table)));
+        self.live.insert(table);
+        self.table_spans.insert((0, table), spans);
+        self.trace_instant(&NodeId::new("upstream"), "ddl", format!("CREATE TABLE {table} at {ts}"));
+        self.to_maintainer(MEvent::CreateTable { table: table_info(table), spans, commit_ts: ts });
+    }
+
+    /// DROP TABLE now.
+    pub fn ddl_drop(&mut self, table: i64) {
+        let ts = upstream_ts(self.now);
+        if !self.live.remove(&table) {
+            return;
+        }
+        self.schema.apply(ts, Ddl::Drop(table_info(table)));
+        self.dropped.insert(table, ts);
+        self.trace_instant(&NodeId::new("upstream"), "ddl", format!("DROP TABLE {table} at {ts}"));
+        self.to_maintainer(MEvent::DropTable { table: table_info(table), commit_ts: ts });
+    }
+
+    /// TRUNCATE TABLE now: `table` dropped, `new_table` created, one commit ts.
+    pub fn ddl_truncate(&mut self, table: i64, new_table: i64) {
+        let ts = upstream_ts(self.now);
+        if !self.live.contains(&table)
+            || self.live.contains(&new_table)
+            || self.dropped.contains_key(&new_table)
+        {
+            return;
+        }
+        self.live.remove(&table);
+        self.schema.apply(ts, Ddl::Drop(table_info(table)));
+        self.schema.apply(ts, Ddl::Create(table_info(new_table)));
+        self.dropped.insert(table, ts);
+        self.live.insert(new_table);
+        self.trace_instant(
+            &NodeId::new("upstream"),
+            "ddl",
+            format!("TRUNCATE TABLE {table} -> {new_table} at {ts}"),
+        );
+        self.to_maintainer(MEvent::TruncateTable {
+            table: table_info(table),
+            new_table: table_info(new_table),
+            commit_ts: ts,
+        });
+    }
+}
+
+fn table_info(id: i64) -> TableInfo {
+    TableInfo { keyspace_id: 0, table_id: id, schema_id: 1 }
+}
+
+impl World {
+    /// Every operator phase in flight now, with its mode: the current maintainer's operators
+    /// (or its bootstrap) and every live node's creates, closes and merges. Repeats kept.
+    pub fn in_flight(&self) -> Vec<(Phase, Mode)> {
+        let mut out = Vec::new();
+        if let Some(host) = self.current() {
+            let m = &host.maintainer;
+            if m.lifecycle() == Lifecycle::Bootstrapping {
+                out.push((Phase::Bootstrapping, Mode::Default));
+            }
+            for mode in m.modes() {
+                let Some(view) = m.view(mode) else { continue };
+                for op in view.operators.operators() {
+                    if let Some(p) = Phase::of_operator(op.op_kind(), op.phase) {
+                        out.push((p, mode));
+                    }
+                }
+            }
+        }
+        for node in self.nodes.values().filter(|n| n.alive) {
+            out.extend(node.creating_modes().map(|mode| (Phase::NodeCreating, mode)));
+            out.extend(node.dispatchers.values().filter(|d| d.closing).map(|d| (Phase::NodeClosing, d.mode)));
+            for m in node.orchestrator.managers() {
+                for entry in m.merges().entries() {
+                    if let Some(p) = Phase::of_merge(entry.phase()) {
+                        out.push((p, entry.request.mode));
+                    }
+                }
+            }
+        }
+        out
+    }
+
+    /// Whether some operator is in `phase` now.
+    pub fn reached(&self, phase: Phase) -> bool {
+        self.in_flight().iter().any(|(p, _)| *p == phase)
+    }
+}

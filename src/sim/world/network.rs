@@ -1,0 +1,160 @@
+//! The simulated network: seeded latency, partitions and message faults, and the encoding of
+//! what crosses it (protobuf bytes, routed by message kind).
+
+use super::*;
+
+impl World {
+    pub(super) fn link_cut(&self, a: &NodeId, b: &NodeId) -> bool {
+        self.partition.contains(a) != self.partition.contains(b)
+    }
+
+    pub(super) fn send(&mut self, from: NodeId, to: NodeId, kind: &'static str, bytes: Vec<u8>) {
+        let mut copies = 1;
+        let mut extra = 0;
+        for f in &mut self.faults {
+            let matches = f.kind.as_deref().is_none_or(|k| k == kind)
+                && f.from.as_deref().is_none_or(|n| n == from.as_str())
+                && f.to.as_deref().is_none_or(|n| n == to.as_str())
+                && f.remaining != Some(0);
+            if !matches {
+                continue;
+            }
+            if let Some(r) = &mut f.remaining {
+                *r -= 1;
+            }
+            let label = match f.action {
+                FaultAction::Drop => {
+                    copies = 0;
+                    "drop"
+                }
+                FaultAction::Duplicate => {
+                    copies = 2;
+                    "duplicate"
+                }
+                FaultAction::Delay(ms) => {
+                    extra = ms;
+                    "delay"
+                }
+            };
+            *self.coverage.messages.entry((label, kind)).or_default() += 1;
+            break;
+        }
+        if copies == 0 || self.link_cut(&from, &to) {
+            if is_control(kind) {
+                self.control_in_flight -= 1;
+            }
+            self.trace_instant(&from, "network", format!("lost {kind} to {to}"));
+            return;
+        }
+        if copies == 2 && is_control(kind) {
+            self.control_in_flight += 1;
+        }
+        let to_incarnation = self.nodes.get(&to).map_or(0, |n| n.incarnation);
+        let from_incarnation = self.nodes.get(&from).map_or(0, |n| n.incarnation);
+        for _ in 0..copies {
+            let (lo, hi) = self.opts.latency_ms;
+            let delay = self.rng.range(lo, hi) + extra;
+            let ev = Ev::Deliver {
+                from: from.clone(),
+                to: to.clone(),
+                kind,
+                bytes: bytes.clone(),
+                from_incarnation,
+                to_incarnation,
+            };
+            self.schedule(delay, ev);
+        }
+    }
+
+    /// Cuts every link between `nodes` and the rest.
+    pub fn partition(&mut self, nodes: &[String]) {
+        self.partition = nodes.iter().map(|n| NodeId::new(n)).collect();
+    }
+
+    /// Restores all links.
+    pub fn heal(&mut self) {
+        self.partition.clear();
+    }
+
+    /// Adds a message fault.
+    pub fn add_fault(&mut self, fault: Fault) {
+        self.faults.push(fault);
+    }
+
+    /// Ends every message fault.
+    pub fn heal_messages(&mut self) {
+        self.faults.clear();
+    }
+}
+
+/// A message fault of the scenario format.
+#[derive(Clone, Debug)]
+pub struct Fault {
+    /// Wire message name, or any.
+    pub kind: Option<String>,
+    /// Sending node, or any.
+    pub from: Option<String>,
+    /// Receiving node, or any.
+    pub to: Option<String>,
+    /// What happens to a matching message.
+    pub action: FaultAction,
+    /// How many more messages it applies to; `None` until healed.
+    pub remaining: Option<u32>,
+}
+
+/// What a fault does.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FaultAction {
+    /// Hold back this long.
+    Delay(u64),
+    /// Lose it.
+    Drop,
+    /// Deliver it twice.
+    Duplicate,
+}
+
+pub(super) fn is_control(kind: &str) -> bool {
+    matches!(
+        kind,
+        "ScheduleDispatcherRequest"
+            | "MergeDispatcherRequest"
+            | "MaintainerBootstrapRequest"
+            | "MaintainerPostBootstrapRequest"
+            | "MaintainerCloseRequest"
+    )
+}
+
+pub(super) fn is_to_maintainer(kind: &str) -> bool {
+    matches!(
+        kind,
+        "HeartBeatRequest"
+            | "MaintainerBootstrapResponse"
+            | "MaintainerPostBootstrapResponse"
+            | "MaintainerCloseResponse"
+    )
+}
+
+pub(super) fn decode<P, D>(bytes: &[u8]) -> Option<D>
+where
+    P: Message + Default,
+    for<'a> D: TryFrom<&'a P>,
+{
+    let pb = P::decode(bytes).ok()?;
+    D::try_from(&pb).ok()
+}
+
+pub(super) fn encode_outgoing(message: &Outgoing) -> (&'static str, Vec<u8>) {
+    match message {
+        Outgoing::Schedule(r) => {
+            ("ScheduleDispatcherRequest", pb::ScheduleDispatcherRequest::from(r).encode_to_vec())
+        }
+        Outgoing::Merge(r) => ("MergeDispatcherRequest", pb::MergeDispatcherRequest::from(r).encode_to_vec()),
+        Outgoing::Bootstrap(r) => {
+            ("MaintainerBootstrapRequest", pb::MaintainerBootstrapRequest::from(r).encode_to_vec())
+        }
+        Outgoing::PostBootstrap(r) => {
+            ("MaintainerPostBootstrapRequest", pb::MaintainerPostBootstrapRequest::from(r).encode_to_vec())
+        }
+        Outgoing::Close(r) => ("MaintainerCloseRequest", pb::MaintainerCloseRequest::from(r).encode_to_vec()),
+    }
+}

@@ -1,0 +1,408 @@
+//! The nodes: each a real `Orchestrator` whose effects the world carries out on simulated
+//! dispatchers (creates and closes that take time, failpoints, merges), ticking its heartbeat
+//! collector; crashes and restarts.
+
+use super::*;
+
+impl World {
+    pub(super) fn deliver_to_node(&mut self, from: &NodeId, to: &NodeId, kind: &'static str, bytes: &[u8]) {
+        let redo = self.redo;
+        let ignore_fence = self.opts.ignore_fence;
+        let Some(node) = self.nodes.get(to) else { return };
+        let orch = &node.orchestrator;
+        let manager = orch.manager(&CHANGEFEED);
+        // The broken-node variant: rewrite every control message as if its current owner sent it.
+        let owner = manager.as_ref().map(|m| m.owner());
+        let (fence_from, fence_epoch) = match (&owner, ignore_fence) {
+            (Some(o), true) => (o.maintainer.clone().unwrap_or_else(|| from.clone()), Some(o.epoch)),
+            _ => (from.clone(), None),
+        };
+        let (epoch, step): (Epoch, Option<NStep>) = match kind {
+            "MaintainerBootstrapRequest" => {
+                let Some(req) = decode::<pb::MaintainerBootstrapRequest, BootstrapRequest>(bytes) else {
+                    return;
+                };
+                let step = orch.handle_bootstrap(from, &req, redo);
+                if step.outcome == Outcome::Applied {
+                    if let Some(m) = orch.manager(&CHANGEFEED) {
+                        if redo {
+                            m.mark_redo_ready();
+                        }
+                    }
+                }
+                (req.epoch, Some(step))
+            }
+            "ScheduleDispatcherRequest" => {
+                let Some(mut req) = decode::<pb::ScheduleDispatcherRequest, ScheduleRequest>(bytes) else {
+                    return;
+                };
+                let epoch = req.epoch;
+                if let Some(e) = fence_epoch {
+                    req.epoch = e;
+                }
+                (epoch, manager.map(|m| m.handle_schedule(&fence_from, req)))
+            }
+            "MergeDispatcherRequest" => {
+                let Some(mut req) = decode::<pb::MergeDispatcherRequest, MergeRequest>(bytes) else { return };
+                let epoch = req.epoch;
+                if let Some(e) = fence_epoch {
+                    req.epoch = e;
+                }
+                (epoch, manager.map(|m| m.handle_merge(&fence_from, req)))
+            }
+            "MaintainerPostBootstrapRequest" => {
+                let Some(req) = decode::<pb::MaintainerPostBootstrapRequest, PostBootstrapRequest>(bytes)
+                else {
+                    return;
+                };
+                (req.epoch, manager.map(|m| m.handle_post_bootstrap(from, &req)))
+            }
+            "MaintainerCloseRequest" => {
+                let Some(req) = decode::<pb::MaintainerCloseRequest, CloseRequest>(bytes) else { return };
+                (req.epoch, Some(orch.handle_close(from, &req)))
+            }
+            _ => return,
+        };
+        let Some(step) = step else { return };
+        if step.outcome == Outcome::Applied {
+            self.watch(|m, w| m.control_applied(w, to, from, kind, epoch));
+        }
+        self.trace_instant(to, "node", format!("{kind} from {from} epoch {}: {:?}", epoch.0, step.outcome));
+        self.node_effects(to, step.effects);
+    }
+
+    pub(super) fn node_effects(&mut self, node: &NodeId, effects: Vec<NEffect>) {
+        for effect in effects {
+            self.node_effect(node, effect);
+        }
+    }
+
+    pub(super) fn node_effect(&mut self, node_id: &NodeId, effect: NEffect) {
+        let inc = self.nodes[node_id].incarnation;
+        match effect {
+            NEffect::Create(ticket) => {
+                let key = (ticket.mode(), ticket.id());
+                let start = ticket.spec().start_ts;
+                let n = self.nodes.get_mut(node_id).unwrap_or_else(|| unreachable!());
+                n.creating.insert(key, start);
+                if n.block_create {
+                    n.parked.push(Parked::Create(ticket));
+                } else {
+                    let (lo, hi) = self.opts.create_ms;
+                    let d = self.rng.range(lo, hi);
+                    self.schedule(d, Ev::CreateDone { node: node_id.clone(), inc, ticket });
+                }
+            }
+            NEffect::Close { id, mode } => self.begin_close(node_id, mode, id),
+            NEffect::PrepareMerged { spec, sources } => {
+                let n = self.nodes.get_mut(node_id).unwrap_or_else(|| unreachable!());
+                for s in &sources {
+                    if let Some(d) = n.dispatchers.get_mut(&(spec.mode, *s)) {
+                        d.state = ComponentState::WaitingMerge;
+                    }
+                }
+                n.dispatchers.insert(
+                    (spec.mode, spec.id),
+                    SimDispatcher {
+                        id: spec.id,
+                        mode: spec.mode,
+                        span: spec.span.clone(),
+                        state: ComponentState::Preparing,
+                        checkpoint: spec.start_ts,
+                        closing: false,
+                    },
+                );
+                let (lo, hi) = self.opts.create_ms;
+                let d = self.rng.range(lo, hi);
+                self.schedule(d, Ev::MergeReady { node: node_id.clone(), inc, mode: spec.mode, id: spec.id });
+            }
+            NEffect::CloseMergeSources { mode, sources, .. } => {
+                for s in sources {
+                    self.begin_close(node_id, mode, s);
+                }
+            }
+            NEffect::StartMerged { id, mode, start_ts, .. } => {
+                let n = self.nodes.get_mut(node_id).unwrap_or_else(|| unreachable!());
+                if let Some(d) = n.dispatchers.get_mut(&(mode, id)) {
+                    d.state = ComponentState::Initializing;
+                    d.checkpoint = start_ts;
+                }
+                self.writers_dirty = true;
+                let (lo, hi) = self.opts.create_ms;
+                let d = self.rng.range(lo, hi);
+                self.schedule(d, Ev::MergedWorking { node: node_id.clone(), inc, mode, id });
+            }
+            NEffect::ResumeSource { id, mode } => {
+                let n = self.nodes.get_mut(node_id).unwrap_or_else(|| unreachable!());
+                if let Some(d) = n.dispatchers.get_mut(&(mode, id)) {
+                    d.state = ComponentState::Working;
+                }
+                self.writers_dirty = true;
+                self.schedule_flush(node_id);
+            }
+            // Queued on the heartbeat path by the core itself: only a hint to poll soon.
+            NEffect::Report(_) => self.schedule_flush(node_id),
+            // Barrier answers, sink and redo meta updates: the simulated sink has none.
+            NEffect::DeliverBarrier { .. }
+            | NEffect::SinkCheckpoint { .. }
+            | NEffect::UpdateRedoMeta { .. }
+            | NEffect::RedoGlobalTsAdvanced { .. } => {}
+            NEffect::ReportError(error) => {
+                self.trace_instant(node_id, "node", format!("error: {}", error.message));
+            }
+            NEffect::Reply { to, reply } => {
+                let (kind, bytes) = match &reply {
+                    Reply::Bootstrap(r) => (
+                        "MaintainerBootstrapResponse",
+                        pb::MaintainerBootstrapResponse::from(r).encode_to_vec(),
+                    ),
+                    Reply::PostBootstrap(r) => (
+                        "MaintainerPostBootstrapResponse",
+                        pb::MaintainerPostBootstrapResponse::from(r).encode_to_vec(),
+                    ),
+                    Reply::Close(r) => {
+                        ("MaintainerCloseResponse", pb::MaintainerCloseResponse::from(r).encode_to_vec())
+                    }
+                };
+                self.send(node_id.clone(), to, kind, bytes);
+            }
+        }
+    }
+
+    pub(super) fn schedule_flush(&mut self, node_id: &NodeId) {
+        let Some(n) = self.nodes.get_mut(node_id) else { return };
+        if !n.flush_scheduled {
+            n.flush_scheduled = true;
+            let inc = n.incarnation;
+            self.schedule(10, Ev::Flush { node: node_id.clone(), inc });
+        }
+    }
+
+    pub(super) fn finish_create(&mut self, node_id: &NodeId, ticket: CreateTicket) {
+        let Some(manager) = self.nodes[node_id].orchestrator.manager(&CHANGEFEED) else { return };
+        let (mode, id) = (ticket.mode(), ticket.id());
+        let spec = ticket.spec();
+        if let Some(n) = self.nodes.get_mut(node_id) {
+            n.creating.remove(&(mode, id));
+        }
+        if manager.commit_create(&ticket).is_err() {
+            return; // withdrawn: discarded unstarted
+        }
+        let n = self.nodes.get_mut(node_id).unwrap_or_else(|| unreachable!());
+        n.dispatchers.insert(
+            (mode, id),
+            SimDispatcher {
+                id,
+                mode,
+                span: spec.span.clone(),
+                state: ComponentState::Working,
+                checkpoint: spec.start_ts,
+                closing: false,
+            },
+        );
+        self.writers_dirty = true;
+        self.trace_instant(
+            node_id,
+            "dispatcher",
+            format!("{id} {mode:?} {:?} created at {}", spec.span, spec.start_ts),
+        );
+        let step = manager.dispatcher_state_changed(id, mode, ComponentState::Working, spec.start_ts);
+        self.node_effects(node_id, step.effects);
+        let close_now = self.nodes.get_mut(node_id).is_some_and(|n| n.close_after_create.remove(&(mode, id)));
+        if close_now {
+            self.begin_close(node_id, mode, id);
+        }
+    }
+
+    pub(super) fn begin_close(&mut self, node_id: &NodeId, mode: Mode, id: DispatcherId) {
+        let inc = self.nodes[node_id].incarnation;
+        let n = self.nodes.get_mut(node_id).unwrap_or_else(|| unreachable!());
+        match n.dispatchers.get_mut(&(mode, id)) {
+            Some(d) => d.closing = true,
+            None if n.creating.contains_key(&(mode, id)) => {
+                // Still being built (a live-at-once trigger whose build is held back): close it
+                // as soon as it exists.
+                n.close_after_create.insert((mode, id));
+                return;
+            }
+            None => {}
+        }
+        if n.block_close {
+            n.parked.push(Parked::Close(mode, id));
+            return;
+        }
+        let (lo, hi) = self.opts.close_ms;
+        let d = self.rng.range(lo, hi);
+        self.schedule(d, Ev::CloseDone { node: node_id.clone(), inc, mode, id });
+    }
+
+    pub(super) fn finish_close(&mut self, node_id: &NodeId, mode: Mode, id: DispatcherId) {
+        let Some(manager) = self.nodes[node_id].orchestrator.manager(&CHANGEFEED) else { return };
+        let n = self.nodes.get_mut(node_id).unwrap_or_else(|| unreachable!());
+        let Some(d) = n.dispatchers.remove(&(mode, id)) else { return };
+        self.writers_dirty = true;
+        self.trace_instant(node_id, "dispatcher", format!("{id} {mode:?} closed at {}", d.checkpoint));
+        let step = manager.dispatcher_closed(id, mode, d.checkpoint, None);
+        self.node_effects(node_id, step.effects);
+    }
+
+    pub(super) fn set_state(
+        &mut self,
+        node_id: &NodeId,
+        mode: Mode,
+        id: DispatcherId,
+        state: ComponentState,
+    ) {
+        let Some(manager) = self.nodes[node_id].orchestrator.manager(&CHANGEFEED) else { return };
+        let n = self.nodes.get_mut(node_id).unwrap_or_else(|| unreachable!());
+        let Some(d) = n.dispatchers.get_mut(&(mode, id)) else { return };
+        d.state = state;
+        let ckpt = d.checkpoint;
+        self.writers_dirty = true;
+        let step = manager.dispatcher_state_changed(id, mode, state, ckpt);
+        self.node_effects(node_id, step.effects);
+    }
+
+    /// Progress (every heartbeat period), then whatever the node's real heartbeat collector has
+    /// due: rounds with watermarks and statuses, to the node's current owner.
+    pub(super) fn node_tick(&mut self, node_id: &NodeId) {
+        let Some(manager) = self.nodes[node_id].orchestrator.manager(&CHANGEFEED) else { return };
+        let now = self.now;
+        let ts = upstream_ts(now).saturating_sub(LAG);
+        let dropped = &self.dropped;
+        let n = self.nodes.get_mut(node_id).unwrap_or_else(|| unreachable!());
+        if now.saturating_sub(n.last_progress_ms) >= self.opts.heartbeat_ms {
+            n.last_progress_ms = now;
+            for d in n.dispatchers.values_mut() {
+                // A dispatcher of a dropped table is parked at the DROP (its barrier never passes
+                // for it): it cannot flush past the DDL.
+                let ts = dropped.get(&d.span.table_id).map_or(ts, |drop| ts.min(drop.saturating_sub(1)));
+                if d.state == ComponentState::Working && ts > d.checkpoint {
+                    d.checkpoint = ts;
+                    if let Some(handle) = manager.status_handle_of(d.mode, d.id) {
+                        let _ = manager.report_progress(&handle, ts, ts, 0.0);
+                    }
+                }
+            }
+        }
+        self.poll_collector(node_id);
+    }
+
+    pub(super) fn poll_collector(&mut self, node_id: &NodeId) {
+        let Some(manager) = self.nodes[node_id].orchestrator.manager(&CHANGEFEED) else { return };
+        let now = self.now;
+        let n = self.nodes.get_mut(node_id).unwrap_or_else(|| unreachable!());
+        let fresh = n.collector.as_ref().is_none_or(|(m, _)| !Arc::ptr_eq(m, &manager));
+        if fresh {
+            n.collector = Some((manager.clone(), Collector::new(&manager)));
+        }
+        let Some((_, collector)) = n.collector.as_mut() else { return };
+        let poll = collector.poll(&manager, now);
+        for out in poll.heartbeats {
+            let bytes = pb::HeartBeatRequest::from(&out.request).encode_to_vec();
+            self.send(node_id.clone(), out.to, "HeartBeatRequest", bytes);
+        }
+    }
+
+    /// Sets or lifts a failpoint; lifting releases the held work.
+    pub fn set_block(&mut self, node_id: &str, create: bool, on: bool) {
+        let node_id = NodeId::new(node_id);
+        let what =
+            format!("{} {}", if on { "block" } else { "unblock" }, if create { "create" } else { "close" });
+        self.trace_instant(&node_id, "fault", what);
+        let Some(n) = self.nodes.get_mut(&node_id) else { return };
+        if create {
+            n.block_create = on;
+        } else {
+            n.block_close = on;
+        }
+        if on {
+            return;
+        }
+        let inc = n.incarnation;
+        let held: Vec<Parked> = std::mem::take(&mut n.parked);
+        let mut keep = Vec::new();
+        for p in held {
+            match p {
+                Parked::Create(ticket) if create => {
+                    let (lo, hi) = self.opts.create_ms;
+                    let d = self.rng.range(lo, hi);
+                    self.schedule(d, Ev::CreateDone { node: node_id.clone(), inc, ticket });
+                }
+                Parked::Close(mode, id) if !create => {
+                    let (lo, hi) = self.opts.close_ms;
+                    let d = self.rng.range(lo, hi);
+                    self.schedule(d, Ev::CloseDone { node: node_id.clone(), inc, mode, id });
+                }
+                other => keep.push(other),
+            }
+        }
+        if let Some(n) = self.nodes.get_mut(&node_id) {
+            n.parked = keep;
+        }
+    }
+
+    /// The node dies: its dispatchers, journal and memory are gone; the others see it leave. If
+    /// it hosted the current maintainer, a new one (next epoch) starts on the first live node.
+    pub fn crash_node(&mut self, node_id: &str) {
+        let node_id = NodeId::new(node_id);
+        let Some(n) = self.nodes.get_mut(&node_id) else { return };
+        if !n.alive {
+            return;
+        }
+        n.alive = false;
+        n.incarnation += 1;
+        n.dispatchers.clear();
+        n.creating.clear();
+        n.parked.clear();
+        n.close_after_create.clear();
+        n.collector = None;
+        // Failpoints live in the process: a restarted node comes back without them.
+        n.block_create = false;
+        n.block_close = false;
+        n.flush_scheduled = false;
+        n.orchestrator = Orchestrator::mutated(node_id.clone(), self.opts.mutation);
+        self.writers_dirty = true;
+        for h in &mut self.hosts {
+            if h.node == node_id {
+                h.alive = false;
+            }
+        }
+        self.trace_instant(&node_id, "fault", "crash".into());
+        for i in 0..self.hosts.len() {
+            self.step_maintainer(i, MEvent::NodeLeft(node_id.clone()));
+        }
+        // The coordinator restarts a maintainer whose node died: next epoch, first live node.
+        if self.hosts.last().is_some_and(|h| h.node == node_id) {
+            if let Some(next) = self.order.iter().find(|n| self.nodes[*n].alive).cloned() {
+                self.start_maintainer(next);
+            }
+        }
+    }
+
+    /// A crashed node comes back empty and rejoins.
+    pub fn restart_node(&mut self, node_id: &str) {
+        let node_id = NodeId::new(node_id);
+        let Some(n) = self.nodes.get_mut(&node_id) else { return };
+        if n.alive {
+            return;
+        }
+        n.alive = true;
+        // A new process: what was sent to the dead one (its connections were refused) is void
+        // too, not delivered to the new one.
+        n.incarnation += 1;
+        let inc = n.incarnation;
+        self.trace_instant(&node_id, "fault", "restart".into());
+        let period = self.opts.heartbeat_ms;
+        self.schedule(period, Ev::NodeTick { node: node_id.clone(), inc });
+        for i in 0..self.hosts.len() {
+            self.step_maintainer(i, MEvent::NodeJoined(node_id.clone()));
+        }
+        // With every node down there was no maintainer; the coordinator starts one now.
+        if self.current().is_none() {
+            if let Some(next) = self.order.iter().find(|n| self.nodes[*n].alive).cloned() {
+                self.start_maintainer(next);
+            }
+        }
+    }
+}
