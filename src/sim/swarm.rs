@@ -72,10 +72,10 @@ enum Feature {
     /// same node (the least loaded one), and a late copy of the merge request lands there. A
     /// node that joins meanwhile is where ranges go next.
     MergeCopyOutlivesAbandon,
-    /// A move whose first remove is held back until the span has moved back to its origin: the
-    /// late copy closes it there, the heartbeats reporting that are lost, and then either the
-    /// maintainer is cut off for longer than three complete heartbeat rounds or the spans are
-    /// merged at once (the closed one a source).
+    /// A move (of one span or a whole table) whose first removes are held back until the spans
+    /// have moved back to their origin: the late copies close them there, the heartbeats
+    /// reporting that are lost, and then either the maintainer is cut off for longer than three
+    /// complete heartbeat rounds or the spans are merged at once (closed ones as sources).
     HeldRemoveClosesReturnedSpan,
 }
 
@@ -722,20 +722,39 @@ fn held_remove_closes_returned_span(
     mode: Mode,
     steps: &mut Vec<Step>,
 ) {
-    let Some((table, spans)) = table(rng, draw, c) else { return };
+    let Some((table, mut spans)) = table(rng, draw, c) else { return };
     let Some(a) = c.pick_node(rng) else { return };
     let others: Vec<String> = c.up().into_iter().map(|i| c.nodes[i].clone()).filter(|n| *n != a).collect();
+    if spans < 2 {
+        let into = 2 + rng.below(2);
+        steps.push(step(Verb::Split { table, span: Some(0), into, mode }));
+        steps.push(step(Verb::Run { ms: rng.range(300, 900) }));
+        spans = into;
+        if let Some(entry) = c.live.iter_mut().find(|(t, _)| *t == table) {
+            entry.1 = into;
+        }
+    }
     let Some(b) = others.get(rng.below(others.len())).cloned() else { return };
     steps.push(step(Verb::Move { table, span: None, to: a.clone(), mode }));
     steps.push(step(Verb::Run { ms: rng.range(1_000, 2_000) }));
     // The move's first remove held back; its resend (500 ms later) carries the move through.
     let s = rng.below(spans.max(1));
-    let span = Some(s);
+    // One span, or the whole table (every remove held back: no span of it stays Working there).
+    let whole = rng.chance(60);
+    let (span, count) = if whole { (None, spans as u32) } else { (Some(s), 1) };
     let kind = Some("ScheduleDispatcherRequest".to_string());
     let held = rng.range(3_000, 4_000);
-    steps.push(step(Verb::DelayMessages { kind, from: None, to: Some(a.clone()), ms: held, count: Some(1) }));
+    steps.push(step(Verb::DelayMessages {
+        kind,
+        from: None,
+        to: Some(a.clone()),
+        ms: held,
+        count: Some(count),
+    }));
     steps.push(step(Verb::Move { table, span, to: b, mode }));
-    let back = rng.range(1_700, 2_000);
+    // Back once the move is through: often after the span progressed on `b`, sometimes at once
+    // (before it did, so the create on `a` starts where the span stopped there).
+    let back = if rng.chance(30) { rng.range(550, 750) } else { rng.range(1_700, 2_000) };
     steps.push(step(Verb::Run { ms: back }));
     steps.push(step(Verb::Move { table, span, to: a.clone(), mode }));
     // Back on `a` before the held copy lands.
