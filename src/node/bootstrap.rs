@@ -11,7 +11,7 @@ use crate::messages::{
 use crate::mutation::Mutation;
 use crate::span::TableSpan;
 
-use super::effect::{CreateTicket, Drop, Effect, Reply, Step};
+use super::effect::{CreateTicket, DropReason, Effect, Reply, Step};
 use super::fence::{self, Owner};
 use super::manager::DispatcherManager;
 use super::operators::{OpKind, OpRequest};
@@ -25,7 +25,7 @@ impl DispatcherManager {
     /// a dispatcher reported alive whose removal is in flight is reported with its Remove.
     pub fn handle_bootstrap(&self, from: &NodeId, request: &BootstrapRequest) -> Step {
         if !fence::may_take_over(&self.fence.owner(), from, request.epoch) {
-            return Step::dropped(Drop::Fenced);
+            return Step::dropped(DropReason::Fenced);
         }
         // S9: validate the table triggers before touching the owner.
         if let Some(message) = self.trigger_mismatch(request) {
@@ -37,11 +37,11 @@ impl DispatcherManager {
                 effects.extend(self.close_older_triggers(request));
             }
             effects.push(self.bootstrap_error(from, request, "trigger mismatch", message));
-            return Step::dropped_with(Drop::Unknown, effects);
+            return Step::dropped_with(DropReason::Unknown, effects);
         }
         let taken = match self.fence.take_over(from, request.epoch) {
             Ok(taken) => taken,
-            Err(_) => return Step::dropped(Drop::Fenced),
+            Err(_) => return Step::dropped(DropReason::Fenced),
         };
         // Every bootstrap withdraws the older owners' unexecuted creates before its snapshot, not
         // only the one that changed the owner: a second bootstrap of the same new owner (a resend,
@@ -234,7 +234,7 @@ impl DispatcherManager {
     /// Handles a `MaintainerPostBootstrapRequest`: the table trigger must exist and match.
     pub fn handle_post_bootstrap(&self, from: &NodeId, request: &PostBootstrapRequest) -> Step {
         if self.fence.admit(from, request.epoch).is_none() {
-            return Step::dropped(Drop::Fenced);
+            return Step::dropped(DropReason::Fenced);
         }
         let have = self.trigger(Mode::Default).map(|t| t.id);
         let response = match (request.trigger, have) {
@@ -275,7 +275,7 @@ impl DispatcherManager {
             }),
         };
         if self.fence.admit(from, request.epoch).is_none() {
-            return Step::dropped_with(Drop::Fenced, vec![reply(true)]);
+            return Step::dropped_with(DropReason::Fenced, vec![reply(true)]);
         }
         let mut effects = Vec::new();
         if self.mark_closing(request.removed) {

@@ -153,7 +153,7 @@ pub enum Effect {
 
 /// Why a request was dropped without effect. Each is an expected, documented drop.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Drop {
+pub enum DropReason {
     /// The epoch fence refused the sender (or the owner changed while it was being admitted).
     Fenced,
     /// A redo request before redo is ready; the maintainer resends.
@@ -180,11 +180,11 @@ pub enum Drop {
     Stale,
 }
 
-impl From<super::registry::Conflict> for Drop {
+impl From<super::registry::Conflict> for DropReason {
     fn from(conflict: super::registry::Conflict) -> Self {
         match conflict {
-            super::registry::Conflict::IdTaken(_) => Drop::AlreadyExists,
-            super::registry::Conflict::Overlaps(other) => Drop::Overlaps(other),
+            super::registry::Conflict::IdTaken(_) => DropReason::AlreadyExists,
+            super::registry::Conflict::Overlaps(other) => DropReason::Overlaps(other),
         }
     }
 }
@@ -195,7 +195,7 @@ pub enum Outcome {
     /// The request was applied.
     Applied,
     /// The request was dropped, and why.
-    Dropped(Drop),
+    Dropped(DropReason),
 }
 
 /// The result of one call into the core.
@@ -215,7 +215,7 @@ impl Step {
     }
 
     /// Dropped for `why`, with no effect.
-    pub fn dropped(why: Drop) -> Self {
+    pub fn dropped(why: DropReason) -> Self {
         Self { outcome: Outcome::Dropped(why), effects: Vec::new() }
     }
 
@@ -228,7 +228,7 @@ impl Step {
     }
 
     /// Dropped for `why`, with these effects.
-    pub fn dropped_with(why: Drop, effects: Vec<Effect>) -> Self {
+    pub fn dropped_with(why: DropReason, effects: Vec<Effect>) -> Self {
         Self { outcome: Outcome::Dropped(why), effects }
     }
 }

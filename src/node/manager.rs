@@ -16,7 +16,7 @@ use crate::mutation::{Mutation, Mutations};
 use crate::span::TableSpan;
 use crate::sync::{AtomicBool, AtomicU64, Map, Op, Ordering};
 
-use super::effect::{CreateTicket, Drop, Effect, Step};
+use super::effect::{CreateTicket, DropReason, Effect, Step};
 use super::fence::{self, Fence, Owner};
 use super::heartbeat::{BlockStatusBuffer, Coalescer, HeartbeatConfig, StatusHandle, Update};
 use super::merge::journal::MergeJournal;
@@ -92,7 +92,7 @@ pub struct DispatcherManager {
     pub(crate) operators: OperatorTable,
     pub(crate) merges: MergeJournal,
     /// Start and final checkpoint of dispatchers closed during the current owner's term, by (mode,
-    /// id): the implicit incarnation that refuses delayed duplicate creates (`Drop::Stale`) and
+    /// id): the implicit incarnation that refuses delayed duplicate creates (`DropReason::Stale`) and
     /// makes a resent Remove answer with the real final checkpoint. Cleared when the owner
     /// changes; an entry goes when a dispatcher of that id is created again.
     pub(crate) closed: Map<(Mode, DispatcherId), Tombstone>,
@@ -293,13 +293,13 @@ impl DispatcherManager {
         from: &NodeId,
         epoch: crate::ids::Epoch,
         mode: Mode,
-    ) -> Result<Arc<Owner>, Drop> {
-        let owner = self.fence.admit(from, epoch).ok_or(Drop::Fenced)?;
+    ) -> Result<Arc<Owner>, DropReason> {
+        let owner = self.fence.admit(from, epoch).ok_or(DropReason::Fenced)?;
         if self.is_closing() {
-            return Err(Drop::Closing);
+            return Err(DropReason::Closing);
         }
         if mode == Mode::Redo && !self.is_redo_ready() {
-            return Err(Drop::RedoNotReady);
+            return Err(DropReason::RedoNotReady);
         }
         Ok(owner)
     }
@@ -320,11 +320,11 @@ impl DispatcherManager {
         let config = &request.config;
         let Some(span) = config.span.clone() else {
             // The wire boundary refuses this; a library caller may still build one.
-            return Step::dropped(Drop::Unknown);
+            return Step::dropped(DropReason::Unknown);
         };
         let (mode, id) = (config.mode, config.id);
         if self.registry.get_alive(mode, id).is_some() {
-            return Step::dropped(Drop::AlreadyExists);
+            return Step::dropped(DropReason::AlreadyExists);
         }
         // Checked after the registry: a close writes its tombstone before it releases the record.
         // Stale: it starts below where that dispatcher stopped, or exactly there when that
@@ -341,10 +341,10 @@ impl DispatcherManager {
                 // never heard where that dispatcher stopped, its Stopped lost), it starts again
                 // from there (seed 5086 of the swarm with motifs).
                 if self.has_mutation(Mutation::SilentStaleCreates) {
-                    return Step::dropped(Drop::Stale);
+                    return Step::dropped(DropReason::Stale);
                 }
                 return Step::dropped_with(
-                    Drop::Stale,
+                    DropReason::Stale,
                     vec![self.report_synthetic(stopped(id, mode, final_ts))],
                 );
             }
@@ -356,7 +356,7 @@ impl DispatcherManager {
                     checkpoint_ts: final_ts,
                     event_size_per_second: 0.0,
                 };
-                return Step::dropped_with(Drop::Stale, vec![self.report_synthetic(removed)]);
+                return Step::dropped_with(DropReason::Stale, vec![self.report_synthetic(removed)]);
             }
         }
         let record = self.registry.make(
@@ -377,7 +377,7 @@ impl DispatcherManager {
         let admitted =
             match self.operators.admit(key.clone(), entry, |holder| self.may_displace(owner, holder)) {
                 Ok(admitted) => admitted,
-                Err(_busy) => return Step::dropped(Drop::Busy),
+                Err(_busy) => return Step::dropped(DropReason::Busy),
             };
         if let Some(stale) = &admitted.replaced {
             self.retire(&key, stale);
@@ -389,7 +389,7 @@ impl DispatcherManager {
         // Everything this create reserved is published; confirm the owner (see `Fence`).
         if !self.fence.still_current(owner) {
             self.withdraw(&record, &key, &admitted.entry);
-            return Step::dropped(Drop::Fenced);
+            return Step::dropped(DropReason::Fenced);
         }
         Step::applied(vec![Effect::Create(CreateTicket { record, op: Some((key, admitted.entry)) })])
     }
@@ -478,7 +478,7 @@ impl DispatcherManager {
                     self.operators.finish(&key, old);
                 }
             }
-            return Step::dropped(Drop::Fenced);
+            return Step::dropped(DropReason::Fenced);
         }
         let mut effects = self.stop_merges_involving(mode, id);
         // Store-then-validate (hazard B1), as one RMW on the record word: if this CAS precedes the
@@ -543,11 +543,11 @@ impl DispatcherManager {
         // Only a live dispatcher can close: a late or duplicate report must not write its
         // checkpoint into a re-created, still-creating record of the same id.
         let Some(record) = self.registry.get(mode, id).filter(|r| r.state().phase == Phase::Live) else {
-            return Step::dropped(Drop::Unknown);
+            return Step::dropped(DropReason::Unknown);
         };
         if record.state().drained && !self.has_mutation(Mutation::DrainCountedTwice) {
             // A merge source already counted: its first report fixed the final checkpoint.
-            return Step::dropped(Drop::Duplicate);
+            return Step::dropped(DropReason::Duplicate);
         }
         record.record_final(checkpoint_ts, block);
         let aborted = match self.merge_source_closed(&record) {
@@ -591,15 +591,15 @@ impl DispatcherManager {
         checkpoint_ts: Ts,
     ) -> Step {
         let Some(record) = self.registry.get(mode, id) else {
-            return Step::dropped(Drop::Unknown);
+            return Step::dropped(DropReason::Unknown);
         };
         if matches!(state, ComponentState::Stopped | ComponentState::Removed) {
             // Closing goes through `dispatcher_closed`, which carries the final checkpoint.
-            return Step::dropped(Drop::Unknown);
+            return Step::dropped(DropReason::Unknown);
         }
         record.advance_checkpoint(checkpoint_ts);
         let Ok(before) = record.transition(|s| transition::set_component(s, state)) else {
-            return Step::dropped(Drop::Unknown);
+            return Step::dropped(DropReason::Unknown);
         };
         self.note_state(&record, state);
         let mut effects = Vec::new();

@@ -10,7 +10,7 @@ use crate::messages::{BootstrapRequest, CloseRequest, CloseResponse};
 use crate::mutation::Mutations;
 use crate::sync::{Computed, Map, Op};
 
-use super::effect::{Drop, Effect, Outcome, Reply, Step};
+use super::effect::{DropReason, Effect, Outcome, Reply, Step};
 use super::manager::{DispatcherManager, ManagerConfig};
 
 /// All dispatcher managers of one node, by changefeed.
@@ -59,7 +59,7 @@ impl Orchestrator {
                 // S3: a closed changefeed comes back only with a strictly newer, non-compat epoch.
                 if let Some(closed) = self.tombstones.get(&gid) {
                     if request.epoch == Epoch::COMPAT || request.epoch <= closed {
-                        return Step::dropped(Drop::Closing);
+                        return Step::dropped(DropReason::Closing);
                     }
                 }
                 let fresh = Arc::new(
@@ -147,7 +147,7 @@ mod tests {
         assert_eq!(o.tombstone(&cf()), Some(Epoch(2)));
         for epoch in [1, 2] {
             let step = o.handle_bootstrap(&mt, &bootstrap(epoch), false);
-            assert_eq!(step.outcome, Outcome::Dropped(Drop::Closing));
+            assert_eq!(step.outcome, Outcome::Dropped(DropReason::Closing));
             assert!(step.effects.is_empty());
             assert!(o.manager(&cf()).is_none());
         }
@@ -168,7 +168,7 @@ mod tests {
         let _ = o.handle_close(&mt, &close(0, true));
         assert_eq!(o.tombstone(&cf()), Some(Epoch(0)));
         let step = o.handle_bootstrap(&mt, &bootstrap(0), false);
-        assert_eq!(step.outcome, Outcome::Dropped(Drop::Closing));
+        assert_eq!(step.outcome, Outcome::Dropped(DropReason::Closing));
     }
 
     /// TestHandleCloseRequestAcksStaleMaintainerEpoch at node level: the manager stays published.

@@ -80,7 +80,7 @@ fn b3_dispatcher_being_removed_is_reported_with_its_remove() {
 fn bootstrap_from_an_older_epoch_is_dropped_without_response() {
     let dm = manager();
     let step = dm.handle_bootstrap(&NodeId::new("old"), &bootstrap_request(1, None));
-    assert_eq!(step.outcome, Outcome::Dropped(Drop::Fenced));
+    assert_eq!(step.outcome, Outcome::Dropped(DropReason::Fenced));
     assert!(step.effects.is_empty());
     assert_eq!(dm.owner().epoch, Epoch(2));
 }
@@ -144,7 +144,7 @@ fn post_bootstrap_echoes_a_matching_trigger_and_errors_otherwise() {
         matches!(&bad.effects[0], Effect::Reply { reply: Reply::PostBootstrap(r), .. } if r.err.is_some() && r.epoch == Epoch(2))
     );
     let stale = dm.handle_post_bootstrap(&NodeId::new("x"), &ask(Some(id(100))));
-    assert_eq!(stale.outcome, Outcome::Dropped(Drop::Fenced));
+    assert_eq!(stale.outcome, Outcome::Dropped(DropReason::Fenced));
 }
 
 /// TestHandleCloseRequestAcksStaleMaintainerEpoch and the admitted close.
@@ -170,7 +170,7 @@ fn close_acks_stale_senders_and_succeeds_once_every_dispatcher_closed() {
     assert!(has_close(&first, id(1)));
     assert!(dm.is_removed());
     let create_after = dm.handle_schedule(&mt(), create(id(2), span(2, b"a", b"m"), Mode::Default, 2));
-    assert_eq!(create_after.outcome, Outcome::Dropped(Drop::Closing));
+    assert_eq!(create_after.outcome, Outcome::Dropped(DropReason::Closing));
     let _ = dm.dispatcher_closed(id(1), Mode::Default, 150, None);
     assert!(success(&close(&mt(), 2)));
 }

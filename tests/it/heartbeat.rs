@@ -812,7 +812,7 @@ fn heartbeat_response_is_fenced_by_epoch() {
     let normal = || vec![answer(Influence::Normal { ids: vec![id(1)] })];
     for (from, epoch) in [(NodeId::new("old"), 1), (mt(), 0), (mt(), 1), (NodeId::new("other"), 2)] {
         let step = dm.handle_heartbeat_response(&from, response(epoch, Mode::Default, normal()));
-        assert_eq!(step.outcome, Outcome::Dropped(Drop::Fenced), "{from} {epoch}");
+        assert_eq!(step.outcome, Outcome::Dropped(DropReason::Fenced), "{from} {epoch}");
         assert!(step.effects.is_empty());
     }
     let step = dm.handle_heartbeat_response(&mt(), response(2, Mode::Default, normal()));
@@ -848,13 +848,17 @@ fn heartbeat_response_routes_normal_db_and_all_and_skips_unknown_dispatchers() {
     assert_eq!(delivered(&step), vec![id(1), id(2), id(3)]);
 
     let step = dm.handle_heartbeat_response(&mt(), response(2, Mode::Redo, vec![answer(Influence::All)]));
-    assert_eq!(step.outcome, Outcome::Dropped(Drop::Unknown), "no redo dispatcher: reaches nobody, no panic");
+    assert_eq!(
+        step.outcome,
+        Outcome::Dropped(DropReason::Unknown),
+        "no redo dispatcher: reaches nobody, no panic"
+    );
 
     let step = dm.handle_heartbeat_response(
         &mt(),
         response(2, Mode::Default, vec![answer(Influence::Normal { ids: vec![id(42)] })]),
     );
-    assert_eq!(step.outcome, Outcome::Dropped(Drop::Unknown));
+    assert_eq!(step.outcome, Outcome::Dropped(DropReason::Unknown));
 }
 
 #[test]
@@ -891,7 +895,7 @@ fn redo_control_messages_are_fenced_and_monotone() {
     };
     let _ = dm.handle_redo_resolved_ts_forward(&mt(), &fwd(2, 50));
     let stale = dm.handle_redo_resolved_ts_forward(&NodeId::new("old"), &fwd(1, 100));
-    assert_eq!(stale.outcome, Outcome::Dropped(Drop::Fenced));
+    assert_eq!(stale.outcome, Outcome::Dropped(DropReason::Fenced));
     assert_eq!(dm.redo_global_ts(), 50);
     let up = dm.handle_redo_resolved_ts_forward(&mt(), &fwd(2, 120));
     assert!(matches!(up.effects[..], [Effect::RedoGlobalTsAdvanced { resolved_ts: 120 }]));
@@ -907,7 +911,7 @@ fn redo_control_messages_are_fenced_and_monotone() {
             epoch: Epoch(1),
         },
     );
-    assert_eq!(meta.outcome, Outcome::Dropped(Drop::Fenced));
+    assert_eq!(meta.outcome, Outcome::Dropped(DropReason::Fenced));
 
     let not_ready = DispatcherManager::new(ManagerConfig {
         node: NodeId::new("n1"),
@@ -918,7 +922,11 @@ fn redo_control_messages_are_fenced_and_monotone() {
     let _ = not_ready.handle_bootstrap(&mt(), &bootstrap_request(2, None));
     let step =
         not_ready.handle_heartbeat_response(&mt(), response(2, Mode::Redo, vec![answer(Influence::All)]));
-    assert_eq!(step.outcome, Outcome::Dropped(Drop::RedoNotReady), "B10: no panic on an early redo answer");
+    assert_eq!(
+        step.outcome,
+        Outcome::Dropped(DropReason::RedoNotReady),
+        "B10: no panic on an early redo answer"
+    );
 }
 
 #[test]

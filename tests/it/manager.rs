@@ -120,9 +120,9 @@ fn p7_duplicate_create_for_a_journaled_span_is_busy() {
     let s = span(1, b"a", b"m");
     let _first = dm.handle_schedule(&mt(), create(id(1), s.clone(), Mode::Default, 2));
     let second = dm.handle_schedule(&mt(), create(id(1), s, Mode::Default, 2));
-    assert_eq!(second.outcome, Outcome::Dropped(Drop::AlreadyExists));
+    assert_eq!(second.outcome, Outcome::Dropped(DropReason::AlreadyExists));
     let other_id = dm.handle_schedule(&mt(), create(id(2), span(1, b"a", b"m"), Mode::Default, 2));
-    assert_eq!(other_id.outcome, Outcome::Dropped(Drop::Busy));
+    assert_eq!(other_id.outcome, Outcome::Dropped(DropReason::Busy));
 }
 
 #[test]
@@ -130,7 +130,7 @@ fn p9_create_for_an_existing_dispatcher_is_an_idempotent_drop() {
     let dm = manager();
     live(&dm, id(1), span(1, b"a", b"m"), Mode::Default);
     let again = dm.handle_schedule(&mt(), create(id(1), span(1, b"a", b"m"), Mode::Default, 2));
-    assert_eq!(again.outcome, Outcome::Dropped(Drop::AlreadyExists));
+    assert_eq!(again.outcome, Outcome::Dropped(DropReason::AlreadyExists));
     assert!(again.effects.is_empty());
     assert!(dm.operators().is_empty());
 }
@@ -140,7 +140,7 @@ fn overlapping_create_in_the_same_mode_is_refused_and_other_mode_is_independent(
     let dm = manager();
     live(&dm, id(1), span(1, b"a", b"m"), Mode::Default);
     let clash = dm.handle_schedule(&mt(), create(id(2), span(1, b"f", b"z"), Mode::Default, 2));
-    assert_eq!(clash.outcome, Outcome::Dropped(Drop::Overlaps(id(1))));
+    assert_eq!(clash.outcome, Outcome::Dropped(DropReason::Overlaps(id(1))));
     assert!(dm.operators().is_empty(), "the refused create leaves no journal entry");
     let redo = dm.handle_schedule(&mt(), create(id(3), span(1, b"f", b"z"), Mode::Redo, 2));
     assert_eq!(redo.outcome, Outcome::Applied);
@@ -151,7 +151,7 @@ fn p4_requests_from_a_stale_or_foreign_maintainer_are_fenced() {
     let dm = manager();
     for (from, epoch) in [(mt(), 1), (mt(), 0), (mt(), 3), (NodeId::new("other"), 2)] {
         let step = dm.handle_schedule(&from, create(id(1), span(1, b"a", b"m"), Mode::Default, epoch));
-        assert_eq!(step.outcome, Outcome::Dropped(Drop::Fenced), "{from} {epoch}");
+        assert_eq!(step.outcome, Outcome::Dropped(DropReason::Fenced), "{from} {epoch}");
     }
     assert!(dm.operators().is_empty());
 }
@@ -166,7 +166,7 @@ fn p5_redo_requests_are_dropped_until_redo_is_ready() {
     });
     let _ = dm.handle_bootstrap(&mt(), &bootstrap_request(2, None));
     let step = dm.handle_schedule(&mt(), create(id(1), span(1, b"a", b"m"), Mode::Redo, 2));
-    assert_eq!(step.outcome, Outcome::Dropped(Drop::RedoNotReady));
+    assert_eq!(step.outcome, Outcome::Dropped(DropReason::RedoNotReady));
     dm.mark_redo_ready();
     let step = dm.handle_schedule(&mt(), create(id(1), span(1, b"a", b"m"), Mode::Redo, 2));
     assert_eq!(step.outcome, Outcome::Applied);
@@ -245,7 +245,7 @@ fn delayed_duplicate_create_of_a_closed_dispatcher_is_stale() {
     let _ = dm.handle_schedule(&mt(), remove(id(1), Mode::Default, 2, OperatorType::Move));
     let _ = dm.dispatcher_closed(id(1), Mode::Default, 150, None);
     let late = dm.handle_schedule(&mt(), create_at(id(1), s.clone(), Mode::Default, 2, 100));
-    assert_eq!(late.outcome, Outcome::Dropped(Drop::Stale));
+    assert_eq!(late.outcome, Outcome::Dropped(DropReason::Stale));
     assert_eq!(
         reported(&late, id(1), ComponentState::Stopped),
         Some(150),
@@ -274,7 +274,7 @@ fn b4_completion_of_an_old_incarnation_leaves_the_new_entry() {
     assert_eq!(dm.operators().len(), 1);
     // A duplicate close report for the old incarnation finds the new, still-creating record.
     let dup = dm.dispatcher_closed(id(1), Mode::Default, 150, None);
-    assert_eq!(dup.outcome, Outcome::Dropped(Drop::Unknown));
+    assert_eq!(dup.outcome, Outcome::Dropped(DropReason::Unknown));
     assert_eq!(dm.operators().len(), 1);
     let fresh = dm.registry().get(Mode::Default, id(1)).unwrap();
     assert_eq!(fresh.checkpoint_ts(), 150, "the stale report must not touch the new record");
@@ -297,9 +297,12 @@ fn b9_failed_create_withdraws_its_entry_and_reports_the_error() {
 #[test]
 fn unknown_dispatcher_callbacks_are_documented_drops() {
     let dm = manager();
-    assert_eq!(dm.dispatcher_closed(id(7), Mode::Default, 1, None).outcome, Outcome::Dropped(Drop::Unknown));
+    assert_eq!(
+        dm.dispatcher_closed(id(7), Mode::Default, 1, None).outcome,
+        Outcome::Dropped(DropReason::Unknown)
+    );
     let s = dm.dispatcher_state_changed(id(7), Mode::Redo, ComponentState::Working, 1);
-    assert_eq!(s.outcome, Outcome::Dropped(Drop::Unknown));
+    assert_eq!(s.outcome, Outcome::Dropped(DropReason::Unknown));
 }
 
 #[test]
@@ -376,7 +379,7 @@ fn copy_of_a_create_whose_dispatcher_never_progressed_is_refused_with_removed() 
     let _ = dm.handle_schedule(&mt(), remove(id(1), Mode::Default, 2, OperatorType::Move));
     let _ = dm.dispatcher_closed(id(1), Mode::Default, 150, None);
     let copy = dm.handle_schedule(&mt(), create_at(id(1), s.clone(), Mode::Default, 2, 150));
-    assert_eq!(copy.outcome, Outcome::Dropped(Drop::Stale));
+    assert_eq!(copy.outcome, Outcome::Dropped(DropReason::Stale));
     assert_eq!(reported(&copy, id(1), ComponentState::Removed), Some(150));
     assert!(dm.registry().get_alive(Mode::Default, id(1)).is_none());
     // A dispatcher that did progress: a create at its final checkpoint is a new one.
@@ -403,7 +406,7 @@ fn create_of_a_span_an_older_owner_is_removing_is_busy_and_keeps_the_remove() {
     let mt2 = NodeId::new("mt2");
     assert_eq!(dm.handle_bootstrap(&mt2, &bootstrap_request(3, None)).outcome, Outcome::Applied);
     let step = dm.handle_schedule(&mt2, create_at(id(2), s.clone(), Mode::Default, 3, 150));
-    assert_eq!(step.outcome, Outcome::Dropped(Drop::Busy));
+    assert_eq!(step.outcome, Outcome::Dropped(DropReason::Busy));
     let again = dm.handle_bootstrap(&mt2, &bootstrap_request(3, None));
     let response = again.bootstrap_response().unwrap();
     assert!(response.spans.iter().any(|b| b.id == id(1)));

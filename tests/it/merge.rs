@@ -70,11 +70,11 @@ fn merge_preconditions_are_refused_by_name() {
     two_sources(&dm);
     live(&dm, id(5), span(1, b"z", b"zz"), Mode::Default);
     let cases = [
-        (merge(&[id(1)], id(9)), Drop::MergeRefused("fewer than two sources")),
-        (merge(&[id(1), id(8)], id(9)), Drop::MergeRefused("source dispatcher missing")),
-        (merge(&[id(2), id(1)], id(9)), Drop::MergeRefused("sources not adjacent")),
-        (merge(&[id(1), id(5)], id(9)), Drop::MergeRefused("sources not adjacent")),
-        (merge(&[id(1), id(2)], id(1)), Drop::AlreadyExists),
+        (merge(&[id(1)], id(9)), DropReason::MergeRefused("fewer than two sources")),
+        (merge(&[id(1), id(8)], id(9)), DropReason::MergeRefused("source dispatcher missing")),
+        (merge(&[id(2), id(1)], id(9)), DropReason::MergeRefused("sources not adjacent")),
+        (merge(&[id(1), id(5)], id(9)), DropReason::MergeRefused("sources not adjacent")),
+        (merge(&[id(1), id(2)], id(1)), DropReason::AlreadyExists),
     ];
     for (request, why) in cases {
         assert_eq!(dm.handle_merge(&mt(), request).outcome, Outcome::Dropped(why));
@@ -83,7 +83,10 @@ fn merge_preconditions_are_refused_by_name() {
     dm.commit_create(&ticket(&step)).unwrap();
     live(&dm, id(7), span(2, b"m", b"z"), Mode::Default);
     let not_working = dm.handle_merge(&mt(), merge(&[id(6), id(7)], id(9)));
-    assert_eq!(not_working.outcome, Outcome::Dropped(Drop::MergeRefused("source dispatcher not working")));
+    assert_eq!(
+        not_working.outcome,
+        Outcome::Dropped(DropReason::MergeRefused("source dispatcher not working"))
+    );
     assert!(dm.merges().is_empty());
     assert_eq!(state(&dm, id(1)), ComponentState::Working, "a refused merge mutates nothing");
 }
@@ -107,10 +110,10 @@ fn b5_remove_of_a_source_aborts_and_a_resend_does_not_resurrect_the_merge() {
     assert_eq!(dm.registry().get_alive(Mode::Default, id(2)).unwrap().checkpoint_ts(), 350);
     assert!(dm.merges().in_progress().is_empty());
     let resend = dm.handle_merge(&mt(), merge(&[id(1), id(2)], id(3)));
-    assert_eq!(resend.outcome, Outcome::Dropped(Drop::MergeAborted));
+    assert_eq!(resend.outcome, Outcome::Dropped(DropReason::MergeAborted));
     let _ = dm.dispatcher_closed(id(3), Mode::Default, 0, None);
     let again = dm.handle_merge(&mt(), merge(&[id(1), id(2)], id(3)));
-    assert_eq!(again.outcome, Outcome::Dropped(Drop::MergeAborted));
+    assert_eq!(again.outcome, Outcome::Dropped(DropReason::MergeAborted));
     assert!(dm.merges().in_progress().is_empty());
 }
 
@@ -125,7 +128,7 @@ fn m2_resend_after_finish_reemits_working() {
     let _ = dm.dispatcher_closed(id(2), Mode::Default, 200, None);
     let _ = dm.dispatcher_state_changed(id(3), Mode::Default, ComponentState::Working, 250);
     let resend = dm.handle_merge(&mt(), merge(&[id(1), id(2)], id(3)));
-    assert_eq!(resend.outcome, Outcome::Dropped(Drop::AlreadyExists));
+    assert_eq!(resend.outcome, Outcome::Dropped(DropReason::AlreadyExists));
     assert_eq!(reported(&resend, id(3), ComponentState::Working), Some(250));
 }
 
@@ -169,7 +172,7 @@ fn b10_redo_merge_before_redo_is_ready_is_dropped() {
     });
     let _ = dm.handle_bootstrap(&mt(), &bootstrap_request(2, None));
     let request = MergeRequest { mode: Mode::Redo, ..merge(&[id(1), id(2)], id(3)) };
-    assert_eq!(dm.handle_merge(&mt(), request).outcome, Outcome::Dropped(Drop::RedoNotReady));
+    assert_eq!(dm.handle_merge(&mt(), request).outcome, Outcome::Dropped(DropReason::RedoNotReady));
     assert!(dm.merges().is_empty());
 }
 
@@ -235,7 +238,7 @@ fn remove_of_an_unknown_merged_id_refuses_the_delayed_merge_request() {
     let rm = dm.handle_schedule(&mt(), remove(id(3), Mode::Default, 2, OperatorType::Remove));
     assert_eq!(reported(&rm, id(3), ComponentState::Stopped), Some(0));
     let late = dm.handle_merge(&mt(), merge(&[id(1), id(2)], id(3)));
-    assert_eq!(late.outcome, Outcome::Dropped(Drop::MergeAborted));
+    assert_eq!(late.outcome, Outcome::Dropped(DropReason::MergeAborted));
     assert_eq!(state(&dm, id(1)), ComponentState::Working);
     assert_eq!(state(&dm, id(2)), ComponentState::Working);
 }
@@ -252,7 +255,7 @@ fn resent_merge_reports_the_merged_dispatcher_state_in_every_phase() {
             let _ = dm.dispatcher_state_changed(id(3), Mode::Default, state, 0);
         }
         let again = dm.handle_merge(&mt(), merge(&[id(1), id(2)], id(3)));
-        assert_eq!(again.outcome, Outcome::Dropped(Drop::AlreadyExists));
+        assert_eq!(again.outcome, Outcome::Dropped(DropReason::AlreadyExists));
         assert!(reported(&again, id(3), state).is_some(), "{state:?}: {:?}", again.effects);
     }
 }
@@ -286,7 +289,7 @@ fn late_copy_of_a_merge_whose_merged_id_closed_this_term_is_refused() {
         let _ = dm.dispatcher_state_changed(id(2), Mode::Default, ComponentState::Working, 250);
         let late = dm.handle_merge(&mt(), merge(&[id(1), id(2)], id(3)));
         if mutation.is_empty() {
-            assert_eq!(late.outcome, Outcome::Dropped(Drop::MergeAborted));
+            assert_eq!(late.outcome, Outcome::Dropped(DropReason::MergeAborted));
             assert_eq!(state(&dm, id(1)), ComponentState::Working);
             assert_eq!(state(&dm, id(2)), ComponentState::Working);
             assert!(dm.registry().get_alive(Mode::Default, id(3)).is_none());
@@ -317,7 +320,7 @@ fn duplicate_close_report_of_a_drained_source_is_counted_once() {
     let first = dm.dispatcher_closed(id(1), Mode::Default, 300, None);
     assert_eq!(first.outcome, Outcome::Applied);
     let again = dm.dispatcher_closed(id(1), Mode::Default, 310, None);
-    assert_eq!(again.outcome, Outcome::Dropped(Drop::Duplicate));
+    assert_eq!(again.outcome, Outcome::Dropped(DropReason::Duplicate));
     assert!(again.effects.is_empty(), "no hand-over on a duplicate: {:?}", again.effects);
     assert!(dm.registry().get_alive(Mode::Default, id(2)).is_some(), "the other source still runs");
     assert_eq!(state(&dm, id(3)), ComponentState::MergeReady);

@@ -10,7 +10,7 @@
 //!
 //! Documented drops, never panics: a dispatcher that is unknown, not live yet, or already closed
 //! is skipped (the reference drops these silently too); a response that reaches nobody is
-//! `Drop::Unknown`.
+//! `DropReason::Unknown`.
 
 use std::sync::Arc;
 
@@ -18,15 +18,15 @@ use crate::ids::{Mode, NodeId};
 use crate::messages::{
     CheckpointTsMessage, HeartBeatResponse, Influence, RedoMetaMessage, RedoResolvedTsForward,
 };
-use crate::node::effect::{Drop, Effect, Step};
+use crate::node::effect::{DropReason, Effect, Step};
 use crate::node::manager::DispatcherManager;
 use crate::node::registry::{DispatcherRecord, Phase};
 
 impl DispatcherManager {
-    fn admit_inbound(&self, from: &NodeId, epoch: crate::ids::Epoch, mode: Mode) -> Result<(), Drop> {
-        self.fence.admit(from, epoch).ok_or(Drop::Fenced)?;
+    fn admit_inbound(&self, from: &NodeId, epoch: crate::ids::Epoch, mode: Mode) -> Result<(), DropReason> {
+        self.fence.admit(from, epoch).ok_or(DropReason::Fenced)?;
         if mode == Mode::Redo && !self.is_redo_ready() {
-            return Err(Drop::RedoNotReady);
+            return Err(DropReason::RedoNotReady);
         }
         Ok(())
     }
@@ -68,7 +68,7 @@ impl DispatcherManager {
             }
         }
         if effects.is_empty() {
-            return Step::dropped(Drop::Unknown);
+            return Step::dropped(DropReason::Unknown);
         }
         Step::applied(effects)
     }
@@ -76,14 +76,14 @@ impl DispatcherManager {
     /// Handles a `CheckpointTsMessage` (not fenced: it has no epoch).
     pub fn handle_checkpoint_ts(&self, message: &CheckpointTsMessage) -> Step {
         if self.is_closing() {
-            return Step::dropped(Drop::Closing);
+            return Step::dropped(DropReason::Closing);
         }
         match self.trigger(Mode::Default) {
             Some(trigger) if is_live(&trigger) => Step::applied(vec![Effect::SinkCheckpoint {
                 trigger: trigger.id,
                 checkpoint_ts: message.checkpoint_ts,
             }]),
-            _ => Step::dropped(Drop::Unknown),
+            _ => Step::dropped(DropReason::Unknown),
         }
     }
 
@@ -110,7 +110,7 @@ impl DispatcherManager {
                 checkpoint_ts: message.checkpoint_ts,
                 resolved_ts: message.resolved_ts,
             }]),
-            _ => Step::dropped(Drop::Unknown),
+            _ => Step::dropped(DropReason::Unknown),
         }
     }
 }

@@ -14,7 +14,7 @@ use crate::messages::{ComponentState, MergeRequest};
 use crate::mutation::Mutation;
 use crate::sync::{AtomicU64, Computed, Op};
 
-use super::effect::{Drop, Effect, Step};
+use super::effect::{DropReason, Effect, Step};
 use super::manager::DispatcherManager;
 use super::operators::{OpEntry, OpKey, OpRequest};
 use super::registry::{transition, DispatcherRecord, Phase, RecordSpec, RecordState, Refused};
@@ -116,8 +116,8 @@ impl DispatcherManager {
         match record.transition(transition::drain) {
             Ok(_) => {}
             Err(Refused::Drained) if self.has_mutation(Mutation::DrainCountedTwice) => {}
-            Err(Refused::Drained) => return Ok(Step::dropped(Drop::Duplicate)),
-            Err(_) => return Ok(Step::dropped(Drop::Unknown)),
+            Err(Refused::Drained) => return Ok(Step::dropped(DropReason::Duplicate)),
+            Err(_) => return Ok(Step::dropped(DropReason::Unknown)),
         }
         match entry.advance(progress::source_drained) {
             Some(MergePhase::HandedOver) => Ok(Step::applied(self.hand_over_merge(&entry))),
@@ -251,10 +251,10 @@ impl DispatcherManager {
         };
         let (mode, merged_id) = (request.mode, request.merged);
         if self.merges.was_aborted(mode, merged_id) {
-            return Step::dropped(Drop::MergeAborted);
+            return Step::dropped(DropReason::MergeAborted);
         }
         if request.sources.len() < 2 {
-            return Step::dropped(Drop::MergeRefused("fewer than two sources"));
+            return Step::dropped(DropReason::MergeRefused("fewer than two sources"));
         }
         // M2: the merged dispatcher exists already (a resend, or an outdated request).
         if let Some(merged) = self.registry.get_alive(mode, merged_id) {
@@ -273,13 +273,13 @@ impl DispatcherManager {
                     event_size_per_second: 0.0,
                 }));
             }
-            return Step::dropped_with(Drop::AlreadyExists, effects);
+            return Step::dropped_with(DropReason::AlreadyExists, effects);
         }
         // Again after the registry, as for creates: an abort or a close writes its mark before
         // the merged record is released, so a merged id found neither alive nor marked here
         // never ran (an abort completing between the first check and the lookup is caught).
         if self.merges.was_aborted(mode, merged_id) {
-            return Step::dropped(Drop::MergeAborted);
+            return Step::dropped(DropReason::MergeAborted);
         }
         // The merged id already ran and closed in this owner's term: a late copy of the request
         // that made it, after the owner withdrew the merge and placed the sources again. Taking it
@@ -289,22 +289,22 @@ impl DispatcherManager {
         if self.closed.get(&(mode, merged_id)).is_some()
             && !self.has_mutation(Mutation::MergeAfterMergedClosed)
         {
-            return Step::dropped(Drop::MergeAborted);
+            return Step::dropped(DropReason::MergeAborted);
         }
         // M3: every source live, Working, not removing, adjacent in the given order.
         let mut sources = Vec::with_capacity(request.sources.len());
         for id in &request.sources {
             let Some(source) = self.registry.get_alive(mode, *id) else {
-                return Step::dropped(Drop::MergeRefused("source dispatcher missing"));
+                return Step::dropped(DropReason::MergeRefused("source dispatcher missing"));
             };
             let s = source.state();
             if s.phase != Phase::Live || s.removing || s.component != ComponentState::Working {
-                return Step::dropped(Drop::MergeRefused("source dispatcher not working"));
+                return Step::dropped(DropReason::MergeRefused("source dispatcher not working"));
             }
             sources.push(source);
         }
         if sources.windows(2).any(|w| !w[0].span.is_followed_by(&w[1].span)) {
-            return Step::dropped(Drop::MergeRefused("sources not adjacent"));
+            return Step::dropped(DropReason::MergeRefused("sources not adjacent"));
         }
         let (first, last) = (&sources[0], &sources[sources.len() - 1]);
         let span = first.span.joined_with(&last.span);
@@ -324,7 +324,7 @@ impl DispatcherManager {
         let op = OpEntry::new(OpRequest::Merge(request.clone()), from.clone(), merged.incarnation);
         let admitted = match self.operators.admit(key.clone(), op, |h| self.may_displace(&owner, h)) {
             Ok(admitted) => admitted,
-            Err(_) => return Step::dropped(Drop::Busy),
+            Err(_) => return Step::dropped(DropReason::Busy),
         };
         let source_ids: Vec<_> = sources.iter().map(|s| s.id).collect();
         if let Err(conflict) = self.registry.reserve(&merged, &source_ids) {
@@ -378,9 +378,9 @@ impl DispatcherManager {
                 self.operators.finish_if(&key, |e| e.target == merged.incarnation);
             }
             return Step::dropped(if journaled {
-                Drop::Fenced
+                DropReason::Fenced
             } else {
-                Drop::MergeRefused("source changed")
+                DropReason::MergeRefused("source changed")
             });
         }
         for source in &entry.sources {
