@@ -259,7 +259,9 @@ impl Collector {
         // Dispatchers closed in this owner's term, none of their id live since: their Stopped again,
         // with the final checkpoint. The first one may have been lost with its heartbeat, and the
         // owner would keep the span bound here while nothing runs (C1, seed 31757 of the swarm with
-        // motifs). Listed after every live status, and only while no dispatcher of the id is live.
+        // motifs). Listed after every live status, only while no dispatcher of the id is live,
+        // and at the complete rounds `repeats_at` picks (every tombstone ages by one per complete
+        // round: one map update each, the price of outliving any outage).
         if dm.has_mutation(crate::mutation::Mutation::StoppedReportedOnce) {
             return;
         }
