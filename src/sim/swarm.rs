@@ -617,20 +617,12 @@ fn side_by_side(
     rng: &mut Rng,
     c: &mut Cluster,
     table: i64,
-    mut spans: usize,
+    spans: usize,
     mode: Mode,
     block_pct: u64,
     steps: &mut Vec<Step>,
 ) -> Option<(usize, Option<String>)> {
-    if spans < 2 {
-        let into = 2 + rng.below(2);
-        steps.push(step(Verb::Split { table, span: Some(0), into, mode }));
-        steps.push(step(Verb::Run { ms: rng.range(300, 900) }));
-        spans = into;
-        if let Some(entry) = c.live.iter_mut().find(|(t, _)| *t == table) {
-            entry.1 = into;
-        }
-    }
+    let spans = at_least_two_spans(rng, c, table, spans, mode, steps);
     let mut on = None;
     if rng.chance(95) {
         let to = c.pick_node(rng)?;
@@ -643,6 +635,27 @@ fn side_by_side(
         on = Some(to);
     }
     Some((spans, on))
+}
+
+/// Splits span 0 of a one-span `table` into two or three; the table's span count after.
+fn at_least_two_spans(
+    rng: &mut Rng,
+    c: &mut Cluster,
+    table: i64,
+    spans: usize,
+    mode: Mode,
+    steps: &mut Vec<Step>,
+) -> usize {
+    if spans >= 2 {
+        return spans;
+    }
+    let into = 2 + rng.below(2);
+    steps.push(step(Verb::Split { table, span: Some(0), into, mode }));
+    steps.push(step(Verb::Run { ms: rng.range(300, 900) }));
+    if let Some(entry) = c.live.iter_mut().find(|(t, _)| *t == table) {
+        entry.1 = into;
+    }
+    into
 }
 
 /// A merge of two (sometimes three) adjacent spans of `table`.
@@ -722,18 +735,10 @@ fn held_remove_closes_returned_span(
     mode: Mode,
     steps: &mut Vec<Step>,
 ) {
-    let Some((table, mut spans)) = table(rng, draw, c) else { return };
+    let Some((table, spans)) = table(rng, draw, c) else { return };
     let Some(a) = c.pick_node(rng) else { return };
     let others: Vec<String> = c.up().into_iter().map(|i| c.nodes[i].clone()).filter(|n| *n != a).collect();
-    if spans < 2 {
-        let into = 2 + rng.below(2);
-        steps.push(step(Verb::Split { table, span: Some(0), into, mode }));
-        steps.push(step(Verb::Run { ms: rng.range(300, 900) }));
-        spans = into;
-        if let Some(entry) = c.live.iter_mut().find(|(t, _)| *t == table) {
-            entry.1 = into;
-        }
-    }
+    let spans = at_least_two_spans(rng, c, table, spans, mode, steps);
     let Some(b) = others.get(rng.below(others.len())).cloned() else { return };
     steps.push(step(Verb::Move { table, span: None, to: a.clone(), mode }));
     steps.push(step(Verb::Run { ms: rng.range(1_000, 2_000) }));
