@@ -599,3 +599,165 @@ pub struct BlockStatusRequest {
     /// Mode.
     pub mode: Mode,
 }
+
+/// The kind of a message between a maintainer and a node: the protobuf message's name on the
+/// wire. A transport carries the kind beside the bytes (the reference's message type field).
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Debug)]
+pub enum MessageKind {
+    /// Maintainer to node: create or remove a dispatcher.
+    ScheduleDispatcherRequest,
+    /// Maintainer to node: merge dispatchers.
+    MergeDispatcherRequest,
+    /// Node to maintainer: watermarks and dispatcher statuses.
+    HeartBeatRequest,
+    /// Maintainer to node: barrier answers (not handled by the node core yet).
+    HeartBeatResponse,
+    /// Node to maintainer: barrier statuses (not handled by the maintainer core yet).
+    BlockStatusRequest,
+    /// Maintainer to node: ask for a bootstrap snapshot, taking ownership.
+    MaintainerBootstrapRequest,
+    /// Node to maintainer: the snapshot.
+    MaintainerBootstrapResponse,
+    /// Maintainer to node: finish the bootstrap on the maintainer's own node.
+    MaintainerPostBootstrapRequest,
+    /// Node to maintainer: its answer.
+    MaintainerPostBootstrapResponse,
+    /// Maintainer to node: close the changefeed.
+    MaintainerCloseRequest,
+    /// Node to maintainer: its answer.
+    MaintainerCloseResponse,
+}
+
+impl MessageKind {
+    /// Every kind, in the order above.
+    pub const ALL: [MessageKind; 11] = [
+        MessageKind::ScheduleDispatcherRequest,
+        MessageKind::MergeDispatcherRequest,
+        MessageKind::HeartBeatRequest,
+        MessageKind::HeartBeatResponse,
+        MessageKind::BlockStatusRequest,
+        MessageKind::MaintainerBootstrapRequest,
+        MessageKind::MaintainerBootstrapResponse,
+        MessageKind::MaintainerPostBootstrapRequest,
+        MessageKind::MaintainerPostBootstrapResponse,
+        MessageKind::MaintainerCloseRequest,
+        MessageKind::MaintainerCloseResponse,
+    ];
+
+    /// The protobuf message name.
+    pub fn name(self) -> &'static str {
+        match self {
+            MessageKind::ScheduleDispatcherRequest => "ScheduleDispatcherRequest",
+            MessageKind::MergeDispatcherRequest => "MergeDispatcherRequest",
+            MessageKind::HeartBeatRequest => "HeartBeatRequest",
+            MessageKind::HeartBeatResponse => "HeartBeatResponse",
+            MessageKind::BlockStatusRequest => "BlockStatusRequest",
+            MessageKind::MaintainerBootstrapRequest => "MaintainerBootstrapRequest",
+            MessageKind::MaintainerBootstrapResponse => "MaintainerBootstrapResponse",
+            MessageKind::MaintainerPostBootstrapRequest => "MaintainerPostBootstrapRequest",
+            MessageKind::MaintainerPostBootstrapResponse => "MaintainerPostBootstrapResponse",
+            MessageKind::MaintainerCloseRequest => "MaintainerCloseRequest",
+            MessageKind::MaintainerCloseResponse => "MaintainerCloseResponse",
+        }
+    }
+
+    /// The kind of a protobuf message name.
+    pub fn from_name(name: &str) -> Option<MessageKind> {
+        MessageKind::ALL.into_iter().find(|k| k.name() == name)
+    }
+
+    /// Whether the kind goes from a maintainer to a node (otherwise from a node to a maintainer).
+    pub fn to_node(self) -> bool {
+        matches!(
+            self,
+            MessageKind::ScheduleDispatcherRequest
+                | MessageKind::MergeDispatcherRequest
+                | MessageKind::HeartBeatResponse
+                | MessageKind::MaintainerBootstrapRequest
+                | MessageKind::MaintainerPostBootstrapRequest
+                | MessageKind::MaintainerCloseRequest
+        )
+    }
+}
+
+impl std::fmt::Display for MessageKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// A message from a maintainer that the node core handles: what `crate::wire` decodes for
+/// `Orchestrator::handle`, and what a maintainer asks its transport to send.
+#[derive(Clone, PartialEq, Debug)]
+pub enum ToNode {
+    /// Create or remove a dispatcher.
+    Schedule(ScheduleRequest),
+    /// Merge dispatchers.
+    Merge(MergeRequest),
+    /// Ask for a bootstrap snapshot (and take ownership).
+    Bootstrap(BootstrapRequest),
+    /// Finish the bootstrap on the maintainer's own node.
+    PostBootstrap(PostBootstrapRequest),
+    /// Close the changefeed on a node.
+    Close(CloseRequest),
+}
+
+impl ToNode {
+    /// The message's kind.
+    pub fn kind(&self) -> MessageKind {
+        match self {
+            ToNode::Schedule(_) => MessageKind::ScheduleDispatcherRequest,
+            ToNode::Merge(_) => MessageKind::MergeDispatcherRequest,
+            ToNode::Bootstrap(_) => MessageKind::MaintainerBootstrapRequest,
+            ToNode::PostBootstrap(_) => MessageKind::MaintainerPostBootstrapRequest,
+            ToNode::Close(_) => MessageKind::MaintainerCloseRequest,
+        }
+    }
+
+    /// The sending maintainer's epoch.
+    pub fn epoch(&self) -> Epoch {
+        match self {
+            ToNode::Schedule(r) => r.epoch,
+            ToNode::Merge(r) => r.epoch,
+            ToNode::Bootstrap(r) => r.epoch,
+            ToNode::PostBootstrap(r) => r.epoch,
+            ToNode::Close(r) => r.epoch,
+        }
+    }
+
+    /// The changefeed it addresses.
+    pub fn changefeed(&self) -> &ChangefeedId {
+        match self {
+            ToNode::Schedule(r) => &r.changefeed,
+            ToNode::Merge(r) => &r.changefeed,
+            ToNode::Bootstrap(r) => &r.changefeed,
+            ToNode::PostBootstrap(r) => &r.changefeed,
+            ToNode::Close(r) => &r.changefeed,
+        }
+    }
+}
+
+/// A message from a node that the maintainer core handles.
+#[derive(Clone, PartialEq, Debug)]
+pub enum ToMaintainer {
+    /// Watermarks and dispatcher statuses.
+    Heartbeat(Heartbeat),
+    /// A bootstrap snapshot.
+    Bootstrap(BootstrapResponse),
+    /// The answer to a post-bootstrap.
+    PostBootstrap(PostBootstrapResponse),
+    /// The answer to a close.
+    Close(CloseResponse),
+}
+
+impl ToMaintainer {
+    /// The message's kind.
+    pub fn kind(&self) -> MessageKind {
+        match self {
+            ToMaintainer::Heartbeat(_) => MessageKind::HeartBeatRequest,
+            ToMaintainer::Bootstrap(_) => MessageKind::MaintainerBootstrapResponse,
+            ToMaintainer::PostBootstrap(_) => MessageKind::MaintainerPostBootstrapResponse,
+            ToMaintainer::Close(_) => MessageKind::MaintainerCloseResponse,
+        }
+    }
+}

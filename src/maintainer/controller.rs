@@ -11,8 +11,9 @@ use std::collections::{BTreeMap, BTreeSet};
 use crate::ids::{DispatcherId, NodeId, Ts};
 use crate::messages::ComponentState;
 
-use super::operator::{Change, Kind, MessageContext, OpEvent, OpKind, Operator, Outcome, Outgoing};
+use super::operator::{Change, Kind, MessageContext, OpEvent, OpKind, Operator, Outcome};
 use super::spans::{SpanController, TableKey};
+use crate::messages::ToNode;
 
 /// Why an operator was not admitted.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -244,7 +245,7 @@ impl OperatorController {
         now_ms: u64,
         resend_ms: u64,
         ctx: &MessageContext<'_>,
-    ) -> (Vec<(NodeId, Outgoing)>, Vec<Change>) {
+    ) -> (Vec<(NodeId, ToNode)>, Vec<Change>) {
         let mut out = Vec::new();
         let mut changes = Vec::new();
         if self.quiesced {

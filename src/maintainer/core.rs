@@ -5,14 +5,12 @@ use std::collections::{BTreeMap, BTreeSet};
 use crate::ids::{ChangefeedId, DispatcherId, Epoch, Mode, NodeId, Ts};
 use crate::messages::{
     BootstrapRequest, BootstrapResponse, CloseRequest, ComponentState, DispatcherStatus, Heartbeat,
-    OperatorType, PostBootstrapRequest, PostBootstrapResponse, RunningError, Watermark,
+    OperatorType, PostBootstrapRequest, PostBootstrapResponse, RunningError, ToMaintainer, ToNode, Watermark,
 };
 use crate::span::TableSpan;
 
 use super::controller::{OperatorController, Refusal};
-use super::operator::{
-    remove_request, AfterRemove, Change, MessageContext, OpKind, Operator, Outcome, Outgoing,
-};
+use super::operator::{remove_request, AfterRemove, Change, MessageContext, OpKind, Operator, Outcome};
 use super::schema::{SchemaView, TableInfo};
 use super::spans::{Guard, NewSpan, SpanController, SpanRecord, SpanState, TableKey};
 
@@ -179,6 +177,19 @@ pub enum Event {
     },
 }
 
+impl Event {
+    /// The event of a node's message, decoded by [`crate::wire::decode_to_maintainer`]; `None`
+    /// for a close answer, which the embedder's coordinator reads, not the maintainer core.
+    pub fn received(from: NodeId, message: ToMaintainer) -> Option<Event> {
+        Some(match message {
+            ToMaintainer::Heartbeat(heartbeat) => Event::Heartbeat { from, heartbeat },
+            ToMaintainer::Bootstrap(response) => Event::BootstrapResponse { from, response },
+            ToMaintainer::PostBootstrap(response) => Event::PostBootstrapResponse { from, response },
+            ToMaintainer::Close(_) => return None,
+        })
+    }
+}
+
 /// What the embedder must do or know after a step.
 #[derive(Clone, PartialEq, Debug)]
 pub enum Effect {
@@ -187,7 +198,7 @@ pub enum Effect {
         /// The node.
         to: NodeId,
         /// The message.
-        message: Outgoing,
+        message: ToNode,
     },
     /// Every tracked node answered; scheduling has started.
     Bootstrapped,
@@ -413,7 +424,7 @@ impl Maintainer {
             Event::Stop => self.stop(now_ms),
             Event::Close { removed } => {
                 for node in self.nodes.keys() {
-                    let message = Outgoing::Close(CloseRequest {
+                    let message = ToNode::Close(CloseRequest {
                         changefeed: self.cfg.changefeed.clone(),
                         removed,
                         epoch: self.cfg.epoch,
@@ -436,7 +447,7 @@ impl Maintainer {
             .unwrap_or_else(|| unreachable!("high is nonzero"))
     }
 
-    pub(super) fn send(&mut self, to: NodeId, message: Outgoing) {
+    pub(super) fn send(&mut self, to: NodeId, message: ToNode) {
         self.effects.push(Effect::Send { to, message });
     }
 
@@ -488,7 +499,7 @@ impl Maintainer {
             .collect();
         for node in due {
             let request = self.bootstrap_request(&node);
-            self.send(node.clone(), Outgoing::Bootstrap(request));
+            self.send(node.clone(), ToNode::Bootstrap(request));
             if let Some(info) = self.nodes.get_mut(&node) {
                 info.next_bootstrap_ms = now_ms.saturating_add(self.cfg.bootstrap_resend_ms);
             }
@@ -512,7 +523,7 @@ impl Maintainer {
     }
 
     pub(super) fn send_post_bootstrap(&mut self) {
-        let message = Outgoing::PostBootstrap(PostBootstrapRequest {
+        let message = ToNode::PostBootstrap(PostBootstrapRequest {
             changefeed: self.cfg.changefeed.clone(),
             trigger: Some(self.modes[0].trigger),
             epoch: self.cfg.epoch,
@@ -539,7 +550,7 @@ impl Maintainer {
                 .filter_map(|o| o.affected_nodes().first().map(|n| ((*n).clone(), o.id)))
                 .collect();
             messages.retain(|(_, msg)| {
-                !matches!(msg, Outgoing::Schedule(r) if withdrawing.iter().any(|(_, id)| *id == r.config.id))
+                !matches!(msg, ToNode::Schedule(r) if withdrawing.iter().any(|(_, id)| *id == r.config.id))
             });
             for (node, id) in withdrawing {
                 changes.extend(state.oc.on_status(&node, id, ComponentState::Stopped, 0));
@@ -557,7 +568,7 @@ impl Maintainer {
         for (node, mode, id) in due {
             let request =
                 remove_request(&self.cfg.changefeed, mode, self.cfg.epoch, id, None, OperatorType::Remove);
-            self.send(node.clone(), Outgoing::Schedule(request));
+            self.send(node.clone(), ToNode::Schedule(request));
             self.orphans.insert((node, mode, id), now_ms.saturating_add(self.cfg.resend_ms));
         }
     }
@@ -1131,8 +1142,7 @@ impl Maintainer {
                 Some(TableSpan::table_trigger(self.cfg.keyspace_id)),
                 OperatorType::Remove,
             );
-            self.effects
-                .push(Effect::Send { to: self.cfg.node.clone(), message: Outgoing::Schedule(request) });
+            self.effects.push(Effect::Send { to: self.cfg.node.clone(), message: ToNode::Schedule(request) });
         }
     }
 

@@ -14,6 +14,6 @@ pub mod spans;
 
 pub use self::core::{Effect, Event, Lifecycle, Maintainer, MaintainerConfig, ModeView, Mutation, Mutations};
 pub use controller::{Finished, OperatorController, Refusal};
-pub use operator::{AfterRemove, Change, Kind, OpEvent, OpKind, Operator, Outcome, Outgoing, Phase};
+pub use operator::{AfterRemove, Change, Kind, OpEvent, OpKind, Operator, Outcome, Phase};
 pub use schema::{Ddl, Fate, MemorySchema, SchemaView, TableInfo};
 pub use spans::{Guard, NewSpan, SpanController, SpanRecord, SpanState, Stale, TableKey};

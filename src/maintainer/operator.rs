@@ -15,7 +15,7 @@ use std::cell::Cell;
 
 use crate::ids::{ChangefeedId, DispatcherId, Epoch, Mode, NodeId, Ts};
 use crate::messages::{
-    ComponentState, DispatcherConfig, MergeRequest, OperatorType, ScheduleAction, ScheduleRequest,
+    ComponentState, DispatcherConfig, MergeRequest, OperatorType, ScheduleAction, ScheduleRequest, ToNode,
 };
 use crate::span::TableSpan;
 
@@ -605,25 +605,25 @@ impl Operator {
     }
 
     /// The message this phase wants delivered, and where.
-    pub fn message(&self, ctx: &MessageContext<'_>) -> Option<(NodeId, Outgoing)> {
+    pub fn message(&self, ctx: &MessageContext<'_>) -> Option<(NodeId, ToNode)> {
         let remove = |node: &NodeId, op_type| {
-            Some((node.clone(), Outgoing::Schedule(self.remove_request(ctx, op_type))))
+            Some((node.clone(), ToNode::Schedule(self.remove_request(ctx, op_type))))
         };
         match (&self.kind, self.phase) {
             (Kind::Add { dest, op_type }, Phase::Creating) => {
-                Some((dest.clone(), Outgoing::Schedule(self.create_request(ctx, *op_type)?)))
+                Some((dest.clone(), ToNode::Schedule(self.create_request(ctx, *op_type)?)))
             }
             (Kind::Remove { node, op_type, .. }, Phase::Removing) => remove(node, *op_type),
             (Kind::Move { origin, .. }, Phase::RemoveOrigin | Phase::AbortRemoveOrigin) => {
                 remove(origin, OperatorType::Move)
             }
             (Kind::Move { dest, .. }, Phase::AddDest) => {
-                Some((dest.clone(), Outgoing::Schedule(self.create_request(ctx, OperatorType::Move)?)))
+                Some((dest.clone(), ToNode::Schedule(self.create_request(ctx, OperatorType::Move)?)))
             }
             (Kind::Split { origin, .. }, Phase::Removing) => remove(origin, OperatorType::Split),
             (Kind::Merge { node, sources, .. }, Phase::Merging) => Some((
                 node.clone(),
-                Outgoing::Merge(MergeRequest {
+                ToNode::Merge(MergeRequest {
                     changefeed: ctx.changefeed.clone(),
                     sources: sources.iter().map(|g| g.id).collect(),
                     merged: self.id,
@@ -710,19 +710,4 @@ pub struct MessageContext<'a> {
     pub committed: Ts,
     /// The changefeed.
     pub changefeed: &'a ChangefeedId,
-}
-
-/// A control message for a node.
-#[derive(Clone, PartialEq, Debug)]
-pub enum Outgoing {
-    /// Create or remove a dispatcher.
-    Schedule(ScheduleRequest),
-    /// Merge dispatchers.
-    Merge(MergeRequest),
-    /// Ask for a bootstrap snapshot (and take ownership).
-    Bootstrap(crate::messages::BootstrapRequest),
-    /// Finish the bootstrap on the maintainer's own node.
-    PostBootstrap(crate::messages::PostBootstrapRequest),
-    /// Close the changefeed on a node.
-    Close(crate::messages::CloseRequest),
 }

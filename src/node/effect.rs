@@ -9,6 +9,7 @@ use std::sync::Arc;
 use crate::ids::{DispatcherId, Mode, NodeId, Ts};
 use crate::messages::{
     BarrierAnswer, BootstrapResponse, CloseResponse, DispatcherStatus, PostBootstrapResponse, RunningError,
+    ToMaintainer,
 };
 
 use super::operators::{OpEntry, OpKey};
@@ -49,6 +50,16 @@ pub enum Reply {
     PostBootstrap(PostBootstrapResponse),
     /// Answer to a close.
     Close(CloseResponse),
+}
+
+impl From<Reply> for ToMaintainer {
+    fn from(reply: Reply) -> Self {
+        match reply {
+            Reply::Bootstrap(r) => ToMaintainer::Bootstrap(r),
+            Reply::PostBootstrap(r) => ToMaintainer::PostBootstrap(r),
+            Reply::Close(r) => ToMaintainer::Close(r),
+        }
+    }
 }
 
 /// One thing the embedder must do.
@@ -170,6 +181,8 @@ pub enum DropReason {
     MergeAborted,
     /// The request names a dispatcher or merge this manager does not have.
     Unknown,
+    /// The request names a changefeed this node has no manager of (not bootstrapped, or closed).
+    UnknownChangefeed,
     /// A report the manager has already taken (a duplicate close of a drained merge source).
     Duplicate,
     /// The manager is closing or closed.

@@ -6,7 +6,7 @@
 use std::sync::Arc;
 
 use crate::ids::{ChangefeedId, Epoch, NodeId};
-use crate::messages::{BootstrapRequest, CloseRequest, CloseResponse};
+use crate::messages::{BootstrapRequest, CloseRequest, CloseResponse, ToNode};
 use crate::mutation::Mutations;
 use crate::sync::{Computed, Map, Op};
 
@@ -19,12 +19,41 @@ pub struct Orchestrator {
     managers: Map<u128, Arc<DispatcherManager>>,
     tombstones: Map<u128, Epoch>,
     mutation: Mutations,
+    redo_enabled: bool,
 }
 
 impl Orchestrator {
     /// An orchestrator for node `node` with no changefeed.
     pub fn new(node: NodeId) -> Self {
-        Self { node, managers: Map::new(), tombstones: Map::new(), mutation: Mutations::NONE }
+        Self {
+            node,
+            managers: Map::new(),
+            tombstones: Map::new(),
+            mutation: Mutations::NONE,
+            redo_enabled: false,
+        }
+    }
+
+    /// Whether changefeeds that [`handle`](Self::handle) creates have redo enabled (from the
+    /// changefeed configuration, which the embedder parses; off by default).
+    pub fn with_redo(self, redo_enabled: bool) -> Self {
+        Self { redo_enabled, ..self }
+    }
+
+    /// The node's one entry point for a maintainer's message (decoded by
+    /// [`crate::wire::decode_to_node`]): bootstrap and close here, the rest by the changefeed's
+    /// manager. A message for a changefeed this node has no manager of is dropped as
+    /// [`DropReason::UnknownChangefeed`]; the maintainer bootstraps before anything else.
+    pub fn handle(&self, from: &NodeId, message: ToNode) -> Step {
+        let manager = self.managers.get(&message.changefeed().gid());
+        match (message, manager) {
+            (ToNode::Bootstrap(request), _) => self.handle_bootstrap(from, &request, self.redo_enabled),
+            (ToNode::Close(request), _) => self.handle_close(from, &request),
+            (_, None) => Step::dropped(DropReason::UnknownChangefeed),
+            (ToNode::Schedule(request), Some(manager)) => manager.handle_schedule(from, request),
+            (ToNode::Merge(request), Some(manager)) => manager.handle_merge(from, request),
+            (ToNode::PostBootstrap(request), Some(manager)) => manager.handle_post_bootstrap(from, &request),
+        }
     }
 
     /// An orchestrator whose managers carry a deliberate bug (see [`crate::mutation`]).

@@ -19,8 +19,9 @@
 use std::collections::BTreeMap;
 
 use crate::ids::{Epoch, Mode, NodeId, Ts};
-use crate::maintainer::{Lifecycle, Outgoing, SpanState};
+use crate::maintainer::{Lifecycle, SpanState};
 use crate::messages::{ComponentState, ScheduleAction};
+use crate::messages::{MessageKind, ToNode};
 use crate::span::TableSpan;
 
 pub use super::violation::Violation;
@@ -50,13 +51,13 @@ impl Monitor for Checker {
         w: &World,
         node: &NodeId,
         from: &NodeId,
-        kind: &str,
+        kind: MessageKind,
         epoch: Epoch,
     ) -> Option<Violation> {
         // A restarted node remembers nothing: the epochs it answered are per incarnation.
         let incarnation = w.nodes.get(node)?.incarnation;
         let answered = self.answered.entry((node.clone(), incarnation)).or_insert(Epoch(0));
-        if kind == "MaintainerBootstrapRequest" {
+        if kind == MessageKind::MaintainerBootstrapRequest {
             *answered = (*answered).max(epoch);
             return None;
         }
@@ -70,10 +71,10 @@ impl Monitor for Checker {
     }
 
     /// I8, I11, I13 on a message a maintainer is about to send.
-    fn sending(&mut self, w: &World, index: usize, to: &NodeId, message: &Outgoing) -> Option<Violation> {
+    fn sending(&mut self, w: &World, index: usize, to: &NodeId, message: &ToNode) -> Option<Violation> {
         let now = w.now;
         let host = &w.hosts[index];
-        let Outgoing::Schedule(r) = message else { return None };
+        let ToNode::Schedule(r) = message else { return None };
         let stopped = host.maintainer.lifecycle() == Lifecycle::Removing;
         let trigger = r.config.span.as_ref().is_some_and(TableSpan::is_table_trigger);
         if stopped && !trigger {

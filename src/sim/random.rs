@@ -2,6 +2,7 @@
 //! timeline to a short scenario that still fails the same check.
 
 use crate::ids::Mode;
+use crate::messages::MessageKind;
 
 use super::rng::Rng;
 use super::run::{run, Report};
@@ -25,12 +26,12 @@ impl Default for Shape {
     }
 }
 
-const KINDS: [&str; 5] = [
-    "ScheduleDispatcherRequest",
-    "MergeDispatcherRequest",
-    "HeartBeatRequest",
-    "MaintainerBootstrapRequest",
-    "MaintainerBootstrapResponse",
+const KINDS: [MessageKind; 5] = [
+    MessageKind::ScheduleDispatcherRequest,
+    MessageKind::MergeDispatcherRequest,
+    MessageKind::HeartBeatRequest,
+    MessageKind::MaintainerBootstrapRequest,
+    MessageKind::MaintainerBootstrapResponse,
 ];
 
 fn step(verb: Verb) -> Step {
@@ -137,20 +138,20 @@ pub fn generate(seed: u64, shape: Shape) -> Scenario {
             }
             14 => Some(Verb::Heal),
             15 => Some(Verb::DelayMessages {
-                kind: rng.chance(70).then(|| KINDS[rng.below(KINDS.len())].to_string()),
+                kind: rng.chance(70).then(|| KINDS[rng.below(KINDS.len())]),
                 from: None,
                 to: None,
                 ms: 50 + rng.range(0, 1_500),
                 count: Some(1 + rng.below(4) as u32),
             }),
             16 => Some(Verb::DropMessages {
-                kind: Some(KINDS[rng.below(KINDS.len())].to_string()),
+                kind: Some(KINDS[rng.below(KINDS.len())]),
                 from: None,
                 to: None,
                 count: 1 + rng.below(3) as u32,
             }),
             17 => Some(Verb::DuplicateMessages {
-                kind: Some(KINDS[rng.below(KINDS.len())].to_string()),
+                kind: Some(KINDS[rng.below(KINDS.len())]),
                 from: None,
                 to: None,
                 count: 1 + rng.below(3) as u32,

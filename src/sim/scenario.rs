@@ -35,22 +35,21 @@
 use std::collections::BTreeMap;
 
 use crate::ids::Mode;
+use crate::messages::MessageKind;
 
 pub use super::coverage::Phase;
 
-/// The wire message names a `kind` field may name.
-pub const MESSAGE_KINDS: [&str; 11] = [
-    "ScheduleDispatcherRequest",
-    "MergeDispatcherRequest",
-    "HeartBeatRequest",
-    "HeartBeatResponse",
-    "BlockStatusRequest",
-    "MaintainerBootstrapRequest",
-    "MaintainerBootstrapResponse",
-    "MaintainerPostBootstrapRequest",
-    "MaintainerPostBootstrapResponse",
-    "MaintainerCloseRequest",
-    "MaintainerCloseResponse",
+/// The message kinds this simulator sends: a `kind` field names one of them. A fault on any
+/// other kind would match nothing, so naming one is a load error (heartbeat responses and block
+/// statuses arrive with the barrier; changefeed close requests have no scenario verb).
+pub const TRAVELLING_KINDS: [MessageKind; 7] = [
+    MessageKind::ScheduleDispatcherRequest,
+    MessageKind::MergeDispatcherRequest,
+    MessageKind::HeartBeatRequest,
+    MessageKind::MaintainerBootstrapRequest,
+    MessageKind::MaintainerBootstrapResponse,
+    MessageKind::MaintainerPostBootstrapRequest,
+    MessageKind::MaintainerPostBootstrapResponse,
 ];
 
 /// The most spans a table may start with or a split may produce: a limit on what one line of a
@@ -59,12 +58,6 @@ pub const SPANS_MAX: usize = 4096;
 
 /// `run_until`'s `max_ms` when the step does not give one.
 pub const RUN_UNTIL_MAX_MS_DEFAULT: u64 = 5_000;
-
-/// Message kinds this simulator never sends: a fault naming one would silently match nothing,
-/// so it is a load error. Heartbeat responses and block statuses arrive with the barrier;
-/// changefeed close requests have no scenario verb.
-pub const SILENT_KINDS: [&str; 4] =
-    ["HeartBeatResponse", "BlockStatusRequest", "MaintainerCloseRequest", "MaintainerCloseResponse"];
 
 /// `settle`'s `max_ms` when the step does not give one.
 pub const SETTLE_MAX_MS_DEFAULT: u64 = 120_000;
@@ -260,8 +253,8 @@ pub enum Verb {
     Heal,
     /// `delay_messages`: hold matching messages back.
     DelayMessages {
-        /// The wire message name (one of [`MESSAGE_KINDS`]); `None` matches every kind.
-        kind: Option<String>,
+        /// One of [`TRAVELLING_KINDS`]; `None` matches every kind.
+        kind: Option<MessageKind>,
         /// The sending node; `None` matches any.
         from: Option<String>,
         /// The receiving node; `None` matches any.
@@ -273,8 +266,8 @@ pub enum Verb {
     },
     /// `drop_messages`: lose matching messages.
     DropMessages {
-        /// The wire message name (one of [`MESSAGE_KINDS`]); `None` matches every kind.
-        kind: Option<String>,
+        /// One of [`TRAVELLING_KINDS`]; `None` matches every kind.
+        kind: Option<MessageKind>,
         /// The sending node; `None` matches any.
         from: Option<String>,
         /// The receiving node; `None` matches any.
@@ -284,8 +277,8 @@ pub enum Verb {
     },
     /// `duplicate_messages`: deliver matching messages twice.
     DuplicateMessages {
-        /// The wire message name (one of [`MESSAGE_KINDS`]); `None` matches every kind.
-        kind: Option<String>,
+        /// One of [`TRAVELLING_KINDS`]; `None` matches every kind.
+        kind: Option<MessageKind>,
         /// The sending node; `None` matches any.
         from: Option<String>,
         /// The receiving node; `None` matches any.
@@ -781,20 +774,23 @@ impl<'a> Fields<'a> {
         }
     }
 
-    fn kind(&self) -> Result<Option<String>, ScenarioError> {
-        match self.string("kind")? {
-            None => Ok(None),
-            Some(k) if SILENT_KINDS.contains(&k) => Err(self.fail(
+    fn kind(&self) -> Result<Option<MessageKind>, ScenarioError> {
+        let Some(name) = self.string("kind")? else { return Ok(None) };
+        match MessageKind::from_name(name) {
+            Some(k) if TRAVELLING_KINDS.contains(&k) => Ok(Some(k)),
+            Some(_) => Err(self.fail(
                 "kind",
                 format!(
-                    "message kind `{k}` never travels in this simulator: a fault on it would match nothing"
+                    "message kind `{name}` never travels in this simulator: a fault on it would match nothing"
                 ),
             )),
-            Some(k) if MESSAGE_KINDS.contains(&k) => Ok(Some(k.to_owned())),
-            Some(k) => Err(self.fail(
-                "kind",
-                format!("unknown message kind `{k}` (expected one of: {})", MESSAGE_KINDS.join(", ")),
-            )),
+            None => {
+                let names: Vec<&str> = TRAVELLING_KINDS.iter().map(|k| k.name()).collect();
+                Err(self.fail(
+                    "kind",
+                    format!("unknown message kind `{name}` (expected one of: {})", names.join(", ")),
+                ))
+            }
         }
     }
 
@@ -924,8 +920,8 @@ impl Writer {
         }
     }
 
-    fn message_filter(&mut self, kind: &Option<String>, from: &Option<String>, to: &Option<String>) {
-        self.option("kind", kind.as_deref().map(quote));
+    fn message_filter(&mut self, kind: &Option<MessageKind>, from: &Option<String>, to: &Option<String>) {
+        self.option("kind", kind.map(|k| quote(k.name())));
         self.option("from", from.as_deref().map(quote));
         self.option("to", to.as_deref().map(quote));
     }
@@ -1642,13 +1638,10 @@ do = "expect_dropped"
 table = 101
 "#;
 
-    fn travelling_kinds() -> Vec<&'static str> {
-        MESSAGE_KINDS.iter().copied().filter(|k| !SILENT_KINDS.contains(k)).collect()
-    }
-
     #[test]
     fn a_fault_on_a_kind_that_never_travels_is_a_load_error() {
-        for kind in SILENT_KINDS {
+        let silent = MessageKind::ALL.into_iter().filter(|k| !TRAVELLING_KINDS.contains(k));
+        for kind in silent {
             let text = format!("nodes = [\"a\"]\n[[steps]]\ndo = \"drop_messages\"\nkind = \"{kind}\"\n");
             let e = parse(&text, "f.toml").unwrap_err().to_string();
             assert!(e.starts_with("f.toml:4: kind: ") && e.contains("never travels"), "{e}");
@@ -1696,7 +1689,7 @@ table = 101
             Verb::Partition { nodes: vec![s("n1")] },
             Verb::Heal,
             Verb::DelayMessages {
-                kind: Some(s("HeartBeatRequest")),
+                kind: Some(MessageKind::HeartBeatRequest),
                 from: Some(s("n2")),
                 to: None,
                 ms: 250,
@@ -1704,7 +1697,7 @@ table = 101
             },
             Verb::DropMessages { kind: None, from: None, to: Some(s("n1")), count: 1 },
             Verb::DuplicateMessages {
-                kind: Some(s("MaintainerBootstrapResponse")),
+                kind: Some(MessageKind::MaintainerBootstrapResponse),
                 from: None,
                 to: None,
                 count: 2,
@@ -1947,8 +1940,8 @@ table = 101
         prop_oneof![1i64..200, 1i64..=i64::MAX]
     }
 
-    fn kind() -> impl Strategy<Value = Option<String>> {
-        proptest::option::of(proptest::sample::select(travelling_kinds()).prop_map(str::to_owned))
+    fn kind() -> impl Strategy<Value = Option<MessageKind>> {
+        proptest::option::of(proptest::sample::select(TRAVELLING_KINDS.to_vec()))
     }
 
     fn verb(nodes: Vec<String>) -> impl Strategy<Value = Verb> {

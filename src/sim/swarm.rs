@@ -8,22 +8,12 @@
 //! origin closing, a bootstrap in progress) that a fault at a random time almost never hits.
 
 use crate::ids::Mode;
+use crate::messages::MessageKind;
 
 use super::coverage::Phase;
 use super::random::Shape;
 use super::rng::Rng;
-use super::scenario::{Scenario, Step, TableSpec, Verb, What};
-
-/// Message kinds that travel in the simulator (every one a fault can name).
-pub const TRAVELLING_KINDS: [&str; 7] = [
-    "ScheduleDispatcherRequest",
-    "MergeDispatcherRequest",
-    "HeartBeatRequest",
-    "MaintainerBootstrapRequest",
-    "MaintainerBootstrapResponse",
-    "MaintainerPostBootstrapRequest",
-    "MaintainerPostBootstrapResponse",
-];
+use super::scenario::{Scenario, Step, TableSpec, Verb, What, TRAVELLING_KINDS};
 
 /// What a seed may draw.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -77,10 +67,14 @@ enum Feature {
     /// reporting that are lost, and then either the maintainer is cut off for longer than three
     /// complete heartbeat rounds or the spans are merged at once (closed ones as sources).
     HeldRemoveClosesReturnedSpan,
+    /// A node restarted empty (the least loaded, where spans go next); a span moved onto it and
+    /// away again before it progressed there, then back onto it at the same checkpoint: the node
+    /// refuses that create for good, and the span must be placed again under a fresh id.
+    BounceBeforeProgress,
 }
 
 /// Motifs: each on in a seed with probability 1/4, weight 2..=10.
-const MOTIFS: [Feature; 7] = [
+const MOTIFS: [Feature; 8] = [
     Feature::MergeCutOff,
     Feature::ReturningMaintainer,
     Feature::MoveOnBeforeProgress,
@@ -88,6 +82,7 @@ const MOTIFS: [Feature; 7] = [
     Feature::MergeOvertakesWithdrawal,
     Feature::MergeCopyOutlivesAbandon,
     Feature::HeldRemoveClosesReturnedSpan,
+    Feature::BounceBeforeProgress,
 ];
 
 const FEATURES: [Feature; 19] = [
@@ -308,13 +303,13 @@ fn operation(
             let span = if rng.chance(30) { None } else { Some(rng.below(spans.max(1))) };
             // A create held back on the wire past its resend (the resend gets through first).
             if rng.chance(40) {
-                let kind = Some("ScheduleDispatcherRequest".to_string());
+                let kind = Some(MessageKind::ScheduleDispatcherRequest);
                 let (dest, ms) = (Some(to.clone()), rng.range(600, 3_000));
                 steps.push(step(Verb::DelayMessages { kind, from: None, to: dest, ms, count: Some(1) }));
             }
             if rng.chance(20) {
                 // Resent removes and creates overtaking each other on the wire.
-                let kind = Some("ScheduleDispatcherRequest".to_string());
+                let kind = Some(MessageKind::ScheduleDispatcherRequest);
                 let (count, ms) = (rng.range(2, 8) as u32, rng.range(30, 400));
                 steps.push(step(Verb::DelayMessages { kind, from: None, to: None, ms, count: Some(count) }));
             }
@@ -353,7 +348,7 @@ fn operation(
             let (spans, on) = side_by_side(rng, c, table, spans, mode, 50, steps)?;
             if rng.chance(20) {
                 // The merge request held back or repeated on the wire.
-                let kind = Some("MergeDispatcherRequest".to_string());
+                let kind = Some(MessageKind::MergeDispatcherRequest);
                 let count = 1 + rng.below(8) as u32;
                 // Half the time near the maintainer's give-up point for an unanswered merge
                 // (5 sends, 500 ms apart in the simulator): the boundary where races live.
@@ -366,7 +361,7 @@ fn operation(
                 }));
                 if near_bound && rng.chance(50) {
                     // The withdrawal's removes held back too, so a late merge copy can run first.
-                    let kind = Some("ScheduleDispatcherRequest".to_string());
+                    let kind = Some(MessageKind::ScheduleDispatcherRequest);
                     let (count, ms) = (rng.range(3, 10) as u32, rng.range(50, 800));
                     steps.push(step(Verb::DelayMessages {
                         kind,
@@ -399,7 +394,7 @@ fn operation(
             steps.push(step(Verb::RunUntil { phase, max_ms: rng.range(300, 2_000) }));
             // Silent for several heartbeat periods up to well past the merge's send bound.
             if rng.chance(50) {
-                let (kind, count) = (Some("HeartBeatRequest".to_string()), rng.range(8, 30) as u32);
+                let (kind, count) = (Some(MessageKind::HeartBeatRequest), rng.range(8, 30) as u32);
                 steps.push(step(Verb::DropMessages { kind, from: on, to: None, count }));
             } else if let Some(on) = on {
                 steps.push(step(Verb::Partition { nodes: vec![on] }));
@@ -414,12 +409,12 @@ fn operation(
             let (spans, on) = side_by_side(rng, c, table, spans, mode, 0, steps)?;
             // The maintainer gives an unanswered merge up after 5 sends 500 ms apart (the
             // simulator's settings): copies held back a little longer all land after that.
-            let kind = Some("MergeDispatcherRequest".to_string());
+            let kind = Some(MessageKind::MergeDispatcherRequest);
             let (ms, count) = (rng.range(2_450, 2_850), rng.range(5, 8) as u32);
             steps.push(step(Verb::DelayMessages { kind, from: None, to: None, ms, count: Some(count) }));
             merge(rng, c, table, spans, mode, steps);
             steps.push(step(Verb::RunUntil { phase: Phase::MergeWithdrawing, max_ms: 4_000 }));
-            let kind = Some("ScheduleDispatcherRequest".to_string());
+            let kind = Some(MessageKind::ScheduleDispatcherRequest);
             let (ms, count) = (rng.range(200, 1_000), rng.range(2, 4) as u32);
             steps.push(step(Verb::DelayMessages { kind, from: None, to: None, ms, count: Some(count) }));
             if rng.chance(65) {
@@ -428,7 +423,7 @@ fn operation(
                 // same node under the same ids and close them again. The heartbeats that would
                 // report those closes are lost.
                 steps.push(step(Verb::Run { ms: ms + rng.range(450, 750) }));
-                let (kind, count) = (Some("HeartBeatRequest".to_string()), rng.range(2, 4) as u32);
+                let (kind, count) = (Some(MessageKind::HeartBeatRequest), rng.range(2, 4) as u32);
                 steps.push(step(Verb::DropMessages { kind, from: on, to: None, count }));
             }
             steps.push(step(Verb::Run { ms: rng.range(500, 2_000) }));
@@ -456,6 +451,10 @@ fn operation(
             held_remove_closes_returned_span(rng, draw, c, mode, steps);
             None
         }
+        Feature::BounceBeforeProgress => {
+            bounce_before_progress(rng, draw, c, mode, steps);
+            None
+        }
         Feature::ReturningMaintainer => {
             returning_maintainer(rng, c, steps);
             None
@@ -464,7 +463,7 @@ fn operation(
             let (table, spans) = table(rng, draw, c)?;
             let span = Some(rng.below(spans.max(1)));
             let to = c.pick_node(rng)?;
-            let kind = Some("ScheduleDispatcherRequest".to_string());
+            let kind = Some(MessageKind::ScheduleDispatcherRequest);
             let (dest, ms) = (Some(to.clone()), rng.range(700, 2_000));
             steps.push(step(Verb::DelayMessages { kind, from: None, to: dest, ms, count: Some(1) }));
             steps.push(step(Verb::Move { table, span, to: to.clone(), mode }));
@@ -483,7 +482,7 @@ fn operation(
             let span = Some(rng.below(spans.max(1)));
             let to = c.pick_node(rng)?;
             if rng.chance(70) {
-                let kind = Some("ScheduleDispatcherRequest".to_string());
+                let kind = Some(MessageKind::ScheduleDispatcherRequest);
                 let (count, ms) = (rng.range(2, 6) as u32, rng.range(30, 200));
                 steps.push(step(Verb::DelayMessages { kind, from: None, to: None, ms, count: Some(count) }));
             }
@@ -702,7 +701,7 @@ fn merge_copy_outlives_abandon(
     }
     // The first copy of the merge request goes through; the resends are held back past the
     // maintainer's give-up (5 sends, 500 ms apart in the simulator) and the re-placement.
-    let kind = Some("MergeDispatcherRequest".to_string());
+    let kind = Some(MessageKind::MergeDispatcherRequest);
     steps.push(step(Verb::DelayMessages { kind: kind.clone(), from: None, to: None, ms: 1, count: Some(1) }));
     let ms = rng.range(2_000, 4_500);
     steps.push(step(Verb::DelayMessages { kind, from: None, to: None, ms, count: Some(6) }));
@@ -710,7 +709,7 @@ fn merge_copy_outlives_abandon(
     steps.push(step(Verb::RunUntil { phase: Phase::NodeMergePreparing, max_ms: 1_000 }));
     // Silent until the give-up; heard again at once, so the merged dispatcher's Stopped arrives
     // before the withdrawal's remove is resent.
-    let (kind, count) = (Some("HeartBeatRequest".to_string()), 30);
+    let (kind, count) = (Some(MessageKind::HeartBeatRequest), 30);
     steps.push(step(Verb::DropMessages { kind, from: Some(on), to: None, count }));
     steps.push(step(Verb::RunUntil { phase: Phase::MergeWithdrawing, max_ms: 4_000 }));
     steps.push(step(Verb::HealMessages));
@@ -747,7 +746,7 @@ fn held_remove_closes_returned_span(
     // One span, or the whole table (every remove held back: no span of it stays Working there).
     let whole = rng.chance(60);
     let (span, count) = if whole { (None, spans as u32) } else { (Some(s), 1) };
-    let kind = Some("ScheduleDispatcherRequest".to_string());
+    let kind = Some(MessageKind::ScheduleDispatcherRequest);
     let held = rng.range(3_000, 4_000);
     steps.push(step(Verb::DelayMessages {
         kind,
@@ -764,7 +763,7 @@ fn held_remove_closes_returned_span(
     steps.push(step(Verb::Move { table, span, to: a.clone(), mode }));
     // Back on `a` before the held copy lands.
     steps.push(step(Verb::Run { ms: (held - back).saturating_sub(rng.range(200, 700)) }));
-    let kind = Some("HeartBeatRequest".to_string());
+    let kind = Some(MessageKind::HeartBeatRequest);
     if rng.chance(50) || spans < 2 {
         // The heartbeats reporting the close lost, then the maintainer cut off for longer than
         // three complete rounds.
@@ -794,6 +793,39 @@ fn held_remove_closes_returned_span(
     }
 }
 
+/// See [`Feature::BounceBeforeProgress`].
+fn bounce_before_progress(rng: &mut Rng, draw: &Draw, c: &mut Cluster, mode: Mode, steps: &mut Vec<Step>) {
+    let up = c.up();
+    let Some(a) = up.iter().copied().find(|i| *i != c.host) else { return };
+    let Some(b) = up.iter().copied().rev().find(|i| *i != a) else { return };
+    let (a, b) = (c.nodes[a].clone(), c.nodes[b].clone());
+    // `a` restarts and joins with nothing on it: the least loaded node, where spans go next.
+    let i = index(c, &a);
+    c.kill(i);
+    steps.push(step(Verb::CrashNode { node: a.clone() }));
+    steps.push(step(Verb::Run { ms: rng.range(300, 1_500) }));
+    c.alive[i] = true;
+    steps.push(step(Verb::RestartNode { node: a.clone() }));
+    steps.push(step(Verb::Run { ms: rng.range(1_000, 3_000) }));
+    let Some((table, spans)) = table(rng, draw, c) else { return };
+    let span = Some(rng.below(spans.max(1)));
+    steps.push(step(Verb::Move { table, span, to: a.clone(), mode }));
+    steps.push(step(Verb::Run { ms: rng.range(1_000, 2_000) }));
+    // Away to `b` with the first remove to `a` held back (its resend, 500 ms later, carries the
+    // move through), and back to `a`: the held copy lands just after the create there, often
+    // before `a`'s next heartbeat period (200 ms) moved the new dispatcher's checkpoint, so it
+    // closes where it started. The create resent at that checkpoint is refused for good, and
+    // the span must be placed again under a fresh id.
+    let away = rng.range(1_500, 2_000);
+    let kind = Some(MessageKind::ScheduleDispatcherRequest);
+    let (to, ms) = (Some(a.clone()), away + rng.range(100, 260));
+    steps.push(step(Verb::DelayMessages { kind, from: None, to, ms, count: Some(1) }));
+    steps.push(step(Verb::Move { table, span, to: b, mode }));
+    steps.push(step(Verb::Run { ms: away }));
+    steps.push(step(Verb::Move { table, span, to: a, mode }));
+    steps.push(step(Verb::Run { ms: rng.range(1_500, 3_000) }));
+}
+
 fn returning_maintainer(rng: &mut Rng, c: &mut Cluster, steps: &mut Vec<Step>) {
     if c.up().len() < 3 {
         return;
@@ -814,7 +846,7 @@ fn returning_maintainer(rng: &mut Rng, c: &mut Cluster, steps: &mut Vec<Step>) {
         steps.push(step(Verb::HealMessages));
     }
     // B's requests to itself (and, with a count above one, the next owner's to B) held back.
-    let kind = Some("MaintainerBootstrapRequest".to_string());
+    let kind = Some(MessageKind::MaintainerBootstrapRequest);
     let to = if rng.chance(80) { Some(c.nodes[b].clone()) } else { None };
     let (hold, count) = (rng.range(900, 2_000), rng.range(2, 5) as u32);
     steps.push(step(Verb::DelayMessages { kind, from: None, to, ms: hold, count: Some(count) }));
@@ -881,7 +913,7 @@ fn merge_interrupted(rng: &mut Rng, c: &mut Cluster, table: i64, on: Option<Stri
         }
         5 => {
             let count = rng.range(5, 40) as u32;
-            let kind = Some("HeartBeatRequest".to_string());
+            let kind = Some(MessageKind::HeartBeatRequest);
             steps.push(step(Verb::DropMessages { kind, from: node, to: None, count }));
         }
         6 => {
@@ -943,9 +975,12 @@ fn move_interrupted(rng: &mut Rng, c: &mut Cluster, dest: String, steps: &mut Ve
 /// while the first successor still bootstraps.
 fn failover_storm(rng: &mut Rng, c: &mut Cluster, crash: bool, steps: &mut Vec<Step>) {
     if rng.chance(60) {
-        let kinds =
-            ["MaintainerBootstrapRequest", "MaintainerBootstrapResponse", "MaintainerPostBootstrapRequest"];
-        let kind = Some(kinds[if rng.chance(60) { 0 } else { rng.below(kinds.len()) }].to_string());
+        let kinds = [
+            MessageKind::MaintainerBootstrapRequest,
+            MessageKind::MaintainerBootstrapResponse,
+            MessageKind::MaintainerPostBootstrapRequest,
+        ];
+        let kind = Some(kinds[if rng.chance(60) { 0 } else { rng.below(kinds.len()) }]);
         let count = rng.range(1, 4) as u32;
         steps.push(step(if rng.chance(70) {
             Verb::DelayMessages { kind, from: None, to: None, ms: rng.range(200, 2_500), count: Some(count) }
@@ -998,7 +1033,7 @@ fn crash_node(rng: &mut Rng, c: &mut Cluster, steps: &mut Vec<Step>) {
 }
 
 fn message_fault(rng: &mut Rng, c: &Cluster, feature: Feature) -> Verb {
-    let kind = rng.chance(85).then(|| TRAVELLING_KINDS[rng.below(TRAVELLING_KINDS.len())].to_string());
+    let kind = rng.chance(85).then(|| TRAVELLING_KINDS[rng.below(TRAVELLING_KINDS.len())]);
     let from = rng.chance(20).then(|| c.nodes[rng.below(c.nodes.len())].clone());
     let to = rng.chance(20).then(|| c.nodes[rng.below(c.nodes.len())].clone());
     let count = 1 + rng.below(4) as u32;

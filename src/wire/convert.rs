@@ -59,6 +59,21 @@ pub enum WireError {
         /// The message.
         message: &'static str,
     },
+    /// The bytes are not a protobuf encoding of the message.
+    #[error("{message}: not a valid protobuf encoding")]
+    Undecodable {
+        /// The message.
+        message: &'static str,
+    },
+    /// A message the receiving core does not handle (the wrong direction, or a barrier message
+    /// before the barrier exists); dropped.
+    #[error("{message}: not handled by the {receiver} core")]
+    NotHandled {
+        /// The message.
+        message: &'static str,
+        /// "node" or "maintainer".
+        receiver: &'static str,
+    },
 }
 
 fn required<T>(v: Option<T>, message: &'static str, field: &'static str) -> Result<T, WireError> {

@@ -143,7 +143,7 @@ pub fn schedules(effects: &[Effect]) -> Vec<(String, ScheduleAction, OperatorTyp
     effects
         .iter()
         .filter_map(|e| match e {
-            Effect::Send { to, message: Outgoing::Schedule(r) } => {
+            Effect::Send { to, message: ToNode::Schedule(r) } => {
                 Some((to.to_string(), r.action, r.operator_type, r.config.id, r.config.start_ts))
             }
             _ => None,
@@ -155,7 +155,7 @@ pub fn merges(effects: &[Effect]) -> Vec<(String, MergeRequest)> {
     effects
         .iter()
         .filter_map(|e| match e {
-            Effect::Send { to, message: Outgoing::Merge(r) } => Some((to.to_string(), r.clone())),
+            Effect::Send { to, message: ToNode::Merge(r) } => Some((to.to_string(), r.clone())),
             _ => None,
         })
         .collect()

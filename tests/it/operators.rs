@@ -10,9 +10,9 @@ use dispatcher_core::ids::{ChangefeedId, DispatcherId, Epoch, Mode, NodeId, Ts};
 use dispatcher_core::maintainer::operator::{create_start_ts, MessageContext};
 use dispatcher_core::maintainer::{
     AfterRemove, Change, Finished, Guard, Kind, NewSpan, OpEvent, OpKind, Operator, OperatorController,
-    Outcome, Outgoing, Phase, Refusal, SpanController, SpanRecord, SpanState,
+    Outcome, Phase, Refusal, SpanController, SpanRecord, SpanState,
 };
-use dispatcher_core::messages::{ComponentState, OperatorType, PendingBlock, ScheduleAction};
+use dispatcher_core::messages::{ComponentState, OperatorType, PendingBlock, ScheduleAction, ToNode};
 use dispatcher_core::span::TableSpan;
 
 use ComponentState::{Initializing, Removed, Stopped, WaitingMerge, Working};
@@ -206,7 +206,7 @@ fn check_message(fx: &Fx, op: &Operator, want: Msg, name: &str) {
     let got = op.message(&fx.ctx());
     match (want, got) {
         (Msg::Nothing, None) => {}
-        (Msg::Create(to, ty), Some((at, Outgoing::Schedule(req)))) => {
+        (Msg::Create(to, ty), Some((at, ToNode::Schedule(req)))) => {
             assert_eq!(at, node(to), "{name}: create target");
             assert_eq!(req.action, ScheduleAction::Create, "{name}: action");
             assert_eq!(req.operator_type, ty, "{name}: operator type");
@@ -221,7 +221,7 @@ fn check_message(fx: &Fx, op: &Operator, want: Msg, name: &str) {
             assert_eq!(req.config.start_ts, CKPT, "{name}: start ts");
             assert!(!req.config.skip_dml_as_start_ts, "{name}: skip dml");
         }
-        (Msg::Remove(to, ty), Some((at, Outgoing::Schedule(req)))) => {
+        (Msg::Remove(to, ty), Some((at, ToNode::Schedule(req)))) => {
             assert_eq!(at, node(to), "{name}: remove target");
             assert_eq!(req.action, ScheduleAction::Remove, "{name}: action");
             assert_eq!(req.operator_type, ty, "{name}: operator type");
@@ -232,7 +232,7 @@ fn check_message(fx: &Fx, op: &Operator, want: Msg, name: &str) {
             assert_eq!(req.config.span.as_ref(), Some(&op.span), "{name}: span rides along");
             assert_eq!(req.config.start_ts, 0, "{name}: start ts");
         }
-        (Msg::Merge(to), Some((at, Outgoing::Merge(req)))) => {
+        (Msg::Merge(to), Some((at, ToNode::Merge(req)))) => {
             assert_eq!(at, node(to), "{name}: merge target");
             assert_eq!(req.sources, vec![id(11), id(12)], "{name}: sources in key order");
             assert_eq!(req.merged, id(13), "{name}: merged id");
@@ -1093,12 +1093,12 @@ fn messages_carry_the_context_epoch_and_the_controller_mode() {
             for (name, op, ty) in &ops {
                 let name = format!("{name} ({mode:?}, {epoch:?})");
                 match op.message(&ctx) {
-                    Some((_, Outgoing::Schedule(req))) => {
+                    Some((_, ToNode::Schedule(req))) => {
                         assert_eq!(req.epoch, epoch, "{name}: epoch");
                         assert_eq!(req.config.mode, mode, "{name}: mode");
                         assert_eq!(req.operator_type, *ty, "{name}: operator type");
                     }
-                    Some((_, Outgoing::Merge(req))) => {
+                    Some((_, ToNode::Merge(req))) => {
                         assert_eq!(*ty, OperatorType::Merge, "{name}");
                         assert_eq!(req.epoch, epoch, "{name}: epoch");
                         assert_eq!(req.mode, mode, "{name}: mode");
@@ -1142,7 +1142,7 @@ fn create_start_ts_table() {
         let op = Operator::add(record, node("b"), OperatorType::Add);
         let cf = ChangefeedId::default();
         let ctx = MessageContext { sc: &sc, epoch: EPOCH, committed, changefeed: &cf };
-        let Some((_, Outgoing::Schedule(req))) = op.message(&ctx) else { panic!("{name}: no create") };
+        let Some((_, ToNode::Schedule(req))) = op.message(&ctx) else { panic!("{name}: no create") };
         assert_eq!((req.config.start_ts, req.config.skip_dml_as_start_ts), want, "{name}: message");
     }
 }
@@ -1156,7 +1156,7 @@ fn a_create_for_a_gone_record_is_not_sent() {
     let _ = feed(&mut mv, Gone("a"));
     assert_eq!(mv.phase, Phase::AddDest);
     // The committed checkpoint clamps the move's create as well.
-    let Some((_, Outgoing::Schedule(req))) = mv.message(&fx.ctx_with(EPOCH, 500)) else { panic!("create") };
+    let Some((_, ToNode::Schedule(req))) = mv.message(&fx.ctx_with(EPOCH, 500)) else { panic!("create") };
     assert_eq!((req.config.start_ts, req.config.skip_dml_as_start_ts), (500, false));
     fx.sc.delete(fx.g(2)).unwrap();
     fx.sc.delete(fx.g(1)).unwrap();
@@ -1224,15 +1224,15 @@ fn ctx<'a>(sc: &'a SpanController, cf: &'a ChangefeedId) -> MessageContext<'a> {
 }
 
 /// `(target node, action or "merge", id)` of each message, for compact assertions.
-fn sent(messages: &[(NodeId, Outgoing)]) -> Vec<(String, &'static str, DispatcherId)> {
+fn sent(messages: &[(NodeId, ToNode)]) -> Vec<(String, &'static str, DispatcherId)> {
     messages
         .iter()
         .map(|(to, m)| match m {
-            Outgoing::Schedule(r) => {
+            ToNode::Schedule(r) => {
                 let what = if r.action == ScheduleAction::Create { "create" } else { "remove" };
                 (to.to_string(), what, r.config.id)
             }
-            Outgoing::Merge(r) => (to.to_string(), "merge", r.merged),
+            ToNode::Merge(r) => (to.to_string(), "merge", r.merged),
             other => panic!("unexpected {other:?}"),
         })
         .collect()

@@ -28,7 +28,7 @@ fn bootstrap_waits_for_every_node_and_sends_post_bootstrap_to_own_node() {
     assert_eq!(m.lifecycle(), Lifecycle::Bootstrapping);
     let e = m.step(0, Event::BootstrapResponse { from: n("b"), response: response(vec![]) });
     assert!(e.contains(&Effect::Bootstrapped));
-    assert!(e.iter().any(|e| matches!(e, Effect::Send { to, message: Outgoing::PostBootstrap(p) } if to.as_str() == "a" && p.epoch == EPOCH)));
+    assert!(e.iter().any(|e| matches!(e, Effect::Send { to, message: ToNode::PostBootstrap(p) } if to.as_str() == "a" && p.epoch == EPOCH)));
 }
 
 #[test]
@@ -38,7 +38,7 @@ fn bootstrap_requests_carry_epoch_and_triggers_only_to_own_node() {
     let reqs: Vec<(String, BootstrapRequest)> = e
         .iter()
         .filter_map(|e| match e {
-            Effect::Send { to, message: Outgoing::Bootstrap(r) } => Some((to.to_string(), r.clone())),
+            Effect::Send { to, message: ToNode::Bootstrap(r) } => Some((to.to_string(), r.clone())),
             _ => None,
         })
         .collect();
@@ -430,7 +430,7 @@ fn node_joining_during_bootstrap_must_answer_too() {
     let e = m.step(1, Event::NodeJoined(n("c")));
     assert!(e
         .iter()
-        .any(|e| matches!(e, Effect::Send { to, message: Outgoing::Bootstrap(_) } if to.as_str() == "c")));
+        .any(|e| matches!(e, Effect::Send { to, message: ToNode::Bootstrap(_) } if to.as_str() == "c")));
     let e = m.step(2, Event::BootstrapResponse { from: n("a"), response: response(vec![]) });
     assert!(!e.contains(&Effect::Bootstrapped));
     let e = m.step(3, Event::BootstrapResponse { from: n("c"), response: response(vec![]) });
@@ -478,7 +478,7 @@ fn refused_bootstrap_is_asked_again_and_stale_epoch_answers_are_dropped() {
     assert!(matches!(e[..], [Effect::NodeError { .. }]));
     assert_eq!(m.lifecycle(), Lifecycle::Bootstrapping);
     let e = m.step(1_002, Event::Tick);
-    assert!(e.iter().any(|e| matches!(e, Effect::Send { message: Outgoing::Bootstrap(_), .. })));
+    assert!(e.iter().any(|e| matches!(e, Effect::Send { message: ToNode::Bootstrap(_), .. })));
 }
 
 #[test]

@@ -138,6 +138,7 @@ fn faults_found_by_the_late_merge_copy_motif_stay_fixed() {
     let cases = [
         ("found-stopped-repeats-lost-while-maintainer-cut-off", Mutation::StoppedRepeatsBounded, "C1"),
         ("found-source-stopped-taken-for-merge-acceptance", Mutation::SourceStoppedAcceptsMerge, "C3"),
+        ("refused-create-after-a-bounce-before-progress", Mutation::RenewNotOnRefusal, "C3"),
     ];
     for (base, mutation, check) in cases {
         for name in [base.to_string(), format!("{base}-redo")] {

@@ -39,7 +39,7 @@ impl World {
                         eprintln!("{now} send e{} -> {to}: {message:?}", epoch.0);
                     }
                     self.watch(|m, w| m.sending(w, index, &to, &message));
-                    let (kind, bytes) = encode_outgoing(&message);
+                    let (kind, bytes) = crate::wire::encode_to_node(&message);
                     self.control_in_flight += 1;
                     self.send(from.clone(), to, kind, bytes);
                 }
@@ -87,32 +87,12 @@ impl World {
         &mut self,
         from: &NodeId,
         to: &NodeId,
-        kind: &'static str,
+        kind: MessageKind,
         bytes: &[u8],
     ) {
         let Some(index) = self.hosts.iter().rposition(|h| h.alive && h.node == *to) else { return };
-        let event = match kind {
-            "HeartBeatRequest" => {
-                let Some(heartbeat) = decode::<pb::HeartBeatRequest, Heartbeat>(bytes) else { return };
-                MEvent::Heartbeat { from: from.clone(), heartbeat }
-            }
-            "MaintainerBootstrapResponse" => {
-                let Some(response) = decode::<pb::MaintainerBootstrapResponse, BootstrapResponse>(bytes)
-                else {
-                    return;
-                };
-                MEvent::BootstrapResponse { from: from.clone(), response }
-            }
-            "MaintainerPostBootstrapResponse" => {
-                let Some(response) =
-                    decode::<pb::MaintainerPostBootstrapResponse, PostBootstrapResponse>(bytes)
-                else {
-                    return;
-                };
-                MEvent::PostBootstrapResponse { from: from.clone(), response }
-            }
-            _ => return,
-        };
+        let Ok(message) = crate::wire::decode_to_maintainer(kind, bytes) else { return };
+        let Some(event) = MEvent::received(from.clone(), message) else { return };
         self.step_maintainer(index, event);
     }
 

@@ -8,20 +8,15 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
-use prost::Message;
-
 use crate::ids::{ChangefeedId, DispatcherId, Epoch, Mode, NodeId, Ts};
 use crate::maintainer::{
     Ddl, Effect as MEffect, Event as MEvent, Lifecycle, Maintainer, MaintainerConfig, MemorySchema,
-    Mutations, Outgoing, TableInfo,
+    Mutations, TableInfo,
 };
 use crate::messages::*;
 use crate::node::heartbeat::Collector;
-use crate::node::{
-    CreateTicket, DispatcherManager, Effect as NEffect, Orchestrator, Outcome, Reply, Step as NStep,
-};
+use crate::node::{CreateTicket, DispatcherManager, Effect as NEffect, Orchestrator, Outcome};
 use crate::span::TableSpan;
-use crate::wire::pb;
 
 use super::coverage::{Coverage, Phase};
 use super::rng::Rng;
@@ -32,7 +27,6 @@ mod hosts;
 mod network;
 mod node;
 
-use network::{decode, encode_outgoing, is_control, is_to_maintainer};
 pub use network::{Fault, FaultAction};
 
 /// Tunables of a simulated run. Times are simulated milliseconds.
@@ -141,9 +135,9 @@ impl SimNode {
         self.creating.keys().map(|(mode, _)| *mode)
     }
 
-    fn new(id: NodeId, mutation: Mutations) -> Self {
+    fn new(id: NodeId, mutation: Mutations, redo: bool) -> Self {
         Self {
-            orchestrator: Orchestrator::mutated(id.clone(), mutation),
+            orchestrator: Orchestrator::mutated(id.clone(), mutation).with_redo(redo),
             id,
             alive: true,
             incarnation: 0,
@@ -177,7 +171,7 @@ enum Ev {
     Deliver {
         from: NodeId,
         to: NodeId,
-        kind: &'static str,
+        kind: MessageKind,
         bytes: Vec<u8>,
         from_incarnation: u64,
         to_incarnation: u64,
@@ -271,11 +265,11 @@ pub trait Monitor {
         w: &World,
         node: &NodeId,
         from: &NodeId,
-        kind: &str,
+        kind: MessageKind,
         epoch: Epoch,
     ) -> Option<Violation>;
     /// Maintainer `index` is about to send `message` to `to` (I8, I11, I13).
-    fn sending(&mut self, w: &World, index: usize, to: &NodeId, message: &Outgoing) -> Option<Violation>;
+    fn sending(&mut self, w: &World, index: usize, to: &NodeId, message: &ToNode) -> Option<Violation>;
     /// Maintainer `index` was stepped (I3-I8, I10).
     fn maintainer_stepped(&mut self, w: &World, index: usize) -> Option<Violation>;
     /// Some dispatcher started or stopped writing (I2).
@@ -313,7 +307,7 @@ impl World {
             rng: Rng::new(seed),
             queue: BTreeMap::new(),
             next_seq: 0,
-            nodes: order.iter().map(|n| (n.clone(), SimNode::new(n.clone(), mutation))).collect(),
+            nodes: order.iter().map(|n| (n.clone(), SimNode::new(n.clone(), mutation, redo))).collect(),
             order: order.clone(),
             hosts: Vec::new(),
             redo,
@@ -433,7 +427,7 @@ impl World {
     fn handle(&mut self, ev: Ev) {
         match ev {
             Ev::Deliver { from, to, kind, bytes, from_incarnation, to_incarnation } => {
-                if is_control(kind) {
+                if kind.to_node() {
                     self.control_in_flight -= 1;
                 }
                 // A crash breaks the sender's connections: what it had in flight is gone.
@@ -441,7 +435,7 @@ impl World {
                 if self.link_cut(&from, &to) || sender_gone {
                     return;
                 }
-                if is_to_maintainer(kind) {
+                if !kind.to_node() {
                     self.deliver_to_maintainer(&from, &to, kind, &bytes);
                 } else {
                     let alive =

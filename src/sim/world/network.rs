@@ -1,5 +1,5 @@
-//! The simulated network: seeded latency, partitions and message faults, and the encoding of
-//! what crosses it (protobuf bytes, routed by message kind).
+//! The simulated network: seeded latency, partitions and message faults on what crosses it
+//! (protobuf bytes with their message kind).
 
 use super::*;
 
@@ -8,11 +8,11 @@ impl World {
         self.partition.contains(a) != self.partition.contains(b)
     }
 
-    pub(super) fn send(&mut self, from: NodeId, to: NodeId, kind: &'static str, bytes: Vec<u8>) {
+    pub(super) fn send(&mut self, from: NodeId, to: NodeId, kind: MessageKind, bytes: Vec<u8>) {
         let mut copies = 1;
         let mut extra = 0;
         for f in &mut self.faults {
-            let matches = f.kind.as_deref().is_none_or(|k| k == kind)
+            let matches = f.kind.is_none_or(|k| k == kind)
                 && f.from.as_deref().is_none_or(|n| n == from.as_str())
                 && f.to.as_deref().is_none_or(|n| n == to.as_str())
                 && f.remaining != Some(0);
@@ -36,17 +36,17 @@ impl World {
                     "delay"
                 }
             };
-            *self.coverage.messages.entry((label, kind)).or_default() += 1;
+            *self.coverage.messages.entry((label, kind.name())).or_default() += 1;
             break;
         }
         if copies == 0 || self.link_cut(&from, &to) {
-            if is_control(kind) {
+            if kind.to_node() {
                 self.control_in_flight -= 1;
             }
             self.trace_instant(&from, "network", format!("lost {kind} to {to}"));
             return;
         }
-        if copies == 2 && is_control(kind) {
+        if copies == 2 && kind.to_node() {
             self.control_in_flight += 1;
         }
         let to_incarnation = self.nodes.get(&to).map_or(0, |n| n.incarnation);
@@ -90,8 +90,8 @@ impl World {
 /// A message fault of the scenario format.
 #[derive(Clone, Debug)]
 pub struct Fault {
-    /// Wire message name, or any.
-    pub kind: Option<String>,
+    /// Message kind, or any.
+    pub kind: Option<MessageKind>,
     /// Sending node, or any.
     pub from: Option<String>,
     /// Receiving node, or any.
@@ -111,50 +111,4 @@ pub enum FaultAction {
     Drop,
     /// Deliver it twice.
     Duplicate,
-}
-
-pub(super) fn is_control(kind: &str) -> bool {
-    matches!(
-        kind,
-        "ScheduleDispatcherRequest"
-            | "MergeDispatcherRequest"
-            | "MaintainerBootstrapRequest"
-            | "MaintainerPostBootstrapRequest"
-            | "MaintainerCloseRequest"
-    )
-}
-
-pub(super) fn is_to_maintainer(kind: &str) -> bool {
-    matches!(
-        kind,
-        "HeartBeatRequest"
-            | "MaintainerBootstrapResponse"
-            | "MaintainerPostBootstrapResponse"
-            | "MaintainerCloseResponse"
-    )
-}
-
-pub(super) fn decode<P, D>(bytes: &[u8]) -> Option<D>
-where
-    P: Message + Default,
-    for<'a> D: TryFrom<&'a P>,
-{
-    let pb = P::decode(bytes).ok()?;
-    D::try_from(&pb).ok()
-}
-
-pub(super) fn encode_outgoing(message: &Outgoing) -> (&'static str, Vec<u8>) {
-    match message {
-        Outgoing::Schedule(r) => {
-            ("ScheduleDispatcherRequest", pb::ScheduleDispatcherRequest::from(r).encode_to_vec())
-        }
-        Outgoing::Merge(r) => ("MergeDispatcherRequest", pb::MergeDispatcherRequest::from(r).encode_to_vec()),
-        Outgoing::Bootstrap(r) => {
-            ("MaintainerBootstrapRequest", pb::MaintainerBootstrapRequest::from(r).encode_to_vec())
-        }
-        Outgoing::PostBootstrap(r) => {
-            ("MaintainerPostBootstrapRequest", pb::MaintainerPostBootstrapRequest::from(r).encode_to_vec())
-        }
-        Outgoing::Close(r) => ("MaintainerCloseRequest", pb::MaintainerCloseRequest::from(r).encode_to_vec()),
-    }
 }

@@ -5,65 +5,31 @@
 use super::*;
 
 impl World {
-    pub(super) fn deliver_to_node(&mut self, from: &NodeId, to: &NodeId, kind: &'static str, bytes: &[u8]) {
-        let redo = self.redo;
-        let ignore_fence = self.opts.ignore_fence;
+    pub(super) fn deliver_to_node(&mut self, from: &NodeId, to: &NodeId, kind: MessageKind, bytes: &[u8]) {
+        let Ok(mut message) = crate::wire::decode_to_node(kind, bytes) else { return };
         let Some(node) = self.nodes.get(to) else { return };
         let orch = &node.orchestrator;
-        let manager = orch.manager(&CHANGEFEED);
-        // The broken-node variant: rewrite every control message as if its current owner sent it.
-        let owner = manager.as_ref().map(|m| m.owner());
-        let (fence_from, fence_epoch) = match (&owner, ignore_fence) {
-            (Some(o), true) => (o.maintainer.clone().unwrap_or_else(|| from.clone()), Some(o.epoch)),
-            _ => (from.clone(), None),
-        };
-        let (epoch, step): (Epoch, Option<NStep>) = match kind {
-            "MaintainerBootstrapRequest" => {
-                let Some(req) = decode::<pb::MaintainerBootstrapRequest, BootstrapRequest>(bytes) else {
-                    return;
-                };
-                let step = orch.handle_bootstrap(from, &req, redo);
-                if step.outcome == Outcome::Applied {
-                    if let Some(m) = orch.manager(&CHANGEFEED) {
-                        if redo {
-                            m.mark_redo_ready();
-                        }
-                    }
-                }
-                (req.epoch, Some(step))
+        let epoch = message.epoch();
+        // The broken-node variant: schedule and merge requests rewritten as if the node's
+        // current owner sent them.
+        let mut sender = from.clone();
+        if let (true, Some(manager)) = (self.opts.ignore_fence, orch.manager(&CHANGEFEED)) {
+            let owner = manager.owner();
+            if let ToNode::Schedule(ScheduleRequest { epoch, .. })
+            | ToNode::Merge(MergeRequest { epoch, .. }) = &mut message
+            {
+                *epoch = owner.epoch;
+                sender = owner.maintainer.clone().unwrap_or_else(|| from.clone());
             }
-            "ScheduleDispatcherRequest" => {
-                let Some(mut req) = decode::<pb::ScheduleDispatcherRequest, ScheduleRequest>(bytes) else {
-                    return;
-                };
-                let epoch = req.epoch;
-                if let Some(e) = fence_epoch {
-                    req.epoch = e;
-                }
-                (epoch, manager.map(|m| m.handle_schedule(&fence_from, req)))
+        }
+        let bootstrap = matches!(message, ToNode::Bootstrap(_));
+        let step = orch.handle(&sender, message);
+        // The simulated redo storage is ready as soon as a bootstrap built the manager.
+        if bootstrap && self.redo && step.outcome == Outcome::Applied {
+            if let Some(m) = orch.manager(&CHANGEFEED) {
+                m.mark_redo_ready();
             }
-            "MergeDispatcherRequest" => {
-                let Some(mut req) = decode::<pb::MergeDispatcherRequest, MergeRequest>(bytes) else { return };
-                let epoch = req.epoch;
-                if let Some(e) = fence_epoch {
-                    req.epoch = e;
-                }
-                (epoch, manager.map(|m| m.handle_merge(&fence_from, req)))
-            }
-            "MaintainerPostBootstrapRequest" => {
-                let Some(req) = decode::<pb::MaintainerPostBootstrapRequest, PostBootstrapRequest>(bytes)
-                else {
-                    return;
-                };
-                (req.epoch, manager.map(|m| m.handle_post_bootstrap(from, &req)))
-            }
-            "MaintainerCloseRequest" => {
-                let Some(req) = decode::<pb::MaintainerCloseRequest, CloseRequest>(bytes) else { return };
-                (req.epoch, Some(orch.handle_close(from, &req)))
-            }
-            _ => return,
-        };
-        let Some(step) = step else { return };
+        }
         if step.outcome == Outcome::Applied {
             self.watch(|m, w| m.control_applied(w, to, from, kind, epoch));
         }
@@ -151,19 +117,7 @@ impl World {
                 self.trace_instant(node_id, "node", format!("error: {}", error.message));
             }
             NEffect::Reply { to, reply } => {
-                let (kind, bytes) = match &reply {
-                    Reply::Bootstrap(r) => (
-                        "MaintainerBootstrapResponse",
-                        pb::MaintainerBootstrapResponse::from(r).encode_to_vec(),
-                    ),
-                    Reply::PostBootstrap(r) => (
-                        "MaintainerPostBootstrapResponse",
-                        pb::MaintainerPostBootstrapResponse::from(r).encode_to_vec(),
-                    ),
-                    Reply::Close(r) => {
-                        ("MaintainerCloseResponse", pb::MaintainerCloseResponse::from(r).encode_to_vec())
-                    }
-                };
+                let (kind, bytes) = crate::wire::encode_to_maintainer(&reply.into());
                 self.send(node_id.clone(), to, kind, bytes);
             }
         }
@@ -299,8 +253,8 @@ impl World {
         let Some((_, collector)) = n.collector.as_mut() else { return };
         let poll = collector.poll(&manager, now);
         for out in poll.heartbeats {
-            let bytes = pb::HeartBeatRequest::from(&out.request).encode_to_vec();
-            self.send(node_id.clone(), out.to, "HeartBeatRequest", bytes);
+            let (kind, bytes) = crate::wire::encode_to_maintainer(&ToMaintainer::Heartbeat(out.request));
+            self.send(node_id.clone(), out.to, kind, bytes);
         }
     }
 
@@ -361,7 +315,7 @@ impl World {
         n.block_create = false;
         n.block_close = false;
         n.flush_scheduled = false;
-        n.orchestrator = Orchestrator::mutated(node_id.clone(), self.opts.mutation);
+        n.orchestrator = Orchestrator::mutated(node_id.clone(), self.opts.mutation).with_redo(self.redo);
         self.writers_dirty = true;
         for h in &mut self.hosts {
             if h.node == node_id {
