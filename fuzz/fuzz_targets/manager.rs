@@ -5,11 +5,12 @@
 
 use dispatcher_core::ids::{ChangefeedId, DispatcherId, Epoch, Mode, NodeId};
 use dispatcher_core::messages::*;
-use dispatcher_core::node::operators::OpKind;
-use dispatcher_core::node::registry::Phase;
 use dispatcher_core::node::{CreateTicket, DispatcherManager, Effect, ManagerConfig, Step};
 use dispatcher_core::span::TableSpan;
 use libfuzzer_sys::fuzz_target;
+
+mod common;
+use common::check;
 
 const SPANS: [(&[u8], &[u8]); 5] = [(b"a", b"m"), (b"m", b"z"), (b"a", b"z"), (b"f", b"p"), (b"z", b"zz")];
 
@@ -56,37 +57,6 @@ fn request(w: &World, b: &[u8; 3], action: ScheduleAction) -> (NodeId, ScheduleR
         epoch: Epoch(epoch),
     };
     (w.owner.0.clone(), request)
-}
-
-fn check(dm: &DispatcherManager) {
-    let records = dm.registry().records();
-    let alive: Vec<_> = records.iter().filter(|r| r.state().is_alive()).collect();
-    for (i, a) in alive.iter().enumerate() {
-        for b in &alive[i + 1..] {
-            let merge_pair = a.state().component == ComponentState::Preparing
-                || b.state().component == ComponentState::Preparing
-                || a.state().component == ComponentState::WaitingMerge
-                || b.state().component == ComponentState::WaitingMerge;
-            assert!(
-                a.mode != b.mode || !a.span.overlaps(&b.span) || merge_pair,
-                "overlapping alive dispatchers {a:?} {b:?}"
-            );
-        }
-    }
-    for (key, entry) in dm.operators().entries() {
-        let backing = records.iter().find(|r| r.incarnation == entry.target);
-        match entry.kind() {
-            OpKind::Create => assert!(
-                backing.is_some_and(|r| r.state().phase == Phase::Creating),
-                "leaked create at {key:?}: {backing:?}"
-            ),
-            OpKind::Remove => assert!(
-                backing.is_some_and(|r| r.state().phase == Phase::Live),
-                "leaked remove at {key:?}: {backing:?}"
-            ),
-            OpKind::Merge => assert!(backing.is_some(), "leaked merge at {key:?}"),
-        }
-    }
 }
 
 fuzz_target!(|data: &[u8]| {

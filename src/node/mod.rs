@@ -29,4 +29,4 @@ pub use fence::{Fence, Owner};
 pub use heartbeat::{Collector, HeartbeatConfig, StatusHandle};
 pub use manager::{CreateWithdrawn, DispatcherManager, ManagerConfig};
 pub use orchestrator::Orchestrator;
-pub use pending::{MessageKind, PendingKey, PendingMessage, PendingQueue, PushError, Pushed};
+pub use pending::{PendingKey, PendingMessage, PendingQueue, PushError, Pushed};

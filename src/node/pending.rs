@@ -59,26 +59,15 @@ use std::fmt;
 use std::sync::Arc;
 
 use crate::ids::{Epoch, NodeId};
-use crate::messages::{BootstrapRequest, CloseRequest, PostBootstrapRequest};
+use crate::messages::{BootstrapRequest, CloseRequest, MessageKind, PostBootstrapRequest};
 use crate::sync::{AtomicU64, Computed, Map, Op, Ordering, Queue};
-
-/// The kind of a message the orchestrator accepts; one half of a [`PendingKey`].
-#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Debug)]
-pub enum MessageKind {
-    /// `MaintainerBootstrapRequest`.
-    Bootstrap,
-    /// `MaintainerPostBootstrapRequest`.
-    PostBootstrap,
-    /// `MaintainerCloseRequest`.
-    Close,
-}
 
 /// What the queue holds at most one message for: a changefeed (its 128-bit global id) and a kind.
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Debug)]
 pub struct PendingKey {
     /// The changefeed's global id ([`crate::ids::ChangefeedId::gid`]).
     pub changefeed: u128,
-    /// The message kind.
+    /// The message kind (a bootstrap, post-bootstrap or close request).
     pub kind: MessageKind,
 }
 
@@ -112,9 +101,9 @@ impl PendingMessage {
     /// The message's kind.
     pub fn kind(&self) -> MessageKind {
         match self {
-            Self::Bootstrap { .. } => MessageKind::Bootstrap,
-            Self::PostBootstrap { .. } => MessageKind::PostBootstrap,
-            Self::Close { .. } => MessageKind::Close,
+            Self::Bootstrap { .. } => MessageKind::MaintainerBootstrapRequest,
+            Self::PostBootstrap { .. } => MessageKind::MaintainerPostBootstrapRequest,
+            Self::Close { .. } => MessageKind::MaintainerCloseRequest,
         }
     }
 

@@ -13,10 +13,8 @@ use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::Arc;
 
 use dispatcher_core::ids::{ChangefeedId, Epoch, NodeId};
-use dispatcher_core::messages::{BootstrapRequest, CloseRequest, PostBootstrapRequest};
-use dispatcher_core::node::pending::{
-    MessageKind, PendingKey, PendingMessage, PendingQueue, PushError, Pushed,
-};
+use dispatcher_core::messages::{BootstrapRequest, CloseRequest, MessageKind, PostBootstrapRequest};
+use dispatcher_core::node::pending::{PendingKey, PendingMessage, PendingQueue, PushError, Pushed};
 use proptest::prelude::*;
 
 fn cf(n: u64) -> ChangefeedId {
@@ -202,9 +200,9 @@ fn upgrade_after_pop_is_queued_for_the_next_round() {
 #[test]
 fn pending_key_is_changefeed_and_kind_for_the_three_kinds() {
     let cases = [
-        (bootstrap(4, 1, "mt"), MessageKind::Bootstrap),
-        (post_bootstrap(4, 1, "mt"), MessageKind::PostBootstrap),
-        (close(4, 1, false), MessageKind::Close),
+        (bootstrap(4, 1, "mt"), MessageKind::MaintainerBootstrapRequest),
+        (post_bootstrap(4, 1, "mt"), MessageKind::MaintainerPostBootstrapRequest),
+        (close(4, 1, false), MessageKind::MaintainerCloseRequest),
     ];
     let q = PendingQueue::new(8);
     for (message, kind) in &cases {
