@@ -702,7 +702,7 @@ fn merge_copy_outlives_abandon(
     // The first copy of the merge request goes through; the resends are held back past the
     // maintainer's give-up (5 sends, 500 ms apart in the simulator) and the re-placement.
     let kind = Some(MessageKind::MergeDispatcherRequest);
-    steps.push(step(Verb::DelayMessages { kind: kind.clone(), from: None, to: None, ms: 1, count: Some(1) }));
+    steps.push(step(Verb::DelayMessages { kind, from: None, to: None, ms: 1, count: Some(1) }));
     let ms = rng.range(2_000, 4_500);
     steps.push(step(Verb::DelayMessages { kind, from: None, to: None, ms, count: Some(6) }));
     merge(rng, c, table, spans, mode, steps);

@@ -1,6 +1,7 @@
 //! Integration tests: one binary. Each test names the reference case or hazard it covers.
 
 mod bootstrap;
+mod boundary;
 mod cli;
 mod harness;
 mod heartbeat;
