@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use dispatcher_core::ids::{ChangefeedId, DispatcherId, Epoch, Mode, NodeId};
 use dispatcher_core::messages::*;
-use dispatcher_core::node::operators::{OpEntry, OpKey, OpRequest, OperatorTable};
+use dispatcher_core::node::journal::{OpEntry, OpKey, OpRequest, OperatorTable};
 use dispatcher_core::node::{DispatcherManager, Effect, Fence, ManagerConfig};
 use dispatcher_core::span::TableSpan;
 use dispatcher_core::wire::pb;

@@ -1,7 +1,7 @@
 //! What every node-side fuzz target checks after each step.
 
 use dispatcher_core::messages::ComponentState;
-use dispatcher_core::node::operators::OpKind;
+use dispatcher_core::node::journal::OpKind;
 use dispatcher_core::node::registry::Phase;
 use dispatcher_core::node::DispatcherManager;
 

@@ -13,8 +13,8 @@ use crate::span::TableSpan;
 
 use super::effect::{CreateTicket, DropReason, Effect, Reply, Step};
 use super::fence::{self, Owner};
+use super::journal::{OpKind, OpRequest};
 use super::manager::DispatcherManager;
-use super::operators::{OpKind, OpRequest};
 use super::registry::{transition, Phase, RecordSpec, RecordState};
 
 impl DispatcherManager {
@@ -141,7 +141,7 @@ impl DispatcherManager {
             }
             if record.transition(transition::cancel).is_ok() {
                 self.registry.release(&record);
-                let key = super::operators::OpKey { mode: record.mode, span: record.span.clone() };
+                let key = super::journal::OpKey { mode: record.mode, span: record.span.clone() };
                 self.operators.finish_if(&key, |e| e.target == record.incarnation);
             }
         }

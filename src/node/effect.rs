@@ -12,7 +12,7 @@ use crate::messages::{
     ToMaintainer,
 };
 
-use super::operators::{OpEntry, OpKey};
+use super::journal::{OpEntry, OpKey};
 use super::registry::{DispatcherRecord, RecordSpec};
 
 /// A create the embedder must execute: build the dispatcher `spec()` describes, then call

@@ -2,7 +2,7 @@
 //!
 //! Callable from many threads at once; no mutex anywhere on these paths. Every cross-thread
 //! decision is one atomic step on one location (see the module docs of `fence`, `registry` and
-//! `operators`), and every multi-structure sequence is ordered so that its readers (bootstrap,
+//! `journal`), and every multi-structure sequence is ordered so that its readers (bootstrap,
 //! completion) cannot observe a half-applied state that breaks an invariant; each such ordering is
 //! commented where it is made.
 
@@ -19,8 +19,8 @@ use crate::sync::{AtomicBool, AtomicU64, Map, Op, Ordering};
 use super::effect::{CreateTicket, DropReason, Effect, Step};
 use super::fence::{self, Fence, Owner};
 use super::heartbeat::{BlockStatusBuffer, Coalescer, HeartbeatConfig, StatusHandle, Update};
+use super::journal::{OpEntry, OpKey, OpKind, OpRequest, OperatorTable};
 use super::merge::journal::MergeJournal;
-use super::operators::{OpEntry, OpKey, OpKind, OpRequest, OperatorTable};
 use super::registry::{
     transition, Admission, DispatcherRecord, Phase, RecordSpec, RecordState, Refused, Registry,
 };

@@ -4,12 +4,12 @@
 //! |---|---|
 //! | [`fence`] | the maintainer epoch fence: owner, admission and take-over tables |
 //! | [`registry`] | dispatchers by id, per-table span sets, the record state word |
-//! | [`operators`] | the in-flight operator journal, one operator per (mode, span) |
+//! | [`journal`] | the in-flight operator journal, one operator per (mode, span) |
 //! | [`merge`] | the merge journal and a merge's progress word |
 //! | [`heartbeat`] | status coalescing, heartbeat rounds, watermarks, block statuses, inbound answers |
 //! | [`manager`] | scheduling requests and embedder callbacks |
 //! | [`bootstrap`] | bootstrap snapshot, post-bootstrap, close |
-//! | [`orchestrator`] | one manager per changefeed, close tombstones |
+//! | [`orchestrator`] | the node's entry point (`handle`): one manager per changefeed, close tombstones |
 //! | [`pending`] | the orchestrator's intake queue: one message per (changefeed, kind) |
 //! | [`effect`] | what the core asks the embedder to do |
 
@@ -17,9 +17,9 @@ pub mod bootstrap;
 pub mod effect;
 pub mod fence;
 pub mod heartbeat;
+pub mod journal;
 pub mod manager;
 pub mod merge;
-pub mod operators;
 pub mod orchestrator;
 pub mod pending;
 pub mod registry;

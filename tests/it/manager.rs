@@ -192,7 +192,7 @@ fn r1_remove_is_journaled_and_overwrites_an_older_remove_with_the_newer_operator
     let entries = dm.operators().entries();
     assert_eq!(entries.len(), 1);
     match &entries[0].1.request {
-        dispatcher_core::node::operators::OpRequest::Schedule(r) => {
+        dispatcher_core::node::journal::OpRequest::Schedule(r) => {
             assert_eq!(r.operator_type, OperatorType::Move)
         }
         other => panic!("unexpected {other:?}"),

@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use dispatcher_core::ids::{ChangefeedId, Epoch, Mode, NodeId};
 use dispatcher_core::messages::*;
-use dispatcher_core::node::operators::{OpEntry, OpKey, OpRequest, OperatorTable};
+use dispatcher_core::node::journal::{OpEntry, OpKey, OpRequest, OperatorTable};
 use proptest::prelude::*;
 
 use crate::manager::{id, span};

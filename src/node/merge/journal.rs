@@ -11,7 +11,7 @@ use std::sync::Arc;
 
 use crate::ids::{DispatcherId, Mode, NodeId};
 use crate::messages::MergeRequest;
-use crate::node::operators::{OpEntry, OpKey};
+use crate::node::journal::{OpEntry, OpKey};
 use crate::node::registry::DispatcherRecord;
 use crate::sync::{AtomicU64, Map, Op, Ordering};
 

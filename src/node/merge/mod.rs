@@ -15,8 +15,8 @@ use crate::mutation::Mutation;
 use crate::sync::{AtomicU64, Computed, Op};
 
 use super::effect::{DropReason, Effect, Step};
+use super::journal::{OpEntry, OpKey, OpRequest};
 use super::manager::DispatcherManager;
-use super::operators::{OpEntry, OpKey, OpRequest};
 use super::registry::{transition, DispatcherRecord, Phase, RecordSpec, RecordState, Refused};
 
 pub use journal::{progress, MergeEntry, MergeJournal, MergePhase};
