@@ -67,9 +67,10 @@ enum Feature {
     /// reporting that are lost, and then either the maintainer is cut off for longer than three
     /// complete heartbeat rounds or the spans are merged at once (closed ones as sources).
     HeldRemoveClosesReturnedSpan,
-    /// A node restarted empty (the least loaded, where spans go next); a span moved onto it and
-    /// away again before it progressed there, then back onto it at the same checkpoint: the node
-    /// refuses that create for good, and the span must be placed again under a fresh id.
+    /// A node restarted empty (the least loaded, where spans go next) takes a span, loses it to
+    /// a move whose first remove to it is held back, and takes it again: the held copy lands just
+    /// after the new create and closes it before it progressed, so the create resent at that
+    /// checkpoint is refused for good and the span must be placed again under a fresh id.
     BounceBeforeProgress,
 }
 
