@@ -1,4 +1,4 @@
-//! `dispatcher-core sim`: argument handling, output, exit status (scenario-format.md).
+//! `dispatcher-core sim`: argument handling, output, exit status (the scenario-format contract).
 
 use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
@@ -18,91 +18,39 @@ macro_rules! out {
     }};
 }
 
-/// Usage of the `sim` subcommand.
-pub const USAGE: &str = "\
-  dispatcher-core sim [--json] [--trace FILE] [--mutation NAME[,NAME..]] [FILE_OR_DIR...]
-                                          run scenario files (a directory: every *.toml in it);
-                                          no path: the bundled scenarios/
-  dispatcher-core sim --random --seeds N [--from S] [--nodes K] [--tables T]
-                     [--explorer swarm|classic] [--mutation NAME[,NAME..]] [--stop-at-first]
-                     [--emit] [--json] [--trace FILE]
-                                          run N seeded random timelines; failing seeds are
-                                          shrunk into sim-failures/seed-S.toml; prints what the
-                                          sweep exercised (coverage). The swarm explorer (default)
-                                          draws each seed's shape unless --nodes/--tables fix it;
-                                          --mutation re-opens a fixed bug (see src/mutation.rs);
-                                          --emit prints the timelines instead of running them";
-
-#[derive(Default)]
-struct Args {
-    json: bool,
-    trace: Option<PathBuf>,
-    random: bool,
-    seeds: u64,
-    from: u64,
-    /// Zero: not given (the swarm draws it, the classic explorer uses its default).
-    shape: Shape,
-    explorer: Explorer,
-    mutation: crate::mutation::Mutations,
-    stop_at_first: bool,
-    emit: bool,
-    paths: Vec<PathBuf>,
+/// What `dispatcher-core sim` was asked to do (the command line parses into this; see `main.rs`).
+#[derive(Clone, Debug, Default)]
+pub struct SimCommand {
+    /// Scenario files or directories; none: the bundled `scenarios/`.
+    pub paths: Vec<PathBuf>,
+    /// One JSON array instead of one line per scenario.
+    pub json: bool,
+    /// Where to write Chrome trace-event JSON.
+    pub trace: Option<PathBuf>,
+    /// Fixed bugs to re-open.
+    pub mutation: crate::mutation::Mutations,
+    /// Seeded random timelines instead of files.
+    pub random: bool,
+    /// How many seeds.
+    pub seeds: u64,
+    /// The first seed.
+    pub from: u64,
+    /// Nodes per timeline; zero: the explorer's choice.
+    pub nodes: usize,
+    /// Tables per timeline; zero: the explorer's choice.
+    pub tables: usize,
+    /// Which generator.
+    pub explorer: Explorer,
+    /// Stop after the first failing seed.
+    pub stop_at_first: bool,
+    /// Print the timelines instead of running them.
+    pub emit: bool,
 }
 
-fn bounded(flag: &str, v: Option<&String>, lo: u64, hi: u64) -> Result<u64, String> {
-    let n = number(flag, v)?;
-    if n < lo || n > hi {
-        return Err(format!("sim: {flag}: {n} is out of range {lo}..={hi}"));
+impl SimCommand {
+    fn shape(&self) -> Shape {
+        Shape { nodes: self.nodes, tables: self.tables, operations: 0 }
     }
-    Ok(n)
-}
-
-fn number(flag: &str, v: Option<&String>) -> Result<u64, String> {
-    let v = v.ok_or_else(|| format!("sim: {flag} needs a number"))?;
-    v.parse().map_err(|_| format!("sim: {flag}: not a number: {v}"))
-}
-
-fn parse_args(args: &[String]) -> Result<Args, String> {
-    let mut a =
-        Args { seeds: 100, shape: Shape { nodes: 0, tables: 0, operations: 0 }, ..Default::default() };
-    let mut it = args.iter();
-    while let Some(arg) = it.next() {
-        match arg.as_str() {
-            "--json" => a.json = true,
-            "--trace" => a.trace = Some(it.next().ok_or("sim: --trace needs a FILE")?.into()),
-            "--random" => a.random = true,
-            "--seeds" => a.seeds = number(arg, it.next())?,
-            "--from" => a.from = number(arg, it.next())?,
-            "--nodes" => a.shape.nodes = bounded(arg, it.next(), 1, 16)? as usize,
-            "--tables" => a.shape.tables = bounded(arg, it.next(), 1, 1_000)? as usize,
-            "--explorer" => {
-                a.explorer = match it.next().map(String::as_str) {
-                    Some("swarm") => Explorer::Swarm,
-                    Some("classic") => Explorer::Classic,
-                    other => {
-                        return Err(format!("sim: --explorer: expected swarm or classic, got {other:?}"))
-                    }
-                }
-            }
-            "--mutation" => {
-                let name = it.next().ok_or("sim: --mutation needs a NAME")?;
-                a.mutation = name.parse().map_err(|e| format!("sim: --mutation: {e}"))?;
-            }
-            "--stop-at-first" => a.stop_at_first = true,
-            "--emit" => a.emit = true,
-            s if s.starts_with("--") => return Err(format!("sim: unknown option {s}")),
-            path => a.paths.push(path.into()),
-        }
-    }
-    if !a.random
-        && (a.explorer != Explorer::default()
-            || a.stop_at_first
-            || a.emit
-            || a.shape.nodes + a.shape.tables > 0)
-    {
-        return Err("sim: --explorer, --stop-at-first, --emit, --nodes and --tables need --random".into());
-    }
-    Ok(a)
 }
 
 /// Scenario files named by `paths` (directories expand to their `*.toml`, in name order).
@@ -143,16 +91,9 @@ fn write_trace(path: &Path, trace: &Trace) -> Result<(), String> {
 }
 
 /// Runs the subcommand; returns the exit status (0 all passed, 1 a failure, 2 bad input).
-pub fn main(args: &[String]) -> u8 {
-    let a = match parse_args(args) {
-        Ok(a) => a,
-        Err(e) => {
-            eprintln!("dispatcher-core: {e}\nusage:\n{USAGE}");
-            return 2;
-        }
-    };
+pub fn main(a: &SimCommand) -> u8 {
     if a.random {
-        return random(&a);
+        return random(a);
     }
     let paths = if a.paths.is_empty() { vec![PathBuf::from("scenarios")] } else { a.paths.clone() };
     let files = match files(&paths) {
@@ -190,10 +131,10 @@ pub fn main(args: &[String]) -> u8 {
         }
         reports.push(report);
     }
-    finish(&a, &reports)
+    finish(a, &reports)
 }
 
-fn finish(a: &Args, reports: &[Report]) -> u8 {
+fn finish(a: &SimCommand, reports: &[Report]) -> u8 {
     let failed = reports.iter().filter(|r| !r.passed).count();
     if a.json {
         let all: Vec<_> = reports.iter().map(Report::to_json).collect();
@@ -204,14 +145,14 @@ fn finish(a: &Args, reports: &[Report]) -> u8 {
     u8::from(failed > 0)
 }
 
-fn random(a: &Args) -> u8 {
+fn random(a: &SimCommand) -> u8 {
     let tty = std::io::stderr().is_terminal();
     let opts = SimOptions { mutation: a.mutation, ..SimOptions::default() };
     let mut reports = Vec::new();
     let mut coverage = Coverage::default();
     let total = a.seeds;
     for (done, seed) in (a.from..a.from.saturating_add(a.seeds)).enumerate() {
-        let scenario = a.explorer.generate(seed, a.shape);
+        let scenario = a.explorer.generate(seed, a.shape());
         if a.emit {
             out!(
                 "# dispatcher-core sim --random --seeds 1 --from {seed} ({} explorer)\n{}",
@@ -297,13 +238,13 @@ fn random(a: &Args) -> u8 {
 }
 
 /// The command that replays one seed exactly as this sweep ran it.
-fn replay_command(a: &Args, seed: u64) -> String {
+fn replay_command(a: &SimCommand, seed: u64) -> String {
     let mut cmd = format!("dispatcher-core sim --random --seeds 1 --from {seed}");
-    if a.shape.nodes > 0 {
-        cmd += &format!(" --nodes {}", a.shape.nodes);
+    if a.nodes > 0 {
+        cmd += &format!(" --nodes {}", a.nodes);
     }
-    if a.shape.tables > 0 {
-        cmd += &format!(" --tables {}", a.shape.tables);
+    if a.tables > 0 {
+        cmd += &format!(" --tables {}", a.tables);
     }
     if a.explorer != Explorer::default() {
         cmd += &format!(" --explorer {}", a.explorer.name());

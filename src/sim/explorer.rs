@@ -14,6 +14,18 @@ pub enum Explorer {
     Swarm,
 }
 
+impl std::str::FromStr for Explorer {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "swarm" => Ok(Explorer::Swarm),
+            "classic" => Ok(Explorer::Classic),
+            other => Err(format!("expected swarm or classic, got `{other}`")),
+        }
+    }
+}
+
 impl Explorer {
     /// The name used on the command line.
     pub fn name(self) -> &'static str {

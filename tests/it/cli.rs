@@ -36,7 +36,8 @@ fn bad_input_is_one_line_and_exit_status_2() {
         (vec!["encode", "Watermark"], &b"{\"nope\":1}"[..], "Watermark: invalid JSON"),
         (vec!["encode", "Watermark"], &b"\xff"[..], "Watermark: input is not UTF-8 JSON"),
         (vec!["decode", "Watermark", "/no/such/file"], &b""[..], "Watermark: reading /no/such/file"),
-        (vec!["frobnicate"], &b""[..], "expected a command"),
+        (vec!["frobnicate"], &b""[..], "unrecognized subcommand 'frobnicate'"),
+        (vec![], &b""[..], "expected a command"),
     ] {
         let (code, _, err) = run(&args, stdin);
         assert_eq!(code, 2, "{args:?}");
@@ -64,14 +65,31 @@ fn sim_runs_a_scenario_and_a_bad_file_is_exit_status_2_naming_file_line_and_fiel
 #[test]
 fn sim_options_are_validated_and_emit_prints_timelines() {
     for (args, needle) in [
-        (vec!["sim", "--random", "--nodes", "0"], "--nodes: 0 is out of range 1..=16"),
-        (vec!["sim", "--random", "--explorer", "nope"], "--explorer"),
+        (vec!["sim", "--random", "--nodes", "0"], "'--nodes <K>': 0 is not in 1..=16"),
+        (vec!["sim", "--random", "--tables", "1001"], "'--tables <T>': 1001 is not in 1..=1000"),
+        (vec!["sim", "--random", "--seeds", "x"], "'--seeds <N>'"),
+        (vec!["sim", "--random", "--explorer", "nope"], "expected swarm or classic"),
         (vec!["sim", "--random", "--mutation", "nope"], "unknown mutation"),
-        (vec!["sim", "--emit"], "need --random"),
+        (vec!["sim", "--emit"], "--random"),
+        (vec!["sim", "--seeds", "5"], "--random"),
+        (vec!["sim", "--random", "scenarios"], "cannot be used with"),
+        (vec!["sim", "--frobnicate"], "unexpected argument '--frobnicate'"),
     ] {
         let (code, _, err) = run(&args, b"");
         assert_eq!(code, 2, "{args:?}");
-        assert!(err.contains(needle), "{args:?}: {err}");
+        assert!(err.starts_with("dispatcher-core: ") && err.contains(needle), "{args:?}: {err}");
+        assert_eq!(err.lines().count(), 1, "{args:?}: {err}");
+    }
+    // Help and version on every subcommand, on stdout with status 0.
+    for sub in [vec![], vec!["decode"], vec!["encode"], vec!["messages"], vec!["sim"]] {
+        let help: Vec<&str> = sub.iter().copied().chain(["--help"]).collect();
+        let (code, out, _) = run(&help, b"");
+        assert_eq!(code, 0, "{help:?}");
+        assert!(String::from_utf8(out).unwrap().contains("Usage: dispatcher-core"), "{help:?}");
+        let version: Vec<&str> = sub.iter().copied().chain(["--version"]).collect();
+        let (code, out, _) = run(&version, b"");
+        assert_eq!(code, 0, "{version:?}");
+        assert!(String::from_utf8(out).unwrap().contains(env!("CARGO_PKG_VERSION")), "{version:?}");
     }
     let (code, out, _) = run(&["sim", "--random", "--seeds", "2", "--from", "5", "--emit"], b"");
     assert_eq!(code, 0);

@@ -1,0 +1,376 @@
+//! Scenario files: the input of `dispatcher-core sim`.
+//!
+//! A scenario sets up a simulated cluster, drives it through a timeline of operations and faults,
+//! and states what must hold. The verbs, fields and defaults are a public contract (the
+//! scenario-format document); this module holds the typed model, `load.rs` turns a file into a
+//! validated [`Scenario`] (the `toml` crate parses, with spans, so every error names a line) and
+//! `write.rs` turns one back into a file.
+//!
+//! ## Errors
+//!
+//! A file either loads completely or yields one [`ScenarioError`] naming the file, the 1-based line
+//! and the field, displayed as `file:line: field: message`. The line is the one holding the
+//! offending field, or the section's header (line 1 for the top level) when a required field is
+//! missing. TOML syntax errors name the field `syntax`. Bad input never panics.
+//!
+//! Integers may go up to `u64::MAX` (one more bit than TOML's `i64`: the loader reads the digits
+//! itself) so that every `seed` can be written down.
+//!
+//! ## Round trip
+//!
+//! [`to_toml`] writes a valid scenario in a canonical layout that [`parse`] reads back to an equal
+//! value; the simulator's shrinker saves reproducers with it. [`Step::line`] records where a step
+//! was read from and is not part of a step's identity: equality ignores it (as a compiler's token
+//! equality ignores spans), so a shrunk scenario still equals its reloaded reproducer.
+
+mod load;
+#[cfg(test)]
+mod tests;
+mod write;
+
+pub use load::parse;
+pub use write::to_toml;
+
+use crate::ids::Mode;
+use crate::messages::MessageKind;
+
+pub use super::coverage::Phase;
+
+/// The message kinds this simulator sends: a `kind` field names one of them. A fault on any
+/// other kind would match nothing, so naming one is a load error (heartbeat responses and block
+/// statuses arrive with the barrier; changefeed close requests have no scenario verb).
+pub const TRAVELLING_KINDS: [MessageKind; 7] = [
+    MessageKind::ScheduleDispatcherRequest,
+    MessageKind::MergeDispatcherRequest,
+    MessageKind::HeartBeatRequest,
+    MessageKind::MaintainerBootstrapRequest,
+    MessageKind::MaintainerBootstrapResponse,
+    MessageKind::MaintainerPostBootstrapRequest,
+    MessageKind::MaintainerPostBootstrapResponse,
+];
+
+/// The most spans a table may start with or a split may produce: a limit on what one line of a
+/// scenario can make the simulator allocate.
+pub const SPANS_MAX: usize = 4096;
+
+/// `run_until`'s `max_ms` when the step does not give one.
+pub const RUN_UNTIL_MAX_MS_DEFAULT: u64 = 5_000;
+
+/// `settle`'s `max_ms` when the step does not give one.
+pub const SETTLE_MAX_MS_DEFAULT: u64 = 120_000;
+
+/// A loaded, validated scenario.
+///
+/// ```
+/// use dispatcher_core::sim::scenario::{parse, Verb};
+///
+/// let s = parse("nodes = [\"n1\", \"n2\"]\n[[steps]]\ndo = \"crash_node\"\nnode = \"n2\"\n", "dir/crash.toml")?;
+/// assert_eq!(s.name, "crash");
+/// assert_eq!(s.maintainer, "n1");
+/// assert_eq!(s.steps[0].line, 2);
+/// assert_eq!(s.steps[0].verb, Verb::CrashNode { node: "n2".into() });
+/// # Ok::<(), dispatcher_core::sim::scenario::ScenarioError>(())
+/// ```
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub struct Scenario {
+    /// Shown in reports; defaults to the file stem.
+    pub name: String,
+    /// The node ids, in declaration order: at least one, distinct, none empty.
+    pub nodes: Vec<String>,
+    /// The node where the first maintainer (epoch 1) runs; one of `nodes`, default `nodes[0]`.
+    pub maintainer: String,
+    /// Whether every table is also replicated in redo mode.
+    pub redo: bool,
+    /// Whether the balance scheduler may move spans on its own.
+    pub balance: bool,
+    /// Seeds message latency jitter and every other random choice.
+    pub seed: u64,
+    /// The tables that exist when the changefeed starts, ids distinct.
+    pub tables: Vec<TableSpec>,
+    /// The timeline, run in order.
+    pub steps: Vec<Step>,
+}
+
+/// A table that exists when the changefeed starts.
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub struct TableSpec {
+    /// The table id, > 0.
+    pub id: i64,
+    /// Into how many equal spans the table's key range is cut: 1 ..= [`SPANS_MAX`], default 1.
+    pub spans: usize,
+}
+
+/// One step of the timeline.
+///
+/// Equality compares the verb only: `line` is provenance (see the module docs).
+#[derive(Clone, Debug)]
+pub struct Step {
+    /// The 1-based line of the step's `[[steps]]` header, for reports.
+    pub line: usize,
+    /// What the step does.
+    pub verb: Verb,
+}
+
+impl PartialEq for Step {
+    fn eq(&self, other: &Self) -> bool {
+        self.verb == other.verb
+    }
+}
+
+impl Eq for Step {}
+
+/// Which dispatcher work a failpoint holds back.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum What {
+    /// Dispatcher creation, after the request is journaled.
+    Create,
+    /// Dispatcher closing.
+    Close,
+}
+
+impl What {
+    /// The name used in scenario files.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            What::Create => "create",
+            What::Close => "close",
+        }
+    }
+}
+
+/// A step's verb with its fields, defaults applied.
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub enum Verb {
+    /// `run`: advance simulated time.
+    Run {
+        /// How long, in simulated milliseconds.
+        ms: u64,
+    },
+    /// `run_until`: advance simulated time until some operator is in `phase` (checked after every
+    /// event), or `max_ms` passed; reaching it or not is not a failure. The next step then strikes
+    /// at that moment: a fault at a chosen phase, the way failpoints do in an integration test.
+    RunUntil {
+        /// The phase waited for.
+        phase: Phase,
+        /// The time limit in simulated milliseconds, default [`RUN_UNTIL_MAX_MS_DEFAULT`].
+        max_ms: u64,
+    },
+    /// `settle`: run until quiescent; fails if that takes longer than `max_ms`.
+    Settle {
+        /// The time limit in simulated milliseconds, default [`SETTLE_MAX_MS_DEFAULT`].
+        max_ms: u64,
+    },
+    /// `move`: ask the maintainer to move span(s) of a table to a node.
+    Move {
+        /// The table id.
+        table: i64,
+        /// The 0-based span index in key order; `None` means every span of the table.
+        span: Option<usize>,
+        /// The destination node.
+        to: String,
+        /// The replication mode.
+        mode: Mode,
+    },
+    /// `split`: ask the maintainer to split span(s) into equal parts.
+    Split {
+        /// The table id.
+        table: i64,
+        /// The 0-based span index in key order; `None` means every span of the table.
+        span: Option<usize>,
+        /// Into how many spans: 2 ..= [`SPANS_MAX`], default 2.
+        into: usize,
+        /// The replication mode.
+        mode: Mode,
+    },
+    /// `merge`: ask the maintainer to merge adjacent spans that sit on one node.
+    Merge {
+        /// The table id.
+        table: i64,
+        /// Two or more adjacent span indices in increasing order, default `[0, 1]`.
+        spans: Vec<usize>,
+        /// The replication mode.
+        mode: Mode,
+    },
+    /// `create_table`: a CREATE TABLE reaches the changefeed.
+    CreateTable {
+        /// The new table's id.
+        table: i64,
+        /// Its number of equal spans, 1 ..= [`SPANS_MAX`], default 1.
+        spans: usize,
+    },
+    /// `drop_table`: a DROP TABLE reaches the changefeed.
+    DropTable {
+        /// The dropped table's id.
+        table: i64,
+    },
+    /// `truncate_table`: `table` is dropped and `new_table` created in one DDL.
+    TruncateTable {
+        /// The truncated table's id.
+        table: i64,
+        /// The id of the table that replaces it (differs from `table`).
+        new_table: i64,
+    },
+    /// `block`: a failpoint holds back dispatcher creation or closing on a node.
+    Block {
+        /// The node.
+        node: String,
+        /// The work held back.
+        what: What,
+    },
+    /// `unblock`: lift a failpoint; the blocked work completes.
+    Unblock {
+        /// The node.
+        node: String,
+        /// The work released.
+        what: What,
+    },
+    /// `crash_node`: the node dies with all its state.
+    CrashNode {
+        /// The node.
+        node: String,
+    },
+    /// `restart_node`: a crashed node comes back empty and rejoins.
+    RestartNode {
+        /// The node.
+        node: String,
+    },
+    /// `crash_maintainer`: the node hosting the current maintainer dies.
+    CrashMaintainer,
+    /// `move_maintainer`: maintainer ownership moves with the next epoch.
+    MoveMaintainer {
+        /// The new maintainer's node.
+        to: String,
+    },
+    /// `partition`: cut every link between these nodes and the rest.
+    Partition {
+        /// One side of the cut: distinct, at least one.
+        nodes: Vec<String>,
+    },
+    /// `heal`: restore all links.
+    Heal,
+    /// `delay_messages`: hold matching messages back.
+    DelayMessages {
+        /// One of [`TRAVELLING_KINDS`]; `None` matches every kind.
+        kind: Option<MessageKind>,
+        /// The sending node; `None` matches any.
+        from: Option<String>,
+        /// The receiving node; `None` matches any.
+        to: Option<String>,
+        /// The delay in simulated milliseconds.
+        ms: u64,
+        /// How many messages (>= 1); `None` means every one until `heal_messages`.
+        count: Option<u32>,
+    },
+    /// `drop_messages`: lose matching messages.
+    DropMessages {
+        /// One of [`TRAVELLING_KINDS`]; `None` matches every kind.
+        kind: Option<MessageKind>,
+        /// The sending node; `None` matches any.
+        from: Option<String>,
+        /// The receiving node; `None` matches any.
+        to: Option<String>,
+        /// How many messages, >= 1, default 1.
+        count: u32,
+    },
+    /// `duplicate_messages`: deliver matching messages twice.
+    DuplicateMessages {
+        /// One of [`TRAVELLING_KINDS`]; `None` matches every kind.
+        kind: Option<MessageKind>,
+        /// The sending node; `None` matches any.
+        from: Option<String>,
+        /// The receiving node; `None` matches any.
+        to: Option<String>,
+        /// How many messages, >= 1, default 1.
+        count: u32,
+    },
+    /// `heal_messages`: end all message faults.
+    HealMessages,
+    /// `expect`: the table has exactly `replicas` Working dispatchers in `mode` across live nodes.
+    Expect {
+        /// The table id.
+        table: i64,
+        /// The exact number of Working dispatchers.
+        replicas: usize,
+        /// The replication mode.
+        mode: Mode,
+        /// If given, every one of them is on this node.
+        on: Option<String>,
+    },
+    /// `expect_dropped`: no dispatcher of the table exists and the maintainer tracks none of it.
+    ExpectDropped {
+        /// The table id.
+        table: i64,
+    },
+}
+
+impl Verb {
+    /// Every verb's name as written in `do = "..."`, in the contract's order.
+    pub const NAMES: [&'static str; 23] = [
+        "run",
+        "run_until",
+        "settle",
+        "move",
+        "split",
+        "merge",
+        "create_table",
+        "drop_table",
+        "truncate_table",
+        "block",
+        "unblock",
+        "crash_node",
+        "restart_node",
+        "crash_maintainer",
+        "move_maintainer",
+        "partition",
+        "heal",
+        "delay_messages",
+        "drop_messages",
+        "duplicate_messages",
+        "heal_messages",
+        "expect",
+        "expect_dropped",
+    ];
+
+    /// The verb's name as written in `do = "..."`.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Verb::Run { .. } => "run",
+            Verb::RunUntil { .. } => "run_until",
+            Verb::Settle { .. } => "settle",
+            Verb::Move { .. } => "move",
+            Verb::Split { .. } => "split",
+            Verb::Merge { .. } => "merge",
+            Verb::CreateTable { .. } => "create_table",
+            Verb::DropTable { .. } => "drop_table",
+            Verb::TruncateTable { .. } => "truncate_table",
+            Verb::Block { .. } => "block",
+            Verb::Unblock { .. } => "unblock",
+            Verb::CrashNode { .. } => "crash_node",
+            Verb::RestartNode { .. } => "restart_node",
+            Verb::CrashMaintainer => "crash_maintainer",
+            Verb::MoveMaintainer { .. } => "move_maintainer",
+            Verb::Partition { .. } => "partition",
+            Verb::Heal => "heal",
+            Verb::DelayMessages { .. } => "delay_messages",
+            Verb::DropMessages { .. } => "drop_messages",
+            Verb::DuplicateMessages { .. } => "duplicate_messages",
+            Verb::HealMessages => "heal_messages",
+            Verb::Expect { .. } => "expect",
+            Verb::ExpectDropped { .. } => "expect_dropped",
+        }
+    }
+}
+
+/// Why a scenario file could not be loaded. Displayed as `file:line: field: message`.
+#[derive(Clone, PartialEq, Eq, Debug, thiserror::Error)]
+#[error("{file}:{line}: {field}: {message}")]
+pub struct ScenarioError {
+    /// The file, as passed to [`parse`].
+    pub file: String,
+    /// The 1-based line.
+    pub line: usize,
+    /// The offending field (`syntax` for a syntax error that belongs to no key).
+    pub field: String,
+    /// What is wrong.
+    pub message: String,
+}
