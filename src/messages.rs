@@ -207,7 +207,8 @@ pub struct BootstrapSpan {
 
 impl BootstrapSpan {
     /// The barrier a re-created dispatcher must replay from: a blocked state that is not done
-    /// (maintainer.md §1.7; a state without a stage counts, as older nodes send).
+    /// (B13: a span re-created mid-barrier replays it; a state without a stage counts, as older
+    /// nodes send).
     pub fn pending_block(&self) -> Option<PendingBlock> {
         self.block
             .as_ref()
@@ -326,7 +327,7 @@ impl Heartbeat {
     }
 }
 
-// ---- heartbeat path (node.md §1.3, §4) ----
+// ---- heartbeat path ----
 
 /// Which dispatchers a barrier answer applies to (`InfluencedDispatchers`).
 #[derive(Clone, PartialEq, Eq, Debug)]
@@ -423,7 +424,7 @@ pub struct RedoResolvedTsForward {
     pub epoch: Epoch,
 }
 
-// ---- block status (node.md §4.4) ----
+// ---- block status ----
 
 /// Where a dispatcher is in passing a barrier (`BlockStage`).
 #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Debug)]

@@ -1,5 +1,5 @@
 //! Loom models of the heartbeat hand-off: producers marking status slots while the collector
-//! drains them (node.md §4; `node::heartbeat::{slot, coalescer}`).
+//! drains them (`node::heartbeat::{slot, coalescer}`).
 //!
 //! Run: `RUSTFLAGS="--cfg dispatcher_loom" LOOM_MAX_PREEMPTIONS=2 cargo test -p loom-tests --release`
 //! Without the cfg this file compiles to nothing.

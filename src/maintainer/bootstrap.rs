@@ -1,5 +1,5 @@
 //! Failover recovery: rebuilding span state and unfinished operators from every node's bootstrap
-//! snapshot (maintainer.md §4).
+//! snapshot (I12: in-flight intent survives a failover).
 //!
 //! The rules, in the order they run, per mode (each is a named test in `tests/it/recovery.rs`):
 //!

@@ -1,4 +1,4 @@
-//! The operator controller of one mode (maintainer.md §3): admission, status routing, resends.
+//! The operator controller of one mode (I3: one operator per id): admission, status routing, resends.
 //!
 //! At most one operator per dispatcher id and at most one per key range: an operator is refused if
 //! its id is taken or its span overlaps the span of another operator, except a merge's occupy

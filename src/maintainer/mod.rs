@@ -1,5 +1,5 @@
 //! The maintainer: the per-changefeed coordinator that schedules spans onto nodes through
-//! operators and recovers unfinished operators after a failover (maintainer.md).
+//! operators and recovers unfinished operators after a failover.
 //!
 //! [`Maintainer`] is sans-IO and single-threaded: [`Maintainer::step`] takes the current time and
 //! one [`Event`] and returns the [`Effect`]s (messages to nodes, notices for the embedder). It

@@ -1,4 +1,4 @@
-//! Operators: the state machines that change where spans run (maintainer.md §2).
+//! Operators: the state machines that change where spans run.
 //!
 //! An operator is pure. It reacts to [`OpEvent`]s by moving to its next [`Phase`] and returning the
 //! span-controller [`Change`]s the operator controller must apply (each guarded by the incarnation
@@ -661,7 +661,7 @@ impl Operator {
     }
 }
 
-/// A Remove request (maintainer.md §1.7: span, mode and intent ride along for a later maintainer).
+/// A Remove request; span, mode and intent ride along so a later maintainer can restore it (I12).
 pub fn remove_request(
     changefeed: &ChangefeedId,
     mode: Mode,
@@ -679,8 +679,8 @@ pub fn remove_request(
     }
 }
 
-/// The start ts of a create (maintainer.md §1.7): the record's checkpoint, moved to replay a
-/// pending DDL or syncpoint, and never below the committed checkpoint (I11).
+/// The start ts of a create: the record's checkpoint, moved to replay a pending DDL or syncpoint
+/// (B13: a span re-created mid-barrier replays it), and never below the committed checkpoint (I11).
 pub fn create_start_ts(record: &SpanRecord, committed: Ts) -> (Ts, bool) {
     let mut start = record.checkpoint;
     let mut skip_dml = false;

@@ -3,7 +3,8 @@
 //!
 //! Bootstrap asks both questions: the snapshot at the recovered start ts and the DDL history after
 //! it together say whether a reported dispatcher's table is live, was created after the start ts,
-//! was dropped since, or is simply unknown. Unknown is never taken for dropped (maintainer.md §7.4).
+//! was dropped since, or is simply unknown. Unknown is never taken for dropped: that could remove
+//! the dispatchers of a live table (C1).
 
 use std::collections::BTreeMap;
 

@@ -1,11 +1,10 @@
-//! The span controller: the maintainer's record of every desired dispatcher of one mode
-//! (maintainer.md §1).
+//! The span controller: the maintainer's record of every desired dispatcher of one mode.
 //!
 //! Each span record is in one of three scheduling states (absent, scheduling, replicating) and,
 //! unless absent, bound to a node. Every record carries an *incarnation* minted when it is inserted;
 //! every state transition names the incarnation it expects (and, where it matters, the node and
 //! the state), so a late status or a finish hook aimed at a record that has since been replaced or
-//! deleted is refused instead of resurrecting it (the ghost spans of maintainer.md §1.2, I6).
+//! deleted is refused instead of resurrecting it as a ghost span (I6: no ghosts).
 
 use std::collections::{BTreeMap, BTreeSet};
 

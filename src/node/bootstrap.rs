@@ -1,5 +1,6 @@
 //! Bootstrap, post-bootstrap and close: how a new maintainer takes a manager over and what it is
-//! told (node.md §5), with the snapshot made consistent with concurrent completions (hazard B3).
+//! told, with the snapshot made consistent with concurrent completions (I12: a Remove in flight is
+//! reported with the dispatcher it removes).
 
 use std::collections::HashSet;
 
@@ -183,9 +184,10 @@ impl DispatcherManager {
         Some(CreateTicket { record, op: None })
     }
 
-    /// Builds the bootstrap snapshot for `owner` (node.md §5.3).
+    /// Builds the bootstrap snapshot for `owner`: live dispatchers, the operators `owner` may see,
+    /// open merges and the triggers' start ts.
     ///
-    /// Operators are read *before* dispatchers (hazard B3): a completion closes the record first
+    /// Operators are read *before* dispatchers (I12): a completion closes the record first
     /// and removes its operator after, so a dispatcher this scan still sees alive had its operator
     /// present when the operator scan ran.
     pub fn snapshot(&self, owner: &Owner) -> BootstrapResponse {

@@ -123,7 +123,7 @@ pub enum Effect {
     /// This error was recorded on the heartbeat path (the collector reports the first one until it
     /// is cleared). Informational.
     ReportError(RunningError),
-    /// Hand a maintainer's barrier answer to this dispatcher (`HeartBeatResponse`, node.md §4.7).
+    /// Hand a maintainer's barrier answer to this dispatcher (from a fenced `HeartBeatResponse`).
     DeliverBarrier {
         /// The dispatcher.
         id: DispatcherId,

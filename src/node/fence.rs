@@ -32,7 +32,7 @@ impl Owner {
     }
 }
 
-/// The admission table (node.md §2.3): may a control message from `from` at `epoch` act on a
+/// The admission rule (I1: single owner): may a control message from `from` at `epoch` act on a
 /// manager owned by `owner`? A higher epoch is never adopted here; only a bootstrap changes owner.
 pub fn admits(owner: &Owner, from: &NodeId, epoch: Epoch) -> bool {
     match (owner.epoch, &owner.maintainer) {
@@ -43,7 +43,7 @@ pub fn admits(owner: &Owner, from: &NodeId, epoch: Epoch) -> bool {
     }
 }
 
-/// The owner-change table (node.md §2.3): may a bootstrap from `from` at `epoch` take this manager
+/// The owner-change rule (I1): may a bootstrap from `from` at `epoch` take this manager
 /// over (or re-bootstrap it idempotently)?
 pub fn may_take_over(owner: &Owner, from: &NodeId, epoch: Epoch) -> bool {
     if owner.epoch == Epoch::COMPAT {
@@ -164,7 +164,7 @@ mod tests {
         Owner { maintainer: m.map(NodeId::new), epoch: Epoch(e), generation: 0 }
     }
 
-    /// node.md §2.3 admission table, row by row.
+    /// `admits`, one row per (owner epoch, owner, request epoch, sender) case (I1).
     #[test]
     fn admission_table() {
         let (x, y) = (NodeId::new("x"), NodeId::new("y"));
@@ -186,7 +186,7 @@ mod tests {
         }
     }
 
-    /// node.md §2.3 owner-change table, row by row.
+    /// `may_take_over`, one row per (owner epoch, owner, bootstrap epoch, sender) case (I1).
     #[test]
     fn take_over_table() {
         let (x, y) = (NodeId::new("x"), NodeId::new("y"));

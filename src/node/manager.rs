@@ -221,7 +221,7 @@ impl DispatcherManager {
         self.coalescer.progress(handle, checkpoint_ts, resolved_ts, rate)
     }
 
-    /// Records a running error (node.md §4.6): the first one is reported until cleared.
+    /// Records a running error: the first one is reported until cleared.
     pub fn report_error(&self, error: RunningError) -> bool {
         self.coalescer.report_error(error)
     }
@@ -304,7 +304,8 @@ impl DispatcherManager {
         Ok(owner)
     }
 
-    /// Handles a `ScheduleDispatcherRequest` from maintainer node `from` (node.md §2.4–§2.5).
+    /// Handles a `ScheduleDispatcherRequest` from maintainer node `from`: fenced by owner and
+    /// epoch (I1), then a create or a remove journaled so a failover can recover it (I12).
     pub fn handle_schedule(&self, from: &NodeId, request: ScheduleRequest) -> Step {
         let owner = match self.admit_control(from, request.epoch, request.config.mode) {
             Ok(owner) => owner,

@@ -1,7 +1,7 @@
 //! The node-wide intake of bootstrap and close requests: one dispatcher manager per changefeed,
 //! created by its first bootstrap, and epoch tombstones of closed changefeeds so that a late
 //! bootstrap from a maintainer older than the close cannot bring a removed changefeed back
-//! (node.md §5.1–§5.2, steps S2–S6, and the close tombstone rule of §5.5).
+//! (I1: once a newer maintainer has acted, an older one's messages are inert).
 
 use std::sync::Arc;
 

@@ -1,4 +1,4 @@
-//! The orchestrator's pending message queue (node.md §5.1): bootstrap, post-bootstrap and close
+//! The orchestrator's pending message queue: bootstrap, post-bootstrap and close
 //! requests wait here between the network receivers that push them and the workers that handle
 //! them, at most one per (changefeed, message kind).
 //!

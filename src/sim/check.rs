@@ -1,5 +1,5 @@
-//! The invariant checker: safety after every event (maintainer.md §6, I1-I13, as far as the model
-//! holds the state they speak of) and convergence at `settle` (C1-C6).
+//! The invariant checker: safety after every event (I1-I13, as far as the model holds the state
+//! they speak of) and convergence at `settle` (C1-C6).
 //!
 //! | check | where | what |
 //! |---|---|---|

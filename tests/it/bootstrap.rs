@@ -1,4 +1,5 @@
-//! Bootstrap snapshot, post-bootstrap and close (node.md §5, invariant I12, hazard B3).
+//! Bootstrap snapshot, post-bootstrap and close (invariant I12; hazard B3 is a snapshot that shows
+//! a dispatcher but not the Remove in flight on it).
 
 use dispatcher_core::ids::{Epoch, Mode, NodeId};
 use dispatcher_core::messages::*;
@@ -175,9 +176,9 @@ fn close_acks_stale_senders_and_succeeds_once_every_dispatcher_closed() {
     assert!(success(&close(&mt(), 2)));
 }
 
-/// node.md §5.3: `spans[].block_state` carries the dispatcher's barrier state whole (stage and the
-/// pass-through tables included), so a maintainer can rebuild its barrier from the snapshot; it
-/// also survives the wire both ways.
+/// `spans[].block_state` carries the dispatcher's barrier state whole (stage and the pass-through
+/// tables included), so a maintainer can rebuild its barrier from the snapshot (B17: failover
+/// rebuilds every in-flight blocking event); it also survives the wire both ways.
 #[test]
 fn snapshot_carries_each_dispatchers_barrier_state_whole() {
     use dispatcher_core::wire::pb;

@@ -1,4 +1,4 @@
-//! The heartbeat path (node.md §4): coalescing, rounds, watermarks and the seq protocol (B2),
+//! The heartbeat path: coalescing, rounds, watermarks and the seq protocol (I10, hazard B2),
 //! the error report, inbound fencing and routing, block-status batching and de-duplication.
 //!
 //! Invariants checked by the property tests, stated first:
@@ -6,7 +6,7 @@
 //!   exactly its unreported transitions in order (or one progress status), carrying its latest
 //!   checkpoint; reported checkpoints never go backwards; a Stopped is reported exactly once, with
 //!   its final checkpoint, whatever follows it; a full queue loses nothing;
-//! * watermark vs a maintainer model applying the §4.5 acceptance rule: the accepted watermark is
+//! * watermark vs a maintainer model applying its acceptance rule: the accepted watermark is
 //!   never above the checkpoint of a live dispatcher it accounts for (seq), nor above the start of
 //!   a dispatcher whose create is in flight (B2).
 
@@ -467,7 +467,8 @@ fn poll_runs_the_state_change_round_inside_its_window() {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Watermarks and the seq protocol (node.md §4.5, hazard B2)
+// Watermarks and the seq protocol (I10). Hazard B2 is the reference's seq hole: a watermark the
+// maintainer accepts can sit above the checkpoint of a dispatcher its seq claims to cover.
 // ---------------------------------------------------------------------------------------------
 
 /// The maintainer's acceptance rule for a node watermark (maintainer.go:911-919).
@@ -511,8 +512,8 @@ fn check(dm: &DispatcherManager, accepted: Watermark, creating: bool) -> Result<
     Ok(())
 }
 
-/// B2 (b) as written in node.md §6.3: Z1 (start 150) and Z2 (start 180) created together; Z2
-/// turns Working first. The reference sends {180, seq 6}, then can never correct it.
+/// B2 (b), a status paired with an older snapshot: Z1 (start 150) and Z2 (start 180) created
+/// together; Z2 turns Working first. The reference sends {180, seq 6}, then can never correct it.
 #[test]
 fn watermark_b2_new_dispatcher_below_reported_watermark() {
     let dm = manager_with(HeartbeatConfig::default());
@@ -733,7 +734,7 @@ proptest! {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Error path (node.md §4.6)
+// Error path: the first error wins and is resent until cleared
 // ---------------------------------------------------------------------------------------------
 
 #[test]
@@ -772,7 +773,7 @@ fn a_failed_create_reports_its_error_on_the_heartbeat_path() {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Inbound (node.md §4.7)
+// Inbound: fenced by epoch (I1), barrier answers routed to the dispatchers they name
 // ---------------------------------------------------------------------------------------------
 
 fn answer(influence: Influence) -> BarrierAnswer {
@@ -974,7 +975,7 @@ fn heartbeat_request_round_trips_through_the_wire() {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Block statuses (node.md §4.4, §7.3, §7.4)
+// Block statuses: batching and de-duplication (B15)
 // ---------------------------------------------------------------------------------------------
 
 fn block(d: u64, stage: BlockStage, block_ts: Ts, sync: bool, mode: Mode) -> BlockStatus {

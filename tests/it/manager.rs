@@ -1,4 +1,5 @@
-//! Scheduling requests and callbacks (node.md §2.4–§2.6, §6.3 hazards).
+//! Scheduling requests and callbacks: the epoch fence (I1), the operator journal (I12) and the
+//! reference's races (B1, B4, B6, B9, each stated at its test).
 
 use dispatcher_core::ids::{ChangefeedId, DispatcherId, Epoch, Mode, NodeId};
 use dispatcher_core::messages::*;

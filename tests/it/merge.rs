@@ -1,4 +1,5 @@
-//! Merges on the node (node.md §3, hazard B5).
+//! Merges on the node (I2: the merged dispatcher writes only after its sources closed; hazard B5:
+//! a resend reviving an aborted merge).
 
 use dispatcher_core::ids::{ChangefeedId, DispatcherId, Epoch, Mode};
 use dispatcher_core::messages::*;

@@ -1,5 +1,5 @@
-//! Operator transition tables (maintainer.md §2) and operator-controller rules (§3), with the
-//! corrections stated at the top of src/maintainer/operator.rs.
+//! Operator transition tables and operator-controller rules, with the corrections stated at the
+//! top of src/maintainer/operator.rs.
 //!
 //! Each operator kind has one table of rows `(name, starting phase + setup events, event, expected
 //! next phase, expected message, expected changes)`, driven by one loop ([`run`]). The setup events
@@ -384,7 +384,7 @@ fn constructors_refuse_unbound_records_and_name_the_record() {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Add (§2.1)
+// Add
 
 fn add_rows(fx: &Fx, ty: OperatorType) -> Vec<Row> {
     let g = fx.g(2);
@@ -466,7 +466,7 @@ fn add_table() {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Remove (§2.2), for each AfterRemove and each constructed OperatorType
+// Remove, for each AfterRemove and each constructed OperatorType
 
 fn remove_rows(fx: &Fx, after: AfterRemove, ty: OperatorType) -> Vec<Row> {
     let g = fx.g(1);
@@ -530,7 +530,7 @@ fn remove_table_for_every_after_remove_and_operator_type() {
     assert!(n > 400);
 }
 
-/// §2.2: the node is captured at construction; a record later rebound elsewhere, or deleted, does
+/// The node is captured at construction; a record later rebound elsewhere, or deleted, does
 /// not redirect the remove, and the remove of a deleted record still goes out.
 #[test]
 fn remove_keeps_its_captured_node_and_outlives_its_record() {
@@ -549,7 +549,7 @@ fn remove_keeps_its_captured_node_and_outlives_its_record() {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Move (§2.3, S18)
+// Move (I2: nothing is placed again before the origin stopped, even when the dest dies first)
 
 fn move_rows(fx: &Fx) -> Vec<Row> {
     let g = fx.g(1);
@@ -692,7 +692,7 @@ fn move_table() {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Split (§2.4)
+// Split
 
 fn split_rows(fx: &Fx) -> Vec<Row> {
     let g = fx.g(1);
@@ -778,7 +778,7 @@ fn split_table() {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Merge (§2.5 with the corrections: release after the sources left; bounded abandonment)
+// Merge, with the corrections: release after the sources left; bounded abandonment
 
 fn merge_rows(fx: &Fx) -> Vec<Row> {
     let (g11, g12, gt) = (fx.g(11), fx.g(12), fx.g(13));
@@ -1034,7 +1034,7 @@ fn merge_tracks_acceptance_and_sends() {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Occupy (§2.6)
+// Occupy
 
 fn occupy_rows() -> Vec<Row> {
     let h = Phase::Holding;
@@ -1110,7 +1110,7 @@ fn messages_carry_the_context_epoch_and_the_controller_mode() {
     }
 }
 
-/// maintainer.md §1.7: `(checkpoint, block, committed) → (start_ts, skip_dml_as_start_ts)`.
+/// Create start ts (B13, I11): `(checkpoint, block, committed) → (start_ts, skip_dml_as_start_ts)`.
 #[test]
 fn create_start_ts_table() {
     let ddl = |block_ts| Some(PendingBlock { block_ts, is_sync_point: false });
@@ -1165,7 +1165,7 @@ fn a_create_for_a_gone_record_is_not_sent() {
 }
 
 // ---------------------------------------------------------------------------------------------
-// OperatorController (§3)
+// OperatorController (I3: one operator per id)
 
 /// A span controller for the controller tests. Records (all checkpoint = 10 × id unless noted):
 /// 1: table 1 on a; 2: first half of table 1 on a (overlaps 1); 3: table 4 on a;

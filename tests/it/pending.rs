@@ -1,5 +1,5 @@
-//! The orchestrator's pending message queue (node.md §5.1; §7.5 `TestPendingMessageQueue_*` and
-//! `TestGetPendingMessageKey_SupportedTypes`).
+//! The orchestrator's pending message queue (ports of the reference's `TestPendingMessageQueue_*`
+//! and `TestGetPendingMessageKey_SupportedTypes`).
 //!
 //! Invariants checked by the property test against a sequential model (a `VecDeque` of keys and a
 //! `HashMap` of the latest message per key), stated first:
@@ -320,7 +320,8 @@ fn message(n: u64, kind: u8, epoch: u64, removed: bool, from: u8) -> PendingMess
     }
 }
 
-/// The model's own replacement rule, written from node.md §5.1 on (kind, epoch, removed).
+/// The model's own replacement rule on (kind, epoch, removed): a strictly newer epoch wins; for a
+/// close, `removed = true` also wins over `removed = false` at an epoch at least as high.
 fn model_wins(kind: u8, new: (u64, bool), old: (u64, bool)) -> bool {
     let is_close = kind >= 2;
     new.0 > old.0 || (is_close && new.1 && !old.1 && new.0 >= old.0)

@@ -1,5 +1,5 @@
-//! Bootstrap recovery, one test per rule and per branch of maintainer.md §4.2-§4.3 (the rules are
-//! numbered in src/maintainer/bootstrap.rs).
+//! Bootstrap recovery (I12), one test per rule and per branch (the rules are numbered in
+//! src/maintainer/bootstrap.rs).
 
 use dispatcher_core::maintainer::*;
 use dispatcher_core::messages::ComponentState::*;
@@ -493,7 +493,7 @@ fn redo_mode_is_recovered_independently() {
     assert!(m.view(dispatcher_core::ids::Mode::Default).unwrap().spans.get(did(51)).is_none());
 }
 
-/// maintainer.md §1.7: a dispatcher parked on a DDL (WRITING at 500) is re-created to replay it:
+/// B13: a dispatcher parked on a DDL (WRITING at 500) is re-created to replay it:
 /// start at 499 with DML skipped, never below the committed checkpoint; a DONE barrier is
 /// history and changes nothing.
 #[test]

@@ -1,5 +1,5 @@
 //! The running maintainer driven step by step with scripted node answers: operators end to end,
-//! the scenarios of maintainer.md §5 that need no simulator, DDL, checkpoint, schedulers.
+//! the failure scenarios that need no simulator, DDL, checkpoint, schedulers.
 
 use dispatcher_core::ids::{Mode, NodeId};
 use dispatcher_core::maintainer::*;

@@ -1,11 +1,11 @@
-//! Block statuses (barrier progress), node.md §4.4: the manager's buffer that dispatchers offer
+//! Block statuses (barrier progress): the manager's buffer that dispatchers offer
 //! into, the collector's batching, and the node's send queue that de-duplicates WAITING and DONE
-//! across queued and in-flight requests.
+//! across queued and in-flight requests (B15: only identical copies still pending are dropped).
 //!
 //! De-duplication is by [`BlockKey`] (dispatcher, barrier ts, mode, syncpoint, stage) for WAITING
 //! and DONE only; NONE (and WRITING) statuses are always kept, in order. Each key is one entry of
 //! a concurrent map, claimed by insert-if-absent and moved `Queued → InFlight → gone` by
-//! remove-if-same or compute (K10 of node.md §6.2), so no mutex is involved.
+//! remove-if-same or compute, so no mutex is involved.
 
 use crate::ids::{ChangefeedId, Mode, NodeId};
 use crate::messages::{BlockKey, BlockStatus, BlockStatusRequest};

@@ -1,5 +1,5 @@
 //! Rounds: the one collector of a manager drains dirty slots, takes each slot's latest value,
-//! and builds `Heartbeat`s for the owner maintainer (node.md §4.2–§4.3, §4.6).
+//! and builds `Heartbeat`s for the owner maintainer (periodic, complete and state-change rounds).
 //!
 //! A round is `begin → drain → coalesce → build`, one unit with no I/O:
 //!
@@ -11,7 +11,7 @@
 //! 4. then the watermarks (after the drain, so their seq covers every status taken: B2);
 //! 5. statuses are cut into requests of at most `batch_items_max`, each carrying both watermarks.
 //!
-//! The error report of §4.6 is independent of rounds: the first running error is sent at once and
+//! The error report is independent of rounds: the first running error is sent at once and
 //! resent every `error_resend_every_ms` until it is cleared.
 
 use std::collections::HashSet;
@@ -235,8 +235,8 @@ impl Collector {
         out
     }
 
-    /// Every live dispatcher not yet in `statuses`, with its current state (node.md §4.2 table:
-    /// none for Initializing, Preparing, MergeReady).
+    /// Every live dispatcher not yet in `statuses`, with its current state (none for Initializing,
+    /// Preparing or MergeReady ones).
     fn complete(&self, dm: &DispatcherManager, statuses: &mut Vec<DispatcherStatus>) {
         let seen: HashSet<(Mode, DispatcherId)> = statuses.iter().map(|s| (s.mode, s.id)).collect();
         dm.registry().for_each(|record| {

@@ -1,4 +1,4 @@
-//! Maintainer → node messages of the heartbeat path (node.md §4.7), fenced by epoch and routed to
+//! Maintainer → node messages of the heartbeat path, fenced by epoch (I1) and routed to
 //! the dispatchers they name. The answers themselves are pass-through effects for the embedder.
 //!
 //! | message | fence | routing / effect |

@@ -1,4 +1,6 @@
-//! The mode watermarks and the `seq` protocol (node.md §4.5), with hazard B2 closed.
+//! The mode watermarks and the `seq` protocol, built so that the maintainer's checkpoint never
+//! passes a live or creating dispatcher (I10: checkpoint safety). This closes the reference's seq
+//! hole, hazard B2.
 //!
 //! **Invariant:** a watermark tagged `seq = s` is at most the checkpoint (and resolved ts) of every
 //! live dispatcher of its mode whose seq is `≤ s`, and at most the start ts of every dispatcher
@@ -7,9 +9,9 @@
 //! Two ways to compute one, both sound:
 //!
 //! The registry seq moves twice per dispatcher: when its create is reserved and when it commits
-//! (both after the record is visible). So a maintainer that applies the §4.5 rule ("higher seq, or
-//! same seq and higher checkpoint") accepts the lower watermark that a new dispatcher causes, even
-//! while its create is still in flight.
+//! (both after the record is visible). So a maintainer that applies its acceptance rule ("higher
+//! seq, or same seq and higher checkpoint") accepts the lower watermark that a new dispatcher
+//! causes, even while its create is still in flight.
 //!
 //! * [`scan`] (periodic and complete rounds): reset the mode's *floor* (minimum start ts of
 //!   dispatchers reserved since the last scan), read the registry seq, then visit every record.

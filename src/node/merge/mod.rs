@@ -224,8 +224,9 @@ fn release_drained(dm: &DispatcherManager, source: &Arc<DispatcherRecord>) -> Op
     Some(dm.release_closed(source))
 }
 
-/// The merged dispatcher's start ts (node.md §3.4): the minimum of the sources' final checkpoints,
-/// or the common barrier when every source is parked on the same one.
+/// The merged dispatcher's start ts: the minimum of the sources' final checkpoints, or the common
+/// barrier when every source is parked on the same one (B13: restart at T−1 skipping DML for a DDL,
+/// at T for a syncpoint).
 pub fn merged_start(sources: &[Arc<DispatcherRecord>]) -> (u64, bool) {
     let min_checkpoint = sources.iter().map(|s| s.checkpoint_ts()).min().unwrap_or(0);
     let blocks: Vec<_> = sources.iter().map(|s| s.pending_block()).collect();
@@ -243,7 +244,8 @@ pub fn merged_start(sources: &[Arc<DispatcherRecord>]) -> (u64, bool) {
 }
 
 impl DispatcherManager {
-    /// Handles a `MergeDispatcherRequest` from maintainer node `from` (node.md §3.2–§3.3).
+    /// Handles a `MergeDispatcherRequest` from maintainer node `from`: fenced (I1), then the merged
+    /// dispatcher is prepared over live, Working, adjacent sources and the merge journaled (I12).
     pub fn handle_merge(&self, from: &NodeId, request: MergeRequest) -> Step {
         let owner = match self.admit_control(from, request.epoch, request.mode) {
             Ok(owner) => owner,

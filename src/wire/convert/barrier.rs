@@ -1,6 +1,6 @@
-//! The heartbeat path's answers and the barrier's messages (node.md §1.3, §4.4, §4.7):
-//! barrier answers, heartbeat responses, checkpoint and redo messages, block states and block
-//! statuses. Validated the same way as the rest of [`super`].
+//! The heartbeat path's answers and the barrier's messages: barrier answers, heartbeat responses,
+//! checkpoint and redo messages, block states and block statuses. Validated the same way as the
+//! rest of [`super`].
 
 use super::*;
 
