@@ -1,7 +1,7 @@
 //! Failover recovery: rebuilding span state and unfinished operators from every node's bootstrap
 //! snapshot (I12: in-flight intent survives a failover).
 //!
-//! The rules, in the order they run, per mode (each is a named test in `tests/it/recovery.rs`):
+//! The rules, in the order they run, per mode (each is a named test in `tests/it/maintainer/recovery.rs`):
 //!
 //! 1. **Start point.** The start ts is the highest trigger start ts any node reports, never below
 //!    the persisted checkpoint. The schema snapshot at it plus the DDL history after it give every

@@ -25,7 +25,7 @@ use dispatcher_core::node::*;
 use dispatcher_core::wire::pb;
 use proptest::prelude::*;
 
-use crate::manager::{bootstrap_request, create, id, mt, remove, span, ticket};
+use super::manager::{bootstrap_request, create, id, mt, remove, span, ticket};
 
 fn manager_with(config: HeartbeatConfig) -> DispatcherManager {
     let dm = DispatcherManager::with_heartbeat(

@@ -6,7 +6,7 @@ use dispatcher_core::maintainer::*;
 use dispatcher_core::messages::ComponentState::*;
 use dispatcher_core::messages::*;
 
-use crate::harness::*;
+use super::harness::*;
 
 /// Table 1 replicating on `a` as dispatcher 11, nodes a and b, bootstrapped.
 fn running() -> Maintainer {

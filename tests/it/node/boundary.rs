@@ -10,7 +10,7 @@ use dispatcher_core::wire::{
     decode_to_maintainer, decode_to_node, encode_to_maintainer, encode_to_node, WireError,
 };
 
-use crate::manager::{bootstrap_request, create, id, mt, span};
+use super::manager::{bootstrap_request, create, id, mt, span};
 
 #[test]
 fn every_kind_is_named_by_its_protobuf_message_and_has_one_direction() {

@@ -5,7 +5,7 @@ use dispatcher_core::ids::{ChangefeedId, DispatcherId, Epoch, Mode};
 use dispatcher_core::messages::*;
 use dispatcher_core::node::*;
 
-use crate::manager::*;
+use super::manager::*;
 
 fn merge(sources: &[DispatcherId], merged: DispatcherId) -> MergeRequest {
     MergeRequest {

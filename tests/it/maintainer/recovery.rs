@@ -5,7 +5,7 @@ use dispatcher_core::maintainer::*;
 use dispatcher_core::messages::ComponentState::*;
 use dispatcher_core::messages::*;
 
-use crate::harness::*;
+use super::harness::*;
 
 #[test]
 fn reported_dispatcher_of_live_table_is_adopted_as_replicating() {

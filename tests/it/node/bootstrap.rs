@@ -5,7 +5,7 @@ use dispatcher_core::ids::{Epoch, Mode, NodeId};
 use dispatcher_core::messages::*;
 use dispatcher_core::node::*;
 
-use crate::manager::*;
+use super::manager::*;
 
 fn response(step: &Step) -> BootstrapResponse {
     step.bootstrap_response().expect("a bootstrap response").clone()

@@ -12,7 +12,7 @@ use dispatcher_core::messages::*;
 use dispatcher_core::node::journal::{OpEntry, OpKey, OpRequest, OperatorTable};
 use proptest::prelude::*;
 
-use crate::manager::{id, span};
+use super::manager::{id, span};
 
 #[derive(Clone, Debug)]
 enum Action {

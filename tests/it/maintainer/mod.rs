@@ -1,0 +1,7 @@
+//! The maintainer: operator tables, the running maintainer driven by scripted nodes, and
+//! bootstrap recovery.
+
+mod harness;
+mod operators;
+mod recovery;
+mod scheduling;

@@ -1,0 +1,10 @@
+//! The node core: requests and callbacks, merges, bootstrap, the heartbeat path, the pending
+//! queue and the typed boundary.
+
+mod bootstrap;
+mod boundary;
+mod heartbeat;
+mod journal_model;
+mod manager;
+mod merge;
+mod pending;
