@@ -44,7 +44,8 @@ use crate::ids::{DispatcherId, IdMap, IdSet, Mode, NodeId};
 use crate::messages::{BootstrapResponse, BootstrapSpan, ComponentState, OperatorType, ScheduleAction};
 use crate::span::TableSpan;
 
-use super::core::{Effect, Lifecycle, Maintainer};
+use super::core::Maintainer;
+use super::event::{Effect, Lifecycle};
 use super::operator::{AfterRemove, Operator};
 use super::schema::{fates, Ddl, Fate};
 use super::spans::{NewSpan, SpanRecord, SpanState};

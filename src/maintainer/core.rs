@@ -1,16 +1,19 @@
-//! The maintainer's event loop: [`Maintainer::step`].
+//! The maintainer's event loop: [`Maintainer::step`] routes each event (statuses, bootstrap,
+//! membership, requests) and then ticks. Its other jobs live beside it: `scheduler.rs`,
+//! `requests.rs`, `ddl.rs`, `checkpoint.rs`, `bootstrap.rs`; `event.rs` holds what goes in and out.
 
 use std::collections::{BTreeMap, BTreeSet};
 
 use crate::ids::{ChangefeedId, DispatcherId, Epoch, Mode, NodeId, Ts};
 use crate::messages::{
-    BootstrapRequest, BootstrapResponse, CloseRequest, ComponentState, DispatcherStatus, Heartbeat,
-    OperatorType, PostBootstrapRequest, PostBootstrapResponse, RunningError, ToMaintainer, ToNode, Watermark,
+    BootstrapRequest, BootstrapResponse, CloseRequest, ComponentState, DispatcherStatus, OperatorType,
+    PostBootstrapRequest, ToNode, Watermark,
 };
 use crate::span::TableSpan;
 
 use super::controller::{OperatorController, Refusal};
-use super::operator::{remove_request, AfterRemove, Change, MessageContext, OpKind, Operator, Outcome};
+use super::event::{Effect, Event, Lifecycle};
+use super::operator::{remove_request, AfterRemove, Change, MessageContext, Operator};
 use super::schema::{SchemaView, TableInfo};
 use super::spans::{Guard, NewSpan, SpanController, SpanRecord, SpanState, TableKey};
 
@@ -88,165 +91,6 @@ impl MaintainerConfig {
     }
 }
 
-/// Something that happened to the maintainer.
-#[derive(Clone, PartialEq, Debug)]
-pub enum Event {
-    /// Time passed: resend, schedule, advance the checkpoint.
-    Tick,
-    /// A node answered the bootstrap request.
-    BootstrapResponse {
-        /// The node.
-        from: NodeId,
-        /// Its snapshot.
-        response: BootstrapResponse,
-    },
-    /// The own node answered the post-bootstrap request.
-    PostBootstrapResponse {
-        /// The node.
-        from: NodeId,
-        /// Its answer.
-        response: PostBootstrapResponse,
-    },
-    /// A node's heartbeat.
-    Heartbeat {
-        /// The node.
-        from: NodeId,
-        /// Its content.
-        heartbeat: Heartbeat,
-    },
-    /// A node joined the cluster.
-    NodeJoined(NodeId),
-    /// A node left the cluster (membership, not a missed heartbeat).
-    NodeLeft(NodeId),
-    /// The user asks to move a span to a node.
-    MoveSpan {
-        /// Mode of the span.
-        mode: Mode,
-        /// The span's dispatcher id.
-        id: DispatcherId,
-        /// Destination.
-        to: NodeId,
-    },
-    /// The user asks to split a span into `into` equal parts.
-    SplitSpan {
-        /// Mode of the span.
-        mode: Mode,
-        /// The span's dispatcher id.
-        id: DispatcherId,
-        /// Number of parts.
-        into: usize,
-    },
-    /// The user asks to merge adjacent spans that sit on one node.
-    MergeSpans {
-        /// Mode of the spans.
-        mode: Mode,
-        /// The spans, in key order.
-        ids: Vec<DispatcherId>,
-    },
-    /// CREATE TABLE reached the changefeed.
-    CreateTable {
-        /// The table.
-        table: TableInfo,
-        /// How many equal spans to cut it into.
-        spans: usize,
-        /// Commit ts of the DDL.
-        commit_ts: Ts,
-    },
-    /// DROP TABLE reached the changefeed.
-    DropTable {
-        /// The table.
-        table: TableInfo,
-        /// Commit ts of the DDL.
-        commit_ts: Ts,
-    },
-    /// TRUNCATE TABLE: `table` is dropped and `new_table` created by one DDL.
-    TruncateTable {
-        /// The dropped table.
-        table: TableInfo,
-        /// The table that replaces it.
-        new_table: TableInfo,
-        /// Commit ts of the DDL.
-        commit_ts: Ts,
-    },
-    /// The coordinator moved the changefeed elsewhere: go inert (I13), clean up the triggers.
-    Stop,
-    /// The changefeed is closed (paused or removed): tell every node, then go inert.
-    Close {
-        /// Removed (true) or paused (false).
-        removed: bool,
-    },
-}
-
-impl Event {
-    /// The event of a node's message, decoded by [`crate::wire::decode_to_maintainer`]; `None`
-    /// for a close answer, which the embedder's coordinator reads, not the maintainer core.
-    pub fn received(from: NodeId, message: ToMaintainer) -> Option<Event> {
-        Some(match message {
-            ToMaintainer::Heartbeat(heartbeat) => Event::Heartbeat { from, heartbeat },
-            ToMaintainer::Bootstrap(response) => Event::BootstrapResponse { from, response },
-            ToMaintainer::PostBootstrap(response) => Event::PostBootstrapResponse { from, response },
-            ToMaintainer::Close(_) => return None,
-        })
-    }
-}
-
-/// What the embedder must do or know after a step.
-#[derive(Clone, PartialEq, Debug)]
-pub enum Effect {
-    /// Deliver a control message to a node.
-    Send {
-        /// The node.
-        to: NodeId,
-        /// The message.
-        message: ToNode,
-    },
-    /// Every tracked node answered; scheduling has started.
-    Bootstrapped,
-    /// An operator finished.
-    OperatorFinished {
-        /// Its mode.
-        mode: Mode,
-        /// Its id.
-        id: DispatcherId,
-        /// Which operator.
-        kind: OpKind,
-        /// How it ended.
-        outcome: Outcome,
-    },
-    /// The committed checkpoint of a mode moved forward.
-    CheckpointAdvanced {
-        /// The mode.
-        mode: Mode,
-        /// The new committed checkpoint.
-        checkpoint_ts: Ts,
-    },
-    /// A user request or DDL could not be carried out (a documented drop, nothing changed).
-    Refused {
-        /// Which request.
-        request: &'static str,
-        /// Why.
-        reason: String,
-    },
-    /// A node reported a running error (or refused the bootstrap).
-    NodeError {
-        /// The node.
-        node: NodeId,
-        /// The error.
-        error: RunningError,
-    },
-}
-
-/// Where the maintainer is in its life.
-#[derive(Clone, Copy, PartialEq, Eq, Debug)]
-pub enum Lifecycle {
-    /// Waiting for every node's bootstrap response.
-    Bootstrapping,
-    /// Scheduling.
-    Running,
-    /// Inert: told to stop or closed (I13).
-    Removing,
-}
-
 #[derive(Debug, Default)]
 pub(super) struct NodeInfo {
     /// Answered our bootstrap (so it accepts our requests).
@@ -293,13 +137,13 @@ pub struct Maintainer {
     pub(super) dropped: BTreeSet<TableKey>,
     /// Dispatchers to remove that no span record stands for: (node, mode, id) → next send.
     pub(super) orphans: BTreeMap<(NodeId, Mode, DispatcherId), u64>,
-    next_id: u64,
-    last_balance_ms: u64,
-    post_bootstrap_acked: bool,
-    next_post_bootstrap_ms: u64,
+    pub(super) next_id: u64,
+    pub(super) last_balance_ms: u64,
+    pub(super) post_bootstrap_acked: bool,
+    pub(super) next_post_bootstrap_ms: u64,
     /// Stopped maintainer: its triggers not yet seen stopped.
-    triggers_left: Vec<DispatcherId>,
-    next_trigger_remove_ms: u64,
+    pub(super) triggers_left: Vec<DispatcherId>,
+    pub(super) next_trigger_remove_ms: u64,
     pub(super) effects: Vec<Effect>,
 }
 
@@ -451,7 +295,7 @@ impl Maintainer {
         self.effects.push(Effect::Send { to, message });
     }
 
-    fn refuse(&mut self, request: &'static str, reason: String) {
+    pub(super) fn refuse(&mut self, request: &'static str, reason: String) {
         self.effects.push(Effect::Refused { request, reason });
     }
 
@@ -465,7 +309,7 @@ impl Maintainer {
 
     // ---- tick ----
 
-    fn tick(&mut self, now_ms: u64) {
+    pub(super) fn tick(&mut self, now_ms: u64) {
         self.send_bootstrap_requests(now_ms);
         if self.lifecycle != Lifecycle::Running {
             return;
@@ -490,7 +334,7 @@ impl Maintainer {
         self.send_orphan_removes(now_ms);
     }
 
-    fn send_bootstrap_requests(&mut self, now_ms: u64) {
+    pub(super) fn send_bootstrap_requests(&mut self, now_ms: u64) {
         let due: Vec<NodeId> = self
             .nodes
             .iter()
@@ -506,7 +350,7 @@ impl Maintainer {
         }
     }
 
-    fn bootstrap_request(&self, node: &NodeId) -> BootstrapRequest {
+    pub(super) fn bootstrap_request(&self, node: &NodeId) -> BootstrapRequest {
         let own = *node == self.cfg.node;
         let trigger =
             |mode| own.then(|| self.modes.iter().find(|m| m.mode == mode).map(|m| m.trigger)).flatten();
@@ -531,7 +375,7 @@ impl Maintainer {
         self.send(self.cfg.node.clone(), message);
     }
 
-    fn send_due(&mut self, now_ms: u64, m: usize) {
+    pub(super) fn send_due(&mut self, now_ms: u64, m: usize) {
         let changefeed = self.cfg.changefeed.clone();
         let state = &mut self.modes[m];
         let ctx = MessageContext {
@@ -562,7 +406,7 @@ impl Maintainer {
         self.apply(m, changes);
     }
 
-    fn send_orphan_removes(&mut self, now_ms: u64) {
+    pub(super) fn send_orphan_removes(&mut self, now_ms: u64) {
         let due: Vec<(NodeId, Mode, DispatcherId)> =
             self.orphans.iter().filter(|(_, at)| **at <= now_ms).map(|(k, _)| k.clone()).collect();
         for (node, mode, id) in due {
@@ -602,7 +446,7 @@ impl Maintainer {
     }
 
     /// Removes a failed merge's source from `on`, then hands its span to the scheduler.
-    fn evict(&mut self, m: usize, guard: Guard, on: NodeId) {
+    pub(super) fn evict(&mut self, m: usize, guard: Guard, on: NodeId) {
         let Some(record) = self.modes[m].sc.get_guarded(guard).cloned() else { return };
         if record.node.as_ref() != Some(&on) {
             return;
@@ -618,7 +462,7 @@ impl Maintainer {
         }
     }
 
-    fn apply_one(&mut self, m: usize, change: Change) {
+    pub(super) fn apply_one(&mut self, m: usize, change: Change) {
         let state = &mut self.modes[m];
         // Every change is guarded; a stale one is a no-op by design (I6), so results are ignored.
         match change {
@@ -706,41 +550,7 @@ impl Maintainer {
 
     // ---- heartbeats ----
 
-    fn on_heartbeat(&mut self, now_ms: u64, from: &NodeId, hb: Heartbeat) {
-        if let Some(error) = hb.err.clone() {
-            self.effects.push(Effect::NodeError { node: from.clone(), error });
-        }
-        if self.lifecycle != Lifecycle::Running || !self.nodes.get(from).is_some_and(|i| i.ready) {
-            // Before bootstrap, or from a node that has not answered ours: a documented drop.
-            return;
-        }
-        // Watermarks first, statuses after (maintainer.md §1.6, I10): statuses of a mode whose
-        // watermark is older than the accepted one come from a reordered heartbeat and are dropped.
-        let mut fresh = [true; 2];
-        for (m, state) in self.modes.iter_mut().enumerate() {
-            if let Some(w) = hb.watermark(state.mode) {
-                let accept = match state.watermarks.get(from) {
-                    None => true,
-                    Some(old) => {
-                        w.seq > old.seq || (w.seq == old.seq && w.checkpoint_ts >= old.checkpoint_ts)
-                    }
-                };
-                if accept {
-                    state.watermarks.insert(from.clone(), w);
-                } else {
-                    fresh[m] = false;
-                }
-            }
-        }
-        for status in hb.statuses {
-            let Some(m) = self.mode_index(status.mode) else { continue };
-            if fresh[m] {
-                self.on_status(now_ms, m, from, &status);
-            }
-        }
-    }
-
-    fn on_status(&mut self, _now_ms: u64, m: usize, from: &NodeId, status: &DispatcherStatus) {
+    pub(super) fn on_status(&mut self, _now_ms: u64, m: usize, from: &NodeId, status: &DispatcherStatus) {
         let (id, state) = (status.id, status.state);
         let terminal = matches!(state, ComponentState::Stopped | ComponentState::Removed);
         let mode = self.modes[m].mode;
@@ -770,7 +580,7 @@ impl Maintainer {
         };
         if record.node.as_ref() != Some(from) {
             // Bound elsewhere (or absent). A live copy here that no operator explains is removed
-            // rather than ignored forever (maintainer.md §3.4 hazard).
+            // rather than ignored forever (C2: no orphans).
             if !terminal && !had_operator && self.modes[m].oc.get(id).is_none() {
                 self.remove_orphan(from.clone(), mode, id);
             }
@@ -788,7 +598,7 @@ impl Maintainer {
     /// A bound span's dispatcher stopped and no operator expected it. The record exists, so the
     /// span is still wanted: unless another replicating span of the table covers it (a merge whose
     /// journal was lost), it is placed again.
-    fn terminal_without_operator(&mut self, m: usize, id: DispatcherId) {
+    pub(super) fn terminal_without_operator(&mut self, m: usize, id: DispatcherId) {
         let sc = &self.modes[m].sc;
         let Some(record) = sc.get(id) else { return };
         let covered = sc.table(record.table()).any(|o| {
@@ -805,7 +615,7 @@ impl Maintainer {
 
     // ---- membership ----
 
-    fn on_node_joined(&mut self, now_ms: u64, node: NodeId) {
+    pub(super) fn on_node_joined(&mut self, now_ms: u64, node: NodeId) {
         // A rejoining node starts its `seq` afresh: forget what its previous life reported.
         for state in &mut self.modes {
             state.watermarks.remove(&node);
@@ -818,7 +628,7 @@ impl Maintainer {
         self.send_bootstrap_requests(now_ms);
     }
 
-    fn on_node_left(&mut self, now_ms: u64, node: &NodeId) {
+    pub(super) fn on_node_left(&mut self, now_ms: u64, node: &NodeId) {
         if self.nodes.remove(node).is_none() {
             return;
         }
@@ -829,7 +639,7 @@ impl Maintainer {
                 for m in 0..self.modes.len() {
                     self.modes[m].watermarks.remove(node);
                     // Records bound there without an operator go back to the scheduler; every
-                    // operator then decides for itself (maintainer.md §3.5).
+                    // operator then decides for itself (C1 exact tiling, C3 no stuck operators).
                     let lost: Vec<Guard> = self.modes[m]
                         .sc
                         .on_node(node)
@@ -847,71 +657,6 @@ impl Maintainer {
 
     // ---- schedulers ----
 
-    /// Basic scheduler: absent spans to the ready node with the fewest spans of the mode, while
-    /// fewer than `max_in_flight` operators are in flight.
-    fn schedule_absent(&mut self, now_ms: u64, m: usize) {
-        let nodes = self.ready_nodes();
-        if nodes.is_empty() {
-            return;
-        }
-        let budget = self.cfg.max_in_flight.saturating_sub(self.modes[m].oc.len());
-        if budget == 0 {
-            return;
-        }
-        let mut load: BTreeMap<NodeId, usize> =
-            nodes.iter().map(|n| (n.clone(), self.modes[m].sc.count_on(n))).collect();
-        let absent: Vec<DispatcherId> = self.modes[m].sc.absent().take(budget).collect();
-        for id in absent {
-            let Some(record) = self.modes[m].sc.get(id) else { continue };
-            let Some((dest, _)) = load.iter().min_by_key(|(n, c)| (**c, (*n).clone())) else { return };
-            let dest = dest.clone();
-            let op = Operator::add(record, dest.clone(), OperatorType::Add);
-            if self.admit(now_ms, m, op).is_ok() {
-                *load.entry(dest).or_default() += 1;
-            }
-        }
-    }
-
-    /// Balance scheduler: when nothing is in flight and nothing is absent, move spans from the
-    /// most to the least loaded ready node until counts differ by at most one (bounded per round).
-    fn balance(&mut self, now_ms: u64, m: usize) {
-        let state = &self.modes[m];
-        if !state.oc.is_empty() || state.sc.absent_len() > 0 {
-            return;
-        }
-        let nodes = self.ready_nodes();
-        if nodes.len() < 2 {
-            return;
-        }
-        let mut load: BTreeMap<NodeId, usize> =
-            nodes.iter().map(|n| (n.clone(), state.sc.count_on(n))).collect();
-        for _ in 0..self.cfg.balance_moves_max {
-            let (Some((hi, hc)), Some((lo, lc))) = (
-                load.iter()
-                    .max_by_key(|(n, c)| (**c, std::cmp::Reverse((*n).clone())))
-                    .map(|(n, c)| (n.clone(), *c)),
-                load.iter().min_by_key(|(n, c)| (**c, (*n).clone())).map(|(n, c)| (n.clone(), *c)),
-            ) else {
-                return;
-            };
-            if hc <= lc + 1 {
-                return;
-            }
-            let sc = &self.modes[m].sc;
-            let candidate = sc
-                .on_node(&hi)
-                .filter_map(|id| sc.get(id))
-                .find(|r| r.state == SpanState::Replicating && self.modes[m].oc.get(r.id).is_none())
-                .and_then(|r| Operator::moving(r, lo.clone()));
-            let Some(op) = candidate else { return };
-            if self.admit(now_ms, m, op).is_err() {
-                return;
-            }
-            *load.entry(hi).or_default() -= 1;
-            *load.entry(lo).or_default() += 1;
-        }
-    }
-
     /// Admits an operator and applies its start changes.
     pub(super) fn admit(&mut self, now_ms: u64, m: usize, op: Operator) -> Result<(), Refusal> {
         let state = &mut self.modes[m];
@@ -921,77 +666,6 @@ impl Maintainer {
     }
 
     // ---- user requests ----
-
-    fn request_move(&mut self, now_ms: u64, mode: Mode, id: DispatcherId, to: NodeId) {
-        const R: &str = "move";
-        let Some(m) = self.running_mode(R, mode) else { return };
-        if !self.nodes.get(&to).is_some_and(|i| i.ready) {
-            return self.refuse(R, format!("node {to} is not a ready member"));
-        }
-        let op = match self.modes[m].sc.get(id) {
-            Some(r) if r.state == SpanState::Replicating => Operator::moving(r, to),
-            Some(r) => return self.refuse(R, format!("span {id} is {:?}", r.state)),
-            None => return self.refuse(R, format!("no span {id} in {mode:?} mode")),
-        };
-        if let Some(op) = op {
-            if let Err(why) = self.admit(now_ms, m, op) {
-                self.refuse(R, format!("{why:?}"));
-            }
-        }
-    }
-
-    fn request_split(&mut self, now_ms: u64, mode: Mode, id: DispatcherId, into: usize) {
-        const R: &str = "split";
-        let Some(m) = self.running_mode(R, mode) else { return };
-        let op = match self.modes[m].sc.get(id) {
-            Some(r) if r.state == SpanState::Replicating => match r.span.split_even(into) {
-                Some(parts) => Operator::split(r, parts),
-                None => return self.refuse(R, format!("span {:?} cannot be cut into {into}", r.span)),
-            },
-            Some(r) => return self.refuse(R, format!("span {id} is {:?}", r.state)),
-            None => return self.refuse(R, format!("no span {id} in {mode:?} mode")),
-        };
-        if let Some(op) = op {
-            if let Err(why) = self.admit(now_ms, m, op) {
-                self.refuse(R, format!("{why:?}"));
-            }
-        }
-    }
-
-    fn request_merge(&mut self, now_ms: u64, mode: Mode, ids: &[DispatcherId]) {
-        const R: &str = "merge";
-        let Some(m) = self.running_mode(R, mode) else { return };
-        let sc = &self.modes[m].sc;
-        let records: Option<Vec<&SpanRecord>> = ids.iter().map(|id| sc.get(*id)).collect();
-        let Some(records) = records else { return self.refuse(R, "unknown span".into()) };
-        let node = records.first().and_then(|r| r.node.clone());
-        let valid = records.len() >= 2
-            && records.iter().all(|r| r.state == SpanState::Replicating && r.node == node)
-            && records.windows(2).all(|w| w[0].span.is_followed_by(&w[1].span));
-        let (true, Some(node)) = (valid, node) else {
-            return self.refuse(R, "spans must be two or more adjacent replicating spans on one node".into());
-        };
-        let span = records[0].span.joined_with(&records[records.len() - 1].span);
-        let checkpoint = records.iter().map(|r| r.checkpoint).min().unwrap_or(0).max(1);
-        let schema_id = records[0].schema_id;
-        let guards: Vec<Guard> = records.iter().map(|r| r.guard()).collect();
-        let target_id = self.mint();
-        let new = NewSpan {
-            id: target_id,
-            span,
-            schema_id,
-            checkpoint,
-            component: ComponentState::Preparing,
-            block: None,
-        };
-        let Some(target) = self.modes[m].sc.insert(new, SpanState::Scheduling, Some(node.clone())) else {
-            return self.refuse(R, "merged id taken".into());
-        };
-        if let Err(why) = self.admit_merge(now_ms, m, target, node, guards, false) {
-            let _ = self.modes[m].sc.delete(target);
-            self.refuse(R, format!("{why:?}"));
-        }
-    }
 
     /// Admits a merge into the existing target record: an occupy per source, then the merge.
     /// `restored`: rebuilt from a node's merge journal, so already taken up by the node.
@@ -1041,159 +715,7 @@ impl Maintainer {
         Ok(())
     }
 
-    fn running_mode(&mut self, request: &'static str, mode: Mode) -> Option<usize> {
-        if self.lifecycle != Lifecycle::Running {
-            self.refuse(request, "the maintainer is not bootstrapped".into());
-            return None;
-        }
-        let m = self.mode_index(mode);
-        if m.is_none() {
-            self.refuse(request, format!("{mode:?} mode is not enabled"));
-        }
-        m
-    }
-
     // ---- DDL ----
 
-    fn create_table(&mut self, table: TableInfo, spans: usize, commit_ts: Ts) {
-        let key = (table.keyspace_id, table.table_id);
-        if self.dropped.contains(&key) {
-            return self
-                .refuse("create table", format!("table {} was dropped; ids are not reused", table.table_id));
-        }
-        if self.live.contains_key(&key) {
-            return;
-        }
-        self.live.insert(key, (table, commit_ts));
-        let whole = TableSpan::whole_table(key.0, key.1);
-        let parts =
-            if spans > 1 { whole.split_even(spans).unwrap_or_else(|| vec![whole]) } else { vec![whole] };
-        for m in 0..self.modes.len() {
-            if self.modes[m].sc.has_table(key) {
-                continue;
-            }
-            for span in parts.clone() {
-                self.insert_absent(m, span, table.schema_id, commit_ts);
-            }
-        }
-    }
-
-    /// DROP TABLE: remove targets are captured first, operators cancelled second, records deleted
-    /// last (maintainer.md §3.6, §7.2), then a Remove goes to every captured node.
-    fn drop_table(&mut self, now_ms: u64, table: TableInfo) {
-        let key = (table.keyspace_id, table.table_id);
-        self.live.remove(&key);
-        self.dropped.insert(key);
-        for m in 0..self.modes.len() {
-            let records: Vec<SpanRecord> = self.modes[m].sc.table(key).cloned().collect();
-            // 1. Capture each bound record's node before any cancel hook can move it.
-            let removes: Vec<Operator> = records
-                .iter()
-                .filter_map(|r| {
-                    let node = r.node.clone()?;
-                    Some(Operator::remove(r, node, OperatorType::Remove, AfterRemove::Nothing))
-                })
-                .collect();
-            // 2. Cancel every operator on the table's ids (including Removes already running).
-            let ids: BTreeSet<DispatcherId> = records.iter().map(|r| r.id).collect();
-            for id in &ids {
-                let changes = self.modes[m].oc.cancel(*id);
-                self.apply(m, changes);
-            }
-            // 3. Delete the records.
-            for r in &records {
-                let _ = self.modes[m].sc.delete(r.guard());
-            }
-            // 4. Remove the dispatchers from the captured nodes.
-            for op in removes {
-                let _ = self.admit(now_ms, m, op);
-            }
-        }
-    }
-
-    fn stop(&mut self, now_ms: u64) {
-        // The only thing an inert maintainer still does: remove its own table triggers, so the
-        // next maintainer's bootstrap is not refused for a trigger mismatch on this node. The
-        // removes are resent until a heartbeat shows the triggers stopped (a lost remove would
-        // otherwise block the next maintainer forever).
-        for state in &mut self.modes {
-            state.oc.quiesce();
-        }
-        self.lifecycle = Lifecycle::Removing;
-        self.triggers_left = self.modes.iter().map(|m| m.trigger).collect();
-        self.next_trigger_remove_ms = now_ms;
-        self.send_trigger_removes(now_ms);
-    }
-
-    fn send_trigger_removes(&mut self, now_ms: u64) {
-        if self.triggers_left.is_empty() || now_ms < self.next_trigger_remove_ms {
-            return;
-        }
-        self.next_trigger_remove_ms = now_ms.saturating_add(self.cfg.resend_ms);
-        for state in &self.modes {
-            if !self.triggers_left.contains(&state.trigger) {
-                continue;
-            }
-            let request = remove_request(
-                &self.cfg.changefeed,
-                state.mode,
-                self.cfg.epoch,
-                state.trigger,
-                Some(TableSpan::table_trigger(self.cfg.keyspace_id)),
-                OperatorType::Remove,
-            );
-            self.effects.push(Effect::Send { to: self.cfg.node.clone(), message: ToNode::Schedule(request) });
-        }
-    }
-
-    fn step_inert(&mut self, now_ms: u64, event: Event) {
-        match event {
-            Event::Tick => self.send_trigger_removes(now_ms),
-            Event::Heartbeat { from, heartbeat } if from == self.cfg.node => {
-                let mine: Vec<DispatcherId> = self.modes.iter().map(|m| m.trigger).collect();
-                for s in heartbeat.statuses.iter().filter(|s| mine.contains(&s.id)) {
-                    if matches!(s.state, ComponentState::Stopped | ComponentState::Removed) {
-                        self.triggers_left.retain(|t| *t != s.id);
-                    } else if !self.triggers_left.contains(&s.id) {
-                        // Back again (a delayed duplicate of our own bootstrap re-created it):
-                        // remove it again.
-                        self.triggers_left.push(s.id);
-                        self.next_trigger_remove_ms = now_ms;
-                    }
-                }
-            }
-            _ => {}
-        }
-    }
-
     // ---- checkpoint ----
-
-    /// Advances the committed checkpoint of a mode (maintainer.md §1.6, I9-I11): the minimum of the
-    /// unreplicated records, the records of operators that start dispatchers, and the watermark of
-    /// every node that hosts a record plus the own node. Every one of those nodes must have
-    /// reported; the result only ever moves forward.
-    fn advance_checkpoint(&mut self, m: usize) {
-        let state = &self.modes[m];
-        let mut candidate = Ts::MAX;
-        if let Some(ts) = state.sc.min_unreplicated_checkpoint() {
-            candidate = candidate.min(ts);
-        }
-        if let Some(ts) = state.oc.min_blocking_checkpoint(&state.sc) {
-            candidate = candidate.min(ts);
-        }
-        let mut required: BTreeSet<&NodeId> = state.sc.bound_nodes().collect();
-        required.insert(&self.cfg.node);
-        for node in required {
-            match state.watermarks.get(node) {
-                Some(w) => candidate = candidate.min(w.checkpoint_ts),
-                None => return,
-            }
-        }
-        if candidate == Ts::MAX || candidate <= state.committed {
-            return;
-        }
-        let mode = state.mode;
-        self.modes[m].committed = candidate;
-        self.effects.push(Effect::CheckpointAdvanced { mode, checkpoint_ts: candidate });
-    }
 }

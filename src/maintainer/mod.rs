@@ -6,14 +6,20 @@
 //! never reads a clock, sleeps or does I/O, so the simulator and the tests step it exactly.
 
 mod bootstrap;
+mod checkpoint;
 pub mod controller;
 mod core;
+mod ddl;
+mod event;
 pub mod operator;
+mod requests;
+mod scheduler;
 pub mod schema;
 pub mod spans;
 
-pub use self::core::{Effect, Event, Lifecycle, Maintainer, MaintainerConfig, ModeView, Mutation, Mutations};
+pub use self::core::{Maintainer, MaintainerConfig, ModeView, Mutation, Mutations};
 pub use controller::{Finished, OperatorController, Refusal};
+pub use event::{Effect, Event, Lifecycle};
 pub use operator::{AfterRemove, Change, Kind, OpEvent, OpKind, Operator, Outcome, Phase};
 pub use schema::{Ddl, Fate, MemorySchema, SchemaView, TableInfo};
 pub use spans::{Guard, NewSpan, SpanController, SpanRecord, SpanState, Stale, TableKey};

@@ -1,0 +1,74 @@
+//! Watermarks in, the committed checkpoint out (I9-I11).
+
+use std::collections::BTreeSet;
+
+use crate::ids::{NodeId, Ts};
+use crate::messages::Heartbeat;
+
+use super::core::Maintainer;
+use super::event::{Effect, Lifecycle};
+
+impl Maintainer {
+    pub(super) fn on_heartbeat(&mut self, now_ms: u64, from: &NodeId, hb: Heartbeat) {
+        if let Some(error) = hb.err.clone() {
+            self.effects.push(Effect::NodeError { node: from.clone(), error });
+        }
+        if self.lifecycle != Lifecycle::Running || !self.nodes.get(from).is_some_and(|i| i.ready) {
+            // Before bootstrap, or from a node that has not answered ours: a documented drop.
+            return;
+        }
+        // Watermarks first, statuses after (I10): statuses of a mode whose
+        // watermark is older than the accepted one come from a reordered heartbeat and are dropped.
+        let mut fresh = [true; 2];
+        for (m, state) in self.modes.iter_mut().enumerate() {
+            if let Some(w) = hb.watermark(state.mode) {
+                let accept = match state.watermarks.get(from) {
+                    None => true,
+                    Some(old) => {
+                        w.seq > old.seq || (w.seq == old.seq && w.checkpoint_ts >= old.checkpoint_ts)
+                    }
+                };
+                if accept {
+                    state.watermarks.insert(from.clone(), w);
+                } else {
+                    fresh[m] = false;
+                }
+            }
+        }
+        for status in hb.statuses {
+            let Some(m) = self.mode_index(status.mode) else { continue };
+            if fresh[m] {
+                self.on_status(now_ms, m, from, &status);
+            }
+        }
+    }
+
+    /// Advances the committed checkpoint of a mode (I9-I11): the minimum of the
+    /// unreplicated records, the records of operators that start dispatchers, and the watermark of
+    /// every node that hosts a record plus the own node. Every one of those nodes must have
+    /// reported; the result only ever moves forward.
+    pub(super) fn advance_checkpoint(&mut self, m: usize) {
+        let state = &self.modes[m];
+        let mut candidate = Ts::MAX;
+        if let Some(ts) = state.sc.min_unreplicated_checkpoint() {
+            candidate = candidate.min(ts);
+        }
+        if let Some(ts) = state.oc.min_blocking_checkpoint(&state.sc) {
+            candidate = candidate.min(ts);
+        }
+        let mut required: BTreeSet<&NodeId> = state.sc.bound_nodes().collect();
+        required.insert(&self.cfg.node);
+        for node in required {
+            match state.watermarks.get(node) {
+                Some(w) => candidate = candidate.min(w.checkpoint_ts),
+                None => return,
+            }
+        }
+        if candidate == Ts::MAX || candidate <= state.committed {
+            return;
+        }
+        let mode = state.mode;
+        self.modes[m].committed = candidate;
+        self.effects.push(Effect::CheckpointAdvanced { mode, checkpoint_ts: candidate });
+    }
+}

@@ -1,0 +1,127 @@
+//! Table-set changes (create, drop) and the stopping maintainer (its trigger removes and the
+//! inert step).
+
+use std::collections::BTreeSet;
+
+use crate::ids::{DispatcherId, Ts};
+use crate::messages::{ComponentState, OperatorType, ToNode};
+use crate::span::TableSpan;
+
+use super::core::Maintainer;
+use super::event::{Effect, Event, Lifecycle};
+use super::operator::{remove_request, AfterRemove, Operator};
+use super::schema::TableInfo;
+use super::spans::SpanRecord;
+
+impl Maintainer {
+    pub(super) fn create_table(&mut self, table: TableInfo, spans: usize, commit_ts: Ts) {
+        let key = (table.keyspace_id, table.table_id);
+        if self.dropped.contains(&key) {
+            return self
+                .refuse("create table", format!("table {} was dropped; ids are not reused", table.table_id));
+        }
+        if self.live.contains_key(&key) {
+            return;
+        }
+        self.live.insert(key, (table, commit_ts));
+        let whole = TableSpan::whole_table(key.0, key.1);
+        let parts =
+            if spans > 1 { whole.split_even(spans).unwrap_or_else(|| vec![whole]) } else { vec![whole] };
+        for m in 0..self.modes.len() {
+            if self.modes[m].sc.has_table(key) {
+                continue;
+            }
+            for span in parts.clone() {
+                self.insert_absent(m, span, table.schema_id, commit_ts);
+            }
+        }
+    }
+
+    /// DROP TABLE: remove targets are captured first, operators cancelled second, records deleted
+    /// last (I8: a dropped table stays dropped), then a Remove goes to every captured node.
+    pub(super) fn drop_table(&mut self, now_ms: u64, table: TableInfo) {
+        let key = (table.keyspace_id, table.table_id);
+        self.live.remove(&key);
+        self.dropped.insert(key);
+        for m in 0..self.modes.len() {
+            let records: Vec<SpanRecord> = self.modes[m].sc.table(key).cloned().collect();
+            // 1. Capture each bound record's node before any cancel hook can move it.
+            let removes: Vec<Operator> = records
+                .iter()
+                .filter_map(|r| {
+                    let node = r.node.clone()?;
+                    Some(Operator::remove(r, node, OperatorType::Remove, AfterRemove::Nothing))
+                })
+                .collect();
+            // 2. Cancel every operator on the table's ids (including Removes already running).
+            let ids: BTreeSet<DispatcherId> = records.iter().map(|r| r.id).collect();
+            for id in &ids {
+                let changes = self.modes[m].oc.cancel(*id);
+                self.apply(m, changes);
+            }
+            // 3. Delete the records.
+            for r in &records {
+                let _ = self.modes[m].sc.delete(r.guard());
+            }
+            // 4. Remove the dispatchers from the captured nodes.
+            for op in removes {
+                let _ = self.admit(now_ms, m, op);
+            }
+        }
+    }
+
+    pub(super) fn stop(&mut self, now_ms: u64) {
+        // The only thing an inert maintainer still does: remove its own table triggers, so the
+        // next maintainer's bootstrap is not refused for a trigger mismatch on this node. The
+        // removes are resent until a heartbeat shows the triggers stopped (a lost remove would
+        // otherwise block the next maintainer forever).
+        for state in &mut self.modes {
+            state.oc.quiesce();
+        }
+        self.lifecycle = Lifecycle::Removing;
+        self.triggers_left = self.modes.iter().map(|m| m.trigger).collect();
+        self.next_trigger_remove_ms = now_ms;
+        self.send_trigger_removes(now_ms);
+    }
+
+    pub(super) fn send_trigger_removes(&mut self, now_ms: u64) {
+        if self.triggers_left.is_empty() || now_ms < self.next_trigger_remove_ms {
+            return;
+        }
+        self.next_trigger_remove_ms = now_ms.saturating_add(self.cfg.resend_ms);
+        for state in &self.modes {
+            if !self.triggers_left.contains(&state.trigger) {
+                continue;
+            }
+            let request = remove_request(
+                &self.cfg.changefeed,
+                state.mode,
+                self.cfg.epoch,
+                state.trigger,
+                Some(TableSpan::table_trigger(self.cfg.keyspace_id)),
+                OperatorType::Remove,
+            );
+            self.effects.push(Effect::Send { to: self.cfg.node.clone(), message: ToNode::Schedule(request) });
+        }
+    }
+
+    pub(super) fn step_inert(&mut self, now_ms: u64, event: Event) {
+        match event {
+            Event::Tick => self.send_trigger_removes(now_ms),
+            Event::Heartbeat { from, heartbeat } if from == self.cfg.node => {
+                let mine: Vec<DispatcherId> = self.modes.iter().map(|m| m.trigger).collect();
+                for s in heartbeat.statuses.iter().filter(|s| mine.contains(&s.id)) {
+                    if matches!(s.state, ComponentState::Stopped | ComponentState::Removed) {
+                        self.triggers_left.retain(|t| *t != s.id);
+                    } else if !self.triggers_left.contains(&s.id) {
+                        // Back again (a delayed duplicate of our own bootstrap re-created it):
+                        // remove it again.
+                        self.triggers_left.push(s.id);
+                        self.next_trigger_remove_ms = now_ms;
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+}

@@ -1,0 +1,95 @@
+//! Operator requests from outside the maintainer (move, split, merge), checked against the
+//! running mode before an operator is admitted.
+
+use crate::ids::{DispatcherId, Mode, NodeId};
+use crate::messages::ComponentState;
+
+use super::core::Maintainer;
+use super::event::Lifecycle;
+use super::operator::Operator;
+use super::spans::{Guard, NewSpan, SpanRecord, SpanState};
+
+impl Maintainer {
+    pub(super) fn request_move(&mut self, now_ms: u64, mode: Mode, id: DispatcherId, to: NodeId) {
+        const R: &str = "move";
+        let Some(m) = self.running_mode(R, mode) else { return };
+        if !self.nodes.get(&to).is_some_and(|i| i.ready) {
+            return self.refuse(R, format!("node {to} is not a ready member"));
+        }
+        let op = match self.modes[m].sc.get(id) {
+            Some(r) if r.state == SpanState::Replicating => Operator::moving(r, to),
+            Some(r) => return self.refuse(R, format!("span {id} is {:?}", r.state)),
+            None => return self.refuse(R, format!("no span {id} in {mode:?} mode")),
+        };
+        if let Some(op) = op {
+            if let Err(why) = self.admit(now_ms, m, op) {
+                self.refuse(R, format!("{why:?}"));
+            }
+        }
+    }
+
+    pub(super) fn request_split(&mut self, now_ms: u64, mode: Mode, id: DispatcherId, into: usize) {
+        const R: &str = "split";
+        let Some(m) = self.running_mode(R, mode) else { return };
+        let op = match self.modes[m].sc.get(id) {
+            Some(r) if r.state == SpanState::Replicating => match r.span.split_even(into) {
+                Some(parts) => Operator::split(r, parts),
+                None => return self.refuse(R, format!("span {:?} cannot be cut into {into}", r.span)),
+            },
+            Some(r) => return self.refuse(R, format!("span {id} is {:?}", r.state)),
+            None => return self.refuse(R, format!("no span {id} in {mode:?} mode")),
+        };
+        if let Some(op) = op {
+            if let Err(why) = self.admit(now_ms, m, op) {
+                self.refuse(R, format!("{why:?}"));
+            }
+        }
+    }
+
+    pub(super) fn request_merge(&mut self, now_ms: u64, mode: Mode, ids: &[DispatcherId]) {
+        const R: &str = "merge";
+        let Some(m) = self.running_mode(R, mode) else { return };
+        let sc = &self.modes[m].sc;
+        let records: Option<Vec<&SpanRecord>> = ids.iter().map(|id| sc.get(*id)).collect();
+        let Some(records) = records else { return self.refuse(R, "unknown span".into()) };
+        let node = records.first().and_then(|r| r.node.clone());
+        let valid = records.len() >= 2
+            && records.iter().all(|r| r.state == SpanState::Replicating && r.node == node)
+            && records.windows(2).all(|w| w[0].span.is_followed_by(&w[1].span));
+        let (true, Some(node)) = (valid, node) else {
+            return self.refuse(R, "spans must be two or more adjacent replicating spans on one node".into());
+        };
+        let span = records[0].span.joined_with(&records[records.len() - 1].span);
+        let checkpoint = records.iter().map(|r| r.checkpoint).min().unwrap_or(0).max(1);
+        let schema_id = records[0].schema_id;
+        let guards: Vec<Guard> = records.iter().map(|r| r.guard()).collect();
+        let target_id = self.mint();
+        let new = NewSpan {
+            id: target_id,
+            span,
+            schema_id,
+            checkpoint,
+            component: ComponentState::Preparing,
+            block: None,
+        };
+        let Some(target) = self.modes[m].sc.insert(new, SpanState::Scheduling, Some(node.clone())) else {
+            return self.refuse(R, "merged id taken".into());
+        };
+        if let Err(why) = self.admit_merge(now_ms, m, target, node, guards, false) {
+            let _ = self.modes[m].sc.delete(target);
+            self.refuse(R, format!("{why:?}"));
+        }
+    }
+
+    pub(super) fn running_mode(&mut self, request: &'static str, mode: Mode) -> Option<usize> {
+        if self.lifecycle != Lifecycle::Running {
+            self.refuse(request, "the maintainer is not bootstrapped".into());
+            return None;
+        }
+        let m = self.mode_index(mode);
+        if m.is_none() {
+            self.refuse(request, format!("{mode:?} mode is not enabled"));
+        }
+        m
+    }
+}
