@@ -71,21 +71,10 @@ pub fn response(spans: Vec<BootstrapSpan>) -> BootstrapResponse {
     BootstrapResponse { spans, epoch: EPOCH, ..Default::default() }
 }
 
+/// A schedule request journaled by the previous owner (epoch 6), starting at `CP`.
 pub fn journaled(id: u64, span: TableSpan, action: ScheduleAction, op: OperatorType) -> ScheduleRequest {
-    ScheduleRequest {
-        changefeed: ChangefeedId::default(),
-        config: DispatcherConfig {
-            id: did(id),
-            mode: Mode::Default,
-            span: Some(span),
-            start_ts: CP,
-            schema_id: 1,
-            skip_dml_as_start_ts: false,
-        },
-        action,
-        operator_type: op,
-        epoch: Epoch(6),
-    }
+    let create = crate::node::manager::create_at(did(id), span, Mode::Default, 6, CP);
+    ScheduleRequest { action, operator_type: op, ..create }
 }
 
 /// Ticks once (bootstrap requests go out), answers from each node, returns the effects of the
@@ -97,6 +86,11 @@ pub fn bootstrap(m: &mut Maintainer, answers: Vec<(&str, BootstrapResponse)>) ->
         effects.extend(m.step(0, Event::BootstrapResponse { from: n(node), response }));
     }
     effects
+}
+
+/// `bootstrap`, each node answering with just its spans.
+pub fn bootstrap_spans(m: &mut Maintainer, answers: Vec<(&str, Vec<BootstrapSpan>)>) -> Vec<Effect> {
+    bootstrap(m, answers.into_iter().map(|(node, spans)| (node, response(spans))).collect())
 }
 
 pub fn heartbeat(statuses: &[(DispatcherId, ComponentState, Ts)], seq: u64, watermark: Ts) -> Heartbeat {
@@ -125,16 +119,7 @@ pub fn status(
     state: ComponentState,
     ckpt: Ts,
 ) -> Vec<Effect> {
-    let heartbeat = Heartbeat {
-        statuses: vec![DispatcherStatus {
-            id,
-            mode: Mode::Default,
-            state,
-            checkpoint_ts: ckpt,
-            event_size_per_second: 0.0,
-        }],
-        ..Default::default()
-    };
+    let heartbeat = Heartbeat { watermark: None, ..heartbeat(&[(id, state, ckpt)], 0, 0) };
     m.step(now, Event::Heartbeat { from: n(node), heartbeat })
 }
 
@@ -167,6 +152,16 @@ pub fn record(m: &Maintainer, id: DispatcherId) -> Option<SpanRecord> {
 
 pub fn state_of(m: &Maintainer, id: DispatcherId) -> Option<(SpanState, Option<String>)> {
     record(m, id).map(|r| (r.state, r.node.map(|n| n.to_string())))
+}
+
+/// What `state_of` answers for a span replicating on `node`.
+pub fn replicating(node: &str) -> Option<(SpanState, Option<String>)> {
+    Some((SpanState::Replicating, Some(node.into())))
+}
+
+/// What `state_of` answers for an absent span.
+pub fn absent() -> Option<(SpanState, Option<String>)> {
+    Some((SpanState::Absent, None))
 }
 
 pub fn op_of(m: &Maintainer, id: DispatcherId) -> Option<(OpKind, Phase)> {

@@ -1,21 +1,49 @@
 //! Bootstrap recovery (I12), one test per rule and per branch (the rules are numbered in
 //! src/maintainer/bootstrap.rs).
 
+use dispatcher_core::ids::{Epoch, Mode, Ts};
 use dispatcher_core::maintainer::*;
 use dispatcher_core::messages::ComponentState::*;
 use dispatcher_core::messages::*;
 
 use super::harness::*;
 
+/// A node's answer: dispatcher 11 of table 1 Working at `at` (none if `None`), and one journaled
+/// `action` of 11 over table 1 by the previous owner.
+fn journal(at: Option<Ts>, action: ScheduleAction, op: OperatorType) -> BootstrapResponse {
+    let spans = at.map(|at| bspan(11, whole(1), Working, at)).into_iter().collect();
+    BootstrapResponse { operators: vec![journaled(11, whole(1), action, op)], ..response(spans) }
+}
+
+/// A node's answer: table 1 as merge sources 11 (at 120) and 12 (at 125) and their merged
+/// dispatcher 13, in the given states, with the merge of `sources` into 13 journaled.
+fn merge_journaled(
+    states: [ComponentState; 2],
+    target: (ComponentState, Ts),
+    sources: &[u64],
+) -> BootstrapResponse {
+    let spans = vec![
+        bspan(11, part(1, 2, 0), states[0], 120),
+        bspan(12, part(1, 2, 1), states[1], 125),
+        bspan(13, whole(1), target.0, target.1),
+    ];
+    let merge = MergeRequest {
+        changefeed: Default::default(),
+        sources: sources.iter().map(|s| did(*s)).collect(),
+        merged: did(13),
+        mode: Mode::Default,
+        epoch: Epoch(6),
+    };
+    BootstrapResponse { merge_operators: vec![merge], ..response(spans) }
+}
+
 #[test]
 fn reported_dispatcher_of_live_table_is_adopted_as_replicating() {
     let mut m = maintainer(&["a", "b"], &[1]);
-    let effects = bootstrap(
-        &mut m,
-        vec![("a", response(vec![])), ("b", response(vec![bspan(11, whole(1), Working, 120)]))],
-    );
+    let effects =
+        bootstrap_spans(&mut m, vec![("a", vec![]), ("b", vec![bspan(11, whole(1), Working, 120)])]);
     assert!(effects.contains(&Effect::Bootstrapped));
-    assert_eq!(state_of(&m, did(11)), Some((SpanState::Replicating, Some("b".into()))));
+    assert_eq!(state_of(&m, did(11)), replicating("b"));
     assert_eq!(table_spans(&m, 1).len(), 1, "no hole, nothing added");
     sound(&m);
 }
@@ -23,7 +51,7 @@ fn reported_dispatcher_of_live_table_is_adopted_as_replicating() {
 #[test]
 fn bootstrap_waits_for_every_node_and_sends_post_bootstrap_to_own_node() {
     let mut m = maintainer(&["a", "b"], &[1]);
-    let e = bootstrap(&mut m, vec![("a", response(vec![]))]);
+    let e = bootstrap_spans(&mut m, vec![("a", vec![])]);
     assert!(!e.contains(&Effect::Bootstrapped));
     assert_eq!(m.lifecycle(), Lifecycle::Bootstrapping);
     let e = m.step(0, Event::BootstrapResponse { from: n("b"), response: response(vec![]) });
@@ -54,10 +82,7 @@ fn bootstrap_requests_carry_epoch_and_triggers_only_to_own_node() {
 #[test]
 fn uncovered_live_table_becomes_absent_and_is_scheduled() {
     let mut m = maintainer(&["a", "b"], &[1, 2]);
-    bootstrap(
-        &mut m,
-        vec![("a", response(vec![])), ("b", response(vec![bspan(11, whole(1), Working, 120)]))],
-    );
+    bootstrap_spans(&mut m, vec![("a", vec![]), ("b", vec![bspan(11, whole(1), Working, 120)])]);
     let spans = table_spans(&m, 2);
     assert_eq!(spans, vec![(whole(2), SpanState::Absent, None)]);
     let e = m.step(10, Event::Tick);
@@ -72,13 +97,8 @@ fn uncovered_live_table_becomes_absent_and_is_scheduled() {
 #[test]
 fn holes_between_reported_spans_are_repaired() {
     let mut m = maintainer(&["a"], &[1]);
-    bootstrap(
-        &mut m,
-        vec![(
-            "a",
-            response(vec![bspan(11, part(1, 4, 0), Working, 120), bspan(12, part(1, 4, 2), Working, 120)]),
-        )],
-    );
+    let spans = vec![bspan(11, part(1, 4, 0), Working, 120), bspan(12, part(1, 4, 2), Working, 120)];
+    bootstrap_spans(&mut m, vec![("a", spans)]);
     let spans = table_spans(&m, 1);
     let absent: Vec<_> = spans.iter().filter(|s| s.1 == SpanState::Absent).map(|s| s.0.clone()).collect();
     assert_eq!(absent, vec![part(1, 4, 1), part(1, 4, 3)]);
@@ -88,14 +108,11 @@ fn holes_between_reported_spans_are_repaired() {
 #[test]
 fn same_id_reported_by_two_nodes_keeps_the_working_copy_and_removes_the_other() {
     let mut m = maintainer(&["a", "b"], &[1]);
-    bootstrap(
+    bootstrap_spans(
         &mut m,
-        vec![
-            ("a", response(vec![bspan(11, whole(1), Stopped, 150)])),
-            ("b", response(vec![bspan(11, whole(1), Working, 120)])),
-        ],
+        vec![("a", vec![bspan(11, whole(1), Stopped, 150)]), ("b", vec![bspan(11, whole(1), Working, 120)])],
     );
-    assert_eq!(state_of(&m, did(11)), Some((SpanState::Replicating, Some("b".into()))));
+    assert_eq!(state_of(&m, did(11)), replicating("b"));
     assert_eq!(orphans(&m), vec![("a".to_string(), did(11))]);
     let e = m.step(1, Event::Tick);
     assert!(schedules(&e).contains(&("a".into(), ScheduleAction::Remove, OperatorType::Remove, did(11), 0)));
@@ -104,19 +121,12 @@ fn same_id_reported_by_two_nodes_keeps_the_working_copy_and_removes_the_other() 
 #[test]
 fn identical_spans_with_two_ids_keep_one_and_remove_the_other_as_temporary_coverage() {
     let mut m = maintainer(&["a", "b"], &[1]);
-    bootstrap(
+    bootstrap_spans(
         &mut m,
-        vec![
-            ("a", response(vec![bspan(11, whole(1), Working, 120)])),
-            ("b", response(vec![bspan(12, whole(1), Working, 120)])),
-        ],
+        vec![("a", vec![bspan(11, whole(1), Working, 120)]), ("b", vec![bspan(12, whole(1), Working, 120)])],
     );
-    assert_eq!(state_of(&m, did(11)), Some((SpanState::Replicating, Some("a".into()))));
-    assert_eq!(
-        state_of(&m, did(12)),
-        Some((SpanState::Replicating, Some("b".into()))),
-        "kept until it stopped"
-    );
+    assert_eq!(state_of(&m, did(11)), replicating("a"));
+    assert_eq!(state_of(&m, did(12)), replicating("b"), "kept until it stopped");
     assert_eq!(op_of(&m, did(12)), Some((OpKind::Remove, Phase::Removing)));
     // Once it stopped, it is deleted and nothing needs repair (11 covers the table).
     status(&mut m, 5, "b", did(12), Stopped, 130);
@@ -130,11 +140,11 @@ fn partial_overlap_keeps_the_narrower_first_and_repairs_the_hole_after_the_clean
     let parts = whole(1).split_even(4).unwrap();
     let wide = parts[0].joined_with(&parts[2]); // [0, 3/4)
     let mut m = maintainer(&["a", "b"], &[1]);
-    bootstrap(
+    bootstrap_spans(
         &mut m,
         vec![
-            ("a", response(vec![bspan(11, parts[0].clone(), Working, 120)])),
-            ("b", response(vec![bspan(12, wide, Working, 120)])),
+            ("a", vec![bspan(11, parts[0].clone(), Working, 120)]),
+            ("b", vec![bspan(12, wide, Working, 120)]),
         ],
     );
     assert_eq!(op_of(&m, did(12)), Some((OpKind::Remove, Phase::Removing)));
@@ -152,9 +162,7 @@ fn partial_overlap_keeps_the_narrower_first_and_repairs_the_hole_after_the_clean
 #[test]
 fn restored_o_remove_deletes_the_span_and_repairs_coverage() {
     let mut m = maintainer(&["a"], &[1]);
-    let mut r = response(vec![bspan(11, whole(1), Working, 120)]);
-    r.operators.push(journaled(11, whole(1), ScheduleAction::Remove, OperatorType::Remove));
-    bootstrap(&mut m, vec![("a", r)]);
+    bootstrap(&mut m, vec![("a", journal(Some(120), ScheduleAction::Remove, OperatorType::Remove))]);
     assert_eq!(op_of(&m, did(11)), Some((OpKind::Remove, Phase::Removing)));
     let e = m.step(1, Event::Tick);
     let removes = schedules(&e);
@@ -172,8 +180,7 @@ fn restored_o_remove_deletes_the_span_and_repairs_coverage() {
 #[test]
 fn s1_restored_move_remove_marks_the_span_absent_after_the_origin_stops() {
     let mut m = maintainer(&["a", "b"], &[1]);
-    let mut r = response(vec![bspan(11, whole(1), Working, 120)]);
-    r.operators.push(journaled(11, whole(1), ScheduleAction::Remove, OperatorType::Move));
+    let r = journal(Some(120), ScheduleAction::Remove, OperatorType::Move);
     bootstrap(&mut m, vec![("a", r), ("b", response(vec![]))]);
     let e = m.step(1, Event::Tick);
     assert!(schedules(&e)
@@ -184,7 +191,7 @@ fn s1_restored_move_remove_marks_the_span_absent_after_the_origin_stops() {
         "no create while the origin may run (I2)"
     );
     status(&mut m, 2, "a", did(11), Stopped, 130);
-    assert_eq!(state_of(&m, did(11)), Some((SpanState::Absent, None)));
+    assert_eq!(state_of(&m, did(11)), absent());
     assert_eq!(record(&m, did(11)).unwrap().checkpoint, 130, "the final checkpoint is kept");
     let e = m.step(3, Event::Tick);
     assert_eq!(schedules(&e).iter().filter(|s| s.1 == ScheduleAction::Create && s.3 == did(11)).count(), 1);
@@ -194,9 +201,7 @@ fn s1_restored_move_remove_marks_the_span_absent_after_the_origin_stops() {
 #[test]
 fn s2_restored_split_remove_re_adds_the_span_unsplit() {
     let mut m = maintainer(&["a"], &[1]);
-    let mut r = response(vec![bspan(11, whole(1), Working, 120)]);
-    r.operators.push(journaled(11, whole(1), ScheduleAction::Remove, OperatorType::Split));
-    bootstrap(&mut m, vec![("a", r)]);
+    bootstrap(&mut m, vec![("a", journal(Some(120), ScheduleAction::Remove, OperatorType::Split))]);
     assert_eq!(op_of(&m, did(11)), Some((OpKind::Remove, Phase::Removing)));
     status(&mut m, 2, "a", did(11), Stopped, 130);
     assert_eq!(table_spans(&m, 1), vec![(whole(1), SpanState::Absent, None)]);
@@ -207,9 +212,7 @@ fn s3a_restored_remove_for_a_dropped_table_keeps_no_span() {
     let mut s = schema(&[1]);
     s.apply(50, Ddl::Drop(table(1)));
     let mut m = maintainer_with(&["a"], s, |_| {});
-    let mut r = response(vec![bspan(11, whole(1), Working, 40)]);
-    r.operators.push(journaled(11, whole(1), ScheduleAction::Remove, OperatorType::Remove));
-    bootstrap(&mut m, vec![("a", r)]);
+    bootstrap(&mut m, vec![("a", journal(Some(40), ScheduleAction::Remove, OperatorType::Remove))]);
     assert!(record(&m, did(11)).is_none(), "no span for a dropped table");
     assert_eq!(op_of(&m, did(11)), Some((OpKind::Remove, Phase::Removing)), "but its dispatcher is removed");
     status(&mut m, 2, "a", did(11), Stopped, 45);
@@ -222,9 +225,7 @@ fn s3b_table_dropped_after_the_start_ts_stays_dropped() {
     let mut s = schema(&[1]);
     s.apply(150, Ddl::Drop(table(1))); // after the start ts (100)
     let mut m = maintainer_with(&["a"], s, |_| {});
-    let mut r = response(vec![bspan(11, whole(1), Working, 120)]);
-    r.operators.push(journaled(11, whole(1), ScheduleAction::Remove, OperatorType::Move));
-    bootstrap(&mut m, vec![("a", r)]);
+    bootstrap(&mut m, vec![("a", journal(Some(120), ScheduleAction::Remove, OperatorType::Move))]);
     assert!(record(&m, did(11)).is_none());
     status(&mut m, 2, "a", did(11), Stopped, 130);
     let e = m.step(3, Event::Tick);
@@ -235,9 +236,7 @@ fn s3b_table_dropped_after_the_start_ts_stays_dropped() {
 #[test]
 fn old_owner_remove_whose_dispatcher_is_gone_leaves_a_hole_that_is_repaired() {
     let mut m = maintainer(&["a"], &[1]);
-    let mut r = response(vec![]);
-    r.operators.push(journaled(11, whole(1), ScheduleAction::Remove, OperatorType::Remove));
-    bootstrap(&mut m, vec![("a", r)]);
+    bootstrap(&mut m, vec![("a", journal(None, ScheduleAction::Remove, OperatorType::Remove))]);
     assert!(op_of(&m, did(11)).is_none());
     assert_eq!(table_spans(&m, 1), vec![(whole(1), SpanState::Absent, None)]);
 }
@@ -259,8 +258,7 @@ fn s11_stale_create_for_a_dropped_table_is_skipped() {
 #[test]
 fn current_owner_create_in_flight_is_restored_as_an_add_to_the_same_node() {
     let mut m = maintainer(&["a", "b"], &[1]);
-    let mut r = response(vec![]);
-    r.operators.push(journaled(11, whole(1), ScheduleAction::Create, OperatorType::Move));
+    let r = journal(None, ScheduleAction::Create, OperatorType::Move);
     bootstrap(&mut m, vec![("a", response(vec![])), ("b", r)]);
     assert_eq!(state_of(&m, did(11)), Some((SpanState::Scheduling, Some("b".into()))));
     let e = m.step(1, Event::Tick);
@@ -270,46 +268,25 @@ fn current_owner_create_in_flight_is_restored_as_an_add_to_the_same_node() {
 #[test]
 fn create_journaled_for_a_reported_dispatcher_is_not_restored() {
     let mut m = maintainer(&["a"], &[1]);
-    let mut r = response(vec![bspan(11, whole(1), Working, 120)]);
-    r.operators.push(journaled(11, whole(1), ScheduleAction::Create, OperatorType::Add));
-    bootstrap(&mut m, vec![("a", r)]);
+    bootstrap(&mut m, vec![("a", journal(Some(120), ScheduleAction::Create, OperatorType::Add))]);
     assert!(op_of(&m, did(11)).is_none());
-    assert_eq!(state_of(&m, did(11)), Some((SpanState::Replicating, Some("a".into()))));
+    assert_eq!(state_of(&m, did(11)), replicating("a"));
 }
 
 #[test]
 fn journals_that_disagree_resolve_to_the_remove() {
     let mut m = maintainer(&["a", "b"], &[1]);
-    let mut ra = response(vec![bspan(11, whole(1), Working, 120)]);
-    ra.operators.push(journaled(11, whole(1), ScheduleAction::Remove, OperatorType::Move));
-    let mut rb = response(vec![]);
-    rb.operators.push(journaled(11, whole(1), ScheduleAction::Create, OperatorType::Move));
-    bootstrap(&mut m, vec![("a", ra), ("b", rb)]);
+    let ra = journal(Some(120), ScheduleAction::Remove, OperatorType::Move);
+    bootstrap(&mut m, vec![("a", ra), ("b", journal(None, ScheduleAction::Create, OperatorType::Move))]);
     assert_eq!(op_of(&m, did(11)), Some((OpKind::Remove, Phase::Removing)));
     let e = m.step(1, Event::Tick);
     assert!(schedules(&e).iter().all(|s| s.1 == ScheduleAction::Remove), "{e:?}");
 }
 
-fn merge_journal(sources: &[u64], merged: u64) -> MergeRequest {
-    MergeRequest {
-        changefeed: Default::default(),
-        sources: sources.iter().map(|s| did(*s)).collect(),
-        merged: did(merged),
-        mode: dispatcher_core::ids::Mode::Default,
-        epoch: dispatcher_core::ids::Epoch(6),
-    }
-}
-
 #[test]
 fn s5_pre_commit_merge_with_evidence_is_restored_with_its_original_id_and_new_epoch() {
-    let (p0, p1) = (part(1, 2, 0), part(1, 2, 1));
     let mut m = maintainer(&["a"], &[1]);
-    let mut r = response(vec![
-        bspan(11, p0, WaitingMerge, 120),
-        bspan(12, p1, WaitingMerge, 125),
-        bspan(13, whole(1), MergeReady, 0),
-    ]);
-    r.merge_operators.push(merge_journal(&[11, 12], 13));
+    let r = merge_journaled([WaitingMerge, WaitingMerge], (MergeReady, 0), &[11, 12]);
     bootstrap(&mut m, vec![("a", r)]);
     assert_eq!(op_of(&m, did(13)), Some((OpKind::Merge, Phase::Merging)));
     assert_eq!(op_of(&m, did(11)), Some((OpKind::Occupy, Phase::Holding)));
@@ -323,23 +300,17 @@ fn s5_pre_commit_merge_with_evidence_is_restored_with_its_original_id_and_new_ep
     // The node's merge completes: the sources leave, the merged span replicates.
     status(&mut m, 2, "a", did(13), Working, 126);
     assert!(record(&m, did(11)).is_none() && record(&m, did(12)).is_none());
-    assert_eq!(state_of(&m, did(13)), Some((SpanState::Replicating, Some("a".into()))));
-    assert!(m.view(dispatcher_core::ids::Mode::Default).unwrap().operators.is_empty(), "occupies released");
+    assert_eq!(state_of(&m, did(13)), replicating("a"));
+    assert!(m.view(Mode::Default).unwrap().operators.is_empty(), "occupies released");
     sound(&m);
 }
 
 #[test]
 fn merge_past_its_commit_point_adopts_the_target_and_removes_the_sources() {
-    let (p0, p1) = (part(1, 2, 0), part(1, 2, 1));
     let mut m = maintainer(&["a"], &[1]);
-    let mut r = response(vec![
-        bspan(11, p0, WaitingMerge, 120),
-        bspan(12, p1, Stopped, 125),
-        bspan(13, whole(1), Initializing, 120),
-    ]);
-    r.merge_operators.push(merge_journal(&[11, 12], 13));
+    let r = merge_journaled([WaitingMerge, Stopped], (Initializing, 120), &[11, 12]);
     bootstrap(&mut m, vec![("a", r)]);
-    assert_eq!(state_of(&m, did(13)), Some((SpanState::Replicating, Some("a".into()))));
+    assert_eq!(state_of(&m, did(13)), replicating("a"));
     assert!(record(&m, did(11)).is_none() && record(&m, did(12)).is_none());
     let mut o = orphans(&m);
     o.sort();
@@ -349,19 +320,13 @@ fn merge_past_its_commit_point_adopts_the_target_and_removes_the_sources() {
 
 #[test]
 fn pre_commit_merge_without_complete_evidence_removes_the_target_and_keeps_the_sources() {
-    let (p0, p1) = (part(1, 2, 0), part(1, 2, 1));
     let mut m = maintainer(&["a"], &[1]);
     // Source 12 is Working: the node never got as far as waiting on it.
-    let mut r = response(vec![
-        bspan(11, p0, WaitingMerge, 120),
-        bspan(12, p1, Working, 125),
-        bspan(13, whole(1), Preparing, 0),
-    ]);
-    r.merge_operators.push(merge_journal(&[11, 12], 13));
+    let r = merge_journaled([WaitingMerge, Working], (Preparing, 0), &[11, 12]);
     bootstrap(&mut m, vec![("a", r)]);
     assert_eq!(op_of(&m, did(13)), Some((OpKind::Remove, Phase::Removing)));
-    assert_eq!(state_of(&m, did(11)), Some((SpanState::Replicating, Some("a".into()))));
-    assert_eq!(state_of(&m, did(12)), Some((SpanState::Replicating, Some("a".into()))));
+    assert_eq!(state_of(&m, did(11)), replicating("a"));
+    assert_eq!(state_of(&m, did(12)), replicating("a"));
     status(&mut m, 2, "a", did(13), Stopped, 0);
     assert!(record(&m, did(13)).is_none());
     assert_eq!(table_spans(&m, 1).len(), 2, "the sources tile the table; nothing to repair");
@@ -370,12 +335,11 @@ fn pre_commit_merge_without_complete_evidence_removes_the_target_and_keeps_the_s
 
 #[test]
 fn merge_journal_whose_target_is_not_reported_is_stale() {
-    let (p0, p1) = (part(1, 2, 0), part(1, 2, 1));
     let mut m = maintainer(&["a"], &[1]);
-    let mut r = response(vec![bspan(11, p0, Working, 120), bspan(12, p1, Working, 125)]);
-    r.merge_operators.push(merge_journal(&[11, 12], 13));
+    let mut r = merge_journaled([Working, Working], (Working, 0), &[11, 12]);
+    r.spans.pop(); // 13 is not reported
     bootstrap(&mut m, vec![("a", r)]);
-    assert!(m.view(dispatcher_core::ids::Mode::Default).unwrap().operators.is_empty());
+    assert!(m.view(Mode::Default).unwrap().operators.is_empty());
     assert_eq!(table_spans(&m, 1).len(), 2);
 }
 
@@ -384,7 +348,7 @@ fn dispatcher_of_a_dropped_table_is_removed_without_a_span() {
     let mut s = schema(&[1, 2]);
     s.apply(90, Ddl::Drop(table(2)));
     let mut m = maintainer_with(&["a"], s, |_| {});
-    bootstrap(&mut m, vec![("a", response(vec![bspan(21, whole(2), Working, 80)]))]);
+    bootstrap_spans(&mut m, vec![("a", vec![bspan(21, whole(2), Working, 80)])]);
     assert!(record(&m, did(21)).is_none());
     assert_eq!(op_of(&m, did(21)), Some((OpKind::Remove, Phase::Removing)));
 }
@@ -392,14 +356,9 @@ fn dispatcher_of_a_dropped_table_is_removed_without_a_span() {
 #[test]
 fn dispatcher_of_an_unknown_table_is_tracked_not_dropped_and_not_recreated() {
     let mut m = maintainer(&["a"], &[1]);
-    bootstrap(
-        &mut m,
-        vec![(
-            "a",
-            response(vec![bspan(11, whole(1), Working, 120), bspan(91, part(9, 2, 0), Working, 120)]),
-        )],
-    );
-    assert_eq!(state_of(&m, did(91)), Some((SpanState::Replicating, Some("a".into()))));
+    let spans = vec![bspan(11, whole(1), Working, 120), bspan(91, part(9, 2, 0), Working, 120)];
+    bootstrap_spans(&mut m, vec![("a", spans)]);
+    assert_eq!(state_of(&m, did(91)), replicating("a"));
     assert_eq!(table_spans(&m, 9).len(), 1, "no hole repair for a table the schema does not know");
     assert!(op_of(&m, did(91)).is_none());
 }
@@ -409,15 +368,15 @@ fn table_created_after_the_start_ts_is_adopted_not_ignored() {
     let mut s = schema(&[1]);
     s.apply(110, Ddl::Create(table(3)));
     let mut m = maintainer_with(&["a"], s, |_| {});
-    bootstrap(&mut m, vec![("a", response(vec![bspan(31, whole(3), Working, 115)]))]);
-    assert_eq!(state_of(&m, did(31)), Some((SpanState::Replicating, Some("a".into()))));
+    bootstrap_spans(&mut m, vec![("a", vec![bspan(31, whole(3), Working, 115)])]);
+    assert_eq!(state_of(&m, did(31)), replicating("a"));
     assert_eq!(table_spans(&m, 1), vec![(whole(1), SpanState::Absent, None)]);
 }
 
 #[test]
 fn node_leaving_during_bootstrap_is_not_waited_for() {
     let mut m = maintainer(&["a", "b"], &[1]);
-    bootstrap(&mut m, vec![("a", response(vec![]))]);
+    bootstrap_spans(&mut m, vec![("a", vec![])]);
     let e = m.step(1, Event::NodeLeft(n("b")));
     assert!(e.contains(&Effect::Bootstrapped));
     assert_eq!(table_spans(&m, 1), vec![(whole(1), SpanState::Absent, None)], "its ranges are holes");
@@ -440,7 +399,7 @@ fn node_joining_during_bootstrap_must_answer_too() {
 #[test]
 fn late_node_answer_after_bootstrap_has_its_unknown_dispatchers_removed() {
     let mut m = maintainer(&["a"], &[1]);
-    bootstrap(&mut m, vec![("a", response(vec![bspan(11, whole(1), Working, 120)]))]);
+    bootstrap_spans(&mut m, vec![("a", vec![bspan(11, whole(1), Working, 120)])]);
     m.step(1, Event::NodeJoined(n("c")));
     m.step(
         2,
@@ -450,18 +409,14 @@ fn late_node_answer_after_bootstrap_has_its_unknown_dispatchers_removed() {
         },
     );
     assert_eq!(orphans(&m), vec![("c".to_string(), did(11))]);
-    assert_eq!(
-        state_of(&m, did(11)),
-        Some((SpanState::Replicating, Some("a".into()))),
-        "the bound copy stays"
-    );
+    assert_eq!(state_of(&m, did(11)), replicating("a"), "the bound copy stays");
 }
 
 #[test]
 fn old_table_trigger_on_another_node_is_removed() {
     let mut m = maintainer(&["a", "b"], &[1]);
     let old_trigger = bspan(99, dispatcher_core::span::TableSpan::table_trigger(0), Working, 100);
-    bootstrap(&mut m, vec![("a", response(vec![])), ("b", response(vec![old_trigger]))]);
+    bootstrap_spans(&mut m, vec![("a", vec![]), ("b", vec![old_trigger])]);
     assert_eq!(orphans(&m), vec![("b".to_string(), did(99))]);
 }
 
@@ -470,7 +425,7 @@ fn refused_bootstrap_is_asked_again_and_stale_epoch_answers_are_dropped() {
     let mut m = maintainer(&["a"], &[1]);
     m.step(0, Event::Tick);
     let mut stale = response(vec![bspan(11, whole(1), Working, 120)]);
-    stale.epoch = dispatcher_core::ids::Epoch(6);
+    stale.epoch = Epoch(6);
     assert!(m.step(1, Event::BootstrapResponse { from: n("a"), response: stale }).is_empty());
     let mut refused = response(vec![]);
     refused.err = Some(RunningError { message: "trigger mismatch".into(), ..Default::default() });
@@ -485,12 +440,12 @@ fn refused_bootstrap_is_asked_again_and_stale_epoch_answers_are_dropped() {
 fn redo_mode_is_recovered_independently() {
     let mut m = maintainer_with(&["a"], schema(&[1]), |c| c.redo = true);
     let mut redo = bspan(51, whole(1), Working, 120);
-    redo.mode = dispatcher_core::ids::Mode::Redo;
-    bootstrap(&mut m, vec![("a", response(vec![bspan(11, whole(1), Working, 120), redo]))]);
-    let rv = m.view(dispatcher_core::ids::Mode::Redo).unwrap();
+    redo.mode = Mode::Redo;
+    bootstrap_spans(&mut m, vec![("a", vec![bspan(11, whole(1), Working, 120), redo])]);
+    let rv = m.view(Mode::Redo).unwrap();
     assert_eq!(rv.spans.get(did(51)).unwrap().state, SpanState::Replicating);
     assert!(rv.spans.get(did(11)).is_none());
-    assert!(m.view(dispatcher_core::ids::Mode::Default).unwrap().spans.get(did(51)).is_none());
+    assert!(m.view(Mode::Default).unwrap().spans.get(did(51)).is_none());
 }
 
 /// B13: a dispatcher parked on a DDL (WRITING at 500) is re-created to replay it:
@@ -509,7 +464,7 @@ fn re_created_span_replays_the_ddl_its_dispatcher_was_parked_on() {
         let mut m = maintainer(&["a", "b"], &[1]);
         let mut parked = bspan(11, whole(1), Working, 400);
         parked.block = Some(state(stage));
-        bootstrap(&mut m, vec![("a", response(vec![parked])), ("b", response(vec![]))]);
+        bootstrap_spans(&mut m, vec![("a", vec![parked]), ("b", vec![])]);
         m.step(1, Event::NodeLeft(n("a")));
         let e = m.step(2, Event::Tick);
         let creates: Vec<_> = schedules(&e).into_iter().filter(|s| s.1 == ScheduleAction::Create).collect();
@@ -524,14 +479,8 @@ fn re_created_span_replays_the_ddl_its_dispatcher_was_parked_on() {
 /// definition: however many resends go unanswered, it waits for the node.
 #[test]
 fn restored_merge_is_never_given_up_for_want_of_an_acknowledgement() {
-    let (p0, p1) = (part(1, 2, 0), part(1, 2, 1));
     let mut m = maintainer_with(&["a"], schema(&[1]), |c| c.merge_sends_max = 2);
-    let mut r = response(vec![
-        bspan(11, p0, WaitingMerge, 120),
-        bspan(12, p1, WaitingMerge, 125),
-        bspan(13, whole(1), MergeReady, 0),
-    ]);
-    r.merge_operators.push(merge_journal(&[11, 12], 13));
+    let r = merge_journaled([WaitingMerge, WaitingMerge], (MergeReady, 0), &[11, 12]);
     bootstrap(&mut m, vec![("a", r)]);
     let mut sent = 0;
     for t in 1..20 {
@@ -547,7 +496,7 @@ fn restored_merge_is_never_given_up_for_want_of_an_acknowledgement() {
     assert_eq!(op_of(&m, did(13)), Some((OpKind::Merge, Phase::Merging)));
     status(&mut m, 30_002, "a", did(13), Working, 130);
     assert!(record(&m, did(11)).is_none() && record(&m, did(12)).is_none());
-    assert_eq!(state_of(&m, did(13)), Some((SpanState::Replicating, Some("a".into()))));
+    assert_eq!(state_of(&m, did(13)), replicating("a"));
     sound(&m);
 }
 
@@ -556,15 +505,9 @@ fn restored_merge_is_never_given_up_for_want_of_an_acknowledgement() {
 /// stay "replicating" where nothing runs. Its waiting sources are removed and placed again.
 #[test]
 fn incomplete_merge_that_may_be_draining_evicts_its_waiting_sources() {
-    let (p0, p1) = (part(1, 2, 0), part(1, 2, 1));
     let mut m = maintainer(&["a"], &[1]);
     // Evidence incomplete: the journal names a source (14) the node does not report.
-    let mut r = response(vec![
-        bspan(11, p0, WaitingMerge, 120),
-        bspan(12, p1, WaitingMerge, 125),
-        bspan(13, whole(1), MergeReady, 0),
-    ]);
-    r.merge_operators.push(merge_journal(&[11, 12, 14], 13));
+    let r = merge_journaled([WaitingMerge, WaitingMerge], (MergeReady, 0), &[11, 12, 14]);
     bootstrap(&mut m, vec![("a", r)]);
     assert_eq!(op_of(&m, did(13)), Some((OpKind::Remove, Phase::Removing)));
     assert_eq!(op_of(&m, did(11)), Some((OpKind::Remove, Phase::Removing)));
@@ -574,7 +517,7 @@ fn incomplete_merge_that_may_be_draining_evicts_its_waiting_sources() {
     }
     assert!(record(&m, did(13)).is_none());
     for id in [11, 12] {
-        assert_eq!(state_of(&m, did(id)), Some((SpanState::Absent, None)), "{id} placed again");
+        assert_eq!(state_of(&m, did(id)), absent(), "{id} placed again");
     }
     sound(&m);
 }

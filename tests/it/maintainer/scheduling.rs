@@ -11,10 +11,7 @@ use super::harness::*;
 /// Table 1 replicating on `a` as dispatcher 11, nodes a and b, bootstrapped.
 fn running() -> Maintainer {
     let mut m = maintainer(&["a", "b"], &[1]);
-    bootstrap(
-        &mut m,
-        vec![("a", response(vec![bspan(11, whole(1), Working, 120)])), ("b", response(vec![]))],
-    );
+    bootstrap_spans(&mut m, vec![("a", vec![bspan(11, whole(1), Working, 120)]), ("b", vec![])]);
     m
 }
 
@@ -46,7 +43,7 @@ fn move_removes_from_the_origin_then_creates_on_the_destination_both_o_move() {
     assert!(s[0].4 >= CP);
     let e = status(&mut m, 5, "b", did(11), Working, 130);
     assert_eq!(finished(&e), vec![(OpKind::Move, Outcome::Succeeded)]);
-    assert_eq!(state_of(&m, did(11)), Some((SpanState::Replicating, Some("b".into()))));
+    assert_eq!(state_of(&m, did(11)), replicating("b"));
     sound(&m);
 }
 
@@ -74,7 +71,7 @@ fn s18_move_whose_destination_dies_before_the_origin_stops_keeps_removing_the_or
     assert!(schedules(&e).iter().all(|s| s.1 == ScheduleAction::Remove && s.0 == "a"), "{e:?}");
     let e = status(&mut m, 3_001, "a", did(11), Stopped, 130);
     assert_eq!(finished(&e), vec![(OpKind::Move, Outcome::Failed)]);
-    assert_eq!(state_of(&m, did(11)), Some((SpanState::Absent, None)));
+    assert_eq!(state_of(&m, did(11)), absent());
     // Only now is it placed again.
     let e = m.step(3_002, Event::Tick);
     assert_eq!(schedules(&e), vec![("a".into(), ScheduleAction::Create, OperatorType::Add, did(11), 130)]);
@@ -86,7 +83,7 @@ fn move_whose_destination_dies_after_the_origin_stopped_is_absent_at_once() {
     m.step(1, Event::MoveSpan { mode: Mode::Default, id: did(11), to: n("b") });
     status(&mut m, 2, "a", did(11), Stopped, 130);
     m.step(3, Event::NodeLeft(n("b")));
-    assert_eq!(state_of(&m, did(11)), Some((SpanState::Absent, None)));
+    assert_eq!(state_of(&m, did(11)), absent());
     assert!(op_of(&m, did(11)).is_none());
     sound(&m);
 }
@@ -132,22 +129,15 @@ fn split_whose_origin_dies_re_adds_the_span_unsplit() {
     assert_eq!(table_spans(&m, 1), vec![(whole(1), SpanState::Absent, None)]);
 }
 
-/// Table 1 as two spans 11, 12 on `a`.
+/// Table 1 as two spans 11 (at 120), 12 (at 130) on `a`; nodes a and b.
 fn two_spans() -> Maintainer {
-    let mut m = maintainer(&["a", "b"], &[1]);
-    bootstrap(
-        &mut m,
-        vec![
-            (
-                "a",
-                response(vec![
-                    bspan(11, part(1, 2, 0), Working, 120),
-                    bspan(12, part(1, 2, 1), Working, 130),
-                ]),
-            ),
-            ("b", response(vec![])),
-        ],
-    );
+    two_spans_with(|_| {})
+}
+
+fn two_spans_with(tune: impl FnOnce(&mut MaintainerConfig)) -> Maintainer {
+    let mut m = maintainer_with(&["a", "b"], schema(&[1]), tune);
+    let spans = vec![bspan(11, part(1, 2, 0), Working, 120), bspan(12, part(1, 2, 1), Working, 130)];
+    bootstrap_spans(&mut m, vec![("a", spans), ("b", vec![])]);
     m
 }
 
@@ -193,20 +183,7 @@ fn merge_reserves_sources_sends_the_request_and_commits_on_the_merged_working() 
 
 #[test]
 fn merge_the_node_never_takes_up_is_withdrawn_after_bounded_sends() {
-    let mut m = maintainer_with(&["a", "b"], schema(&[1]), |c| c.merge_sends_max = 3);
-    bootstrap(
-        &mut m,
-        vec![
-            (
-                "a",
-                response(vec![
-                    bspan(11, part(1, 2, 0), Working, 120),
-                    bspan(12, part(1, 2, 1), Working, 130),
-                ]),
-            ),
-            ("b", response(vec![])),
-        ],
-    );
+    let mut m = two_spans_with(|c| c.merge_sends_max = 3);
     m.step(1, Event::MergeSpans { mode: Mode::Default, ids: vec![did(11), did(12)] });
     let target = merged_id(&m);
     let mut sends = 0;
@@ -258,19 +235,8 @@ fn merge_aborted_by_the_node_before_commit_restores_the_sources() {
 #[test]
 fn merge_of_spans_on_different_nodes_or_not_adjacent_is_refused() {
     let mut m = maintainer(&["a", "b"], &[1]);
-    bootstrap(
-        &mut m,
-        vec![
-            (
-                "a",
-                response(vec![
-                    bspan(11, part(1, 3, 0), Working, 120),
-                    bspan(13, part(1, 3, 2), Working, 120),
-                ]),
-            ),
-            ("b", response(vec![bspan(12, part(1, 3, 1), Working, 120)])),
-        ],
-    );
+    let on_a = vec![bspan(11, part(1, 3, 0), Working, 120), bspan(13, part(1, 3, 2), Working, 120)];
+    bootstrap_spans(&mut m, vec![("a", on_a), ("b", vec![bspan(12, part(1, 3, 1), Working, 120)])]);
     for ids in [vec![did(11), did(12)], vec![did(11), did(13)], vec![did(11)]] {
         let e = m.step(1, Event::MergeSpans { mode: Mode::Default, ids });
         assert!(matches!(e[..], [Effect::Refused { request: "merge", .. }]), "{e:?}");
@@ -341,7 +307,7 @@ fn create_table_adds_its_spans_once() {
 fn dispatcher_stopping_with_no_operator_is_placed_again() {
     let mut m = running();
     status(&mut m, 1, "a", did(11), Stopped, 130);
-    assert_eq!(state_of(&m, did(11)), Some((SpanState::Absent, None)));
+    assert_eq!(state_of(&m, did(11)), absent());
     let e = m.step(2, Event::Tick);
     assert_eq!(schedules(&e).len(), 1);
 }
@@ -354,12 +320,12 @@ fn stopped_older_than_the_record_does_not_unbind_a_running_dispatcher() {
     let mut m = running();
     status(&mut m, 1, "a", did(11), Working, 150);
     status(&mut m, 2, "a", did(11), Stopped, 130);
-    assert_eq!(state_of(&m, did(11)), Some((SpanState::Replicating, Some("a".into()))));
+    assert_eq!(state_of(&m, did(11)), replicating("a"));
     let e = m.step(3, Event::Tick);
     assert!(schedules(&e).is_empty(), "nothing placed again");
     // Its own Stopped, at or above the record's checkpoint, still does.
     status(&mut m, 4, "a", did(11), Stopped, 150);
-    assert_eq!(state_of(&m, did(11)), Some((SpanState::Absent, None)));
+    assert_eq!(state_of(&m, did(11)), absent());
 }
 
 #[test]
@@ -400,14 +366,14 @@ fn copy_of_a_span_running_on_a_node_it_is_not_bound_to_is_removed() {
     let mut m = running();
     status(&mut m, 1, "b", did(11), Working, 130);
     assert_eq!(orphans(&m), vec![("b".to_string(), did(11))]);
-    assert_eq!(state_of(&m, did(11)), Some((SpanState::Replicating, Some("a".into()))));
+    assert_eq!(state_of(&m, did(11)), replicating("a"));
 }
 
 #[test]
 fn node_loss_marks_its_spans_absent_and_they_are_placed_elsewhere() {
     let mut m = running();
     m.step(1, Event::NodeLeft(n("a")));
-    assert_eq!(state_of(&m, did(11)), Some((SpanState::Absent, None)));
+    assert_eq!(state_of(&m, did(11)), absent());
     let e = m.step(2, Event::Tick);
     assert_eq!(schedules(&e), vec![("b".into(), ScheduleAction::Create, OperatorType::Add, did(11), 120)]);
     sound(&m);
@@ -416,7 +382,7 @@ fn node_loss_marks_its_spans_absent_and_they_are_placed_elsewhere() {
 #[test]
 fn add_whose_destination_dies_hands_the_span_back() {
     let mut m = maintainer(&["a", "b"], &[1]);
-    bootstrap(&mut m, vec![("a", response(vec![])), ("b", response(vec![]))]);
+    bootstrap_spans(&mut m, vec![("a", vec![]), ("b", vec![])]);
     let e = m.step(1, Event::Tick);
     let dest = schedules(&e)[0].0.clone();
     m.step(2, Event::NodeLeft(NodeId::new(&dest)));
@@ -433,7 +399,7 @@ fn add_whose_destination_dies_hands_the_span_back() {
 #[test]
 fn add_refused_for_good_places_the_span_again_under_a_fresh_id() {
     let mut m = maintainer(&["a", "b"], &[1]);
-    bootstrap(&mut m, vec![("a", response(vec![])), ("b", response(vec![]))]);
+    bootstrap_spans(&mut m, vec![("a", vec![]), ("b", vec![])]);
     let e = m.step(1, Event::Tick);
     let s = schedules(&e);
     assert_eq!(s.len(), 1);
@@ -455,7 +421,7 @@ fn add_refused_for_good_places_the_span_again_under_a_fresh_id() {
 #[test]
 fn basic_scheduler_keeps_at_most_max_in_flight_operators() {
     let mut m = maintainer_with(&["a", "b"], schema(&[1, 2, 3, 4, 5]), |c| c.max_in_flight = 2);
-    bootstrap(&mut m, vec![("a", response(vec![])), ("b", response(vec![]))]);
+    bootstrap_spans(&mut m, vec![("a", vec![]), ("b", vec![])]);
     let e = m.step(1, Event::Tick);
     assert_eq!(schedules(&e).len(), 2);
     assert_eq!(m.view(Mode::Default).unwrap().operators.len(), 2);
@@ -479,7 +445,7 @@ fn balance_evens_span_counts_with_bounded_moves_and_can_be_off() {
             c.balance_moves_max = 1;
         });
         let spans = (1..=4).map(|t| bspan(10 + t as u64, whole(t), Working, 120)).collect();
-        bootstrap(&mut m, vec![("a", response(spans)), ("b", response(vec![]))]);
+        bootstrap_spans(&mut m, vec![("a", spans), ("b", vec![])]);
         let e = m.step(10_000, Event::Tick);
         let moves = schedules(&e).into_iter().filter(|s| s.2 == OperatorType::Move).count();
         assert_eq!(moves, usize::from(balance), "balance={balance}: one move per round at most");
@@ -564,15 +530,7 @@ fn heartbeats_before_bootstrap_are_dropped() {
 /// answers, and a closed one answers Stopped at once), then placed again.
 #[test]
 fn merge_given_up_evicts_its_sources_even_when_their_stopped_was_lost() {
-    let (p0, p1) = (part(1, 2, 0), part(1, 2, 1));
-    let mut m = maintainer(&["a", "b"], &[1]);
-    bootstrap(
-        &mut m,
-        vec![
-            ("a", response(vec![bspan(11, p0, Working, 120), bspan(12, p1, Working, 130)])),
-            ("b", response(vec![])),
-        ],
-    );
+    let mut m = two_spans();
     m.step(1, Event::MergeSpans { mode: Mode::Default, ids: vec![did(11), did(12)] });
     let target = merged_id(&m);
     status(&mut m, 2, "a", did(11), WaitingMerge, 120);
@@ -587,10 +545,7 @@ fn merge_given_up_evicts_its_sources_even_when_their_stopped_was_lost() {
     status(&mut m, 601, "a", did(12), Stopped, 131);
     for id in [did(11), did(12)] {
         let placed = state_of(&m, id);
-        assert!(
-            matches!(placed, Some((SpanState::Absent, None))),
-            "{id}: handed to the scheduler, got {placed:?}"
-        );
+        assert!(placed == absent(), "{id}: handed to the scheduler, got {placed:?}");
     }
     let e = m.step(1_200, Event::Tick);
     assert_eq!(schedules(&e).iter().filter(|s| s.1 == ScheduleAction::Create).count(), 2, "placed again");

@@ -7,12 +7,12 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use dispatcher_core::ids::{ChangefeedId, Epoch, Mode, NodeId};
+use dispatcher_core::ids::{Epoch, Mode, NodeId};
 use dispatcher_core::messages::*;
 use dispatcher_core::node::journal::{OpEntry, OpKey, OpRequest, OperatorTable};
 use proptest::prelude::*;
 
-use super::manager::{id, span};
+use super::manager::{id, remove, span};
 
 #[derive(Clone, Debug)]
 enum Action {
@@ -28,20 +28,7 @@ fn key(k: u8) -> OpKey {
 }
 
 fn entry(epoch: u8, target: u64) -> Arc<OpEntry> {
-    let request = ScheduleRequest {
-        changefeed: ChangefeedId::default(),
-        config: DispatcherConfig {
-            id: id(1),
-            mode: Mode::Default,
-            span: None,
-            start_ts: 0,
-            schema_id: 0,
-            skip_dml_as_start_ts: false,
-        },
-        action: ScheduleAction::Remove,
-        operator_type: OperatorType::Remove,
-        epoch: Epoch(u64::from(epoch)),
-    };
+    let request = remove(id(1), Mode::Default, u64::from(epoch), OperatorType::Remove);
     OpEntry::new(OpRequest::Schedule(request), NodeId::new("mt"), target)
 }
 

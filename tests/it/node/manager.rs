@@ -18,17 +18,29 @@ pub fn span(table: i64, a: &[u8], b: &[u8]) -> TableSpan {
     TableSpan::new(0, table, a.to_vec(), b.to_vec()).unwrap()
 }
 
-/// A manager bootstrapped by `mt` at epoch 2, redo enabled and ready.
-pub fn manager() -> DispatcherManager {
-    let dm = DispatcherManager::new(ManagerConfig {
+/// Node `n1` of the default changefeed.
+pub fn config(redo_enabled: bool) -> ManagerConfig {
+    ManagerConfig {
         node: NodeId::new("n1"),
         changefeed: ChangefeedId::default(),
         keyspace_id: 0,
-        redo_enabled: true,
-    });
+        redo_enabled,
+    }
+}
+
+/// A manager bootstrapped by `mt` at epoch 2, redo enabled and ready.
+pub fn manager() -> DispatcherManager {
+    let dm = DispatcherManager::new(config(true));
     dm.mark_redo_ready();
     let step = dm.handle_bootstrap(&mt(), &bootstrap_request(2, None));
     assert_eq!(step.outcome, Outcome::Applied);
+    dm
+}
+
+/// A manager bootstrapped by `mt` at epoch 2, redo enabled but not ready.
+pub fn redo_not_ready() -> DispatcherManager {
+    let dm = DispatcherManager::new(config(true));
+    let _ = dm.handle_bootstrap(&mt(), &bootstrap_request(2, None));
     dm
 }
 
@@ -41,37 +53,27 @@ pub fn create(d: DispatcherId, s: TableSpan, mode: Mode, epoch: u64) -> Schedule
 }
 
 pub fn create_at(d: DispatcherId, s: TableSpan, mode: Mode, epoch: u64, start_ts: u64) -> ScheduleRequest {
-    ScheduleRequest {
-        changefeed: ChangefeedId::default(),
-        config: DispatcherConfig {
-            id: d,
-            mode,
-            span: Some(s),
-            start_ts,
-            schema_id: 1,
-            skip_dml_as_start_ts: false,
-        },
-        action: ScheduleAction::Create,
-        operator_type: OperatorType::Add,
-        epoch: Epoch(epoch),
-    }
+    let config = DispatcherConfig { span: Some(s), start_ts, schema_id: 1, ..config_of(d, mode) };
+    request(config, ScheduleAction::Create, OperatorType::Add, epoch)
 }
 
 pub fn remove(d: DispatcherId, mode: Mode, epoch: u64, op: OperatorType) -> ScheduleRequest {
-    ScheduleRequest {
-        changefeed: ChangefeedId::default(),
-        config: DispatcherConfig {
-            id: d,
-            mode,
-            span: None,
-            start_ts: 0,
-            schema_id: 0,
-            skip_dml_as_start_ts: false,
-        },
-        action: ScheduleAction::Remove,
-        operator_type: op,
-        epoch: Epoch(epoch),
-    }
+    request(config_of(d, mode), ScheduleAction::Remove, op, epoch)
+}
+
+/// The config of a remove: no span, no start ts, no schema.
+fn config_of(id: DispatcherId, mode: Mode) -> DispatcherConfig {
+    DispatcherConfig { id, mode, span: None, start_ts: 0, schema_id: 0, skip_dml_as_start_ts: false }
+}
+
+fn request(
+    config: DispatcherConfig,
+    action: ScheduleAction,
+    op: OperatorType,
+    epoch: u64,
+) -> ScheduleRequest {
+    let changefeed = ChangefeedId::default();
+    ScheduleRequest { changefeed, config, action, operator_type: op, epoch: Epoch(epoch) }
 }
 
 pub fn ticket(step: &Step) -> CreateTicket {
@@ -101,6 +103,13 @@ pub fn live(dm: &DispatcherManager, d: DispatcherId, s: TableSpan, mode: Mode) {
     assert_eq!(step.outcome, Outcome::Applied);
     dm.commit_create(&ticket(&step)).unwrap();
     let _ = dm.dispatcher_state_changed(d, mode, ComponentState::Working, 100);
+}
+
+/// A live dispatcher removed by a move and closed at `final_ts`.
+pub fn moved_away(dm: &DispatcherManager, d: DispatcherId, s: TableSpan, final_ts: u64) {
+    live(dm, d, s, Mode::Default);
+    let _ = dm.handle_schedule(&mt(), remove(d, Mode::Default, 2, OperatorType::Move));
+    let _ = dm.dispatcher_closed(d, Mode::Default, final_ts, None);
 }
 
 #[test]
@@ -159,13 +168,7 @@ fn p4_requests_from_a_stale_or_foreign_maintainer_are_fenced() {
 
 #[test]
 fn p5_redo_requests_are_dropped_until_redo_is_ready() {
-    let dm = DispatcherManager::new(ManagerConfig {
-        node: NodeId::new("n1"),
-        changefeed: ChangefeedId::default(),
-        keyspace_id: 0,
-        redo_enabled: true,
-    });
-    let _ = dm.handle_bootstrap(&mt(), &bootstrap_request(2, None));
+    let dm = redo_not_ready();
     let step = dm.handle_schedule(&mt(), create(id(1), span(1, b"a", b"m"), Mode::Redo, 2));
     assert_eq!(step.outcome, Outcome::Dropped(DropReason::RedoNotReady));
     dm.mark_redo_ready();
@@ -222,9 +225,7 @@ fn remove_of_a_create_not_yet_executed_cancels_it() {
 fn b1_late_remove_resend_leaks_nothing_and_a_later_create_is_admitted() {
     let dm = manager();
     let s = span(1, b"a", b"m");
-    live(&dm, id(1), s.clone(), Mode::Default);
-    let _ = dm.handle_schedule(&mt(), remove(id(1), Mode::Default, 2, OperatorType::Move));
-    let _ = dm.dispatcher_closed(id(1), Mode::Default, 150, None);
+    moved_away(&dm, id(1), s.clone(), 150);
     let resend = dm.handle_schedule(&mt(), remove(id(1), Mode::Default, 2, OperatorType::Move));
     assert_eq!(
         reported(&resend, id(1), ComponentState::Stopped),
@@ -242,9 +243,7 @@ fn b1_late_remove_resend_leaks_nothing_and_a_later_create_is_admitted() {
 fn delayed_duplicate_create_of_a_closed_dispatcher_is_stale() {
     let dm = manager();
     let s = span(1, b"a", b"m");
-    live(&dm, id(1), s.clone(), Mode::Default);
-    let _ = dm.handle_schedule(&mt(), remove(id(1), Mode::Default, 2, OperatorType::Move));
-    let _ = dm.dispatcher_closed(id(1), Mode::Default, 150, None);
+    moved_away(&dm, id(1), s.clone(), 150);
     let late = dm.handle_schedule(&mt(), create_at(id(1), s.clone(), Mode::Default, 2, 100));
     assert_eq!(late.outcome, Outcome::Dropped(DropReason::Stale));
     assert_eq!(
@@ -268,9 +267,7 @@ fn delayed_duplicate_create_of_a_closed_dispatcher_is_stale() {
 fn b4_completion_of_an_old_incarnation_leaves_the_new_entry() {
     let dm = manager();
     let s = span(1, b"a", b"m");
-    live(&dm, id(1), s.clone(), Mode::Default);
-    let _ = dm.handle_schedule(&mt(), remove(id(1), Mode::Default, 2, OperatorType::Move));
-    let _ = dm.dispatcher_closed(id(1), Mode::Default, 150, None);
+    moved_away(&dm, id(1), s.clone(), 150);
     let again = dm.handle_schedule(&mt(), create_at(id(1), s, Mode::Default, 2, 150));
     assert_eq!(dm.operators().len(), 1);
     // A duplicate close report for the old incarnation finds the new, still-creating record.

@@ -8,13 +8,8 @@ use dispatcher_core::node::*;
 use super::manager::*;
 
 fn merge(sources: &[DispatcherId], merged: DispatcherId) -> MergeRequest {
-    MergeRequest {
-        changefeed: ChangefeedId::default(),
-        sources: sources.to_vec(),
-        merged,
-        mode: Mode::Default,
-        epoch: Epoch(2),
-    }
+    let changefeed = ChangefeedId::default();
+    MergeRequest { changefeed, sources: sources.to_vec(), merged, mode: Mode::Default, epoch: Epoch(2) }
 }
 
 fn two_sources(dm: &DispatcherManager) {
@@ -22,6 +17,18 @@ fn two_sources(dm: &DispatcherManager) {
     live(dm, id(2), span(1, b"m", b"z"), Mode::Default);
     let _ = dm.dispatcher_state_changed(id(1), Mode::Default, ComponentState::Working, 300);
     let _ = dm.dispatcher_state_changed(id(2), Mode::Default, ComponentState::Working, 200);
+}
+
+/// `two_sources`, merging into 3.
+fn merging(dm: &DispatcherManager) -> Step {
+    two_sources(dm);
+    dm.handle_merge(&mt(), merge(&[id(1), id(2)], id(3)))
+}
+
+/// `merging`, and the merged dispatcher ready: the sources drain.
+fn draining(dm: &DispatcherManager) {
+    let _ = merging(dm);
+    let _ = dm.dispatcher_state_changed(id(3), Mode::Default, ComponentState::MergeReady, 0);
 }
 
 fn state(dm: &DispatcherManager, d: DispatcherId) -> ComponentState {
@@ -32,8 +39,7 @@ fn state(dm: &DispatcherManager, d: DispatcherId) -> ComponentState {
 #[test]
 fn merge_normal_flow_hands_over_at_the_minimum_checkpoint() {
     let dm = manager();
-    two_sources(&dm);
-    let step = dm.handle_merge(&mt(), merge(&[id(1), id(2)], id(3)));
+    let step = merging(&dm);
     assert_eq!(step.outcome, Outcome::Applied);
     assert!(
         matches!(&step.effects[0], Effect::PrepareMerged { spec, .. } if spec.span == span(1, b"a", b"z"))
@@ -99,8 +105,7 @@ fn merge_preconditions_are_refused_by_name() {
 #[test]
 fn b5_remove_of_a_source_aborts_and_a_resend_does_not_resurrect_the_merge() {
     let dm = manager();
-    two_sources(&dm);
-    let _ = dm.handle_merge(&mt(), merge(&[id(1), id(2)], id(3)));
+    let _ = merging(&dm);
     let rm = dm.handle_schedule(&mt(), remove(id(1), Mode::Default, 2, OperatorType::Remove));
     assert!(rm.effects.iter().any(|e| matches!(e, Effect::ResumeSource { id: d, .. } if *d == id(2))));
     assert!(has_close(&rm, id(3)), "the merged dispatcher is closed");
@@ -122,9 +127,7 @@ fn b5_remove_of_a_source_aborts_and_a_resend_does_not_resurrect_the_merge() {
 #[test]
 fn m2_resend_after_finish_reemits_working() {
     let dm = manager();
-    two_sources(&dm);
-    let _ = dm.handle_merge(&mt(), merge(&[id(1), id(2)], id(3)));
-    let _ = dm.dispatcher_state_changed(id(3), Mode::Default, ComponentState::MergeReady, 0);
+    draining(&dm);
     let _ = dm.dispatcher_closed(id(1), Mode::Default, 300, None);
     let _ = dm.dispatcher_closed(id(2), Mode::Default, 200, None);
     let _ = dm.dispatcher_state_changed(id(3), Mode::Default, ComponentState::Working, 250);
@@ -137,9 +140,7 @@ fn m2_resend_after_finish_reemits_working() {
 #[test]
 fn merged_start_ts_follows_a_common_pending_barrier() {
     let dm = manager();
-    two_sources(&dm);
-    let _ = dm.handle_merge(&mt(), merge(&[id(1), id(2)], id(3)));
-    let _ = dm.dispatcher_state_changed(id(3), Mode::Default, ComponentState::MergeReady, 0);
+    draining(&dm);
     let ddl = Some(PendingBlock { block_ts: 500, is_sync_point: false });
     let _ = dm.dispatcher_closed(id(1), Mode::Default, 300, ddl);
     let last = dm.dispatcher_closed(id(2), Mode::Default, 200, ddl);
@@ -153,8 +154,7 @@ fn merged_start_ts_follows_a_common_pending_barrier() {
 #[test]
 fn bootstrap_reports_the_merge_journal() {
     let dm = manager();
-    two_sources(&dm);
-    let _ = dm.handle_merge(&mt(), merge(&[id(1), id(2)], id(3)));
+    let _ = merging(&dm);
     let step = dm.handle_bootstrap(&dispatcher_core::ids::NodeId::new("mt2"), &bootstrap_request(3, None));
     let r = step.bootstrap_response().unwrap();
     assert_eq!(r.merge_operators.len(), 1);
@@ -165,13 +165,7 @@ fn bootstrap_reports_the_merge_journal() {
 /// B10: a redo merge before redo is ready is a documented drop, not a crash.
 #[test]
 fn b10_redo_merge_before_redo_is_ready_is_dropped() {
-    let dm = DispatcherManager::new(ManagerConfig {
-        node: dispatcher_core::ids::NodeId::new("n1"),
-        changefeed: ChangefeedId::default(),
-        keyspace_id: 0,
-        redo_enabled: true,
-    });
-    let _ = dm.handle_bootstrap(&mt(), &bootstrap_request(2, None));
+    let dm = redo_not_ready();
     let request = MergeRequest { mode: Mode::Redo, ..merge(&[id(1), id(2)], id(3)) };
     assert_eq!(dm.handle_merge(&mt(), request).outcome, Outcome::Dropped(DropReason::RedoNotReady));
     assert!(dm.merges().is_empty());
@@ -184,9 +178,7 @@ fn b10_redo_merge_before_redo_is_ready_is_dropped() {
 #[test]
 fn merged_dispatcher_closing_mid_drain_releases_the_drained_sources() {
     let dm = manager();
-    two_sources(&dm);
-    let _ = dm.handle_merge(&mt(), merge(&[id(1), id(2)], id(3)));
-    let _ = dm.dispatcher_state_changed(id(3), Mode::Default, ComponentState::MergeReady, 0);
+    draining(&dm);
     let first = dm.dispatcher_closed(id(1), Mode::Default, 300, None);
     assert!(first.effects.is_empty(), "drained, waiting for the other source");
     let merged_gone = dm.dispatcher_closed(id(3), Mode::Default, 0, None);
@@ -204,9 +196,7 @@ fn merged_dispatcher_closing_mid_drain_releases_the_drained_sources() {
 #[test]
 fn remove_of_a_source_while_draining_ends_the_merge_without_hand_over() {
     let dm = manager();
-    two_sources(&dm);
-    let _ = dm.handle_merge(&mt(), merge(&[id(1), id(2)], id(3)));
-    let _ = dm.dispatcher_state_changed(id(3), Mode::Default, ComponentState::MergeReady, 0);
+    draining(&dm);
     let first = dm.dispatcher_closed(id(1), Mode::Default, 300, None);
     assert!(first.effects.is_empty(), "draining: source 1 closed, source 2 still closing");
     let rm = dm.handle_schedule(&mt(), remove(id(2), Mode::Default, 2, OperatorType::Move));
@@ -249,8 +239,7 @@ fn remove_of_an_unknown_merged_id_refuses_the_delayed_merge_request() {
 #[test]
 fn resent_merge_reports_the_merged_dispatcher_state_in_every_phase() {
     let dm = manager();
-    two_sources(&dm);
-    let _ = dm.handle_merge(&mt(), merge(&[id(1), id(2)], id(3)));
+    let _ = merging(&dm);
     for state in [ComponentState::Preparing, ComponentState::MergeReady] {
         if state == ComponentState::MergeReady {
             let _ = dm.dispatcher_state_changed(id(3), Mode::Default, state, 0);
@@ -270,8 +259,7 @@ fn late_copy_of_a_merge_whose_merged_id_closed_this_term_is_refused() {
     use dispatcher_core::mutation::{Mutation, Mutations};
     for mutation in [Mutations::NONE, Mutation::MergeAfterMergedClosed.into()] {
         let dm = manager().mutated(mutation);
-        two_sources(&dm);
-        assert_eq!(dm.handle_merge(&mt(), merge(&[id(1), id(2)], id(3))).outcome, Outcome::Applied);
+        assert_eq!(merging(&dm).outcome, Outcome::Applied);
         let _ = dm.dispatcher_state_changed(id(3), Mode::Default, ComponentState::MergeReady, 0);
         let _ = dm.dispatcher_closed(id(1), Mode::Default, 300, None);
         let handed = dm.dispatcher_closed(id(2), Mode::Default, 200, None);
@@ -307,16 +295,13 @@ fn late_copy_of_a_merge_whose_merged_id_closed_this_term_is_refused() {
 fn duplicate_close_report_of_a_drained_source_is_counted_once() {
     // The fault, re-opened: the duplicate hands over while source 2 still runs.
     let broken = manager().mutated(dispatcher_core::mutation::Mutation::DrainCountedTwice.into());
-    two_sources(&broken);
-    let _ = broken.handle_merge(&mt(), merge(&[id(1), id(2)], id(3)));
-    let _ = broken.dispatcher_state_changed(id(3), Mode::Default, ComponentState::MergeReady, 0);
+    draining(&broken);
     let _ = broken.dispatcher_closed(id(1), Mode::Default, 300, None);
     let again = broken.dispatcher_closed(id(1), Mode::Default, 310, None);
     assert!(again.effects.iter().any(|e| matches!(e, Effect::StartMerged { .. })), "{:?}", again.effects);
 
     let dm = manager();
-    two_sources(&dm);
-    assert_eq!(dm.handle_merge(&mt(), merge(&[id(1), id(2)], id(3))).outcome, Outcome::Applied);
+    assert_eq!(merging(&dm).outcome, Outcome::Applied);
     let _ = dm.dispatcher_state_changed(id(3), Mode::Default, ComponentState::MergeReady, 0);
     let first = dm.dispatcher_closed(id(1), Mode::Default, 300, None);
     assert_eq!(first.outcome, Outcome::Applied);
@@ -339,15 +324,13 @@ fn duplicate_close_report_of_a_drained_source_is_counted_once() {
 fn source_closing_on_its_own_while_the_merge_prepares_ends_the_merge() {
     // The fault, re-opened: the close leaves the merge preparing, journaled, sources parked.
     let broken = manager().mutated(dispatcher_core::mutation::Mutation::SelfCloseSkipsPreparingMerge.into());
-    two_sources(&broken);
-    let _ = broken.handle_merge(&mt(), merge(&[id(1), id(2)], id(3)));
+    let _ = merging(&broken);
     let _ = broken.dispatcher_closed(id(1), Mode::Default, 300, None);
     assert_eq!(broken.merges().in_progress().len(), 1, "re-opened: the merge outlives its source");
     assert_eq!(state(&broken, id(2)), ComponentState::WaitingMerge);
 
     let dm = manager();
-    two_sources(&dm);
-    assert_eq!(dm.handle_merge(&mt(), merge(&[id(1), id(2)], id(3))).outcome, Outcome::Applied);
+    assert_eq!(merging(&dm).outcome, Outcome::Applied);
     let closed = dm.dispatcher_closed(id(1), Mode::Default, 300, None);
     assert_eq!(closed.outcome, Outcome::Applied);
     assert_eq!(reported(&closed, id(1), ComponentState::Stopped), Some(300));

@@ -5,6 +5,6 @@ mod bootstrap;
 mod boundary;
 mod heartbeat;
 mod journal_model;
-mod manager;
+pub(crate) mod manager;
 mod merge;
 mod pending;
