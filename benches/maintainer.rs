@@ -7,6 +7,11 @@
 //!   tracking 1,000,000 spans, against a bare `HashMap` accumulator (the least any maintainer must
 //!   do per status).
 //!
+//! * `id_hashers`: the maintainer's id maps (`IdMap`, hashed by rustc-hash's Fx) against the same
+//!   `HashMap` hashed by foldhash's fixed-seed hasher and std's SipHash with fixed keys (the hasher
+//!   the node's papaya maps used before): build a map of 1,000,000 dispatcher ids (the maintainer's sequential ones, and
+//!   random ones as nodes make them), then look every id up.
+//!
 //! Run: `cargo bench --bench maintainer`. Results and the machine: BENCHMARKS.md.
 
 #![allow(missing_docs, clippy::disallowed_types, clippy::disallowed_methods)] // reason: bench harness
@@ -191,5 +196,42 @@ fn heartbeat_statuses(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, bootstrap_recovery, heartbeat_statuses);
+/// Builds a map of `ids` with hasher `S`, then looks each one up; returns the sum of the values.
+fn build_and_look_up<S: std::hash::BuildHasher + Default>(ids: &[DispatcherId]) -> usize {
+    let mut map: HashMap<DispatcherId, usize, S> = HashMap::default();
+    for (i, id) in ids.iter().enumerate() {
+        map.insert(*id, i);
+    }
+    ids.iter().map(|id| map[id]).sum()
+}
+
+fn id_hashers(c: &mut Criterion) {
+    const N: u64 = 1_000_000;
+    // The maintainer's own ids: a tag in the high word and a counter (see `maintainer/core.rs`).
+    let sequential: Vec<DispatcherId> = (1..=N).map(|i| DispatcherId::new(0x6d74 << 48, i).unwrap()).collect();
+    // Ids as nodes make them: random 128-bit values (splitmix64 of the index).
+    let mix = |mut z: u64| {
+        z = z.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    };
+    let random: Vec<DispatcherId> = (1..=N).map(|i| DispatcherId::new(mix(i) | 1, mix(i + N)).unwrap()).collect();
+    type Sip = std::hash::BuildHasherDefault<std::collections::hash_map::DefaultHasher>;
+    let mut g = c.benchmark_group("id_hashers_1m");
+    g.sample_size(10);
+    g.throughput(Throughput::Elements(N));
+    for (ids, name) in [(&sequential, "sequential"), (&random, "random")] {
+        g.bench_function(format!("{name}/foldhash_fixed"), |b| {
+            b.iter(|| black_box(build_and_look_up::<foldhash::fast::FixedState>(ids)))
+        });
+        g.bench_function(format!("{name}/fxhash"), |b| {
+            b.iter(|| black_box(build_and_look_up::<rustc_hash::FxBuildHasher>(ids)))
+        });
+        g.bench_function(format!("{name}/siphash_fixed"), |b| b.iter(|| black_box(build_and_look_up::<Sip>(ids))));
+    }
+    g.finish();
+}
+
+criterion_group!(benches, bootstrap_recovery, heartbeat_statuses, id_hashers);
 criterion_main!(benches);

@@ -40,55 +40,14 @@ impl fmt::Display for DispatcherId {
     }
 }
 
-/// A fast, deterministic hasher for keys that are already well-mixed ids (dispatcher ids are
-/// random 128-bit values; table keys are small integers). Not for keys an adversary chooses to
-/// collide: only the maintainer's own maps use it. Deterministic, so iteration order only depends
-/// on the insertion history: a simulated run replays exactly.
-#[derive(Clone, Copy, Default, Debug)]
-pub struct IdHasher(u64);
+/// A `HashMap` keyed by ids, hashed by rustc-hash's Fx: fast, and deterministic, so iteration order
+/// depends only on the insertion history and a simulated run replays exactly. Not for keys an
+/// adversary chooses to collide: the keys are the maintainer's own ids and table keys (the hasher
+/// comparison is in BENCHMARKS.md, `id_hashers_1m`).
+pub type IdMap<K, V> = std::collections::HashMap<K, V, rustc_hash::FxBuildHasher>;
 
-impl std::hash::Hasher for IdHasher {
-    fn finish(&self) -> u64 {
-        // A final avalanche (splitmix64's) so sequential ids spread over the buckets.
-        let mut z = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-
-    fn write(&mut self, bytes: &[u8]) {
-        for b in bytes {
-            self.0 = (self.0 ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3);
-        }
-    }
-
-    fn write_u64(&mut self, v: u64) {
-        self.0 = (self.0.rotate_left(29) ^ v).wrapping_mul(0x9e37_79b9_7f4a_7c15);
-    }
-
-    fn write_u128(&mut self, v: u128) {
-        self.write_u64(v as u64);
-        self.write_u64((v >> 64) as u64);
-    }
-
-    fn write_u32(&mut self, v: u32) {
-        self.write_u64(u64::from(v));
-    }
-
-    fn write_i64(&mut self, v: i64) {
-        self.write_u64(v as u64);
-    }
-
-    fn write_usize(&mut self, v: usize) {
-        self.write_u64(v as u64);
-    }
-}
-
-/// A `HashMap` keyed by ids, hashed with [`IdHasher`].
-pub type IdMap<K, V> = std::collections::HashMap<K, V, std::hash::BuildHasherDefault<IdHasher>>;
-
-/// A `HashSet` of ids, hashed with [`IdHasher`].
-pub type IdSet<K> = std::collections::HashSet<K, std::hash::BuildHasherDefault<IdHasher>>;
+/// A `HashSet` of ids, hashed like [`IdMap`].
+pub type IdSet<K> = std::collections::HashSet<K, rustc_hash::FxBuildHasher>;
 
 /// A changefeed's identity. Routing uses `(high, low)` only; name and keyspace are informational.
 #[derive(Clone, Default, PartialEq, Eq, Hash, Debug)]

@@ -76,12 +76,12 @@ where
     }
 }
 
-/// SipHash with fixed keys instead of a per-process random seed: iteration order then depends
-/// only on what was inserted, so a seeded simulation replays the same (statuses in a heartbeat,
-/// records in a snapshot come out of these maps). Keys come from the maintainer, not from
-/// arbitrary clients, so flooding one bucket on purpose is not a concern here.
+/// rustc-hash's Fx, seedless: iteration order then depends only on what was inserted, so a seeded
+/// simulation replays the same (statuses in a heartbeat, records in a snapshot come out of these
+/// maps). Keys come from the maintainer, not from arbitrary clients, so flooding one bucket on
+/// purpose is not a concern here.
 #[cfg(not(dispatcher_loom))]
-type FixedHasher = std::hash::BuildHasherDefault<std::collections::hash_map::DefaultHasher>;
+type FixedHasher = rustc_hash::FxBuildHasher;
 
 #[cfg(not(dispatcher_loom))]
 impl<K, V> Map<K, V>
