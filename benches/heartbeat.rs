@@ -44,12 +44,13 @@ fn manager(n: u64) -> (Arc<DispatcherManager>, Vec<StatusHandle>) {
             config: DispatcherConfig {
                 id,
                 mode: Mode::Default,
-                span: TableSpan::new(0, i as i64 + 1, b"a".to_vec(), b"z".to_vec()),
                 start_ts: 100,
                 schema_id: 1,
                 skip_dml_as_start_ts: false,
             },
-            action: ScheduleAction::Create,
+            order: Order::Create {
+                span: TableSpan::new(0, i as i64 + 1, b"a".to_vec(), b"z".to_vec()).unwrap(),
+            },
             operator_type: OperatorType::Add,
             epoch: Epoch(2),
         };

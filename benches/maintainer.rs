@@ -208,7 +208,8 @@ fn build_and_look_up<S: std::hash::BuildHasher + Default>(ids: &[DispatcherId]) 
 fn id_hashers(c: &mut Criterion) {
     const N: u64 = 1_000_000;
     // The maintainer's own ids: a tag in the high word and a counter (see `maintainer/core.rs`).
-    let sequential: Vec<DispatcherId> = (1..=N).map(|i| DispatcherId::new(0x6d74 << 48, i).unwrap()).collect();
+    let sequential: Vec<DispatcherId> =
+        (1..=N).map(|i| DispatcherId::new(0x6d74 << 48, i).unwrap()).collect();
     // Ids as nodes make them: random 128-bit values (splitmix64 of the index).
     let mix = |mut z: u64| {
         z = z.wrapping_add(0x9e37_79b9_7f4a_7c15);
@@ -216,7 +217,8 @@ fn id_hashers(c: &mut Criterion) {
         z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
         z ^ (z >> 31)
     };
-    let random: Vec<DispatcherId> = (1..=N).map(|i| DispatcherId::new(mix(i) | 1, mix(i + N)).unwrap()).collect();
+    let random: Vec<DispatcherId> =
+        (1..=N).map(|i| DispatcherId::new(mix(i) | 1, mix(i + N)).unwrap()).collect();
     type Sip = std::hash::BuildHasherDefault<std::collections::hash_map::DefaultHasher>;
     let mut g = c.benchmark_group("id_hashers_1m");
     g.sample_size(10);
@@ -228,7 +230,9 @@ fn id_hashers(c: &mut Criterion) {
         g.bench_function(format!("{name}/fxhash"), |b| {
             b.iter(|| black_box(build_and_look_up::<rustc_hash::FxBuildHasher>(ids)))
         });
-        g.bench_function(format!("{name}/siphash_fixed"), |b| b.iter(|| black_box(build_and_look_up::<Sip>(ids))));
+        g.bench_function(format!("{name}/siphash_fixed"), |b| {
+            b.iter(|| black_box(build_and_look_up::<Sip>(ids)))
+        });
     }
     g.finish();
 }

@@ -34,12 +34,11 @@ fn request(i: u64) -> ScheduleRequest {
         config: DispatcherConfig {
             id: DispatcherId::new(1, i + 1).unwrap(),
             mode: Mode::Default,
-            span: Some(span(i)),
             start_ts: 100,
             schema_id: 1,
             skip_dml_as_start_ts: false,
         },
-        action: ScheduleAction::Create,
+        order: Order::Create { span: span(i) },
         operator_type: OperatorType::Add,
         epoch: Epoch(2),
     }
@@ -129,7 +128,7 @@ fn entries(offset: u64) -> Vec<(OpKey, Arc<OpEntry>)> {
     (0..KEYS)
         .map(|i| {
             let r = request(offset + i);
-            let key = OpKey { mode: Mode::Default, span: r.config.span.clone().unwrap() };
+            let key = OpKey { mode: Mode::Default, span: r.span().cloned().unwrap() };
             (key, OpEntry::new(OpRequest::Schedule(r), NodeId::new("mt"), i))
         })
         .collect()
@@ -271,7 +270,7 @@ fn full_create(c: &mut Criterion) {
                 dm.commit_create(t).unwrap();
             }
             let rm = ScheduleRequest {
-                action: ScheduleAction::Remove,
+                order: Order::Remove { span: None },
                 operator_type: OperatorType::Remove,
                 ..request(i % 4096)
             };

@@ -88,8 +88,6 @@ pub struct DispatcherConfig {
     pub id: DispatcherId,
     /// Its mode.
     pub mode: Mode,
-    /// Its span: required for Create; a Remove may carry it so a later maintainer can correlate.
-    pub span: Option<TableSpan>,
     /// Where replication starts (Create only).
     pub start_ts: Ts,
     /// The table's schema id.
@@ -105,12 +103,68 @@ pub struct ScheduleRequest {
     pub changefeed: ChangefeedId,
     /// The dispatcher.
     pub config: DispatcherConfig,
-    /// Create or remove.
-    pub action: ScheduleAction,
+    /// Create or remove, with the span each needs.
+    pub order: Order,
     /// The maintainer operator that sent it.
     pub operator_type: OperatorType,
     /// The sending maintainer's epoch.
     pub epoch: Epoch,
+}
+
+/// What a scheduling request asks. A Create always names its span, so a request that could not be
+/// carried out does not get past the wire boundary.
+#[derive(Clone, PartialEq, Eq, Hash, Debug)]
+pub enum Order {
+    /// Create the dispatcher over `span`.
+    Create {
+        /// The span to replicate.
+        span: TableSpan,
+    },
+    /// Remove the dispatcher. The span is optional on the wire; when present it lets a later
+    /// maintainer correlate the journaled remove with a span.
+    Remove {
+        /// The dispatcher's span, if the sender gave it.
+        span: Option<TableSpan>,
+    },
+}
+
+impl Order {
+    /// The order for `action` over `span`; `None` for a Create without a span.
+    pub fn new(action: ScheduleAction, span: Option<TableSpan>) -> Option<Order> {
+        match (action, span) {
+            (ScheduleAction::Create, Some(span)) => Some(Order::Create { span }),
+            (ScheduleAction::Create, None) => None,
+            (ScheduleAction::Remove, span) => Some(Order::Remove { span }),
+        }
+    }
+
+    /// The action without its data.
+    pub fn action(&self) -> ScheduleAction {
+        match self {
+            Order::Create { .. } => ScheduleAction::Create,
+            Order::Remove { .. } => ScheduleAction::Remove,
+        }
+    }
+
+    /// The span, always present for a Create.
+    pub fn span(&self) -> Option<&TableSpan> {
+        match self {
+            Order::Create { span } => Some(span),
+            Order::Remove { span } => span.as_ref(),
+        }
+    }
+}
+
+impl ScheduleRequest {
+    /// Create or remove.
+    pub fn action(&self) -> ScheduleAction {
+        self.order.action()
+    }
+
+    /// The dispatcher's span, always present for a Create.
+    pub fn span(&self) -> Option<&TableSpan> {
+        self.order.span()
+    }
 }
 
 /// `MergeDispatcherRequest`: merge adjacent dispatchers on one node into a new one.

@@ -49,12 +49,15 @@ fn request(b: &[u8]) -> ScheduleRequest {
         config: DispatcherConfig {
             id: id(b[0]),
             mode: mode(b[1]),
-            span: (b[2] & 1 == 0).then(|| span(b[3])),
             start_ts: u64::from(b[4]) * 10,
             schema_id: 1,
             skip_dml_as_start_ts: false,
         },
-        action: if b[2] & 2 == 0 { ScheduleAction::Create } else { ScheduleAction::Remove },
+        // A create always has its span (the wire refuses one without); a remove may lack it.
+        order: match (b[2] & 2 == 0, b[2] & 1 == 0) {
+            (true, _) => Order::Create { span: span(b[3]) },
+            (false, with_span) => Order::Remove { span: with_span.then(|| span(b[3])) },
+        },
         operator_type: [OperatorType::Add, OperatorType::Remove, OperatorType::Move, OperatorType::Split, OperatorType::Merge]
             [usize::from(b[2] >> 2) % 5],
         epoch: Epoch(u64::from(b[1] % 3) + 5),

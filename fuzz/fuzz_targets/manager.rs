@@ -47,12 +47,11 @@ fn request(w: &World, b: &[u8; 3], action: ScheduleAction) -> (NodeId, ScheduleR
         config: DispatcherConfig {
             id: did(b[0]),
             mode: mode(b[2]),
-            span: TableSpan::new(0, 1, s.to_vec(), e.to_vec()),
             start_ts: 100,
             schema_id: 1,
             skip_dml_as_start_ts: false,
         },
-        action,
+        order: Order::new(action, TableSpan::new(0, 1, s.to_vec(), e.to_vec())).expect("SPANS are valid"),
         operator_type: OperatorType::Move,
         epoch: Epoch(epoch),
     };

@@ -55,12 +55,11 @@ fn request(d: DispatcherId, action: ScheduleAction) -> ScheduleRequest {
         config: DispatcherConfig {
             id: d,
             mode: Mode::Default,
-            span: (action == ScheduleAction::Create).then(span),
             start_ts: 100,
             schema_id: 1,
             skip_dml_as_start_ts: false,
         },
-        action,
+        order: Order::new(action, Some(span())).expect("a span is given"),
         operator_type: OperatorType::Add,
         epoch: Epoch(2),
     }
@@ -281,7 +280,7 @@ fn merge_request(sources: &[DispatcherId], merged: DispatcherId) -> MergeRequest
 fn two_working_sources(dm: &DispatcherManager) {
     assert!(create_and_commit(dm, id(1)));
     let mut second = request(id(2), ScheduleAction::Create);
-    second.config.span = Some(span_b());
+    second.order = Order::Create { span: span_b() };
     dm.commit_create(&ticket_of(&dm.handle_schedule(&mt(), second))).unwrap();
     for d in [id(1), id(2)] {
         let _ = dm.dispatcher_state_changed(d, Mode::Default, ComponentState::Working, 120);
@@ -385,7 +384,7 @@ fn lists_remove(step: &Step, d: DispatcherId) -> bool {
         .unwrap()
         .operators
         .iter()
-        .any(|op| op.action == ScheduleAction::Remove && op.config.id == d)
+        .any(|op| op.action() == ScheduleAction::Remove && op.config.id == d)
 }
 
 /// (j) Found by node-stress: a Remove resend admitted under the old owner, then fenced by a

@@ -336,7 +336,7 @@ impl Maintainer {
         // Removes first: a remove always outranks a create of the same id (journals that disagree).
         for (node, r) in responses {
             for req in
-                r.operators.iter().filter(|q| q.config.mode == mode && q.action == ScheduleAction::Remove)
+                r.operators.iter().filter(|q| q.config.mode == mode && q.action() == ScheduleAction::Remove)
             {
                 let id = req.config.id;
                 let Some((cand_node, c)) = cands.get(&id) else { continue };
@@ -367,10 +367,10 @@ impl Maintainer {
         }
         for (node, r) in responses {
             for req in
-                r.operators.iter().filter(|q| q.config.mode == mode && q.action == ScheduleAction::Create)
+                r.operators.iter().filter(|q| q.config.mode == mode && q.action() == ScheduleAction::Create)
             {
                 let id = req.config.id;
-                let Some(span) = req.config.span.clone() else { continue };
+                let Some(span) = req.span().cloned() else { continue };
                 let table = (span.keyspace_id, span.table_id);
                 let Some((info, since)) = self.live.get(&table).copied() else { continue }; // S11
                 let sc = &self.modes[m].sc;

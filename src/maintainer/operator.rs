@@ -15,7 +15,7 @@ use std::cell::Cell;
 
 use crate::ids::{ChangefeedId, DispatcherId, Epoch, Mode, NodeId, Ts};
 use crate::messages::{
-    ComponentState, DispatcherConfig, MergeRequest, OperatorType, ScheduleAction, ScheduleRequest, ToNode,
+    ComponentState, DispatcherConfig, MergeRequest, OperatorType, Order, ScheduleRequest, ToNode,
 };
 use crate::span::TableSpan;
 
@@ -645,12 +645,11 @@ impl Operator {
             config: DispatcherConfig {
                 id: record.id,
                 mode: ctx.sc.mode(),
-                span: Some(record.span.clone()),
                 start_ts,
                 schema_id: record.schema_id,
                 skip_dml_as_start_ts,
             },
-            action: ScheduleAction::Create,
+            order: Order::Create { span: record.span.clone() },
             operator_type: op_type,
             epoch: ctx.epoch,
         })
@@ -672,8 +671,8 @@ pub fn remove_request(
 ) -> ScheduleRequest {
     ScheduleRequest {
         changefeed: changefeed.clone(),
-        config: DispatcherConfig { id, mode, span, start_ts: 0, schema_id: 0, skip_dml_as_start_ts: false },
-        action: ScheduleAction::Remove,
+        config: DispatcherConfig { id, mode, start_ts: 0, schema_id: 0, skip_dml_as_start_ts: false },
+        order: Order::Remove { span },
         operator_type,
         epoch,
     }

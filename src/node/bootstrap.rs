@@ -310,7 +310,7 @@ impl DispatcherManager {
 mod tests {
     use super::*;
     use crate::ids::{ChangefeedId, Epoch};
-    use crate::messages::{DispatcherConfig, OperatorType, ScheduleAction, ScheduleRequest};
+    use crate::messages::{DispatcherConfig, OperatorType, Order, ScheduleRequest};
     use crate::node::manager::ManagerConfig;
 
     fn manager() -> DispatcherManager {
@@ -332,12 +332,11 @@ mod tests {
             config: DispatcherConfig {
                 id: DispatcherId::new(0, 7).unwrap(),
                 mode: Mode::Default,
-                span: Some(TableSpan::new(0, 1, b"a".to_vec(), b"m".to_vec()).unwrap()),
                 start_ts: 100,
                 schema_id: 1,
                 skip_dml_as_start_ts: false,
             },
-            action: ScheduleAction::Create,
+            order: Order::Create { span: TableSpan::new(0, 1, b"a".to_vec(), b"m".to_vec()).unwrap() },
             operator_type: OperatorType::Add,
             epoch: Epoch(epoch),
         }

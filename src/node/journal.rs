@@ -63,7 +63,7 @@ impl OpEntry {
     /// What kind of operator this is.
     pub fn kind(&self) -> OpKind {
         match &self.request {
-            OpRequest::Schedule(r) if r.action == ScheduleAction::Create => OpKind::Create,
+            OpRequest::Schedule(r) if r.action() == ScheduleAction::Create => OpKind::Create,
             OpRequest::Schedule(_) => OpKind::Remove,
             OpRequest::Merge(_) => OpKind::Merge,
         }

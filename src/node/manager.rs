@@ -10,7 +10,7 @@ use std::sync::Arc;
 
 use crate::ids::{ChangefeedId, DispatcherId, Mode, NodeId, Ts};
 use crate::messages::{
-    ComponentState, DispatcherStatus, PendingBlock, RunningError, ScheduleAction, ScheduleRequest,
+    ComponentState, DispatcherStatus, Order, PendingBlock, RunningError, ScheduleAction, ScheduleRequest,
 };
 use crate::mutation::{Mutation, Mutations};
 use crate::span::TableSpan;
@@ -311,18 +311,17 @@ impl DispatcherManager {
             Ok(owner) => owner,
             Err(why) => return Step::dropped(why),
         };
-        match request.action {
-            ScheduleAction::Create => self.create(from, &owner, request),
-            ScheduleAction::Remove => self.remove(from, &owner, request),
+        match &request.order {
+            Order::Create { span } => {
+                let span = span.clone();
+                self.create(from, &owner, span, request)
+            }
+            Order::Remove { .. } => self.remove(from, &owner, request),
         }
     }
 
-    fn create(&self, from: &NodeId, owner: &Arc<Owner>, request: ScheduleRequest) -> Step {
+    fn create(&self, from: &NodeId, owner: &Arc<Owner>, span: TableSpan, request: ScheduleRequest) -> Step {
         let config = &request.config;
-        let Some(span) = config.span.clone() else {
-            // The wire boundary refuses this; a library caller may still build one.
-            return Step::dropped(DropReason::Unknown);
-        };
         let (mode, id) = (config.mode, config.id);
         if self.registry.get_alive(mode, id).is_some() {
             return Step::dropped(DropReason::AlreadyExists);
@@ -406,7 +405,7 @@ impl DispatcherManager {
     /// A replaced stale entry's create must never execute: cancel its record if still creating.
     fn retire(&self, key: &OpKey, stale: &Arc<OpEntry>) {
         let OpRequest::Schedule(request) = &stale.request else { return };
-        if request.action != ScheduleAction::Create {
+        if request.action() != ScheduleAction::Create {
             return;
         }
         if let Some(record) = self.registry.get(key.mode, request.config.id) {

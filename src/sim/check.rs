@@ -76,18 +76,20 @@ impl Monitor for Checker {
         let host = &w.hosts[index];
         let ToNode::Schedule(r) = message else { return None };
         let stopped = host.maintainer.lifecycle() == Lifecycle::Removing;
-        let trigger = r.config.span.as_ref().is_some_and(TableSpan::is_table_trigger);
+        let trigger = r.span().is_some_and(TableSpan::is_table_trigger);
         if stopped && !trigger {
             let detail = format!(
                 "epoch {} sent {:?} {} to {to} after it was stopped",
-                host.epoch.0, r.action, r.config.id
+                host.epoch.0,
+                r.action(),
+                r.config.id
             );
             return Some(Violation::new("I13", now, detail));
         }
-        if r.action != ScheduleAction::Create {
+        if r.action() != ScheduleAction::Create {
             return None;
         }
-        let Some(span) = &r.config.span else { return None };
+        let Some(span) = &r.span() else { return None };
         if !w.live.contains(&span.table_id) {
             let detail = format!(
                 "Create {} for table {} that is not live ({span:?}) to {to}",

@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use dispatcher_core::ids::{ChangefeedId, DispatcherId, Epoch, Mode, NodeId};
 use dispatcher_core::messages::{
-    BootstrapRequest, ComponentState, DispatcherConfig, MergeRequest, OperatorType, ScheduleAction,
+    BootstrapRequest, ComponentState, DispatcherConfig, MergeRequest, OperatorType, Order, ScheduleAction,
     ScheduleRequest,
 };
 use dispatcher_core::mutation::Mutations;
@@ -85,12 +85,11 @@ fn request(d: DispatcherId, action: ScheduleAction, span: TableSpan, start: u64)
         config: DispatcherConfig {
             id: d,
             mode: Mode::Default,
-            span: (action == ScheduleAction::Create).then_some(span),
             start_ts: start,
             schema_id: 1,
             skip_dml_as_start_ts: false,
         },
-        action,
+        order: Order::new(action, Some(span)).expect("a span is given"),
         operator_type: OperatorType::Add,
         epoch: Epoch(2),
     }

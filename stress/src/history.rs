@@ -57,7 +57,7 @@ impl Snapshot {
             Snapshot { spans: response.spans.iter().map(|b| (b.mode, b.id)).collect(), ..Self::default() };
         for op in &response.operators {
             let key = (op.config.mode, op.config.id);
-            match op.action {
+            match op.action() {
                 ScheduleAction::Create => s.creates.insert(key),
                 ScheduleAction::Remove => s.removes.insert(key),
             };

@@ -3,8 +3,8 @@
 
 use dispatcher_core::ids::{ChangefeedId, DispatcherId, Epoch, Mode, NodeId, Ts};
 use dispatcher_core::messages::{
-    BootstrapRequest, CloseRequest, DispatcherConfig, MergeRequest, OperatorType, PostBootstrapRequest,
-    ScheduleAction, ScheduleRequest,
+    BootstrapRequest, CloseRequest, DispatcherConfig, MergeRequest, OperatorType, Order,
+    PostBootstrapRequest, ScheduleAction, ScheduleRequest,
 };
 use dispatcher_core::span::TableSpan;
 
@@ -86,15 +86,8 @@ pub fn schedule(
 ) -> ScheduleRequest {
     ScheduleRequest {
         changefeed: changefeed(cf),
-        config: DispatcherConfig {
-            id,
-            mode,
-            span,
-            start_ts: START,
-            schema_id: 1,
-            skip_dml_as_start_ts: false,
-        },
-        action,
+        config: DispatcherConfig { id, mode, start_ts: START, schema_id: 1, skip_dml_as_start_ts: false },
+        order: Order::new(action, span).expect("a create names its span"),
         operator_type: if action == ScheduleAction::Create {
             OperatorType::Add
         } else {

@@ -9,9 +9,9 @@ use crate::messages::{
     AddedTable, BarrierAction, BarrierAnswer, BarrierEvent, BlockDetail, BlockStage, BlockState, BlockStatus,
     BlockStatusRequest, BootstrapRequest, BootstrapResponse, BootstrapSpan, CheckpointTsMessage,
     CloseRequest, CloseResponse, ComponentState, DispatcherConfig, DispatcherStatus, HeartBeatResponse,
-    Heartbeat, Influence, InfluenceKind, InfluencedTables, MergeRequest, OperatorType, PostBootstrapRequest,
-    PostBootstrapResponse, RedoMetaMessage, RedoResolvedTsForward, RouteTableAdmission, RunningError,
-    ScheduleAction, ScheduleRequest, SchemaIdChange, Watermark,
+    Heartbeat, Influence, InfluenceKind, InfluencedTables, MergeRequest, OperatorType, Order,
+    PostBootstrapRequest, PostBootstrapResponse, RedoMetaMessage, RedoResolvedTsForward, RouteTableAdmission,
+    RunningError, ScheduleAction, ScheduleRequest, SchemaIdChange, Watermark,
 };
 use crate::span::TableSpan;
 use crate::wire::pb;
@@ -142,25 +142,19 @@ impl TryFrom<&pb::ScheduleDispatcherRequest> for ScheduleRequest {
     fn try_from(v: &pb::ScheduleDispatcherRequest) -> Result<Self, WireError> {
         const M: &str = "ScheduleDispatcherRequest";
         let config = required(v.config.as_ref(), M, "config")?;
-        let action = schedule_action(v.schedule_action)?;
-        let span = match (&config.span, action) {
-            (Some(s), _) => Some(span(s, M)?),
-            (None, ScheduleAction::Create) => {
-                return Err(WireError::Missing { message: M, field: "config.span" })
-            }
-            (None, ScheduleAction::Remove) => None,
-        };
+        let span = config.span.as_ref().map(|s| span(s, M)).transpose()?;
+        let order = Order::new(schedule_action(v.schedule_action)?, span)
+            .ok_or(WireError::Missing { message: M, field: "config.span" })?;
         Ok(ScheduleRequest {
             changefeed: changefeed(v.changefeed_id.as_ref()),
             config: DispatcherConfig {
                 id: dispatcher_id(config.dispatcher_id.as_ref(), M, "config.dispatcherID")?,
                 mode: mode(config.mode, M)?,
-                span,
                 start_ts: config.start_ts,
                 schema_id: config.schema_id,
                 skip_dml_as_start_ts: config.skip_dml_as_start_ts,
             },
-            action,
+            order,
             operator_type: operator_type(v.operator_type)?,
             epoch: Epoch(v.maintainer_epoch),
         })
@@ -401,14 +395,14 @@ impl From<&ScheduleRequest> for pb::ScheduleDispatcherRequest {
         pb::ScheduleDispatcherRequest {
             changefeed_id: pb_changefeed(&v.changefeed),
             config: Some(pb::DispatcherConfig {
-                span: v.config.span.as_ref().map(pb_span),
+                span: v.span().map(pb_span),
                 start_ts: v.config.start_ts,
                 dispatcher_id: pb_id(v.config.id),
                 schema_id: v.config.schema_id,
                 mode: v.config.mode.as_i64(),
                 skip_dml_as_start_ts: v.config.skip_dml_as_start_ts,
             }),
-            schedule_action: match v.action {
+            schedule_action: match v.action() {
                 ScheduleAction::Create => pb::ScheduleAction::Create,
                 ScheduleAction::Remove => pb::ScheduleAction::Remove,
             } as i32,
@@ -631,7 +625,7 @@ mod tests {
         p.schedule_action = 0;
         p.operator_type = 0;
         let d = ScheduleRequest::try_from(&p).unwrap();
-        assert_eq!((d.action, d.operator_type), (ScheduleAction::Create, OperatorType::Add));
+        assert_eq!((d.action(), d.operator_type), (ScheduleAction::Create, OperatorType::Add));
     }
 
     /// B7: the reference panics on a nil dispatcher id; here it is a named refusal.
@@ -675,8 +669,8 @@ mod tests {
         p.schedule_action = 1;
         p.config.as_mut().unwrap().span = None;
         let d = ScheduleRequest::try_from(&p).unwrap();
-        assert_eq!(d.action, ScheduleAction::Remove);
-        assert!(d.config.span.is_none());
+        assert_eq!(d.action(), ScheduleAction::Remove);
+        assert!(d.span().is_none());
     }
 
     #[test]

@@ -73,8 +73,9 @@ pub fn response(spans: Vec<BootstrapSpan>) -> BootstrapResponse {
 
 /// A schedule request journaled by the previous owner (epoch 6), starting at `CP`.
 pub fn journaled(id: u64, span: TableSpan, action: ScheduleAction, op: OperatorType) -> ScheduleRequest {
-    let create = crate::node::manager::create_at(did(id), span, Mode::Default, 6, CP);
-    ScheduleRequest { action, operator_type: op, ..create }
+    let create = crate::node::manager::create_at(did(id), span.clone(), Mode::Default, 6, CP);
+    let order = Order::new(action, Some(span)).expect("a span is given");
+    ScheduleRequest { order, operator_type: op, ..create }
 }
 
 /// Ticks once (bootstrap requests go out), answers from each node, returns the effects of the
@@ -129,7 +130,7 @@ pub fn schedules(effects: &[Effect]) -> Vec<(String, ScheduleAction, OperatorTyp
         .iter()
         .filter_map(|e| match e {
             Effect::Send { to, message: ToNode::Schedule(r) } => {
-                Some((to.to_string(), r.action, r.operator_type, r.config.id, r.config.start_ts))
+                Some((to.to_string(), r.action(), r.operator_type, r.config.id, r.config.start_ts))
             }
             _ => None,
         })

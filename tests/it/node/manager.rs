@@ -53,27 +53,22 @@ pub fn create(d: DispatcherId, s: TableSpan, mode: Mode, epoch: u64) -> Schedule
 }
 
 pub fn create_at(d: DispatcherId, s: TableSpan, mode: Mode, epoch: u64, start_ts: u64) -> ScheduleRequest {
-    let config = DispatcherConfig { span: Some(s), start_ts, schema_id: 1, ..config_of(d, mode) };
-    request(config, ScheduleAction::Create, OperatorType::Add, epoch)
+    let config = DispatcherConfig { start_ts, schema_id: 1, ..config_of(d, mode) };
+    request(config, Order::Create { span: s }, OperatorType::Add, epoch)
 }
 
 pub fn remove(d: DispatcherId, mode: Mode, epoch: u64, op: OperatorType) -> ScheduleRequest {
-    request(config_of(d, mode), ScheduleAction::Remove, op, epoch)
+    request(config_of(d, mode), Order::Remove { span: None }, op, epoch)
 }
 
-/// The config of a remove: no span, no start ts, no schema.
+/// The config of a remove: no start ts, no schema.
 fn config_of(id: DispatcherId, mode: Mode) -> DispatcherConfig {
-    DispatcherConfig { id, mode, span: None, start_ts: 0, schema_id: 0, skip_dml_as_start_ts: false }
+    DispatcherConfig { id, mode, start_ts: 0, schema_id: 0, skip_dml_as_start_ts: false }
 }
 
-fn request(
-    config: DispatcherConfig,
-    action: ScheduleAction,
-    op: OperatorType,
-    epoch: u64,
-) -> ScheduleRequest {
+fn request(config: DispatcherConfig, order: Order, op: OperatorType, epoch: u64) -> ScheduleRequest {
     let changefeed = ChangefeedId::default();
-    ScheduleRequest { changefeed, config, action, operator_type: op, epoch: Epoch(epoch) }
+    ScheduleRequest { changefeed, config, order, operator_type: op, epoch: Epoch(epoch) }
 }
 
 pub fn ticket(step: &Step) -> CreateTicket {
@@ -409,7 +404,7 @@ fn create_of_a_span_an_older_owner_is_removing_is_busy_and_keeps_the_remove() {
     let response = again.bootstrap_response().unwrap();
     assert!(response.spans.iter().any(|b| b.id == id(1)));
     assert!(
-        response.operators.iter().any(|op| op.action == ScheduleAction::Remove && op.config.id == id(1)),
+        response.operators.iter().any(|op| op.action() == ScheduleAction::Remove && op.config.id == id(1)),
         "the older owner's Remove is still in flight and must be reported"
     );
     let _ = dm.dispatcher_closed(id(1), Mode::Default, 150, None);

@@ -256,19 +256,19 @@ fn check_message(fx: &Fx, op: &Operator, want: Msg, name: &str) {
                 _ => ("remove", ScheduleAction::Remove),
             };
             assert_eq!(at, node(to), "{name}: {what} target");
-            assert_eq!(req.action, action, "{name}: action");
+            assert_eq!(req.action(), action, "{name}: action");
             assert_eq!(req.operator_type, ty, "{name}: operator type");
             assert_eq!(req.epoch, EPOCH, "{name}: epoch");
             assert_eq!(req.changefeed, fx.cf, "{name}: changefeed");
             assert_eq!(req.config.id, op.id, "{name}: id");
             assert_eq!(req.config.mode, fx.sc.mode(), "{name}: mode");
             if action == ScheduleAction::Remove {
-                assert_eq!(req.config.span.as_ref(), Some(&op.span), "{name}: span rides along");
+                assert_eq!(req.span(), Some(&op.span), "{name}: span rides along");
                 assert_eq!(req.config.start_ts, 0, "{name}: start ts");
                 return;
             }
             let record = fx.sc.get_guarded(op.guard).expect("record of a create");
-            assert_eq!(req.config.span.as_ref(), Some(&record.span), "{name}: span");
+            assert_eq!(req.span(), Some(&record.span), "{name}: span");
             assert_eq!(req.config.schema_id, 5, "{name}: schema");
             // The fixture records have no pending block and a checkpoint above COMMITTED.
             assert_eq!(req.config.start_ts, CKPT, "{name}: start ts");
@@ -354,7 +354,7 @@ fn sent(messages: &[(NodeId, ToNode)]) -> Vec<(String, &'static str, DispatcherI
         .iter()
         .map(|(to, m)| match m {
             ToNode::Schedule(r) => {
-                let what = if r.action == ScheduleAction::Create { "create" } else { "remove" };
+                let what = if r.action() == ScheduleAction::Create { "create" } else { "remove" };
                 (to.to_string(), what, r.config.id)
             }
             ToNode::Merge(r) => (to.to_string(), "merge", r.merged),
