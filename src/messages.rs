@@ -51,6 +51,11 @@ pub enum ComponentState {
 }
 
 impl ComponentState {
+    /// Whether the dispatcher is gone for good (`Stopped` or `Removed`).
+    pub fn is_terminal(self) -> bool {
+        matches!(self, ComponentState::Stopped | ComponentState::Removed)
+    }
+
     /// All states in wire order.
     pub const ALL: [ComponentState; 7] = [
         ComponentState::Working,

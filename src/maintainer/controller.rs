@@ -173,9 +173,9 @@ impl OperatorController {
         };
         let Some(target) = target else { return Vec::new() };
         let Some(slot) = self.ops.get_mut(&target) else { return Vec::new() };
-        let before = slot.op.phase;
+        let before = slot.op.phase();
         let changes = slot.op.on(OpEvent::Status { from, id, state, checkpoint });
-        if slot.op.phase != before {
+        if slot.op.phase() != before {
             // A new phase sends its message at once.
             slot.next_send_ms = 0;
         }
@@ -189,9 +189,9 @@ impl OperatorController {
         }
         let mut changes = Vec::new();
         for slot in self.ops.values_mut() {
-            let before = slot.op.phase;
+            let before = slot.op.phase();
             changes.extend(slot.op.on(OpEvent::NodeRemoved(node)));
-            if slot.op.phase != before {
+            if slot.op.phase() != before {
                 slot.next_send_ms = 0;
             }
         }
@@ -232,7 +232,7 @@ impl OperatorController {
                     self.source_of.remove(&source);
                 }
             }
-            let super::operator::Phase::Done(outcome) = slot.op.phase else { continue };
+            let super::operator::Phase::Done(outcome) = slot.op.phase() else { continue };
             finished.push(Finished { id, kind: slot.op.op_kind(), outcome });
         }
         finished

@@ -46,7 +46,9 @@ pub struct MaintainerConfig {
     pub balance_interval_ms: u64,
     /// Most moves one balance round starts.
     pub balance_moves_max: usize,
-    /// Sends after which a merge the node never took up is abandoned.
+    /// Sends after which a merge the node was never seen to take up is withdrawn
+    /// (`Phase::Withdrawing`): the merged dispatcher is removed, and the sources are handed back
+    /// only after its terminal status.
     pub merge_sends_max: u32,
     /// How many equal spans a table is cut into when it is first placed (default 1), like the
     /// reference's pre-split of large tables.
@@ -390,7 +392,7 @@ impl Maintainer {
             let withdrawing: Vec<(NodeId, DispatcherId)> = state
                 .oc
                 .operators()
-                .filter(|o| o.phase == super::operator::Phase::Withdrawing)
+                .filter(|o| o.phase() == super::operator::Phase::Withdrawing)
                 .filter_map(|o| o.affected_nodes().first().map(|n| ((*n).clone(), o.id)))
                 .collect();
             messages.retain(|(_, msg)| {

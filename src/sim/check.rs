@@ -1,5 +1,8 @@
-//! The invariant checker: safety after every event (I1-I13, as far as the model holds the state
-//! they speak of) and convergence at `settle` (C1-C6).
+//! The invariant checker: safety after every event (the I-invariants below, as far as the model
+//! holds the state they speak of) and convergence at `settle` (C1-C6). Two rows are not checked
+//! in this file: I9 is checked by the world itself, in `world/hosts.rs`; I12 is not checked by the
+//! simulator at all (loom `node.rs`, the node-stress event log and `tests/it/node/bootstrap.rs`
+//! check it).
 //!
 //! | check | where | what |
 //! |---|---|---|
@@ -9,9 +12,10 @@
 //! | I5, I6 | every maintainer step | span-controller indexes agree with the records (no ghost, absent iff unbound) |
 //! | I7 | every maintainer step | a table's spans are disjoint (merge target vs its sources and temporary coverage under a Remove excepted) |
 //! | I8 | every Create sent; every maintainer step | no Create for a table that is not live now; no span of a dropped table |
-//! | I9 | every checkpoint report | the committed checkpoint never goes back, across maintainers |
+//! | I9 | every checkpoint advance of the current maintainer (in `world/hosts.rs`, not here) | the committed checkpoint never goes back, across maintainers |
 //! | I10 | every maintainer step | the committed checkpoint never passes an unflushed span or a creating dispatcher it tracks |
 //! | I11 | every Create sent | its start ts is at least the committed checkpoint |
+//! | I12 | not in the simulator: loom `node.rs`, node-stress (`history.rs`), `tests/it/node/bootstrap.rs` | an in-flight Remove is in the next snapshot; an older owner's create ran before the snapshot or never runs |
 //! | I13 | every step of a stopped maintainer | it sends no Create and no Remove other than its triggers' |
 //! | C1-C4, C6 | `settle` | every live table exactly tiled by Working dispatchers bound as the maintainer believes, nothing else running, no operator, nothing absent, in every mode |
 //! | C5 | `settle` | the committed checkpoint catches up with upstream time |
@@ -287,7 +291,7 @@ impl Checker {
                         "{mode:?} operator {:?} {} still in flight ({:?})",
                         op.op_kind(),
                         op.id,
-                        op.phase
+                        op.phase()
                     ),
                 );
             }

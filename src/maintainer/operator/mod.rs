@@ -1,6 +1,6 @@
 //! Operators: the state machines that change where spans run.
 //!
-//! An operator is pure. It reacts to [`OpEvent`]s by moving to its next [`Phase`] and returning the
+//! An operator is pure. It reacts to [`OpEvent`]s by moving to its next phase and returning the
 //! span-controller [`Change`]s the operator controller must apply (each guarded by the incarnation
 //! captured when the operator was built, so a change aimed at a replaced record is a no-op). The
 //! message it wants on the wire is a function of its phase ([`Operator::message`]); the controller
@@ -9,7 +9,20 @@
 //! Corrections to the reference, as the issue asks: a move or split leaves its remove phase only on
 //! a *terminal* status from the origin (`Stopped`/`Removed`) or the origin's death, never on any
 //! other non-`Working` status; a merge releases its source reservations only after the sources left
-//! the span controller; a merge the node never takes up is abandoned after a bounded number of sends.
+//! the span controller; a merge the node never takes up is withdrawn after a bounded number of
+//! sends (its merged dispatcher removed before the sources are handed back).
+//!
+//! Each kind keeps only the phases it can be in: an add, remove, split or occupy has one live
+//! phase, a move has [`MovePhase`], a merge [`MergePhase`]; an ended operator has its [`Outcome`].
+//! [`Phase`] is the flat label observers read ([`Operator::phase`]). The transitions of each kind
+//! are in its own file: `add.rs`, `remove.rs`, `moving.rs`, `split.rs`, `merge.rs`, `occupy.rs`.
+
+mod add;
+mod merge;
+mod moving;
+mod occupy;
+mod remove;
+mod split;
 
 use std::cell::Cell;
 
@@ -38,7 +51,7 @@ pub enum OpKind {
     Occupy,
 }
 
-/// Where an operator is in its life.
+/// Where an operator is in its life, as observers see it (tests, the simulator's coverage).
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
 pub enum Phase {
     /// Add: waiting for the destination's `Working`.
@@ -61,6 +74,27 @@ pub enum Phase {
     Holding,
     /// Finished; the outcome says how.
     Done(Outcome),
+}
+
+/// The phases of a move.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
+pub enum MovePhase {
+    /// Waiting for the origin's terminal status.
+    RemoveOrigin,
+    /// The destination died while the origin still runs; keep removing the origin.
+    AbortRemoveOrigin,
+    /// The origin stopped; waiting for the destination's `Working`.
+    AddDest,
+}
+
+/// The phases of a merge.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
+pub enum MergePhase {
+    /// Waiting for the merged dispatcher's `Working`.
+    Merging,
+    /// Never seen taken up after its send bound; removing the merged dispatcher and waiting for
+    /// its terminal status before the sources are handed back.
+    Withdrawing,
 }
 
 /// How an operator ended.
@@ -198,6 +232,8 @@ pub enum Kind {
         origin: NodeId,
         /// Where it should run.
         dest: NodeId,
+        /// Where the move is.
+        phase: MovePhase,
     },
     /// See [`OpKind::Split`].
     Split {
@@ -219,8 +255,10 @@ pub enum Kind {
         accepted: bool,
         /// Sends so far.
         sends: u32,
-        /// Sends after which an unaccepted merge is abandoned.
+        /// Sends after which an unaccepted merge is withdrawn.
         max_sends: u32,
+        /// Where the merge is.
+        phase: MergePhase,
     },
     /// See [`OpKind::Occupy`].
     Occupy {
@@ -241,10 +279,10 @@ pub struct Operator {
     pub guard: Guard,
     /// The span it works on (for admission and for Remove messages).
     pub span: TableSpan,
-    /// Per-kind state.
+    /// Per-kind state, with the kind's own phase.
     pub kind: Kind,
-    /// Current phase.
-    pub phase: Phase,
+    /// How it ended; `None` while it runs.
+    ended: Option<Outcome>,
     /// The start ts of the last create this operator sent. A node refuses a create for good
     /// (Removed) with the start ts it refused; a Removed naming another start answers a delayed
     /// copy of an older create of the id, not ours (seed 48827 of the swarm with motifs).
@@ -254,49 +292,75 @@ pub struct Operator {
 impl Operator {
     /// An add of `record` to `dest`.
     pub fn add(record: &SpanRecord, dest: NodeId, op_type: OperatorType) -> Self {
-        Self::new(record, Kind::Add { dest, op_type }, Phase::Creating)
+        Self::new(record, Kind::Add { dest, op_type })
     }
 
     /// A remove of `record` from `node` (captured now).
     pub fn remove(record: &SpanRecord, node: NodeId, op_type: OperatorType, after: AfterRemove) -> Self {
-        Self::new(record, Kind::Remove { node, op_type, after }, Phase::Removing)
+        Self::new(record, Kind::Remove { node, op_type, after })
     }
 
     /// A move of `record` from its node to `dest`. `None` if the record is not bound.
     pub fn moving(record: &SpanRecord, dest: NodeId) -> Option<Self> {
         let origin = record.node.clone()?;
-        Some(Self::new(record, Kind::Move { origin, dest }, Phase::RemoveOrigin))
+        Some(Self::new(record, Kind::Move { origin, dest, phase: MovePhase::RemoveOrigin }))
     }
 
     /// A split of `record` into `into`. `None` if the record is not bound.
     pub fn split(record: &SpanRecord, into: Vec<TableSpan>) -> Option<Self> {
         let origin = record.node.clone()?;
         let checkpoint = record.checkpoint;
-        Some(Self::new(record, Kind::Split { origin, into, checkpoint }, Phase::Removing))
+        Some(Self::new(record, Kind::Split { origin, into, checkpoint }))
     }
 
     /// A merge of `sources` (key order, all on `node`) into `target`.
     pub fn merge(target: &SpanRecord, node: NodeId, sources: Vec<Guard>, max_sends: u32) -> Self {
-        let kind = Kind::Merge { node, sources, accepted: false, sends: 0, max_sends };
-        Self::new(target, kind, Phase::Merging)
+        let kind =
+            Kind::Merge { node, sources, accepted: false, sends: 0, max_sends, phase: MergePhase::Merging };
+        Self::new(target, kind)
     }
 
     /// A merge restored from a node's merge journal: the node has taken it up (its sources were
     /// reported waiting), so it is never withdrawn for want of an acknowledgement.
     pub fn restored_merge(target: &SpanRecord, node: NodeId, sources: Vec<Guard>, max_sends: u32) -> Self {
-        let kind = Kind::Merge { node, sources, accepted: true, sends: 0, max_sends };
-        Self::new(target, kind, Phase::Merging)
+        let kind =
+            Kind::Merge { node, sources, accepted: true, sends: 0, max_sends, phase: MergePhase::Merging };
+        Self::new(target, kind)
     }
 
     /// An occupy of merge source `record` on behalf of merge `merge`.
     pub fn occupy(record: &SpanRecord, merge: DispatcherId) -> Option<Self> {
         let node = record.node.clone()?;
-        Some(Self::new(record, Kind::Occupy { node, merge }, Phase::Holding))
+        Some(Self::new(record, Kind::Occupy { node, merge }))
     }
 
-    fn new(record: &SpanRecord, kind: Kind, phase: Phase) -> Self {
+    fn new(record: &SpanRecord, kind: Kind) -> Self {
         let sent_start = Cell::new(None);
-        Self { id: record.id, guard: record.guard(), span: record.span.clone(), kind, phase, sent_start }
+        Self {
+            id: record.id,
+            guard: record.guard(),
+            span: record.span.clone(),
+            kind,
+            ended: None,
+            sent_start,
+        }
+    }
+
+    /// Where the operator is, as a flat label.
+    pub fn phase(&self) -> Phase {
+        if let Some(outcome) = self.ended {
+            return Phase::Done(outcome);
+        }
+        match &self.kind {
+            Kind::Add { .. } => Phase::Creating,
+            Kind::Remove { .. } | Kind::Split { .. } => Phase::Removing,
+            Kind::Move { phase: MovePhase::RemoveOrigin, .. } => Phase::RemoveOrigin,
+            Kind::Move { phase: MovePhase::AbortRemoveOrigin, .. } => Phase::AbortRemoveOrigin,
+            Kind::Move { phase: MovePhase::AddDest, .. } => Phase::AddDest,
+            Kind::Merge { phase: MergePhase::Merging, .. } => Phase::Merging,
+            Kind::Merge { phase: MergePhase::Withdrawing, .. } => Phase::Withdrawing,
+            Kind::Occupy { .. } => Phase::Holding,
+        }
     }
 
     /// Which operator this is.
@@ -313,7 +377,7 @@ impl Operator {
 
     /// Whether the operator has finished.
     pub fn is_finished(&self) -> bool {
-        matches!(self.phase, Phase::Done(_))
+        self.ended.is_some()
     }
 
     /// Whether the operator holds the committed checkpoint at its record's checkpoint (I10 c):
@@ -327,7 +391,7 @@ impl Operator {
         match &self.kind {
             Kind::Add { dest, .. } => vec![dest],
             Kind::Remove { node, .. } | Kind::Merge { node, .. } | Kind::Occupy { node, .. } => vec![node],
-            Kind::Move { origin, dest } => vec![origin, dest],
+            Kind::Move { origin, dest, .. } => vec![origin, dest],
             Kind::Split { origin, .. } => vec![origin],
         }
     }
@@ -347,9 +411,9 @@ impl Operator {
         match &self.kind {
             Kind::Add { dest, .. } => vec![Change::Schedule { guard, from: None, to: dest.clone() }],
             Kind::Remove { .. } | Kind::Occupy { .. } => Vec::new(),
-            Kind::Move { origin, dest } if origin == dest => {
-                self.phase = Phase::Done(Outcome::Succeeded);
-                vec![Change::Replicate { guard, on: origin.clone() }]
+            Kind::Move { origin, dest, .. } if origin == dest => {
+                let on = origin.clone();
+                self.finish(Outcome::Succeeded, vec![Change::Replicate { guard, on }])
             }
             Kind::Move { .. } | Kind::Split { .. } => vec![Change::MarkScheduling(guard)],
             Kind::Merge { sources, .. } => sources.iter().map(|g| Change::MarkScheduling(*g)).collect(),
@@ -364,214 +428,25 @@ impl Operator {
         if event == OpEvent::Cancelled {
             return self.cancel();
         }
-        let guard = self.guard;
-        let terminal = |s: ComponentState| matches!(s, ComponentState::Stopped | ComponentState::Removed);
-        let id = self.id;
-        let for_me = |from: &NodeId, node: &NodeId, sid: DispatcherId| sid == id && from == node;
-        // Whether a Removed answering a create at `start` refuses the last create this operator
-        // sent (with any other start it answers a delayed copy of an older create).
-        let sent_start = self.sent_start.get();
-        let refuses_ours = |start: Ts| sent_start == Some(start);
-        match (&mut self.kind, self.phase, event) {
-            // ---- add ----
-            (Kind::Add { dest, .. }, Phase::Creating, OpEvent::Status { from, id, state, checkpoint })
-                if for_me(from, dest, id) =>
-            {
-                let on = dest.clone();
-                match state {
-                    ComponentState::Working => {
-                        self.finish(Outcome::Succeeded, vec![Change::Replicate { guard, on }])
-                    }
-                    ComponentState::Removed if refuses_ours(checkpoint) => {
-                        self.finish(Outcome::Failed, vec![Change::Renew(guard)])
-                    }
-                    // A Stopped here is the answer to an older remove of this id, or a create
-                    // refused as older than where a dispatcher of this id stopped on `dest`:
-                    // neither tells us the create failed for good. Keep resending, from that
-                    // dispatcher's final checkpoint when it is higher (data up to it is flushed).
-                    ComponentState::Stopped => vec![Change::RaiseCheckpoint(guard, checkpoint)],
-                    _ => Vec::new(),
-                }
-            }
-            (Kind::Add { dest, .. }, Phase::Creating, OpEvent::NodeRemoved(n)) if n == dest => {
-                self.finish(Outcome::Failed, vec![Change::Absent(guard)])
-            }
-            // ---- remove ----
-            (
-                Kind::Remove { node, after, .. },
-                Phase::Removing,
-                OpEvent::Status { from, id, state, checkpoint },
-            ) if for_me(from, node, id) && terminal(state) => {
-                let after = *after;
-                let mut changes = vec![Change::RaiseCheckpoint(guard, checkpoint)];
-                changes.extend(self.after_remove(after));
-                self.finish(Outcome::Succeeded, changes)
-            }
-            (Kind::Remove { node, after, .. }, Phase::Removing, OpEvent::NodeRemoved(n)) if n == node => {
-                let after = *after;
-                let changes = self.after_remove(after);
-                self.finish(Outcome::Succeeded, changes)
-            }
-            // ---- move ----
-            (
-                Kind::Move { origin, dest },
-                Phase::RemoveOrigin,
-                OpEvent::Status { from, id, state, checkpoint },
-            ) if for_me(from, origin, id) && terminal(state) => {
-                // The destination starts where the origin stopped (never lower: a 0 is a no-op).
-                let change = Change::Schedule { guard, from: Some(origin.clone()), to: dest.clone() };
-                self.phase = Phase::AddDest;
-                vec![Change::RaiseCheckpoint(guard, checkpoint), change]
-            }
-            (Kind::Move { origin, dest }, Phase::RemoveOrigin, OpEvent::NodeRemoved(n)) if n == origin => {
-                let change = Change::Schedule { guard, from: Some(origin.clone()), to: dest.clone() };
-                self.phase = Phase::AddDest;
-                vec![change]
-            }
-            (Kind::Move { dest, .. }, Phase::RemoveOrigin, OpEvent::NodeRemoved(n)) if n == dest => {
-                // S18: the origin may still run; keep removing it, mark absent only once it stopped.
-                self.phase = Phase::AbortRemoveOrigin;
-                Vec::new()
-            }
-            (
-                Kind::Move { origin, .. },
-                Phase::AbortRemoveOrigin,
-                OpEvent::Status { from, id, state, checkpoint },
-            ) if for_me(from, origin, id) && terminal(state) => self.finish(
-                Outcome::Failed,
-                vec![Change::RaiseCheckpoint(guard, checkpoint), Change::Absent(guard)],
-            ),
-            (Kind::Move { origin, .. }, Phase::AbortRemoveOrigin, OpEvent::NodeRemoved(n)) if n == origin => {
-                self.finish(Outcome::Failed, vec![Change::Absent(guard)])
-            }
-            (Kind::Move { dest, .. }, Phase::AddDest, OpEvent::Status { from, id, state, .. })
-                if for_me(from, dest, id) && state == ComponentState::Working =>
-            {
-                let on = dest.clone();
-                self.finish(Outcome::Succeeded, vec![Change::Replicate { guard, on }])
-            }
-            (Kind::Move { dest, .. }, Phase::AddDest, OpEvent::Status { from, id, state, checkpoint })
-                if for_me(from, dest, id) && state == ComponentState::Stopped =>
-            {
-                // As for an add: resend from where a dispatcher of this id stopped on `dest`.
-                vec![Change::RaiseCheckpoint(guard, checkpoint)]
-            }
-            (Kind::Move { dest, .. }, Phase::AddDest, OpEvent::Status { from, id, state, checkpoint })
-                if for_me(from, dest, id) && state == ComponentState::Removed && refuses_ours(checkpoint) =>
-            {
-                // The destination refused the create for good (as for an add).
-                self.finish(Outcome::Failed, vec![Change::Renew(guard)])
-            }
-            (Kind::Move { dest, .. }, Phase::AddDest, OpEvent::NodeRemoved(n)) if n == dest => {
-                self.finish(Outcome::Failed, vec![Change::Absent(guard)])
-            }
-            // ---- split ----
-            (
-                Kind::Split { origin, checkpoint, .. },
-                Phase::Removing,
-                OpEvent::Status { from, id, state, checkpoint: c },
-            ) if for_me(from, origin, id) && terminal(state) => {
-                *checkpoint = (*checkpoint).max(c);
-                let Kind::Split { into, checkpoint, .. } = &self.kind else { unreachable!() };
-                let change = Change::Split { guard, into: into.clone(), checkpoint: *checkpoint };
-                self.finish(Outcome::Succeeded, vec![change])
-            }
-            (Kind::Split { origin, .. }, Phase::Removing, OpEvent::NodeRemoved(n)) if n == origin => {
-                // The origin is gone with its dispatcher; the span is placed again unsplit.
-                self.finish(Outcome::Failed, vec![Change::Absent(guard)])
-            }
-            // ---- merge ----
-            (
-                Kind::Merge { node, sources, accepted, .. },
-                Phase::Merging,
-                OpEvent::Status { from, id, state, .. },
-            ) if from == node => {
-                if id == self.id && state == ComponentState::Working {
-                    let node = node.clone();
-                    let sources = sources.clone();
-                    let mut changes: Vec<Change> = sources.iter().map(|g| Change::Delete(*g)).collect();
-                    changes.push(Change::Replicate { guard, on: node });
-                    changes.push(Change::Release(sources.iter().map(|g| g.id).collect()));
-                    return self.finish(Outcome::Succeeded, changes);
-                }
-                if id == self.id && terminal(state) {
-                    // The merged dispatcher is gone (the node aborted the merge, or ended it
-                    // mid-drain): every source is evicted and placed again.
-                    return self.abandon_merge();
-                }
-                if id == self.id {
-                    // Preparing, MergeReady or Initializing: the node has it.
-                    *accepted = true;
-                } else if sources.iter().any(|g| g.id == id) {
-                    match state {
-                        // Waiting: only a merge parks a source, so the node has taken it up. A
-                        // source's Stopped proves nothing: a held-back remove (an earlier
-                        // withdrawal's eviction) may have closed it, and a merge taken up is heard
-                        // of through its merged id. Counting it would resend a request the node
-                        // refuses for a missing source forever (C3, seed 32053).
-                        ComponentState::WaitingMerge => *accepted = true,
-                        // A source working again after it waited: the node aborted the merge
-                        // before its commit point (the merged dispatcher never reported).
-                        ComponentState::Working if *accepted => return self.abandon_merge(),
-                        _ => {}
-                    }
-                }
-                Vec::new()
-            }
-            (Kind::Merge { accepted, sends, max_sends, .. }, Phase::Merging, OpEvent::Resent) => {
-                *sends += 1;
-                if !*accepted && *sends > *max_sends {
-                    // Silence is not a refusal: the request (or a delayed copy) may still be taken
-                    // up. Remove the merged dispatcher first; hand the sources back after.
-                    self.phase = Phase::Withdrawing;
-                }
-                Vec::new()
-            }
-            (Kind::Merge { node, .. }, Phase::Withdrawing, OpEvent::Status { from, id, state, .. })
-                if from == node && id == self.id && terminal(state) =>
-            {
-                self.abandon_merge()
-            }
-            (
-                Kind::Merge { node, sources, .. },
-                Phase::Merging | Phase::Withdrawing,
-                OpEvent::NodeRemoved(n),
-            ) if n == node => {
-                let mut changes: Vec<Change> = sources.iter().map(|g| Change::Absent(*g)).collect();
-                changes.push(Change::Delete(guard));
-                changes.push(Change::Release(sources.iter().map(|g| g.id).collect()));
-                self.finish(Outcome::Failed, changes)
-            }
-            // ---- occupy ----
-            (Kind::Occupy { .. }, Phase::Holding, OpEvent::Released) => {
-                self.finish(Outcome::Succeeded, Vec::new())
-            }
-            (Kind::Occupy { node, .. }, Phase::Holding, OpEvent::NodeRemoved(n)) if n == node => {
-                // The merge sees the same node death and marks the sources absent itself.
-                self.finish(Outcome::Failed, Vec::new())
-            }
-            _ => Vec::new(),
+        match self.kind {
+            Kind::Add { .. } => self.on_add(event),
+            Kind::Remove { .. } => self.on_remove(event),
+            Kind::Move { .. } => self.on_move(event),
+            Kind::Split { .. } => self.on_split(event),
+            Kind::Merge { .. } => self.on_merge(event),
+            Kind::Occupy { .. } => self.on_occupy(event),
         }
     }
 
-    /// The merge failed with its merged dispatcher gone or never started: the target goes and
-    /// every source is evicted (removed, then placed again).
-    fn abandon_merge(&mut self) -> Vec<Change> {
-        let Kind::Merge { node, sources, .. } = &self.kind else { return Vec::new() };
-        let mut changes =
-            vec![Change::Delete(self.guard), Change::Release(sources.iter().map(|g| g.id).collect())];
-        changes.extend(sources.iter().map(|g| Change::Evict { guard: *g, on: node.clone() }));
-        self.finish(Outcome::Failed, changes)
+    /// Whether a status from `from` about `id` is this operator's own dispatcher on `node`.
+    fn mine(&self, from: &NodeId, node: &NodeId, id: DispatcherId) -> bool {
+        id == self.id && from == node
     }
 
-    fn after_remove(&self, after: AfterRemove) -> Vec<Change> {
-        match after {
-            AfterRemove::Nothing => Vec::new(),
-            AfterRemove::MarkAbsent => vec![Change::Absent(self.guard)],
-            AfterRemove::DeleteAndRepair => {
-                vec![Change::Delete(self.guard), Change::Repair((self.span.keyspace_id, self.span.table_id))]
-            }
-        }
+    /// Whether a Removed answering a create at `start` refuses the last create this operator sent
+    /// (with any other start it answers a delayed copy of an older create).
+    fn refuses_ours(&self, start: Ts) -> bool {
+        self.sent_start.get() == Some(start)
     }
 
     fn cancel(&mut self) -> Vec<Change> {
@@ -579,9 +454,7 @@ impl Operator {
         let changes = match &self.kind {
             // Keep the node so the DDL's remove, built from the record, targets the right place.
             // Until the origin stopped (also after the dest died, S18) the record is on the origin.
-            Kind::Move { origin, .. }
-                if matches!(self.phase, Phase::RemoveOrigin | Phase::AbortRemoveOrigin) =>
-            {
+            Kind::Move { origin, phase: MovePhase::RemoveOrigin | MovePhase::AbortRemoveOrigin, .. } => {
                 vec![Change::Replicate { guard, on: origin.clone() }]
             }
             Kind::Move { dest, .. } => vec![Change::Replicate { guard, on: dest.clone() }],
@@ -600,7 +473,7 @@ impl Operator {
     }
 
     fn finish(&mut self, outcome: Outcome, changes: Vec<Change>) -> Vec<Change> {
-        self.phase = Phase::Done(outcome);
+        self.ended = Some(outcome);
         changes
     }
 
@@ -609,19 +482,22 @@ impl Operator {
         let remove = |node: &NodeId, op_type| {
             Some((node.clone(), ToNode::Schedule(self.remove_request(ctx, op_type))))
         };
-        match (&self.kind, self.phase) {
-            (Kind::Add { dest, op_type }, Phase::Creating) => {
+        if self.is_finished() {
+            return None;
+        }
+        match &self.kind {
+            Kind::Add { dest, op_type } => {
                 Some((dest.clone(), ToNode::Schedule(self.create_request(ctx, *op_type)?)))
             }
-            (Kind::Remove { node, op_type, .. }, Phase::Removing) => remove(node, *op_type),
-            (Kind::Move { origin, .. }, Phase::RemoveOrigin | Phase::AbortRemoveOrigin) => {
+            Kind::Remove { node, op_type, .. } => remove(node, *op_type),
+            Kind::Move { origin, phase: MovePhase::RemoveOrigin | MovePhase::AbortRemoveOrigin, .. } => {
                 remove(origin, OperatorType::Move)
             }
-            (Kind::Move { dest, .. }, Phase::AddDest) => {
+            Kind::Move { dest, phase: MovePhase::AddDest, .. } => {
                 Some((dest.clone(), ToNode::Schedule(self.create_request(ctx, OperatorType::Move)?)))
             }
-            (Kind::Split { origin, .. }, Phase::Removing) => remove(origin, OperatorType::Split),
-            (Kind::Merge { node, sources, .. }, Phase::Merging) => Some((
+            Kind::Split { origin, .. } => remove(origin, OperatorType::Split),
+            Kind::Merge { node, sources, phase: MergePhase::Merging, .. } => Some((
                 node.clone(),
                 ToNode::Merge(MergeRequest {
                     changefeed: ctx.changefeed.clone(),
@@ -631,8 +507,8 @@ impl Operator {
                     epoch: ctx.epoch,
                 }),
             )),
-            (Kind::Merge { node, .. }, Phase::Withdrawing) => remove(node, OperatorType::Remove),
-            _ => None,
+            Kind::Merge { node, phase: MergePhase::Withdrawing, .. } => remove(node, OperatorType::Remove),
+            Kind::Occupy { .. } => None,
         }
     }
 

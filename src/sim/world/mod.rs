@@ -574,7 +574,7 @@ impl World {
             for mode in m.modes() {
                 let Some(view) = m.view(mode) else { continue };
                 for op in view.operators.operators() {
-                    if let Some(p) = Phase::of_operator(op.op_kind(), op.phase) {
+                    if let Some(p) = Phase::of_operator(op.op_kind(), op.phase()) {
                         out.push((p, mode));
                     }
                 }

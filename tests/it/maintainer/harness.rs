@@ -166,7 +166,7 @@ pub fn absent() -> Option<(SpanState, Option<String>)> {
 }
 
 pub fn op_of(m: &Maintainer, id: DispatcherId) -> Option<(OpKind, Phase)> {
-    m.view(Mode::Default).unwrap().operators.get(id).map(|o| (o.op_kind(), o.phase))
+    m.view(Mode::Default).unwrap().operators.get(id).map(|o| (o.op_kind(), o.phase()))
 }
 
 /// Spans of table `t` as (span, state, node), in key order.

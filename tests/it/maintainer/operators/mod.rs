@@ -233,9 +233,9 @@ fn run(table: &str, fx: &Fx, make: impl Fn(&Fx) -> Operator, rows: &[Row]) -> us
             let _ = feed(&mut op, *ev);
             let _ = op.message(&fx.ctx());
         }
-        assert_eq!(op.phase, r.from, "{name}: the setup did not reach the starting phase");
+        assert_eq!(op.phase(), r.from, "{name}: the setup did not reach the starting phase");
         let changes = feed(&mut op, r.event);
-        assert_eq!(op.phase, r.next, "{name}: next phase");
+        assert_eq!(op.phase(), r.next, "{name}: next phase");
         assert_eq!(op.is_finished(), matches!(r.next, Phase::Done(_)), "{name}: is_finished");
         assert_eq!(changes, r.changes, "{name}: changes");
         check_message(fx, &op, r.msg, &name);
@@ -372,5 +372,5 @@ fn finished(n: u64, kind: OpKind, outcome: Outcome) -> Finished {
 }
 
 fn phase(oc: &OperatorController, n: u64) -> Phase {
-    oc.get(id(n)).expect("operator").phase
+    oc.get(id(n)).expect("operator").phase()
 }

@@ -60,9 +60,9 @@ fn remove_keeps_its_captured_node_and_outlives_its_record() {
     fx.sc.transition(g, None, None, SpanState::Scheduling, Some(node("b"))).unwrap();
     check_message(&fx, &op, Msg::Remove("a", OperatorType::Remove), "rebound record");
     assert!(feed(&mut op, St("b", 1, Stopped, 130)).is_empty(), "the new node's Stopped is not ours");
-    assert_eq!(op.phase, Phase::Removing);
+    assert_eq!(op.phase(), Phase::Removing);
     fx.sc.delete(g).unwrap();
     check_message(&fx, &op, Msg::Remove("a", OperatorType::Remove), "deleted record");
     assert_eq!(feed(&mut op, St("a", 1, Stopped, 130)), vec![Change::RaiseCheckpoint(g, 130)]);
-    assert_eq!(op.phase, OK);
+    assert_eq!(op.phase(), OK);
 }

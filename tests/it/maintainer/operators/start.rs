@@ -63,7 +63,7 @@ fn start_table_every_kind() {
         let sources: Vec<DispatcherId> = sources.iter().map(|n| id(*n)).collect();
         assert_eq!(op.source_ids(), sources, "{name}: source ids");
         assert_eq!(op.start(), changes, "{name}: start changes");
-        assert_eq!(op.phase, phase, "{name}: phase after start");
+        assert_eq!(op.phase(), phase, "{name}: phase after start");
         check_message(&fx, &op, msg, name);
     }
 }
