@@ -6,7 +6,7 @@ use std::sync::Arc;
 /// A dispatcher's 128-bit identity. Never zero: the wire boundary refuses the all-zero id.
 ///
 /// Maps key on the full 128-bit value (the reference system's decimal string key is not
-/// injective, hazard B8).
+/// injective, hazard R8).
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct DispatcherId(u128);
 
@@ -149,7 +149,7 @@ mod tests {
         let id = DispatcherId::new(23, 1).unwrap();
         assert_eq!((id.high(), id.low()), (23, 1));
         assert!(DispatcherId::new(0, 0).is_none());
-        // B8: the reference key "low ++ high" collides for these two; ours does not.
+        // Hazard R8: the reference key "low ++ high" collides for these two; ours does not.
         assert_ne!(DispatcherId::new(23, 1), DispatcherId::new(3, 12));
     }
 

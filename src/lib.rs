@@ -24,12 +24,12 @@
 //! * A create admitted under an older owner either executed before the bootstrap snapshot was built
 //!   (and is in it) or never executes (invariant I12).
 //! * A dispatcher reported alive in a snapshot while its removal is in flight is reported with its
-//!   Remove (hazard B3 closed).
+//!   Remove (hazard R3 closed).
 //! * No mutex on any request path; the core never blocks, sleeps, spawns or reads a clock.
 //! * Heartbeat path: a status update costs a few atomic operations and never blocks; no update,
 //!   state transition or terminal Stopped is lost, even when the bounded queue is full; reported
 //!   checkpoints never go backwards; a watermark never exceeds the checkpoint of a dispatcher its
-//!   `seq` accounts for, nor the start of a create in flight (hazard B2 closed).
+//!   `seq` accounts for, nor the start of a create in flight (hazard R2 closed).
 //!
 //! ## Layout
 //!

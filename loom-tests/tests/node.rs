@@ -158,7 +158,7 @@ fn bootstrap_fence_versus_old_epoch_create() {
     });
 }
 
-/// (d) Completion racing re-admission (hazard B1): a remove resend arriving while the close of the
+/// (d) Completion racing re-admission (hazard R1): a remove resend arriving while the close of the
 /// same dispatcher completes never leaks its entry.
 #[test]
 fn completion_racing_remove_resend_leaks_nothing() {

@@ -17,8 +17,9 @@ impl Maintainer {
             // Before bootstrap, or from a node that has not answered ours: a documented drop.
             return;
         }
-        // Watermarks first, statuses after (I10): statuses of a mode whose
-        // watermark is older than the accepted one come from a reordered heartbeat and are dropped.
+        // Watermarks first, statuses after (I10): a mode's watermark is rejected when its seq is
+        // lower than the accepted one's, or the same with a lower checkpoint; then the heartbeat
+        // is a reordered or stale one, and its statuses of that mode are dropped.
         let mut fresh = [true; 2];
         for (m, state) in self.modes.iter_mut().enumerate() {
             if let Some(w) = hb.watermark(state.mode) {

@@ -426,8 +426,9 @@ impl DispatcherManager {
     fn remove(&self, from: &NodeId, owner: &Arc<Owner>, request: ScheduleRequest) -> Step {
         let (mode, id) = (request.config.mode, request.config.id);
         let Some(record) = self.registry.get(mode, id) else {
-            // R2: unknown dispatcher: answer Stopped at once, journal nothing (with the final
-            // checkpoint if it closed during this owner's term, so a lost Stopped costs nothing).
+            // A Remove of an unknown dispatcher: answer Stopped at once, journal nothing (with the
+            // final checkpoint if it closed during this owner's term, so a lost Stopped costs
+            // nothing).
             // The id may be a merge the owner is withdrawing while its request is still in
             // flight: that request must not start it later (I2).
             if !self.has_mutation(Mutation::ForgetRemovedMergeIds) {
@@ -452,8 +453,8 @@ impl DispatcherManager {
         }
         let key = OpKey { mode, span: record.span.clone() };
         let entry = OpEntry::new(OpRequest::Schedule(request), from.clone(), record.incarnation);
-        // R1: a Remove replaces whatever the span holds for this dispatcher (a finished create,
-        // an older remove, its merge). An entry for another incarnation means this one closed
+        // A Remove of a known dispatcher replaces whatever the span holds for it (a finished
+        // create, an older remove, its merge). An entry for another incarnation means this one closed
         // after the lookup above and a create of the span was admitted since (issue 15, fault 4):
         // that entry is not ours to replace, and the dispatcher we were asked about is gone.
         let ours = |holder: &OpEntry| {
@@ -481,7 +482,7 @@ impl DispatcherManager {
             return Step::dropped(DropReason::Fenced);
         }
         let mut effects = self.stop_merges_involving(mode, id);
-        // Store-then-validate (hazard B1), as one RMW on the record word: if this CAS precedes the
+        // Store-then-validate (hazard R1), as one RMW on the record word: if this CAS precedes the
         // close CAS, the close's completion sees our entry and removes it; if it follows, we see
         // Closed here and remove our own entry. Either way nothing leaks.
         match record.transition(transition::request_removal) {
@@ -504,8 +505,8 @@ impl DispatcherManager {
             Ok(_) => {
                 self.closed.remove_if(&(record.mode, record.id), |_| true);
                 let seq = self.registry.assign_seq(record);
-                // C2: complete the create only if the span still holds this very entry (a Remove
-                // that replaced it stays).
+                // The reference's completion step: complete the create only if the span still
+                // holds this very entry (a Remove that replaced it stays).
                 if let Some((key, entry)) = &ticket.op {
                     self.operators.finish(key, entry);
                 }
@@ -517,7 +518,7 @@ impl DispatcherManager {
     }
 
     /// The embedder failed to build the dispatcher of `ticket`. The create is withdrawn (its
-    /// journal entry too, so the maintainer's resend can retry: hazard B9) and the error reported.
+    /// journal entry too, so the maintainer's resend can retry: hazard R9) and the error reported.
     pub fn create_failed(&self, ticket: &CreateTicket, error: RunningError) -> Step {
         match &ticket.op {
             Some((key, entry)) => self.withdraw(&ticket.record, key, entry),
@@ -565,7 +566,7 @@ impl DispatcherManager {
     }
 
     /// Releases a record that just went Closed: registry first, then its operator (remove-if-same
-    /// incarnation: a re-created dispatcher's entry is never touched, hazard B4). Returns its
+    /// incarnation: a re-created dispatcher's entry is never touched, hazard R4). Returns its
     /// Stopped report.
     pub(crate) fn release_closed(&self, record: &Arc<DispatcherRecord>) -> Effect {
         // Seal the slot first: its final checkpoint is fixed here and reaches the maintainer even

@@ -491,7 +491,7 @@ impl Registry {
                     // AcqRel: the reservation is visible before the seq moves, so a watermark
                     // whose seq covers this bump was computed by a scan that saw the record
                     // (its start ts then bounds the watermark, and the maintainer accepts the
-                    // lower value because the seq rose: hazard B2 for creates in flight).
+                    // lower value because the seq rose: hazard R2 for creates in flight).
                     self.seq.fetch_add(1, Ordering::AcqRel);
                     return Ok(());
                 }
@@ -515,7 +515,7 @@ impl Registry {
         self.seq.load(Ordering::Acquire)
     }
 
-    /// Lowers the mode's watermark floor to `start_ts` (hazard B2, see `heartbeat::watermark`):
+    /// Lowers the mode's watermark floor to `start_ts` (hazard R2, see `heartbeat::watermark`):
     /// called for every dispatcher before it can take a sequence number.
     pub fn lower_floor(&self, mode: Mode, start_ts: Ts) {
         // AcqRel RMW: ordered before this dispatcher's `assign_seq` (program order, then the AcqRel

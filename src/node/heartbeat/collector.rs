@@ -8,7 +8,7 @@
 //!    of sealed slots, a sweep of dirty unqueued slots when a push overflowed (and in every
 //!    complete round), and the statuses without slots;
 //! 3. a complete round adds every live dispatcher not already reported;
-//! 4. then the watermarks (after the drain, so their seq covers every status taken: B2);
+//! 4. then the watermarks (after the drain, so their seq covers every status taken: hazard R2);
 //! 5. statuses are cut into requests of at most `batch_items_max`, each carrying both watermarks.
 //!
 //! The error report is independent of rounds: the first running error is sent at once and

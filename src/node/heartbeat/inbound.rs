@@ -3,7 +3,7 @@
 //!
 //! | message | fence | routing / effect |
 //! |---|---|---|
-//! | `HeartBeatResponse` | yes (+ redo readiness, B10) | Normal: the listed ids; DB: the schema's dispatchers plus the table trigger; All: every dispatcher of the mode → `DeliverBarrier` per live dispatcher |
+//! | `HeartBeatResponse` | yes (+ redo readiness, hazard R10) | Normal: the listed ids; DB: the schema's dispatchers plus the table trigger; All: every dispatcher of the mode → `DeliverBarrier` per live dispatcher |
 //! | `CheckpointTsMessage` | none (it carries no epoch) | the default table trigger, unless closing → `SinkCheckpoint` |
 //! | `RedoResolvedTsForwardMessage` | yes | monotone raise of the global redo resolved ts → `RedoGlobalTsAdvanced` when it rose |
 //! | `RedoMetaMessage` | yes | the redo table trigger → `UpdateRedoMeta` |

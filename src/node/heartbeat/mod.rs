@@ -5,7 +5,7 @@
 //! | [`slot`] | the per-dispatcher latest-value slot and its packed report word |
 //! | [`coalescer`] | the manager's bounded queue of dirty slots, overflow fallback, errors |
 //! | [`schedule`] | when rounds happen: periodic, state-change window, complete status |
-//! | [`watermark`] | the mode watermarks and the `seq` protocol (hazard B2 closed) |
+//! | [`watermark`] | the mode watermarks and the `seq` protocol (hazard R2 closed) |
 //! | [`collector`] | rounds: drain, coalesce, build `Heartbeat`s per target |
 //! | [`block`] | block-status buffer, batching, and the send queue's WAITING/DONE de-duplication |
 //! | [`inbound`] | `HeartBeatResponse` and the other maintainer → node messages, fenced and routed |

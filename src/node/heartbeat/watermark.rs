@@ -1,6 +1,6 @@
 //! The mode watermarks and the `seq` protocol, built so that the maintainer's checkpoint never
 //! passes a live or creating dispatcher (I10: checkpoint safety). This closes the reference's seq
-//! hole, hazard B2.
+//! hole, hazard R2.
 //!
 //! **Invariant:** a watermark tagged `seq = s` is at most the checkpoint (and resolved ts) of every
 //! live dispatcher of its mode whose seq is `≤ s`, and at most the start ts of every dispatcher
@@ -10,7 +10,7 @@
 //!
 //! The registry seq moves twice per dispatcher: when its create is reserved and when it commits
 //! (both after the record is visible). So a maintainer that applies its acceptance rule ("higher
-//! seq, or same seq and higher checkpoint") accepts the lower watermark that a new dispatcher
+//! seq, or same seq and no lower checkpoint") accepts the lower watermark that a new dispatcher
 //! causes, even while its create is still in flight.
 //!
 //! * [`scan`] (periodic and complete rounds): reset the mode's *floor* (minimum start ts of
@@ -23,8 +23,8 @@
 //!   which happens-before our seq read, which precedes our floor read. Checkpoints only grow and
 //!   start at the start ts, so the result is conservative.
 //!
-//! No status carries a seq of its own (B2 (a)), and a snapshot is never paired with a later seq
-//! (B2 (b)): the seq is always read after the statuses of the round were taken.
+//! No status carries a seq of its own (R2 (a)), and a snapshot is never paired with a later seq
+//! (R2 (b)): the seq is always read after the statuses of the round were taken.
 
 use crate::ids::{Mode, Ts};
 use crate::messages::{ComponentState, Watermark};

@@ -1,10 +1,14 @@
 //! The merge journal: the merges a node has taken up, keyed by `(mode, merged dispatcher id)`.
 //!
 //! Each entry's progress is one packed word ([`progress`]):
-//! `Preparing → Draining(remaining) → HandedOver → Finished`, or `Preparing → Aborted`. Exactly one
-//! thread wins each step, so concurrent source closes hand over once, and an abort can never race
-//! a hand-over. An aborted merged id is remembered for the rest of the owner's term, so a resent
-//! request cannot resurrect the merge (B5). The journal holds data only; the lifecycle that moves
+//! `Preparing → Draining(remaining) → HandedOver → Finished`, or `Preparing → Aborted`
+//! ([`progress::abort`]), or `Draining → Aborted` ([`progress::end`]: a participant was removed or
+//! the merged dispatcher closed). Every step is a CAS on the word and exactly one thread wins it,
+//! so concurrent source closes hand over once. An abort races `begin_drain`, and an end races the
+//! last source's `source_drained`: whichever CAS lands first wins, so either the merge hands over
+//! and the end's CAS fails, or the merge ends and the late source close only releases its source.
+//! An aborted merged id is remembered for the rest of the owner's term, so a resent request
+//! cannot resurrect the merge (hazard R5). The journal holds data only; the lifecycle that moves
 //! an entry along lives on the manager (`super`).
 
 use std::sync::Arc;
@@ -29,7 +33,8 @@ pub enum MergePhase {
     HandedOver,
     /// The merged dispatcher reported Working: done.
     Finished,
-    /// Given up before draining; sources were handed back.
+    /// Given up before the hand-over: while preparing, the sources were handed back; while
+    /// draining, the merged dispatcher was closed and the drained sources released.
     Aborted,
 }
 
@@ -80,7 +85,8 @@ pub mod progress {
         (p == MergePhase::Preparing).then_some(MergePhase::Aborted)
     }
 
-    /// The merged dispatcher went away before the hand-over: end the merge, draining or not.
+    /// The merge will not hand over (a participant removed, or the merged dispatcher closed): end
+    /// it, draining or not. Races the last [`source_drained`]; one CAS wins.
     pub fn end(p: MergePhase) -> Option<MergePhase> {
         matches!(p, MergePhase::Preparing | MergePhase::Draining { .. }).then_some(MergePhase::Aborted)
     }
@@ -134,7 +140,7 @@ impl MergeEntry {
     }
 }
 
-/// The merge journal, keyed by `(mode, merged dispatcher id)` (the full 128-bit id, hazard B8).
+/// The merge journal, keyed by `(mode, merged dispatcher id)` (the full 128-bit id, hazard R8).
 #[derive(Default)]
 pub struct MergeJournal {
     pub(super) entries: Map<(Mode, DispatcherId), Arc<MergeEntry>>,

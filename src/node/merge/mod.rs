@@ -342,7 +342,8 @@ impl DispatcherManager {
             op: admitted.entry.clone(),
             word: AtomicU64::new(progress::pack(MergePhase::Preparing)),
         });
-        // K7: each source Working → WaitingMerge by CAS; a source that changed under us undoes all.
+        // Each source Working → WaitingMerge by one CAS, not the reference's check-then-set; a
+        // source that changed under us undoes all.
         let mut parked = 0;
         for source in &entry.sources {
             let r = source.transition(|s| {

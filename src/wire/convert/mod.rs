@@ -628,7 +628,7 @@ mod tests {
         assert_eq!((d.action(), d.operator_type), (ScheduleAction::Create, OperatorType::Add));
     }
 
-    /// B7: the reference panics on a nil dispatcher id; here it is a named refusal.
+    /// Hazard R7: the reference panics on a nil dispatcher id; here it is a named refusal.
     #[test]
     fn bad_requests_are_refused_with_a_named_field() {
         let mut p = create_pb();

@@ -1,4 +1,4 @@
-//! Bootstrap snapshot, post-bootstrap and close (invariant I12; hazard B3 is a snapshot that shows
+//! Bootstrap snapshot, post-bootstrap and close (invariant I12; hazard R3 is a snapshot that shows
 //! a dispatcher but not the Remove in flight on it).
 
 use dispatcher_core::ids::{Epoch, Mode, NodeId};
@@ -64,9 +64,9 @@ fn snapshot_reports_current_operators_and_stale_removes_of_present_dispatchers_o
     assert!(r.spans.is_empty());
 }
 
-/// B3: a dispatcher reported alive while its removal is in flight carries its Remove.
+/// R3: a dispatcher reported alive while its removal is in flight carries its Remove.
 #[test]
-fn b3_dispatcher_being_removed_is_reported_with_its_remove() {
+fn r3_dispatcher_being_removed_is_reported_with_its_remove() {
     let dm = manager();
     live(&dm, id(1), span(1, b"a", b"m"), Mode::Default);
     let _ = dm.handle_schedule(&mt(), remove(id(1), Mode::Default, 2, OperatorType::Remove));

@@ -1,5 +1,5 @@
 //! Scheduling requests and callbacks: the epoch fence (I1), the operator journal (I12) and the
-//! reference's races (B1, B4, B6, B9, each stated at its test).
+//! reference's races (R1, R4, R6, R9, each stated at its test).
 
 use dispatcher_core::ids::{ChangefeedId, DispatcherId, Epoch, Mode, NodeId};
 use dispatcher_core::messages::*;
@@ -108,14 +108,14 @@ pub fn moved_away(dm: &DispatcherManager, d: DispatcherId, s: TableSpan, final_t
 }
 
 #[test]
-fn p10_c1_c2_create_is_journaled_until_committed() {
+fn p10_create_is_journaled_until_committed() {
     let dm = manager();
     let step = dm.handle_schedule(&mt(), create(id(1), span(1, b"a", b"m"), Mode::Default, 2));
     assert_eq!(step.outcome, Outcome::Applied);
-    assert_eq!(dm.operators().len(), 1, "C1: the create is journaled before it executes");
+    assert_eq!(dm.operators().len(), 1, "the create is journaled before it executes");
     let seq = dm.commit_create(&ticket(&step)).unwrap();
     assert!(seq > 0);
-    assert_eq!(dm.operators().len(), 0, "C2: completion removes the create");
+    assert_eq!(dm.operators().len(), 0, "completion removes the create");
     assert!(dm.registry().get_alive(Mode::Default, id(1)).is_some());
 }
 
@@ -172,7 +172,7 @@ fn p5_redo_requests_are_dropped_until_redo_is_ready() {
 }
 
 #[test]
-fn r2_remove_of_an_unknown_dispatcher_answers_stopped_and_journals_nothing() {
+fn remove_of_an_unknown_dispatcher_answers_stopped_and_journals_nothing() {
     let dm = manager();
     let step = dm.handle_schedule(&mt(), remove(id(9), Mode::Default, 2, OperatorType::Remove));
     assert_eq!(reported(&step, id(9), ComponentState::Stopped), Some(0));
@@ -180,7 +180,7 @@ fn r2_remove_of_an_unknown_dispatcher_answers_stopped_and_journals_nothing() {
 }
 
 #[test]
-fn r1_remove_is_journaled_and_overwrites_an_older_remove_with_the_newer_operator_type() {
+fn remove_is_journaled_and_overwrites_an_older_remove_with_the_newer_operator_type() {
     let dm = manager();
     live(&dm, id(1), span(1, b"a", b"m"), Mode::Default);
     let first = dm.handle_schedule(&mt(), remove(id(1), Mode::Default, 2, OperatorType::Remove));
@@ -214,10 +214,10 @@ fn remove_of_a_create_not_yet_executed_cancels_it() {
     assert!(dm.registry().get_alive(Mode::Default, id(1)).is_none());
 }
 
-/// B1: a remove resend that arrives after the dispatcher was cleaned must not leak an entry that
+/// R1: a remove resend that arrives after the dispatcher was cleaned must not leak an entry that
 /// blocks a later create of the same id.
 #[test]
-fn b1_late_remove_resend_leaks_nothing_and_a_later_create_is_admitted() {
+fn r1_late_remove_resend_leaks_nothing_and_a_later_create_is_admitted() {
     let dm = manager();
     let s = span(1, b"a", b"m");
     moved_away(&dm, id(1), s.clone(), 150);
@@ -257,9 +257,10 @@ fn delayed_duplicate_create_of_a_closed_dispatcher_is_stale() {
     assert_eq!(after.outcome, Outcome::Applied);
 }
 
-/// B4/K5: completing an old incarnation never removes the journal entry of a re-created one.
+/// R4 (the reference's cleanup racing a re-creation of the same id): completing an old
+/// incarnation never removes the journal entry of a re-created one.
 #[test]
-fn b4_completion_of_an_old_incarnation_leaves_the_new_entry() {
+fn r4_completion_of_an_old_incarnation_leaves_the_new_entry() {
     let dm = manager();
     let s = span(1, b"a", b"m");
     moved_away(&dm, id(1), s.clone(), 150);
@@ -274,9 +275,9 @@ fn b4_completion_of_an_old_incarnation_leaves_the_new_entry() {
     assert!(dm.commit_create(&ticket(&again)).is_ok());
 }
 
-/// B9: a failed create withdraws its journal entry so the maintainer's resend can retry.
+/// R9: a failed create withdraws its journal entry so the maintainer's resend can retry.
 #[test]
-fn b9_failed_create_withdraws_its_entry_and_reports_the_error() {
+fn r9_failed_create_withdraws_its_entry_and_reports_the_error() {
     let dm = manager();
     let s = span(1, b"a", b"m");
     let step = dm.handle_schedule(&mt(), create(id(1), s.clone(), Mode::Default, 2));
@@ -334,10 +335,10 @@ fn concurrent_creates_on_one_span_admit_exactly_one() {
     }
 }
 
-/// B6: a dispatcher's seq is taken after it is visible as live, so a reader that reads the seq
+/// R6: a dispatcher's seq is taken after it is visible as live, so a reader that reads the seq
 /// before scanning sees every dispatcher whose seq is not above it.
 #[test]
-fn b6_seq_is_taken_after_the_dispatcher_is_live() {
+fn r6_seq_is_taken_after_the_dispatcher_is_live() {
     let dm = manager();
     let step = dm.handle_schedule(&mt(), create(id(1), span(1, b"a", b"m"), Mode::Default, 2));
     let t = ticket(&step);

@@ -1,4 +1,4 @@
-//! Merges on the node (I2: the merged dispatcher writes only after its sources closed; hazard B5:
+//! Merges on the node (I2: the merged dispatcher writes only after its sources closed; hazard R5:
 //! a resend reviving an aborted merge).
 
 use dispatcher_core::ids::{ChangefeedId, DispatcherId, Epoch, Mode};
@@ -99,11 +99,11 @@ fn merge_preconditions_are_refused_by_name() {
 }
 
 /// TestDoMergeAbortWhenSourceDispatcherRemoving, TestAbortMergeRestoresSourceDispatchersRegistration
-/// and B5: the surviving source is Working again and reports progress again (its status slot is
+/// and R5: the surviving source is Working again and reports progress again (its status slot is
 /// live: the Rust analogue of re-registering with the event collector); an aborted merge is not
 /// resurrected by a resend.
 #[test]
-fn b5_remove_of_a_source_aborts_and_a_resend_does_not_resurrect_the_merge() {
+fn r5_remove_of_a_source_aborts_and_a_resend_does_not_resurrect_the_merge() {
     let dm = manager();
     let _ = merging(&dm);
     let rm = dm.handle_schedule(&mt(), remove(id(1), Mode::Default, 2, OperatorType::Remove));
@@ -162,9 +162,9 @@ fn bootstrap_reports_the_merge_journal() {
     assert!(r.spans.iter().any(|s| s.id == id(3) && s.state == ComponentState::Preparing));
 }
 
-/// B10: a redo merge before redo is ready is a documented drop, not a crash.
+/// R10: a redo merge before redo is ready is a documented drop, not a crash.
 #[test]
-fn b10_redo_merge_before_redo_is_ready_is_dropped() {
+fn r10_redo_merge_before_redo_is_ready_is_dropped() {
     let dm = redo_not_ready();
     let request = MergeRequest { mode: Mode::Redo, ..merge(&[id(1), id(2)], id(3)) };
     assert_eq!(dm.handle_merge(&mt(), request).outcome, Outcome::Dropped(DropReason::RedoNotReady));

@@ -1,5 +1,5 @@
 //! Inbound: heartbeat responses fenced by epoch (I1), barrier answers routed to the dispatchers
-//! they name, redo control messages (B10).
+//! they name, redo control messages (hazard R10).
 
 use dispatcher_core::ids::{DispatcherId, Epoch, Mode, NodeId};
 
@@ -87,7 +87,7 @@ fn db_answers_also_reach_the_table_trigger() {
     );
 }
 
-/// TestRedoResolvedTsForwardMessageHandlerDropsStaleMaintainerEpoch (and B10 for redo answers).
+/// TestRedoResolvedTsForwardMessageHandlerDropsStaleMaintainerEpoch (and hazard R10 for redo answers).
 #[test]
 fn redo_control_messages_are_fenced_and_monotone() {
     let dm = manager();
@@ -116,6 +116,6 @@ fn redo_control_messages_are_fenced_and_monotone() {
     assert_eq!(
         step.outcome,
         Outcome::Dropped(DropReason::RedoNotReady),
-        "B10: no panic on an early redo answer"
+        "R10: no panic on an early redo answer"
     );
 }

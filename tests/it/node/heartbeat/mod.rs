@@ -1,5 +1,5 @@
 //! The heartbeat path: coalescing, rounds and the error report, watermarks and the seq protocol
-//! (I10, hazard B2), inbound fencing and routing, block-status batching and de-duplication (B15),
+//! (I10, hazard R2), inbound fencing and routing, block-status batching and de-duplication (B15),
 //! and the wire forms. Shared here: managers with heartbeat settings, dispatcher set-up, and
 //! builders of barrier answers and block statuses.
 

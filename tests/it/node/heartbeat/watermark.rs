@@ -1,9 +1,9 @@
-//! Watermarks and the seq protocol (I10). Hazard B2 is the reference's seq hole: a watermark the
+//! Watermarks and the seq protocol (I10). Hazard R2 is the reference's seq hole: a watermark the
 //! maintainer accepts can sit above the checkpoint of a dispatcher its seq claims to cover.
 //!
 //! The property test checks a maintainer model applying its acceptance rule: the accepted
 //! watermark is never above the checkpoint of a live dispatcher it accounts for (seq), nor above
-//! the start of a dispatcher whose create is in flight (B2).
+//! the start of a dispatcher whose create is in flight (R2).
 
 use std::collections::HashMap;
 
@@ -29,7 +29,7 @@ fn accept(old: Option<Watermark>, new: Watermark) -> Watermark {
     }
 }
 
-/// The B2 invariant on what the maintainer holds: never above a live dispatcher's checkpoint it
+/// The R2 invariant on what the maintainer holds: never above a live dispatcher's checkpoint it
 /// accounts for (seq), never above a dispatcher whose create is in flight (when the watermark is
 /// delivered: a create admitted later is the maintainer's own in-flight operator).
 fn check_accepted(dm: &DispatcherManager, accepted: Watermark) -> Result<(), String> {
@@ -58,10 +58,10 @@ fn check(dm: &DispatcherManager, accepted: Watermark, creating: bool) -> Result<
     Ok(())
 }
 
-/// B2 (b), a status paired with an older snapshot: Z1 (start 150) and Z2 (start 180) created
+/// R2 (b), a status paired with an older snapshot: Z1 (start 150) and Z2 (start 180) created
 /// together; Z2 turns Working first. The reference sends {180, seq 6}, then can never correct it.
 #[test]
-fn watermark_b2_new_dispatcher_below_reported_watermark() {
+fn watermark_r2_new_dispatcher_below_reported_watermark() {
     let dm = manager();
     let old = committed(&dm, id(9), 200);
     working(&dm, id(9), 200);
@@ -90,10 +90,10 @@ fn watermark_b2_new_dispatcher_below_reported_watermark() {
     assert_eq!(accepted.unwrap().checkpoint_ts, 150);
 }
 
-/// B2 (a): a Stopped for an unknown dispatcher (a late Remove resend) carries no seq of its own,
+/// R2 (a): a Stopped for an unknown dispatcher (a late Remove resend) carries no seq of its own,
 /// so it cannot lift the watermark's seq above a dispatcher the watermark does not cover.
 #[test]
-fn watermark_b2_synthetic_stopped_does_not_raise_the_seq() {
+fn watermark_r2_synthetic_stopped_does_not_raise_the_seq() {
     let dm = manager();
     let _ = committed(&dm, id(9), 200);
     working(&dm, id(9), 200);
@@ -210,7 +210,7 @@ proptest! {
     #![proptest_config(ProptestConfig { cases: 128, ..ProptestConfig::default() })]
 
     /// Whatever mix of creates, commits, state changes, progress, removals and rounds: what the
-    /// maintainer model accepts never overshoots a dispatcher it accounts for (B2 closed).
+    /// maintainer model accepts never overshoots a dispatcher it accounts for (R2 closed).
     #[test]
     fn watermark_never_above_an_unflushed_dispatcher(script in proptest::collection::vec((0u8..7, 0u8..6, 0u16..300), 1..80)) {
         let dm = manager();
