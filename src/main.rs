@@ -7,9 +7,7 @@ use std::process::ExitCode;
 
 use clap::error::ErrorKind;
 use clap::{Parser, Subcommand};
-use dispatcher_core::mutation::Mutations;
 use dispatcher_core::sim::cli::SimCommand;
-use dispatcher_core::sim::explorer::Explorer;
 use dispatcher_core::wire;
 
 /// Wire tools and the deterministic simulator of dispatcher-core.
@@ -41,69 +39,7 @@ enum Command {
     /// List the message names.
     Messages,
     /// Run scenario files, or seeded random timelines with --random.
-    Sim(Sim),
-}
-
-/// Scenario files (a directory: every *.toml in it; no path: the bundled scenarios/), or with
-/// --random N seeded random timelines whose failing seeds are shrunk into sim-failures/seed-S.toml.
-#[derive(clap::Args)]
-struct Sim {
-    /// Scenario files or directories.
-    #[arg(value_name = "FILE_OR_DIR", conflicts_with = "random")]
-    paths: Vec<PathBuf>,
-    /// Print one JSON array instead of one line per scenario or seed.
-    #[arg(long)]
-    json: bool,
-    /// Write the timeline as Chrome trace-event JSON (one file per scenario when there are several).
-    #[arg(long, value_name = "FILE")]
-    trace: Option<PathBuf>,
-    /// Re-open fixed bugs (comma-separated names; see src/mutation.rs).
-    #[arg(long, value_name = "NAME[,NAME..]")]
-    mutation: Option<Mutations>,
-    /// Run seeded random timelines instead of files.
-    #[arg(long)]
-    random: bool,
-    /// How many seeds.
-    #[arg(long, value_name = "N", default_value_t = 100, requires = "random")]
-    seeds: u64,
-    /// The first seed.
-    #[arg(long, value_name = "S", default_value_t = 0, requires = "random")]
-    from: u64,
-    /// Nodes in every timeline (default: the explorer's choice).
-    #[arg(long, value_name = "K", requires = "random", value_parser = clap::value_parser!(u16).range(1..=16))]
-    nodes: Option<u16>,
-    /// Tables at the start of every timeline (default: the explorer's choice).
-    #[arg(long, value_name = "T", requires = "random", value_parser = clap::value_parser!(u16).range(1..=1000))]
-    tables: Option<u16>,
-    /// The generator: swarm draws each seed's shape and aims faults at phases; classic is the
-    /// fixed-mix baseline.
-    #[arg(long, value_name = "swarm|classic", default_value = "swarm", requires = "random")]
-    explorer: Explorer,
-    /// Stop after the first failing seed.
-    #[arg(long, requires = "random")]
-    stop_at_first: bool,
-    /// Print the timelines as scenario files instead of running them.
-    #[arg(long, requires = "random")]
-    emit: bool,
-}
-
-impl From<Sim> for SimCommand {
-    fn from(s: Sim) -> Self {
-        SimCommand {
-            paths: s.paths,
-            json: s.json,
-            trace: s.trace,
-            mutation: s.mutation.unwrap_or_default(),
-            random: s.random,
-            seeds: s.seeds,
-            from: s.from,
-            nodes: s.nodes.map_or(0, usize::from),
-            tables: s.tables.map_or(0, usize::from),
-            explorer: s.explorer,
-            stop_at_first: s.stop_at_first,
-            emit: s.emit,
-        }
-    }
+    Sim(SimCommand),
 }
 
 fn main() -> ExitCode {
@@ -128,7 +64,7 @@ fn main() -> ExitCode {
         }
     };
     let result = match cli.command {
-        Command::Sim(sim) => return ExitCode::from(dispatcher_core::sim::cli::main(&sim.into())),
+        Command::Sim(sim) => return ExitCode::from(dispatcher_core::sim::cli::main(&sim)),
         Command::Decode { message, file } => read(&message, file).and_then(|input| {
             let json = wire::decode_to_json(&message, &input).map_err(|e| e.to_string())?;
             println!("{json}");

@@ -10,6 +10,7 @@ use super::run::{run, Report};
 use super::scenario::{parse, to_toml, Scenario};
 use super::trace::Trace;
 use super::world::SimOptions;
+use crate::mutation::Mutations;
 
 /// Prints a line to stdout; a closed pipe (`| head`) ends the output quietly instead of panicking.
 macro_rules! out {
@@ -18,38 +19,65 @@ macro_rules! out {
     }};
 }
 
-/// What `dispatcher-core sim` was asked to do (the command line parses into this; see `main.rs`).
-#[derive(Clone, Debug, Default)]
+/// What `dispatcher-core sim` was asked to do. With the `cli` feature the command line parses into
+/// it (clap); the field docs are the `--help` text.
+#[derive(Clone, Debug)]
+#[cfg_attr(feature = "cli", derive(clap::Args))]
 pub struct SimCommand {
-    /// Scenario files or directories; none: the bundled `scenarios/`.
+    /// Scenario files or directories (a directory: every *.toml in it); none: the bundled
+    /// scenarios/.
+    #[cfg_attr(feature = "cli", arg(value_name = "FILE_OR_DIR", conflicts_with = "random"))]
     pub paths: Vec<PathBuf>,
-    /// One JSON array instead of one line per scenario.
+    /// Print one JSON array instead of one line per scenario or seed.
+    #[cfg_attr(feature = "cli", arg(long))]
     pub json: bool,
-    /// Where to write Chrome trace-event JSON.
+    /// Write the timeline as Chrome trace-event JSON (one file per scenario when there are several).
+    #[cfg_attr(feature = "cli", arg(long, value_name = "FILE"))]
     pub trace: Option<PathBuf>,
-    /// Fixed bugs to re-open.
-    pub mutation: crate::mutation::Mutations,
-    /// Seeded random timelines instead of files.
+    /// Re-open fixed bugs (comma-separated names; see src/mutation.rs).
+    #[cfg_attr(feature = "cli", arg(long, value_name = "NAME[,NAME..]"))]
+    pub mutation: Option<Mutations>,
+    /// Run seeded random timelines instead of files; failing seeds are shrunk into
+    /// sim-failures/seed-S.toml.
+    #[cfg_attr(feature = "cli", arg(long))]
     pub random: bool,
     /// How many seeds.
+    #[cfg_attr(feature = "cli", arg(long, value_name = "N", default_value_t = 100, requires = "random"))]
     pub seeds: u64,
     /// The first seed.
+    #[cfg_attr(feature = "cli", arg(long, value_name = "S", default_value_t = 0, requires = "random"))]
     pub from: u64,
-    /// Nodes per timeline; zero: the explorer's choice.
-    pub nodes: usize,
-    /// Tables per timeline; zero: the explorer's choice.
-    pub tables: usize,
-    /// Which generator.
+    /// Nodes in every timeline (default: the explorer's choice).
+    #[cfg_attr(feature = "cli", arg(long, value_name = "K", requires = "random",
+        value_parser = clap::value_parser!(u16).range(1..=16)))]
+    pub nodes: Option<u16>,
+    /// Tables at the start of every timeline (default: the explorer's choice).
+    #[cfg_attr(feature = "cli", arg(long, value_name = "T", requires = "random",
+        value_parser = clap::value_parser!(u16).range(1..=1000)))]
+    pub tables: Option<u16>,
+    /// The generator: swarm draws each seed's shape and aims faults at phases; classic is the
+    /// fixed-mix baseline.
+    #[cfg_attr(
+        feature = "cli",
+        arg(long, value_name = "swarm|classic", default_value = "swarm", requires = "random")
+    )]
     pub explorer: Explorer,
     /// Stop after the first failing seed.
+    #[cfg_attr(feature = "cli", arg(long, requires = "random"))]
     pub stop_at_first: bool,
-    /// Print the timelines instead of running them.
+    /// Print the timelines as scenario files instead of running them.
+    #[cfg_attr(feature = "cli", arg(long, requires = "random"))]
     pub emit: bool,
 }
 
 impl SimCommand {
     fn shape(&self) -> Shape {
-        Shape { nodes: self.nodes, tables: self.tables, operations: 0 }
+        let (nodes, tables) = (self.nodes.map_or(0, usize::from), self.tables.map_or(0, usize::from));
+        Shape { nodes, tables, operations: 0 }
+    }
+
+    fn mutations(&self) -> Mutations {
+        self.mutation.unwrap_or_default()
     }
 }
 
@@ -117,7 +145,7 @@ pub fn main(a: &SimCommand) -> u8 {
     let mut reports = Vec::new();
     for (file, scenario) in &scenarios {
         let mut trace = Trace::new();
-        let opts = SimOptions { mutation: a.mutation, ..SimOptions::default() };
+        let opts = SimOptions { mutation: a.mutations(), ..SimOptions::default() };
         let report = run(scenario, file, opts, a.trace.as_ref().map(|_| &mut trace));
         if let Some(base) = &a.trace {
             let path = trace_path(base, &scenario.name, scenarios.len() > 1);
@@ -147,7 +175,7 @@ fn finish(a: &SimCommand, reports: &[Report]) -> u8 {
 
 fn random(a: &SimCommand) -> u8 {
     let tty = std::io::stderr().is_terminal();
-    let opts = SimOptions { mutation: a.mutation, ..SimOptions::default() };
+    let opts = SimOptions { mutation: a.mutations(), ..SimOptions::default() };
     let mut reports = Vec::new();
     let mut coverage = Coverage::default();
     let total = a.seeds;
@@ -240,17 +268,17 @@ fn random(a: &SimCommand) -> u8 {
 /// The command that replays one seed exactly as this sweep ran it.
 fn replay_command(a: &SimCommand, seed: u64) -> String {
     let mut cmd = format!("dispatcher-core sim --random --seeds 1 --from {seed}");
-    if a.nodes > 0 {
-        cmd += &format!(" --nodes {}", a.nodes);
+    if let Some(n) = a.nodes {
+        cmd += &format!(" --nodes {n}");
     }
-    if a.tables > 0 {
-        cmd += &format!(" --tables {}", a.tables);
+    if let Some(t) = a.tables {
+        cmd += &format!(" --tables {t}");
     }
     if a.explorer != Explorer::default() {
         cmd += &format!(" --explorer {}", a.explorer.name());
     }
-    if !a.mutation.is_empty() {
-        cmd += &format!(" --mutation {}", a.mutation);
+    if let Some(m) = a.mutation.filter(|m| !m.is_empty()) {
+        cmd += &format!(" --mutation {m}");
     }
     cmd
 }
