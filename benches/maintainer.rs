@@ -22,7 +22,7 @@ use std::hint::black_box;
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
 use dispatcher_core::ids::{ChangefeedId, DispatcherId, Epoch, Mode, NodeId};
 use dispatcher_core::maintainer::{
-    Ddl, Effect, Event, Maintainer, MaintainerConfig, MemorySchema, TableInfo,
+    Ddl, Event, Maintainer, MaintainerConfig, MemorySchema, Output, TableInfo,
 };
 use dispatcher_core::messages::*;
 use dispatcher_core::span::TableSpan;
@@ -165,7 +165,7 @@ fn heartbeat_statuses(c: &mut Criterion) {
                 heartbeat(ckpt)
             },
             |hb| {
-                let effects: Vec<Effect> = m.step(2, Event::Heartbeat { from: node(3), heartbeat: hb });
+                let effects: Vec<Output> = m.step(2, Event::Heartbeat { from: node(3), heartbeat: hb });
                 debug_assert!(effects.is_empty());
                 effects
             },

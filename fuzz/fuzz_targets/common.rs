@@ -1,8 +1,8 @@
 //! What every node-side fuzz target checks after each step.
 
 use dispatcher_core::messages::ComponentState;
-use dispatcher_core::node::journal::OpKind;
-use dispatcher_core::node::registry::Phase;
+use dispatcher_core::node::journal::RequestKind;
+use dispatcher_core::node::registry::RecordPhase;
 use dispatcher_core::node::DispatcherManager;
 
 /// No two alive dispatchers of one mode overlap (but a merge's sources and its merged
@@ -26,15 +26,15 @@ pub fn check(dm: &DispatcherManager) {
     for (key, entry) in dm.operators().entries() {
         let backing = records.iter().find(|r| r.incarnation == entry.target);
         match entry.kind() {
-            OpKind::Create => assert!(
-                backing.is_some_and(|r| r.state().phase == Phase::Creating),
+            RequestKind::Create => assert!(
+                backing.is_some_and(|r| r.state().phase == RecordPhase::Creating),
                 "leaked create at {key:?}: {backing:?}"
             ),
-            OpKind::Remove => assert!(
-                backing.is_some_and(|r| r.state().phase == Phase::Live),
+            RequestKind::Remove => assert!(
+                backing.is_some_and(|r| r.state().phase == RecordPhase::Live),
                 "leaked remove at {key:?}: {backing:?}"
             ),
-            OpKind::Merge => assert!(backing.is_some(), "leaked merge at {key:?}"),
+            RequestKind::Merge => assert!(backing.is_some(), "leaked merge at {key:?}"),
         }
     }
 }

@@ -5,7 +5,7 @@
 
 use dispatcher_core::ids::{ChangefeedId, DispatcherId, Epoch, Mode, NodeId};
 use dispatcher_core::messages::*;
-use dispatcher_core::node::{CreateTicket, DispatcherManager, Effect, ManagerConfig, Step};
+use dispatcher_core::node::{CreateTicket, DispatcherManager, Effect, ManagerConfig, Reaction};
 use dispatcher_core::span::TableSpan;
 use libfuzzer_sys::fuzz_target;
 
@@ -21,7 +21,7 @@ struct World {
 }
 
 impl World {
-    fn absorb(&mut self, step: Step) {
+    fn absorb(&mut self, step: Reaction) {
         for e in step.effects {
             if let Effect::Create(t) = e {
                 self.tickets.push(t);

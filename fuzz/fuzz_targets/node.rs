@@ -8,13 +8,13 @@
 
 use dispatcher_core::ids::{Epoch, NodeId};
 use dispatcher_core::messages::{BootstrapRequest, MessageKind, ToNode};
-use dispatcher_core::node::{Effect, Orchestrator, Step};
+use dispatcher_core::node::{Effect, Orchestrator, Reaction};
 use dispatcher_core::wire::decode_to_node;
 use libfuzzer_sys::fuzz_target;
 
 mod common;
 
-fn absorb(node: &Orchestrator, step: Step) {
+fn absorb(node: &Orchestrator, step: Reaction) {
     for effect in step.effects {
         if let Effect::Create(ticket) = effect {
             for manager in node.managers() {

@@ -10,7 +10,7 @@ use std::sync::Arc;
 use dispatcher_core::ids::{ChangefeedId, DispatcherId, Epoch, Mode, NodeId};
 use dispatcher_core::messages::*;
 use dispatcher_core::mutation::Mutations;
-use dispatcher_core::node::{CreateTicket, DispatcherManager, Effect, ManagerConfig, Outcome, Step};
+use dispatcher_core::node::{CreateTicket, DispatcherManager, Effect, ManagerConfig, Outcome, Reaction};
 use dispatcher_core::span::TableSpan;
 use loom::thread;
 
@@ -75,13 +75,13 @@ fn live(dm: &DispatcherManager) -> Vec<DispatcherId> {
     dm.registry()
         .records()
         .iter()
-        .filter(|r| r.state().phase == dispatcher_core::node::registry::Phase::Live)
+        .filter(|r| r.state().phase == dispatcher_core::node::registry::RecordPhase::Live)
         .map(|r| r.id)
         .collect()
 }
 
 /// The create ticket a step hands the embedder.
-fn ticket_of(step: &Step) -> CreateTicket {
+fn ticket_of(step: &Reaction) -> CreateTicket {
     step.effects
         .iter()
         .find_map(|e| match e {
@@ -92,7 +92,7 @@ fn ticket_of(step: &Step) -> CreateTicket {
 }
 
 /// Whether the bootstrap answer of `step` lists dispatcher `d`.
-fn lists(step: &Step, d: DispatcherId) -> bool {
+fn lists(step: &Reaction, d: DispatcherId) -> bool {
     step.bootstrap_response().unwrap().spans.iter().any(|s| s.id == d)
 }
 
@@ -120,7 +120,7 @@ fn create_racing_remove_leaves_a_consistent_journal() {
         let other = dm.clone();
         let t = thread::spawn(move || other.handle_schedule(&mt(), request(id(1), ScheduleAction::Remove)));
         let executed = create_and_commit(&dm, id(1));
-        let removed: Step = t.join().unwrap();
+        let removed: Reaction = t.join().unwrap();
         let closes = removed.effects.iter().any(|e| matches!(e, Effect::Close { .. }));
         let ops = dm.operators().len();
         match (executed, closes) {
@@ -221,7 +221,7 @@ fn span_b() -> TableSpan {
     TableSpan::new(0, 1, b"m".to_vec(), b"z".to_vec()).unwrap()
 }
 
-fn closes(step: &Step) -> Vec<DispatcherId> {
+fn closes(step: &Reaction) -> Vec<DispatcherId> {
     step.effects
         .iter()
         .filter_map(|e| match e {
@@ -232,14 +232,14 @@ fn closes(step: &Step) -> Vec<DispatcherId> {
 }
 
 /// A Remove of `d` from the current owner, on a thread of its own.
-fn spawn_remove(dm: &Arc<DispatcherManager>, d: DispatcherId) -> thread::JoinHandle<Step> {
+fn spawn_remove(dm: &Arc<DispatcherManager>, d: DispatcherId) -> thread::JoinHandle<Reaction> {
     let dm = dm.clone();
     thread::spawn(move || dm.handle_schedule(&mt(), request(d, ScheduleAction::Remove)))
 }
 
 /// Dispatcher 1 live and being removed (its Close asked for), and a resend of that Remove on a
 /// thread of its own.
-fn removing_with_a_resend(dm: &Arc<DispatcherManager>) -> thread::JoinHandle<Step> {
+fn removing_with_a_resend(dm: &Arc<DispatcherManager>) -> thread::JoinHandle<Reaction> {
     assert!(create_and_commit(dm, id(1)));
     let first = dm.handle_schedule(&mt(), request(id(1), ScheduleAction::Remove));
     assert_eq!(closes(&first), vec![id(1)]);
@@ -324,7 +324,7 @@ fn undone_merge_racing_a_remove_of_its_merged_id_leaks_no_entry() {
 }
 
 /// The dispatchers a step asks the embedder to close, merge sources to drain included.
-fn closes_or_drains(step: &Step) -> Vec<DispatcherId> {
+fn closes_or_drains(step: &Reaction) -> Vec<DispatcherId> {
     let mut ids = closes(step);
     for e in &step.effects {
         if let Effect::CloseMergeSources { sources, .. } = e {
@@ -379,7 +379,7 @@ fn merge_ready_racing_a_source_closing_on_its_own_never_strands_the_merge() {
 }
 
 /// Whether the bootstrap answer of `step` carries a Remove of `d`.
-fn lists_remove(step: &Step, d: DispatcherId) -> bool {
+fn lists_remove(step: &Reaction, d: DispatcherId) -> bool {
     step.bootstrap_response()
         .unwrap()
         .operators

@@ -45,7 +45,7 @@ use crate::messages::{BootstrapResponse, BootstrapSpan, ComponentState, Operator
 use crate::span::TableSpan;
 
 use super::core::Maintainer;
-use super::event::{Effect, Lifecycle};
+use super::event::{Lifecycle, Output};
 use super::operator::{AfterRemove, Operator};
 use super::schema::{fates, Ddl, Fate};
 use super::spans::{NewSpan, SpanRecord, SpanState};
@@ -146,7 +146,7 @@ impl Maintainer {
         if let Some(error) = response.err.clone() {
             // Refused (e.g. an old trigger still present): ask again later.
             info.next_bootstrap_ms = now_ms.saturating_add(resend);
-            self.effects.push(Effect::NodeError { node: from, error });
+            self.effects.push(Output::NodeError { node: from, error });
             return;
         }
         match self.lifecycle {
@@ -178,7 +178,7 @@ impl Maintainer {
         }
         self.recover(now_ms, responses);
         self.lifecycle = Lifecycle::Running;
-        self.effects.push(Effect::Bootstrapped);
+        self.effects.push(Output::Bootstrapped);
         self.send_post_bootstrap();
     }
 

@@ -6,12 +6,12 @@ use crate::ids::{NodeId, Ts};
 use crate::messages::Heartbeat;
 
 use super::core::Maintainer;
-use super::event::{Effect, Lifecycle};
+use super::event::{Lifecycle, Output};
 
 impl Maintainer {
     pub(super) fn on_heartbeat(&mut self, now_ms: u64, from: &NodeId, hb: Heartbeat) {
         if let Some(error) = hb.err.clone() {
-            self.effects.push(Effect::NodeError { node: from.clone(), error });
+            self.effects.push(Output::NodeError { node: from.clone(), error });
         }
         if self.lifecycle != Lifecycle::Running || !self.nodes.get(from).is_some_and(|i| i.ready) {
             // Before bootstrap, or from a node that has not answered ours: a documented drop.
@@ -70,6 +70,6 @@ impl Maintainer {
         }
         let mode = state.mode;
         self.modes[m].committed = candidate;
-        self.effects.push(Effect::CheckpointAdvanced { mode, checkpoint_ts: candidate });
+        self.effects.push(Output::CheckpointAdvanced { mode, checkpoint_ts: candidate });
     }
 }

@@ -11,7 +11,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use crate::ids::{DispatcherId, NodeId, Ts};
 use crate::messages::ComponentState;
 
-use super::operator::{Change, Kind, MessageContext, OpEvent, OpKind, Operator, Outcome};
+use super::operator::{Change, Kind, MessageContext, OpEvent, Operator, OperatorKind, OperatorOutcome};
 use super::spans::{SpanController, TableKey};
 use crate::messages::ToNode;
 
@@ -34,9 +34,9 @@ pub struct Finished {
     /// Its id.
     pub id: DispatcherId,
     /// Which operator.
-    pub kind: OpKind,
+    pub kind: OperatorKind,
     /// How it ended.
-    pub outcome: Outcome,
+    pub outcome: OperatorOutcome,
 }
 
 #[derive(Debug)]
@@ -82,7 +82,7 @@ impl OperatorController {
     }
 
     /// Number of operators of a kind.
-    pub fn count(&self, kind: OpKind) -> usize {
+    pub fn count(&self, kind: OperatorKind) -> usize {
         self.ops.values().filter(|s| s.op.op_kind() == kind).count()
     }
 
@@ -232,7 +232,7 @@ impl OperatorController {
                     self.source_of.remove(&source);
                 }
             }
-            let super::operator::Phase::Done(outcome) = slot.op.phase() else { continue };
+            let super::operator::OperatorPhase::Done(outcome) = slot.op.phase() else { continue };
             finished.push(Finished { id, kind: slot.op.op_kind(), outcome });
         }
         finished

@@ -12,7 +12,7 @@ use crate::messages::{
 use crate::span::TableSpan;
 
 use super::controller::{OperatorController, Refusal};
-use super::event::{Effect, Event, Lifecycle};
+use super::event::{Event, Lifecycle, Output};
 use super::operator::{remove_request, AfterRemove, Change, MessageContext, Operator};
 use super::schema::{SchemaView, TableInfo};
 use super::spans::{Guard, NewSpan, SpanController, SpanRecord, SpanState, TableKey};
@@ -47,7 +47,7 @@ pub struct MaintainerConfig {
     /// Most moves one balance round starts.
     pub balance_moves_max: usize,
     /// Sends after which a merge the node was never seen to take up is withdrawn
-    /// (`Phase::Withdrawing`): the merged dispatcher is removed, and the sources are handed back
+    /// (`OperatorPhase::Withdrawing`): the merged dispatcher is removed, and the sources are handed back
     /// only after its terminal status.
     pub merge_sends_max: u32,
     /// How many equal spans a table is cut into when it is first placed (default 1), like the
@@ -146,7 +146,7 @@ pub struct Maintainer {
     /// Stopped maintainer: its triggers not yet seen stopped.
     pub(super) triggers_left: Vec<DispatcherId>,
     pub(super) next_trigger_remove_ms: u64,
-    pub(super) effects: Vec<Effect>,
+    pub(super) effects: Vec<Output>,
 }
 
 const ID_TAG: u64 = 0x6d74 << 48;
@@ -241,7 +241,7 @@ impl Maintainer {
     }
 
     /// Handles one event at `now_ms` and returns what the embedder must do.
-    pub fn step(&mut self, now_ms: u64, event: Event) -> Vec<Effect> {
+    pub fn step(&mut self, now_ms: u64, event: Event) -> Vec<Output> {
         if self.lifecycle == Lifecycle::Removing {
             // Inert (I13): nothing but removing its own triggers until they are seen stopped.
             self.step_inert(now_ms, event);
@@ -275,7 +275,7 @@ impl Maintainer {
                         removed,
                         epoch: self.cfg.epoch,
                     });
-                    self.effects.push(Effect::Send { to: node.clone(), message });
+                    self.effects.push(Output::Send { to: node.clone(), message });
                 }
                 self.lifecycle = Lifecycle::Removing;
             }
@@ -294,11 +294,11 @@ impl Maintainer {
     }
 
     pub(super) fn send(&mut self, to: NodeId, message: ToNode) {
-        self.effects.push(Effect::Send { to, message });
+        self.effects.push(Output::Send { to, message });
     }
 
     pub(super) fn refuse(&mut self, request: &'static str, reason: String) {
-        self.effects.push(Effect::Refused { request, reason });
+        self.effects.push(Output::Refused { request, reason });
     }
 
     pub(super) fn mode_index(&self, mode: Mode) -> Option<usize> {
@@ -392,7 +392,7 @@ impl Maintainer {
             let withdrawing: Vec<(NodeId, DispatcherId)> = state
                 .oc
                 .operators()
-                .filter(|o| o.phase() == super::operator::Phase::Withdrawing)
+                .filter(|o| o.phase() == super::operator::OperatorPhase::Withdrawing)
                 .filter_map(|o| o.affected_nodes().first().map(|n| ((*n).clone(), o.id)))
                 .collect();
             messages.retain(|(_, msg)| {
@@ -440,7 +440,7 @@ impl Maintainer {
         }
         let mode = self.modes[m].mode;
         for f in self.modes[m].oc.reap() {
-            self.effects.push(Effect::OperatorFinished { mode, id: f.id, kind: f.kind, outcome: f.outcome });
+            self.effects.push(Output::OperatorFinished { mode, id: f.id, kind: f.kind, outcome: f.outcome });
         }
         for (guard, on) in evictions {
             self.evict(m, guard, on);

@@ -8,7 +8,7 @@ use crate::messages::{ComponentState, OperatorType, ToNode};
 use crate::span::TableSpan;
 
 use super::core::Maintainer;
-use super::event::{Effect, Event, Lifecycle};
+use super::event::{Event, Lifecycle, Output};
 use super::operator::{remove_request, AfterRemove, Operator};
 use super::schema::TableInfo;
 use super::spans::SpanRecord;
@@ -101,7 +101,7 @@ impl Maintainer {
                 Some(TableSpan::table_trigger(self.cfg.keyspace_id)),
                 OperatorType::Remove,
             );
-            self.effects.push(Effect::Send { to: self.cfg.node.clone(), message: ToNode::Schedule(request) });
+            self.effects.push(Output::Send { to: self.cfg.node.clone(), message: ToNode::Schedule(request) });
         }
     }
 

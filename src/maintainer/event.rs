@@ -1,11 +1,11 @@
-//! What happens to the maintainer ([`Event`]) and what it asks of the world ([`Effect`]).
+//! What happens to the maintainer ([`Event`]) and what it asks of the world ([`Output`]).
 
 use crate::ids::{DispatcherId, Mode, NodeId, Ts};
 use crate::messages::{
     BootstrapResponse, Heartbeat, PostBootstrapResponse, RunningError, ToMaintainer, ToNode,
 };
 
-use super::operator::{OpKind, Outcome};
+use super::operator::{OperatorKind, OperatorOutcome};
 use super::schema::TableInfo;
 
 /// Something that happened to the maintainer.
@@ -112,7 +112,7 @@ impl Event {
 
 /// What the embedder must do or know after a step.
 #[derive(Clone, PartialEq, Debug)]
-pub enum Effect {
+pub enum Output {
     /// Deliver a control message to a node.
     Send {
         /// The node.
@@ -129,9 +129,9 @@ pub enum Effect {
         /// Its id.
         id: DispatcherId,
         /// Which operator.
-        kind: OpKind,
+        kind: OperatorKind,
         /// How it ended.
-        outcome: Outcome,
+        outcome: OperatorOutcome,
     },
     /// The committed checkpoint of a mode moved forward.
     CheckpointAdvanced {

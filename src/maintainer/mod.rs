@@ -2,7 +2,7 @@
 //! operators and recovers unfinished operators after a failover.
 //!
 //! [`Maintainer`] is sans-IO and single-threaded: [`Maintainer::step`] takes the current time and
-//! one [`Event`] and returns the [`Effect`]s (messages to nodes, notices for the embedder). It
+//! one [`Event`] and returns the [`Output`]s (messages to nodes, notices for the embedder). It
 //! never reads a clock, sleeps or does I/O, so the simulator and the tests step it exactly.
 
 mod bootstrap;
@@ -19,7 +19,9 @@ pub mod spans;
 
 pub use self::core::{Maintainer, MaintainerConfig, ModeView, Mutation, Mutations};
 pub use controller::{Finished, OperatorController, Refusal};
-pub use event::{Effect, Event, Lifecycle};
-pub use operator::{AfterRemove, Change, Kind, OpEvent, OpKind, Operator, Outcome, Phase};
+pub use event::{Event, Lifecycle, Output};
+pub use operator::{
+    AfterRemove, Change, Kind, OpEvent, Operator, OperatorKind, OperatorOutcome, OperatorPhase,
+};
 pub use schema::{Ddl, Fate, MemorySchema, SchemaView, TableInfo};
 pub use spans::{Guard, NewSpan, SpanController, SpanRecord, SpanState, Stale, TableKey};

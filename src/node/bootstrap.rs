@@ -12,11 +12,11 @@ use crate::messages::{
 use crate::mutation::Mutation;
 use crate::span::TableSpan;
 
-use super::effect::{CreateTicket, DropReason, Effect, Reply, Step};
+use super::effect::{CreateTicket, DropReason, Effect, Reaction, Reply};
 use super::fence::{self, Owner};
-use super::journal::{OpKind, OpRequest};
+use super::journal::{OpRequest, RequestKind};
 use super::manager::DispatcherManager;
-use super::registry::{transition, Phase, RecordSpec, RecordState};
+use super::registry::{transition, RecordPhase, RecordSpec, RecordState};
 
 impl DispatcherManager {
     /// Handles a `MaintainerBootstrapRequest` from maintainer node `from`.
@@ -24,9 +24,9 @@ impl DispatcherManager {
     /// Guarantee (I12): when the response is built, every create admitted under an older owner has
     /// either executed (its dispatcher is in `spans`) or been withdrawn and will never execute; and
     /// a dispatcher reported alive whose removal is in flight is reported with its Remove.
-    pub fn handle_bootstrap(&self, from: &NodeId, request: &BootstrapRequest) -> Step {
+    pub fn handle_bootstrap(&self, from: &NodeId, request: &BootstrapRequest) -> Reaction {
         if !fence::may_take_over(&self.fence.owner(), from, request.epoch) {
-            return Step::dropped(DropReason::Fenced);
+            return Reaction::dropped(DropReason::Fenced);
         }
         // S9: validate the table triggers before touching the owner.
         if let Some(message) = self.trigger_mismatch(request) {
@@ -38,11 +38,11 @@ impl DispatcherManager {
                 effects.extend(self.close_older_triggers(request));
             }
             effects.push(self.bootstrap_error(from, request, "trigger mismatch", message));
-            return Step::dropped_with(DropReason::Unknown, effects);
+            return Reaction::dropped_with(DropReason::Unknown, effects);
         }
         let taken = match self.fence.take_over(from, request.epoch) {
             Ok(taken) => taken,
-            Err(_) => return Step::dropped(DropReason::Fenced),
+            Err(_) => return Reaction::dropped(DropReason::Fenced),
         };
         // Every bootstrap withdraws the older owners' unexecuted creates before its snapshot, not
         // only the one that changed the owner: a second bootstrap of the same new owner (a resend,
@@ -61,7 +61,7 @@ impl DispatcherManager {
         let mut effects = self.ensure_triggers(request);
         let response = self.snapshot(&taken.owner);
         effects.push(Effect::Reply { to: from.clone(), reply: Reply::Bootstrap(response) });
-        Step::applied(effects)
+        Reaction::applied(effects)
     }
 
     fn trigger_mismatch(&self, request: &BootstrapRequest) -> Option<String> {
@@ -135,7 +135,7 @@ impl DispatcherManager {
     fn withdraw_stale_creates(&self, owner: &Owner) {
         for record in self.registry.records() {
             let Some(admission) = &record.admission else { continue };
-            if record.state().phase != Phase::Creating
+            if record.state().phase != RecordPhase::Creating
                 || fence::admits(owner, &admission.from, admission.epoch)
             {
                 continue;
@@ -196,7 +196,7 @@ impl DispatcherManager {
             .registry
             .records()
             .into_iter()
-            .filter(|r| r.state().phase == Phase::Live)
+            .filter(|r| r.state().phase == RecordPhase::Live)
             .map(|r| BootstrapSpan {
                 id: r.id,
                 mode: r.mode,
@@ -215,7 +215,8 @@ impl DispatcherManager {
                 let OpRequest::Schedule(request) = &entry.request else { return None };
                 let current = fence::admits(owner, &entry.from, request.epoch);
                 let keep = current
-                    || (entry.kind() == OpKind::Remove && present.contains(&(key.mode, request.config.id)));
+                    || (entry.kind() == RequestKind::Remove
+                        && present.contains(&(key.mode, request.config.id)));
                 keep.then(|| (key, request.clone()))
             })
             .collect();
@@ -234,9 +235,9 @@ impl DispatcherManager {
     }
 
     /// Handles a `MaintainerPostBootstrapRequest`: the table trigger must exist and match.
-    pub fn handle_post_bootstrap(&self, from: &NodeId, request: &PostBootstrapRequest) -> Step {
+    pub fn handle_post_bootstrap(&self, from: &NodeId, request: &PostBootstrapRequest) -> Reaction {
         if self.fence.admit(from, request.epoch).is_none() {
-            return Step::dropped(DropReason::Fenced);
+            return Reaction::dropped(DropReason::Fenced);
         }
         let have = self.trigger(Mode::Default).map(|t| t.id);
         let response = match (request.trigger, have) {
@@ -261,13 +262,13 @@ impl DispatcherManager {
                 epoch: request.epoch,
             },
         };
-        Step::applied(vec![Effect::Reply { to: from.clone(), reply: Reply::PostBootstrap(response) }])
+        Reaction::applied(vec![Effect::Reply { to: from.clone(), reply: Reply::PostBootstrap(response) }])
     }
 
     /// Handles a `MaintainerCloseRequest`. A stale sender is acknowledged (`success = true`) without
     /// touching anything, so it stops retrying. An admitted close starts closing every dispatcher
     /// once and answers `success = true` only when none is left.
-    pub fn handle_close(&self, from: &NodeId, request: &CloseRequest) -> Step {
+    pub fn handle_close(&self, from: &NodeId, request: &CloseRequest) -> Reaction {
         let reply = |success| Effect::Reply {
             to: from.clone(),
             reply: Reply::Close(CloseResponse {
@@ -277,32 +278,32 @@ impl DispatcherManager {
             }),
         };
         if self.fence.admit(from, request.epoch).is_none() {
-            return Step::dropped_with(DropReason::Fenced, vec![reply(true)]);
+            return Reaction::dropped_with(DropReason::Fenced, vec![reply(true)]);
         }
         let mut effects = Vec::new();
         if self.mark_closing(request.removed) {
             for record in self.registry.records() {
                 let state = record.state();
                 match state.phase {
-                    Phase::Creating => {
+                    RecordPhase::Creating => {
                         if record.transition(transition::cancel).is_ok() {
                             self.registry.release(&record);
                         }
                     }
-                    Phase::Live => {
+                    RecordPhase::Live => {
                         if let Ok(before) = record.transition(transition::request_removal) {
                             if !before.removing {
                                 effects.push(Effect::Close { id: record.id, mode: record.mode });
                             }
                         }
                     }
-                    Phase::Closed | Phase::Cancelled => {}
+                    RecordPhase::Closed | RecordPhase::Cancelled => {}
                 }
             }
         }
         let done = self.registry.records().iter().all(|r| !r.state().is_alive());
         effects.push(reply(done));
-        Step::applied(effects)
+        Reaction::applied(effects)
     }
 }
 

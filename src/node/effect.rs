@@ -1,6 +1,6 @@
 //! What the node core asks its embedder to do, and what it tells it.
 //!
-//! The core never creates, closes or sends anything itself: each call returns a [`Step`], an
+//! The core never creates, closes or sends anything itself: each call returns a [`Reaction`], an
 //! outcome plus a list of [`Effect`]s, and the embedder reports back through the manager's
 //! callbacks (`commit_create`, `create_failed`, `dispatcher_closed`, `dispatcher_state_changed`).
 
@@ -214,14 +214,14 @@ pub enum Outcome {
 /// The result of one call into the core.
 #[derive(Debug)]
 #[must_use]
-pub struct Step {
+pub struct Reaction {
     /// What happened to the request.
     pub outcome: Outcome,
     /// What the embedder must now do.
     pub effects: Vec<Effect>,
 }
 
-impl Step {
+impl Reaction {
     /// Applied, with these effects.
     pub fn applied(effects: Vec<Effect>) -> Self {
         Self { outcome: Outcome::Applied, effects }

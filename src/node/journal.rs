@@ -25,7 +25,7 @@ pub struct OpKey {
 
 /// What an operator entry is.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
-pub enum OpKind {
+pub enum RequestKind {
     /// A scheduled create.
     Create,
     /// A scheduled remove.
@@ -61,11 +61,11 @@ impl OpEntry {
     }
 
     /// What kind of operator this is.
-    pub fn kind(&self) -> OpKind {
+    pub fn kind(&self) -> RequestKind {
         match &self.request {
-            OpRequest::Schedule(r) if r.action() == ScheduleAction::Create => OpKind::Create,
-            OpRequest::Schedule(_) => OpKind::Remove,
-            OpRequest::Merge(_) => OpKind::Merge,
+            OpRequest::Schedule(r) if r.action() == ScheduleAction::Create => RequestKind::Create,
+            OpRequest::Schedule(_) => RequestKind::Remove,
+            OpRequest::Merge(_) => RequestKind::Merge,
         }
     }
 

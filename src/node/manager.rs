@@ -16,13 +16,13 @@ use crate::mutation::{Mutation, Mutations};
 use crate::span::TableSpan;
 use crate::sync::{AtomicBool, AtomicU64, Map, Op, Ordering};
 
-use super::effect::{CreateTicket, DropReason, Effect, Step};
+use super::effect::{CreateTicket, DropReason, Effect, Reaction};
 use super::fence::{self, Fence, Owner};
 use super::heartbeat::{BlockStatusBuffer, Coalescer, HeartbeatConfig, StatusHandle, Update};
-use super::journal::{OpEntry, OpKey, OpKind, OpRequest, OperatorTable};
+use super::journal::{OpEntry, OpKey, OpRequest, OperatorTable, RequestKind};
 use super::merge::journal::MergeJournal;
 use super::registry::{
-    transition, Admission, DispatcherRecord, Phase, RecordSpec, RecordState, Refused, Registry,
+    transition, Admission, DispatcherRecord, RecordPhase, RecordSpec, RecordState, Refused, Registry,
 };
 
 /// Static configuration of one dispatcher manager.
@@ -47,7 +47,7 @@ pub struct CreateWithdrawn {
     /// Its mode.
     pub mode: Mode,
     /// The phase the record was found in.
-    pub phase: Phase,
+    pub phase: RecordPhase,
 }
 
 const OPEN: u64 = 0;
@@ -306,10 +306,10 @@ impl DispatcherManager {
 
     /// Handles a `ScheduleDispatcherRequest` from maintainer node `from`: fenced by owner and
     /// epoch (I1), then a create or a remove journaled so a failover can recover it (I12).
-    pub fn handle_schedule(&self, from: &NodeId, request: ScheduleRequest) -> Step {
+    pub fn handle_schedule(&self, from: &NodeId, request: ScheduleRequest) -> Reaction {
         let owner = match self.admit_control(from, request.epoch, request.config.mode) {
             Ok(owner) => owner,
-            Err(why) => return Step::dropped(why),
+            Err(why) => return Reaction::dropped(why),
         };
         match &request.order {
             Order::Create { span } => {
@@ -320,11 +320,17 @@ impl DispatcherManager {
         }
     }
 
-    fn create(&self, from: &NodeId, owner: &Arc<Owner>, span: TableSpan, request: ScheduleRequest) -> Step {
+    fn create(
+        &self,
+        from: &NodeId,
+        owner: &Arc<Owner>,
+        span: TableSpan,
+        request: ScheduleRequest,
+    ) -> Reaction {
         let config = &request.config;
         let (mode, id) = (config.mode, config.id);
         if self.registry.get_alive(mode, id).is_some() {
-            return Step::dropped(DropReason::AlreadyExists);
+            return Reaction::dropped(DropReason::AlreadyExists);
         }
         // Checked after the registry: a close writes its tombstone before it releases the record.
         // Stale: it starts below where that dispatcher stopped, or exactly there when that
@@ -341,9 +347,9 @@ impl DispatcherManager {
                 // never heard where that dispatcher stopped, its Stopped lost), it starts again
                 // from there (seed 5086 of the swarm with motifs).
                 if self.has_mutation(Mutation::SilentStaleCreates) {
-                    return Step::dropped(DropReason::Stale);
+                    return Reaction::dropped(DropReason::Stale);
                 }
-                return Step::dropped_with(
+                return Reaction::dropped_with(
                     DropReason::Stale,
                     vec![self.report_synthetic(stopped(id, mode, final_ts))],
                 );
@@ -356,7 +362,7 @@ impl DispatcherManager {
                     checkpoint_ts: final_ts,
                     event_size_per_second: 0.0,
                 };
-                return Step::dropped_with(DropReason::Stale, vec![self.report_synthetic(removed)]);
+                return Reaction::dropped_with(DropReason::Stale, vec![self.report_synthetic(removed)]);
             }
         }
         let record = self.registry.make(
@@ -377,21 +383,21 @@ impl DispatcherManager {
         let admitted =
             match self.operators.admit(key.clone(), entry, |holder| self.may_displace(owner, holder)) {
                 Ok(admitted) => admitted,
-                Err(_busy) => return Step::dropped(DropReason::Busy),
+                Err(_busy) => return Reaction::dropped(DropReason::Busy),
             };
         if let Some(stale) = &admitted.replaced {
             self.retire(&key, stale);
         }
         if let Err(conflict) = self.registry.reserve(&record, &[]) {
             self.operators.finish(&key, &admitted.entry);
-            return Step::dropped(conflict.into());
+            return Reaction::dropped(conflict.into());
         }
         // Everything this create reserved is published; confirm the owner (see `Fence`).
         if !self.fence.still_current(owner) {
             self.withdraw(&record, &key, &admitted.entry);
-            return Step::dropped(DropReason::Fenced);
+            return Reaction::dropped(DropReason::Fenced);
         }
-        Step::applied(vec![Effect::Create(CreateTicket { record, op: Some((key, admitted.entry)) })])
+        Reaction::applied(vec![Effect::Create(CreateTicket { record, op: Some((key, admitted.entry)) })])
     }
 
     /// Whether a create or merge of `owner` may take the key `holder` holds: only from an older
@@ -399,7 +405,8 @@ impl DispatcherManager {
     /// new operator could only fail on it), and the next snapshot must list it until it closes.
     pub(crate) fn may_displace(&self, owner: &Owner, holder: &OpEntry) -> bool {
         !fence::admits(owner, &holder.from, holder.epoch())
-            && (holder.kind() != OpKind::Remove || self.has_mutation(Mutation::CreateReplacesStaleRemove))
+            && (holder.kind() != RequestKind::Remove
+                || self.has_mutation(Mutation::CreateReplacesStaleRemove))
     }
 
     /// A replaced stale entry's create must never execute: cancel its record if still creating.
@@ -423,7 +430,7 @@ impl DispatcherManager {
         self.operators.finish(key, entry);
     }
 
-    fn remove(&self, from: &NodeId, owner: &Arc<Owner>, request: ScheduleRequest) -> Step {
+    fn remove(&self, from: &NodeId, owner: &Arc<Owner>, request: ScheduleRequest) -> Reaction {
         let (mode, id) = (request.config.mode, request.config.id);
         let Some(record) = self.registry.get(mode, id) else {
             // A Remove of an unknown dispatcher: answer Stopped at once, journal nothing (with the
@@ -434,22 +441,30 @@ impl DispatcherManager {
             if !self.has_mutation(Mutation::ForgetRemovedMergeIds) {
                 self.merges.refuse_later(mode, id);
             }
-            return Step::applied(vec![self.report_synthetic(stopped(id, mode, self.final_ts(mode, id)))]);
+            return Reaction::applied(vec![self.report_synthetic(stopped(
+                id,
+                mode,
+                self.final_ts(mode, id),
+            ))]);
         };
         match record.state().phase {
-            Phase::Closed | Phase::Cancelled => {
-                return Step::applied(vec![self.report_synthetic(stopped(id, mode, self.final_ts(mode, id)))])
+            RecordPhase::Closed | RecordPhase::Cancelled => {
+                return Reaction::applied(vec![self.report_synthetic(stopped(
+                    id,
+                    mode,
+                    self.final_ts(mode, id),
+                ))])
             }
-            Phase::Creating => {
+            RecordPhase::Creating => {
                 // The create has not executed: cancelling it wins or loses against the commit CAS.
                 if record.transition(transition::cancel).is_ok() {
                     self.registry.release(&record);
                     let key = OpKey { mode, span: record.span.clone() };
                     self.operators.finish_if(&key, |e| e.target == record.incarnation);
-                    return Step::applied(vec![self.report_synthetic(stopped(id, mode, 0))]);
+                    return Reaction::applied(vec![self.report_synthetic(stopped(id, mode, 0))]);
                 }
             }
-            Phase::Live => {}
+            RecordPhase::Live => {}
         }
         let key = OpKey { mode, span: record.span.clone() };
         let entry = OpEntry::new(OpRequest::Schedule(request), from.clone(), record.incarnation);
@@ -461,25 +476,25 @@ impl DispatcherManager {
             holder.target == record.incarnation || self.has_mutation(Mutation::RemoveReplacesAnyHolder)
         };
         let Ok(admitted) = self.operators.admit(key.clone(), entry, ours) else {
-            return Step::applied(vec![self.report_synthetic(stopped(id, mode, record.checkpoint_ts()))]);
+            return Reaction::applied(vec![self.report_synthetic(stopped(id, mode, record.checkpoint_ts()))]);
         };
         if !self.fence.still_current(owner) {
             // A fenced resend puts back the Remove it replaced: that one's dispatcher is closing
             // and the next snapshot must list it. (Any other entry it replaced was finished, or
             // is a merge's, whose end finishes it by pointer: those are not restored.)
             let restore = admitted.replaced.as_ref().filter(|old| {
-                old.kind() == OpKind::Remove && !self.has_mutation(Mutation::FencedRemoveErasesReplaced)
+                old.kind() == RequestKind::Remove && !self.has_mutation(Mutation::FencedRemoveErasesReplaced)
             });
             if self.operators.revert(&key, &admitted.entry, restore) {
                 // Store-then-validate, as for the admission above: if the dispatcher closed
                 // before the restore, its completion may have missed the restored entry. (The
                 // replaced Remove was then admitted after that completion, found the record
                 // closed and finished by pointer while this resend held the key.)
-                if let Some(old) = restore.filter(|_| record.state().phase != Phase::Live) {
+                if let Some(old) = restore.filter(|_| record.state().phase != RecordPhase::Live) {
                     self.operators.finish(&key, old);
                 }
             }
-            return Step::dropped(DropReason::Fenced);
+            return Reaction::dropped(DropReason::Fenced);
         }
         let mut effects = self.stop_merges_involving(mode, id);
         // Store-then-validate (hazard R1), as one RMW on the record word: if this CAS precedes the
@@ -493,7 +508,7 @@ impl DispatcherManager {
                 effects.push(self.report_synthetic(stopped(id, mode, record.checkpoint_ts())));
             }
         }
-        Step::applied(effects)
+        Reaction::applied(effects)
     }
 
     /// The embedder built the dispatcher of `ticket`. Returns its live sequence number, or refuses
@@ -512,14 +527,14 @@ impl DispatcherManager {
                 }
                 Ok(seq)
             }
-            Err(Refused::Phase(Phase::Live)) if ticket.op.is_none() => Ok(record.seq()),
+            Err(Refused::RecordPhase(RecordPhase::Live)) if ticket.op.is_none() => Ok(record.seq()),
             Err(_) => Err(CreateWithdrawn { id: record.id, mode: record.mode, phase: record.state().phase }),
         }
     }
 
     /// The embedder failed to build the dispatcher of `ticket`. The create is withdrawn (its
     /// journal entry too, so the maintainer's resend can retry: hazard R9) and the error reported.
-    pub fn create_failed(&self, ticket: &CreateTicket, error: RunningError) -> Step {
+    pub fn create_failed(&self, ticket: &CreateTicket, error: RunningError) -> Reaction {
         match &ticket.op {
             Some((key, entry)) => self.withdraw(&ticket.record, key, entry),
             None => {
@@ -529,7 +544,7 @@ impl DispatcherManager {
             }
         }
         let _ = self.coalescer.report_error(error.clone());
-        Step::applied(vec![Effect::ReportError(error)])
+        Reaction::applied(vec![Effect::ReportError(error)])
     }
 
     /// The embedder closed a dispatcher (after a `Close`, a `CloseMergeSources`, or on its own),
@@ -540,15 +555,16 @@ impl DispatcherManager {
         mode: Mode,
         checkpoint_ts: Ts,
         block: Option<PendingBlock>,
-    ) -> Step {
+    ) -> Reaction {
         // Only a live dispatcher can close: a late or duplicate report must not write its
         // checkpoint into a re-created, still-creating record of the same id.
-        let Some(record) = self.registry.get(mode, id).filter(|r| r.state().phase == Phase::Live) else {
-            return Step::dropped(DropReason::Unknown);
+        let Some(record) = self.registry.get(mode, id).filter(|r| r.state().phase == RecordPhase::Live)
+        else {
+            return Reaction::dropped(DropReason::Unknown);
         };
         if record.state().drained && !self.has_mutation(Mutation::DrainCountedTwice) {
             // A merge source already counted: its first report fixed the final checkpoint.
-            return Step::dropped(DropReason::Duplicate);
+            return Reaction::dropped(DropReason::Duplicate);
         }
         record.record_final(checkpoint_ts, block);
         let aborted = match self.merge_source_closed(&record) {
@@ -557,12 +573,12 @@ impl DispatcherManager {
         };
         // Release: publishes the final checkpoint recorded above.
         if record.transition(transition::close).is_err() {
-            return Step::applied(aborted);
+            return Reaction::applied(aborted);
         }
         let mut effects = aborted;
         effects.push(self.release_closed(&record));
         effects.extend(self.merged_closed(&record));
-        Step::applied(effects)
+        Reaction::applied(effects)
     }
 
     /// Releases a record that just went Closed: registry first, then its operator (remove-if-same
@@ -590,17 +606,17 @@ impl DispatcherManager {
         mode: Mode,
         state: ComponentState,
         checkpoint_ts: Ts,
-    ) -> Step {
+    ) -> Reaction {
         let Some(record) = self.registry.get(mode, id) else {
-            return Step::dropped(DropReason::Unknown);
+            return Reaction::dropped(DropReason::Unknown);
         };
         if matches!(state, ComponentState::Stopped | ComponentState::Removed) {
             // Closing goes through `dispatcher_closed`, which carries the final checkpoint.
-            return Step::dropped(DropReason::Unknown);
+            return Reaction::dropped(DropReason::Unknown);
         }
         record.advance_checkpoint(checkpoint_ts);
         let Ok(before) = record.transition(|s| transition::set_component(s, state)) else {
-            return Step::dropped(DropReason::Unknown);
+            return Reaction::dropped(DropReason::Unknown);
         };
         self.note_state(&record, state);
         let mut effects = Vec::new();
@@ -614,7 +630,7 @@ impl DispatcherManager {
             }));
         }
         effects.extend(self.merged_state_changed(&record, state));
-        Step::applied(effects)
+        Reaction::applied(effects)
     }
 }
 

@@ -24,7 +24,7 @@ pub mod orchestrator;
 pub mod pending;
 pub mod registry;
 
-pub use effect::{CreateTicket, DropReason, Effect, Outcome, Reply, Step};
+pub use effect::{CreateTicket, DropReason, Effect, Outcome, Reaction, Reply};
 pub use fence::{Fence, Owner};
 pub use heartbeat::{Collector, HeartbeatConfig, StatusHandle};
 pub use manager::{CreateWithdrawn, DispatcherManager, ManagerConfig};

@@ -10,7 +10,7 @@ use crate::messages::{BootstrapRequest, CloseRequest, CloseResponse, ToNode};
 use crate::mutation::Mutations;
 use crate::sync::{Computed, Map, Op};
 
-use super::effect::{DropReason, Effect, Outcome, Reply, Step};
+use super::effect::{DropReason, Effect, Outcome, Reaction, Reply};
 use super::manager::{DispatcherManager, ManagerConfig};
 
 /// All dispatcher managers of one node, by changefeed.
@@ -44,12 +44,12 @@ impl Orchestrator {
     /// [`crate::wire::decode_to_node`]): bootstrap and close here, the rest by the changefeed's
     /// manager. A message for a changefeed this node has no manager of is dropped as
     /// [`DropReason::UnknownChangefeed`]; the maintainer bootstraps before anything else.
-    pub fn handle(&self, from: &NodeId, message: ToNode) -> Step {
+    pub fn handle(&self, from: &NodeId, message: ToNode) -> Reaction {
         let manager = self.managers.get(&message.changefeed().gid());
         match (message, manager) {
             (ToNode::Bootstrap(request), _) => self.handle_bootstrap(from, &request, self.redo_enabled),
             (ToNode::Close(request), _) => self.handle_close(from, &request),
-            (_, None) => Step::dropped(DropReason::UnknownChangefeed),
+            (_, None) => Reaction::dropped(DropReason::UnknownChangefeed),
             (ToNode::Schedule(request), Some(manager)) => manager.handle_schedule(from, request),
             (ToNode::Merge(request), Some(manager)) => manager.handle_merge(from, request),
             (ToNode::PostBootstrap(request), Some(manager)) => manager.handle_post_bootstrap(from, &request),
@@ -80,7 +80,12 @@ impl Orchestrator {
     /// Handles a bootstrap: creates the changefeed's manager on first sight (unless a close
     /// tombstone says this maintainer is not newer than the close), then lets it answer.
     /// `redo_enabled` comes from the changefeed configuration, which the embedder parses.
-    pub fn handle_bootstrap(&self, from: &NodeId, request: &BootstrapRequest, redo_enabled: bool) -> Step {
+    pub fn handle_bootstrap(
+        &self,
+        from: &NodeId,
+        request: &BootstrapRequest,
+        redo_enabled: bool,
+    ) -> Reaction {
         let gid = request.changefeed.gid();
         let manager = match self.managers.get(&gid) {
             Some(manager) => manager,
@@ -88,7 +93,7 @@ impl Orchestrator {
                 // S3: a closed changefeed comes back only with a strictly newer, non-compat epoch.
                 if let Some(closed) = self.tombstones.get(&gid) {
                     if request.epoch == Epoch::COMPAT || request.epoch <= closed {
-                        return Step::dropped(DropReason::Closing);
+                        return Reaction::dropped(DropReason::Closing);
                     }
                 }
                 let fresh = Arc::new(
@@ -118,13 +123,13 @@ impl Orchestrator {
     /// Handles a close. An absent manager is acknowledged (and tombstoned); a present one is
     /// closed by its admitted owner and unpublished once empty; a stale sender is acknowledged
     /// without touching anything.
-    pub fn handle_close(&self, from: &NodeId, request: &CloseRequest) -> Step {
+    pub fn handle_close(&self, from: &NodeId, request: &CloseRequest) -> Reaction {
         let gid = request.changefeed.gid();
         let Some(manager) = self.managers.get(&gid) else {
             self.record_tombstone(gid, request);
             let reply =
                 CloseResponse { changefeed: request.changefeed.clone(), success: true, epoch: request.epoch };
-            return Step::applied(vec![Effect::Reply { to: from.clone(), reply: Reply::Close(reply) }]);
+            return Reaction::applied(vec![Effect::Reply { to: from.clone(), reply: Reply::Close(reply) }]);
         };
         let step = manager.handle_close(from, request);
         let closed = step.outcome == Outcome::Applied

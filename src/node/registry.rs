@@ -19,7 +19,7 @@ use super::heartbeat::StatusSlot;
 
 /// Where a dispatcher is in its life on this node.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
-pub enum Phase {
+pub enum RecordPhase {
     /// Admitted and reserved; the embedder is building it. Not yet reported anywhere.
     Creating,
     /// Built and running (whatever its component state).
@@ -34,7 +34,7 @@ pub enum Phase {
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub struct RecordState {
     /// Lifecycle phase.
-    pub phase: Phase,
+    pub phase: RecordPhase,
     /// Component state as the maintainer sees it.
     pub component: ComponentState,
     /// A removal was requested (the close effect has been issued once).
@@ -52,7 +52,7 @@ const DRAINED_BIT: u64 = 1 << 6;
 impl RecordState {
     /// The state of a freshly admitted dispatcher.
     pub const CREATING: RecordState = RecordState {
-        phase: Phase::Creating,
+        phase: RecordPhase::Creating,
         component: ComponentState::Initializing,
         removing: false,
         drained: false,
@@ -61,10 +61,10 @@ impl RecordState {
     /// Packs into the state word.
     pub fn pack(self) -> u64 {
         let phase = match self.phase {
-            Phase::Creating => 0,
-            Phase::Live => 1,
-            Phase::Closed => 2,
-            Phase::Cancelled => 3,
+            RecordPhase::Creating => 0,
+            RecordPhase::Live => 1,
+            RecordPhase::Closed => 2,
+            RecordPhase::Cancelled => 3,
         };
         let component = u64::try_from(self.component.as_i32()).unwrap_or(0);
         phase
@@ -76,10 +76,10 @@ impl RecordState {
     /// Unpacks a state word produced by [`RecordState::pack`].
     pub fn unpack(word: u64) -> RecordState {
         let phase = match word & PHASE_BITS {
-            0 => Phase::Creating,
-            1 => Phase::Live,
-            2 => Phase::Closed,
-            _ => Phase::Cancelled,
+            0 => RecordPhase::Creating,
+            1 => RecordPhase::Live,
+            2 => RecordPhase::Closed,
+            _ => RecordPhase::Cancelled,
         };
         let component = ComponentState::from_i32(((word >> COMPONENT_SHIFT) & COMPONENT_BITS) as i32)
             .unwrap_or(ComponentState::Working);
@@ -88,7 +88,7 @@ impl RecordState {
 
     /// Whether the dispatcher holds its span (reserved or running).
     pub fn is_alive(self) -> bool {
-        matches!(self.phase, Phase::Creating | Phase::Live)
+        matches!(self.phase, RecordPhase::Creating | RecordPhase::Live)
     }
 }
 
@@ -97,7 +97,7 @@ impl RecordState {
 #[must_use]
 pub enum Refused {
     /// The record was not in the phase the transition needs; carries what was found.
-    Phase(Phase),
+    RecordPhase(RecordPhase),
     /// The component state was not the expected one.
     Component(ComponentState),
     /// A merge source already counted as drained (a duplicate close report).
@@ -111,16 +111,16 @@ pub mod transition {
     /// The embedder built the dispatcher: Creating → Live (Initializing).
     pub fn commit(s: RecordState) -> Result<RecordState, Refused> {
         match s.phase {
-            Phase::Creating => Ok(RecordState { phase: Phase::Live, ..s }),
-            other => Err(Refused::Phase(other)),
+            RecordPhase::Creating => Ok(RecordState { phase: RecordPhase::Live, ..s }),
+            other => Err(Refused::RecordPhase(other)),
         }
     }
 
     /// Withdraw an admitted create that has not executed: Creating → Cancelled.
     pub fn cancel(s: RecordState) -> Result<RecordState, Refused> {
         match s.phase {
-            Phase::Creating => Ok(RecordState { phase: Phase::Cancelled, ..s }),
-            other => Err(Refused::Phase(other)),
+            RecordPhase::Creating => Ok(RecordState { phase: RecordPhase::Cancelled, ..s }),
+            other => Err(Refused::RecordPhase(other)),
         }
     }
 
@@ -129,16 +129,18 @@ pub mod transition {
     /// caller issues the close only if the replaced state was not yet removing.
     pub fn request_removal(s: RecordState) -> Result<RecordState, Refused> {
         match s.phase {
-            Phase::Live => Ok(RecordState { removing: true, ..s }),
-            other => Err(Refused::Phase(other)),
+            RecordPhase::Live => Ok(RecordState { removing: true, ..s }),
+            other => Err(Refused::RecordPhase(other)),
         }
     }
 
     /// The embedder closed it: Live → Closed.
     pub fn close(s: RecordState) -> Result<RecordState, Refused> {
         match s.phase {
-            Phase::Live => Ok(RecordState { phase: Phase::Closed, component: ComponentState::Stopped, ..s }),
-            other => Err(Refused::Phase(other)),
+            RecordPhase::Live => {
+                Ok(RecordState { phase: RecordPhase::Closed, component: ComponentState::Stopped, ..s })
+            }
+            other => Err(Refused::RecordPhase(other)),
         }
     }
 
@@ -146,17 +148,17 @@ pub mod transition {
     pub fn drain(s: RecordState) -> Result<RecordState, Refused> {
         match s.phase {
             // Once only: a duplicate close report must not count the source twice (issue 15, 5).
-            Phase::Live if s.drained => Err(Refused::Drained),
-            Phase::Live => Ok(RecordState { drained: true, ..s }),
-            other => Err(Refused::Phase(other)),
+            RecordPhase::Live if s.drained => Err(Refused::Drained),
+            RecordPhase::Live => Ok(RecordState { drained: true, ..s }),
+            other => Err(Refused::RecordPhase(other)),
         }
     }
 
     /// The component state changed while live.
     pub fn set_component(s: RecordState, to: ComponentState) -> Result<RecordState, Refused> {
         match s.phase {
-            Phase::Live => Ok(RecordState { component: to, ..s }),
-            other => Err(Refused::Phase(other)),
+            RecordPhase::Live => Ok(RecordState { component: to, ..s }),
+            other => Err(Refused::RecordPhase(other)),
         }
     }
 
@@ -167,9 +169,9 @@ pub mod transition {
         to: ComponentState,
     ) -> Result<RecordState, Refused> {
         match s.phase {
-            Phase::Live if s.component == from => Ok(RecordState { component: to, ..s }),
-            Phase::Live => Err(Refused::Component(s.component)),
-            other => Err(Refused::Phase(other)),
+            RecordPhase::Live if s.component == from => Ok(RecordState { component: to, ..s }),
+            RecordPhase::Live => Err(Refused::Component(s.component)),
+            other => Err(Refused::RecordPhase(other)),
         }
     }
 }
@@ -584,7 +586,7 @@ mod tests {
 
     #[test]
     fn state_word_round_trips_every_state() {
-        for phase in [Phase::Creating, Phase::Live, Phase::Closed, Phase::Cancelled] {
+        for phase in [RecordPhase::Creating, RecordPhase::Live, RecordPhase::Closed, RecordPhase::Cancelled] {
             for component in ComponentState::ALL {
                 for removing in [false, true] {
                     for drained in [false, true] {
@@ -600,9 +602,9 @@ mod tests {
     fn commit_and_cancel_are_exclusive() {
         let s = RecordState::CREATING;
         let live = transition::commit(s).unwrap();
-        assert_eq!(transition::cancel(live), Err(Refused::Phase(Phase::Live)));
+        assert_eq!(transition::cancel(live), Err(Refused::RecordPhase(RecordPhase::Live)));
         let cancelled = transition::cancel(s).unwrap();
-        assert_eq!(transition::commit(cancelled), Err(Refused::Phase(Phase::Cancelled)));
+        assert_eq!(transition::commit(cancelled), Err(Refused::RecordPhase(RecordPhase::Cancelled)));
     }
 
     #[test]
@@ -612,6 +614,6 @@ mod tests {
         assert!(removing.removing);
         assert_eq!(transition::request_removal(removing), Ok(removing), "idempotent, still an RMW");
         let closed = transition::close(removing).unwrap();
-        assert_eq!(transition::request_removal(closed), Err(Refused::Phase(Phase::Closed)));
+        assert_eq!(transition::request_removal(closed), Err(Refused::RecordPhase(RecordPhase::Closed)));
     }
 }

@@ -175,7 +175,7 @@ impl Monitor for Checker {
                         if !a.span.overlaps(&b.span) {
                             continue;
                         }
-                        use crate::maintainer::OpKind::*;
+                        use crate::maintainer::OperatorKind::*;
                         let excused = |id| {
                             view.operators
                                 .get(id)
@@ -198,7 +198,7 @@ impl Monitor for Checker {
             let ops: Vec<_> = view.operators.operators().collect();
             for (i, a) in ops.iter().enumerate() {
                 for b in &ops[i + 1..] {
-                    use crate::maintainer::OpKind::*;
+                    use crate::maintainer::OperatorKind::*;
                     let allowed = matches!(
                         (a.op_kind(), b.op_kind()),
                         (Remove, Remove) | (Merge, Occupy) | (Occupy, Merge)

@@ -9,7 +9,7 @@ use std::str::FromStr;
 use serde_json::{json, Value};
 
 use crate::ids::Mode;
-use crate::maintainer::{OpKind, Phase as OpPhase};
+use crate::maintainer::{OperatorKind, OperatorPhase};
 use crate::node::merge::MergePhase;
 
 /// A phase of some operator's life, on the maintainer or on a node.
@@ -84,16 +84,16 @@ impl Phase {
         }
     }
 
-    pub(super) fn of_operator(kind: OpKind, phase: OpPhase) -> Option<Phase> {
+    pub(super) fn of_operator(kind: OperatorKind, phase: OperatorPhase) -> Option<Phase> {
         Some(match (kind, phase) {
-            (OpKind::Add, OpPhase::Creating) => Phase::AddCreating,
-            (OpKind::Remove, OpPhase::Removing) => Phase::RemoveRemoving,
-            (OpKind::Move, OpPhase::RemoveOrigin) => Phase::MoveRemoveOrigin,
-            (OpKind::Move, OpPhase::AbortRemoveOrigin) => Phase::MoveAbortRemoveOrigin,
-            (OpKind::Move, OpPhase::AddDest) => Phase::MoveAddDest,
-            (OpKind::Split, OpPhase::Removing) => Phase::SplitRemoving,
-            (OpKind::Merge, OpPhase::Merging) => Phase::MergeMerging,
-            (OpKind::Merge, OpPhase::Withdrawing) => Phase::MergeWithdrawing,
+            (OperatorKind::Add, OperatorPhase::Creating) => Phase::AddCreating,
+            (OperatorKind::Remove, OperatorPhase::Removing) => Phase::RemoveRemoving,
+            (OperatorKind::Move, OperatorPhase::RemoveOrigin) => Phase::MoveRemoveOrigin,
+            (OperatorKind::Move, OperatorPhase::AbortRemoveOrigin) => Phase::MoveAbortRemoveOrigin,
+            (OperatorKind::Move, OperatorPhase::AddDest) => Phase::MoveAddDest,
+            (OperatorKind::Split, OperatorPhase::Removing) => Phase::SplitRemoving,
+            (OperatorKind::Merge, OperatorPhase::Merging) => Phase::MergeMerging,
+            (OperatorKind::Merge, OperatorPhase::Withdrawing) => Phase::MergeWithdrawing,
             _ => return None,
         })
     }

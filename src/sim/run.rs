@@ -4,7 +4,7 @@
 use serde_json::{json, Value};
 
 use crate::ids::{Mode, NodeId};
-use crate::maintainer::Event as MEvent;
+use crate::maintainer::Event;
 
 use super::check::Checker;
 use super::coverage::Coverage;
@@ -171,19 +171,19 @@ pub fn run_step(world: &mut World, verb: &Verb) -> Result<(), Violation> {
         Verb::Settle { max_ms } => settle(world, *max_ms)?,
         Verb::Move { table, span, to, mode } => {
             for id in span_ids(world, *table, *span, *mode) {
-                world.to_maintainer(MEvent::MoveSpan { mode: *mode, id, to: NodeId::new(to) });
+                world.to_maintainer(Event::MoveSpan { mode: *mode, id, to: NodeId::new(to) });
             }
         }
         Verb::Split { table, span, into, mode } => {
             for id in span_ids(world, *table, *span, *mode) {
-                world.to_maintainer(MEvent::SplitSpan { mode: *mode, id, into: *into });
+                world.to_maintainer(Event::SplitSpan { mode: *mode, id, into: *into });
             }
         }
         Verb::Merge { table, spans, mode } => {
             let all = world.spans_of(*table, *mode);
             let ids: Option<Vec<_>> = spans.iter().map(|i| all.get(*i).copied()).collect();
             if let Some(ids) = ids {
-                world.to_maintainer(MEvent::MergeSpans { mode: *mode, ids });
+                world.to_maintainer(Event::MergeSpans { mode: *mode, ids });
             }
         }
         Verb::CreateTable { table, spans } => world.ddl_create(*table, *spans),

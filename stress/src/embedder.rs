@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use crossbeam_queue::SegQueue;
 use dispatcher_core::ids::{DispatcherId, Mode, Ts};
 use dispatcher_core::messages::{ComponentState, RunningError};
-use dispatcher_core::node::{DispatcherManager, Effect, Outcome, Step};
+use dispatcher_core::node::{DispatcherManager, Effect, Outcome, Reaction};
 use dispatcher_core::span::TableSpan;
 
 use crate::history::{Clock, Event, Key};
@@ -189,7 +189,7 @@ impl Embedder {
         &self,
         dm: &Arc<DispatcherManager>,
         cf: usize,
-        step: Step,
+        step: Reaction,
         issued: u64,
         rng: &mut Rng,
         log: &mut Vec<Event>,

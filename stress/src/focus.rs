@@ -10,8 +10,8 @@ use dispatcher_core::messages::{
     ScheduleRequest,
 };
 use dispatcher_core::mutation::Mutations;
-use dispatcher_core::node::registry::Phase;
-use dispatcher_core::node::{CreateTicket, DispatcherManager, Effect, ManagerConfig, Outcome, Step};
+use dispatcher_core::node::registry::RecordPhase;
+use dispatcher_core::node::{CreateTicket, DispatcherManager, Effect, ManagerConfig, Outcome, Reaction};
 use dispatcher_core::span::TableSpan;
 
 /// The races, by the name `--focus` takes.
@@ -104,7 +104,7 @@ fn create(dm: &DispatcherManager, d: DispatcherId, s: TableSpan) -> Option<Creat
     })
 }
 
-fn remove(dm: &DispatcherManager, d: DispatcherId) -> Step {
+fn remove(dm: &DispatcherManager, d: DispatcherId) -> Reaction {
     dm.handle_schedule(&mt(2), request(d, ScheduleAction::Remove, span(b"a", b"z"), 100))
 }
 
@@ -168,7 +168,7 @@ fn settle(dm: &DispatcherManager, mut effects: Vec<Effect>) -> bool {
     started
 }
 
-fn lists(step: &Step, d: DispatcherId) -> bool {
+fn lists(step: &Reaction, d: DispatcherId) -> bool {
     step.bootstrap_response().is_some_and(|r| r.spans.iter().any(|s| s.id == d))
 }
 
@@ -177,7 +177,7 @@ fn bootstrap_twice(m: Mutations) -> Option<String> {
     let dm = manager(m);
     let ticket = create(&dm, id(1), span(b"a", b"m"))?;
     let (a, b, c) = (dm.clone(), dm.clone(), dm.clone());
-    let out = race::<(Option<Step>, bool)>(vec![
+    let out = race::<(Option<Reaction>, bool)>(vec![
         Box::new(move || (Some(a.handle_bootstrap(&mt(3), &bootstrap(3))), false)),
         Box::new(move || (Some(b.handle_bootstrap(&mt(3), &bootstrap(3))), false)),
         Box::new(move || (None, c.commit_create(&ticket).is_ok())),
@@ -199,7 +199,7 @@ fn self_close_merge(m: Mutations) -> Option<String> {
         return Some("the merge was not taken up".into());
     }
     let (a, b) = (dm.clone(), dm.clone());
-    let steps = race::<Step>(vec![
+    let steps = race::<Reaction>(vec![
         Box::new(move || a.dispatcher_state_changed(id(3), Mode::Default, ComponentState::MergeReady, 0)),
         Box::new(move || b.dispatcher_closed(id(1), Mode::Default, 130, None)),
     ]);
@@ -214,7 +214,7 @@ fn self_close_merge(m: Mutations) -> Option<String> {
         .registry()
         .records()
         .into_iter()
-        .filter(|r| r.state().phase == Phase::Live)
+        .filter(|r| r.state().phase == RecordPhase::Live)
         .map(|r| r.id)
         .collect();
     if started && live != vec![id(3)] {
@@ -229,7 +229,7 @@ fn undo_remove_merged(m: Mutations) -> Option<String> {
     let dm = manager(m);
     two_working(&dm);
     let (a, b) = (dm.clone(), dm.clone());
-    let steps = race::<Vec<Step>>(vec![
+    let steps = race::<Vec<Reaction>>(vec![
         Box::new(move || vec![a.handle_merge(&mt(2), merge_request())]),
         Box::new(move || vec![remove(&b, id(3)), remove(&b, id(1))]),
     ]);

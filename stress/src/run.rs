@@ -13,9 +13,9 @@ use dispatcher_core::messages::{
 };
 use dispatcher_core::mutation::Mutations;
 use dispatcher_core::node::heartbeat::{BlockBatcher, RoundKind};
-use dispatcher_core::node::registry::{DispatcherRecord, Phase};
+use dispatcher_core::node::registry::{DispatcherRecord, RecordPhase};
 use dispatcher_core::node::{
-    Collector, DispatcherManager, Effect, Orchestrator, PendingMessage, PendingQueue, Reply, Step,
+    Collector, DispatcherManager, Effect, Orchestrator, PendingMessage, PendingQueue, Reaction, Reply,
 };
 use dispatcher_core::span::TableSpan;
 
@@ -439,7 +439,7 @@ fn requests(sh: &Shared, rng: &mut Rng) -> Vec<Event> {
                 dm.registry().records().into_iter().find(|r| {
                     r.mode == mode
                         && r.span == *span
-                        && r.state().phase == Phase::Live
+                        && r.state().phase == RecordPhase::Live
                         && r.state().component == ComponentState::Working
                 })
             };
@@ -474,7 +474,7 @@ fn requests(sh: &Shared, rng: &mut Rng) -> Vec<Event> {
                 mode,
                 epoch: Epoch(epoch),
             };
-            let step: Step = dm.handle_heartbeat_response(&from, response);
+            let step: Reaction = dm.handle_heartbeat_response(&from, response);
             let at = sh.embedder.clock.tick();
             sh.embedder.submit(&dm, cf, step, at, rng, &mut log);
         } else if let Some((mode, id, _)) = live(&dm, rng) {
@@ -504,7 +504,7 @@ fn live_records(dm: &DispatcherManager) -> Vec<Arc<DispatcherRecord>> {
     dm.registry()
         .records()
         .into_iter()
-        .filter(|r| r.state().phase == Phase::Live && !r.span.is_table_trigger())
+        .filter(|r| r.state().phase == RecordPhase::Live && !r.span.is_table_trigger())
         .collect()
 }
 
@@ -534,7 +534,7 @@ fn quiescent_checks(sh: &Shared, when: &str) -> Vec<String> {
             .map(|s| (s.mode, s.id))
             .collect();
         for r in dm.registry().records() {
-            if r.state().phase == Phase::Live && !listed.contains(&(r.mode, r.id)) {
+            if r.state().phase == RecordPhase::Live && !listed.contains(&(r.mode, r.id)) {
                 v.push(format!("{when}: cf{cf} a complete heartbeat round omits live {:?} {}", r.mode, r.id));
             }
         }
@@ -569,7 +569,7 @@ fn journal_checks(sh: &Shared, cf: usize, dm: &DispatcherManager, when: &str) ->
     for r in dm.registry().records() {
         let s = r.state();
         match s.phase {
-            Phase::Live => {
+            RecordPhase::Live => {
                 live.insert((r.mode, r.id));
                 if s.removing
                     || s.drained
@@ -578,7 +578,9 @@ fn journal_checks(sh: &Shared, cf: usize, dm: &DispatcherManager, when: &str) ->
                     v.push(format!("{when}: cf{cf} {:?} {} is live but {:?}", r.mode, r.id, s));
                 }
             }
-            Phase::Creating => v.push(format!("{when}: cf{cf} {:?} {} is still creating", r.mode, r.id)),
+            RecordPhase::Creating => {
+                v.push(format!("{when}: cf{cf} {:?} {} is still creating", r.mode, r.id))
+            }
             _ => {}
         }
     }

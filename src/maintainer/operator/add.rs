@@ -1,6 +1,6 @@
 //! Add: create a span's dispatcher on a node, and wait for its `Working`.
 
-use super::{Change, Kind, OpEvent, Operator, Outcome};
+use super::{Change, Kind, OpEvent, Operator, OperatorOutcome};
 use crate::messages::ComponentState;
 
 impl Operator {
@@ -11,10 +11,10 @@ impl Operator {
                 let on = dest.clone();
                 match state {
                     ComponentState::Working => {
-                        self.finish(Outcome::Succeeded, vec![Change::Replicate { guard, on }])
+                        self.finish(OperatorOutcome::Succeeded, vec![Change::Replicate { guard, on }])
                     }
                     ComponentState::Removed if self.refuses_ours(checkpoint) => {
-                        self.finish(Outcome::Failed, vec![Change::Renew(guard)])
+                        self.finish(OperatorOutcome::Failed, vec![Change::Renew(guard)])
                     }
                     // A Stopped here is the answer to an older remove of this id, or a create
                     // refused as older than where a dispatcher of this id stopped on `dest`:
@@ -24,7 +24,9 @@ impl Operator {
                     _ => Vec::new(),
                 }
             }
-            OpEvent::NodeRemoved(n) if n == dest => self.finish(Outcome::Failed, vec![Change::Absent(guard)]),
+            OpEvent::NodeRemoved(n) if n == dest => {
+                self.finish(OperatorOutcome::Failed, vec![Change::Absent(guard)])
+            }
             _ => Vec::new(),
         }
     }

@@ -2,7 +2,7 @@
 //! reservations only after the sources left the span controller, and a merge the node never takes
 //! up is withdrawn (its merged dispatcher removed) before the sources are handed back (I2).
 
-use super::{Change, Kind, MergePhase, OpEvent, Operator, Outcome};
+use super::{Change, Kind, MergePhase, OpEvent, Operator, OperatorOutcome};
 use crate::messages::ComponentState;
 
 impl Operator {
@@ -18,7 +18,7 @@ impl Operator {
                     let mut changes: Vec<Change> = sources.iter().map(|g| Change::Delete(*g)).collect();
                     changes.push(Change::Replicate { guard, on });
                     changes.push(Change::Release(sources.iter().map(|g| g.id).collect()));
-                    return self.finish(Outcome::Succeeded, changes);
+                    return self.finish(OperatorOutcome::Succeeded, changes);
                 }
                 if id == own && state.is_terminal() {
                     // The merged dispatcher is gone (the node aborted the merge, or ended it
@@ -62,7 +62,7 @@ impl Operator {
                 let mut changes: Vec<Change> = sources.iter().map(|g| Change::Absent(*g)).collect();
                 changes.push(Change::Delete(guard));
                 changes.push(Change::Release(sources.iter().map(|g| g.id).collect()));
-                self.finish(Outcome::Failed, changes)
+                self.finish(OperatorOutcome::Failed, changes)
             }
             _ => Vec::new(),
         }
@@ -75,6 +75,6 @@ impl Operator {
         let mut changes =
             vec![Change::Delete(self.guard), Change::Release(sources.iter().map(|g| g.id).collect())];
         changes.extend(sources.iter().map(|g| Change::Evict { guard: *g, on: node.clone() }));
-        self.finish(Outcome::Failed, changes)
+        self.finish(OperatorOutcome::Failed, changes)
     }
 }

@@ -13,8 +13,8 @@
 //! sends (its merged dispatcher removed before the sources are handed back).
 //!
 //! Each kind keeps only the phases it can be in: an add, remove, split or occupy has one live
-//! phase, a move has [`MovePhase`], a merge [`MergePhase`]; an ended operator has its [`Outcome`].
-//! [`Phase`] is the flat label observers read ([`Operator::phase`]). The transitions of each kind
+//! phase, a move has [`MovePhase`], a merge [`MergePhase`]; an ended operator has its [`OperatorOutcome`].
+//! [`OperatorPhase`] is the flat label observers read ([`Operator::phase`]). The transitions of each kind
 //! are in its own file: `add.rs`, `remove.rs`, `moving.rs`, `split.rs`, `merge.rs`, `occupy.rs`.
 
 mod add;
@@ -36,7 +36,7 @@ use super::spans::{Guard, SpanController, SpanRecord, TableKey};
 
 /// Which operator.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
-pub enum OpKind {
+pub enum OperatorKind {
     /// Create a span's dispatcher on a node.
     Add,
     /// Remove a span's dispatcher from a node.
@@ -53,7 +53,7 @@ pub enum OpKind {
 
 /// Where an operator is in its life, as observers see it (tests, the simulator's coverage).
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
-pub enum Phase {
+pub enum OperatorPhase {
     /// Add: waiting for the destination's `Working`.
     Creating,
     /// Remove / split: waiting for the node's terminal status.
@@ -73,7 +73,7 @@ pub enum Phase {
     /// Occupy: holding a merge source.
     Holding,
     /// Finished; the outcome says how.
-    Done(Outcome),
+    Done(OperatorOutcome),
 }
 
 /// The phases of a move.
@@ -99,7 +99,7 @@ pub enum MergePhase {
 
 /// How an operator ended.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
-pub enum Outcome {
+pub enum OperatorOutcome {
     /// Did what it was built for.
     Succeeded,
     /// Could not (node died, dispatcher refused); the span is handed back to the scheduler.
@@ -210,14 +210,14 @@ pub enum AfterRemove {
 /// Per-kind state.
 #[derive(Clone, PartialEq, Debug)]
 pub enum Kind {
-    /// See [`OpKind::Add`].
+    /// See [`OperatorKind::Add`].
     Add {
         /// Destination.
         dest: NodeId,
         /// `O_Add`, or `O_Split` for the parts of a split.
         op_type: OperatorType,
     },
-    /// See [`OpKind::Remove`].
+    /// See [`OperatorKind::Remove`].
     Remove {
         /// Node captured at construction; later record changes never redirect it.
         node: NodeId,
@@ -226,7 +226,7 @@ pub enum Kind {
         /// What happens on success.
         after: AfterRemove,
     },
-    /// See [`OpKind::Move`].
+    /// See [`OperatorKind::Move`].
     Move {
         /// Where the span runs now.
         origin: NodeId,
@@ -235,7 +235,7 @@ pub enum Kind {
         /// Where the move is.
         phase: MovePhase,
     },
-    /// See [`OpKind::Split`].
+    /// See [`OperatorKind::Split`].
     Split {
         /// Where the span runs now.
         origin: NodeId,
@@ -244,7 +244,7 @@ pub enum Kind {
         /// Highest checkpoint seen from the origin (the parts start here).
         checkpoint: Ts,
     },
-    /// See [`OpKind::Merge`]. `Operator::id` is the merged (target) id.
+    /// See [`OperatorKind::Merge`]. `Operator::id` is the merged (target) id.
     Merge {
         /// The node all sources sit on.
         node: NodeId,
@@ -260,7 +260,7 @@ pub enum Kind {
         /// Where the merge is.
         phase: MergePhase,
     },
-    /// See [`OpKind::Occupy`].
+    /// See [`OperatorKind::Occupy`].
     Occupy {
         /// The source's node.
         node: NodeId,
@@ -282,7 +282,7 @@ pub struct Operator {
     /// Per-kind state, with the kind's own phase.
     pub kind: Kind,
     /// How it ended; `None` while it runs.
-    ended: Option<Outcome>,
+    ended: Option<OperatorOutcome>,
     /// The start ts of the last create this operator sent. A node refuses a create for good
     /// (Removed) with the start ts it refused; a Removed naming another start answers a delayed
     /// copy of an older create of the id, not ours (seed 48827 of the swarm with motifs).
@@ -347,31 +347,31 @@ impl Operator {
     }
 
     /// Where the operator is, as a flat label.
-    pub fn phase(&self) -> Phase {
+    pub fn phase(&self) -> OperatorPhase {
         if let Some(outcome) = self.ended {
-            return Phase::Done(outcome);
+            return OperatorPhase::Done(outcome);
         }
         match &self.kind {
-            Kind::Add { .. } => Phase::Creating,
-            Kind::Remove { .. } | Kind::Split { .. } => Phase::Removing,
-            Kind::Move { phase: MovePhase::RemoveOrigin, .. } => Phase::RemoveOrigin,
-            Kind::Move { phase: MovePhase::AbortRemoveOrigin, .. } => Phase::AbortRemoveOrigin,
-            Kind::Move { phase: MovePhase::AddDest, .. } => Phase::AddDest,
-            Kind::Merge { phase: MergePhase::Merging, .. } => Phase::Merging,
-            Kind::Merge { phase: MergePhase::Withdrawing, .. } => Phase::Withdrawing,
-            Kind::Occupy { .. } => Phase::Holding,
+            Kind::Add { .. } => OperatorPhase::Creating,
+            Kind::Remove { .. } | Kind::Split { .. } => OperatorPhase::Removing,
+            Kind::Move { phase: MovePhase::RemoveOrigin, .. } => OperatorPhase::RemoveOrigin,
+            Kind::Move { phase: MovePhase::AbortRemoveOrigin, .. } => OperatorPhase::AbortRemoveOrigin,
+            Kind::Move { phase: MovePhase::AddDest, .. } => OperatorPhase::AddDest,
+            Kind::Merge { phase: MergePhase::Merging, .. } => OperatorPhase::Merging,
+            Kind::Merge { phase: MergePhase::Withdrawing, .. } => OperatorPhase::Withdrawing,
+            Kind::Occupy { .. } => OperatorPhase::Holding,
         }
     }
 
     /// Which operator this is.
-    pub fn op_kind(&self) -> OpKind {
+    pub fn op_kind(&self) -> OperatorKind {
         match self.kind {
-            Kind::Add { .. } => OpKind::Add,
-            Kind::Remove { .. } => OpKind::Remove,
-            Kind::Move { .. } => OpKind::Move,
-            Kind::Split { .. } => OpKind::Split,
-            Kind::Merge { .. } => OpKind::Merge,
-            Kind::Occupy { .. } => OpKind::Occupy,
+            Kind::Add { .. } => OperatorKind::Add,
+            Kind::Remove { .. } => OperatorKind::Remove,
+            Kind::Move { .. } => OperatorKind::Move,
+            Kind::Split { .. } => OperatorKind::Split,
+            Kind::Merge { .. } => OperatorKind::Merge,
+            Kind::Occupy { .. } => OperatorKind::Occupy,
         }
     }
 
@@ -413,7 +413,7 @@ impl Operator {
             Kind::Remove { .. } | Kind::Occupy { .. } => Vec::new(),
             Kind::Move { origin, dest, .. } if origin == dest => {
                 let on = origin.clone();
-                self.finish(Outcome::Succeeded, vec![Change::Replicate { guard, on }])
+                self.finish(OperatorOutcome::Succeeded, vec![Change::Replicate { guard, on }])
             }
             Kind::Move { .. } | Kind::Split { .. } => vec![Change::MarkScheduling(guard)],
             Kind::Merge { sources, .. } => sources.iter().map(|g| Change::MarkScheduling(*g)).collect(),
@@ -469,10 +469,10 @@ impl Operator {
             }
             Kind::Remove { .. } | Kind::Occupy { .. } => Vec::new(),
         };
-        self.finish(Outcome::Cancelled, changes)
+        self.finish(OperatorOutcome::Cancelled, changes)
     }
 
-    fn finish(&mut self, outcome: Outcome, changes: Vec<Change>) -> Vec<Change> {
+    fn finish(&mut self, outcome: OperatorOutcome, changes: Vec<Change>) -> Vec<Change> {
         self.ended = Some(outcome);
         changes
     }

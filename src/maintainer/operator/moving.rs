@@ -1,7 +1,7 @@
 //! Move: remove from the origin, then create on the destination under the same id. A move
 //! leaves its remove phase only on a terminal status from the origin or the origin's death.
 
-use super::{Change, Kind, MovePhase, OpEvent, Operator, Outcome};
+use super::{Change, Kind, MovePhase, OpEvent, Operator, OperatorOutcome};
 use crate::messages::ComponentState;
 
 impl Operator {
@@ -32,29 +32,29 @@ impl Operator {
                 if self.mine(from, &origin, id) && state.is_terminal() =>
             {
                 let changes = vec![Change::RaiseCheckpoint(guard, checkpoint), Change::Absent(guard)];
-                self.finish(Outcome::Failed, changes)
+                self.finish(OperatorOutcome::Failed, changes)
             }
             (MovePhase::AbortRemoveOrigin, OpEvent::NodeRemoved(n)) if *n == origin => {
-                self.finish(Outcome::Failed, vec![Change::Absent(guard)])
+                self.finish(OperatorOutcome::Failed, vec![Change::Absent(guard)])
             }
             (MovePhase::AddDest, OpEvent::Status { from, id, state, checkpoint })
                 if self.mine(from, &dest, id) =>
             {
                 match state {
                     ComponentState::Working => {
-                        self.finish(Outcome::Succeeded, vec![Change::Replicate { guard, on: dest }])
+                        self.finish(OperatorOutcome::Succeeded, vec![Change::Replicate { guard, on: dest }])
                     }
                     // As for an add: resend from where a dispatcher of this id stopped on `dest`.
                     ComponentState::Stopped => vec![Change::RaiseCheckpoint(guard, checkpoint)],
                     // The destination refused the create for good (as for an add).
                     ComponentState::Removed if self.refuses_ours(checkpoint) => {
-                        self.finish(Outcome::Failed, vec![Change::Renew(guard)])
+                        self.finish(OperatorOutcome::Failed, vec![Change::Renew(guard)])
                     }
                     _ => Vec::new(),
                 }
             }
             (MovePhase::AddDest, OpEvent::NodeRemoved(n)) if *n == dest => {
-                self.finish(Outcome::Failed, vec![Change::Absent(guard)])
+                self.finish(OperatorOutcome::Failed, vec![Change::Absent(guard)])
             }
             _ => Vec::new(),
         }

@@ -1,7 +1,7 @@
 //! Remove: close a span's dispatcher on the node captured at construction, then do what
 //! [`AfterRemove`] says.
 
-use super::{AfterRemove, Change, Kind, OpEvent, Operator, Outcome};
+use super::{AfterRemove, Change, Kind, OpEvent, Operator, OperatorOutcome};
 
 impl Operator {
     pub(super) fn on_remove(&mut self, event: OpEvent<'_>) -> Vec<Change> {
@@ -13,11 +13,11 @@ impl Operator {
             {
                 let mut changes = vec![Change::RaiseCheckpoint(self.guard, checkpoint)];
                 changes.extend(self.after_remove(after));
-                self.finish(Outcome::Succeeded, changes)
+                self.finish(OperatorOutcome::Succeeded, changes)
             }
             OpEvent::NodeRemoved(n) if n == node => {
                 let changes = self.after_remove(after);
-                self.finish(Outcome::Succeeded, changes)
+                self.finish(OperatorOutcome::Succeeded, changes)
             }
             _ => Vec::new(),
         }

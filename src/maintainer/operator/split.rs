@@ -1,7 +1,7 @@
 //! Split: remove from the origin, then replace the span by consecutive parts (fresh ids) that
 //! start at the highest checkpoint the origin reported.
 
-use super::{Change, Kind, OpEvent, Operator, Outcome};
+use super::{Change, Kind, OpEvent, Operator, OperatorOutcome};
 
 impl Operator {
     pub(super) fn on_split(&mut self, event: OpEvent<'_>) -> Vec<Change> {
@@ -12,11 +12,11 @@ impl Operator {
                 if self.mine(from, origin, id) && state.is_terminal() =>
             {
                 let change = Change::Split { guard, into: into.clone(), checkpoint: (*checkpoint).max(c) };
-                self.finish(Outcome::Succeeded, vec![change])
+                self.finish(OperatorOutcome::Succeeded, vec![change])
             }
             // The origin is gone with its dispatcher; the span is placed again unsplit.
             OpEvent::NodeRemoved(n) if n == origin => {
-                self.finish(Outcome::Failed, vec![Change::Absent(guard)])
+                self.finish(OperatorOutcome::Failed, vec![Change::Absent(guard)])
             }
             _ => Vec::new(),
         }

@@ -20,7 +20,7 @@ use std::sync::Arc;
 use crate::ids::{DispatcherId, Mode, NodeId};
 use crate::messages::{ComponentState, DispatcherStatus, Heartbeat, RunningError, Watermark};
 use crate::node::manager::{DispatcherManager, Tombstone};
-use crate::node::registry::{DispatcherRecord, Phase};
+use crate::node::registry::{DispatcherRecord, RecordPhase};
 use crate::sync::Op;
 
 use super::block::{BlockBatcher, BlockOutbound};
@@ -241,7 +241,7 @@ impl Collector {
         let seen: HashSet<(Mode, DispatcherId)> = statuses.iter().map(|s| (s.mode, s.id)).collect();
         dm.registry().for_each(|record| {
             let state = record.state();
-            if state.phase != Phase::Live
+            if state.phase != RecordPhase::Live
                 || !reports_progress(state.component)
                 || record.status.is_sealed()
                 || seen.contains(&(record.mode, record.id))

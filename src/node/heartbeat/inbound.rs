@@ -18,9 +18,9 @@ use crate::ids::{Mode, NodeId};
 use crate::messages::{
     CheckpointTsMessage, HeartBeatResponse, Influence, RedoMetaMessage, RedoResolvedTsForward,
 };
-use crate::node::effect::{DropReason, Effect, Step};
+use crate::node::effect::{DropReason, Effect, Reaction};
 use crate::node::manager::DispatcherManager;
-use crate::node::registry::{DispatcherRecord, Phase};
+use crate::node::registry::{DispatcherRecord, RecordPhase};
 
 impl DispatcherManager {
     fn admit_inbound(&self, from: &NodeId, epoch: crate::ids::Epoch, mode: Mode) -> Result<(), DropReason> {
@@ -33,9 +33,9 @@ impl DispatcherManager {
 
     /// Handles a `HeartBeatResponse` from maintainer node `from`: fenced, then each answer goes to
     /// every live dispatcher it names.
-    pub fn handle_heartbeat_response(&self, from: &NodeId, response: HeartBeatResponse) -> Step {
+    pub fn handle_heartbeat_response(&self, from: &NodeId, response: HeartBeatResponse) -> Reaction {
         if let Err(why) = self.admit_inbound(from, response.epoch, response.mode) {
-            return Step::dropped(why);
+            return Reaction::dropped(why);
         }
         let mode = response.mode;
         let mut effects = Vec::new();
@@ -68,53 +68,57 @@ impl DispatcherManager {
             }
         }
         if effects.is_empty() {
-            return Step::dropped(DropReason::Unknown);
+            return Reaction::dropped(DropReason::Unknown);
         }
-        Step::applied(effects)
+        Reaction::applied(effects)
     }
 
     /// Handles a `CheckpointTsMessage` (not fenced: it has no epoch).
-    pub fn handle_checkpoint_ts(&self, message: &CheckpointTsMessage) -> Step {
+    pub fn handle_checkpoint_ts(&self, message: &CheckpointTsMessage) -> Reaction {
         if self.is_closing() {
-            return Step::dropped(DropReason::Closing);
+            return Reaction::dropped(DropReason::Closing);
         }
         match self.trigger(Mode::Default) {
-            Some(trigger) if is_live(&trigger) => Step::applied(vec![Effect::SinkCheckpoint {
+            Some(trigger) if is_live(&trigger) => Reaction::applied(vec![Effect::SinkCheckpoint {
                 trigger: trigger.id,
                 checkpoint_ts: message.checkpoint_ts,
             }]),
-            _ => Step::dropped(DropReason::Unknown),
+            _ => Reaction::dropped(DropReason::Unknown),
         }
     }
 
     /// Handles a `RedoResolvedTsForwardMessage`: the global redo resolved ts only rises.
-    pub fn handle_redo_resolved_ts_forward(&self, from: &NodeId, message: &RedoResolvedTsForward) -> Step {
+    pub fn handle_redo_resolved_ts_forward(
+        &self,
+        from: &NodeId,
+        message: &RedoResolvedTsForward,
+    ) -> Reaction {
         if let Err(why) = self.admit_inbound(from, message.epoch, Mode::Redo) {
-            return Step::dropped(why);
+            return Reaction::dropped(why);
         }
         if self.raise_redo_global_ts(message.resolved_ts) {
-            Step::applied(vec![Effect::RedoGlobalTsAdvanced { resolved_ts: message.resolved_ts }])
+            Reaction::applied(vec![Effect::RedoGlobalTsAdvanced { resolved_ts: message.resolved_ts }])
         } else {
-            Step::applied(Vec::new())
+            Reaction::applied(Vec::new())
         }
     }
 
     /// Handles a `RedoMetaMessage`: forwarded to the redo table trigger.
-    pub fn handle_redo_meta(&self, from: &NodeId, message: &RedoMetaMessage) -> Step {
+    pub fn handle_redo_meta(&self, from: &NodeId, message: &RedoMetaMessage) -> Reaction {
         if let Err(why) = self.admit_inbound(from, message.epoch, Mode::Redo) {
-            return Step::dropped(why);
+            return Reaction::dropped(why);
         }
         match self.trigger(Mode::Redo) {
-            Some(trigger) if is_live(&trigger) => Step::applied(vec![Effect::UpdateRedoMeta {
+            Some(trigger) if is_live(&trigger) => Reaction::applied(vec![Effect::UpdateRedoMeta {
                 trigger: trigger.id,
                 checkpoint_ts: message.checkpoint_ts,
                 resolved_ts: message.resolved_ts,
             }]),
-            _ => Step::dropped(DropReason::Unknown),
+            _ => Reaction::dropped(DropReason::Unknown),
         }
     }
 }
 
 fn is_live(record: &DispatcherRecord) -> bool {
-    record.state().phase == Phase::Live
+    record.state().phase == RecordPhase::Live
 }

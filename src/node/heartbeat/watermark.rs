@@ -28,7 +28,7 @@
 
 use crate::ids::{Mode, Ts};
 use crate::messages::{ComponentState, Watermark};
-use crate::node::registry::{DispatcherRecord, Phase, Registry};
+use crate::node::registry::{DispatcherRecord, RecordPhase, Registry};
 
 /// A full scan's result for one mode: what the between-scans watermark builds on.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -59,15 +59,15 @@ impl Aggregate {
 pub fn contribution(record: &DispatcherRecord) -> Option<(Ts, Ts)> {
     let state = record.state();
     match state.phase {
-        Phase::Creating => {
+        RecordPhase::Creating => {
             let start = record.start_ts();
             Some((start, start))
         }
-        Phase::Live => match state.component {
+        RecordPhase::Live => match state.component {
             ComponentState::Preparing | ComponentState::MergeReady => None,
             _ => Some((record.status.checkpoint_ts(), record.status.resolved_ts())),
         },
-        Phase::Closed | Phase::Cancelled => None,
+        RecordPhase::Closed | RecordPhase::Cancelled => None,
     }
 }
 

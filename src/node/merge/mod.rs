@@ -14,10 +14,10 @@ use crate::messages::{ComponentState, MergeRequest};
 use crate::mutation::Mutation;
 use crate::sync::{AtomicU64, Computed, Op};
 
-use super::effect::{DropReason, Effect, Step};
+use super::effect::{DropReason, Effect, Reaction};
 use super::journal::{OpEntry, OpKey, OpRequest};
 use super::manager::DispatcherManager;
-use super::registry::{transition, DispatcherRecord, Phase, RecordSpec, RecordState, Refused};
+use super::registry::{transition, DispatcherRecord, RecordPhase, RecordSpec, RecordState, Refused};
 
 pub use journal::{progress, MergeEntry, MergeJournal, MergePhase};
 
@@ -93,7 +93,10 @@ impl DispatcherManager {
     /// this close like any other. `Err` carries the abort's effects (the other sources resumed,
     /// the merged dispatcher closed) for a caller that then closes `record` as usual; an empty
     /// one when `record` takes part in no open merge as a source.
-    pub(crate) fn merge_source_closed(&self, record: &Arc<DispatcherRecord>) -> Result<Step, Vec<Effect>> {
+    pub(crate) fn merge_source_closed(
+        &self,
+        record: &Arc<DispatcherRecord>,
+    ) -> Result<Reaction, Vec<Effect>> {
         let Some(entry) =
             self.merges.involving(record.mode, record.id).into_iter().find(|e| e.has_source(record))
         else {
@@ -116,15 +119,15 @@ impl DispatcherManager {
         match record.transition(transition::drain) {
             Ok(_) => {}
             Err(Refused::Drained) if self.has_mutation(Mutation::DrainCountedTwice) => {}
-            Err(Refused::Drained) => return Ok(Step::dropped(DropReason::Duplicate)),
-            Err(_) => return Ok(Step::dropped(DropReason::Unknown)),
+            Err(Refused::Drained) => return Ok(Reaction::dropped(DropReason::Duplicate)),
+            Err(_) => return Ok(Reaction::dropped(DropReason::Unknown)),
         }
         match entry.advance(progress::source_drained) {
-            Some(MergePhase::HandedOver) => Ok(Step::applied(self.hand_over_merge(&entry))),
-            Some(_) => Ok(Step::applied(Vec::new())),
+            Some(MergePhase::HandedOver) => Ok(Reaction::applied(self.hand_over_merge(&entry))),
+            Some(_) => Ok(Reaction::applied(Vec::new())),
             // The merge ended under us (its merged dispatcher closed): this source is simply
             // closed. Whoever wins the close CAS releases it and reports its Stopped.
-            None => Ok(Step::applied(release_drained(self, record).into_iter().collect())),
+            None => Ok(Reaction::applied(release_drained(self, record).into_iter().collect())),
         }
     }
 
@@ -165,7 +168,9 @@ impl DispatcherManager {
                 let merged_gone = record.state().removing;
                 let source_gone = entry.sources.iter().any(|s| {
                     let st = s.state();
-                    st.phase != Phase::Live || st.removing || st.component != ComponentState::WaitingMerge
+                    st.phase != RecordPhase::Live
+                        || st.removing
+                        || st.component != ComponentState::WaitingMerge
                 });
                 if merged_gone || source_gone {
                     return self.abort_merge(&entry);
@@ -217,7 +222,7 @@ impl DispatcherManager {
 /// over. Exactly one caller wins the close CAS.
 fn release_drained(dm: &DispatcherManager, source: &Arc<DispatcherRecord>) -> Option<Effect> {
     let s = source.state();
-    if !(s.phase == Phase::Live && s.drained) {
+    if !(s.phase == RecordPhase::Live && s.drained) {
         return None;
     }
     source.transition(transition::close).ok()?;
@@ -246,17 +251,17 @@ pub fn merged_start(sources: &[Arc<DispatcherRecord>]) -> (u64, bool) {
 impl DispatcherManager {
     /// Handles a `MergeDispatcherRequest` from maintainer node `from`: fenced (I1), then the merged
     /// dispatcher is prepared over live, Working, adjacent sources and the merge journaled (I12).
-    pub fn handle_merge(&self, from: &NodeId, request: MergeRequest) -> Step {
+    pub fn handle_merge(&self, from: &NodeId, request: MergeRequest) -> Reaction {
         let owner = match self.admit_control(from, request.epoch, request.mode) {
             Ok(owner) => owner,
-            Err(why) => return Step::dropped(why),
+            Err(why) => return Reaction::dropped(why),
         };
         let (mode, merged_id) = (request.mode, request.merged);
         if self.merges.was_aborted(mode, merged_id) {
-            return Step::dropped(DropReason::MergeAborted);
+            return Reaction::dropped(DropReason::MergeAborted);
         }
         if request.sources.len() < 2 {
-            return Step::dropped(DropReason::MergeRefused("fewer than two sources"));
+            return Reaction::dropped(DropReason::MergeRefused("fewer than two sources"));
         }
         // M2: the merged dispatcher exists already (a resend, or an outdated request).
         if let Some(merged) = self.registry.get_alive(mode, merged_id) {
@@ -266,7 +271,7 @@ impl DispatcherManager {
             // that the merge was taken up, and a Working one finishes it.
             let quiet =
                 self.has_mutation(Mutation::QuietMergeResend) && s.component != ComponentState::Working;
-            if s.phase == Phase::Live && !quiet {
+            if s.phase == RecordPhase::Live && !quiet {
                 effects.push(self.report_synthetic(crate::messages::DispatcherStatus {
                     id: merged_id,
                     mode,
@@ -275,13 +280,13 @@ impl DispatcherManager {
                     event_size_per_second: 0.0,
                 }));
             }
-            return Step::dropped_with(DropReason::AlreadyExists, effects);
+            return Reaction::dropped_with(DropReason::AlreadyExists, effects);
         }
         // Again after the registry, as for creates: an abort or a close writes its mark before
         // the merged record is released, so a merged id found neither alive nor marked here
         // never ran (an abort completing between the first check and the lookup is caught).
         if self.merges.was_aborted(mode, merged_id) {
-            return Step::dropped(DropReason::MergeAborted);
+            return Reaction::dropped(DropReason::MergeAborted);
         }
         // The merged id already ran and closed in this owner's term: a late copy of the request
         // that made it, after the owner withdrew the merge and placed the sources again. Taking it
@@ -291,22 +296,22 @@ impl DispatcherManager {
         if self.closed.get(&(mode, merged_id)).is_some()
             && !self.has_mutation(Mutation::MergeAfterMergedClosed)
         {
-            return Step::dropped(DropReason::MergeAborted);
+            return Reaction::dropped(DropReason::MergeAborted);
         }
         // M3: every source live, Working, not removing, adjacent in the given order.
         let mut sources = Vec::with_capacity(request.sources.len());
         for id in &request.sources {
             let Some(source) = self.registry.get_alive(mode, *id) else {
-                return Step::dropped(DropReason::MergeRefused("source dispatcher missing"));
+                return Reaction::dropped(DropReason::MergeRefused("source dispatcher missing"));
             };
             let s = source.state();
-            if s.phase != Phase::Live || s.removing || s.component != ComponentState::Working {
-                return Step::dropped(DropReason::MergeRefused("source dispatcher not working"));
+            if s.phase != RecordPhase::Live || s.removing || s.component != ComponentState::Working {
+                return Reaction::dropped(DropReason::MergeRefused("source dispatcher not working"));
             }
             sources.push(source);
         }
         if sources.windows(2).any(|w| !w[0].span.is_followed_by(&w[1].span)) {
-            return Step::dropped(DropReason::MergeRefused("sources not adjacent"));
+            return Reaction::dropped(DropReason::MergeRefused("sources not adjacent"));
         }
         let (first, last) = (&sources[0], &sources[sources.len() - 1]);
         let span = first.span.joined_with(&last.span);
@@ -320,18 +325,22 @@ impl DispatcherManager {
                 skip_dml_as_start_ts: false,
                 admission: None,
             },
-            RecordState { phase: Phase::Live, component: ComponentState::Preparing, ..RecordState::CREATING },
+            RecordState {
+                phase: RecordPhase::Live,
+                component: ComponentState::Preparing,
+                ..RecordState::CREATING
+            },
         );
         let key = OpKey { mode, span };
         let op = OpEntry::new(OpRequest::Merge(request.clone()), from.clone(), merged.incarnation);
         let admitted = match self.operators.admit(key.clone(), op, |h| self.may_displace(&owner, h)) {
             Ok(admitted) => admitted,
-            Err(_) => return Step::dropped(DropReason::Busy),
+            Err(_) => return Reaction::dropped(DropReason::Busy),
         };
         let source_ids: Vec<_> = sources.iter().map(|s| s.id).collect();
         if let Err(conflict) = self.registry.reserve(&merged, &source_ids) {
             self.operators.finish(&key, &admitted.entry);
-            return Step::dropped(conflict.into());
+            return Reaction::dropped(conflict.into());
         }
         let entry = Arc::new(MergeEntry {
             request,
@@ -380,7 +389,7 @@ impl DispatcherManager {
             } else {
                 self.operators.finish_if(&key, |e| e.target == merged.incarnation);
             }
-            return Step::dropped(if journaled {
+            return Reaction::dropped(if journaled {
                 DropReason::Fenced
             } else {
                 DropReason::MergeRefused("source changed")
@@ -389,6 +398,6 @@ impl DispatcherManager {
         for source in &entry.sources {
             self.note_state(source, ComponentState::WaitingMerge);
         }
-        Step::applied(vec![Effect::PrepareMerged { spec: merged.spec(), sources: source_ids }])
+        Reaction::applied(vec![Effect::PrepareMerged { spec: merged.spec(), sources: source_ids }])
     }
 }

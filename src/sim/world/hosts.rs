@@ -24,7 +24,7 @@ impl World {
     }
 
     /// Steps every live maintainer of `epoch` (or the current one) and carries out its effects.
-    pub(super) fn step_maintainer(&mut self, index: usize, event: MEvent) {
+    pub(super) fn step_maintainer(&mut self, index: usize, event: Event) {
         if !self.hosts[index].alive {
             return;
         }
@@ -34,7 +34,7 @@ impl World {
         let current = index + 1 == self.hosts.len();
         for effect in effects {
             match effect {
-                MEffect::Send { to, message } => {
+                Output::Send { to, message } => {
                     if std::env::var_os("DC_SIM_DEBUG").is_some() {
                         eprintln!("{now} send e{} -> {to}: {message:?}", epoch.0);
                     }
@@ -43,7 +43,7 @@ impl World {
                     self.control_in_flight += 1;
                     self.send(from.clone(), to, kind, bytes);
                 }
-                MEffect::CheckpointAdvanced { mode, checkpoint_ts } => {
+                Output::CheckpointAdvanced { mode, checkpoint_ts } => {
                     if current {
                         let persisted = self.persisted.entry(mode).or_insert(0);
                         if checkpoint_ts < *persisted {
@@ -57,16 +57,16 @@ impl World {
                         *persisted = (*persisted).max(checkpoint_ts);
                     }
                 }
-                MEffect::OperatorFinished { mode, id, kind, outcome } => {
+                Output::OperatorFinished { mode, id, kind, outcome } => {
                     self.trace_instant(&from, "operator", format!("{kind:?} {id} {mode:?} {outcome:?}"));
                 }
-                MEffect::Bootstrapped => {
+                Output::Bootstrapped => {
                     self.trace_instant(&from, "maintainer", format!("epoch {} bootstrapped", epoch.0));
                 }
-                MEffect::Refused { request, reason } => {
+                Output::Refused { request, reason } => {
                     self.trace_instant(&from, "maintainer", format!("refused {request}: {reason}"));
                 }
-                MEffect::NodeError { node, error } => {
+                Output::NodeError { node, error } => {
                     self.trace_instant(&from, "maintainer", format!("error from {node}: {}", error.message));
                 }
             }
@@ -75,7 +75,7 @@ impl World {
     }
 
     /// Hands an event to the current maintainer.
-    pub fn to_maintainer(&mut self, event: MEvent) {
+    pub fn to_maintainer(&mut self, event: Event) {
         if let Some(i) = self.hosts.iter().rposition(|h| h.alive) {
             if i + 1 == self.hosts.len() {
                 self.step_maintainer(i, event);
@@ -92,7 +92,7 @@ impl World {
     ) {
         let Some(index) = self.hosts.iter().rposition(|h| h.alive && h.node == *to) else { return };
         let Ok(message) = crate::wire::decode_to_maintainer(kind, bytes) else { return };
-        let Some(event) = MEvent::received(from.clone(), message) else { return };
+        let Some(event) = Event::received(from.clone(), message) else { return };
         self.step_maintainer(index, event);
     }
 
@@ -109,7 +109,7 @@ impl World {
             return;
         }
         if let Some(i) = self.hosts.iter().rposition(|h| h.alive) {
-            self.step_maintainer(i, MEvent::Stop);
+            self.step_maintainer(i, Event::Stop);
         }
         self.start_maintainer(to);
     }

@@ -10,12 +10,11 @@ use std::sync::Arc;
 
 use crate::ids::{ChangefeedId, DispatcherId, Epoch, Mode, NodeId, Ts};
 use crate::maintainer::{
-    Ddl, Effect as MEffect, Event as MEvent, Lifecycle, Maintainer, MaintainerConfig, MemorySchema,
-    Mutations, TableInfo,
+    Ddl, Event, Lifecycle, Maintainer, MaintainerConfig, MemorySchema, Mutations, Output, TableInfo,
 };
 use crate::messages::*;
 use crate::node::heartbeat::Collector;
-use crate::node::{CreateTicket, DispatcherManager, Effect as NEffect, Orchestrator, Outcome};
+use crate::node::{CreateTicket, DispatcherManager, Effect, Orchestrator, Outcome};
 use crate::span::TableSpan;
 
 use super::coverage::{Coverage, Phase};
@@ -482,7 +481,7 @@ impl World {
             }
             Ev::MaintainerTick { epoch } => {
                 if let Some(i) = self.hosts.iter().position(|h| h.epoch == epoch && h.alive) {
-                    self.step_maintainer(i, MEvent::Tick);
+                    self.step_maintainer(i, Event::Tick);
                     let period = self.opts.tick_ms;
                     self.schedule(period, Ev::MaintainerTick { epoch });
                 }
@@ -515,7 +514,7 @@ impl World {
         self.live.insert(table);
         self.table_spans.insert((0, table), spans);
         self.trace_instant(&NodeId::new("upstream"), "ddl", format!("CREATE TABLE {table} at {ts}"));
-        self.to_maintainer(MEvent::CreateTable { table: table_info(table), spans, commit_ts: ts });
+        self.to_maintainer(Event::CreateTable { table: table_info(table), spans, commit_ts: ts });
     }
 
     /// DROP TABLE now.
@@ -527,7 +526,7 @@ impl World {
         self.schema.apply(ts, Ddl::Drop(table_info(table)));
         self.dropped.insert(table, ts);
         self.trace_instant(&NodeId::new("upstream"), "ddl", format!("DROP TABLE {table} at {ts}"));
-        self.to_maintainer(MEvent::DropTable { table: table_info(table), commit_ts: ts });
+        self.to_maintainer(Event::DropTable { table: table_info(table), commit_ts: ts });
     }
 
     /// TRUNCATE TABLE now: `table` dropped, `new_table` created, one commit ts.
@@ -549,7 +548,7 @@ impl World {
             "ddl",
             format!("TRUNCATE TABLE {table} -> {new_table} at {ts}"),
         );
-        self.to_maintainer(MEvent::TruncateTable {
+        self.to_maintainer(Event::TruncateTable {
             table: table_info(table),
             new_table: table_info(new_table),
             commit_ts: ts,

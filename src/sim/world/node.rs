@@ -37,16 +37,16 @@ impl World {
         self.node_effects(to, step.effects);
     }
 
-    pub(super) fn node_effects(&mut self, node: &NodeId, effects: Vec<NEffect>) {
+    pub(super) fn node_effects(&mut self, node: &NodeId, effects: Vec<Effect>) {
         for effect in effects {
             self.node_effect(node, effect);
         }
     }
 
-    pub(super) fn node_effect(&mut self, node_id: &NodeId, effect: NEffect) {
+    pub(super) fn node_effect(&mut self, node_id: &NodeId, effect: Effect) {
         let inc = self.nodes[node_id].incarnation;
         match effect {
-            NEffect::Create(ticket) => {
+            Effect::Create(ticket) => {
                 let key = (ticket.mode(), ticket.id());
                 let start = ticket.spec().start_ts;
                 let n = self.nodes.get_mut(node_id).unwrap_or_else(|| unreachable!());
@@ -59,8 +59,8 @@ impl World {
                     self.schedule(d, Ev::CreateDone { node: node_id.clone(), inc, ticket });
                 }
             }
-            NEffect::Close { id, mode } => self.begin_close(node_id, mode, id),
-            NEffect::PrepareMerged { spec, sources } => {
+            Effect::Close { id, mode } => self.begin_close(node_id, mode, id),
+            Effect::PrepareMerged { spec, sources } => {
                 let n = self.nodes.get_mut(node_id).unwrap_or_else(|| unreachable!());
                 for s in &sources {
                     if let Some(d) = n.dispatchers.get_mut(&(spec.mode, *s)) {
@@ -82,12 +82,12 @@ impl World {
                 let d = self.rng.range(lo, hi);
                 self.schedule(d, Ev::MergeReady { node: node_id.clone(), inc, mode: spec.mode, id: spec.id });
             }
-            NEffect::CloseMergeSources { mode, sources, .. } => {
+            Effect::CloseMergeSources { mode, sources, .. } => {
                 for s in sources {
                     self.begin_close(node_id, mode, s);
                 }
             }
-            NEffect::StartMerged { id, mode, start_ts, .. } => {
+            Effect::StartMerged { id, mode, start_ts, .. } => {
                 let n = self.nodes.get_mut(node_id).unwrap_or_else(|| unreachable!());
                 if let Some(d) = n.dispatchers.get_mut(&(mode, id)) {
                     d.state = ComponentState::Initializing;
@@ -98,7 +98,7 @@ impl World {
                 let d = self.rng.range(lo, hi);
                 self.schedule(d, Ev::MergedWorking { node: node_id.clone(), inc, mode, id });
             }
-            NEffect::ResumeSource { id, mode } => {
+            Effect::ResumeSource { id, mode } => {
                 let n = self.nodes.get_mut(node_id).unwrap_or_else(|| unreachable!());
                 if let Some(d) = n.dispatchers.get_mut(&(mode, id)) {
                     d.state = ComponentState::Working;
@@ -107,16 +107,16 @@ impl World {
                 self.schedule_flush(node_id);
             }
             // Queued on the heartbeat path by the core itself: only a hint to poll soon.
-            NEffect::Report(_) => self.schedule_flush(node_id),
+            Effect::Report(_) => self.schedule_flush(node_id),
             // Barrier answers, sink and redo meta updates: the simulated sink has none.
-            NEffect::DeliverBarrier { .. }
-            | NEffect::SinkCheckpoint { .. }
-            | NEffect::UpdateRedoMeta { .. }
-            | NEffect::RedoGlobalTsAdvanced { .. } => {}
-            NEffect::ReportError(error) => {
+            Effect::DeliverBarrier { .. }
+            | Effect::SinkCheckpoint { .. }
+            | Effect::UpdateRedoMeta { .. }
+            | Effect::RedoGlobalTsAdvanced { .. } => {}
+            Effect::ReportError(error) => {
                 self.trace_instant(node_id, "node", format!("error: {}", error.message));
             }
-            NEffect::Reply { to, reply } => {
+            Effect::Reply { to, reply } => {
                 let (kind, bytes) = crate::wire::encode_to_maintainer(&reply.into());
                 self.send(node_id.clone(), to, kind, bytes);
             }
@@ -324,7 +324,7 @@ impl World {
         }
         self.trace_instant(&node_id, "fault", "crash".into());
         for i in 0..self.hosts.len() {
-            self.step_maintainer(i, MEvent::NodeLeft(node_id.clone()));
+            self.step_maintainer(i, Event::NodeLeft(node_id.clone()));
         }
         // The coordinator restarts a maintainer whose node died: next epoch, first live node.
         if self.hosts.last().is_some_and(|h| h.node == node_id) {
@@ -350,7 +350,7 @@ impl World {
         let period = self.opts.heartbeat_ms;
         self.schedule(period, Ev::NodeTick { node: node_id.clone(), inc });
         for i in 0..self.hosts.len() {
-            self.step_maintainer(i, MEvent::NodeJoined(node_id.clone()));
+            self.step_maintainer(i, Event::NodeJoined(node_id.clone()));
         }
         // With every node down there was no maintainer; the coordinator starts one now.
         if self.current().is_none() {

@@ -80,7 +80,7 @@ pub fn journaled(id: u64, span: TableSpan, action: ScheduleAction, op: OperatorT
 
 /// Ticks once (bootstrap requests go out), answers from each node, returns the effects of the
 /// answers.
-pub fn bootstrap(m: &mut Maintainer, answers: Vec<(&str, BootstrapResponse)>) -> Vec<Effect> {
+pub fn bootstrap(m: &mut Maintainer, answers: Vec<(&str, BootstrapResponse)>) -> Vec<Output> {
     m.step(0, Event::Tick);
     let mut effects = Vec::new();
     for (node, response) in answers {
@@ -90,7 +90,7 @@ pub fn bootstrap(m: &mut Maintainer, answers: Vec<(&str, BootstrapResponse)>) ->
 }
 
 /// `bootstrap`, each node answering with just its spans.
-pub fn bootstrap_spans(m: &mut Maintainer, answers: Vec<(&str, Vec<BootstrapSpan>)>) -> Vec<Effect> {
+pub fn bootstrap_spans(m: &mut Maintainer, answers: Vec<(&str, Vec<BootstrapSpan>)>) -> Vec<Output> {
     bootstrap(m, answers.into_iter().map(|(node, spans)| (node, response(spans))).collect())
 }
 
@@ -119,17 +119,17 @@ pub fn status(
     id: DispatcherId,
     state: ComponentState,
     ckpt: Ts,
-) -> Vec<Effect> {
+) -> Vec<Output> {
     let heartbeat = Heartbeat { watermark: None, ..heartbeat(&[(id, state, ckpt)], 0, 0) };
     m.step(now, Event::Heartbeat { from: n(node), heartbeat })
 }
 
 /// The schedule requests among the effects: (to, action, operator type, id, start ts).
-pub fn schedules(effects: &[Effect]) -> Vec<(String, ScheduleAction, OperatorType, DispatcherId, Ts)> {
+pub fn schedules(effects: &[Output]) -> Vec<(String, ScheduleAction, OperatorType, DispatcherId, Ts)> {
     effects
         .iter()
         .filter_map(|e| match e {
-            Effect::Send { to, message: ToNode::Schedule(r) } => {
+            Output::Send { to, message: ToNode::Schedule(r) } => {
                 Some((to.to_string(), r.action(), r.operator_type, r.config.id, r.config.start_ts))
             }
             _ => None,
@@ -137,11 +137,11 @@ pub fn schedules(effects: &[Effect]) -> Vec<(String, ScheduleAction, OperatorTyp
         .collect()
 }
 
-pub fn merges(effects: &[Effect]) -> Vec<(String, MergeRequest)> {
+pub fn merges(effects: &[Output]) -> Vec<(String, MergeRequest)> {
     effects
         .iter()
         .filter_map(|e| match e {
-            Effect::Send { to, message: ToNode::Merge(r) } => Some((to.to_string(), r.clone())),
+            Output::Send { to, message: ToNode::Merge(r) } => Some((to.to_string(), r.clone())),
             _ => None,
         })
         .collect()
@@ -165,7 +165,7 @@ pub fn absent() -> Option<(SpanState, Option<String>)> {
     Some((SpanState::Absent, None))
 }
 
-pub fn op_of(m: &Maintainer, id: DispatcherId) -> Option<(OpKind, Phase)> {
+pub fn op_of(m: &Maintainer, id: DispatcherId) -> Option<(OperatorKind, OperatorPhase)> {
     m.view(Mode::Default).unwrap().operators.get(id).map(|o| (o.op_kind(), o.phase()))
 }
 

@@ -42,7 +42,7 @@ fn reported_dispatcher_of_live_table_is_adopted_as_replicating() {
     let mut m = maintainer(&["a", "b"], &[1]);
     let effects =
         bootstrap_spans(&mut m, vec![("a", vec![]), ("b", vec![bspan(11, whole(1), Working, 120)])]);
-    assert!(effects.contains(&Effect::Bootstrapped));
+    assert!(effects.contains(&Output::Bootstrapped));
     assert_eq!(state_of(&m, did(11)), replicating("b"));
     assert_eq!(table_spans(&m, 1).len(), 1, "no hole, nothing added");
     sound(&m);
@@ -52,11 +52,11 @@ fn reported_dispatcher_of_live_table_is_adopted_as_replicating() {
 fn bootstrap_waits_for_every_node_and_sends_post_bootstrap_to_own_node() {
     let mut m = maintainer(&["a", "b"], &[1]);
     let e = bootstrap_spans(&mut m, vec![("a", vec![])]);
-    assert!(!e.contains(&Effect::Bootstrapped));
+    assert!(!e.contains(&Output::Bootstrapped));
     assert_eq!(m.lifecycle(), Lifecycle::Bootstrapping);
     let e = m.step(0, Event::BootstrapResponse { from: n("b"), response: response(vec![]) });
-    assert!(e.contains(&Effect::Bootstrapped));
-    assert!(e.iter().any(|e| matches!(e, Effect::Send { to, message: ToNode::PostBootstrap(p) } if to.as_str() == "a" && p.epoch == EPOCH)));
+    assert!(e.contains(&Output::Bootstrapped));
+    assert!(e.iter().any(|e| matches!(e, Output::Send { to, message: ToNode::PostBootstrap(p) } if to.as_str() == "a" && p.epoch == EPOCH)));
 }
 
 #[test]
@@ -66,7 +66,7 @@ fn bootstrap_requests_carry_epoch_and_triggers_only_to_own_node() {
     let reqs: Vec<(String, BootstrapRequest)> = e
         .iter()
         .filter_map(|e| match e {
-            Effect::Send { to, message: ToNode::Bootstrap(r) } => Some((to.to_string(), r.clone())),
+            Output::Send { to, message: ToNode::Bootstrap(r) } => Some((to.to_string(), r.clone())),
             _ => None,
         })
         .collect();
@@ -127,7 +127,7 @@ fn identical_spans_with_two_ids_keep_one_and_remove_the_other_as_temporary_cover
     );
     assert_eq!(state_of(&m, did(11)), replicating("a"));
     assert_eq!(state_of(&m, did(12)), replicating("b"), "kept until it stopped");
-    assert_eq!(op_of(&m, did(12)), Some((OpKind::Remove, Phase::Removing)));
+    assert_eq!(op_of(&m, did(12)), Some((OperatorKind::Remove, OperatorPhase::Removing)));
     // Once it stopped, it is deleted and nothing needs repair (11 covers the table).
     status(&mut m, 5, "b", did(12), Stopped, 130);
     assert!(record(&m, did(12)).is_none());
@@ -147,7 +147,7 @@ fn partial_overlap_keeps_the_narrower_first_and_repairs_the_hole_after_the_clean
             ("b", vec![bspan(12, wide, Working, 120)]),
         ],
     );
-    assert_eq!(op_of(&m, did(12)), Some((OpKind::Remove, Phase::Removing)));
+    assert_eq!(op_of(&m, did(12)), Some((OperatorKind::Remove, OperatorPhase::Removing)));
     // Only the part nobody covers at all is absent now; the rest waits for the cleanup.
     let absent: Vec<_> =
         table_spans(&m, 1).into_iter().filter(|s| s.1 == SpanState::Absent).map(|s| s.0).collect();
@@ -163,7 +163,7 @@ fn partial_overlap_keeps_the_narrower_first_and_repairs_the_hole_after_the_clean
 fn restored_o_remove_deletes_the_span_and_repairs_coverage() {
     let mut m = maintainer(&["a"], &[1]);
     bootstrap(&mut m, vec![("a", journal(Some(120), ScheduleAction::Remove, OperatorType::Remove))]);
-    assert_eq!(op_of(&m, did(11)), Some((OpKind::Remove, Phase::Removing)));
+    assert_eq!(op_of(&m, did(11)), Some((OperatorKind::Remove, OperatorPhase::Removing)));
     let e = m.step(1, Event::Tick);
     let removes = schedules(&e);
     assert!(removes
@@ -202,7 +202,7 @@ fn s1_restored_move_remove_marks_the_span_absent_after_the_origin_stops() {
 fn s2_restored_split_remove_re_adds_the_span_unsplit() {
     let mut m = maintainer(&["a"], &[1]);
     bootstrap(&mut m, vec![("a", journal(Some(120), ScheduleAction::Remove, OperatorType::Split))]);
-    assert_eq!(op_of(&m, did(11)), Some((OpKind::Remove, Phase::Removing)));
+    assert_eq!(op_of(&m, did(11)), Some((OperatorKind::Remove, OperatorPhase::Removing)));
     status(&mut m, 2, "a", did(11), Stopped, 130);
     assert_eq!(table_spans(&m, 1), vec![(whole(1), SpanState::Absent, None)]);
 }
@@ -214,7 +214,11 @@ fn s3a_restored_remove_for_a_dropped_table_keeps_no_span() {
     let mut m = maintainer_with(&["a"], s, |_| {});
     bootstrap(&mut m, vec![("a", journal(Some(40), ScheduleAction::Remove, OperatorType::Remove))]);
     assert!(record(&m, did(11)).is_none(), "no span for a dropped table");
-    assert_eq!(op_of(&m, did(11)), Some((OpKind::Remove, Phase::Removing)), "but its dispatcher is removed");
+    assert_eq!(
+        op_of(&m, did(11)),
+        Some((OperatorKind::Remove, OperatorPhase::Removing)),
+        "but its dispatcher is removed"
+    );
     status(&mut m, 2, "a", did(11), Stopped, 45);
     assert!(op_of(&m, did(11)).is_none());
     assert!(table_spans(&m, 1).is_empty(), "dropped stays dropped (I8)");
@@ -278,7 +282,7 @@ fn journals_that_disagree_resolve_to_the_remove() {
     let mut m = maintainer(&["a", "b"], &[1]);
     let ra = journal(Some(120), ScheduleAction::Remove, OperatorType::Move);
     bootstrap(&mut m, vec![("a", ra), ("b", journal(None, ScheduleAction::Create, OperatorType::Move))]);
-    assert_eq!(op_of(&m, did(11)), Some((OpKind::Remove, Phase::Removing)));
+    assert_eq!(op_of(&m, did(11)), Some((OperatorKind::Remove, OperatorPhase::Removing)));
     let e = m.step(1, Event::Tick);
     assert!(schedules(&e).iter().all(|s| s.1 == ScheduleAction::Remove), "{e:?}");
 }
@@ -288,9 +292,9 @@ fn s5_pre_commit_merge_with_evidence_is_restored_with_its_original_id_and_new_ep
     let mut m = maintainer(&["a"], &[1]);
     let r = merge_journaled([WaitingMerge, WaitingMerge], (MergeReady, 0), &[11, 12]);
     bootstrap(&mut m, vec![("a", r)]);
-    assert_eq!(op_of(&m, did(13)), Some((OpKind::Merge, Phase::Merging)));
-    assert_eq!(op_of(&m, did(11)), Some((OpKind::Occupy, Phase::Holding)));
-    assert_eq!(op_of(&m, did(12)), Some((OpKind::Occupy, Phase::Holding)));
+    assert_eq!(op_of(&m, did(13)), Some((OperatorKind::Merge, OperatorPhase::Merging)));
+    assert_eq!(op_of(&m, did(11)), Some((OperatorKind::Occupy, OperatorPhase::Holding)));
+    assert_eq!(op_of(&m, did(12)), Some((OperatorKind::Occupy, OperatorPhase::Holding)));
     assert_eq!(record(&m, did(13)).unwrap().checkpoint, 120, "target starts at the sources' minimum");
     let e = m.step(1, Event::Tick);
     let sent = merges(&e);
@@ -324,7 +328,7 @@ fn pre_commit_merge_without_complete_evidence_removes_the_target_and_keeps_the_s
     // Source 12 is Working: the node never got as far as waiting on it.
     let r = merge_journaled([WaitingMerge, Working], (Preparing, 0), &[11, 12]);
     bootstrap(&mut m, vec![("a", r)]);
-    assert_eq!(op_of(&m, did(13)), Some((OpKind::Remove, Phase::Removing)));
+    assert_eq!(op_of(&m, did(13)), Some((OperatorKind::Remove, OperatorPhase::Removing)));
     assert_eq!(state_of(&m, did(11)), replicating("a"));
     assert_eq!(state_of(&m, did(12)), replicating("a"));
     status(&mut m, 2, "a", did(13), Stopped, 0);
@@ -350,7 +354,7 @@ fn dispatcher_of_a_dropped_table_is_removed_without_a_span() {
     let mut m = maintainer_with(&["a"], s, |_| {});
     bootstrap_spans(&mut m, vec![("a", vec![bspan(21, whole(2), Working, 80)])]);
     assert!(record(&m, did(21)).is_none());
-    assert_eq!(op_of(&m, did(21)), Some((OpKind::Remove, Phase::Removing)));
+    assert_eq!(op_of(&m, did(21)), Some((OperatorKind::Remove, OperatorPhase::Removing)));
 }
 
 #[test]
@@ -378,7 +382,7 @@ fn node_leaving_during_bootstrap_is_not_waited_for() {
     let mut m = maintainer(&["a", "b"], &[1]);
     bootstrap_spans(&mut m, vec![("a", vec![])]);
     let e = m.step(1, Event::NodeLeft(n("b")));
-    assert!(e.contains(&Effect::Bootstrapped));
+    assert!(e.contains(&Output::Bootstrapped));
     assert_eq!(table_spans(&m, 1), vec![(whole(1), SpanState::Absent, None)], "its ranges are holes");
 }
 
@@ -389,11 +393,11 @@ fn node_joining_during_bootstrap_must_answer_too() {
     let e = m.step(1, Event::NodeJoined(n("c")));
     assert!(e
         .iter()
-        .any(|e| matches!(e, Effect::Send { to, message: ToNode::Bootstrap(_) } if to.as_str() == "c")));
+        .any(|e| matches!(e, Output::Send { to, message: ToNode::Bootstrap(_) } if to.as_str() == "c")));
     let e = m.step(2, Event::BootstrapResponse { from: n("a"), response: response(vec![]) });
-    assert!(!e.contains(&Effect::Bootstrapped));
+    assert!(!e.contains(&Output::Bootstrapped));
     let e = m.step(3, Event::BootstrapResponse { from: n("c"), response: response(vec![]) });
-    assert!(e.contains(&Effect::Bootstrapped));
+    assert!(e.contains(&Output::Bootstrapped));
 }
 
 #[test]
@@ -430,10 +434,10 @@ fn refused_bootstrap_is_asked_again_and_stale_epoch_answers_are_dropped() {
     let mut refused = response(vec![]);
     refused.err = Some(RunningError { message: "trigger mismatch".into(), ..Default::default() });
     let e = m.step(2, Event::BootstrapResponse { from: n("a"), response: refused });
-    assert!(matches!(e[..], [Effect::NodeError { .. }]));
+    assert!(matches!(e[..], [Output::NodeError { .. }]));
     assert_eq!(m.lifecycle(), Lifecycle::Bootstrapping);
     let e = m.step(1_002, Event::Tick);
-    assert!(e.iter().any(|e| matches!(e, Effect::Send { message: ToNode::Bootstrap(_), .. })));
+    assert!(e.iter().any(|e| matches!(e, Output::Send { message: ToNode::Bootstrap(_), .. })));
 }
 
 #[test]
@@ -489,11 +493,11 @@ fn restored_merge_is_never_given_up_for_want_of_an_acknowledgement() {
         assert!(schedules(&e).is_empty(), "nothing is removed or placed while the node drains: {e:?}");
     }
     assert!(sent > 2, "resent past the bound");
-    assert_eq!(op_of(&m, did(13)), Some((OpKind::Merge, Phase::Merging)));
+    assert_eq!(op_of(&m, did(13)), Some((OperatorKind::Merge, OperatorPhase::Merging)));
     // The drain finishes (sources report Stopped), then the merged dispatcher works.
     status(&mut m, 30_000, "a", did(11), Stopped, 120);
     status(&mut m, 30_001, "a", did(12), Stopped, 125);
-    assert_eq!(op_of(&m, did(13)), Some((OpKind::Merge, Phase::Merging)));
+    assert_eq!(op_of(&m, did(13)), Some((OperatorKind::Merge, OperatorPhase::Merging)));
     status(&mut m, 30_002, "a", did(13), Working, 130);
     assert!(record(&m, did(11)).is_none() && record(&m, did(12)).is_none());
     assert_eq!(state_of(&m, did(13)), replicating("a"));
@@ -509,9 +513,9 @@ fn incomplete_merge_that_may_be_draining_evicts_its_waiting_sources() {
     // Evidence incomplete: the journal names a source (14) the node does not report.
     let r = merge_journaled([WaitingMerge, WaitingMerge], (MergeReady, 0), &[11, 12, 14]);
     bootstrap(&mut m, vec![("a", r)]);
-    assert_eq!(op_of(&m, did(13)), Some((OpKind::Remove, Phase::Removing)));
-    assert_eq!(op_of(&m, did(11)), Some((OpKind::Remove, Phase::Removing)));
-    assert_eq!(op_of(&m, did(12)), Some((OpKind::Remove, Phase::Removing)));
+    assert_eq!(op_of(&m, did(13)), Some((OperatorKind::Remove, OperatorPhase::Removing)));
+    assert_eq!(op_of(&m, did(11)), Some((OperatorKind::Remove, OperatorPhase::Removing)));
+    assert_eq!(op_of(&m, did(12)), Some((OperatorKind::Remove, OperatorPhase::Removing)));
     for (t, id) in [(2, 13), (3, 11), (4, 12)] {
         status(&mut m, t, "a", did(id), Stopped, 125);
     }

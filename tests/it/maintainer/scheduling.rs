@@ -15,11 +15,11 @@ fn running() -> Maintainer {
     m
 }
 
-fn finished(effects: &[Effect]) -> Vec<(OpKind, Outcome)> {
+fn finished(effects: &[Output]) -> Vec<(OperatorKind, OperatorOutcome)> {
     effects
         .iter()
         .filter_map(|e| match e {
-            Effect::OperatorFinished { kind, outcome, .. } => Some((*kind, *outcome)),
+            Output::OperatorFinished { kind, outcome, .. } => Some((*kind, *outcome)),
             _ => None,
         })
         .collect()
@@ -42,7 +42,7 @@ fn move_removes_from_the_origin_then_creates_on_the_destination_both_o_move() {
     );
     assert!(s[0].4 >= CP);
     let e = status(&mut m, 5, "b", did(11), Working, 130);
-    assert_eq!(finished(&e), vec![(OpKind::Move, Outcome::Succeeded)]);
+    assert_eq!(finished(&e), vec![(OperatorKind::Move, OperatorOutcome::Succeeded)]);
     assert_eq!(state_of(&m, did(11)), replicating("b"));
     sound(&m);
 }
@@ -53,10 +53,10 @@ fn move_leaves_the_remove_phase_only_on_a_terminal_status() {
     m.step(1, Event::MoveSpan { mode: Mode::Default, id: did(11), to: n("b") });
     for state in [Working, Initializing, WaitingMerge, Preparing] {
         status(&mut m, 2, "a", did(11), state, 125);
-        assert_eq!(op_of(&m, did(11)), Some((OpKind::Move, Phase::RemoveOrigin)), "{state:?}");
+        assert_eq!(op_of(&m, did(11)), Some((OperatorKind::Move, OperatorPhase::RemoveOrigin)), "{state:?}");
     }
     status(&mut m, 3, "a", did(11), Removed, 125);
-    assert_eq!(op_of(&m, did(11)), Some((OpKind::Move, Phase::AddDest)));
+    assert_eq!(op_of(&m, did(11)), Some((OperatorKind::Move, OperatorPhase::AddDest)));
 }
 
 #[test]
@@ -65,12 +65,12 @@ fn s18_move_whose_destination_dies_before_the_origin_stops_keeps_removing_the_or
     m.step(1, Event::MoveSpan { mode: Mode::Default, id: did(11), to: n("b") });
     m.step(2, Event::Tick);
     m.step(3, Event::NodeLeft(n("b")));
-    assert_eq!(op_of(&m, did(11)), Some((OpKind::Move, Phase::AbortRemoveOrigin)));
+    assert_eq!(op_of(&m, did(11)), Some((OperatorKind::Move, OperatorPhase::AbortRemoveOrigin)));
     assert_ne!(state_of(&m, did(11)).unwrap().0, SpanState::Absent, "origin may still run: not absent yet");
     let e = m.step(3_000, Event::Tick);
     assert!(schedules(&e).iter().all(|s| s.1 == ScheduleAction::Remove && s.0 == "a"), "{e:?}");
     let e = status(&mut m, 3_001, "a", did(11), Stopped, 130);
-    assert_eq!(finished(&e), vec![(OpKind::Move, Outcome::Failed)]);
+    assert_eq!(finished(&e), vec![(OperatorKind::Move, OperatorOutcome::Failed)]);
     assert_eq!(state_of(&m, did(11)), absent());
     // Only now is it placed again.
     let e = m.step(3_002, Event::Tick);
@@ -92,11 +92,11 @@ fn move_whose_destination_dies_after_the_origin_stopped_is_absent_at_once() {
 fn move_to_an_unknown_node_or_of_an_unknown_span_is_refused_cleanly() {
     let mut m = running();
     let e = m.step(1, Event::MoveSpan { mode: Mode::Default, id: did(11), to: n("zz") });
-    assert!(matches!(e[..], [Effect::Refused { request: "move", .. }]));
+    assert!(matches!(e[..], [Output::Refused { request: "move", .. }]));
     let e = m.step(1, Event::MoveSpan { mode: Mode::Default, id: did(77), to: n("b") });
-    assert!(matches!(e[..], [Effect::Refused { request: "move", .. }]));
+    assert!(matches!(e[..], [Output::Refused { request: "move", .. }]));
     let e = m.step(1, Event::MoveSpan { mode: Mode::Redo, id: did(11), to: n("b") });
-    assert!(matches!(e[..], [Effect::Refused { request: "move", .. }]));
+    assert!(matches!(e[..], [Output::Refused { request: "move", .. }]));
     assert!(op_of(&m, did(11)).is_none());
 }
 
@@ -107,7 +107,7 @@ fn split_removes_with_o_split_then_replaces_the_span_by_its_parts() {
     let e = m.step(2, Event::Tick);
     assert_eq!(schedules(&e), vec![("a".into(), ScheduleAction::Remove, OperatorType::Split, did(11), 0)]);
     let e = status(&mut m, 3, "a", did(11), Stopped, 140);
-    assert_eq!(finished(&e), vec![(OpKind::Split, Outcome::Succeeded)]);
+    assert_eq!(finished(&e), vec![(OperatorKind::Split, OperatorOutcome::Succeeded)]);
     let spans = table_spans(&m, 1);
     assert_eq!(spans.iter().map(|s| s.0.clone()).collect::<Vec<_>>(), whole(1).split_even(3).unwrap());
     assert!(spans.iter().all(|s| s.1 == SpanState::Absent));
@@ -142,7 +142,13 @@ fn two_spans_with(tune: impl FnOnce(&mut MaintainerConfig)) -> Maintainer {
 }
 
 fn merged_id(m: &Maintainer) -> dispatcher_core::ids::DispatcherId {
-    m.view(Mode::Default).unwrap().operators.operators().find(|o| o.op_kind() == OpKind::Merge).unwrap().id
+    m.view(Mode::Default)
+        .unwrap()
+        .operators
+        .operators()
+        .find(|o| o.op_kind() == OperatorKind::Merge)
+        .unwrap()
+        .id
 }
 
 #[test]
@@ -150,7 +156,7 @@ fn merge_reserves_sources_sends_the_request_and_commits_on_the_merged_working() 
     let mut m = two_spans();
     m.step(1, Event::MergeSpans { mode: Mode::Default, ids: vec![did(11), did(12)] });
     let target = merged_id(&m);
-    assert_eq!(op_of(&m, did(11)), Some((OpKind::Occupy, Phase::Holding)));
+    assert_eq!(op_of(&m, did(11)), Some((OperatorKind::Occupy, OperatorPhase::Holding)));
     assert_eq!(record(&m, target).unwrap().checkpoint, 120);
     let e = m.step(2, Event::Tick);
     let sent = merges(&e);
@@ -161,7 +167,7 @@ fn merge_reserves_sources_sends_the_request_and_commits_on_the_merged_working() 
     );
     // Another operator cannot touch a source meanwhile (I3).
     let e = m.step(3, Event::MoveSpan { mode: Mode::Default, id: did(11), to: n("b") });
-    assert!(matches!(e[..], [Effect::Refused { .. }]));
+    assert!(matches!(e[..], [Output::Refused { .. }]));
     status(&mut m, 4, "a", did(11), WaitingMerge, 120);
     let e = status(&mut m, 5, "a", target, Working, 130);
     let mut f = finished(&e);
@@ -169,9 +175,9 @@ fn merge_reserves_sources_sends_the_request_and_commits_on_the_merged_working() 
     assert_eq!(
         f,
         vec![
-            (OpKind::Merge, Outcome::Succeeded),
-            (OpKind::Occupy, Outcome::Succeeded),
-            (OpKind::Occupy, Outcome::Succeeded)
+            (OperatorKind::Merge, OperatorOutcome::Succeeded),
+            (OperatorKind::Occupy, OperatorOutcome::Succeeded),
+            (OperatorKind::Occupy, OperatorOutcome::Succeeded)
         ]
     );
     assert_eq!(table_spans(&m, 1), vec![(whole(1), SpanState::Replicating, Some("a".into()))]);
@@ -198,15 +204,15 @@ fn merge_the_node_never_takes_up_is_withdrawn_after_bounded_sends() {
     }
     assert_eq!(sends, 3);
     assert!(withdrawals > 0, "the merged id is removed before the sources are given back");
-    assert_eq!(op_of(&m, target), Some((OpKind::Merge, Phase::Withdrawing)));
+    assert_eq!(op_of(&m, target), Some((OperatorKind::Merge, OperatorPhase::Withdrawing)));
     assert_eq!(state_of(&m, did(11)), Some((SpanState::Scheduling, Some("a".into()))));
     // The node answers the remove of an id it does not know with Stopped.
     let e = status(&mut m, 20_000, "a", target, Stopped, 0);
-    assert!(finished(&e).contains(&(OpKind::Merge, Outcome::Failed)));
+    assert!(finished(&e).contains(&(OperatorKind::Merge, OperatorOutcome::Failed)));
     assert!(record(&m, target).is_none());
     // The sources are evicted (removed, then placed again): the node may have closed them.
-    assert_eq!(op_of(&m, did(11)), Some((OpKind::Remove, Phase::Removing)));
-    assert_eq!(op_of(&m, did(12)), Some((OpKind::Remove, Phase::Removing)));
+    assert_eq!(op_of(&m, did(11)), Some((OperatorKind::Remove, OperatorPhase::Removing)));
+    assert_eq!(op_of(&m, did(12)), Some((OperatorKind::Remove, OperatorPhase::Removing)));
     sound(&m);
 }
 
@@ -219,7 +225,7 @@ fn merge_aborted_by_the_node_before_commit_restores_the_sources() {
     let e = status(&mut m, 3, "a", target, Stopped, 0);
     assert!(record(&m, target).is_none());
     assert_eq!(table_spans(&m, 1).len(), 2);
-    assert!(finished(&e).contains(&(OpKind::Merge, Outcome::Failed)));
+    assert!(finished(&e).contains(&(OperatorKind::Merge, OperatorOutcome::Failed)));
     // Both sources are evicted: removed from the node (the abort resumed them), then placed again.
     let e = m.step(600, Event::Tick);
     let sent: Vec<_> =
@@ -239,7 +245,7 @@ fn merge_of_spans_on_different_nodes_or_not_adjacent_is_refused() {
     bootstrap_spans(&mut m, vec![("a", on_a), ("b", vec![bspan(12, part(1, 3, 1), Working, 120)])]);
     for ids in [vec![did(11), did(12)], vec![did(11), did(13)], vec![did(11)]] {
         let e = m.step(1, Event::MergeSpans { mode: Mode::Default, ids });
-        assert!(matches!(e[..], [Effect::Refused { request: "merge", .. }]), "{e:?}");
+        assert!(matches!(e[..], [Output::Refused { request: "merge", .. }]), "{e:?}");
     }
     assert_eq!(table_spans(&m, 1).len(), 3);
 }
@@ -250,7 +256,7 @@ fn drop_table_cancels_operators_first_and_removes_from_the_node_captured_before(
     m.step(1, Event::MoveSpan { mode: Mode::Default, id: did(11), to: n("b") });
     status(&mut m, 2, "a", did(11), Stopped, 130); // now AddDest on b
     let e = m.step(3, Event::DropTable { table: table(1), commit_ts: 135 });
-    assert!(finished(&e).contains(&(OpKind::Move, Outcome::Cancelled)));
+    assert!(finished(&e).contains(&(OperatorKind::Move, OperatorOutcome::Cancelled)));
     assert!(table_spans(&m, 1).is_empty());
     let e = m.step(4, Event::Tick);
     assert_eq!(schedules(&e), vec![("b".into(), ScheduleAction::Remove, OperatorType::Remove, did(11), 0)]);
@@ -261,7 +267,7 @@ fn drop_table_cancels_operators_first_and_removes_from_the_node_captured_before(
     assert!(m.view(Mode::Default).unwrap().operators.is_empty());
     // CREATE of the dropped id is refused: dropped stays dropped.
     let e = m.step(7, Event::CreateTable { table: table(1), spans: 1, commit_ts: 140 });
-    assert!(matches!(e[..], [Effect::Refused { .. }]));
+    assert!(matches!(e[..], [Output::Refused { .. }]));
     sound(&m);
 }
 
@@ -405,7 +411,7 @@ fn add_refused_for_good_places_the_span_again_under_a_fresh_id() {
     assert_eq!(s.len(), 1);
     let (dest, first, start) = (s[0].0.clone(), s[0].3, s[0].4);
     let e = status(&mut m, 2, &dest, first, Removed, start);
-    assert_eq!(finished(&e), vec![(OpKind::Add, Outcome::Failed)]);
+    assert_eq!(finished(&e), vec![(OperatorKind::Add, OperatorOutcome::Failed)]);
     assert!(state_of(&m, first).is_none(), "the refused id is gone from the span table");
     let e = m.step(3, Event::Tick);
     let s = schedules(&e);
@@ -414,7 +420,7 @@ fn add_refused_for_good_places_the_span_again_under_a_fresh_id() {
     assert_ne!(s[0].3, first, "a fresh id, which the node's tombstone does not name");
     assert_eq!(s[0].4, start, "from the same checkpoint");
     let e = status(&mut m, 4, &s[0].0, s[0].3, Working, start);
-    assert_eq!(finished(&e), vec![(OpKind::Add, Outcome::Succeeded)]);
+    assert_eq!(finished(&e), vec![(OperatorKind::Add, OperatorOutcome::Succeeded)]);
     sound(&m);
 }
 
@@ -461,7 +467,7 @@ fn committed_checkpoint_waits_for_scheduling_spans_and_every_hosting_node() {
     m.step(2, hb(200));
     // Table 2 goes scheduling on b at 110; b hosts a span now and has not reported: no advance.
     let e = m.step(3, Event::Tick);
-    assert!(e.iter().all(|e| !matches!(e, Effect::CheckpointAdvanced { .. })), "{e:?}");
+    assert!(e.iter().all(|e| !matches!(e, Output::CheckpointAdvanced { .. })), "{e:?}");
     assert_eq!(m.view(Mode::Default).unwrap().committed, CP);
     // Table 2 lands on b and reports; b's watermark now counts too.
     let (to, _, _, id, start) = schedules(&e)[0].clone();
@@ -469,7 +475,7 @@ fn committed_checkpoint_waits_for_scheduling_spans_and_every_hosting_node() {
     let e = m.step(4, Event::Heartbeat { from: n(&to), heartbeat: heartbeat(&[(id, Working, 180)], 1, 180) });
     let _ = e;
     let e = m.step(5, Event::Tick);
-    assert!(e.contains(&Effect::CheckpointAdvanced { mode: Mode::Default, checkpoint_ts: 180 }), "{e:?}");
+    assert!(e.contains(&Output::CheckpointAdvanced { mode: Mode::Default, checkpoint_ts: 180 }), "{e:?}");
     // Never backwards (I9), even if a node reports lower with a newer seq.
     m.step(6, Event::Heartbeat { from: n("a"), heartbeat: heartbeat(&[(did(11), Working, 150)], 2, 150) });
     m.step(7, Event::Tick);
@@ -483,9 +489,9 @@ fn heartbeat_older_than_the_accepted_watermark_does_not_complete_an_operator() {
     m.step(2, Event::MoveSpan { mode: Mode::Default, id: did(11), to: n("b") });
     // A reordered heartbeat from before (seq 4) carrying a Stopped must not move the operator.
     m.step(3, Event::Heartbeat { from: n("a"), heartbeat: heartbeat(&[(did(11), Stopped, 130)], 4, 125) });
-    assert_eq!(op_of(&m, did(11)), Some((OpKind::Move, Phase::RemoveOrigin)));
+    assert_eq!(op_of(&m, did(11)), Some((OperatorKind::Move, OperatorPhase::RemoveOrigin)));
     m.step(4, Event::Heartbeat { from: n("a"), heartbeat: heartbeat(&[(did(11), Stopped, 131)], 5, 131) });
-    assert_eq!(op_of(&m, did(11)), Some((OpKind::Move, Phase::AddDest)));
+    assert_eq!(op_of(&m, did(11)), Some((OperatorKind::Move, OperatorPhase::AddDest)));
 }
 
 #[test]
@@ -537,9 +543,9 @@ fn merge_given_up_evicts_its_sources_even_when_their_stopped_was_lost() {
     // The drain closed both sources, but their Stopped statuses were lost; then the merged
     // dispatcher went away (ended mid-drain).
     let e = status(&mut m, 4, "a", target, Stopped, 0);
-    assert!(finished(&e).contains(&(OpKind::Merge, Outcome::Failed)));
-    assert_eq!(op_of(&m, did(11)), Some((OpKind::Remove, Phase::Removing)));
-    assert_eq!(op_of(&m, did(12)), Some((OpKind::Remove, Phase::Removing)));
+    assert!(finished(&e).contains(&(OperatorKind::Merge, OperatorOutcome::Failed)));
+    assert_eq!(op_of(&m, did(11)), Some((OperatorKind::Remove, OperatorPhase::Removing)));
+    assert_eq!(op_of(&m, did(12)), Some((OperatorKind::Remove, OperatorPhase::Removing)));
     // The node answers the removes of dispatchers it closed with their final checkpoints.
     status(&mut m, 600, "a", did(11), Stopped, 121);
     status(&mut m, 601, "a", did(12), Stopped, 131);

@@ -7,7 +7,7 @@ use dispatcher_core::node::*;
 
 use super::manager::*;
 
-fn response(step: &Step) -> BootstrapResponse {
+fn response(step: &Reaction) -> BootstrapResponse {
     step.bootstrap_response().expect("a bootstrap response").clone()
 }
 
@@ -159,7 +159,7 @@ fn close_acks_stale_senders_and_succeeds_once_every_dispatcher_closed() {
             &CloseRequest { changefeed: Default::default(), removed: true, epoch: Epoch(epoch) },
         )
     };
-    let success = |s: &Step| match s.effects.last() {
+    let success = |s: &Reaction| match s.effects.last() {
         Some(Effect::Reply { reply: Reply::Close(r), .. }) => r.success,
         other => panic!("{other:?}"),
     };

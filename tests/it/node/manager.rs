@@ -71,7 +71,7 @@ fn request(config: DispatcherConfig, order: Order, op: OperatorType, epoch: u64)
     ScheduleRequest { changefeed, config, order, operator_type: op, epoch: Epoch(epoch) }
 }
 
-pub fn ticket(step: &Step) -> CreateTicket {
+pub fn ticket(step: &Reaction) -> CreateTicket {
     step.effects
         .iter()
         .find_map(|e| match e {
@@ -81,11 +81,11 @@ pub fn ticket(step: &Step) -> CreateTicket {
         .expect("a create effect")
 }
 
-pub fn has_close(step: &Step, d: DispatcherId) -> bool {
+pub fn has_close(step: &Reaction, d: DispatcherId) -> bool {
     step.effects.iter().any(|e| matches!(e, Effect::Close { id, .. } if *id == d))
 }
 
-pub fn reported(step: &Step, d: DispatcherId, state: ComponentState) -> Option<u64> {
+pub fn reported(step: &Reaction, d: DispatcherId, state: ComponentState) -> Option<u64> {
     step.effects.iter().find_map(|e| match e {
         Effect::Report(s) if s.id == d && s.state == state => Some(s.checkpoint_ts),
         _ => None,

@@ -20,7 +20,7 @@ fn two_sources(dm: &DispatcherManager) {
 }
 
 /// `two_sources`, merging into 3.
-fn merging(dm: &DispatcherManager) -> Step {
+fn merging(dm: &DispatcherManager) -> Reaction {
     two_sources(dm);
     dm.handle_merge(&mt(), merge(&[id(1), id(2)], id(3)))
 }

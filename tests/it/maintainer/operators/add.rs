@@ -4,7 +4,7 @@ use super::*;
 
 fn add_rows(fx: &Fx, ty: OperatorType) -> Vec<Row> {
     let g = fx.g(2);
-    let c = Phase::Creating;
+    let c = OperatorPhase::Creating;
     let create = Msg::Create("b", ty);
     let to_b = Change::Replicate { guard: g, on: node("b") };
     let mut t = Table::default();

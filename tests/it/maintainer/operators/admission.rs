@@ -13,7 +13,10 @@ fn controller_admits_one_operator_per_id() {
     assert_eq!(oc.admit(move_op(&sc, 11), &sc, 0), Err(Refusal::IdBusy(id(11))), "a source is reserved");
     assert_eq!(oc.admit(remove_op(&sc, 13), &sc, 0), Err(Refusal::IdBusy(id(13))), "and the target");
     assert_eq!(oc.len(), 4);
-    assert_eq!((oc.count(OpKind::Occupy), oc.count(OpKind::Merge), oc.count(OpKind::Move)), (2, 1, 1));
+    assert_eq!(
+        (oc.count(OperatorKind::Occupy), oc.count(OperatorKind::Merge), oc.count(OperatorKind::Move)),
+        (2, 1, 1)
+    );
 }
 
 #[test]
@@ -109,10 +112,10 @@ fn controller_quiesced_refuses_routes_nothing_and_sends_nothing() {
     let (messages, changes) = oc.due(50_000, 1_000, &ctx(&sc));
     assert!(messages.is_empty() && changes.is_empty(), "a frozen merge is not abandoned either");
     assert_eq!(oc.on_status(&node("a"), id(1), Stopped, 20), vec![]);
-    assert_eq!(phase(&oc, 1), Phase::RemoveOrigin);
+    assert_eq!(phase(&oc, 1), OperatorPhase::RemoveOrigin);
     assert_eq!(oc.on_node_removed(&node("a")), vec![]);
-    assert_eq!(phase(&oc, 1), Phase::RemoveOrigin);
-    assert_eq!(phase(&oc, 13), Phase::Merging);
+    assert_eq!(phase(&oc, 1), OperatorPhase::RemoveOrigin);
+    assert_eq!(phase(&oc, 13), OperatorPhase::Merging);
     assert_eq!(oc.len(), 4, "frozen operators stay (their checkpoint constraint too)");
     assert_eq!(oc.min_blocking_checkpoint(&sc), Some(10));
 }

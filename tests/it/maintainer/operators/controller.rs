@@ -42,10 +42,10 @@ fn controller_sends_at_once_on_a_phase_change_only() {
     assert_eq!(due(&mut oc, 10), vec![msg("b", "create", 3)], "the new phase's message at once");
     assert_eq!(due(&mut oc, 20), vec![]);
     assert_eq!(oc.on_node_removed(&node("b")), vec![Change::Absent(g3)], "move 3 fails in AddDest");
-    assert_eq!(phase(&oc, 4), Phase::AbortRemoveOrigin, "S18 for move 4");
+    assert_eq!(phase(&oc, 4), OperatorPhase::AbortRemoveOrigin, "S18 for move 4");
     assert_eq!(due(&mut oc, 20), vec![msg("a", "remove", 4)], "the abort phase sends at once");
     assert_eq!(due(&mut oc, 30), vec![]);
-    assert_eq!(oc.reap(), vec![finished(3, OpKind::Move, Outcome::Failed)]);
+    assert_eq!(oc.reap(), vec![finished(3, OperatorKind::Move, OperatorOutcome::Failed)]);
 }
 
 #[test]
@@ -57,7 +57,7 @@ fn controller_routes_merge_source_statuses_to_the_merge() {
         matches!(oc.get(id(13)).unwrap().kind, Kind::Merge { accepted: true, .. }),
         "routed to the merge"
     );
-    assert_eq!(phase(&oc, 11), Phase::Holding, "the occupy ignores it");
+    assert_eq!(phase(&oc, 11), OperatorPhase::Holding, "the occupy ignores it");
     let (g11, g12, gt) = (rec(&sc, 11).guard(), rec(&sc, 12).guard(), rec(&sc, 13).guard());
     assert_eq!(oc.on_status(&node("a"), id(12), Stopped, 120), vec![], "a source's Stopped ends nothing");
     assert_eq!(
@@ -69,22 +69,22 @@ fn controller_routes_merge_source_statuses_to_the_merge() {
             Change::Release(vec![id(11), id(12)]),
         ]
     );
-    assert_eq!(phase(&oc, 11), Phase::Holding, "occupies held until the release is applied");
-    assert_eq!(oc.reap(), vec![finished(13, OpKind::Merge, Outcome::Succeeded)]);
+    assert_eq!(phase(&oc, 11), OperatorPhase::Holding, "occupies held until the release is applied");
+    assert_eq!(oc.reap(), vec![finished(13, OperatorKind::Merge, OperatorOutcome::Succeeded)]);
     assert_eq!(
         oc.on_status(&node("a"), id(11), Stopped, 110),
         vec![],
         "a late source Stopped hits the occupy"
     );
-    assert_eq!(phase(&oc, 11), Phase::Holding);
+    assert_eq!(phase(&oc, 11), OperatorPhase::Holding);
     oc.release(&[id(11), id(12)]);
     let mut reaped = oc.reap();
     reaped.sort_by_key(|f| f.id);
     assert_eq!(
         reaped,
         vec![
-            finished(11, OpKind::Occupy, Outcome::Succeeded),
-            finished(12, OpKind::Occupy, Outcome::Succeeded),
+            finished(11, OperatorKind::Occupy, OperatorOutcome::Succeeded),
+            finished(12, OperatorKind::Occupy, OperatorOutcome::Succeeded),
         ]
     );
     assert!(oc.is_empty());
@@ -108,7 +108,7 @@ fn controller_withdraws_an_unaccepted_merge_after_max_sends() {
     assert_eq!(merges, 3, "exactly max_sends merge sends");
     assert!(removes >= 6, "then the merged dispatcher is removed, resent until it is gone");
     assert!(changes.is_empty(), "the sources stay held while the merged id could still start");
-    assert_eq!(phase(&oc, 13), Phase::Withdrawing);
+    assert_eq!(phase(&oc, 13), OperatorPhase::Withdrawing);
     assert!(oc.reap().is_empty());
     // The node answers the remove: only now are the sources handed back.
     assert_eq!(
@@ -120,7 +120,7 @@ fn controller_withdraws_an_unaccepted_merge_after_max_sends() {
             Change::Evict { guard: g12, on: node("a") },
         ]
     );
-    assert_eq!(oc.reap(), vec![finished(13, OpKind::Merge, Outcome::Failed)]);
+    assert_eq!(oc.reap(), vec![finished(13, OperatorKind::Merge, OperatorOutcome::Failed)]);
 
     // Accepted: keeps sending.
     let mut oc = OperatorController::new();
@@ -133,7 +133,7 @@ fn controller_withdraws_an_unaccepted_merge_after_max_sends() {
         merges += messages.len();
     }
     assert_eq!(merges, 10);
-    assert_eq!(phase(&oc, 13), Phase::Merging);
+    assert_eq!(phase(&oc, 13), OperatorPhase::Merging);
 }
 
 #[test]
@@ -150,9 +150,9 @@ fn controller_reaps_each_finished_operator_once_and_frees_its_id_and_span() {
     assert_eq!(
         oc.reap(),
         vec![
-            finished(1, OpKind::Move, Outcome::Cancelled),
-            finished(3, OpKind::Remove, Outcome::Succeeded),
-            finished(20, OpKind::Add, Outcome::Succeeded),
+            finished(1, OperatorKind::Move, OperatorOutcome::Cancelled),
+            finished(3, OperatorKind::Remove, OperatorOutcome::Succeeded),
+            finished(20, OperatorKind::Add, OperatorOutcome::Succeeded),
         ]
     );
     assert_eq!(oc.reap(), vec![], "reported once");
@@ -203,15 +203,15 @@ fn controller_tells_every_operator_about_a_dead_node() {
         ],
         "in id order: move 1, remove 3 (no hook), occupies (nothing), merge 13"
     );
-    assert_eq!(phase(&oc, 1), Phase::AddDest);
-    assert_eq!(phase(&oc, 20), Phase::Creating);
+    assert_eq!(phase(&oc, 1), OperatorPhase::AddDest);
+    assert_eq!(phase(&oc, 20), OperatorPhase::Creating);
     assert_eq!(
         oc.reap(),
         vec![
-            finished(3, OpKind::Remove, Outcome::Succeeded),
-            finished(11, OpKind::Occupy, Outcome::Failed),
-            finished(12, OpKind::Occupy, Outcome::Failed),
-            finished(13, OpKind::Merge, Outcome::Failed),
+            finished(3, OperatorKind::Remove, OperatorOutcome::Succeeded),
+            finished(11, OperatorKind::Occupy, OperatorOutcome::Failed),
+            finished(12, OperatorKind::Occupy, OperatorOutcome::Failed),
+            finished(13, OperatorKind::Merge, OperatorOutcome::Failed),
         ]
     );
 }

@@ -5,7 +5,7 @@ use super::*;
 
 fn merge_rows(fx: &Fx) -> Vec<Row> {
     let (g11, g12, gt) = (fx.g(11), fx.g(12), fx.g(13));
-    let m = Phase::Merging;
+    let m = OperatorPhase::Merging;
     let mm = Msg::Merge("a");
     let release = || Change::Release(vec![id(11), id(12)]);
     let done = vec![
@@ -32,7 +32,7 @@ fn merge_rows(fx: &Fx) -> Vec<Row> {
     ];
     let node_died = vec![Change::Absent(g11), Change::Absent(g12), Change::Delete(gt), release()];
     let accepted: &[Ev] = &[St("a", 11, WaitingMerge, 100)];
-    let (w, wm) = (Phase::Withdrawing, Msg::Remove("a", OperatorType::Remove));
+    let (w, wm) = (OperatorPhase::Withdrawing, Msg::Remove("a", OperatorType::Remove));
     let withdrawn: &[Ev] = &[Resent, Resent, Resent];
     let mut t = Table::default();
     t.at(m, &[]);
@@ -134,7 +134,7 @@ fn merge_tracks_acceptance_and_sends() {
 }
 
 fn occupy_rows() -> Vec<Row> {
-    let h = Phase::Holding;
+    let h = OperatorPhase::Holding;
     let mut t = Table::default();
     t.at(h, &[]);
     t.row("released by its merge", Released, OK, QUIET, vec![]);

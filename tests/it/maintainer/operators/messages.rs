@@ -88,7 +88,7 @@ fn a_create_for_a_gone_record_is_not_sent() {
     let mut mv = fx.moving();
     let _ = mv.start();
     let _ = feed(&mut mv, Gone("a"));
-    assert_eq!(mv.phase(), Phase::AddDest);
+    assert_eq!(mv.phase(), OperatorPhase::AddDest);
     // The committed checkpoint clamps the move's create as well.
     let Some((_, ToNode::Schedule(req))) = mv.message(&fx.ctx_with(EPOCH, 500)) else { panic!("create") };
     assert_eq!((req.config.start_ts, req.config.skip_dml_as_start_ts), (500, false));

@@ -20,8 +20,8 @@ mod start;
 use dispatcher_core::ids::{ChangefeedId, DispatcherId, Epoch, Mode, NodeId, Ts};
 use dispatcher_core::maintainer::operator::{create_start_ts, MessageContext};
 use dispatcher_core::maintainer::{
-    AfterRemove, Change, Finished, Guard, Kind, NewSpan, OpEvent, OpKind, Operator, OperatorController,
-    Outcome, Phase, Refusal, SpanController, SpanRecord, SpanState,
+    AfterRemove, Change, Finished, Guard, Kind, NewSpan, OpEvent, Operator, OperatorController, OperatorKind,
+    OperatorOutcome, OperatorPhase, Refusal, SpanController, SpanRecord, SpanState,
 };
 use dispatcher_core::messages::{ComponentState, OperatorType, PendingBlock, ScheduleAction, ToNode};
 use dispatcher_core::span::TableSpan;
@@ -39,9 +39,9 @@ const MAX_SENDS: u32 = 2;
 /// The message of a finished or silent operator.
 const QUIET: Msg = Msg::Nothing;
 
-const OK: Phase = Phase::Done(Outcome::Succeeded);
-const FAILED: Phase = Phase::Done(Outcome::Failed);
-const CANCELLED: Phase = Phase::Done(Outcome::Cancelled);
+const OK: OperatorPhase = OperatorPhase::Done(OperatorOutcome::Succeeded);
+const FAILED: OperatorPhase = OperatorPhase::Done(OperatorOutcome::Failed);
+const CANCELLED: OperatorPhase = OperatorPhase::Done(OperatorOutcome::Cancelled);
 
 fn id(n: u64) -> DispatcherId {
     DispatcherId::new(0, n).unwrap()
@@ -170,10 +170,10 @@ enum Msg {
 
 struct Row {
     name: String,
-    from: Phase,
+    from: OperatorPhase,
     setup: Vec<Ev>,
     event: Ev,
-    next: Phase,
+    next: OperatorPhase,
     msg: Msg,
     changes: Vec<Change>,
 }
@@ -182,22 +182,29 @@ struct Row {
 #[derive(Default)]
 struct Table {
     rows: Vec<Row>,
-    from: Option<(Phase, Vec<Ev>)>,
+    from: Option<(OperatorPhase, Vec<Ev>)>,
 }
 
 impl Table {
     /// The rows that follow start in phase `from`, reached by `setup` from a fresh start.
-    fn at(&mut self, from: Phase, setup: &[Ev]) {
+    fn at(&mut self, from: OperatorPhase, setup: &[Ev]) {
         self.from = Some((from, setup.to_vec()));
     }
 
-    fn row(&mut self, name: impl Into<String>, event: Ev, next: Phase, msg: Msg, changes: Vec<Change>) {
+    fn row(
+        &mut self,
+        name: impl Into<String>,
+        event: Ev,
+        next: OperatorPhase,
+        msg: Msg,
+        changes: Vec<Change>,
+    ) {
         let (from, setup) = self.from.clone().expect("a starting phase");
         self.rows.push(Row { name: name.into(), from, setup, event, next, msg, changes });
     }
 
     /// Rows proving that a finished operator ignores everything: `label` is how it finished.
-    fn done(&mut self, label: &str, setup: &[Ev], done: Phase, own: u64) {
+    fn done(&mut self, label: &str, setup: &[Ev], done: OperatorPhase, own: u64) {
         self.at(done, setup);
         let events = [
             St("a", own, Working, 999),
@@ -236,7 +243,7 @@ fn run(table: &str, fx: &Fx, make: impl Fn(&Fx) -> Operator, rows: &[Row]) -> us
         assert_eq!(op.phase(), r.from, "{name}: the setup did not reach the starting phase");
         let changes = feed(&mut op, r.event);
         assert_eq!(op.phase(), r.next, "{name}: next phase");
-        assert_eq!(op.is_finished(), matches!(r.next, Phase::Done(_)), "{name}: is_finished");
+        assert_eq!(op.is_finished(), matches!(r.next, OperatorPhase::Done(_)), "{name}: is_finished");
         assert_eq!(changes, r.changes, "{name}: changes");
         check_message(fx, &op, r.msg, &name);
     }
@@ -367,10 +374,10 @@ fn msg(to: &str, what: &'static str, n: u64) -> (String, &'static str, Dispatche
     (to.to_string(), what, id(n))
 }
 
-fn finished(n: u64, kind: OpKind, outcome: Outcome) -> Finished {
+fn finished(n: u64, kind: OperatorKind, outcome: OperatorOutcome) -> Finished {
     Finished { id: id(n), kind, outcome }
 }
 
-fn phase(oc: &OperatorController, n: u64) -> Phase {
+fn phase(oc: &OperatorController, n: u64) -> OperatorPhase {
     oc.get(id(n)).expect("operator").phase()
 }

@@ -5,7 +5,8 @@ use super::*;
 
 fn move_rows(fx: &Fx) -> Vec<Row> {
     let g = fx.g(1);
-    let (ro, abort, ad) = (Phase::RemoveOrigin, Phase::AbortRemoveOrigin, Phase::AddDest);
+    let (ro, abort, ad) =
+        (OperatorPhase::RemoveOrigin, OperatorPhase::AbortRemoveOrigin, OperatorPhase::AddDest);
     let rm = Msg::Remove("a", OperatorType::Move);
     let cr = Msg::Create("b", OperatorType::Move);
     let schedule = Change::Schedule { guard: g, from: Some(node("a")), to: node("b") };

@@ -4,7 +4,7 @@ use super::*;
 
 fn remove_rows(fx: &Fx, after: AfterRemove, ty: OperatorType) -> Vec<Row> {
     let g = fx.g(1);
-    let r = Phase::Removing;
+    let r = OperatorPhase::Removing;
     let msg = Msg::Remove("a", ty);
     let hook: Vec<Change> = match after {
         AfterRemove::Nothing => vec![],
@@ -60,7 +60,7 @@ fn remove_keeps_its_captured_node_and_outlives_its_record() {
     fx.sc.transition(g, None, None, SpanState::Scheduling, Some(node("b"))).unwrap();
     check_message(&fx, &op, Msg::Remove("a", OperatorType::Remove), "rebound record");
     assert!(feed(&mut op, St("b", 1, Stopped, 130)).is_empty(), "the new node's Stopped is not ours");
-    assert_eq!(op.phase(), Phase::Removing);
+    assert_eq!(op.phase(), OperatorPhase::Removing);
     fx.sc.delete(g).unwrap();
     check_message(&fx, &op, Msg::Remove("a", OperatorType::Remove), "deleted record");
     assert_eq!(feed(&mut op, St("a", 1, Stopped, 130)), vec![Change::RaiseCheckpoint(g, 130)]);

@@ -4,7 +4,7 @@ use super::*;
 
 fn split_rows(fx: &Fx) -> Vec<Row> {
     let g = fx.g(1);
-    let r = Phase::Removing;
+    let r = OperatorPhase::Removing;
     let rm = Msg::Remove("a", OperatorType::Split);
     let split = |checkpoint| vec![Change::Split { guard: g, into: split_parts(), checkpoint }];
     let mut t = Table::default();

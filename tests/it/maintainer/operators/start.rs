@@ -9,50 +9,53 @@ fn start_table_every_kind() {
     let remove = Operator::remove(fx.rec(1), a.clone(), OperatorType::Remove, AfterRemove::MarkAbsent);
     // (name, operator, (kind, blocks the checkpoint, affected nodes, source ids, message after
     // start), (phase after start, start changes)).
-    type What<'a> = (OpKind, bool, &'a [&'a str], &'a [u64], Msg);
-    type Start<'a> = (&'a str, Operator, What<'a>, (Phase, Vec<Change>));
+    type What<'a> = (OperatorKind, bool, &'a [&'a str], &'a [u64], Msg);
+    type Start<'a> = (&'a str, Operator, What<'a>, (OperatorPhase, Vec<Change>));
     let rows: Vec<Start<'_>> = vec![
         (
             "add binds to dest",
             fx.add(),
-            (OpKind::Add, true, &["b"], &[], Msg::Create("b", OperatorType::Add)),
-            (Phase::Creating, vec![Change::Schedule { guard: fx.g(2), from: None, to: b }]),
+            (OperatorKind::Add, true, &["b"], &[], Msg::Create("b", OperatorType::Add)),
+            (OperatorPhase::Creating, vec![Change::Schedule { guard: fx.g(2), from: None, to: b }]),
         ),
         (
             "remove touches nothing",
             remove,
-            (OpKind::Remove, false, &["a"], &[], Msg::Remove("a", OperatorType::Remove)),
-            (Phase::Removing, vec![]),
+            (OperatorKind::Remove, false, &["a"], &[], Msg::Remove("a", OperatorType::Remove)),
+            (OperatorPhase::Removing, vec![]),
         ),
         (
             "move marks scheduling, keeps origin",
             fx.moving(),
-            (OpKind::Move, true, &["a", "b"], &[], Msg::Remove("a", OperatorType::Move)),
-            (Phase::RemoveOrigin, vec![Change::MarkScheduling(fx.g(1))]),
+            (OperatorKind::Move, true, &["a", "b"], &[], Msg::Remove("a", OperatorType::Move)),
+            (OperatorPhase::RemoveOrigin, vec![Change::MarkScheduling(fx.g(1))]),
         ),
         (
             "move to its own node is done at once",
             Operator::moving(fx.rec(1), a.clone()).unwrap(),
-            (OpKind::Move, true, &["a", "a"], &[], QUIET),
+            (OperatorKind::Move, true, &["a", "a"], &[], QUIET),
             (OK, vec![Change::Replicate { guard: fx.g(1), on: a }]),
         ),
         (
             "split marks scheduling",
             fx.split(),
-            (OpKind::Split, true, &["a"], &[], Msg::Remove("a", OperatorType::Split)),
-            (Phase::Removing, vec![Change::MarkScheduling(fx.g(1))]),
+            (OperatorKind::Split, true, &["a"], &[], Msg::Remove("a", OperatorType::Split)),
+            (OperatorPhase::Removing, vec![Change::MarkScheduling(fx.g(1))]),
         ),
         (
             "merge marks every source scheduling",
             fx.merge(),
-            (OpKind::Merge, false, &["a"], &[11, 12], Msg::Merge("a")),
-            (Phase::Merging, vec![Change::MarkScheduling(fx.g(11)), Change::MarkScheduling(fx.g(12))]),
+            (OperatorKind::Merge, false, &["a"], &[11, 12], Msg::Merge("a")),
+            (
+                OperatorPhase::Merging,
+                vec![Change::MarkScheduling(fx.g(11)), Change::MarkScheduling(fx.g(12))],
+            ),
         ),
         (
             "occupy touches nothing, sends nothing",
             fx.occupy(11),
-            (OpKind::Occupy, false, &["a"], &[], QUIET),
-            (Phase::Holding, vec![]),
+            (OperatorKind::Occupy, false, &["a"], &[], QUIET),
+            (OperatorPhase::Holding, vec![]),
         ),
     ];
     for (name, mut op, (kind, blocks, nodes, sources, msg), (phase, changes)) in rows {

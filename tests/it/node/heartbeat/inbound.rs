@@ -9,7 +9,7 @@ use dispatcher_core::node::*;
 use super::{admit, answer, committed, manager, response, spanned};
 use crate::node::manager::{bootstrap_request, create, id, mt, redo_not_ready, ticket};
 
-fn delivered(step: &Step) -> Vec<DispatcherId> {
+fn delivered(step: &Reaction) -> Vec<DispatcherId> {
     let mut ids: Vec<_> = step
         .effects
         .iter()

@@ -10,7 +10,7 @@ use std::collections::HashMap;
 use dispatcher_core::ids::{ChangefeedId, Epoch, Mode};
 use dispatcher_core::messages::*;
 use dispatcher_core::node::heartbeat::{Collector, Outbound, RoundKind};
-use dispatcher_core::node::registry::Phase;
+use dispatcher_core::node::registry::RecordPhase;
 use dispatcher_core::node::*;
 use proptest::prelude::*;
 
@@ -43,8 +43,8 @@ fn check(dm: &DispatcherManager, accepted: Watermark, creating: bool) -> Result<
         }
         let state = r.state();
         let bound = match state.phase {
-            Phase::Creating if creating => r.start_ts(),
-            Phase::Live if r.seq() != 0 && r.seq() <= accepted.seq => r.checkpoint_ts(),
+            RecordPhase::Creating if creating => r.start_ts(),
+            RecordPhase::Live if r.seq() != 0 && r.seq() <= accepted.seq => r.checkpoint_ts(),
             _ => continue,
         };
         if accepted.checkpoint_ts > bound {
