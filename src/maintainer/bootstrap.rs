@@ -208,18 +208,18 @@ impl Maintainer {
         // Every reported span, moved out of the responses, by mode: straight into the candidates
         // of its mode (spans of a mode not yet processed stay in the response for its turn).
         let _ = &mut responses;
-        for m in 0..self.modes.len() {
-            let cands = self.candidates(m, &mut responses);
+        for mode in self.mode_list() {
+            let cands = self.candidates(mode, &mut responses);
             self.resolve_unknown_tables(&cands);
-            let cands = self.restore_journal(now_ms, m, &responses, cands);
-            let cands = self.restore_merges(now_ms, m, &responses, cands);
-            self.settle_candidates(now_ms, m, cands);
+            let cands = self.restore_journal(now_ms, mode, &responses, cands);
+            let cands = self.restore_merges(now_ms, mode, &responses, cands);
+            self.settle_candidates(now_ms, mode, cands);
         }
     }
 
     /// Rule 2.
-    fn candidates(&mut self, m: usize, responses: &mut BTreeMap<NodeId, BootstrapResponse>) -> Candidates {
-        let (mode, trigger) = (self.modes[m].mode, self.modes[m].trigger);
+    fn candidates(&mut self, mode: Mode, responses: &mut BTreeMap<NodeId, BootstrapResponse>) -> Candidates {
+        let (mode, trigger) = (self.modes[mode].mode, self.modes[mode].trigger);
         let total: usize = responses.values().map(|r| r.spans.len()).sum();
         let mut cands = Candidates::with_capacity(total);
         let rank = |n: &NodeId, s: &BootstrapSpan| {
@@ -292,10 +292,10 @@ impl Maintainer {
     }
 
     /// Removes a reported dispatcher without keeping a span for it.
-    fn remove_detached(&mut self, now_ms: u64, m: usize, node: &NodeId, c: &BootstrapSpan) {
+    fn remove_detached(&mut self, now_ms: u64, mode: Mode, node: &NodeId, c: &BootstrapSpan) {
         let op = Operator::remove(&detached(c), node.clone(), OperatorType::Remove, AfterRemove::Nothing);
-        if self.admit(now_ms, m, op).is_err() {
-            self.remove_orphan(node.clone(), self.modes[m].mode, c.id);
+        if self.admit(now_ms, mode, op).is_err() {
+            self.remove_orphan(node.clone(), self.modes[mode].mode, c.id);
         }
     }
 
@@ -304,7 +304,7 @@ impl Maintainer {
     fn remove_covering(
         &mut self,
         now_ms: u64,
-        m: usize,
+        mode: Mode,
         node: &NodeId,
         c: &BootstrapSpan,
         op_type: OperatorType,
@@ -313,14 +313,16 @@ impl Maintainer {
             OperatorType::Move | OperatorType::Split => AfterRemove::MarkAbsent,
             _ => AfterRemove::DeleteAndRepair,
         };
-        let inserted = self.modes[m].sc.insert(new_span(c), SpanState::Replicating, Some(node.clone()));
-        let record = inserted.and_then(|g| self.modes[m].sc.get_guarded(g).cloned());
-        let Some(record) = record else { return self.remove_orphan(node.clone(), self.modes[m].mode, c.id) };
+        let inserted = self.modes[mode].sc.insert(new_span(c), SpanState::Replicating, Some(node.clone()));
+        let record = inserted.and_then(|g| self.modes[mode].sc.get_guarded(g).cloned());
+        let Some(record) = record else {
+            return self.remove_orphan(node.clone(), self.modes[mode].mode, c.id);
+        };
         let op = Operator::remove(&record, node.clone(), op_type, after);
-        if self.admit(now_ms, m, op).is_err() {
+        if self.admit(now_ms, mode, op).is_err() {
             // Cannot happen for a fresh id; never leave the record without its remove.
-            let _ = self.modes[m].sc.delete(record.guard());
-            self.remove_orphan(node.clone(), self.modes[m].mode, c.id);
+            let _ = self.modes[mode].sc.delete(record.guard());
+            self.remove_orphan(node.clone(), self.modes[mode].mode, c.id);
         }
     }
 
@@ -328,11 +330,10 @@ impl Maintainer {
     fn restore_journal(
         &mut self,
         now_ms: u64,
-        m: usize,
+        mode: Mode,
         responses: &BTreeMap<NodeId, BootstrapResponse>,
         mut cands: Candidates,
     ) -> Candidates {
-        let mode = self.modes[m].mode;
         // Removes first: a remove always outranks a create of the same id (journals that disagree).
         for (node, r) in responses {
             for req in
@@ -354,14 +355,14 @@ impl Maintainer {
                 {
                     // The deliberate bug: forget the remove, let the scheduler place it again.
                     cands.remove(&id);
-                    let _ = self.modes[m].sc.insert(new_span(&c), SpanState::Absent, None);
+                    let _ = self.modes[mode].sc.insert(new_span(&c), SpanState::Absent, None);
                     continue;
                 }
                 cands.remove(&id);
                 if self.table_live(&c.span) {
-                    self.remove_covering(now_ms, m, node, &c, req.operator_type);
+                    self.remove_covering(now_ms, mode, node, &c, req.operator_type);
                 } else {
-                    self.remove_detached(now_ms, m, node, &c);
+                    self.remove_detached(now_ms, mode, node, &c);
                 }
             }
         }
@@ -373,13 +374,13 @@ impl Maintainer {
                 let Some(span) = req.span().cloned() else { continue };
                 let table = (span.keyspace_id, span.table_id);
                 let Some((info, since)) = self.live.get(&table).copied() else { continue }; // S11
-                let sc = &self.modes[m].sc;
+                let sc = &self.modes[mode].sc;
                 let covered = cands.values().any(|(_, c)| c.span.overlaps(&span))
                     || sc.table(table).any(|r| r.span.overlaps(&span));
                 if cands.contains_key(&id) || sc.get(id).is_some() || covered {
                     continue;
                 }
-                let committed = self.modes[m].committed;
+                let committed = self.modes[mode].committed;
                 let new = NewSpan {
                     id,
                     span,
@@ -388,9 +389,10 @@ impl Maintainer {
                     component: ComponentState::Working,
                     block: None,
                 };
-                let Some(guard) = self.modes[m].sc.insert(new, SpanState::Absent, None) else { continue };
-                let Some(record) = self.modes[m].sc.get_guarded(guard).cloned() else { continue };
-                if self.admit(now_ms, m, Operator::add(&record, node.clone(), OperatorType::Add)).is_err() {
+                let Some(guard) = self.modes[mode].sc.insert(new, SpanState::Absent, None) else { continue };
+                let Some(record) = self.modes[mode].sc.get_guarded(guard).cloned() else { continue };
+                if self.admit(now_ms, mode, Operator::add(&record, node.clone(), OperatorType::Add)).is_err()
+                {
                     // Leave it absent: the basic scheduler places it.
                 }
             }
@@ -402,11 +404,10 @@ impl Maintainer {
     fn restore_merges(
         &mut self,
         now_ms: u64,
-        m: usize,
+        mode: Mode,
         responses: &BTreeMap<NodeId, BootstrapResponse>,
         mut cands: Candidates,
     ) -> Candidates {
-        let mode = self.modes[m].mode;
         for (node, r) in responses {
             for req in r.merge_operators.iter().filter(|q| q.mode == mode) {
                 let on_node =
@@ -427,7 +428,7 @@ impl Maintainer {
                 if committed(target.state) {
                     // Past the commit point: the merged span stands, the sources are leaving.
                     cands.remove(&target.id);
-                    let _ = self.modes[m].sc.insert(
+                    let _ = self.modes[mode].sc.insert(
                         new_span(&target),
                         SpanState::Replicating,
                         Some(node.clone()),
@@ -446,13 +447,13 @@ impl Maintainer {
                     && matches!(target.state, ComponentState::Preparing | ComponentState::MergeReady);
                 cands.remove(&target.id);
                 if !complete {
-                    self.remove_covering(now_ms, m, node, &target, OperatorType::Remove);
+                    self.remove_covering(now_ms, mode, node, &target, OperatorType::Remove);
                     if target.state == ComponentState::MergeReady {
                         // The node may be draining: a waiting source may close on its own and
                         // its Stopped may never arrive. Remove it, then place it again.
                         for s in sources.iter().filter(|s| s.state == ComponentState::WaitingMerge) {
                             cands.remove(&s.id);
-                            self.remove_covering(now_ms, m, node, s, OperatorType::Move);
+                            self.remove_covering(now_ms, mode, node, s, OperatorType::Move);
                         }
                     }
                     continue;
@@ -460,9 +461,9 @@ impl Maintainer {
                 for s in &sources {
                     cands.remove(&s.id);
                 }
-                if !self.restore_merge(now_ms, m, node, &target, &sources) {
+                if !self.restore_merge(now_ms, mode, node, &target, &sources) {
                     // The sources stay adopted; the target goes (the node aborts its merge).
-                    self.remove_covering(now_ms, m, node, &target, OperatorType::Remove);
+                    self.remove_covering(now_ms, mode, node, &target, OperatorType::Remove);
                 }
             }
         }
@@ -472,35 +473,35 @@ impl Maintainer {
     fn restore_merge(
         &mut self,
         now_ms: u64,
-        m: usize,
+        mode: Mode,
         node: &NodeId,
         target: &BootstrapSpan,
         sources: &[BootstrapSpan],
     ) -> bool {
         let mut guards = Vec::new();
         for s in sources {
-            match self.modes[m].sc.insert(new_span(s), SpanState::Replicating, Some(node.clone())) {
+            match self.modes[mode].sc.insert(new_span(s), SpanState::Replicating, Some(node.clone())) {
                 Some(g) => guards.push(g),
                 None => return false,
             }
         }
         let mut t = new_span(target);
         t.checkpoint = sources.iter().map(|s| s.checkpoint_ts).min().unwrap_or(1).max(1);
-        let Some(tg) = self.modes[m].sc.insert(t, SpanState::Scheduling, Some(node.clone())) else {
+        let Some(tg) = self.modes[mode].sc.insert(t, SpanState::Scheduling, Some(node.clone())) else {
             return false;
         };
-        if self.admit_merge(now_ms, m, tg, node.clone(), guards, true).is_err() {
-            let _ = self.modes[m].sc.delete(tg);
+        if self.admit_merge(now_ms, mode, tg, node.clone(), guards, true).is_err() {
+            let _ = self.modes[mode].sc.delete(tg);
             return false;
         }
         true
     }
 
     /// Rules 6 and 7.
-    fn settle_candidates(&mut self, now_ms: u64, m: usize, cands: Candidates) {
+    fn settle_candidates(&mut self, now_ms: u64, mode: Mode, cands: Candidates) {
         // The candidates' own slots (taken ones are `None`): no copy of a million entries.
         let mut list: Vec<Option<(NodeId, BootstrapSpan)>> = cands.items;
-        self.modes[m].sc.reserve(list.len());
+        self.modes[mode].sc.reserve(list.len());
 
         // Group positions by table, then order each table's candidates by key, narrower first,
         // then id: a total order, so the run is the same whatever order the nodes answered in.
@@ -520,13 +521,13 @@ impl Maintainer {
                 positions.into_iter().filter_map(|i| list[i as usize].take()).collect();
             if self.dropped.contains(&table) {
                 for (node, c) in &run {
-                    self.remove_detached(now_ms, m, node, c);
+                    self.remove_detached(now_ms, mode, node, c);
                 }
                 continue;
             }
             // Spans restored by the journal steps, then a sweep: in key order a candidate overlaps
             // an accepted one exactly when it starts before the furthest accepted end.
-            let restored: Vec<TableSpan> = self.modes[m].sc.table(table).map(|r| r.span.clone()).collect();
+            let restored: Vec<TableSpan> = self.modes[mode].sc.table(table).map(|r| r.span.clone()).collect();
             let mut reach: Option<Vec<u8>> = None; // furthest accepted end; empty = +inf
                                                    // Whether the accepted candidates alone tile the whole table so far (then the table
                                                    // needs no hole repair: the common case, skipped for speed).
@@ -536,7 +537,7 @@ impl Maintainer {
                 let clashes_sweep =
                     reach.as_ref().is_some_and(|end| end.is_empty() || c.span.start_key < *end);
                 if clashes_sweep || restored.iter().any(|s| s.overlaps(&c.span)) {
-                    self.remove_covering(now_ms, m, &node, &c, OperatorType::Remove);
+                    self.remove_covering(now_ms, mode, &node, &c, OperatorType::Remove);
                     gapless = false;
                     continue;
                 }
@@ -551,7 +552,7 @@ impl Maintainer {
                     buf.clear();
                     buf.extend_from_slice(&c.span.end_key);
                 }
-                let _ = self.modes[m].sc.insert(into_new_span(c), SpanState::Replicating, Some(node));
+                let _ = self.modes[mode].sc.insert(into_new_span(c), SpanState::Replicating, Some(node));
             }
             if gapless && reach.as_deref() == Some(&whole.end_key[..]) {
                 tiled.insert(table);
@@ -559,18 +560,21 @@ impl Maintainer {
         }
         let live: Vec<(u32, i64)> = self.live.keys().filter(|t| !tiled.contains(*t)).copied().collect();
         for table in live {
-            self.repair(m, table);
+            self.repair(mode, table);
         }
     }
 
     /// A node answered after bootstrap: whatever it runs that we do not bind to it is removed.
     fn adopt_late(&mut self, from: &NodeId, response: &BootstrapResponse) {
         for s in &response.spans {
-            let Some(m) = self.mode_index(s.mode) else { continue };
-            if s.id == self.modes[m].trigger {
+            let mode = s.mode;
+            if !self.has_mode(mode) {
                 continue;
             }
-            let bound_here = self.modes[m].sc.get(s.id).is_some_and(|r| r.node.as_ref() == Some(from));
+            if s.id == self.modes[mode].trigger {
+                continue;
+            }
+            let bound_here = self.modes[mode].sc.get(s.id).is_some_and(|r| r.node.as_ref() == Some(from));
             if !bound_here {
                 self.remove_orphan(from.clone(), s.mode, s.id);
             }

@@ -2,7 +2,7 @@
 
 use std::collections::BTreeSet;
 
-use crate::ids::{NodeId, Ts};
+use crate::ids::{Mode, NodeId, Ts};
 use crate::messages::Heartbeat;
 
 use super::core::Maintainer;
@@ -20,8 +20,8 @@ impl Maintainer {
         // Watermarks first, statuses after (I10): a mode's watermark is rejected when its seq is
         // lower than the accepted one's, or the same with a lower checkpoint; then the heartbeat
         // is a reordered or stale one, and its statuses of that mode are dropped.
-        let mut fresh = [true; 2];
-        for (m, state) in self.modes.iter_mut().enumerate() {
+        let mut stale: Vec<Mode> = Vec::new();
+        for state in self.modes.iter_mut() {
             if let Some(w) = hb.watermark(state.mode) {
                 let accept = match state.watermarks.get(from) {
                     None => true,
@@ -32,14 +32,17 @@ impl Maintainer {
                 if accept {
                     state.watermarks.insert(from.clone(), w);
                 } else {
-                    fresh[m] = false;
+                    stale.push(state.mode);
                 }
             }
         }
         for status in hb.statuses {
-            let Some(m) = self.mode_index(status.mode) else { continue };
-            if fresh[m] {
-                self.on_status(now_ms, m, from, &status);
+            let mode = status.mode;
+            if !self.has_mode(mode) {
+                continue;
+            }
+            if !stale.contains(&mode) {
+                self.on_status(now_ms, mode, from, &status);
             }
         }
     }
@@ -48,8 +51,8 @@ impl Maintainer {
     /// unreplicated records, the records of operators that start dispatchers, and the watermark of
     /// every node that hosts a record plus the own node. Every one of those nodes must have
     /// reported; the result only ever moves forward.
-    pub(super) fn advance_checkpoint(&mut self, m: usize) {
-        let state = &self.modes[m];
+    pub(super) fn advance_checkpoint(&mut self, mode: Mode) {
+        let state = &self.modes[mode];
         let mut candidate = Ts::MAX;
         if let Some(ts) = state.sc.min_unreplicated_checkpoint() {
             candidate = candidate.min(ts);
@@ -69,7 +72,7 @@ impl Maintainer {
             return;
         }
         let mode = state.mode;
-        self.modes[m].committed = candidate;
+        self.modes[mode].committed = candidate;
         self.effects.push(Output::CheckpointAdvanced { mode, checkpoint_ts: candidate });
     }
 }

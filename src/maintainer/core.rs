@@ -113,6 +113,26 @@ pub(super) struct ModeState {
     pub(super) trigger: DispatcherId,
 }
 
+/// The scheduling state of each mode, indexed by the mode: default first, then redo when it is
+/// enabled (indexing redo when it is not is a bug, and panics like any out-of-range index).
+impl std::ops::Index<Mode> for Vec<ModeState> {
+    type Output = ModeState;
+
+    fn index(&self, mode: Mode) -> &ModeState {
+        let state = &self[mode as usize];
+        debug_assert_eq!(state.mode, mode);
+        state
+    }
+}
+
+impl std::ops::IndexMut<Mode> for Vec<ModeState> {
+    fn index_mut(&mut self, mode: Mode) -> &mut ModeState {
+        let state = &mut self[mode as usize];
+        debug_assert_eq!(state.mode, mode);
+        state
+    }
+}
+
 /// A read-only view of one mode, for tests, the simulator's checker and benchmarks.
 #[derive(Clone, Copy, Debug)]
 pub struct ModeView<'a> {
@@ -165,7 +185,7 @@ impl Maintainer {
     /// A maintainer for `cfg` that will bootstrap from `nodes` (the live members) on its first
     /// tick. `schema` answers the table questions of bootstrap.
     pub fn new(cfg: MaintainerConfig, schema: Box<dyn SchemaView>, nodes: &[NodeId]) -> Self {
-        let mut m = Self {
+        let mut this = Self {
             schema,
             lifecycle: Lifecycle::Bootstrapping,
             nodes: nodes.iter().map(|n| (n.clone(), NodeInfo::default())).collect(),
@@ -183,21 +203,21 @@ impl Maintainer {
             cfg,
         };
         let mut modes = vec![Mode::Default];
-        if m.cfg.redo {
+        if this.cfg.redo {
             modes.push(Mode::Redo);
         }
         for mode in modes {
-            let trigger = m.mint();
-            m.modes.push(ModeState {
+            let trigger = this.mint();
+            this.modes.push(ModeState {
                 mode,
                 sc: SpanController::new(mode),
                 oc: OperatorController::new(),
-                committed: m.cfg.start_of(mode),
+                committed: this.cfg.start_of(mode),
                 watermarks: BTreeMap::new(),
                 trigger,
             });
         }
-        m
+        this
     }
 
     /// The configuration.
@@ -212,16 +232,16 @@ impl Maintainer {
 
     /// The modes it schedules (default, then redo when enabled).
     pub fn modes(&self) -> impl Iterator<Item = Mode> + '_ {
-        self.modes.iter().map(|m| m.mode)
+        self.modes.iter().map(|s| s.mode)
     }
 
     /// A read-only view of one mode.
     pub fn view(&self, mode: Mode) -> Option<ModeView<'_>> {
-        self.modes.iter().find(|m| m.mode == mode).map(|m| ModeView {
-            spans: &m.sc,
-            operators: &m.oc,
-            committed: m.committed,
-            trigger: m.trigger,
+        self.modes.iter().find(|s| s.mode == mode).map(|s| ModeView {
+            spans: &s.sc,
+            operators: &s.oc,
+            committed: s.committed,
+            trigger: s.trigger,
         })
     }
 
@@ -301,8 +321,14 @@ impl Maintainer {
         self.effects.push(Output::Refused { request, reason });
     }
 
-    pub(super) fn mode_index(&self, mode: Mode) -> Option<usize> {
-        self.modes.iter().position(|m| m.mode == mode)
+    /// Whether the maintainer schedules `mode` (redo only when enabled).
+    pub(super) fn has_mode(&self, mode: Mode) -> bool {
+        self.modes.iter().any(|s| s.mode == mode)
+    }
+
+    /// The modes scheduled, as a list the caller can hold while it mutates `self`.
+    pub(super) fn mode_list(&self) -> Vec<Mode> {
+        self.modes.iter().map(|s| s.mode).collect()
     }
 
     pub(super) fn ready_nodes(&self) -> Vec<NodeId> {
@@ -320,18 +346,18 @@ impl Maintainer {
             self.send_post_bootstrap();
             self.next_post_bootstrap_ms = now_ms.saturating_add(self.cfg.bootstrap_resend_ms);
         }
-        for m in 0..self.modes.len() {
-            self.schedule_absent(now_ms, m);
+        for mode in self.mode_list() {
+            self.schedule_absent(now_ms, mode);
         }
         if self.cfg.balance && now_ms.saturating_sub(self.last_balance_ms) >= self.cfg.balance_interval_ms {
             self.last_balance_ms = now_ms;
-            for m in 0..self.modes.len() {
-                self.balance(now_ms, m);
+            for mode in self.mode_list() {
+                self.balance(now_ms, mode);
             }
         }
-        for m in 0..self.modes.len() {
-            self.send_due(now_ms, m);
-            self.advance_checkpoint(m);
+        for mode in self.mode_list() {
+            self.send_due(now_ms, mode);
+            self.advance_checkpoint(mode);
         }
         self.send_orphan_removes(now_ms);
     }
@@ -355,7 +381,7 @@ impl Maintainer {
     pub(super) fn bootstrap_request(&self, node: &NodeId) -> BootstrapRequest {
         let own = *node == self.cfg.node;
         let trigger =
-            |mode| own.then(|| self.modes.iter().find(|m| m.mode == mode).map(|m| m.trigger)).flatten();
+            |mode| own.then(|| self.modes.iter().find(|s| s.mode == mode).map(|s| s.trigger)).flatten();
         BootstrapRequest {
             changefeed: self.cfg.changefeed.clone(),
             config: Vec::new(),
@@ -377,9 +403,9 @@ impl Maintainer {
         self.send(self.cfg.node.clone(), message);
     }
 
-    pub(super) fn send_due(&mut self, now_ms: u64, m: usize) {
+    pub(super) fn send_due(&mut self, now_ms: u64, mode: Mode) {
         let changefeed = self.cfg.changefeed.clone();
-        let state = &mut self.modes[m];
+        let state = &mut self.modes[mode];
         let ctx = MessageContext {
             sc: &state.sc,
             epoch: self.cfg.epoch,
@@ -405,7 +431,7 @@ impl Maintainer {
         for (to, message) in messages {
             self.send(to, message);
         }
-        self.apply(m, changes);
+        self.apply(mode, changes);
     }
 
     pub(super) fn send_orphan_removes(&mut self, now_ms: u64) {
@@ -429,43 +455,42 @@ impl Maintainer {
     // ---- span-controller changes ----
 
     /// Applies operator changes in order, then reaps finished operators.
-    pub(super) fn apply(&mut self, m: usize, changes: Vec<Change>) {
+    pub(super) fn apply(&mut self, mode: Mode, changes: Vec<Change>) {
         let mut evictions = Vec::new();
         for change in changes {
             match change {
                 // After the reap: the finished merge and its occupies still hold the spans.
                 Change::Evict { guard, on } => evictions.push((guard, on)),
-                change => self.apply_one(m, change),
+                change => self.apply_one(mode, change),
             }
         }
-        let mode = self.modes[m].mode;
-        for f in self.modes[m].oc.reap() {
+        for f in self.modes[mode].oc.reap() {
             self.effects.push(Output::OperatorFinished { mode, id: f.id, kind: f.kind, outcome: f.outcome });
         }
         for (guard, on) in evictions {
-            self.evict(m, guard, on);
+            self.evict(mode, guard, on);
         }
     }
 
     /// Removes a failed merge's source from `on`, then hands its span to the scheduler.
-    pub(super) fn evict(&mut self, m: usize, guard: Guard, on: NodeId) {
-        let Some(record) = self.modes[m].sc.get_guarded(guard).cloned() else { return };
+    pub(super) fn evict(&mut self, mode: Mode, guard: Guard, on: NodeId) {
+        let Some(record) = self.modes[mode].sc.get_guarded(guard).cloned() else { return };
         if record.node.as_ref() != Some(&on) {
             return;
         }
         if self.cfg.mutation.has(Mutation::MergeSourcesNotEvicted) {
-            self.apply_one(m, Change::Reclaim { guard, on });
+            self.apply_one(mode, Change::Reclaim { guard, on });
             return;
         }
         let op = Operator::remove(&record, on.clone(), OperatorType::Move, AfterRemove::MarkAbsent);
-        if self.admit(0, m, op).is_err() {
+        if self.admit(0, mode, op).is_err() {
             // Cannot happen once the merge is reaped; never leave the record unbound meanwhile.
-            self.apply_one(m, Change::Reclaim { guard, on });
+            self.apply_one(mode, Change::Reclaim { guard, on });
         }
     }
 
-    pub(super) fn apply_one(&mut self, m: usize, change: Change) {
-        let state = &mut self.modes[m];
+    pub(super) fn apply_one(&mut self, mode: Mode, change: Change) {
+        let state = &mut self.modes[mode];
         // Every change is guarded; a stale one is a no-op by design (I6), so results are ignored.
         match change {
             Change::Schedule { guard, from, to } => {
@@ -481,7 +506,7 @@ impl Maintainer {
                 let _ = state.sc.transition(guard, None, None, SpanState::Absent, None);
             }
             // Deferred by `apply`; one arriving here alone is evicted at once.
-            Change::Evict { guard, on } => self.evict(m, guard, on),
+            Change::Evict { guard, on } => self.evict(mode, guard, on),
             Change::Reclaim { guard, on } => {
                 let stopped = state.sc.get_guarded(guard).is_some_and(|r| {
                     matches!(r.component, ComponentState::Stopped | ComponentState::Removed)
@@ -493,8 +518,8 @@ impl Maintainer {
                 let _ = state.sc.transition(guard, None, None, SpanState::Absent, None);
             }
             Change::Renew(guard) => {
-                if let Ok(old) = self.modes[m].sc.delete(guard) {
-                    self.insert_absent(m, old.span, old.schema_id, old.checkpoint);
+                if let Ok(old) = self.modes[mode].sc.delete(guard) {
+                    self.insert_absent(mode, old.span, old.schema_id, old.checkpoint);
                 }
             }
             Change::Delete(guard) => {
@@ -503,11 +528,11 @@ impl Maintainer {
             Change::RaiseCheckpoint(guard, ts) => {
                 let _ = state.sc.raise_checkpoint(guard, ts);
             }
-            Change::Repair(table) => self.repair(m, table),
+            Change::Repair(table) => self.repair(mode, table),
             Change::Split { guard, into, checkpoint } => {
-                if let Ok(old) = self.modes[m].sc.delete(guard) {
+                if let Ok(old) = self.modes[mode].sc.delete(guard) {
                     for span in into {
-                        self.insert_absent(m, span, old.schema_id, checkpoint);
+                        self.insert_absent(mode, span, old.schema_id, checkpoint);
                     }
                 }
             }
@@ -518,7 +543,7 @@ impl Maintainer {
     /// Inserts an absent record with a fresh id, unless its table is not live (I8).
     pub(super) fn insert_absent(
         &mut self,
-        m: usize,
+        mode: Mode,
         span: TableSpan,
         schema_id: i64,
         checkpoint: Ts,
@@ -528,51 +553,50 @@ impl Maintainer {
             return None;
         }
         let id = self.mint();
-        let checkpoint = checkpoint.max(self.modes[m].committed);
+        let checkpoint = checkpoint.max(self.modes[mode].committed);
         let new =
             NewSpan { id, span, schema_id, checkpoint, component: ComponentState::Working, block: None };
-        self.modes[m].sc.insert(new, SpanState::Absent, None)
+        self.modes[mode].sc.insert(new, SpanState::Absent, None)
     }
 
     /// Adds absent records for the uncovered parts of a live table.
-    pub(super) fn repair(&mut self, m: usize, table: TableKey) {
+    pub(super) fn repair(&mut self, mode: Mode, table: TableKey) {
         let Some((info, since)) = self.live.get(&table).copied() else { return };
         let whole = TableSpan::whole_table(table.0, table.1);
         let parts = self.cfg.table_spans.get(&table).copied().unwrap_or(1);
-        if parts > 1 && !self.modes[m].sc.has_table(table) {
+        if parts > 1 && !self.modes[mode].sc.has_table(table) {
             for part in whole.split_even(parts).unwrap_or_else(|| vec![whole.clone()]) {
-                self.insert_absent(m, part, info.schema_id, since);
+                self.insert_absent(mode, part, info.schema_id, since);
             }
             return;
         }
-        for hole in self.modes[m].sc.holes(&whole) {
-            self.insert_absent(m, hole, info.schema_id, since);
+        for hole in self.modes[mode].sc.holes(&whole) {
+            self.insert_absent(mode, hole, info.schema_id, since);
         }
     }
 
     // ---- heartbeats ----
 
-    pub(super) fn on_status(&mut self, _now_ms: u64, m: usize, from: &NodeId, status: &DispatcherStatus) {
+    pub(super) fn on_status(&mut self, _now_ms: u64, mode: Mode, from: &NodeId, status: &DispatcherStatus) {
         let (id, state) = (status.id, status.state);
         let terminal = matches!(state, ComponentState::Stopped | ComponentState::Removed);
-        let mode = self.modes[m].mode;
-        if id == self.modes[m].trigger {
+        if id == self.modes[mode].trigger {
             return;
         }
         if terminal {
             self.orphans.remove(&(from.clone(), mode, id));
         }
         // A merge source counts too: its occupy operator is registered under its id.
-        let had_operator = self.modes[m].oc.get(id).is_some();
+        let had_operator = self.modes[mode].oc.get(id).is_some();
         if terminal && self.cfg.mutation.has(Mutation::SourceStoppedAcceptsMerge) {
             // The fault re-opened: a source's Stopped is taken for the merge taken up.
             let changes =
-                self.modes[m].oc.on_status(from, id, ComponentState::WaitingMerge, status.checkpoint_ts);
-            self.apply(m, changes);
+                self.modes[mode].oc.on_status(from, id, ComponentState::WaitingMerge, status.checkpoint_ts);
+            self.apply(mode, changes);
         }
-        let changes = self.modes[m].oc.on_status(from, id, state, status.checkpoint_ts);
-        self.apply(m, changes);
-        let sc = &mut self.modes[m].sc;
+        let changes = self.modes[mode].oc.on_status(from, id, state, status.checkpoint_ts);
+        self.apply(mode, changes);
+        let sc = &mut self.modes[mode].sc;
         let Some(record) = sc.get(id) else {
             if !terminal && !had_operator {
                 // Unknown to us and alive: an orphan (C2). Removed even if not Working.
@@ -583,7 +607,7 @@ impl Maintainer {
         if record.node.as_ref() != Some(from) {
             // Bound elsewhere (or absent). A live copy here that no operator explains is removed
             // rather than ignored forever (C2: no orphans).
-            if !terminal && !had_operator && self.modes[m].oc.get(id).is_none() {
+            if !terminal && !had_operator && self.modes[mode].oc.get(id).is_none() {
                 self.remove_orphan(from.clone(), mode, id);
             }
             return;
@@ -592,16 +616,16 @@ impl Maintainer {
         // incarnation of the id on this node (a stale answer overtaken by the new dispatcher's
         // Working): it must not unbind a dispatcher that runs.
         let accepted = sc.update_status(id, from, state, status.checkpoint_ts);
-        if terminal && accepted && !had_operator && self.modes[m].oc.get(id).is_none() {
-            self.terminal_without_operator(m, id);
+        if terminal && accepted && !had_operator && self.modes[mode].oc.get(id).is_none() {
+            self.terminal_without_operator(mode, id);
         }
     }
 
     /// A bound span's dispatcher stopped and no operator expected it. The record exists, so the
     /// span is still wanted: unless another replicating span of the table covers it (a merge whose
     /// journal was lost), it is placed again.
-    pub(super) fn terminal_without_operator(&mut self, m: usize, id: DispatcherId) {
-        let sc = &self.modes[m].sc;
+    pub(super) fn terminal_without_operator(&mut self, mode: Mode, id: DispatcherId) {
+        let sc = &self.modes[mode].sc;
         let Some(record) = sc.get(id) else { return };
         let covered = sc.table(record.table()).any(|o| {
             o.id != id
@@ -612,7 +636,7 @@ impl Maintainer {
         });
         let guard = record.guard();
         let change = if covered { Change::Delete(guard) } else { Change::Absent(guard) };
-        self.apply(m, vec![change]);
+        self.apply(mode, vec![change]);
     }
 
     // ---- membership ----
@@ -638,19 +662,19 @@ impl Maintainer {
         match self.lifecycle {
             Lifecycle::Bootstrapping => self.try_finish_bootstrap(now_ms),
             Lifecycle::Running => {
-                for m in 0..self.modes.len() {
-                    self.modes[m].watermarks.remove(node);
+                for mode in self.mode_list() {
+                    self.modes[mode].watermarks.remove(node);
                     // Records bound there without an operator go back to the scheduler; every
                     // operator then decides for itself (C1 exact tiling, C3 no stuck operators).
-                    let lost: Vec<Guard> = self.modes[m]
+                    let lost: Vec<Guard> = self.modes[mode]
                         .sc
                         .on_node(node)
-                        .filter(|id| self.modes[m].oc.get(*id).is_none())
-                        .filter_map(|id| self.modes[m].sc.get(id).map(SpanRecord::guard))
+                        .filter(|id| self.modes[mode].oc.get(*id).is_none())
+                        .filter_map(|id| self.modes[mode].sc.get(id).map(SpanRecord::guard))
                         .collect();
-                    self.apply(m, lost.into_iter().map(Change::Absent).collect());
-                    let changes = self.modes[m].oc.on_node_removed(node);
-                    self.apply(m, changes);
+                    self.apply(mode, lost.into_iter().map(Change::Absent).collect());
+                    let changes = self.modes[mode].oc.on_node_removed(node);
+                    self.apply(mode, changes);
                 }
             }
             Lifecycle::Removing => {}
@@ -660,10 +684,10 @@ impl Maintainer {
     // ---- schedulers ----
 
     /// Admits an operator and applies its start changes.
-    pub(super) fn admit(&mut self, now_ms: u64, m: usize, op: Operator) -> Result<(), Refusal> {
-        let state = &mut self.modes[m];
+    pub(super) fn admit(&mut self, now_ms: u64, mode: Mode, op: Operator) -> Result<(), Refusal> {
+        let state = &mut self.modes[mode];
         let changes = state.oc.admit(op, &state.sc, now_ms)?;
-        self.apply(m, changes);
+        self.apply(mode, changes);
         Ok(())
     }
 
@@ -675,7 +699,7 @@ impl Maintainer {
     pub(super) fn admit_merge(
         &mut self,
         now_ms: u64,
-        m: usize,
+        mode: Mode,
         target: Guard,
         node: NodeId,
         sources: Vec<Guard>,
@@ -683,22 +707,22 @@ impl Maintainer {
     ) -> Result<(), Refusal> {
         let mut occupied = Vec::new();
         for g in &sources {
-            let op = self.modes[m].sc.get_guarded(*g).and_then(|r| Operator::occupy(r, target.id));
+            let op = self.modes[mode].sc.get_guarded(*g).and_then(|r| Operator::occupy(r, target.id));
             let result = match op {
-                Some(op) => self.admit(now_ms, m, op),
+                Some(op) => self.admit(now_ms, mode, op),
                 None => Err(Refusal::NoSpan),
             };
             if let Err(why) = result {
                 for id in occupied {
-                    let changes = self.modes[m].oc.cancel(id);
-                    self.apply(m, changes);
+                    let changes = self.modes[mode].oc.cancel(id);
+                    self.apply(mode, changes);
                 }
                 return Err(why);
             }
             occupied.push(g.id);
         }
         let op = {
-            let sc = &self.modes[m].sc;
+            let sc = &self.modes[mode].sc;
             let record = sc.get_guarded(target).ok_or(Refusal::NoSpan)?;
             let max = self.cfg.merge_sends_max;
             if restored && !self.cfg.mutation.has(Mutation::RestoredMergeUnaccepted) {
@@ -707,10 +731,10 @@ impl Maintainer {
                 Operator::merge(record, node, sources, max)
             }
         };
-        if let Err(why) = self.admit(now_ms, m, op) {
+        if let Err(why) = self.admit(now_ms, mode, op) {
             for id in occupied {
-                let changes = self.modes[m].oc.cancel(id);
-                self.apply(m, changes);
+                let changes = self.modes[mode].oc.cancel(id);
+                self.apply(mode, changes);
             }
             return Err(why);
         }

@@ -27,12 +27,12 @@ impl Maintainer {
         let whole = TableSpan::whole_table(key.0, key.1);
         let parts =
             if spans > 1 { whole.split_even(spans).unwrap_or_else(|| vec![whole]) } else { vec![whole] };
-        for m in 0..self.modes.len() {
-            if self.modes[m].sc.has_table(key) {
+        for mode in self.mode_list() {
+            if self.modes[mode].sc.has_table(key) {
                 continue;
             }
             for span in parts.clone() {
-                self.insert_absent(m, span, table.schema_id, commit_ts);
+                self.insert_absent(mode, span, table.schema_id, commit_ts);
             }
         }
     }
@@ -43,8 +43,8 @@ impl Maintainer {
         let key = (table.keyspace_id, table.table_id);
         self.live.remove(&key);
         self.dropped.insert(key);
-        for m in 0..self.modes.len() {
-            let records: Vec<SpanRecord> = self.modes[m].sc.table(key).cloned().collect();
+        for mode in self.mode_list() {
+            let records: Vec<SpanRecord> = self.modes[mode].sc.table(key).cloned().collect();
             // 1. Capture each bound record's node before any cancel hook can move it.
             let removes: Vec<Operator> = records
                 .iter()
@@ -56,16 +56,16 @@ impl Maintainer {
             // 2. Cancel every operator on the table's ids (including Removes already running).
             let ids: BTreeSet<DispatcherId> = records.iter().map(|r| r.id).collect();
             for id in &ids {
-                let changes = self.modes[m].oc.cancel(*id);
-                self.apply(m, changes);
+                let changes = self.modes[mode].oc.cancel(*id);
+                self.apply(mode, changes);
             }
             // 3. Delete the records.
             for r in &records {
-                let _ = self.modes[m].sc.delete(r.guard());
+                let _ = self.modes[mode].sc.delete(r.guard());
             }
             // 4. Remove the dispatchers from the captured nodes.
             for op in removes {
-                let _ = self.admit(now_ms, m, op);
+                let _ = self.admit(now_ms, mode, op);
             }
         }
     }
@@ -79,7 +79,7 @@ impl Maintainer {
             state.oc.quiesce();
         }
         self.lifecycle = Lifecycle::Removing;
-        self.triggers_left = self.modes.iter().map(|m| m.trigger).collect();
+        self.triggers_left = self.modes.iter().map(|s| s.trigger).collect();
         self.next_trigger_remove_ms = now_ms;
         self.send_trigger_removes(now_ms);
     }
@@ -109,7 +109,7 @@ impl Maintainer {
         match event {
             Event::Tick => self.send_trigger_removes(now_ms),
             Event::Heartbeat { from, heartbeat } if from == self.cfg.node => {
-                let mine: Vec<DispatcherId> = self.modes.iter().map(|m| m.trigger).collect();
+                let mine: Vec<DispatcherId> = self.modes.iter().map(|s| s.trigger).collect();
                 for s in heartbeat.statuses.iter().filter(|s| mine.contains(&s.id)) {
                     if matches!(s.state, ComponentState::Stopped | ComponentState::Removed) {
                         self.triggers_left.retain(|t| *t != s.id);

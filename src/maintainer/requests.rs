@@ -12,17 +12,17 @@ use super::spans::{Guard, NewSpan, SpanRecord, SpanState};
 impl Maintainer {
     pub(super) fn request_move(&mut self, now_ms: u64, mode: Mode, id: DispatcherId, to: NodeId) {
         const R: &str = "move";
-        let Some(m) = self.running_mode(R, mode) else { return };
+        let Some(mode) = self.running_mode(R, mode) else { return };
         if !self.nodes.get(&to).is_some_and(|i| i.ready) {
             return self.refuse(R, format!("node {to} is not a ready member"));
         }
-        let op = match self.modes[m].sc.get(id) {
+        let op = match self.modes[mode].sc.get(id) {
             Some(r) if r.state == SpanState::Replicating => Operator::moving(r, to),
             Some(r) => return self.refuse(R, format!("span {id} is {:?}", r.state)),
             None => return self.refuse(R, format!("no span {id} in {mode:?} mode")),
         };
         if let Some(op) = op {
-            if let Err(why) = self.admit(now_ms, m, op) {
+            if let Err(why) = self.admit(now_ms, mode, op) {
                 self.refuse(R, format!("{why:?}"));
             }
         }
@@ -30,8 +30,8 @@ impl Maintainer {
 
     pub(super) fn request_split(&mut self, now_ms: u64, mode: Mode, id: DispatcherId, into: usize) {
         const R: &str = "split";
-        let Some(m) = self.running_mode(R, mode) else { return };
-        let op = match self.modes[m].sc.get(id) {
+        let Some(mode) = self.running_mode(R, mode) else { return };
+        let op = match self.modes[mode].sc.get(id) {
             Some(r) if r.state == SpanState::Replicating => match r.span.split_even(into) {
                 Some(parts) => Operator::split(r, parts),
                 None => return self.refuse(R, format!("span {:?} cannot be cut into {into}", r.span)),
@@ -40,7 +40,7 @@ impl Maintainer {
             None => return self.refuse(R, format!("no span {id} in {mode:?} mode")),
         };
         if let Some(op) = op {
-            if let Err(why) = self.admit(now_ms, m, op) {
+            if let Err(why) = self.admit(now_ms, mode, op) {
                 self.refuse(R, format!("{why:?}"));
             }
         }
@@ -48,8 +48,8 @@ impl Maintainer {
 
     pub(super) fn request_merge(&mut self, now_ms: u64, mode: Mode, ids: &[DispatcherId]) {
         const R: &str = "merge";
-        let Some(m) = self.running_mode(R, mode) else { return };
-        let sc = &self.modes[m].sc;
+        let Some(mode) = self.running_mode(R, mode) else { return };
+        let sc = &self.modes[mode].sc;
         let records: Option<Vec<&SpanRecord>> = ids.iter().map(|id| sc.get(*id)).collect();
         let Some(records) = records else { return self.refuse(R, "unknown span".into()) };
         let node = records.first().and_then(|r| r.node.clone());
@@ -72,24 +72,24 @@ impl Maintainer {
             component: ComponentState::Preparing,
             block: None,
         };
-        let Some(target) = self.modes[m].sc.insert(new, SpanState::Scheduling, Some(node.clone())) else {
+        let Some(target) = self.modes[mode].sc.insert(new, SpanState::Scheduling, Some(node.clone())) else {
             return self.refuse(R, "merged id taken".into());
         };
-        if let Err(why) = self.admit_merge(now_ms, m, target, node, guards, false) {
-            let _ = self.modes[m].sc.delete(target);
+        if let Err(why) = self.admit_merge(now_ms, mode, target, node, guards, false) {
+            let _ = self.modes[mode].sc.delete(target);
             self.refuse(R, format!("{why:?}"));
         }
     }
 
-    pub(super) fn running_mode(&mut self, request: &'static str, mode: Mode) -> Option<usize> {
+    pub(super) fn running_mode(&mut self, request: &'static str, mode: Mode) -> Option<Mode> {
         if self.lifecycle != Lifecycle::Running {
             self.refuse(request, "the maintainer is not bootstrapped".into());
             return None;
         }
-        let m = self.mode_index(mode);
-        if m.is_none() {
+        if !self.has_mode(mode) {
             self.refuse(request, format!("{mode:?} mode is not enabled"));
+            return None;
         }
-        m
+        Some(mode)
     }
 }

@@ -2,7 +2,7 @@
 
 use std::collections::BTreeMap;
 
-use crate::ids::{DispatcherId, NodeId};
+use crate::ids::{DispatcherId, Mode, NodeId};
 use crate::messages::OperatorType;
 
 use super::core::Maintainer;
@@ -12,24 +12,24 @@ use super::spans::SpanState;
 impl Maintainer {
     /// Basic scheduler: absent spans to the ready node with the fewest spans of the mode, while
     /// fewer than `max_in_flight` operators are in flight.
-    pub(super) fn schedule_absent(&mut self, now_ms: u64, m: usize) {
+    pub(super) fn schedule_absent(&mut self, now_ms: u64, mode: Mode) {
         let nodes = self.ready_nodes();
         if nodes.is_empty() {
             return;
         }
-        let budget = self.cfg.max_in_flight.saturating_sub(self.modes[m].oc.len());
+        let budget = self.cfg.max_in_flight.saturating_sub(self.modes[mode].oc.len());
         if budget == 0 {
             return;
         }
         let mut load: BTreeMap<NodeId, usize> =
-            nodes.iter().map(|n| (n.clone(), self.modes[m].sc.count_on(n))).collect();
-        let absent: Vec<DispatcherId> = self.modes[m].sc.absent().take(budget).collect();
+            nodes.iter().map(|n| (n.clone(), self.modes[mode].sc.count_on(n))).collect();
+        let absent: Vec<DispatcherId> = self.modes[mode].sc.absent().take(budget).collect();
         for id in absent {
-            let Some(record) = self.modes[m].sc.get(id) else { continue };
+            let Some(record) = self.modes[mode].sc.get(id) else { continue };
             let Some((dest, _)) = load.iter().min_by_key(|(n, c)| (**c, (*n).clone())) else { return };
             let dest = dest.clone();
             let op = Operator::add(record, dest.clone(), OperatorType::Add);
-            if self.admit(now_ms, m, op).is_ok() {
+            if self.admit(now_ms, mode, op).is_ok() {
                 *load.entry(dest).or_default() += 1;
             }
         }
@@ -37,8 +37,8 @@ impl Maintainer {
 
     /// Balance scheduler: when nothing is in flight and nothing is absent, move spans from the
     /// most to the least loaded ready node until counts differ by at most one (bounded per round).
-    pub(super) fn balance(&mut self, now_ms: u64, m: usize) {
-        let state = &self.modes[m];
+    pub(super) fn balance(&mut self, now_ms: u64, mode: Mode) {
+        let state = &self.modes[mode];
         if !state.oc.is_empty() || state.sc.absent_len() > 0 {
             return;
         }
@@ -60,14 +60,14 @@ impl Maintainer {
             if hc <= lc + 1 {
                 return;
             }
-            let sc = &self.modes[m].sc;
+            let sc = &self.modes[mode].sc;
             let candidate = sc
                 .on_node(&hi)
                 .filter_map(|id| sc.get(id))
-                .find(|r| r.state == SpanState::Replicating && self.modes[m].oc.get(r.id).is_none())
+                .find(|r| r.state == SpanState::Replicating && self.modes[mode].oc.get(r.id).is_none())
                 .and_then(|r| Operator::moving(r, lo.clone()));
             let Some(op) = candidate else { return };
-            if self.admit(now_ms, m, op).is_err() {
+            if self.admit(now_ms, mode, op).is_err() {
                 return;
             }
             *load.entry(hi).or_default() -= 1;
