@@ -15,10 +15,10 @@ use std::time::{Duration, Instant};
 use criterion::{criterion_group, criterion_main, BatchSize, BenchmarkId, Criterion, Throughput};
 use dispatcher_core::ids::{ChangefeedId, DispatcherId, Epoch, Mode, NodeId};
 use dispatcher_core::messages::*;
-use dispatcher_core::node::heartbeat::{Collector, HeartbeatConfig, RoundKind};
+use dispatcher_core::node::{Collector, HeartbeatConfig, RoundKind};
 use dispatcher_core::node::{DispatcherManager, Effect, ManagerConfig, StatusHandle};
 use dispatcher_core::span::TableSpan;
-use dispatcher_core::wire::encode::heartbeat_to_vec;
+use dispatcher_core::wire::heartbeat_to_vec;
 use dispatcher_core::wire::pb;
 use prost::Message;
 
@@ -71,6 +71,12 @@ struct Progress {
     #[allow(dead_code)] // reason: carried so the baselines move the same payload as the slot
     resolved_ts: u64,
     rate: f32,
+}
+
+impl Progress {
+    fn at(id: DispatcherId, ts: u64) -> Self {
+        Progress { id, checkpoint_ts: ts, resolved_ts: ts, rate: 1.0 }
+    }
 }
 
 fn status_of(p: &Progress) -> DispatcherStatus {
@@ -139,17 +145,9 @@ fn ingest(design: Design, producers: u64, iters: u64) -> Duration {
                     let ts = 100 + i;
                     match design {
                         Design::Coalescer => drop(std::hint::black_box(dm.report_progress(h, ts, ts, 1.0))),
-                        Design::Channel => tx
-                            .send(Progress {
-                                id: h.record().id,
-                                checkpoint_ts: ts,
-                                resolved_ts: ts,
-                                rate: 1.0,
-                            })
-                            .unwrap(),
+                        Design::Channel => tx.send(Progress::at(h.record().id, ts)).unwrap(),
                         Design::MutexMap => {
-                            let p =
-                                Progress { id: h.record().id, checkpoint_ts: ts, resolved_ts: ts, rate: 1.0 };
+                            let p = Progress::at(h.record().id, ts);
                             map.lock().unwrap().insert(p.id, p);
                         }
                     }
@@ -174,13 +172,12 @@ fn ingest(design: Design, producers: u64, iters: u64) -> Duration {
 fn ingestion(c: &mut Criterion) {
     let mut group = c.benchmark_group("status_ingest");
     group.throughput(Throughput::Elements(1));
-    for design in [Design::Coalescer, Design::Channel, Design::MutexMap] {
+    for (design, name) in [
+        (Design::Coalescer, "coalescer"),
+        (Design::Channel, "mpsc_per_update_baseline"),
+        (Design::MutexMap, "mutex_hashmap_baseline"),
+    ] {
         for producers in [1u64, 2] {
-            let name = match design {
-                Design::Coalescer => "coalescer",
-                Design::Channel => "mpsc_per_update_baseline",
-                Design::MutexMap => "mutex_hashmap_baseline",
-            };
             group.bench_with_input(BenchmarkId::new(name, format!("{producers}p")), &producers, |b, &p| {
                 b.iter_custom(|iters| ingest(design, p, iters.max(p)))
             });
@@ -197,18 +194,19 @@ fn round(c: &mut Criterion) {
     let mut collector = Collector::new(&dm);
     let _ = collector.round(&dm, RoundKind::Periodic);
     let mut ts = 1000u64;
+    let mut dirty = || {
+        ts += 1;
+        for h in &handles {
+            let _ = dm.report_progress(h, ts, ts, 1.0);
+        }
+    };
     for (name, kind) in [
         ("coalescer_state_change_round", RoundKind::StateChange),
         ("coalescer_periodic_round", RoundKind::Periodic),
     ] {
         group.bench_function(name, |b| {
             b.iter_batched(
-                || {
-                    ts += 1;
-                    for h in &handles {
-                        let _ = dm.report_progress(h, ts, ts, 1.0);
-                    }
-                },
+                &mut dirty,
                 |()| {
                     let out = collector.round(&dm, kind);
                     assert_eq!(out[0].request.statuses.len(), DISPATCHERS as usize);
@@ -219,22 +217,10 @@ fn round(c: &mut Criterion) {
         });
     }
     group.bench_function("coalescer_state_change_round_without_encode", |b| {
-        b.iter_batched(
-            || {
-                ts += 1;
-                for h in &handles {
-                    let _ = dm.report_progress(h, ts, ts, 1.0);
-                }
-            },
-            |()| collector.round(&dm, RoundKind::StateChange),
-            BatchSize::PerIteration,
-        )
+        b.iter_batched(&mut dirty, |()| collector.round(&dm, RoundKind::StateChange), BatchSize::PerIteration)
     });
-    let built = collector.round(&dm, RoundKind::StateChange);
-    let _ = built;
-    for h in &handles {
-        let _ = dm.report_progress(h, ts + 1, ts + 1, 1.0);
-    }
+    let _ = collector.round(&dm, RoundKind::StateChange);
+    dirty();
     let built = collector.round(&dm, RoundKind::StateChange);
     group.bench_function("encode_only_direct", |b| b.iter(|| heartbeat_to_vec(&built[0].request).len()));
     group.bench_function("encode_only_via_prost_tree", |b| {
@@ -248,7 +234,7 @@ fn round(c: &mut Criterion) {
                 ts += 1;
                 let mut m = map.lock().unwrap();
                 for id in &ids {
-                    m.insert(*id, Progress { id: *id, checkpoint_ts: ts, resolved_ts: ts, rate: 1.0 });
+                    m.insert(*id, Progress::at(*id, ts));
                 }
             },
             |()| {
@@ -264,7 +250,7 @@ fn round(c: &mut Criterion) {
             || {
                 ts += 1;
                 for id in &ids {
-                    tx.send(Progress { id: *id, checkpoint_ts: ts, resolved_ts: ts, rate: 1.0 }).unwrap();
+                    tx.send(Progress::at(*id, ts)).unwrap();
                 }
             },
             |()| encode(rx.try_iter().map(|p| status_of(&p)).collect()),

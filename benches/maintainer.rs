@@ -22,7 +22,7 @@ use std::hint::black_box;
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
 use dispatcher_core::ids::{ChangefeedId, DispatcherId, Epoch, Mode, NodeId};
 use dispatcher_core::maintainer::{
-    Ddl, Event, Maintainer, MaintainerConfig, MemorySchema, Output, TableInfo,
+    Ddl, Event, Lifecycle, Maintainer, MaintainerConfig, MemorySchema, Output, TableInfo,
 };
 use dispatcher_core::messages::*;
 use dispatcher_core::span::TableSpan;
@@ -92,11 +92,14 @@ fn fresh(schema: &MemorySchema) -> Maintainer {
     m
 }
 
-fn recover(m: &mut Maintainer, decoded: Vec<(NodeId, BootstrapResponse)>) {
+/// Steps the decoded responses through `m`, which ends running, and hands `m` back (for the
+/// benches to drop outside the timing).
+fn recover(mut m: Maintainer, decoded: Vec<(NodeId, BootstrapResponse)>) -> Maintainer {
     for (from, response) in decoded {
-        let effects = m.step(1, Event::BootstrapResponse { from, response });
-        black_box(effects);
+        black_box(m.step(1, Event::BootstrapResponse { from, response }));
     }
+    assert!(m.lifecycle() == Lifecycle::Running);
+    m
 }
 
 fn bootstrap_recovery(c: &mut Criterion) {
@@ -107,26 +110,11 @@ fn bootstrap_recovery(c: &mut Criterion) {
     g.throughput(Throughput::Elements((TABLES as u64) * SPANS_PER_TABLE as u64));
     g.bench_function("decode_only", |b| b.iter(|| black_box(decode(&responses))));
     g.bench_function("rebuild_only", |b| {
-        b.iter_batched(
-            || (fresh(&schema), decode(&responses)),
-            |(mut m, decoded)| {
-                recover(&mut m, decoded);
-                assert!(m.lifecycle() == dispatcher_core::maintainer::Lifecycle::Running);
-                m // dropped outside the timing
-            },
-            BatchSize::PerIteration,
-        )
+        let setup = || (fresh(&schema), decode(&responses));
+        b.iter_batched(setup, |(m, decoded)| recover(m, decoded), BatchSize::PerIteration)
     });
     g.bench_function("decode_and_rebuild", |b| {
-        b.iter_batched(
-            || fresh(&schema),
-            |mut m| {
-                recover(&mut m, decode(&responses));
-                assert!(m.lifecycle() == dispatcher_core::maintainer::Lifecycle::Running);
-                m // dropped outside the timing
-            },
-            BatchSize::PerIteration,
-        )
+        b.iter_batched(|| fresh(&schema), |m| recover(m, decode(&responses)), BatchSize::PerIteration)
     });
     g.finish();
 }
@@ -134,36 +122,35 @@ fn bootstrap_recovery(c: &mut Criterion) {
 fn heartbeat_statuses(c: &mut Criterion) {
     const BATCH: usize = 2048;
     let schema = schema();
-    let mut m = fresh(&schema);
-    recover(&mut m, decode(&encoded_responses()));
+    let mut m = recover(fresh(&schema), decode(&encoded_responses()));
     // The statuses node 3 would send: 2,048 of its dispatchers, all Working.
     let ids: Vec<DispatcherId> = {
         let view = m.view(Mode::Default).unwrap();
         view.spans.on_node(&node(3)).take(BATCH).collect()
     };
-    let heartbeat = |ckpt: u64| Heartbeat {
-        watermark: Some(Watermark { checkpoint_ts: 200, resolved_ts: 200, seq: 1 }),
-        statuses: ids
-            .iter()
-            .map(|id| DispatcherStatus {
-                id: *id,
-                mode: Mode::Default,
-                state: ComponentState::Working,
-                checkpoint_ts: ckpt,
-                event_size_per_second: 0.0,
-            })
-            .collect(),
-        ..Default::default()
+    let mut ckpt = 200;
+    let mut next_heartbeat = || {
+        ckpt += 1;
+        Heartbeat {
+            watermark: Some(Watermark { checkpoint_ts: 200, resolved_ts: 200, seq: 1 }),
+            statuses: ids
+                .iter()
+                .map(|id| DispatcherStatus {
+                    id: *id,
+                    mode: Mode::Default,
+                    state: ComponentState::Working,
+                    checkpoint_ts: ckpt,
+                    event_size_per_second: 0.0,
+                })
+                .collect(),
+            ..Default::default()
+        }
     };
     let mut g = c.benchmark_group("heartbeat_statuses_at_1m_spans");
     g.throughput(Throughput::Elements(BATCH as u64));
-    let mut ckpt = 200;
     g.bench_function("maintainer_step", |b| {
         b.iter_batched(
-            || {
-                ckpt += 1;
-                heartbeat(ckpt)
-            },
+            &mut next_heartbeat,
             |hb| {
                 let effects: Vec<Output> = m.step(2, Event::Heartbeat { from: node(3), heartbeat: hb });
                 debug_assert!(effects.is_empty());
@@ -176,10 +163,7 @@ fn heartbeat_statuses(c: &mut Criterion) {
         ids.iter().map(|id| (*id, (ComponentState::Working, 200))).collect();
     g.bench_function("hashmap_accumulator", |b| {
         b.iter_batched(
-            || {
-                ckpt += 1;
-                heartbeat(ckpt)
-            },
+            &mut next_heartbeat,
             |hb| {
                 for s in &hb.statuses {
                     if let Some(slot) = baseline.get_mut(&s.id) {

@@ -2,7 +2,7 @@
 //!
 //! Normal builds use `std` atomics, [`papaya`] for lock-free maps and [`arc_swap`] for read-mostly
 //! snapshots. Under the crate-specific cfg `dispatcher_loom` (never plain `loom`, so a global
-//! `--cfg loom` does not flip other crates) the same names are backed by [`loom`] primitives so the
+//! `--cfg loom` does not flip other crates) the same names are backed by `loom` primitives so the
 //! loom models in `loom-tests/` can explore every interleaving of our own protocols.
 //!
 //! papaya and arc-swap cannot run under loom. Their stand-ins are a loom `Mutex<HashMap>` and a loom

@@ -1,8 +1,8 @@
 //! What every node-side fuzz target checks after each step.
 
 use dispatcher_core::messages::ComponentState;
-use dispatcher_core::node::journal::RequestKind;
-use dispatcher_core::node::registry::RecordPhase;
+use dispatcher_core::node::RequestKind;
+use dispatcher_core::node::RecordPhase;
 use dispatcher_core::node::DispatcherManager;
 
 /// No two alive dispatchers of one mode overlap (but a merge's sources and its merged

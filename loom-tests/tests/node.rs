@@ -75,7 +75,7 @@ fn live(dm: &DispatcherManager) -> Vec<DispatcherId> {
     dm.registry()
         .records()
         .iter()
-        .filter(|r| r.state().phase == dispatcher_core::node::registry::RecordPhase::Live)
+        .filter(|r| r.state().phase == dispatcher_core::node::RecordPhase::Live)
         .map(|r| r.id)
         .collect()
 }
@@ -84,10 +84,7 @@ fn live(dm: &DispatcherManager) -> Vec<DispatcherId> {
 fn ticket_of(step: &Reaction) -> CreateTicket {
     step.effects
         .iter()
-        .find_map(|e| match e {
-            Effect::Create(t) => Some(t.clone()),
-            _ => None,
-        })
+        .find_map(|e| if let Effect::Create(t) = e { Some(t.clone()) } else { None })
         .expect("a create ticket")
 }
 
@@ -224,10 +221,7 @@ fn span_b() -> TableSpan {
 fn closes(step: &Reaction) -> Vec<DispatcherId> {
     step.effects
         .iter()
-        .filter_map(|e| match e {
-            Effect::Close { id, .. } => Some(*id),
-            _ => None,
-        })
+        .filter_map(|e| if let Effect::Close { id, .. } = e { Some(*id) } else { None })
         .collect()
 }
 
@@ -267,13 +261,8 @@ fn remove_resend_racing_close_and_a_new_create_keeps_the_new_entry() {
 }
 
 fn merge_request(sources: &[DispatcherId], merged: DispatcherId) -> MergeRequest {
-    MergeRequest {
-        changefeed: ChangefeedId::default(),
-        sources: sources.to_vec(),
-        merged,
-        mode: Mode::Default,
-        epoch: Epoch(2),
-    }
+    let changefeed = ChangefeedId::default();
+    MergeRequest { changefeed, sources: sources.to_vec(), merged, mode: Mode::Default, epoch: Epoch(2) }
 }
 
 /// Dispatchers 1 and 2 live and working side by side on spans a..m and m..z.
@@ -380,11 +369,8 @@ fn merge_ready_racing_a_source_closing_on_its_own_never_strands_the_merge() {
 
 /// Whether the bootstrap answer of `step` carries a Remove of `d`.
 fn lists_remove(step: &Reaction, d: DispatcherId) -> bool {
-    step.bootstrap_response()
-        .unwrap()
-        .operators
-        .iter()
-        .any(|op| op.action() == ScheduleAction::Remove && op.config.id == d)
+    let operators = &step.bootstrap_response().unwrap().operators;
+    operators.iter().any(|op| op.action() == ScheduleAction::Remove && op.config.id == d)
 }
 
 /// (j) Found by node-stress: a Remove resend admitted under the old owner, then fenced by a

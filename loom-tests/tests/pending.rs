@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use dispatcher_core::ids::{ChangefeedId, Epoch, NodeId};
 use dispatcher_core::messages::CloseRequest;
-use dispatcher_core::node::pending::{PendingMessage, PendingQueue, PushError, Pushed};
+use dispatcher_core::node::{PendingMessage, PendingQueue, PushError, Pushed};
 use loom::thread;
 
 fn close(epoch: u64, removed: bool) -> PendingMessage {

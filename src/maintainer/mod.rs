@@ -7,21 +7,22 @@
 
 mod bootstrap;
 mod checkpoint;
-pub mod controller;
+pub(crate) mod controller;
 mod core;
 mod ddl;
 mod event;
-pub mod operator;
+pub(crate) mod operator;
 mod requests;
 mod scheduler;
-pub mod schema;
-pub mod spans;
+pub(crate) mod schema;
+pub(crate) mod spans;
 
 pub use self::core::{Maintainer, MaintainerConfig, ModeView, Mutation, Mutations};
 pub use controller::{Finished, OperatorController, Refusal};
 pub use event::{Event, Lifecycle, Output};
 pub use operator::{
-    AfterRemove, Change, Kind, OpEvent, Operator, OperatorKind, OperatorOutcome, OperatorPhase,
+    create_start_ts, AfterRemove, Change, Kind, MessageContext, OpEvent, Operator, OperatorKind,
+    OperatorOutcome, OperatorPhase,
 };
 pub use schema::{Ddl, Fate, MemorySchema, SchemaView, TableInfo};
 pub use spans::{Guard, NewSpan, SpanController, SpanRecord, SpanState, Stale, TableKey};

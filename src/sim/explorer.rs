@@ -9,7 +9,7 @@ pub enum Explorer {
     /// The first explorer: one fixed shape, every kind of operation and fault in one fixed mix,
     /// faults at random times only. Kept to measure the swarm explorer against.
     Classic,
-    /// Per-seed shapes, feature subsets and weights, and phase-aimed faults ([`super::swarm`]).
+    /// Per-seed shapes, feature subsets and weights, and phase-aimed faults (`sim/swarm`).
     #[default]
     Swarm,
 }

@@ -2,15 +2,15 @@
 //! maintainer and one real node core per node, simulated dispatchers, a seeded network carrying
 //! encoded protobuf bytes, faults, and an invariant checker after every event.
 
-pub mod check;
+pub(crate) mod check;
 pub mod cli;
-pub mod coverage;
+pub(crate) mod coverage;
 pub mod explorer;
 pub mod random;
 pub mod rng;
 pub mod run;
 pub mod scenario;
-pub mod swarm;
-pub mod trace;
-pub mod violation;
+pub(crate) mod swarm;
+pub(crate) mod trace;
+pub(crate) mod violation;
 pub mod world;

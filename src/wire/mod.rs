@@ -4,15 +4,15 @@
 //! | module | what it holds |
 //! |---|---|
 //! | [`pb`] | the prost types of `proto/heartbeat.proto` (package `heartbeatpb`) |
-//! | [`json`] | binary ⇄ canonical JSON for any message of the schema, by name |
-//! | [`envelope`] | bytes of a [`MessageKind`](crate::messages::MessageKind) ⇄ the typed messages the cores handle |
-//! | [`convert`] | `TryFrom<pb::X>` into domain values and `From<domain>` back |
-//! | [`encode`] | direct encoding of the hottest outbound message (`HeartBeatRequest`) |
+//! | `json` | binary ⇄ canonical JSON for any message of the schema, by name |
+//! | `envelope` | bytes of a [`MessageKind`](crate::messages::MessageKind) ⇄ the typed messages the cores handle |
+//! | `convert` | `TryFrom<pb::X>` into domain values and `From<domain>` back |
+//! | `encode` | direct encoding of the hottest outbound message (`HeartBeatRequest`) |
 
-pub mod convert;
-pub mod encode;
-pub mod envelope;
-pub mod json;
+pub(crate) mod convert;
+pub(crate) mod encode;
+pub(crate) mod envelope;
+pub(crate) mod json;
 
 /// The generated prost types of package `heartbeatpb`.
 #[allow(missing_docs, clippy::all, clippy::pedantic)] // reason: generated code
@@ -21,5 +21,6 @@ pub mod pb {
 }
 
 pub use convert::WireError;
+pub use encode::{heartbeat_len, heartbeat_to_vec};
 pub use envelope::{decode_to_maintainer, decode_to_node, encode_to_maintainer, encode_to_node};
 pub use json::{decode_to_json, encode_from_json, message_names, CodecError};

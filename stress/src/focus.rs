@@ -10,7 +10,7 @@ use dispatcher_core::messages::{
     ScheduleRequest,
 };
 use dispatcher_core::mutation::Mutations;
-use dispatcher_core::node::registry::RecordPhase;
+use dispatcher_core::node::RecordPhase;
 use dispatcher_core::node::{CreateTicket, DispatcherManager, Effect, ManagerConfig, Outcome, Reaction};
 use dispatcher_core::span::TableSpan;
 

@@ -13,20 +13,19 @@
 //! Producers write slots and never block; one collector per manager runs rounds when the embedder
 //! polls it with the current time. Nothing here reads a clock or sends anything.
 
-pub mod block;
-pub mod coalescer;
-pub mod collector;
-pub mod inbound;
-pub mod schedule;
-pub mod slot;
-pub mod watermark;
+pub(crate) mod block;
+pub(crate) mod coalescer;
+pub(crate) mod collector;
+pub(crate) mod inbound;
+pub(crate) mod schedule;
+pub(crate) mod slot;
+pub(crate) mod watermark;
 
-pub use block::BlockOutbound;
-pub use block::{BlockBatcher, BlockStatusBuffer, BlockStatusQueue};
+pub use block::{batch, BlockBatcher, BlockOutbound, BlockStatusBuffer, BlockStatusQueue, Enqueued, Offered};
 pub use coalescer::{Coalescer, StatusHandle, Update};
 pub use collector::{Collector, Outbound, Poll};
 pub use schedule::{RoundKind, Schedule};
-pub use slot::StatusSlot;
+pub use slot::{Report, StatusSlot, PENDING_MAX};
 
 /// Heartbeat intervals and limits. Every interval is in milliseconds of the embedder's clock.
 #[derive(Clone, Debug, PartialEq, Eq)]

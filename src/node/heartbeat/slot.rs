@@ -47,18 +47,13 @@ pub mod word {
         u64::try_from(s.as_i32()).unwrap_or(0)
     }
 
-    fn state(c: u64) -> ComponentState {
+    pub(super) fn state(c: u64) -> ComponentState {
         ComponentState::from_i32((c & STATE_MASK) as i32).unwrap_or(ComponentState::Working)
     }
 
     /// A fresh word: clean, latest state `s`, nothing pending.
     pub fn new(s: ComponentState) -> u64 {
         code(s)
-    }
-
-    /// The latest state.
-    pub fn latest(w: u64) -> ComponentState {
-        state(w)
     }
 
     /// The pending transitions, oldest first.
@@ -362,7 +357,7 @@ mod tests {
                 other => panic!("{other:?}"),
             }
         }
-        assert_eq!(latest(w), Working);
+        assert_eq!(state(w), Working);
         let p = pending(w);
         assert_eq!(p.as_slice().len(), PENDING_MAX);
         assert_eq!(p.as_slice()[..5], seq[..5], "the oldest transitions are kept in order");

@@ -27,13 +27,8 @@ fn merge_journaled(
         bspan(12, part(1, 2, 1), states[1], 125),
         bspan(13, whole(1), target.0, target.1),
     ];
-    let merge = MergeRequest {
-        changefeed: Default::default(),
-        sources: sources.iter().map(|s| did(*s)).collect(),
-        merged: did(13),
-        mode: Mode::Default,
-        epoch: Epoch(6),
-    };
+    let sources: Vec<_> = sources.iter().map(|s| did(*s)).collect();
+    let merge = MergeRequest { epoch: Epoch(6), ..crate::node::manager::merge(&sources, did(13)) };
     BootstrapResponse { merge_operators: vec![merge], ..response(spans) }
 }
 

@@ -10,7 +10,7 @@ use dispatcher_core::wire::{
     decode_to_maintainer, decode_to_node, encode_to_maintainer, encode_to_node, WireError,
 };
 
-use super::manager::{bootstrap_request, create, id, mt, span};
+use super::manager::{bootstrap_request, create, id, merge, mt, span};
 
 #[test]
 fn every_kind_is_named_by_its_protobuf_message_and_has_one_direction() {
@@ -33,13 +33,7 @@ fn a_message_for_the_node_round_trips_through_its_kind_and_bytes() {
     let messages = [
         ToNode::Bootstrap(bootstrap_request(3, Some(id(9)))),
         ToNode::Schedule(create(id(1), span(1, b"a", b"m"), dispatcher_core::ids::Mode::Redo, 3)),
-        ToNode::Merge(MergeRequest {
-            changefeed: Default::default(),
-            sources: vec![id(1), id(2)],
-            merged: id(3),
-            mode: dispatcher_core::ids::Mode::Default,
-            epoch: Epoch(3),
-        }),
+        ToNode::Merge(MergeRequest { epoch: Epoch(3), ..merge(&[id(1), id(2)], id(3)) }),
     ];
     for message in messages {
         let (kind, bytes) = encode_to_node(&message);

@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use dispatcher_core::ids::{Epoch, Mode, NodeId};
 use dispatcher_core::messages::*;
-use dispatcher_core::node::journal::{OpEntry, OpKey, OpRequest, OperatorTable};
+use dispatcher_core::node::{OpEntry, OpKey, OpRequest, OperatorTable};
 use proptest::prelude::*;
 
 use super::manager::{id, remove, span};

@@ -71,6 +71,12 @@ fn request(config: DispatcherConfig, order: Order, op: OperatorType, epoch: u64)
     ScheduleRequest { changefeed, config, order, operator_type: op, epoch: Epoch(epoch) }
 }
 
+/// A merge of `sources` into `merged` from the owner at epoch 2.
+pub fn merge(sources: &[DispatcherId], merged: DispatcherId) -> MergeRequest {
+    let changefeed = ChangefeedId::default();
+    MergeRequest { changefeed, sources: sources.to_vec(), merged, mode: Mode::Default, epoch: Epoch(2) }
+}
+
 pub fn ticket(step: &Reaction) -> CreateTicket {
     step.effects
         .iter()
@@ -190,12 +196,10 @@ fn remove_is_journaled_and_overwrites_an_older_remove_with_the_newer_operator_ty
     assert!(!has_close(&resend, id(1)), "the close is issued once");
     let entries = dm.operators().entries();
     assert_eq!(entries.len(), 1);
-    match &entries[0].1.request {
-        dispatcher_core::node::journal::OpRequest::Schedule(r) => {
-            assert_eq!(r.operator_type, OperatorType::Move)
-        }
-        other => panic!("unexpected {other:?}"),
-    }
+    let OpRequest::Schedule(r) = &entries[0].1.request else {
+        panic!("unexpected {:?}", entries[0].1.request)
+    };
+    assert_eq!(r.operator_type, OperatorType::Move);
     let closed = dm.dispatcher_closed(id(1), Mode::Default, 150, None);
     assert_eq!(reported(&closed, id(1), ComponentState::Stopped), Some(150));
     assert!(dm.operators().is_empty(), "completion removes the remove");
@@ -291,10 +295,8 @@ fn r9_failed_create_withdraws_its_entry_and_reports_the_error() {
 #[test]
 fn unknown_dispatcher_callbacks_are_documented_drops() {
     let dm = manager();
-    assert_eq!(
-        dm.dispatcher_closed(id(7), Mode::Default, 1, None).outcome,
-        Outcome::Dropped(DropReason::Unknown)
-    );
+    let c = dm.dispatcher_closed(id(7), Mode::Default, 1, None);
+    assert_eq!(c.outcome, Outcome::Dropped(DropReason::Unknown));
     let s = dm.dispatcher_state_changed(id(7), Mode::Redo, ComponentState::Working, 1);
     assert_eq!(s.outcome, Outcome::Dropped(DropReason::Unknown));
 }
@@ -349,14 +351,8 @@ fn r6_seq_is_taken_after_the_dispatcher_is_live() {
     assert_eq!(seq, before + 1);
     assert_eq!(record.seq(), seq);
     let read = dm.registry().current_seq();
-    let seen: Vec<_> = dm
-        .registry()
-        .records()
-        .into_iter()
-        .filter(|r| r.seq() != 0 && r.seq() <= read)
-        .map(|r| r.id)
-        .collect();
-    assert!(seen.contains(&id(1)));
+    let records = dm.registry().records();
+    assert!(records.iter().any(|r| r.id == id(1) && r.seq() != 0 && r.seq() <= read));
 }
 
 /// Found by the swarm explorer (seed 11801): the dispatcher a create built closed before it
@@ -393,10 +389,8 @@ fn create_of_a_span_an_older_owner_is_removing_is_busy_and_keeps_the_remove() {
     let dm = manager();
     let s = span(1, b"a", b"m");
     live(&dm, id(1), s.clone(), Mode::Default);
-    assert!(has_close(
-        &dm.handle_schedule(&mt(), remove(id(1), Mode::Default, 2, OperatorType::Move)),
-        id(1)
-    ));
+    let rm = dm.handle_schedule(&mt(), remove(id(1), Mode::Default, 2, OperatorType::Move));
+    assert!(has_close(&rm, id(1)));
     let mt2 = NodeId::new("mt2");
     assert_eq!(dm.handle_bootstrap(&mt2, &bootstrap_request(3, None)).outcome, Outcome::Applied);
     let step = dm.handle_schedule(&mt2, create_at(id(2), s.clone(), Mode::Default, 3, 150));

@@ -1,16 +1,11 @@
 //! Merges on the node (I2: the merged dispatcher writes only after its sources closed; hazard R5:
 //! a resend reviving an aborted merge).
 
-use dispatcher_core::ids::{ChangefeedId, DispatcherId, Epoch, Mode};
+use dispatcher_core::ids::{DispatcherId, Mode};
 use dispatcher_core::messages::*;
 use dispatcher_core::node::*;
 
 use super::manager::*;
-
-fn merge(sources: &[DispatcherId], merged: DispatcherId) -> MergeRequest {
-    let changefeed = ChangefeedId::default();
-    MergeRequest { changefeed, sources: sources.to_vec(), merged, mode: Mode::Default, epoch: Epoch(2) }
-}
 
 fn two_sources(dm: &DispatcherManager) {
     live(dm, id(1), span(1, b"a", b"m"), Mode::Default);

@@ -14,7 +14,7 @@ use std::sync::Arc;
 
 use dispatcher_core::ids::{ChangefeedId, Epoch, NodeId};
 use dispatcher_core::messages::{BootstrapRequest, CloseRequest, MessageKind, PostBootstrapRequest};
-use dispatcher_core::node::pending::{PendingKey, PendingMessage, PendingQueue, PushError, Pushed};
+use dispatcher_core::node::{PendingKey, PendingMessage, PendingQueue, PushError, Pushed};
 use proptest::prelude::*;
 
 fn cf(n: u64) -> ChangefeedId {

@@ -18,7 +18,7 @@ mod split;
 mod start;
 
 use dispatcher_core::ids::{ChangefeedId, DispatcherId, Epoch, Mode, NodeId, Ts};
-use dispatcher_core::maintainer::operator::{create_start_ts, MessageContext};
+use dispatcher_core::maintainer::{create_start_ts, MessageContext};
 use dispatcher_core::maintainer::{
     AfterRemove, Change, Finished, Guard, Kind, NewSpan, OpEvent, Operator, OperatorController, OperatorKind,
     OperatorOutcome, OperatorPhase, Refusal, SpanController, SpanRecord, SpanState,

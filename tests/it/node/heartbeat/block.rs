@@ -2,8 +2,8 @@
 
 use dispatcher_core::ids::{ChangefeedId, Mode, NodeId};
 use dispatcher_core::messages::*;
-use dispatcher_core::node::heartbeat::block::{batch, Enqueued, Offered};
-use dispatcher_core::node::heartbeat::{BlockStatusBuffer, BlockStatusQueue, Collector};
+use dispatcher_core::node::{batch, Enqueued, Offered};
+use dispatcher_core::node::{BlockStatusBuffer, BlockStatusQueue, Collector};
 
 use super::{block, manager, plain, request_of};
 use crate::node::manager::{id, mt};

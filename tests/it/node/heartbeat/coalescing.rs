@@ -8,9 +8,9 @@ use std::collections::BTreeMap;
 
 use dispatcher_core::ids::{DispatcherId, Mode, Ts};
 use dispatcher_core::messages::*;
-use dispatcher_core::node::heartbeat::slot::PENDING_MAX;
-use dispatcher_core::node::heartbeat::{Collector, HeartbeatConfig, RoundKind};
+use dispatcher_core::node::PENDING_MAX;
 use dispatcher_core::node::*;
+use dispatcher_core::node::{Collector, HeartbeatConfig, RoundKind};
 use proptest::prelude::*;
 
 use super::{close, committed, manager, manager_with, statuses, working};
@@ -177,12 +177,12 @@ proptest! {
 fn an_update_enqueues_a_slot_once_until_it_is_taken() {
     let dm = manager();
     let h = committed(&dm, id(1), 100);
-    assert_eq!(dm.report_progress(&h, 110, 120, 1.0), heartbeat::Update::Enqueued);
-    assert_eq!(dm.report_progress(&h, 130, 140, 1.0), heartbeat::Update::Coalesced);
+    assert_eq!(dm.report_progress(&h, 110, 120, 1.0), Update::Enqueued);
+    assert_eq!(dm.report_progress(&h, 130, 140, 1.0), Update::Coalesced);
     assert_eq!(dm.coalescer().queued(), 1);
     let out = Collector::new(&dm).round(&dm, RoundKind::Periodic);
     assert!(statuses(&out).is_empty(), "an Initializing dispatcher reports no progress");
-    assert_eq!(dm.report_progress(&h, 150, 150, 1.0), heartbeat::Update::Enqueued, "taken: clean again");
+    assert_eq!(dm.report_progress(&h, 150, 150, 1.0), Update::Enqueued, "taken: clean again");
 }
 
 #[test]
@@ -194,8 +194,8 @@ fn a_full_queue_keeps_the_slot_dirty_for_the_next_sweep() {
     working(&dm, id(2), 100);
     let mut collector = Collector::new(&dm);
     let _ = collector.round(&dm, RoundKind::Periodic);
-    assert_eq!(dm.report_progress(&a, 200, 200, 0.0), heartbeat::Update::Enqueued);
-    assert_eq!(dm.report_progress(&b, 300, 300, 0.0), heartbeat::Update::Overflowed);
+    assert_eq!(dm.report_progress(&a, 200, 200, 0.0), Update::Enqueued);
+    assert_eq!(dm.report_progress(&b, 300, 300, 0.0), Update::Overflowed);
     let got = statuses(&collector.round(&dm, RoundKind::Periodic));
     let ckpt = |d| got.iter().find(|s| s.id == d).map(|s| s.checkpoint_ts);
     assert_eq!(ckpt(id(1)), Some(200));
@@ -208,7 +208,7 @@ fn a_stopped_that_does_not_fit_the_queue_is_spilled_not_lost() {
     let a = committed(&dm, id(1), 100);
     let _b = committed(&dm, id(2), 100);
     let _ = Collector::new(&dm).round(&dm, RoundKind::Periodic);
-    assert_eq!(dm.report_progress(&a, 200, 200, 0.0), heartbeat::Update::Enqueued);
+    assert_eq!(dm.report_progress(&a, 200, 200, 0.0), Update::Enqueued);
     close(&dm, id(2), 250);
     assert!(dm.registry().get(Mode::Default, id(2)).is_none(), "the closed record left the registry");
     let got = statuses(&Collector::new(&dm).round(&dm, RoundKind::Periodic));
@@ -223,7 +223,7 @@ fn stopped_racing_a_later_checkpoint_update_keeps_its_final_checkpoint() {
     let h = committed(&dm, id(1), 100);
     let _ = dm.report_progress(&h, 150, 150, 0.0);
     close(&dm, id(1), 160);
-    assert_eq!(dm.report_progress(&h, 999, 999, 0.0), heartbeat::Update::Coalesced);
+    assert_eq!(dm.report_progress(&h, 999, 999, 0.0), Update::Coalesced);
     let mut collector = Collector::new(&dm);
     let got = statuses(&collector.round(&dm, RoundKind::Periodic));
     assert_eq!(got.last().map(|s| (s.state, s.checkpoint_ts)), Some((ComponentState::Stopped, 160)));

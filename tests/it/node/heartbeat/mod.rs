@@ -14,8 +14,8 @@ use std::sync::Arc;
 
 use dispatcher_core::ids::{ChangefeedId, DispatcherId, Epoch, Mode, Ts};
 use dispatcher_core::messages::*;
-use dispatcher_core::node::heartbeat::{HeartbeatConfig, Outbound};
 use dispatcher_core::node::*;
+use dispatcher_core::node::{HeartbeatConfig, Outbound};
 
 use super::manager::{bootstrap_request, config, create_at, id, mt, remove, span, ticket};
 

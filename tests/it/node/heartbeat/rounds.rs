@@ -2,8 +2,8 @@
 //! is resent until cleared).
 
 use dispatcher_core::messages::*;
-use dispatcher_core::node::heartbeat::{Collector, HeartbeatConfig, RoundKind, Schedule};
 use dispatcher_core::node::*;
+use dispatcher_core::node::{Collector, HeartbeatConfig, RoundKind, Schedule};
 
 use super::{admit, close, committed, manager, statuses, working};
 use crate::node::manager::id;
@@ -160,7 +160,7 @@ fn the_first_error_is_reported_at_once_and_resent_until_cleared() {
     let first = RunningError { code: "E1".into(), message: "sink".into(), ..RunningError::default() };
     assert!(dm.report_error(first));
     assert!(!dm.report_error(RunningError { code: "E2".into(), ..RunningError::default() }), "first wins");
-    let errs = |p: &heartbeat::Poll| -> Vec<RunningError> {
+    let errs = |p: &Poll| -> Vec<RunningError> {
         p.heartbeats.iter().filter_map(|o| o.request.err.clone()).collect()
     };
     let p = collector.poll(&dm, 0);

@@ -7,15 +7,15 @@
 
 use std::collections::HashMap;
 
-use dispatcher_core::ids::{ChangefeedId, Epoch, Mode};
+use dispatcher_core::ids::Mode;
 use dispatcher_core::messages::*;
-use dispatcher_core::node::heartbeat::{Collector, Outbound, RoundKind};
-use dispatcher_core::node::registry::RecordPhase;
+use dispatcher_core::node::RecordPhase;
 use dispatcher_core::node::*;
+use dispatcher_core::node::{Collector, Outbound, RoundKind};
 use proptest::prelude::*;
 
 use super::{admit, committed, manager, spanned, statuses, working};
-use crate::node::manager::{create_at, id, mt, redo_not_ready, remove, span, ticket};
+use crate::node::manager::{create_at, id, live, merge, mt, redo_not_ready, remove, span, ticket};
 
 /// The maintainer's acceptance rule for a node watermark (maintainer.go:911-919).
 fn accept(old: Option<Watermark>, new: Watermark) -> Watermark {
@@ -164,21 +164,11 @@ fn watermark_is_the_minimum_of_checkpoints_and_of_resolved_ts() {
 #[test]
 fn merge_transitions_are_reported_and_preparing_is_not_in_the_watermark() {
     let dm = manager();
-    for (n, (lo, hi)) in [(1u64, (b"a", b"m")), (2, (b"m", b"z"))] {
-        let request = create_at(id(n), span(50, lo, hi), Mode::Default, 2, 100);
-        dm.commit_create(&ticket(&dm.handle_schedule(&mt(), request))).unwrap();
-        working(&dm, id(n), 100);
-    }
+    live(&dm, id(1), span(50, b"a", b"m"), Mode::Default);
+    live(&dm, id(2), span(50, b"m", b"z"), Mode::Default);
     let mut collector = Collector::new(&dm);
     let _ = collector.round(&dm, RoundKind::Periodic);
-    let merge = MergeRequest {
-        changefeed: ChangefeedId::default(),
-        sources: vec![id(1), id(2)],
-        merged: id(3),
-        mode: Mode::Default,
-        epoch: Epoch(2),
-    };
-    assert_eq!(dm.handle_merge(&mt(), merge).outcome, Outcome::Applied);
+    assert_eq!(dm.handle_merge(&mt(), merge(&[id(1), id(2)], id(3))).outcome, Outcome::Applied);
     let sources: Vec<_> =
         [id(1), id(2)].iter().map(|d| dm.status_handle_of(Mode::Default, *d).unwrap()).collect();
     let _ = dm.report_progress(&sources[0], 300, 300, 0.0);

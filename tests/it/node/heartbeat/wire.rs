@@ -85,8 +85,8 @@ proptest! {
             err: err.map(|m| RunningError { code: "E".into(), message: m, ..RunningError::default() }),
         };
         use prost::Message;
-        let direct = dispatcher_core::wire::encode::heartbeat_to_vec(&request);
-        prop_assert_eq!(direct.len(), dispatcher_core::wire::encode::heartbeat_len(&request));
+        let direct = dispatcher_core::wire::heartbeat_to_vec(&request);
+        prop_assert_eq!(direct.len(), dispatcher_core::wire::heartbeat_len(&request));
         prop_assert_eq!(direct, pb::HeartBeatRequest::from(&request).encode_to_vec());
     }
 }
