@@ -238,6 +238,9 @@ impl SpanController {
         record.state = state;
         record.node = node;
         self.index(&record);
+        // I5: absent exactly when unbound, and the absent index says the same.
+        debug_assert_eq!(record.node.is_none(), state == SpanState::Absent);
+        debug_assert_eq!(self.absent.contains(&record.id), state == SpanState::Absent);
         self.records.insert(record.id, record);
         Ok(())
     }

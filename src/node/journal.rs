@@ -83,18 +83,39 @@ impl OpEntry {
 #[derive(Debug)]
 #[must_use]
 pub struct Admitted {
+    entry: Arc<OpEntry>,
+    replaced: Option<Arc<OpEntry>>,
+}
+
+impl Admitted {
     /// The entry that is now in the table.
-    pub entry: Arc<OpEntry>,
+    pub fn entry(&self) -> &Arc<OpEntry> {
+        &self.entry
+    }
+
     /// The entry it replaced, if any.
-    pub replaced: Option<Arc<OpEntry>>,
+    pub fn replaced(&self) -> Option<&Arc<OpEntry>> {
+        self.replaced.as_ref()
+    }
+
+    /// The admitted entry, the proof spent.
+    pub fn into_entry(self) -> Arc<OpEntry> {
+        self.entry
+    }
 }
 
 /// The table refused an entry because another operator holds the key. An expected race.
 #[derive(Debug)]
 #[must_use]
 pub struct Busy {
+    holder: Arc<OpEntry>,
+}
+
+impl Busy {
     /// The entry that holds the key.
-    pub holder: Arc<OpEntry>,
+    pub fn holder(&self) -> &Arc<OpEntry> {
+        &self.holder
+    }
 }
 
 /// The in-flight operator journal.

@@ -385,19 +385,22 @@ impl DispatcherManager {
                 Ok(admitted) => admitted,
                 Err(_busy) => return Reaction::dropped(DropReason::Busy),
             };
-        if let Some(stale) = &admitted.replaced {
+        if let Some(stale) = admitted.replaced() {
             self.retire(&key, stale);
         }
         if let Err(conflict) = self.registry.reserve(&record, &[]) {
-            self.operators.finish(&key, &admitted.entry);
+            self.operators.finish(&key, admitted.entry());
             return Reaction::dropped(conflict.into());
         }
         // Everything this create reserved is published; confirm the owner (see `Fence`).
         if !self.fence.still_current(owner) {
-            self.withdraw(&record, &key, &admitted.entry);
+            self.withdraw(&record, &key, admitted.entry());
             return Reaction::dropped(DropReason::Fenced);
         }
-        Reaction::applied(vec![Effect::Create(CreateTicket { record, op: Some((key, admitted.entry)) })])
+        Reaction::applied(vec![Effect::Create(CreateTicket {
+            record,
+            op: Some((key, admitted.into_entry())),
+        })])
     }
 
     /// Whether a create or merge of `owner` may take the key `holder` holds: only from an older
@@ -482,10 +485,10 @@ impl DispatcherManager {
             // A fenced resend puts back the Remove it replaced: that one's dispatcher is closing
             // and the next snapshot must list it. (Any other entry it replaced was finished, or
             // is a merge's, whose end finishes it by pointer: those are not restored.)
-            let restore = admitted.replaced.as_ref().filter(|old| {
+            let restore = admitted.replaced().filter(|old| {
                 old.kind() == RequestKind::Remove && !self.has_mutation(Mutation::FencedRemoveErasesReplaced)
             });
-            if self.operators.revert(&key, &admitted.entry, restore) {
+            if self.operators.revert(&key, admitted.entry(), restore) {
                 // Store-then-validate, as for the admission above: if the dispatcher closed
                 // before the restore, its completion may have missed the restored entry. (The
                 // replaced Remove was then admitted after that completion, found the record
@@ -504,7 +507,7 @@ impl DispatcherManager {
             Ok(before) if !before.removing => effects.push(Effect::Close { id, mode }),
             Ok(_) => {}
             Err(_) => {
-                self.operators.finish(&key, &admitted.entry);
+                self.operators.finish(&key, admitted.entry());
                 effects.push(self.report_synthetic(stopped(id, mode, record.checkpoint_ts())));
             }
         }

@@ -280,7 +280,11 @@ impl DispatcherRecord {
     ) -> Result<RecordState, Refused> {
         let mut current = self.word.load(Ordering::Acquire);
         loop {
-            let next = f(RecordState::unpack(current))?.pack();
+            let (before, after) = (RecordState::unpack(current), f(RecordState::unpack(current))?);
+            // A closed or cancelled record never comes back: its id cannot write again (I2).
+            debug_assert!(before.is_alive() || !after.is_alive(), "{before:?} -> {after:?}");
+            let next = after.pack();
+            debug_assert_eq!(RecordState::unpack(next), after, "the state word round-trips");
             match self.word.compare_exchange_weak(current, next, Ordering::AcqRel, Ordering::Acquire) {
                 Ok(_) => return Ok(RecordState::unpack(current)),
                 Err(found) => current = found,

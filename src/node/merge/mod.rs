@@ -339,7 +339,7 @@ impl DispatcherManager {
         };
         let source_ids: Vec<_> = sources.iter().map(|s| s.id).collect();
         if let Err(conflict) = self.registry.reserve(&merged, &source_ids) {
-            self.operators.finish(&key, &admitted.entry);
+            self.operators.finish(&key, admitted.entry());
             return Reaction::dropped(conflict.into());
         }
         let entry = Arc::new(MergeEntry {
@@ -348,7 +348,7 @@ impl DispatcherManager {
             merged: merged.clone(),
             sources,
             key: key.clone(),
-            op: admitted.entry.clone(),
+            op: admitted.entry().clone(),
             word: AtomicU64::new(progress::pack(MergePhase::Preparing)),
         });
         // Each source Working → WaitingMerge by one CAS, not the reference's check-then-set; a
@@ -385,7 +385,7 @@ impl DispatcherManager {
             // the merged id that replaced it meanwhile (issue 15, fault 3), which nothing else
             // would finish once the record is released here.
             if self.has_mutation(Mutation::UndoFinishesOwnEntryOnly) {
-                self.operators.finish(&key, &admitted.entry);
+                self.operators.finish(&key, admitted.entry());
             } else {
                 self.operators.finish_if(&key, |e| e.target == merged.incarnation);
             }
