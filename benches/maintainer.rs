@@ -194,15 +194,10 @@ fn id_hashers(c: &mut Criterion) {
     // The maintainer's own ids: a tag in the high word and a counter (see `maintainer/core.rs`).
     let sequential: Vec<DispatcherId> =
         (1..=N).map(|i| DispatcherId::new(0x6d74 << 48, i).unwrap()).collect();
-    // Ids as nodes make them: random 128-bit values (splitmix64 of the index).
-    let mix = |mut z: u64| {
-        z = z.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    };
+    // Ids as nodes make them: random 128-bit values.
+    let mut rng = dispatcher_core::sim::rng::Rng::new(7);
     let random: Vec<DispatcherId> =
-        (1..=N).map(|i| DispatcherId::new(mix(i) | 1, mix(i + N)).unwrap()).collect();
+        (1..=N).map(|_| DispatcherId::new(rng.next_u64() | 1, rng.next_u64()).unwrap()).collect();
     type Sip = std::hash::BuildHasherDefault<std::collections::hash_map::DefaultHasher>;
     let mut g = c.benchmark_group("id_hashers_1m");
     g.sample_size(10);
