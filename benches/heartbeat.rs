@@ -8,8 +8,7 @@
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc;
-use std::sync::{Arc, Barrier, Mutex};
+use std::sync::{mpsc, Arc, Barrier, Mutex};
 use std::time::{Duration, Instant};
 
 use criterion::{criterion_group, criterion_main, BatchSize, BenchmarkId, Criterion, Throughput};
@@ -18,8 +17,7 @@ use dispatcher_core::messages::*;
 use dispatcher_core::node::{Collector, HeartbeatConfig, RoundKind};
 use dispatcher_core::node::{DispatcherManager, Effect, ManagerConfig, StatusHandle};
 use dispatcher_core::span::TableSpan;
-use dispatcher_core::wire::heartbeat_to_vec;
-use dispatcher_core::wire::pb;
+use dispatcher_core::wire::{heartbeat_to_vec, pb};
 use prost::Message;
 
 const DISPATCHERS: u64 = 2048;

@@ -86,7 +86,7 @@ impl LockFreeJournal {
         let Some(owner) = self.fence.admit(from, entry.epoch()) else { return false };
         let Ok(admitted) = self.ops.admit(key.clone(), entry, |_| false) else { return false };
         if !self.fence.still_current(&owner) {
-            self.ops.finish(&key, &admitted.entry);
+            self.ops.finish(&key, admitted.entry());
             return false;
         }
         true

@@ -45,11 +45,6 @@ impl TableSpan {
         }
     }
 
-    /// Whether this span is exactly the whole range of its table.
-    pub fn is_whole_table(&self) -> bool {
-        *self == Self::whole_table(self.keyspace_id, self.table_id)
-    }
-
     /// Cuts this span into `parts` consecutive spans of (nearly) equal width that tile it exactly.
     ///
     /// Positions inside a table are the table prefix followed by a big-endian `u64`, so a span whose

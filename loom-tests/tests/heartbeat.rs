@@ -9,9 +9,9 @@ use std::sync::Arc;
 
 use dispatcher_core::ids::{DispatcherId, Mode};
 use dispatcher_core::messages::ComponentState;
-use dispatcher_core::node::Report;
-use dispatcher_core::node::{Coalescer, HeartbeatConfig, StatusHandle};
-use dispatcher_core::node::{DispatcherRecord, RecordSpec, RecordState, Registry};
+use dispatcher_core::node::{
+    Coalescer, DispatcherRecord, HeartbeatConfig, RecordSpec, RecordState, Registry, Report, StatusHandle,
+};
 use dispatcher_core::span::TableSpan;
 use loom::thread;
 

@@ -10,6 +10,7 @@ use std::sync::Arc;
 use dispatcher_core::ids::{ChangefeedId, DispatcherId, Epoch, Mode, NodeId};
 use dispatcher_core::messages::*;
 use dispatcher_core::mutation::Mutations;
+use dispatcher_core::node::RecordPhase;
 use dispatcher_core::node::{CreateTicket, DispatcherManager, Effect, ManagerConfig, Outcome, Reaction};
 use dispatcher_core::span::TableSpan;
 use loom::thread;
@@ -72,12 +73,7 @@ fn create_and_commit(dm: &DispatcherManager, d: DispatcherId) -> bool {
 }
 
 fn live(dm: &DispatcherManager) -> Vec<DispatcherId> {
-    dm.registry()
-        .records()
-        .iter()
-        .filter(|r| r.state().phase == dispatcher_core::node::RecordPhase::Live)
-        .map(|r| r.id)
-        .collect()
+    dm.registry().records().iter().filter(|r| r.state().phase == RecordPhase::Live).map(|r| r.id).collect()
 }
 
 /// The create ticket a step hands the embedder.
@@ -114,8 +110,7 @@ fn two_creates_on_one_span_admit_exactly_one() {
 fn create_racing_remove_leaves_a_consistent_journal() {
     loom::model(|| {
         let dm = Arc::new(manager());
-        let other = dm.clone();
-        let t = thread::spawn(move || other.handle_schedule(&mt(), request(id(1), ScheduleAction::Remove)));
+        let t = spawn_remove(&dm, id(1));
         let executed = create_and_commit(&dm, id(1));
         let removed: Reaction = t.join().unwrap();
         let closes = removed.effects.iter().any(|e| matches!(e, Effect::Close { .. }));
@@ -164,8 +159,7 @@ fn completion_racing_remove_resend_leaks_nothing() {
         assert!(create_and_commit(&dm, id(1)));
         let first = dm.handle_schedule(&mt(), request(id(1), ScheduleAction::Remove));
         assert_eq!(first.outcome, Outcome::Applied);
-        let other = dm.clone();
-        let t = thread::spawn(move || other.handle_schedule(&mt(), request(id(1), ScheduleAction::Remove)));
+        let t = spawn_remove(&dm, id(1));
         let closed = dm.dispatcher_closed(id(1), Mode::Default, 150, None);
         assert_eq!(closed.outcome, Outcome::Applied);
         let _ = t.join().unwrap();

@@ -245,11 +245,6 @@ impl Maintainer {
         })
     }
 
-    /// The tables it replicates now.
-    pub fn live_tables(&self) -> impl Iterator<Item = TableKey> + '_ {
-        self.live.keys().copied()
-    }
-
     /// Nodes it knows, with whether they answered its bootstrap.
     pub fn nodes(&self) -> impl Iterator<Item = (&NodeId, bool)> + '_ {
         self.nodes.iter().map(|(n, i)| (n, i.ready))

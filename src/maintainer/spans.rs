@@ -342,11 +342,6 @@ impl SpanController {
         self.unreplicated.keys().next().copied()
     }
 
-    /// Number of absent and scheduling records the checkpoint tracker holds.
-    pub fn unreplicated_len(&self) -> usize {
-        self.unreplicated.values().sum()
-    }
-
     /// The parts of `range` (one table's span) no record covers, in key order.
     pub fn holes(&self, range: &TableSpan) -> Vec<TableSpan> {
         let table = (range.keyspace_id, range.table_id);

@@ -192,7 +192,7 @@ impl Embedder {
         step: Reaction,
         issued: u64,
         rng: &mut Rng,
-        log: &mut Vec<Event>,
+        _log: &mut Vec<Event>,
     ) {
         for effect in step.effects {
             match effect {
@@ -217,7 +217,6 @@ impl Embedder {
                 _ => {}
             }
         }
-        let _ = log;
     }
 
     fn later(&self, dm: &Arc<DispatcherManager>, cf: usize, work: Work, rng: &mut Rng) {
@@ -268,10 +267,9 @@ impl Embedder {
                     if rng.chance(2) && !ticket.spec().span.is_table_trigger() {
                         self.stats.failed.fetch_add(1, Ordering::Relaxed);
                         let error = RunningError {
-                            time: String::new(),
-                            node: String::new(),
                             code: "stress".into(),
                             message: "build failed".into(),
+                            ..RunningError::default()
                         };
                         let step = dm.create_failed(&ticket, error);
                         drop(guard);

@@ -14,6 +14,8 @@ use dispatcher_core::node::RecordPhase;
 use dispatcher_core::node::{CreateTicket, DispatcherManager, Effect, ManagerConfig, Outcome, Reaction};
 use dispatcher_core::span::TableSpan;
 
+use crate::world::{id, maintainer};
+
 /// The races, by the name `--focus` takes.
 pub const RACES: [&str; 5] =
     ["bootstrap-twice", "self-close-merge", "undo-remove-merged", "remove-resend", "duplicate-close"];
@@ -51,14 +53,6 @@ pub fn run(race: &str, iterations: u64, mutation: Mutations, stop_at_first: bool
     Ok(found)
 }
 
-fn id(n: u64) -> DispatcherId {
-    DispatcherId::new(0, n).expect("nonzero")
-}
-
-fn mt(epoch: u64) -> NodeId {
-    NodeId::new(&format!("mt{epoch}"))
-}
-
 fn span(a: &[u8], b: &[u8]) -> TableSpan {
     TableSpan::new(0, 1, a.to_vec(), b.to_vec()).expect("a valid span")
 }
@@ -71,7 +65,7 @@ fn manager(mutation: Mutations) -> Arc<DispatcherManager> {
         redo_enabled: false,
     })
     .mutated(mutation);
-    let _ = dm.handle_bootstrap(&mt(2), &bootstrap(2));
+    let _ = dm.handle_bootstrap(&maintainer(2), &bootstrap(2));
     Arc::new(dm)
 }
 
@@ -95,23 +89,19 @@ fn request(d: DispatcherId, action: ScheduleAction, span: TableSpan, start: u64)
     }
 }
 
-fn create(dm: &DispatcherManager, d: DispatcherId, s: TableSpan) -> Option<CreateTicket> {
-    dm.handle_schedule(&mt(2), request(d, ScheduleAction::Create, s, 100)).effects.into_iter().find_map(|e| {
-        match e {
-            Effect::Create(t) => Some(t),
-            _ => None,
-        }
-    })
+fn create(dm: &DispatcherManager, d: DispatcherId, s: TableSpan, start: u64) -> Option<CreateTicket> {
+    let step = dm.handle_schedule(&maintainer(2), request(d, ScheduleAction::Create, s, start));
+    step.effects.into_iter().find_map(|e| if let Effect::Create(t) = e { Some(t) } else { None })
 }
 
 fn remove(dm: &DispatcherManager, d: DispatcherId) -> Reaction {
-    dm.handle_schedule(&mt(2), request(d, ScheduleAction::Remove, span(b"a", b"z"), 100))
+    dm.handle_schedule(&maintainer(2), request(d, ScheduleAction::Remove, span(b"a", b"z"), 100))
 }
 
 /// Dispatchers 1 (a..m) and 2 (m..z), live and working.
 fn two_working(dm: &DispatcherManager) {
     for (d, s) in [(id(1), span(b"a", b"m")), (id(2), span(b"m", b"z"))] {
-        dm.commit_create(&create(dm, d, s).expect("a ticket")).expect("commits");
+        dm.commit_create(&create(dm, d, s, 100).expect("a ticket")).expect("commits");
         let _ = dm.dispatcher_state_changed(d, Mode::Default, ComponentState::Working, 120);
     }
 }
@@ -175,11 +165,11 @@ fn lists(step: &Reaction, d: DispatcherId) -> bool {
 /// Fault 1: two bootstraps of one new owner against the commit of an older owner's create.
 fn bootstrap_twice(m: Mutations) -> Option<String> {
     let dm = manager(m);
-    let ticket = create(&dm, id(1), span(b"a", b"m"))?;
+    let ticket = create(&dm, id(1), span(b"a", b"m"), 100)?;
     let (a, b, c) = (dm.clone(), dm.clone(), dm.clone());
     let out = race::<(Option<Reaction>, bool)>(vec![
-        Box::new(move || (Some(a.handle_bootstrap(&mt(3), &bootstrap(3))), false)),
-        Box::new(move || (Some(b.handle_bootstrap(&mt(3), &bootstrap(3))), false)),
+        Box::new(move || (Some(a.handle_bootstrap(&maintainer(3), &bootstrap(3))), false)),
+        Box::new(move || (Some(b.handle_bootstrap(&maintainer(3), &bootstrap(3))), false)),
         Box::new(move || (None, c.commit_create(&ticket).is_ok())),
     ]);
     let executed = out[2].1;
@@ -195,7 +185,7 @@ fn bootstrap_twice(m: Mutations) -> Option<String> {
 fn self_close_merge(m: Mutations) -> Option<String> {
     let dm = manager(m);
     two_working(&dm);
-    if dm.handle_merge(&mt(2), merge_request()).outcome != Outcome::Applied {
+    if dm.handle_merge(&maintainer(2), merge_request()).outcome != Outcome::Applied {
         return Some("the merge was not taken up".into());
     }
     let (a, b) = (dm.clone(), dm.clone());
@@ -210,13 +200,9 @@ fn self_close_merge(m: Mutations) -> Option<String> {
     if !dm.operators().is_empty() {
         return Some("a journal entry is left".into());
     }
-    let live: Vec<_> = dm
-        .registry()
-        .records()
-        .into_iter()
-        .filter(|r| r.state().phase == RecordPhase::Live)
-        .map(|r| r.id)
-        .collect();
+    let records = dm.registry().records();
+    let live: Vec<_> =
+        records.iter().filter(|r| r.state().phase == RecordPhase::Live).map(|r| r.id).collect();
     if started && live != vec![id(3)] {
         return Some(format!("the merged dispatcher started beside {live:?}"));
     }
@@ -230,7 +216,7 @@ fn undo_remove_merged(m: Mutations) -> Option<String> {
     two_working(&dm);
     let (a, b) = (dm.clone(), dm.clone());
     let steps = race::<Vec<Reaction>>(vec![
-        Box::new(move || vec![a.handle_merge(&mt(2), merge_request())]),
+        Box::new(move || vec![a.handle_merge(&maintainer(2), merge_request())]),
         Box::new(move || vec![remove(&b, id(3)), remove(&b, id(1))]),
     ]);
     settle(&dm, steps.into_iter().flatten().flat_map(|s| s.effects).collect());
@@ -248,7 +234,7 @@ fn undo_remove_merged(m: Mutations) -> Option<String> {
 fn remove_resend(m: Mutations) -> Option<String> {
     let dm = manager(m);
     let s = span(b"a", b"m");
-    dm.commit_create(&create(&dm, id(1), s.clone())?).ok()?;
+    dm.commit_create(&create(&dm, id(1), s.clone(), 100)?).ok()?;
     let first = remove(&dm, id(1));
     if !first.effects.iter().any(|e| matches!(e, Effect::Close { .. })) {
         return Some("the first Remove asked for no close".into());
@@ -261,17 +247,12 @@ fn remove_resend(m: Mutations) -> Option<String> {
         }),
         Box::new(move || {
             let _ = b.dispatcher_closed(id(1), Mode::Default, 150, None);
-            let mut r = request(id(2), ScheduleAction::Create, s, 150);
-            r.config.start_ts = 150;
-            b.handle_schedule(&mt(2), r).effects.into_iter().find_map(|e| match e {
-                Effect::Create(t) => Some(t),
-                _ => None,
-            })
+            create(&b, id(2), s, 150)
         }),
     ]);
     if out[1].is_some() {
         // Creating, not yet committed: a re-bootstrap of the same owner must report it.
-        let again = dm.handle_bootstrap(&mt(2), &bootstrap(2));
+        let again = dm.handle_bootstrap(&maintainer(2), &bootstrap(2));
         let reported =
             again.bootstrap_response().is_some_and(|r| r.operators.iter().any(|o| o.config.id == id(2)));
         if !reported {
@@ -287,7 +268,7 @@ fn remove_resend(m: Mutations) -> Option<String> {
 fn duplicate_close(m: Mutations) -> Option<String> {
     let dm = manager(m);
     two_working(&dm);
-    let _ = dm.handle_merge(&mt(2), merge_request());
+    let _ = dm.handle_merge(&maintainer(2), merge_request());
     let ready = dm.dispatcher_state_changed(id(3), Mode::Default, ComponentState::MergeReady, 0);
     if !ready.effects.iter().any(|e| matches!(e, Effect::CloseMergeSources { .. })) {
         return Some("the merge did not begin draining".into());

@@ -183,38 +183,33 @@ fn trace(events: &[Event], key: &Key, span: &TableSpan, from: u64, to: u64) {
     }
     let mut lines = Vec::new();
     for e in events {
-        let hit = match e {
-            Event::Asked { cf, mode, span: s, .. } => *cf == key.0 && *mode == key.1 && s.overlaps(span),
-            Event::Committed { key: k, .. }
-            | Event::Prepared { key: k, .. }
-            | Event::Closed { key: k, .. } => k == key,
-            Event::RemoveApplied { key: k, .. } => k == key,
-            Event::Bootstrap { cf, .. } => *cf == key.0,
-        };
-        if hit {
-            let at = match e {
-                Event::Asked { at, .. } | Event::Prepared { at, .. } | Event::Closed { at, .. } => *at,
-                Event::Committed { begin, .. }
-                | Event::RemoveApplied { begin, .. }
-                | Event::Bootstrap { begin, .. } => *begin,
-            };
-            let line = match e {
-                Event::Bootstrap { epoch, begin, end, snapshot, .. } => {
-                    let k = (key.1, key.2);
-                    format!(
-                        "bootstrap e{epoch} {begin}..{end} span={} create={} remove={}",
-                        snapshot.spans.contains(&k),
-                        snapshot.creates.contains(&k),
-                        snapshot.removes.contains(&k)
-                    )
-                }
-                Event::Asked { mode, span, at, end, .. } => format!("asked {mode:?} {span:?} {at}..{end}"),
-                other => format!("{other:?}"),
-            };
-            if (from..=to).contains(&at) {
-                lines.push((at, line));
+        let (hit, at) = match e {
+            Event::Asked { cf, mode, span: s, at, .. } => {
+                (*cf == key.0 && *mode == key.1 && s.overlaps(span), *at)
             }
+            Event::Prepared { key: k, at } | Event::Closed { key: k, at, .. } => (k == key, *at),
+            Event::Committed { key: k, begin, .. } | Event::RemoveApplied { key: k, begin, .. } => {
+                (k == key, *begin)
+            }
+            Event::Bootstrap { cf, begin, .. } => (*cf == key.0, *begin),
+        };
+        if !hit || !(from..=to).contains(&at) {
+            continue;
         }
+        let line = match e {
+            Event::Bootstrap { epoch, begin, end, snapshot, .. } => {
+                let k = (key.1, key.2);
+                format!(
+                    "bootstrap e{epoch} {begin}..{end} span={} create={} remove={}",
+                    snapshot.spans.contains(&k),
+                    snapshot.creates.contains(&k),
+                    snapshot.removes.contains(&k)
+                )
+            }
+            Event::Asked { mode, span, at, end, .. } => format!("asked {mode:?} {span:?} {at}..{end}"),
+            other => format!("{other:?}"),
+        };
+        lines.push((at, line));
     }
     lines.sort();
     for (_, line) in lines {

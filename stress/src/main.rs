@@ -185,9 +185,7 @@ mod tests {
 
     #[test]
     fn every_focused_loop_is_clean_on_the_real_code() {
-        for race in
-            ["bootstrap-twice", "self-close-merge", "undo-remove-merged", "remove-resend", "duplicate-close"]
-        {
+        for race in focus::RACES {
             let found = focus::run(race, 500, Mutations::NONE, true).unwrap();
             assert_eq!(found.failures, 0, "{race}: {:?}", found.first);
         }

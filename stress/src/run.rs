@@ -12,11 +12,10 @@ use dispatcher_core::messages::{
     HeartBeatResponse, Influence, ScheduleAction,
 };
 use dispatcher_core::mutation::Mutations;
-use dispatcher_core::node::{BlockBatcher, RoundKind};
 use dispatcher_core::node::{
-    Collector, DispatcherManager, Effect, Orchestrator, PendingMessage, PendingQueue, Reaction, Reply,
+    BlockBatcher, Collector, DispatcherManager, DispatcherRecord, Effect, Orchestrator, PendingMessage,
+    PendingQueue, Reaction, RecordPhase, Reply, RoundKind,
 };
-use dispatcher_core::node::{DispatcherRecord, RecordPhase};
 use dispatcher_core::span::TableSpan;
 
 use crate::embedder::{Embedder, Quirks};

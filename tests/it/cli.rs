@@ -16,12 +16,17 @@ fn run(args: &[&str], stdin: &[u8]) -> (i32, Vec<u8>, String) {
     (out.status.code().unwrap_or(-1), out.stdout, String::from_utf8_lossy(&out.stderr).into_owned())
 }
 
+/// Runs `args` without input, which must exit with status 0; returns what it printed.
+fn stdout(args: &[&str]) -> String {
+    let (code, out, err) = run(args, b"");
+    assert_eq!(code, 0, "{args:?}: {err}");
+    String::from_utf8(out).unwrap()
+}
+
 #[test]
 fn bundled_example_decodes_and_round_trips() {
     let example = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/schedule_create.bin");
-    let (code, json, _) = run(&["decode", "ScheduleDispatcherRequest", example], b"");
-    assert_eq!(code, 0);
-    let text = String::from_utf8(json).unwrap();
+    let text = stdout(&["decode", "ScheduleDispatcherRequest", example]);
     assert!(text.contains(r#""operatorType":"O_Move""#), "{text}");
     let (code, bytes, _) = run(&["encode", "ScheduleDispatcherRequest"], text.trim().as_bytes());
     assert_eq!(code, 0);
@@ -48,9 +53,7 @@ fn bad_input_is_one_line_and_exit_status_2() {
 #[test]
 fn sim_runs_a_scenario_and_a_bad_file_is_exit_status_2_naming_file_line_and_field() {
     let ok = concat!(env!("CARGO_MANIFEST_DIR"), "/scenarios/s1-move-interrupted-origin-cannot-close.toml");
-    let (code, out, _) = run(&["sim", "--json", ok], b"");
-    assert_eq!(code, 0);
-    let json: serde_json::Value = serde_json::from_slice(&out).unwrap();
+    let json: serde_json::Value = serde_json::from_str(&stdout(&["sim", "--json", ok])).unwrap();
     assert_eq!(json[0]["passed"], true);
     let dir = std::env::temp_dir().join(format!("dc-sim-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
@@ -82,21 +85,14 @@ fn sim_options_are_validated_and_emit_prints_timelines() {
     }
     // Help and version on every subcommand, on stdout with status 0.
     for sub in [vec![], vec!["decode"], vec!["encode"], vec!["messages"], vec!["sim"]] {
-        let help: Vec<&str> = sub.iter().copied().chain(["--help"]).collect();
-        let (code, out, _) = run(&help, b"");
-        assert_eq!(code, 0, "{help:?}");
-        assert!(String::from_utf8(out).unwrap().contains("Usage: dispatcher-core"), "{help:?}");
-        let version: Vec<&str> = sub.iter().copied().chain(["--version"]).collect();
-        let (code, out, _) = run(&version, b"");
-        assert_eq!(code, 0, "{version:?}");
-        assert!(String::from_utf8(out).unwrap().contains(env!("CARGO_PKG_VERSION")), "{version:?}");
+        for (flag, needle) in [("--help", "Usage: dispatcher-core"), ("--version", env!("CARGO_PKG_VERSION"))]
+        {
+            let args: Vec<&str> = sub.iter().copied().chain([flag]).collect();
+            assert!(stdout(&args).contains(needle), "{args:?}");
+        }
     }
-    let (code, out, _) = run(&["sim", "--random", "--seeds", "2", "--from", "5", "--emit"], b"");
-    assert_eq!(code, 0);
-    let text = String::from_utf8(out).unwrap();
+    let text = stdout(&["sim", "--random", "--seeds", "2", "--from", "5", "--emit"]);
     assert_eq!(text.matches("name = \"swarm-").count(), 2, "{text}");
-    let (code, out, _) = run(&["sim", "--random", "--seeds", "3"], b"");
-    assert_eq!(code, 0);
-    let text = String::from_utf8(out).unwrap();
+    let text = stdout(&["sim", "--random", "--seeds", "3"]);
     assert!(text.contains("coverage (swarm explorer)") && text.contains("never combined"), "{text}");
 }

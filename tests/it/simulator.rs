@@ -2,14 +2,23 @@
 //! broken variants of the maintainer and the node are caught by the invariant they break.
 
 use dispatcher_core::maintainer::Mutation;
+use dispatcher_core::sim::explorer::Explorer;
 use dispatcher_core::sim::random::{generate, run_seed, shrink, Shape};
 use dispatcher_core::sim::run::run;
-use dispatcher_core::sim::scenario::parse;
+use dispatcher_core::sim::scenario::{parse, Scenario};
 use dispatcher_core::sim::world::SimOptions;
 
-fn scenario(name: &str) -> dispatcher_core::sim::scenario::Scenario {
+fn scenario(name: &str) -> Scenario {
     let path = format!("{}/scenarios/{name}.toml", env!("CARGO_MANIFEST_DIR"));
     parse(&std::fs::read_to_string(&path).unwrap(), &path).unwrap()
+}
+
+/// `s` passes as it is, and with `opts` (a fault re-opened) fails the invariant `check` first.
+fn caught(s: &Scenario, name: &str, opts: SimOptions, check: &str) {
+    assert!(run(s, "", SimOptions::default(), None).passed, "{name} passes");
+    let report = run(s, "", opts, None);
+    assert!(!report.passed, "{name} fails with the fault re-opened");
+    assert_eq!(report.failures[0].check, check, "{name}: {}", report.line());
 }
 
 #[test]
@@ -96,21 +105,15 @@ do = "settle"
 fn checker_catches_a_maintainer_that_restores_a_move_without_its_remove() {
     let s = parse(MOVE_INTERRUPTED, "move-interrupted.toml").unwrap();
     let opts = SimOptions { mutation: Mutation::RestoreMoveWithoutRemove.into(), ..SimOptions::default() };
-    let report = run(&s, "", opts, None);
-    assert!(!report.passed);
-    assert_eq!(report.failures[0].check, "I2", "{}", report.line());
-    assert!(run(&s, "", SimOptions::default(), None).passed, "the correct maintainer passes");
+    caught(&s, "move-interrupted", opts, "I2");
 }
 
 /// The broken node applies whatever a maintainer sends, so the old maintainer's delayed create
 /// runs after the node answered the new one's bootstrap: caught as I1.
 #[test]
 fn checker_catches_a_node_that_ignores_the_epoch_fence() {
-    let s = scenario("s12-delayed-create-from-old-maintainer");
-    let opts = SimOptions { ignore_fence: true, ..SimOptions::default() };
-    let report = run(&s, "", opts, None);
-    assert!(!report.passed);
-    assert_eq!(report.failures[0].check, "I1", "{}", report.line());
+    let name = "s12-delayed-create-from-old-maintainer";
+    caught(&scenario(name), name, SimOptions { ignore_fence: true, ..SimOptions::default() }, "I1");
 }
 
 /// A late copy of a merge request, after the maintainer gave the merge up and placed its
@@ -122,12 +125,8 @@ fn a_late_merge_copy_after_an_abandoned_merge_is_refused() {
     for name in
         ["late-merge-copy-after-abandon-joined-node", "late-merge-copy-after-abandon-joined-node-redo"]
     {
-        let s = scenario(name);
-        assert!(run(&s, "", SimOptions::default(), None).passed, "{name} passes");
         let opts = SimOptions { mutation: Mutation::MergeAfterMergedClosed.into(), ..SimOptions::default() };
-        let report = run(&s, "", opts, None);
-        assert!(!report.passed, "{name} fails with the fix reverted");
-        assert_eq!(report.failures[0].check, "I2", "{}", report.line());
+        caught(&scenario(name), name, opts, "I2");
     }
 }
 
@@ -142,12 +141,12 @@ fn faults_found_by_the_late_merge_copy_motif_stay_fixed() {
     ];
     for (base, mutation, check) in cases {
         for name in [base.to_string(), format!("{base}-redo")] {
-            let s = scenario(&name);
-            assert!(run(&s, "", SimOptions::default(), None).passed, "{name} passes");
-            let opts = SimOptions { mutation: mutation.into(), ..SimOptions::default() };
-            let report = run(&s, "", opts, None);
-            assert!(!report.passed, "{name} fails with {mutation} re-opened");
-            assert_eq!(report.failures[0].check, check, "{}", report.line());
+            caught(
+                &scenario(&name),
+                &name,
+                SimOptions { mutation: mutation.into(), ..SimOptions::default() },
+                check,
+            );
         }
     }
 }
@@ -165,7 +164,6 @@ fn a_failure_shrinks_to_a_shorter_scenario_failing_the_same_check() {
 /// aimed faults (what makes it find what one fixed mix does not).
 #[test]
 fn swarm_seeds_replay_and_draw_their_own_shapes() {
-    use dispatcher_core::sim::explorer::Explorer;
     use dispatcher_core::sim::scenario::Verb;
     let free = Shape { nodes: 0, tables: 0, operations: 0 };
     assert_eq!(Explorer::Swarm.generate(11, free), Explorer::Swarm.generate(11, free));
@@ -193,7 +191,6 @@ fn swarm_seeds_replay_and_draw_their_own_shapes() {
 /// seeds (the mutation figures of BENCHMARKS.md, in small).
 #[test]
 fn swarm_finds_a_delayed_duplicate_create_without_its_tombstone() {
-    use dispatcher_core::sim::explorer::Explorer;
     let opts = SimOptions { mutation: Mutation::NoStaleCreateTombstones.into(), ..SimOptions::default() };
     let free = Shape { nodes: 0, tables: 0, operations: 0 };
     let found =

@@ -316,11 +316,6 @@ impl StatusSlot {
         self.word.load(Ordering::Acquire) & word::SEALED != 0
     }
 
-    /// Whether the slot is in the queue.
-    pub fn is_queued(&self) -> bool {
-        self.word.load(Ordering::Acquire) & word::QUEUED != 0
-    }
-
     /// The checkpoint: the final one once sealed.
     pub fn checkpoint_ts(&self) -> Ts {
         if self.is_sealed() {

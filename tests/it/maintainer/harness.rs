@@ -55,6 +55,13 @@ pub fn maintainer(nodes: &[&str], tables: &[i64]) -> Maintainer {
     maintainer_with(nodes, schema(tables), |_| {})
 }
 
+/// A maintainer on node `a` whose schema has `tables` created at ts 1, then `ddl` at `ts`.
+pub fn maintainer_after(tables: &[i64], ts: Ts, ddl: Ddl) -> Maintainer {
+    let mut s = schema(tables);
+    s.apply(ts, ddl);
+    maintainer_with(&["a"], s, |_| {})
+}
+
 pub fn bspan(id: u64, span: TableSpan, state: ComponentState, checkpoint: Ts) -> BootstrapSpan {
     BootstrapSpan {
         id: did(id),

@@ -103,10 +103,8 @@ fn holes_between_reported_spans_are_repaired() {
 #[test]
 fn same_id_reported_by_two_nodes_keeps_the_working_copy_and_removes_the_other() {
     let mut m = maintainer(&["a", "b"], &[1]);
-    bootstrap_spans(
-        &mut m,
-        vec![("a", vec![bspan(11, whole(1), Stopped, 150)]), ("b", vec![bspan(11, whole(1), Working, 120)])],
-    );
+    let (stopped, working) = (bspan(11, whole(1), Stopped, 150), bspan(11, whole(1), Working, 120));
+    bootstrap_spans(&mut m, vec![("a", vec![stopped]), ("b", vec![working])]);
     assert_eq!(state_of(&m, did(11)), replicating("b"));
     assert_eq!(orphans(&m), vec![("a".to_string(), did(11))]);
     let e = m.step(1, Event::Tick);
@@ -116,10 +114,8 @@ fn same_id_reported_by_two_nodes_keeps_the_working_copy_and_removes_the_other() 
 #[test]
 fn identical_spans_with_two_ids_keep_one_and_remove_the_other_as_temporary_coverage() {
     let mut m = maintainer(&["a", "b"], &[1]);
-    bootstrap_spans(
-        &mut m,
-        vec![("a", vec![bspan(11, whole(1), Working, 120)]), ("b", vec![bspan(12, whole(1), Working, 120)])],
-    );
+    let (first, second) = (bspan(11, whole(1), Working, 120), bspan(12, whole(1), Working, 120));
+    bootstrap_spans(&mut m, vec![("a", vec![first]), ("b", vec![second])]);
     assert_eq!(state_of(&m, did(11)), replicating("a"));
     assert_eq!(state_of(&m, did(12)), replicating("b"), "kept until it stopped");
     assert_eq!(op_of(&m, did(12)), Some((OperatorKind::Remove, OperatorPhase::Removing)));
@@ -135,13 +131,8 @@ fn partial_overlap_keeps_the_narrower_first_and_repairs_the_hole_after_the_clean
     let parts = whole(1).split_even(4).unwrap();
     let wide = parts[0].joined_with(&parts[2]); // [0, 3/4)
     let mut m = maintainer(&["a", "b"], &[1]);
-    bootstrap_spans(
-        &mut m,
-        vec![
-            ("a", vec![bspan(11, parts[0].clone(), Working, 120)]),
-            ("b", vec![bspan(12, wide, Working, 120)]),
-        ],
-    );
+    let (narrow, wide) = (bspan(11, parts[0].clone(), Working, 120), bspan(12, wide, Working, 120));
+    bootstrap_spans(&mut m, vec![("a", vec![narrow]), ("b", vec![wide])]);
     assert_eq!(op_of(&m, did(12)), Some((OperatorKind::Remove, OperatorPhase::Removing)));
     // Only the part nobody covers at all is absent now; the rest waits for the cleanup.
     let absent: Vec<_> =
@@ -204,9 +195,7 @@ fn s2_restored_split_remove_re_adds_the_span_unsplit() {
 
 #[test]
 fn s3a_restored_remove_for_a_dropped_table_keeps_no_span() {
-    let mut s = schema(&[1]);
-    s.apply(50, Ddl::Drop(table(1)));
-    let mut m = maintainer_with(&["a"], s, |_| {});
+    let mut m = maintainer_after(&[1], 50, Ddl::Drop(table(1)));
     bootstrap(&mut m, vec![("a", journal(Some(40), ScheduleAction::Remove, OperatorType::Remove))]);
     assert!(record(&m, did(11)).is_none(), "no span for a dropped table");
     assert_eq!(
@@ -221,9 +210,7 @@ fn s3a_restored_remove_for_a_dropped_table_keeps_no_span() {
 
 #[test]
 fn s3b_table_dropped_after_the_start_ts_stays_dropped() {
-    let mut s = schema(&[1]);
-    s.apply(150, Ddl::Drop(table(1))); // after the start ts (100)
-    let mut m = maintainer_with(&["a"], s, |_| {});
+    let mut m = maintainer_after(&[1], 150, Ddl::Drop(table(1))); // after the start ts (100)
     bootstrap(&mut m, vec![("a", journal(Some(120), ScheduleAction::Remove, OperatorType::Move))]);
     assert!(record(&m, did(11)).is_none());
     status(&mut m, 2, "a", did(11), Stopped, 130);
@@ -242,9 +229,7 @@ fn old_owner_remove_whose_dispatcher_is_gone_leaves_a_hole_that_is_repaired() {
 
 #[test]
 fn s11_stale_create_for_a_dropped_table_is_skipped() {
-    let mut s = schema(&[1, 2]);
-    s.apply(90, Ddl::Drop(table(2)));
-    let mut m = maintainer_with(&["a"], s, |_| {});
+    let mut m = maintainer_after(&[1, 2], 90, Ddl::Drop(table(2)));
     let mut r = response(vec![bspan(11, whole(1), Working, 120)]);
     r.operators.push(journaled(21, whole(2), ScheduleAction::Create, OperatorType::Move));
     bootstrap(&mut m, vec![("a", r)]);
@@ -344,9 +329,7 @@ fn merge_journal_whose_target_is_not_reported_is_stale() {
 
 #[test]
 fn dispatcher_of_a_dropped_table_is_removed_without_a_span() {
-    let mut s = schema(&[1, 2]);
-    s.apply(90, Ddl::Drop(table(2)));
-    let mut m = maintainer_with(&["a"], s, |_| {});
+    let mut m = maintainer_after(&[1, 2], 90, Ddl::Drop(table(2)));
     bootstrap_spans(&mut m, vec![("a", vec![bspan(21, whole(2), Working, 80)])]);
     assert!(record(&m, did(21)).is_none());
     assert_eq!(op_of(&m, did(21)), Some((OperatorKind::Remove, OperatorPhase::Removing)));
@@ -364,9 +347,7 @@ fn dispatcher_of_an_unknown_table_is_tracked_not_dropped_and_not_recreated() {
 
 #[test]
 fn table_created_after_the_start_ts_is_adopted_not_ignored() {
-    let mut s = schema(&[1]);
-    s.apply(110, Ddl::Create(table(3)));
-    let mut m = maintainer_with(&["a"], s, |_| {});
+    let mut m = maintainer_after(&[1], 110, Ddl::Create(table(3)));
     bootstrap_spans(&mut m, vec![("a", vec![bspan(31, whole(3), Working, 115)])]);
     assert_eq!(state_of(&m, did(31)), replicating("a"));
     assert_eq!(table_spans(&m, 1), vec![(whole(1), SpanState::Absent, None)]);
@@ -400,13 +381,8 @@ fn late_node_answer_after_bootstrap_has_its_unknown_dispatchers_removed() {
     let mut m = maintainer(&["a"], &[1]);
     bootstrap_spans(&mut m, vec![("a", vec![bspan(11, whole(1), Working, 120)])]);
     m.step(1, Event::NodeJoined(n("c")));
-    m.step(
-        2,
-        Event::BootstrapResponse {
-            from: n("c"),
-            response: response(vec![bspan(11, whole(1), Working, 120)]),
-        },
-    );
+    let late = response(vec![bspan(11, whole(1), Working, 120)]);
+    m.step(2, Event::BootstrapResponse { from: n("c"), response: late });
     assert_eq!(orphans(&m), vec![("c".to_string(), did(11))]);
     assert_eq!(state_of(&m, did(11)), replicating("a"), "the bound copy stays");
 }
@@ -423,8 +399,7 @@ fn old_table_trigger_on_another_node_is_removed() {
 fn refused_bootstrap_is_asked_again_and_stale_epoch_answers_are_dropped() {
     let mut m = maintainer(&["a"], &[1]);
     m.step(0, Event::Tick);
-    let mut stale = response(vec![bspan(11, whole(1), Working, 120)]);
-    stale.epoch = Epoch(6);
+    let stale = BootstrapResponse { epoch: Epoch(6), ..response(vec![bspan(11, whole(1), Working, 120)]) };
     assert!(m.step(1, Event::BootstrapResponse { from: n("a"), response: stale }).is_empty());
     let mut refused = response(vec![]);
     refused.err = Some(RunningError { message: "trigger mismatch".into(), ..Default::default() });
@@ -438,8 +413,7 @@ fn refused_bootstrap_is_asked_again_and_stale_epoch_answers_are_dropped() {
 #[test]
 fn redo_mode_is_recovered_independently() {
     let mut m = maintainer_with(&["a"], schema(&[1]), |c| c.redo = true);
-    let mut redo = bspan(51, whole(1), Working, 120);
-    redo.mode = Mode::Redo;
+    let redo = BootstrapSpan { mode: Mode::Redo, ..bspan(51, whole(1), Working, 120) };
     bootstrap_spans(&mut m, vec![("a", vec![bspan(11, whole(1), Working, 120), redo])]);
     let rv = m.view(Mode::Redo).unwrap();
     assert_eq!(rv.spans.get(did(51)).unwrap().state, SpanState::Replicating);
@@ -461,8 +435,7 @@ fn re_created_span_replays_the_ddl_its_dispatcher_was_parked_on() {
     };
     for (stage, start) in [(BlockStage::Writing, 499), (BlockStage::Done, 400)] {
         let mut m = maintainer(&["a", "b"], &[1]);
-        let mut parked = bspan(11, whole(1), Working, 400);
-        parked.block = Some(state(stage));
+        let parked = BootstrapSpan { block: Some(state(stage)), ..bspan(11, whole(1), Working, 400) };
         bootstrap_spans(&mut m, vec![("a", vec![parked]), ("b", vec![])]);
         m.step(1, Event::NodeLeft(n("a")));
         let e = m.step(2, Event::Tick);

@@ -16,13 +16,11 @@ fn running() -> Maintainer {
 }
 
 fn finished(effects: &[Output]) -> Vec<(OperatorKind, OperatorOutcome)> {
-    effects
-        .iter()
-        .filter_map(|e| match e {
-            Output::OperatorFinished { kind, outcome, .. } => Some((*kind, *outcome)),
-            _ => None,
-        })
-        .collect()
+    let finished = |e: &Output| match e {
+        Output::OperatorFinished { kind, outcome, .. } => Some((*kind, *outcome)),
+        _ => None,
+    };
+    effects.iter().filter_map(finished).collect()
 }
 
 #[test]
@@ -91,12 +89,10 @@ fn move_whose_destination_dies_after_the_origin_stopped_is_absent_at_once() {
 #[test]
 fn move_to_an_unknown_node_or_of_an_unknown_span_is_refused_cleanly() {
     let mut m = running();
-    let e = m.step(1, Event::MoveSpan { mode: Mode::Default, id: did(11), to: n("zz") });
-    assert!(matches!(e[..], [Output::Refused { request: "move", .. }]));
-    let e = m.step(1, Event::MoveSpan { mode: Mode::Default, id: did(77), to: n("b") });
-    assert!(matches!(e[..], [Output::Refused { request: "move", .. }]));
-    let e = m.step(1, Event::MoveSpan { mode: Mode::Redo, id: did(11), to: n("b") });
-    assert!(matches!(e[..], [Output::Refused { request: "move", .. }]));
+    for (mode, id, to) in [(Mode::Default, 11, "zz"), (Mode::Default, 77, "b"), (Mode::Redo, 11, "b")] {
+        let e = m.step(1, Event::MoveSpan { mode, id: did(id), to: n(to) });
+        assert!(matches!(e[..], [Output::Refused { request: "move", .. }]), "{mode:?} {id} to {to}: {e:?}");
+    }
     assert!(op_of(&m, did(11)).is_none());
 }
 
@@ -129,33 +125,25 @@ fn split_whose_origin_dies_re_adds_the_span_unsplit() {
     assert_eq!(table_spans(&m, 1), vec![(whole(1), SpanState::Absent, None)]);
 }
 
-/// Table 1 as two spans 11 (at 120), 12 (at 130) on `a`; nodes a and b.
-fn two_spans() -> Maintainer {
-    two_spans_with(|_| {})
-}
-
-fn two_spans_with(tune: impl FnOnce(&mut MaintainerConfig)) -> Maintainer {
+/// Table 1 as two spans 11 (at 120), 12 (at 130) on `a`; nodes a and b; the config tuned by `tune`.
+fn two_spans(tune: impl FnOnce(&mut MaintainerConfig)) -> Maintainer {
     let mut m = maintainer_with(&["a", "b"], schema(&[1]), tune);
     let spans = vec![bspan(11, part(1, 2, 0), Working, 120), bspan(12, part(1, 2, 1), Working, 130)];
     bootstrap_spans(&mut m, vec![("a", spans), ("b", vec![])]);
     m
 }
 
-fn merged_id(m: &Maintainer) -> dispatcher_core::ids::DispatcherId {
-    m.view(Mode::Default)
-        .unwrap()
-        .operators
-        .operators()
-        .find(|o| o.op_kind() == OperatorKind::Merge)
-        .unwrap()
-        .id
+/// Asks for the merge of 11 and 12; returns the merged id.
+fn merge_11_and_12(m: &mut Maintainer) -> dispatcher_core::ids::DispatcherId {
+    m.step(1, Event::MergeSpans { mode: Mode::Default, ids: vec![did(11), did(12)] });
+    let operators = &m.view(Mode::Default).unwrap().operators;
+    operators.operators().find(|o| o.op_kind() == OperatorKind::Merge).unwrap().id
 }
 
 #[test]
 fn merge_reserves_sources_sends_the_request_and_commits_on_the_merged_working() {
-    let mut m = two_spans();
-    m.step(1, Event::MergeSpans { mode: Mode::Default, ids: vec![did(11), did(12)] });
-    let target = merged_id(&m);
+    let mut m = two_spans(|_| {});
+    let target = merge_11_and_12(&mut m);
     assert_eq!(op_of(&m, did(11)), Some((OperatorKind::Occupy, OperatorPhase::Holding)));
     assert_eq!(record(&m, target).unwrap().checkpoint, 120);
     let e = m.step(2, Event::Tick);
@@ -189,9 +177,8 @@ fn merge_reserves_sources_sends_the_request_and_commits_on_the_merged_working() 
 
 #[test]
 fn merge_the_node_never_takes_up_is_withdrawn_after_bounded_sends() {
-    let mut m = two_spans_with(|c| c.merge_sends_max = 3);
-    m.step(1, Event::MergeSpans { mode: Mode::Default, ids: vec![did(11), did(12)] });
-    let target = merged_id(&m);
+    let mut m = two_spans(|c| c.merge_sends_max = 3);
+    let target = merge_11_and_12(&mut m);
     let mut sends = 0;
     let mut withdrawals = 0;
     for t in 0..10 {
@@ -218,9 +205,8 @@ fn merge_the_node_never_takes_up_is_withdrawn_after_bounded_sends() {
 
 #[test]
 fn merge_aborted_by_the_node_before_commit_restores_the_sources() {
-    let mut m = two_spans();
-    m.step(1, Event::MergeSpans { mode: Mode::Default, ids: vec![did(11), did(12)] });
-    let target = merged_id(&m);
+    let mut m = two_spans(|_| {});
+    let target = merge_11_and_12(&mut m);
     status(&mut m, 2, "a", did(11), WaitingMerge, 120);
     let e = status(&mut m, 3, "a", target, Stopped, 0);
     assert!(record(&m, target).is_none());
@@ -273,9 +259,8 @@ fn drop_table_cancels_operators_first_and_removes_from_the_node_captured_before(
 
 #[test]
 fn drop_table_during_a_merge_restores_sources_as_replicating_before_removing_them() {
-    let mut m = two_spans();
-    m.step(1, Event::MergeSpans { mode: Mode::Default, ids: vec![did(11), did(12)] });
-    let target = merged_id(&m);
+    let mut m = two_spans(|_| {});
+    let target = merge_11_and_12(&mut m);
     m.step(2, Event::DropTable { table: table(1), commit_ts: 135 });
     let e = m.step(3, Event::Tick);
     let mut removes: Vec<_> =
@@ -472,8 +457,7 @@ fn committed_checkpoint_waits_for_scheduling_spans_and_every_hosting_node() {
     // Table 2 lands on b and reports; b's watermark now counts too.
     let (to, _, _, id, start) = schedules(&e)[0].clone();
     assert!(start >= CP);
-    let e = m.step(4, Event::Heartbeat { from: n(&to), heartbeat: heartbeat(&[(id, Working, 180)], 1, 180) });
-    let _ = e;
+    m.step(4, Event::Heartbeat { from: n(&to), heartbeat: heartbeat(&[(id, Working, 180)], 1, 180) });
     let e = m.step(5, Event::Tick);
     assert!(e.contains(&Output::CheckpointAdvanced { mode: Mode::Default, checkpoint_ts: 180 }), "{e:?}");
     // Never backwards (I9), even if a node reports lower with a newer seq.
@@ -536,9 +520,8 @@ fn heartbeats_before_bootstrap_are_dropped() {
 /// answers, and a closed one answers Stopped at once), then placed again.
 #[test]
 fn merge_given_up_evicts_its_sources_even_when_their_stopped_was_lost() {
-    let mut m = two_spans();
-    m.step(1, Event::MergeSpans { mode: Mode::Default, ids: vec![did(11), did(12)] });
-    let target = merged_id(&m);
+    let mut m = two_spans(|_| {});
+    let target = merge_11_and_12(&mut m);
     status(&mut m, 2, "a", did(11), WaitingMerge, 120);
     // The drain closed both sources, but their Stopped statuses were lost; then the merged
     // dispatcher went away (ended mid-drain).

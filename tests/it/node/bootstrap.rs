@@ -154,10 +154,8 @@ fn close_acks_stale_senders_and_succeeds_once_every_dispatcher_closed() {
     let dm = manager();
     live(&dm, id(1), span(1, b"a", b"m"), Mode::Default);
     let close = |from: &NodeId, epoch| {
-        dm.handle_close(
-            from,
-            &CloseRequest { changefeed: Default::default(), removed: true, epoch: Epoch(epoch) },
-        )
+        let request = CloseRequest { changefeed: Default::default(), removed: true, epoch: Epoch(epoch) };
+        dm.handle_close(from, &request)
     };
     let success = |s: &Reaction| match s.effects.last() {
         Some(Effect::Reply { reply: Reply::Close(r), .. }) => r.success,
@@ -185,14 +183,8 @@ fn snapshot_carries_each_dispatchers_barrier_state_whole() {
     let dm = manager();
     live(&dm, id(1), span(1, b"a", b"m"), Mode::Default);
     live(&dm, id(2), span(1, b"m", b"z"), Mode::Default);
-    let detail = BlockDetail {
-        need_dropped_tables: Some(InfluencedTables {
-            kind: InfluenceKind::Normal,
-            table_ids: vec![1],
-            schema_id: 0,
-        }),
-        ..BlockDetail::default()
-    };
+    let dropped = InfluencedTables { kind: InfluenceKind::Normal, table_ids: vec![1], schema_id: 0 };
+    let detail = BlockDetail { need_dropped_tables: Some(dropped), ..BlockDetail::default() };
     let state = BlockState {
         is_blocked: true,
         block_ts: 500,

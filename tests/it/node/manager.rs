@@ -80,10 +80,7 @@ pub fn merge(sources: &[DispatcherId], merged: DispatcherId) -> MergeRequest {
 pub fn ticket(step: &Reaction) -> CreateTicket {
     step.effects
         .iter()
-        .find_map(|e| match e {
-            Effect::Create(t) => Some(t.clone()),
-            _ => None,
-        })
+        .find_map(|e| if let Effect::Create(t) = e { Some(t.clone()) } else { None })
         .expect("a create effect")
 }
 

@@ -332,10 +332,7 @@ fn source_closing_on_its_own_while_the_merge_prepares_ends_the_merge() {
     let resumed: Vec<DispatcherId> = closed
         .effects
         .iter()
-        .filter_map(|e| match e {
-            Effect::ResumeSource { id, .. } => Some(*id),
-            _ => None,
-        })
+        .filter_map(|e| if let Effect::ResumeSource { id, .. } = e { Some(*id) } else { None })
         .collect();
     assert_eq!(resumed, vec![id(2)], "the other source resumes, the closing one does not");
     assert!(closed.effects.iter().any(|e| matches!(e, Effect::Close { id: d, .. } if *d == id(3))));

@@ -277,14 +277,11 @@ fn concurrent_pushers_and_poppers_never_lose_the_newest_message() {
     q.close();
     let popped: Vec<PendingMessage> = poppers.into_iter().flat_map(|p| p.join().unwrap()).collect();
     for n in 0..3 {
-        let newest = popped.iter().filter(|m| m.key() == close(n, 0, false).key()).map(|m| m.epoch()).max();
+        let key = close(n, 0, false).key();
+        let newest = popped.iter().filter(|m| m.key() == key).map(|m| m.epoch()).max();
         assert_eq!(newest, Some(Epoch(EPOCH_MAX)), "changefeed {n}: the newest close was popped");
-        assert!(
-            popped
-                .iter()
-                .any(|m| m.key() == close(n, 0, false).key() && m.epoch() == Epoch(EPOCH_MAX) && removed(m)),
-            "changefeed {n}: the removed=true close of the last epoch won its key"
-        );
+        let won = popped.iter().any(|m| m.key() == key && m.epoch() == Epoch(EPOCH_MAX) && removed(m));
+        assert!(won, "changefeed {n}: the removed=true close of the last epoch won its key");
     }
     assert_eq!(q.pop(), None);
     q.check_quiescent();
@@ -327,14 +324,9 @@ fn model_wins(kind: u8, new: (u64, bool), old: (u64, bool)) -> bool {
     new.0 > old.0 || (is_close && new.1 && !old.1 && new.0 >= old.0)
 }
 
-#[derive(Debug, PartialEq)]
-enum Answer {
-    Queued,
-    Replaced,
-    Dropped,
-    Full,
-    Closed,
-}
+/// The model's answer to a push: what the queue says when it takes the message, or the refusal
+/// by name ("full", "closed").
+type Answer = Result<Pushed, &'static str>;
 
 #[derive(Default)]
 struct Model {
@@ -347,19 +339,19 @@ struct Model {
 impl Model {
     fn push(&mut self, cf: u64, kind: u8, epoch: u64, removed: bool, m: PendingMessage) -> Answer {
         if self.closed {
-            return Answer::Closed;
+            return Err("closed");
         }
         match self.slots.get_mut(&(cf, kind)) {
             Some(slot) if model_wins(kind, (epoch, removed), (slot.0, slot.1)) => {
                 *slot = (epoch, removed, m);
-                Answer::Replaced
+                Ok(Pushed::Replaced)
             }
-            Some(_) => Answer::Dropped,
-            None if self.order.len() >= self.capacity => Answer::Full,
+            Some(_) => Ok(Pushed::Dropped),
+            None if self.order.len() >= self.capacity => Err("full"),
             None => {
                 self.slots.insert((cf, kind), (epoch, removed, m));
                 self.order.push_back((cf, kind));
-                Answer::Queued
+                Ok(Pushed::Queued)
             }
         }
     }
@@ -384,11 +376,9 @@ proptest! {
                     let m = message(cf, kind, epoch, removed, from);
                     let want = model.push(cf, kind, epoch, removed, m.clone());
                     let got = match q.push(m.clone()) {
-                        Ok(Pushed::Queued) => Answer::Queued,
-                        Ok(Pushed::Replaced) => Answer::Replaced,
-                        Ok(Pushed::Dropped) => Answer::Dropped,
-                        Err(e @ PushError::Full { .. }) => { prop_assert_eq!(e.into_message(), m); Answer::Full }
-                        Err(e @ PushError::Closed { .. }) => { prop_assert_eq!(e.into_message(), m); Answer::Closed }
+                        Ok(pushed) => Ok(pushed),
+                        Err(e @ PushError::Full { .. }) => { prop_assert_eq!(e.into_message(), m); Err("full") }
+                        Err(e @ PushError::Closed { .. }) => { prop_assert_eq!(e.into_message(), m); Err("closed") }
                     };
                     prop_assert_eq!(got, want);
                 }

@@ -8,20 +8,7 @@ fn merge_rows(fx: &Fx) -> Vec<Row> {
     let m = OperatorPhase::Merging;
     let mm = Msg::Merge("a");
     let release = || Change::Release(vec![id(11), id(12)]);
-    let done = vec![
-        Change::Delete(g11),
-        Change::Delete(g12),
-        Change::Replicate { guard: gt, on: node("a") },
-        release(),
-    ];
-    // Abandoned (node aborted, or withdrawn): the target goes and every source is evicted
-    // (removed, then placed again): what the node did with it is not trusted to statuses.
-    let back = vec![
-        Change::Delete(gt),
-        release(),
-        Change::Evict { guard: g11, on: node("a") },
-        Change::Evict { guard: g12, on: node("a") },
-    ];
+    let (done, back) = (merged(&fx.sc), abandoned(&fx.sc));
     // Cancelled (the table is going): sources handed back to the node for the DDL's removes, or
     // to the scheduler if they reported a terminal state (`Reclaim` decides on the record).
     let cancelled = vec![
@@ -112,14 +99,14 @@ fn merge_rows(fx: &Fx) -> Vec<Row> {
 #[test]
 fn merge_table() {
     let fx = Fx::new(Mode::Default);
-    let n = run("merge", &fx, Fx::merge, &merge_rows(&fx));
+    let n = run("merge", &fx, |fx| merge_op(&fx.sc, MAX_SENDS), &merge_rows(&fx));
     assert!(n > 70);
 }
 
 #[test]
 fn merge_tracks_acceptance_and_sends() {
     let fx = Fx::new(Mode::Default);
-    let mut op = fx.merge();
+    let mut op = merge_op(&fx.sc, MAX_SENDS);
     let _ = op.start();
     let state = |op: &Operator| match op.kind {
         Kind::Merge { accepted, sends, .. } => (accepted, sends),
@@ -158,6 +145,6 @@ fn occupy_rows() -> Vec<Row> {
 #[test]
 fn occupy_table() {
     let fx = Fx::new(Mode::Default);
-    let n = run("occupy", &fx, |fx| fx.occupy(11), &occupy_rows());
+    let n = run("occupy", &fx, |fx| occupy_op(&fx.sc, 11), &occupy_rows());
     assert!(n > 40);
 }

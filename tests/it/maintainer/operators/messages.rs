@@ -7,20 +7,20 @@ use super::*;
 fn messages_carry_the_context_epoch_and_the_controller_mode() {
     for mode in [Mode::Default, Mode::Redo] {
         let fx = Fx::new(mode);
-        let mut in_add_dest = fx.moving();
+        let mut in_add_dest = move_op(&fx.sc, 1);
         let _ = in_add_dest.start();
         let _ = feed(&mut in_add_dest, St("a", 1, Stopped, 130));
         let ops = [
-            ("add", fx.add(), OperatorType::Add),
+            ("add", add_op(&fx.sc, 2), OperatorType::Add),
             (
                 "remove",
                 Operator::remove(fx.rec(1), node("a"), OperatorType::Move, AfterRemove::Nothing),
                 OperatorType::Move,
             ),
-            ("move remove", fx.moving(), OperatorType::Move),
+            ("move remove", move_op(&fx.sc, 1), OperatorType::Move),
             ("move create", in_add_dest, OperatorType::Move),
             ("split", fx.split(), OperatorType::Split),
-            ("merge", fx.merge(), OperatorType::Merge),
+            ("merge", merge_op(&fx.sc, MAX_SENDS), OperatorType::Merge),
         ];
         for epoch in [Epoch(1), Epoch(42)] {
             let ctx = fx.ctx_with(epoch, COMMITTED);
@@ -84,8 +84,8 @@ fn create_start_ts_table() {
 #[test]
 fn a_create_for_a_gone_record_is_not_sent() {
     let mut fx = Fx::new(Mode::Default);
-    let add = fx.add();
-    let mut mv = fx.moving();
+    let add = add_op(&fx.sc, 2);
+    let mut mv = move_op(&fx.sc, 1);
     let _ = mv.start();
     let _ = feed(&mut mv, Gone("a"));
     assert_eq!(mv.phase(), OperatorPhase::AddDest);

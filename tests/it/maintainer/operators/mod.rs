@@ -18,10 +18,10 @@ mod split;
 mod start;
 
 use dispatcher_core::ids::{ChangefeedId, DispatcherId, Epoch, Mode, NodeId, Ts};
-use dispatcher_core::maintainer::{create_start_ts, MessageContext};
 use dispatcher_core::maintainer::{
-    AfterRemove, Change, Finished, Guard, Kind, NewSpan, OpEvent, Operator, OperatorController, OperatorKind,
-    OperatorOutcome, OperatorPhase, Refusal, SpanController, SpanRecord, SpanState,
+    create_start_ts, AfterRemove, Change, Finished, Guard, Kind, MessageContext, NewSpan, OpEvent, Operator,
+    OperatorController, OperatorKind, OperatorOutcome, OperatorPhase, Refusal, SpanController, SpanRecord,
+    SpanState,
 };
 use dispatcher_core::messages::{ComponentState, OperatorType, PendingBlock, ScheduleAction, ToNode};
 use dispatcher_core::span::TableSpan;
@@ -105,24 +105,8 @@ impl Fx {
         MessageContext { sc: &self.sc, epoch, committed, changefeed: &self.cf }
     }
 
-    fn add(&self) -> Operator {
-        Operator::add(self.rec(2), node("b"), OperatorType::Add)
-    }
-
-    fn moving(&self) -> Operator {
-        Operator::moving(self.rec(1), node("b")).unwrap()
-    }
-
     fn split(&self) -> Operator {
         Operator::split(self.rec(1), split_parts()).unwrap()
-    }
-
-    fn merge(&self) -> Operator {
-        Operator::merge(self.rec(13), node("a"), vec![self.g(11), self.g(12)], MAX_SENDS)
-    }
-
-    fn occupy(&self, n: u64) -> Operator {
-        Operator::occupy(self.rec(n), id(13)).unwrap()
     }
 }
 
@@ -201,6 +185,49 @@ impl Table {
     ) {
         let (from, setup) = self.from.clone().expect("a starting phase");
         self.rows.push(Row { name: name.into(), from, setup, event, next, msg, changes });
+    }
+
+    /// Rows (names after `prefix`) for the origin `a` answering about dispatcher 1 while it is
+    /// removed, the removal sending `msg`: Stopped, Removed and Stopped(0) (it never existed) end
+    /// the removal in `end` with `gone(checkpoint)`; its live states, a Stopped from another node
+    /// and one of another id change nothing.
+    fn origin_answers(
+        &mut self,
+        prefix: &str,
+        msg: Msg,
+        end: (OperatorPhase, Msg),
+        gone: impl Fn(Ts) -> Vec<Change>,
+    ) {
+        let (stay, _) = self.from.clone().expect("a starting phase");
+        let name = |what: String| format!("{prefix}{what}");
+        for (what, state, ts) in
+            [("Stopped", Stopped, 130), ("Removed", Removed, 140), ("Stopped(0): never existed", Stopped, 0)]
+        {
+            self.row(name(format!("origin {what}")), St("a", 1, state, ts), end.0, end.1, gone(ts));
+        }
+        for state in [Working, WaitingMerge, Initializing] {
+            let what = format!("origin {state:?} is not terminal");
+            self.row(name(what), St("a", 1, state, 130), stay, msg, vec![]);
+        }
+        self.row(name("Stopped from another node".into()), St("b", 1, Stopped, 130), stay, msg, vec![]);
+        self.row(name("origin Stopped for another id".into()), St("a", 99, Stopped, 130), stay, msg, vec![]);
+    }
+
+    /// Rows for the create's destination `b` answering about `own` (guard `g`), the create sending
+    /// `msg`: Working places it (`placed`); Removed at the start sent refuses it for good, so it is
+    /// placed again under a fresh id; Removed at another start is the refusal of a delayed copy of
+    /// an older create (seed 48827); Stopped keeps it resending, from that checkpoint.
+    fn dest_answers(&mut self, prefix: &str, own: u64, g: Guard, msg: Msg, placed: Vec<Change>) {
+        let (stay, _) = self.from.clone().expect("a starting phase");
+        let name = |what: &str| format!("{prefix}dest {what}");
+        self.row(name("Working"), St("b", own, Working, 130), OK, QUIET, placed);
+        let refused = name("Removed at the start sent: refused for good, placed again under a fresh id");
+        self.row(refused, St("b", own, Removed, CKPT), FAILED, QUIET, vec![Change::Renew(g)]);
+        let copy = name("Removed at another start is a copy's");
+        self.row(copy, St("b", own, Removed, 90), stay, msg, vec![]);
+        let resend = name("Stopped: keep resending, from its checkpoint");
+        self.row(resend, St("b", own, Stopped, 130), stay, msg, vec![Change::RaiseCheckpoint(g, 130)]);
+        self.row(name("Initializing"), St("b", own, Initializing, 130), stay, msg, vec![]);
     }
 
     /// Rows proving that a finished operator ignores everything: `label` is how it finished.
@@ -317,6 +344,7 @@ fn controller_sc() -> SpanController {
     sc
 }
 
+// Operator builders for both fixtures (`Fx` adds 2, moves 1, merges 11 and 12 into 13).
 fn rec(sc: &SpanController, n: u64) -> &SpanRecord {
     sc.get(id(n)).unwrap()
 }
@@ -339,6 +367,22 @@ fn merge_op(sc: &SpanController, max_sends: u32) -> Operator {
 
 fn occupy_op(sc: &SpanController, n: u64) -> Operator {
     Operator::occupy(rec(sc, n), id(13)).unwrap()
+}
+
+/// What the merge of 11 and 12 into 13 changes when it succeeds: the sources go, the target
+/// replicates on `a`, the occupies are released.
+fn merged(sc: &SpanController) -> Vec<Change> {
+    let g = |n| rec(sc, n).guard();
+    let target = Change::Replicate { guard: g(13), on: node("a") };
+    vec![Change::Delete(g(11)), Change::Delete(g(12)), target, Change::Release(vec![id(11), id(12)])]
+}
+
+/// What that merge changes when abandoned (the node aborted it, or it was withdrawn): the target
+/// goes and every source is evicted (removed, then placed again): what the node did with it is
+/// not trusted to statuses.
+fn abandoned(sc: &SpanController) -> Vec<Change> {
+    let evict = |n| Change::Evict { guard: rec(sc, n).guard(), on: node("a") };
+    vec![Change::Delete(rec(sc, 13).guard()), Change::Release(vec![id(11), id(12)]), evict(11), evict(12)]
 }
 
 /// Admits the occupies and the merge, in the order the maintainer does.

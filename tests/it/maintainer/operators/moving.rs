@@ -21,16 +21,9 @@ fn move_rows(fx: &Fx) -> Vec<Row> {
     let mut t = Table::default();
     // RemoveOrigin
     t.at(ro, &[]);
-    t.row("origin Stopped", St("a", 1, Stopped, 130), ad, cr, fold_bind(130));
-    t.row("origin Removed", St("a", 1, Removed, 140), ad, cr, fold_bind(140));
-    t.row("origin Stopped(0): never existed", St("a", 1, Stopped, 0), ad, cr, fold_bind(0));
-    t.row("origin Working", St("a", 1, Working, 130), ro, rm, vec![]);
-    t.row("origin WaitingMerge is not terminal", St("a", 1, WaitingMerge, 130), ro, rm, vec![]);
-    t.row("origin Initializing is not terminal", St("a", 1, Initializing, 130), ro, rm, vec![]);
-    t.row("dest Stopped", St("b", 1, Stopped, 130), ro, rm, vec![]);
+    t.origin_answers("", rm, (ad, cr), fold_bind);
     t.row("dest Working", St("b", 1, Working, 130), ro, rm, vec![]);
     t.row("unrelated node Stopped", St("c", 1, Stopped, 130), ro, rm, vec![]);
-    t.row("origin Stopped for another id", St("a", 99, Stopped, 130), ro, rm, vec![]);
     t.row("origin removed", Gone("a"), ad, cr, bind());
     t.row("S18: dest removed first", Gone("b"), abort, rm, vec![]);
     t.row("unrelated node removed", Gone("c"), ro, rm, vec![]);
@@ -39,13 +32,7 @@ fn move_rows(fx: &Fx) -> Vec<Row> {
     t.row("released", Released, ro, rm, vec![]);
     // AbortRemoveOrigin: keep removing the origin; absent only once it stopped or died.
     t.at(abort, to_abort);
-    t.row("abort: origin Stopped", St("a", 1, Stopped, 130), FAILED, QUIET, fold_absent(130));
-    t.row("abort: origin Removed", St("a", 1, Removed, 140), FAILED, QUIET, fold_absent(140));
-    t.row("abort: origin Working", St("a", 1, Working, 130), abort, rm, vec![]);
-    t.row("abort: origin WaitingMerge", St("a", 1, WaitingMerge, 130), abort, rm, vec![]);
-    t.row("abort: origin Initializing", St("a", 1, Initializing, 130), abort, rm, vec![]);
-    t.row("abort: dead dest's late Stopped", St("b", 1, Stopped, 130), abort, rm, vec![]);
-    t.row("abort: origin Stopped for another id", St("a", 99, Stopped, 130), abort, rm, vec![]);
+    t.origin_answers("abort: ", rm, (FAILED, QUIET), fold_absent);
     t.row("abort: origin removed", Gone("a"), FAILED, QUIET, absent());
     t.row("abort: dest removed again", Gone("b"), abort, rm, vec![]);
     t.row("abort: unrelated node removed", Gone("c"), abort, rm, vec![]);
@@ -53,23 +40,7 @@ fn move_rows(fx: &Fx) -> Vec<Row> {
     t.row("abort: resent", Resent, abort, rm, vec![]);
     // AddDest
     t.at(ad, to_add);
-    t.row("add: dest Working", St("b", 1, Working, 130), OK, QUIET, on("b"));
-    t.row(
-        "add: dest Stopped: keep resending, from its checkpoint",
-        St("b", 1, Stopped, 130),
-        ad,
-        cr,
-        vec![Change::RaiseCheckpoint(g, 130)],
-    );
-    t.row(
-        "add: dest Removed at the start sent (refused for good, placed again under a fresh id)",
-        St("b", 1, Removed, CKPT),
-        FAILED,
-        QUIET,
-        vec![Change::Renew(g)],
-    );
-    t.row("add: dest Removed at another start is a copy's", St("b", 1, Removed, 90), ad, cr, vec![]);
-    t.row("add: dest Initializing", St("b", 1, Initializing, 130), ad, cr, vec![]);
+    t.dest_answers("add: ", 1, g, cr, on("b"));
     t.row("add: origin Working", St("a", 1, Working, 130), ad, cr, vec![]);
     t.row("add: origin Stopped again", St("a", 1, Stopped, 130), ad, cr, vec![]);
     t.row("add: dest Working for another id", St("b", 99, Working, 130), ad, cr, vec![]);
@@ -91,6 +62,6 @@ fn move_rows(fx: &Fx) -> Vec<Row> {
 #[test]
 fn move_table() {
     let fx = Fx::new(Mode::Default);
-    let n = run("move", &fx, Fx::moving, &move_rows(&fx));
+    let n = run("move", &fx, |fx| move_op(&fx.sc, 1), &move_rows(&fx));
     assert!(n > 80);
 }

@@ -9,15 +9,9 @@ fn split_rows(fx: &Fx) -> Vec<Row> {
     let split = |checkpoint| vec![Change::Split { guard: g, into: split_parts(), checkpoint }];
     let mut t = Table::default();
     t.at(r, &[]);
-    t.row("origin Stopped above the record", St("a", 1, Stopped, 150), OK, QUIET, split(150));
+    // The parts start at the origin's final checkpoint, never below the record's.
+    t.origin_answers("", rm, (OK, QUIET), |ts: Ts| split(ts.max(CKPT)));
     t.row("origin Stopped below the record", St("a", 1, Stopped, 40), OK, QUIET, split(CKPT));
-    t.row("origin Stopped(0): never existed", St("a", 1, Stopped, 0), OK, QUIET, split(CKPT));
-    t.row("origin Removed", St("a", 1, Removed, 120), OK, QUIET, split(120));
-    t.row("origin Working", St("a", 1, Working, 150), r, rm, vec![]);
-    t.row("origin WaitingMerge is not terminal", St("a", 1, WaitingMerge, 150), r, rm, vec![]);
-    t.row("origin Initializing is not terminal", St("a", 1, Initializing, 150), r, rm, vec![]);
-    t.row("another node Stopped", St("b", 1, Stopped, 150), r, rm, vec![]);
-    t.row("origin Stopped for another id", St("a", 99, Stopped, 150), r, rm, vec![]);
     t.row("origin removed: placed again unsplit", Gone("a"), FAILED, QUIET, vec![Change::Absent(g)]);
     t.row("unrelated node removed", Gone("b"), r, rm, vec![]);
     t.row(

@@ -14,7 +14,7 @@ fn start_table_every_kind() {
     let rows: Vec<Start<'_>> = vec![
         (
             "add binds to dest",
-            fx.add(),
+            add_op(&fx.sc, 2),
             (OperatorKind::Add, true, &["b"], &[], Msg::Create("b", OperatorType::Add)),
             (OperatorPhase::Creating, vec![Change::Schedule { guard: fx.g(2), from: None, to: b }]),
         ),
@@ -26,7 +26,7 @@ fn start_table_every_kind() {
         ),
         (
             "move marks scheduling, keeps origin",
-            fx.moving(),
+            move_op(&fx.sc, 1),
             (OperatorKind::Move, true, &["a", "b"], &[], Msg::Remove("a", OperatorType::Move)),
             (OperatorPhase::RemoveOrigin, vec![Change::MarkScheduling(fx.g(1))]),
         ),
@@ -44,7 +44,7 @@ fn start_table_every_kind() {
         ),
         (
             "merge marks every source scheduling",
-            fx.merge(),
+            merge_op(&fx.sc, MAX_SENDS),
             (OperatorKind::Merge, false, &["a"], &[11, 12], Msg::Merge("a")),
             (
                 OperatorPhase::Merging,
@@ -53,7 +53,7 @@ fn start_table_every_kind() {
         ),
         (
             "occupy touches nothing, sends nothing",
-            fx.occupy(11),
+            occupy_op(&fx.sc, 11),
             (OperatorKind::Occupy, false, &["a"], &[], QUIET),
             (OperatorPhase::Holding, vec![]),
         ),
@@ -78,9 +78,9 @@ fn constructors_refuse_unbound_records_and_name_the_record() {
     assert!(Operator::moving(absent, node("b")).is_none(), "move needs an origin");
     assert!(Operator::split(absent, whole(3).split_even(2).unwrap()).is_none(), "split needs an origin");
     assert!(Operator::occupy(absent, id(13)).is_none(), "occupy needs the source's node");
-    let merge = fx.merge();
+    let merge = merge_op(&fx.sc, MAX_SENDS);
     assert_eq!((merge.id, merge.guard, merge.span.clone()), (id(13), fx.g(13), whole(2)));
-    let occupy = fx.occupy(12);
+    let occupy = occupy_op(&fx.sc, 12);
     assert_eq!(occupy.id, id(12));
     assert!(matches!(occupy.kind, Kind::Occupy { merge, .. } if merge == id(13)));
     let Kind::Split { checkpoint, .. } = fx.split().kind else { panic!("split") };

@@ -2,11 +2,13 @@
 
 use dispatcher_core::ids::{ChangefeedId, Mode, NodeId};
 use dispatcher_core::messages::*;
-use dispatcher_core::node::{batch, Enqueued, Offered};
-use dispatcher_core::node::{BlockStatusBuffer, BlockStatusQueue, Collector};
+use dispatcher_core::node::{batch, BlockStatusBuffer, BlockStatusQueue, Collector, Enqueued, Offered};
 
 use super::{block, manager, plain, request_of};
 use crate::node::manager::{id, mt};
+
+/// A request queued whole, nothing filtered out.
+const QUEUED: Enqueued = Enqueued::Queued { dropped: 0 };
 
 /// TestBlockStatusBufferDeduplicatesPendingDone / ...PendingWaiting / ...AllowsAgainAfterTake.
 #[test]
@@ -85,22 +87,14 @@ fn send_queue_dedupes_across_queued_and_in_flight() {
     for stage in [BlockStage::Done, BlockStage::Waiting] {
         let q = BlockStatusQueue::new(8);
         let s = || request_of(vec![plain(1, stage)]);
-        assert_eq!(q.enqueue(mt(), s()).unwrap(), Enqueued::Queued { dropped: 0 });
+        assert_eq!(q.enqueue(mt(), s()).unwrap(), QUEUED);
         assert_eq!(q.enqueue(mt(), s()).unwrap(), Enqueued::AllDuplicates, "queued");
         let in_flight = q.pop().unwrap();
         assert!(q.pop().is_none(), "only the first was queued");
         assert_eq!(q.enqueue(mt(), s()).unwrap(), Enqueued::AllDuplicates, "in flight");
-        assert_eq!(
-            q.enqueue(NodeId::new("mt2"), s()).unwrap(),
-            Enqueued::Queued { dropped: 0 },
-            "another target is another key"
-        );
+        assert_eq!(q.enqueue(NodeId::new("mt2"), s()).unwrap(), QUEUED, "another target is another key");
         q.sent(&in_flight);
-        assert_eq!(
-            q.enqueue(mt(), s()).unwrap(),
-            Enqueued::Queued { dropped: 0 },
-            "accepted after send completes"
-        );
+        assert_eq!(q.enqueue(mt(), s()).unwrap(), QUEUED, "accepted after send completes");
     }
 }
 
@@ -140,5 +134,5 @@ fn a_full_send_queue_hands_the_request_back_and_frees_its_keys() {
     let full = q.enqueue(mt(), s(2)).unwrap_err();
     assert_eq!(full.request, s(2));
     let _ = q.pop().unwrap();
-    assert_eq!(q.enqueue(mt(), s(2)).unwrap(), Enqueued::Queued { dropped: 0 }, "its key was released");
+    assert_eq!(q.enqueue(mt(), s(2)).unwrap(), QUEUED, "its key was released");
 }

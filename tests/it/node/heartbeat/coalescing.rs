@@ -8,12 +8,10 @@ use std::collections::BTreeMap;
 
 use dispatcher_core::ids::{DispatcherId, Mode, Ts};
 use dispatcher_core::messages::*;
-use dispatcher_core::node::PENDING_MAX;
 use dispatcher_core::node::*;
-use dispatcher_core::node::{Collector, HeartbeatConfig, RoundKind};
 use proptest::prelude::*;
 
-use super::{close, committed, manager, manager_with, statuses, working};
+use super::{close, committed, manager, manager_with, statuses, working_from};
 use crate::node::manager::{config, id, mt, remove};
 
 #[derive(Clone, Debug)]
@@ -188,10 +186,8 @@ fn an_update_enqueues_a_slot_once_until_it_is_taken() {
 #[test]
 fn a_full_queue_keeps_the_slot_dirty_for_the_next_sweep() {
     let dm = manager_with(HeartbeatConfig { queue_capacity: 1, ..HeartbeatConfig::default() });
-    let a = committed(&dm, id(1), 100);
-    let b = committed(&dm, id(2), 100);
-    working(&dm, id(1), 100);
-    working(&dm, id(2), 100);
+    let a = working_from(&dm, id(1), 100);
+    let b = working_from(&dm, id(2), 100);
     let mut collector = Collector::new(&dm);
     let _ = collector.round(&dm, RoundKind::Periodic);
     assert_eq!(dm.report_progress(&a, 200, 200, 0.0), Update::Enqueued);
@@ -234,11 +230,7 @@ fn stopped_racing_a_later_checkpoint_update_keeps_its_final_checkpoint() {
 #[test]
 fn requests_are_cut_at_batch_items_max() {
     let dm = manager_with(HeartbeatConfig { batch_items_max: 3, ..HeartbeatConfig::default() });
-    let handles: Vec<_> = (1..=7).map(|n| committed(&dm, id(n), 100)).collect();
-    for n in 1..=7 {
-        working(&dm, id(n), 100);
-    }
-    let _ = &handles;
+    let _handles: Vec<_> = (1..=7).map(|n| working_from(&dm, id(n), 100)).collect();
     let out = Collector::new(&dm).round(&dm, RoundKind::Periodic);
     assert_eq!(out.iter().map(|o| o.request.statuses.len()).collect::<Vec<_>>(), vec![3, 3, 1]);
     assert!(out.iter().all(|o| o.to == mt() && o.request.watermark == out[0].request.watermark));
@@ -257,16 +249,14 @@ fn no_owner_no_round_and_nothing_drained() {
 #[test]
 fn a_synthetic_stopped_is_listed_before_the_working_of_an_id_re_created_since() {
     let dm = manager();
-    let _ = committed(&dm, id(1), 100);
-    working(&dm, id(1), 100);
+    let _ = working_from(&dm, id(1), 100);
     close(&dm, id(1), 150);
     let mut collector = Collector::new(&dm);
     let _ = collector.round(&dm, RoundKind::Periodic);
     // The resent Remove finds the id closed: a synthetic Stopped is queued.
     let _ = dm.handle_schedule(&mt(), remove(id(1), Mode::Default, 2, OperatorType::Move));
     // The id is created again on this node and reports Working, all before the next round.
-    let _ = committed(&dm, id(1), 150);
-    working(&dm, id(1), 150);
+    let _ = working_from(&dm, id(1), 150);
     let listed: Vec<ComponentState> = statuses(&collector.round(&dm, RoundKind::Periodic))
         .iter()
         .filter(|s| s.id == id(1))

@@ -13,10 +13,7 @@ fn delivered(step: &Reaction) -> Vec<DispatcherId> {
     let mut ids: Vec<_> = step
         .effects
         .iter()
-        .filter_map(|e| match e {
-            Effect::DeliverBarrier { id, .. } => Some(*id),
-            _ => None,
-        })
+        .filter_map(|e| if let Effect::DeliverBarrier { id, .. } = e { Some(*id) } else { None })
         .collect();
     ids.sort();
     ids
@@ -45,8 +42,7 @@ fn heartbeat_response_routes_normal_db_and_all_and_skips_unknown_dispatchers() {
     let _ = committed(&dm, id(2), 100);
     let mut other_schema = create(id(3), spanned(3), Mode::Default, 2);
     other_schema.config.schema_id = 7;
-    let t = ticket(&dm.handle_schedule(&mt(), other_schema));
-    dm.commit_create(&t).unwrap();
+    dm.commit_create(&ticket(&dm.handle_schedule(&mt(), other_schema))).unwrap();
     let _creating = admit(&dm, id(4), 100);
 
     let ask =

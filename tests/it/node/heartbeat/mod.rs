@@ -51,6 +51,13 @@ fn committed(dm: &DispatcherManager, d: DispatcherId, start_ts: Ts) -> StatusHan
     dm.status_handle(&t)
 }
 
+/// `committed`, then reported Working at `start_ts`.
+fn working_from(dm: &DispatcherManager, d: DispatcherId, start_ts: Ts) -> StatusHandle {
+    let h = committed(dm, d, start_ts);
+    working(dm, d, start_ts);
+    h
+}
+
 fn close(dm: &DispatcherManager, d: DispatcherId, final_ts: Ts) {
     let _ = dm.handle_schedule(&mt(), remove(d, Mode::Default, 2, OperatorType::Remove));
     assert_eq!(dm.dispatcher_closed(d, Mode::Default, final_ts, None).outcome, Outcome::Applied);

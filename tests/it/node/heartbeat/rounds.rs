@@ -52,10 +52,7 @@ fn a_state_change_is_flushed_within_the_window_unless_a_periodic_round_comes_fir
 fn every_fiftieth_periodic_round_is_complete() {
     let mut s = Schedule::new(&HeartbeatConfig::default());
     let _ = s.poll(0, false);
-    let mut kinds = Vec::new();
-    for tick in 0..100u64 {
-        kinds.push(s.poll(1000 + tick * 200, false).unwrap());
-    }
+    let kinds: Vec<_> = (0..100u64).map(|tick| s.poll(1000 + tick * 200, false).unwrap()).collect();
     let complete: Vec<_> =
         kinds.iter().enumerate().filter(|(_, k)| **k == RoundKind::Complete).map(|(i, _)| i + 1).collect();
     assert_eq!(complete, vec![50, 100], "10 s / 200 ms, counted from the first tick");

@@ -9,12 +9,10 @@ use std::collections::HashMap;
 
 use dispatcher_core::ids::Mode;
 use dispatcher_core::messages::*;
-use dispatcher_core::node::RecordPhase;
 use dispatcher_core::node::*;
-use dispatcher_core::node::{Collector, Outbound, RoundKind};
 use proptest::prelude::*;
 
-use super::{admit, committed, manager, spanned, statuses, working};
+use super::{admit, committed, manager, spanned, statuses, working, working_from};
 use crate::node::manager::{create_at, id, live, merge, mt, redo_not_ready, remove, span, ticket};
 
 /// The maintainer's acceptance rule for a node watermark (maintainer.go:911-919).
@@ -31,11 +29,7 @@ fn accept(old: Option<Watermark>, new: Watermark) -> Watermark {
 
 /// The R2 invariant on what the maintainer holds: never above a live dispatcher's checkpoint it
 /// accounts for (seq), never above a dispatcher whose create is in flight (when the watermark is
-/// delivered: a create admitted later is the maintainer's own in-flight operator).
-fn check_accepted(dm: &DispatcherManager, accepted: Watermark) -> Result<(), String> {
-    check(dm, accepted, true)
-}
-
+/// delivered, `creating`: a create admitted later is the maintainer's own in-flight operator).
 fn check(dm: &DispatcherManager, accepted: Watermark, creating: bool) -> Result<(), String> {
     for r in dm.registry().records() {
         if r.mode != Mode::Default {
@@ -63,14 +57,13 @@ fn check(dm: &DispatcherManager, accepted: Watermark, creating: bool) -> Result<
 #[test]
 fn watermark_r2_new_dispatcher_below_reported_watermark() {
     let dm = manager();
-    let old = committed(&dm, id(9), 200);
-    working(&dm, id(9), 200);
+    let old = working_from(&dm, id(9), 200);
     let mut collector = Collector::new(&dm);
     let mut accepted = None;
     let deliver = |out: Vec<Outbound>, accepted: &mut Option<Watermark>| {
         for o in out {
             *accepted = Some(accept(*accepted, o.request.watermark.unwrap()));
-            check_accepted(&dm, accepted.unwrap()).unwrap();
+            check(&dm, accepted.unwrap(), true).unwrap();
         }
     };
     deliver(collector.round(&dm, RoundKind::Periodic), &mut accepted);
@@ -95,8 +88,7 @@ fn watermark_r2_new_dispatcher_below_reported_watermark() {
 #[test]
 fn watermark_r2_synthetic_stopped_does_not_raise_the_seq() {
     let dm = manager();
-    let _ = committed(&dm, id(9), 200);
-    working(&dm, id(9), 200);
+    let _ = working_from(&dm, id(9), 200);
     let mut collector = Collector::new(&dm);
     let first = collector.round(&dm, RoundKind::Periodic)[0].request.watermark.unwrap();
     let _z = committed(&dm, id(1), 150);
@@ -145,10 +137,8 @@ fn watermark_is_neutral_without_dispatchers_and_redo_is_max_until_ready() {
 #[test]
 fn watermark_is_the_minimum_of_checkpoints_and_of_resolved_ts() {
     let dm = manager();
-    let a = committed(&dm, id(1), 100);
-    let b = committed(&dm, id(2), 100);
-    working(&dm, id(1), 100);
-    working(&dm, id(2), 100);
+    let a = working_from(&dm, id(1), 100);
+    let b = working_from(&dm, id(2), 100);
     let mut collector = Collector::new(&dm);
     let _ = collector.round(&dm, RoundKind::Periodic); // folds the creation floor in
     let _ = dm.report_progress(&a, 300, 320, 0.0);
@@ -227,9 +217,7 @@ proptest! {
                         }
                     }
                 }
-                2 => {
-                    working(&dm, did, 0);
-                }
+                2 => working(&dm, did, 0),
                 3 => {
                     if let Some(h) = handles.get(&d) {
                         let c = h.record().checkpoint_ts() + u64::from(v);
@@ -246,7 +234,7 @@ proptest! {
                     let kind = [RoundKind::Periodic, RoundKind::StateChange, RoundKind::Complete][usize::from(v % 3)];
                     for o in collector.round(&dm, kind) {
                         accepted = Some(accept(accepted, o.request.watermark.unwrap()));
-                        if let Err(e) = check_accepted(&dm, accepted.unwrap()) {
+                        if let Err(e) = check(&dm, accepted.unwrap(), true) {
                             return Err(TestCaseError::fail(e));
                         }
                     }

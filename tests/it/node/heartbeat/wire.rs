@@ -23,12 +23,8 @@ fn a_response_without_influenced_dispatchers_is_refused_at_the_wire() {
     ));
     let ok = response(2, Mode::Redo, vec![answer(Influence::Db { schema_id: 4 }), answer(Influence::All)]);
     let wire = pb::HeartBeatResponse::from(&ok);
-    assert!(wire.dispatcher_statuses.iter().all(|s| s
-        .influenced_dispatchers
-        .as_ref()
-        .unwrap()
-        .exclude_dispatcher_id
-        .is_some()));
+    let influenced = |s: &pb::DispatcherStatus| s.influenced_dispatchers.clone().unwrap();
+    assert!(wire.dispatcher_statuses.iter().all(|s| influenced(s).exclude_dispatcher_id.is_some()));
     assert_eq!(HeartBeatResponse::try_from(&wire), Ok(ok));
 }
 
