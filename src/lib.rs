@@ -46,6 +46,7 @@ pub mod ids;
 pub mod maintainer;
 pub mod messages;
 pub mod mutation;
+mod names;
 pub mod node;
 pub mod sim;
 pub mod span;

@@ -9,145 +9,87 @@
 use std::fmt;
 use std::str::FromStr;
 
-/// One re-opened fault. The maintainer reads those marked *maintainer*, the node core the rest.
-#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
-pub enum Mutation {
-    /// *Maintainer.* Bootstrap restores a journaled move as "place it again" without removing
-    /// the origin (the checker's first self-test: caught as I2).
-    RestoreMoveWithoutRemove,
-    /// *Maintainer.* A merge rebuilt from a node's merge journal starts as "not yet taken up",
-    /// so it is given up after the send bound while the node still drains it.
-    RestoredMergeUnaccepted,
-    /// *Maintainer.* A merge not seen taken up is given up at its send bound at once, sources
-    /// handed back, instead of first removing the merged dispatcher and waiting for it to go.
-    AbandonUnacceptedMerge,
-    /// *Maintainer.* Sources of a merge that ends without its merged dispatcher are bound back
-    /// to the node by their last reported state instead of being removed and placed again, so a
-    /// source the drain closed whose Stopped was lost stays "replicating" where nothing runs.
-    MergeSourcesNotEvicted,
-    /// *Node.* A Remove of a source of a draining merge lets the merge hand over anyway.
-    HandOverDespiteRemove,
-    /// *Node.* A Remove of an unknown id does not refuse a later merge request for that id.
-    ForgetRemovedMergeIds,
-    /// *Node.* A resent merge request that finds its merge in progress reports nothing unless
-    /// the merged dispatcher already works.
-    QuietMergeResend,
-    /// *Node.* No final-checkpoint tombstones: a delayed duplicate create of a dispatcher that
-    /// closed in this owner's term runs again.
-    NoStaleCreateTombstones,
-    /// *Node.* A merged dispatcher that closes mid-drain leaves the sources it already drained
-    /// live and unreported.
-    StrandDrainedSources,
-    /// *Node.* A bootstrap from a newer epoch refused for an older owner's trigger leaves that
-    /// trigger running, so the newer owner depends on the older one to remove it.
-    KeepOlderTriggers,
-    /// *Node.* A create starting exactly where a dispatcher of its id stopped without ever
-    /// progressing is not taken for a copy of the create that made it.
-    EqualStartNotStale,
-    /// *Node.* A heartbeat round lists synthetic statuses (answers about closed or unknown ids)
-    /// after the live dispatchers' statuses, so an old Stopped can follow the Working of an id
-    /// re-created since.
-    SyntheticStatusesLast,
-    /// *Maintainer.* A create the node refused for good (Removed) is placed again under the same
-    /// id, which the node refuses again, forever (seed 408).
-    RenewNotOnRefusal,
-    /// *Node.* A create older than where its id stopped in this term is dropped without an
-    /// answer, so an owner that lost that Stopped resends it forever (seed 5086).
-    SilentStaleCreates,
-    /// *Node.* A merge request whose merged id already ran and closed in this term is taken up
-    /// again, draining sources placed since (seed 13866).
-    MergeAfterMergedClosed,
-    /// *Node.* A closed dispatcher's Stopped is reported once: lost with its heartbeat, the owner
-    /// never learns (seed 31757).
-    StoppedReportedOnce,
-    /// *Node.* Only the bootstrap that changed the owner withdraws the older owners' unexecuted
-    /// creates; a concurrent bootstrap of the same new owner answers without them (issue 15, 1).
-    SameOwnerBootstrapSkipsWithdrawal,
-    /// *Node.* A duplicate close report of a drained merge source counts it again (issue 15, 5).
-    DrainCountedTwice,
-    /// *Node.* A Remove replaces whatever entry its span holds, even a later create's of another
-    /// incarnation, which then loses its journal entry (issue 15, fault 4).
-    RemoveReplacesAnyHolder,
-    /// *Node.* An undone merge request removes only its own journal entry, leaking a Remove of
-    /// the merged id that replaced it (issue 15, fault 3).
-    UndoFinishesOwnEntryOnly,
-    /// *Node.* A source that closes on its own while its merge is still preparing is closed
-    /// without ending the merge, which may then begin draining it (issue 15, fault 2).
-    SelfCloseSkipsPreparingMerge,
-    /// *Node.* A Remove resend fenced after its admission removes its own entry instead of
-    /// putting back the in-flight Remove it replaced (found by the node-stress harness).
-    FencedRemoveErasesReplaced,
-    /// *Node.* A create or merge of the current owner replaces an older owner's in-flight
-    /// Remove of the span's dispatcher, then fails on the still-occupied span and leaves no
-    /// entry (found by the node-stress harness).
-    CreateReplacesStaleRemove,
-    /// *Node.* Complete rounds repeat a closed dispatcher's Stopped three times only, which an
-    /// owner cut off for longer loses for good (seed 26138).
-    StoppedRepeatsBounded,
-    /// *Maintainer.* A merge source's Stopped counts as the node having taken the merge up,
-    /// though a held-back remove may have closed it (seed 32053).
-    SourceStoppedAcceptsMerge,
-}
-
-impl Mutation {
-    /// Every variant, in declaration order.
-    pub const ALL: [Mutation; 25] = [
-        Mutation::RestoreMoveWithoutRemove,
-        Mutation::RestoredMergeUnaccepted,
-        Mutation::AbandonUnacceptedMerge,
-        Mutation::MergeSourcesNotEvicted,
-        Mutation::HandOverDespiteRemove,
-        Mutation::ForgetRemovedMergeIds,
-        Mutation::QuietMergeResend,
-        Mutation::NoStaleCreateTombstones,
-        Mutation::StrandDrainedSources,
-        Mutation::KeepOlderTriggers,
-        Mutation::EqualStartNotStale,
-        Mutation::SyntheticStatusesLast,
-        Mutation::RenewNotOnRefusal,
-        Mutation::SilentStaleCreates,
-        Mutation::MergeAfterMergedClosed,
-        Mutation::StoppedReportedOnce,
-        Mutation::SameOwnerBootstrapSkipsWithdrawal,
-        Mutation::DrainCountedTwice,
-        Mutation::RemoveReplacesAnyHolder,
-        Mutation::UndoFinishesOwnEntryOnly,
-        Mutation::SelfCloseSkipsPreparingMerge,
-        Mutation::FencedRemoveErasesReplaced,
-        Mutation::CreateReplacesStaleRemove,
-        Mutation::StoppedRepeatsBounded,
-        Mutation::SourceStoppedAcceptsMerge,
-    ];
-
-    /// The kebab-case name used on the command line.
-    pub fn name(self) -> &'static str {
-        match self {
-            Mutation::RestoreMoveWithoutRemove => "restore-move-without-remove",
-            Mutation::RestoredMergeUnaccepted => "restored-merge-unaccepted",
-            Mutation::AbandonUnacceptedMerge => "abandon-unaccepted-merge",
-            Mutation::MergeSourcesNotEvicted => "merge-sources-not-evicted",
-            Mutation::HandOverDespiteRemove => "hand-over-despite-remove",
-            Mutation::ForgetRemovedMergeIds => "forget-removed-merge-ids",
-            Mutation::QuietMergeResend => "quiet-merge-resend",
-            Mutation::NoStaleCreateTombstones => "no-stale-create-tombstones",
-            Mutation::StrandDrainedSources => "strand-drained-sources",
-            Mutation::KeepOlderTriggers => "keep-older-triggers",
-            Mutation::EqualStartNotStale => "equal-start-not-stale",
-            Mutation::SyntheticStatusesLast => "synthetic-statuses-last",
-            Mutation::RenewNotOnRefusal => "renew-not-on-refusal",
-            Mutation::SilentStaleCreates => "silent-stale-creates",
-            Mutation::MergeAfterMergedClosed => "merge-after-merged-closed",
-            Mutation::StoppedReportedOnce => "stopped-reported-once",
-            Mutation::SameOwnerBootstrapSkipsWithdrawal => "same-owner-bootstrap-skips-withdrawal",
-            Mutation::DrainCountedTwice => "drain-counted-twice",
-            Mutation::RemoveReplacesAnyHolder => "remove-replaces-any-holder",
-            Mutation::UndoFinishesOwnEntryOnly => "undo-finishes-own-entry-only",
-            Mutation::SelfCloseSkipsPreparingMerge => "self-close-skips-preparing-merge",
-            Mutation::FencedRemoveErasesReplaced => "fenced-remove-erases-replaced",
-            Mutation::CreateReplacesStaleRemove => "create-replaces-stale-remove",
-            Mutation::StoppedRepeatsBounded => "stopped-repeats-bounded",
-            Mutation::SourceStoppedAcceptsMerge => "source-stopped-accepts-merge",
-        }
+crate::names::named_enum! {
+    "mutation";
+    /// One re-opened fault. The maintainer reads those marked *maintainer*, the node core the
+    /// rest.
+    #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
+    pub enum Mutation {
+        /// *Maintainer.* Bootstrap restores a journaled move as "place it again" without removing
+        /// the origin (the checker's first self-test: caught as I2).
+        RestoreMoveWithoutRemove = "restore-move-without-remove",
+        /// *Maintainer.* A merge rebuilt from a node's merge journal starts as "not yet taken up",
+        /// so it is given up after the send bound while the node still drains it.
+        RestoredMergeUnaccepted = "restored-merge-unaccepted",
+        /// *Maintainer.* A merge not seen taken up is given up at its send bound at once, sources
+        /// handed back, instead of first removing the merged dispatcher and waiting for it to go.
+        AbandonUnacceptedMerge = "abandon-unaccepted-merge",
+        /// *Maintainer.* Sources of a merge that ends without its merged dispatcher are bound back
+        /// to the node by their last reported state instead of being removed and placed again, so a
+        /// source the drain closed whose Stopped was lost stays "replicating" where nothing runs.
+        MergeSourcesNotEvicted = "merge-sources-not-evicted",
+        /// *Node.* A Remove of a source of a draining merge lets the merge hand over anyway.
+        HandOverDespiteRemove = "hand-over-despite-remove",
+        /// *Node.* A Remove of an unknown id does not refuse a later merge request for that id.
+        ForgetRemovedMergeIds = "forget-removed-merge-ids",
+        /// *Node.* A resent merge request that finds its merge in progress reports nothing unless
+        /// the merged dispatcher already works.
+        QuietMergeResend = "quiet-merge-resend",
+        /// *Node.* No final-checkpoint tombstones: a delayed duplicate create of a dispatcher that
+        /// closed in this owner's term runs again.
+        NoStaleCreateTombstones = "no-stale-create-tombstones",
+        /// *Node.* A merged dispatcher that closes mid-drain leaves the sources it already drained
+        /// live and unreported.
+        StrandDrainedSources = "strand-drained-sources",
+        /// *Node.* A bootstrap from a newer epoch refused for an older owner's trigger leaves that
+        /// trigger running, so the newer owner depends on the older one to remove it.
+        KeepOlderTriggers = "keep-older-triggers",
+        /// *Node.* A create starting exactly where a dispatcher of its id stopped without ever
+        /// progressing is not taken for a copy of the create that made it.
+        EqualStartNotStale = "equal-start-not-stale",
+        /// *Node.* A heartbeat round lists synthetic statuses (answers about closed or unknown ids)
+        /// after the live dispatchers' statuses, so an old Stopped can follow the Working of an id
+        /// re-created since.
+        SyntheticStatusesLast = "synthetic-statuses-last",
+        /// *Maintainer.* A create the node refused for good (Removed) is placed again under the same
+        /// id, which the node refuses again, forever (seed 408).
+        RenewNotOnRefusal = "renew-not-on-refusal",
+        /// *Node.* A create older than where its id stopped in this term is dropped without an
+        /// answer, so an owner that lost that Stopped resends it forever (seed 5086).
+        SilentStaleCreates = "silent-stale-creates",
+        /// *Node.* A merge request whose merged id already ran and closed in this term is taken up
+        /// again, draining sources placed since (seed 13866).
+        MergeAfterMergedClosed = "merge-after-merged-closed",
+        /// *Node.* A closed dispatcher's Stopped is reported once: lost with its heartbeat, the owner
+        /// never learns (seed 31757).
+        StoppedReportedOnce = "stopped-reported-once",
+        /// *Node.* Only the bootstrap that changed the owner withdraws the older owners' unexecuted
+        /// creates; a concurrent bootstrap of the same new owner answers without them (issue 15, 1).
+        SameOwnerBootstrapSkipsWithdrawal = "same-owner-bootstrap-skips-withdrawal",
+        /// *Node.* A duplicate close report of a drained merge source counts it again (issue 15, 5).
+        DrainCountedTwice = "drain-counted-twice",
+        /// *Node.* A Remove replaces whatever entry its span holds, even a later create's of another
+        /// incarnation, which then loses its journal entry (issue 15, fault 4).
+        RemoveReplacesAnyHolder = "remove-replaces-any-holder",
+        /// *Node.* An undone merge request removes only its own journal entry, leaking a Remove of
+        /// the merged id that replaced it (issue 15, fault 3).
+        UndoFinishesOwnEntryOnly = "undo-finishes-own-entry-only",
+        /// *Node.* A source that closes on its own while its merge is still preparing is closed
+        /// without ending the merge, which may then begin draining it (issue 15, fault 2).
+        SelfCloseSkipsPreparingMerge = "self-close-skips-preparing-merge",
+        /// *Node.* A Remove resend fenced after its admission removes its own entry instead of
+        /// putting back the in-flight Remove it replaced (found by the node-stress harness).
+        FencedRemoveErasesReplaced = "fenced-remove-erases-replaced",
+        /// *Node.* A create or merge of the current owner replaces an older owner's in-flight
+        /// Remove of the span's dispatcher, then fails on the still-occupied span and leaves no
+        /// entry (found by the node-stress harness).
+        CreateReplacesStaleRemove = "create-replaces-stale-remove",
+        /// *Node.* Complete rounds repeat a closed dispatcher's Stopped three times only, which an
+        /// owner cut off for longer loses for good (seed 26138).
+        StoppedRepeatsBounded = "stopped-repeats-bounded",
+        /// *Maintainer.* A merge source's Stopped counts as the node having taken the merge up,
+        /// though a held-back remove may have closed it (seed 32053).
+        SourceStoppedAcceptsMerge = "source-stopped-accepts-merge",
     }
 }
 
@@ -202,22 +144,5 @@ impl FromStr for Mutations {
             .map(str::trim)
             .filter(|n| !n.is_empty())
             .try_fold(Mutations::NONE, |set, n| Ok(set.with(n.parse()?)))
-    }
-}
-
-impl fmt::Display for Mutation {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.name())
-    }
-}
-
-impl FromStr for Mutation {
-    type Err = String;
-
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Mutation::ALL.into_iter().find(|m| m.name() == s).ok_or_else(|| {
-            let names: Vec<&str> = Mutation::ALL.iter().map(|m| m.name()).collect();
-            format!("unknown mutation {s:?} (one of: {})", names.join(", "))
-        })
     }
 }

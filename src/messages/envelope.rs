@@ -3,74 +3,50 @@
 
 use super::*;
 
-/// Declares [`MessageKind`] from one list: each kind's doc, name and direction.
-macro_rules! message_kinds {
-    ($($(#[doc = $doc:literal])* $kind:ident => to_node: $to_node:literal,)*) => {
-        /// The kind of a message between a maintainer and a node: the protobuf message's name on
-        /// the wire. A transport carries the kind beside the bytes (the reference's message type
-        /// field).
-        #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Debug)]
-        pub enum MessageKind {
-            $($(#[doc = $doc])* $kind,)*
-        }
-
-        impl MessageKind {
-            /// Every kind, in the order above.
-            pub const ALL: [MessageKind; [$(stringify!($kind)),*].len()] = [$(MessageKind::$kind),*];
-
-            /// The protobuf message name.
-            pub fn name(self) -> &'static str {
-                match self {
-                    $(MessageKind::$kind => stringify!($kind),)*
-                }
-            }
-
-            /// Whether the kind goes from a maintainer to a node (otherwise from a node to a
-            /// maintainer).
-            pub fn to_node(self) -> bool {
-                match self {
-                    $(MessageKind::$kind => $to_node,)*
-                }
-            }
-        }
-    };
-}
-
-message_kinds! {
-    /// Maintainer to node: create or remove a dispatcher.
-    ScheduleDispatcherRequest => to_node: true,
-    /// Maintainer to node: merge dispatchers.
-    MergeDispatcherRequest => to_node: true,
-    /// Node to maintainer: watermarks and dispatcher statuses.
-    HeartBeatRequest => to_node: false,
-    /// Maintainer to node: barrier answers (not handled by the node core yet).
-    HeartBeatResponse => to_node: true,
-    /// Node to maintainer: barrier statuses (not handled by the maintainer core yet).
-    BlockStatusRequest => to_node: false,
-    /// Maintainer to node: ask for a bootstrap snapshot, taking ownership.
-    MaintainerBootstrapRequest => to_node: true,
-    /// Node to maintainer: the snapshot.
-    MaintainerBootstrapResponse => to_node: false,
-    /// Maintainer to node: finish the bootstrap on the maintainer's own node.
-    MaintainerPostBootstrapRequest => to_node: true,
-    /// Node to maintainer: its answer.
-    MaintainerPostBootstrapResponse => to_node: false,
-    /// Maintainer to node: close the changefeed.
-    MaintainerCloseRequest => to_node: true,
-    /// Node to maintainer: its answer.
-    MaintainerCloseResponse => to_node: false,
-}
-
-impl MessageKind {
-    /// The kind of a protobuf message name.
-    pub fn from_name(name: &str) -> Option<MessageKind> {
-        MessageKind::ALL.into_iter().find(|k| k.name() == name)
+crate::names::named_enum! {
+    "message kind";
+    /// The kind of a message between a maintainer and a node: the protobuf message's name on the
+    /// wire. A transport carries the kind beside the bytes (the reference's message type field).
+    #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Debug)]
+    pub enum MessageKind {
+        /// Maintainer to node: create or remove a dispatcher.
+        ScheduleDispatcherRequest = "ScheduleDispatcherRequest",
+        /// Maintainer to node: merge dispatchers.
+        MergeDispatcherRequest = "MergeDispatcherRequest",
+        /// Node to maintainer: watermarks and dispatcher statuses.
+        HeartBeatRequest = "HeartBeatRequest",
+        /// Maintainer to node: barrier answers (not handled by the node core yet).
+        HeartBeatResponse = "HeartBeatResponse",
+        /// Node to maintainer: barrier statuses (not handled by the maintainer core yet).
+        BlockStatusRequest = "BlockStatusRequest",
+        /// Maintainer to node: ask for a bootstrap snapshot, taking ownership.
+        MaintainerBootstrapRequest = "MaintainerBootstrapRequest",
+        /// Node to maintainer: the snapshot.
+        MaintainerBootstrapResponse = "MaintainerBootstrapResponse",
+        /// Maintainer to node: finish the bootstrap on the maintainer's own node.
+        MaintainerPostBootstrapRequest = "MaintainerPostBootstrapRequest",
+        /// Node to maintainer: its answer.
+        MaintainerPostBootstrapResponse = "MaintainerPostBootstrapResponse",
+        /// Maintainer to node: close the changefeed.
+        MaintainerCloseRequest = "MaintainerCloseRequest",
+        /// Node to maintainer: its answer.
+        MaintainerCloseResponse = "MaintainerCloseResponse",
     }
 }
 
-impl std::fmt::Display for MessageKind {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.name())
+impl MessageKind {
+    /// Whether the kind goes from a maintainer to a node (otherwise from a node to a maintainer).
+    pub fn to_node(self) -> bool {
+        use MessageKind::*;
+        matches!(
+            self,
+            ScheduleDispatcherRequest
+                | MergeDispatcherRequest
+                | HeartBeatResponse
+                | MaintainerBootstrapRequest
+                | MaintainerPostBootstrapRequest
+                | MaintainerCloseRequest
+        )
     }
 }
 

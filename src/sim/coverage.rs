@@ -3,8 +3,6 @@
 //! explorer reached and what it never did; the same phases are what `run_until` waits for.
 
 use std::collections::BTreeMap;
-use std::fmt;
-use std::str::FromStr;
 
 use serde_json::{json, Value};
 
@@ -12,78 +10,43 @@ use crate::ids::Mode;
 use crate::maintainer::{OperatorKind, OperatorPhase};
 use crate::node::merge::MergePhase;
 
-/// A phase of some operator's life, on the maintainer or on a node.
-#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Debug)]
-pub enum Phase {
-    /// The maintainer waits for every node's bootstrap answer.
-    Bootstrapping,
-    /// An add waits for the destination's Working (its create is sent).
-    AddCreating,
-    /// A remove waits for the node's Stopped.
-    RemoveRemoving,
-    /// A move waits for the origin to stop.
-    MoveRemoveOrigin,
-    /// A move's destination died; the origin is still being removed.
-    MoveAbortRemoveOrigin,
-    /// A move waits for the destination's Working.
-    MoveAddDest,
-    /// A split waits for the origin to stop.
-    SplitRemoving,
-    /// A merge waits for the merged dispatcher's Working.
-    MergeMerging,
-    /// A merge never seen taken up is being withdrawn.
-    MergeWithdrawing,
-    /// A node holds a create that is not built yet.
-    NodeCreating,
-    /// A node is closing a dispatcher that still writes.
-    NodeClosing,
-    /// A node's merge: merged dispatcher being prepared, sources waiting.
-    NodeMergePreparing,
-    /// A node's merge: sources being closed.
-    NodeMergeDraining,
-    /// A node's merge: handed over, the merged dispatcher not yet Working.
-    NodeMergeHandedOver,
+crate::names::named_enum! {
+    "phase";
+    /// A phase of some operator's life, on the maintainer or on a node.
+    #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Debug)]
+    pub enum Phase {
+        /// The maintainer waits for every node's bootstrap answer.
+        Bootstrapping = "bootstrapping",
+        /// An add waits for the destination's Working (its create is sent).
+        AddCreating = "add-creating",
+        /// A remove waits for the node's Stopped.
+        RemoveRemoving = "remove-removing",
+        /// A move waits for the origin to stop.
+        MoveRemoveOrigin = "move-remove-origin",
+        /// A move's destination died; the origin is still being removed.
+        MoveAbortRemoveOrigin = "move-abort-remove-origin",
+        /// A move waits for the destination's Working.
+        MoveAddDest = "move-add-dest",
+        /// A split waits for the origin to stop.
+        SplitRemoving = "split-removing",
+        /// A merge waits for the merged dispatcher's Working.
+        MergeMerging = "merge-merging",
+        /// A merge never seen taken up is being withdrawn.
+        MergeWithdrawing = "merge-withdrawing",
+        /// A node holds a create that is not built yet.
+        NodeCreating = "node-creating",
+        /// A node is closing a dispatcher that still writes.
+        NodeClosing = "node-closing",
+        /// A node's merge: merged dispatcher being prepared, sources waiting.
+        NodeMergePreparing = "node-merge-preparing",
+        /// A node's merge: sources being closed.
+        NodeMergeDraining = "node-merge-draining",
+        /// A node's merge: handed over, the merged dispatcher not yet Working.
+        NodeMergeHandedOver = "node-merge-handed-over",
+    }
 }
 
 impl Phase {
-    /// Every phase, in report order.
-    pub const ALL: [Phase; 14] = [
-        Phase::Bootstrapping,
-        Phase::AddCreating,
-        Phase::RemoveRemoving,
-        Phase::MoveRemoveOrigin,
-        Phase::MoveAbortRemoveOrigin,
-        Phase::MoveAddDest,
-        Phase::SplitRemoving,
-        Phase::MergeMerging,
-        Phase::MergeWithdrawing,
-        Phase::NodeCreating,
-        Phase::NodeClosing,
-        Phase::NodeMergePreparing,
-        Phase::NodeMergeDraining,
-        Phase::NodeMergeHandedOver,
-    ];
-
-    /// The name used in scenario files (`run_until`'s `phase`) and reports.
-    pub fn name(self) -> &'static str {
-        match self {
-            Phase::Bootstrapping => "bootstrapping",
-            Phase::AddCreating => "add-creating",
-            Phase::RemoveRemoving => "remove-removing",
-            Phase::MoveRemoveOrigin => "move-remove-origin",
-            Phase::MoveAbortRemoveOrigin => "move-abort-remove-origin",
-            Phase::MoveAddDest => "move-add-dest",
-            Phase::SplitRemoving => "split-removing",
-            Phase::MergeMerging => "merge-merging",
-            Phase::MergeWithdrawing => "merge-withdrawing",
-            Phase::NodeCreating => "node-creating",
-            Phase::NodeClosing => "node-closing",
-            Phase::NodeMergePreparing => "node-merge-preparing",
-            Phase::NodeMergeDraining => "node-merge-draining",
-            Phase::NodeMergeHandedOver => "node-merge-handed-over",
-        }
-    }
-
     pub(super) fn of_operator(kind: OperatorKind, phase: OperatorPhase) -> Option<Phase> {
         Some(match (kind, phase) {
             (OperatorKind::Add, OperatorPhase::Creating) => Phase::AddCreating,
@@ -105,23 +68,6 @@ impl Phase {
             MergePhase::HandedOver => Some(Phase::NodeMergeHandedOver),
             MergePhase::Finished | MergePhase::Aborted => None,
         }
-    }
-}
-
-impl fmt::Display for Phase {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.name())
-    }
-}
-
-impl FromStr for Phase {
-    type Err = String;
-
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Phase::ALL.into_iter().find(|p| p.name() == s).ok_or_else(|| {
-            let names: Vec<&str> = Phase::ALL.iter().map(|p| p.name()).collect();
-            format!("unknown phase `{s}` (expected one of: {})", names.join(", "))
-        })
     }
 }
 

@@ -3,38 +3,21 @@
 use super::random::Shape;
 use super::scenario::Scenario;
 
-/// Which generator makes a seed's timeline.
-#[derive(Clone, Copy, PartialEq, Eq, Debug, Default)]
-pub enum Explorer {
-    /// The first explorer: one fixed shape, every kind of operation and fault in one fixed mix,
-    /// faults at random times only. Kept to measure the swarm explorer against.
-    Classic,
-    /// Per-seed shapes, feature subsets and weights, and phase-aimed faults (`sim/swarm`).
-    #[default]
-    Swarm,
-}
-
-impl std::str::FromStr for Explorer {
-    type Err = String;
-
-    fn from_str(s: &str) -> Result<Self, String> {
-        match s {
-            "swarm" => Ok(Explorer::Swarm),
-            "classic" => Ok(Explorer::Classic),
-            other => Err(format!("expected swarm or classic, got `{other}`")),
-        }
+crate::names::named_enum! {
+    "explorer";
+    /// Which generator makes a seed's timeline.
+    #[derive(Clone, Copy, PartialEq, Eq, Debug, Default)]
+    pub enum Explorer {
+        /// The first explorer: one fixed shape, every kind of operation and fault in one fixed
+        /// mix, faults at random times only. Kept to measure the swarm explorer against.
+        Classic = "classic",
+        /// Per-seed shapes, feature subsets and weights, and phase-aimed faults (`sim/swarm`).
+        #[default]
+        Swarm = "swarm",
     }
 }
 
 impl Explorer {
-    /// The name used on the command line.
-    pub fn name(self) -> &'static str {
-        match self {
-            Explorer::Classic => "classic",
-            Explorer::Swarm => "swarm",
-        }
-    }
-
     /// The timeline of `seed`. For the swarm, a zero in `shape` lets the seed draw that number.
     pub fn generate(self, seed: u64, shape: Shape) -> Scenario {
         match self {

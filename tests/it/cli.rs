@@ -71,7 +71,10 @@ fn sim_options_are_validated_and_emit_prints_timelines() {
         (vec!["sim", "--random", "--nodes", "0"], "'--nodes <K>': 0 is not in 1..=16"),
         (vec!["sim", "--random", "--tables", "1001"], "'--tables <T>': 1001 is not in 1..=1000"),
         (vec!["sim", "--random", "--seeds", "x"], "'--seeds <N>'"),
-        (vec!["sim", "--random", "--explorer", "nope"], "expected swarm or classic"),
+        (
+            vec!["sim", "--random", "--explorer", "nope"],
+            "unknown explorer `nope` (expected one of: classic, swarm)",
+        ),
         (vec!["sim", "--random", "--mutation", "nope"], "unknown mutation"),
         (vec!["sim", "--emit"], "--random"),
         (vec!["sim", "--seeds", "5"], "--random"),

@@ -156,7 +156,7 @@ fn load(doc: &Doc<'_>, file: &str) -> Result<Scenario, ScenarioError> {
     let mut declared: BTreeMap<i64, usize> = BTreeMap::new();
     for section in &doc.tables {
         let f = Fields { file, section };
-        f.known(&["id", "spans"], "[[tables]]")?;
+        f.known(&["id", "spans"], None)?;
         let id = f.required("id", f.table("id")?)?;
         if let Some(first) = declared.insert(id, f.line_of("id")) {
             return Err(f.fail("id", format!("table {id} is already declared on line {first}")));
@@ -180,7 +180,7 @@ const MESSAGE_FAULT: [&str; 4] = ["kind", "from", "to", "count"];
 
 fn step_verb(f: &Fields<'_>, nodes: &[String]) -> Result<Verb, ScenarioError> {
     let name = f.required("do", f.string("do")?)?;
-    let known = |fields: &[&str]| f.known_with_do(fields, name);
+    let known = |fields: &[&str]| f.known(fields, Some(name));
     let verb = match name {
         "run" => {
             known(&["ms"])?;
@@ -364,28 +364,20 @@ impl<'a> Fields<'a> {
         value.ok_or_else(|| self.err(self.section.line, key, "missing required field"))
     }
 
-    /// Rejects any key not in `allowed` (typos must not silently fall back to defaults).
-    fn known(&self, allowed: &[&str], context: &str) -> Result<(), ScenarioError> {
-        match self.section.entries.iter().find(|e| !allowed.contains(&e.key)) {
-            None => Ok(()),
-            Some(e) => Err(self.err(
-                e.line,
-                e.key,
-                format!("unknown field for {context} (expected: {})", list(allowed)),
-            )),
-        }
-    }
-
-    /// [`Fields::known`] for a step: `do` plus the verb's own fields.
-    fn known_with_do(&self, allowed: &[&str], verb: &str) -> Result<(), ScenarioError> {
-        match self.section.entries.iter().find(|e| e.key != "do" && !allowed.contains(&e.key)) {
-            None => Ok(()),
-            Some(e) => Err(self.err(
-                e.line,
-                e.key,
-                format!("unknown field for `{verb}` (its fields: {})", list(allowed)),
-            )),
-        }
+    /// Rejects any key not in `allowed` (typos must not silently fall back to defaults). For a
+    /// step, `verb` names it, and `do` is allowed besides its own fields.
+    fn known(&self, allowed: &[&str], verb: Option<&str>) -> Result<(), ScenarioError> {
+        let stray = self
+            .section
+            .entries
+            .iter()
+            .find(|e| verb.is_none_or(|_| e.key != "do") && !allowed.contains(&e.key));
+        let Some(e) = stray else { return Ok(()) };
+        let message = match verb {
+            Some(verb) => format!("unknown field for `{verb}` (its fields: {})", list(allowed)),
+            None => format!("unknown field for [[tables]] (expected: {})", list(allowed)),
+        };
+        Err(self.err(e.line, e.key, message))
     }
 
     fn mismatch(&self, e: &Entry<'_>, expected: &str) -> ScenarioError {
@@ -477,7 +469,7 @@ impl<'a> Fields<'a> {
 
     fn kind(&self) -> Result<Option<MessageKind>, ScenarioError> {
         let Some(name) = self.string("kind")? else { return Ok(None) };
-        match MessageKind::from_name(name) {
+        match name.parse::<MessageKind>().ok() {
             Some(k) if TRAVELLING_KINDS.contains(&k) => Ok(Some(k)),
             Some(_) => Err(self.fail(
                 "kind",
