@@ -1,5 +1,7 @@
 //! Node-core benchmarks, each against the reference system's design in the same group: a
-//! `Mutex<HashMap>` journal behind a mutex fence.
+//! `Mutex<HashMap>` journal behind a mutex fence. The baseline's map uses the same key, entry and
+//! hasher (rustc-hash's Fx) as ours, so a gain from hashing or key layout is not counted as one
+//! of the lock-free design.
 //!
 //! Run: `cargo bench --bench operators`. Results and the machine: BENCHMARKS.md.
 
@@ -17,6 +19,7 @@ use dispatcher_core::node::{OpEntry, OpKey, OpRequest, OperatorTable};
 use dispatcher_core::span::TableSpan;
 use dispatcher_core::wire::pb;
 use prost::Message;
+use rustc_hash::FxBuildHasher;
 
 fn span(i: u64) -> TableSpan {
     TableSpan::new(
@@ -47,7 +50,7 @@ fn request(i: u64) -> ScheduleRequest {
 /// The reference design: one fence mutex held across the whole admission, a mutex-guarded map.
 struct MutexJournal {
     fence: Mutex<(NodeId, Epoch)>,
-    ops: Mutex<HashMap<OpKey, Arc<OpEntry>>>,
+    ops: Mutex<HashMap<OpKey, Arc<OpEntry>, FxBuildHasher>>,
 }
 
 impl MutexJournal {
@@ -117,7 +120,7 @@ fn journals() -> Vec<(&'static str, Arc<dyn Journal>)> {
         ("lock_free", Arc::new(LockFreeJournal { fence, ops: OperatorTable::new() }) as Arc<dyn Journal>),
         (
             "mutex_baseline",
-            Arc::new(MutexJournal { fence: Mutex::new((mt, Epoch(2))), ops: Mutex::new(HashMap::new()) }),
+            Arc::new(MutexJournal { fence: Mutex::new((mt, Epoch(2))), ops: Mutex::new(HashMap::default()) }),
         ),
     ]
 }
@@ -181,7 +184,7 @@ fn admission(c: &mut Criterion) {
 fn lookup(c: &mut Criterion) {
     let mut group = c.benchmark_group("lookup");
     let table = OperatorTable::new();
-    let baseline = Mutex::new(HashMap::new());
+    let baseline = Mutex::new(HashMap::<_, _, FxBuildHasher>::default());
     let work = entries(0);
     for (k, e) in &work {
         let _ = table.admit(k.clone(), e.clone(), |_| false);
