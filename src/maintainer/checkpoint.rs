@@ -20,29 +20,25 @@ impl Maintainer {
         // Watermarks first, statuses after (I10): a mode's watermark is rejected when its seq is
         // lower than the accepted one's, or the same with a lower checkpoint; then the heartbeat
         // is a reordered or stale one, and its statuses of that mode are dropped.
-        let mut stale: Vec<Mode> = Vec::new();
+        // `fresh[mode]`: the mode is scheduled and its watermark (if any) was accepted.
+        let mut fresh = [false; Mode::ALL.len()];
         for state in self.modes.iter_mut() {
-            if let Some(w) = hb.watermark(state.mode) {
-                let accept = match state.watermarks.get(from) {
-                    None => true,
-                    Some(old) => {
+            fresh[state.mode as usize] = match hb.watermark(state.mode) {
+                None => true,
+                Some(w) => {
+                    let accept = state.watermarks.get(from).is_none_or(|old| {
                         w.seq > old.seq || (w.seq == old.seq && w.checkpoint_ts >= old.checkpoint_ts)
+                    });
+                    if accept {
+                        state.watermarks.insert(from.clone(), w);
                     }
-                };
-                if accept {
-                    state.watermarks.insert(from.clone(), w);
-                } else {
-                    stale.push(state.mode);
+                    accept
                 }
-            }
+            };
         }
         for status in hb.statuses {
-            let mode = status.mode;
-            if !self.has_mode(mode) {
-                continue;
-            }
-            if !stale.contains(&mode) {
-                self.on_status(now_ms, mode, from, &status);
+            if fresh[status.mode as usize] {
+                self.on_status(now_ms, status.mode, from, &status);
             }
         }
     }

@@ -321,9 +321,10 @@ impl Maintainer {
         self.modes.iter().any(|s| s.mode == mode)
     }
 
-    /// The modes scheduled, as a list the caller can hold while it mutates `self`.
-    pub(super) fn mode_list(&self) -> Vec<Mode> {
-        self.modes.iter().map(|s| s.mode).collect()
+    /// The modes scheduled (default, then redo when enabled: the order of `self.modes`), by value,
+    /// so the caller can mutate `self` while it walks them.
+    pub(super) fn mode_list(&self) -> impl Iterator<Item = Mode> {
+        Mode::ALL.into_iter().take(self.modes.len())
     }
 
     pub(super) fn ready_nodes(&self) -> Vec<NodeId> {

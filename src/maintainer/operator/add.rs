@@ -8,9 +8,9 @@ impl Operator {
         let (guard, Kind::Add { dest, .. }) = (self.guard, &self.kind) else { return Vec::new() };
         match event {
             OpEvent::Status { from, id, state, checkpoint } if self.mine(from, dest, id) => {
-                let on = dest.clone();
                 match state {
                     ComponentState::Working => {
+                        let on = dest.clone();
                         self.finish(OperatorOutcome::Succeeded, vec![Change::Replicate { guard, on }])
                     }
                     ComponentState::Removed if self.refuses_ours(checkpoint) => {
