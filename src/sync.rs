@@ -23,10 +23,22 @@ use std::hash::Hash;
 use std::sync::Arc;
 
 #[cfg(not(dispatcher_loom))]
+use std::sync::atomic::{fence, AtomicPtr};
+#[cfg(not(dispatcher_loom))]
 pub use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 #[cfg(dispatcher_loom)]
+use loom::sync::atomic::{fence, AtomicPtr};
+#[cfg(dispatcher_loom)]
 pub use loom::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+
+/// A sequentially consistent fence: the two sides of a store-then-check handshake (each writes
+/// its own location, fences, then reads the other's) cannot both miss each other's write. Loom
+/// models `fence(SeqCst)` exactly (it treats SeqCst *accesses* as AcqRel), so handshakes use this
+/// rather than SeqCst loads and stores.
+pub fn fence_seq_cst() {
+    fence(Ordering::SeqCst);
+}
 
 /// What a [`Map::compute`] closure decides for one key.
 #[derive(Debug)]
@@ -105,6 +117,11 @@ where
     /// A clone of the value at `key`. Happens-after the write that stored it.
     pub fn get(&self, key: &K) -> Option<V> {
         self.inner.pin().get(key).cloned()
+    }
+
+    /// Runs `f` on the value at `key` without cloning it (the map stays pinned meanwhile).
+    pub fn with<R>(&self, key: &K, f: impl FnOnce(&V) -> R) -> Option<R> {
+        self.inner.pin().get(key).map(f)
     }
 
     /// Atomically decides what to do with one key from its current value. The closure may run more
@@ -186,6 +203,13 @@ where
     /// A clone of the value at `key`.
     pub fn get(&self, key: &K) -> Option<V> {
         self.inner.lock().unwrap().get(key).cloned()
+    }
+
+    /// Runs `f` on a clone of the value at `key`, after the lock is released (so the model
+    /// explores what `f` does against other threads, as it would race under papaya).
+    pub fn with<R>(&self, key: &K, f: impl FnOnce(&V) -> R) -> Option<R> {
+        let value = self.get(key)?;
+        Some(f(&value))
     }
 
     /// Atomically decides what to do with one key from its current value.
@@ -383,5 +407,282 @@ impl<T> Queue<T> {
     /// The capacity.
     pub fn capacity(&self) -> usize {
         self.capacity
+    }
+}
+
+/// A value replaced rarely and read on every request, read with one load and no reference count.
+///
+/// Every value ever published stays allocated until the cell is dropped, which is what lets a
+/// reader hold a plain `&T` for as long as it borrows the cell. The cost is memory: one value per
+/// publication for the cell's life. It suits a maintainer owner, replaced once per failover.
+pub struct Published<T> {
+    head: AtomicPtr<Generation<T>>,
+}
+
+struct Generation<T> {
+    value: T,
+    previous: *mut Generation<T>,
+}
+
+// SAFETY: the cell owns its values (dropped in `Drop`, by the one thread holding `&mut self`) and
+// hands out only shared references to them, so it is as thread-safe as `T` is for shared use.
+#[allow(unsafe_code)]
+unsafe impl<T: Send + Sync> Send for Published<T> {}
+// SAFETY: as above.
+#[allow(unsafe_code)]
+unsafe impl<T: Send + Sync> Sync for Published<T> {}
+
+#[allow(unsafe_code)]
+impl<T> Published<T> {
+    /// A cell holding `value`.
+    pub fn new(value: T) -> Self {
+        let first = Box::into_raw(Box::new(Generation { value, previous: std::ptr::null_mut() }));
+        Self { head: AtomicPtr::new(first) }
+    }
+
+    /// The value in force. Acquire: pairs with the Release of the publication that installed it.
+    pub fn load(&self) -> &T {
+        let head = self.head.load(Ordering::Acquire);
+        // SAFETY: `head` is never null and no generation is freed before the cell is dropped,
+        // which cannot happen while `&self` is borrowed.
+        unsafe { &(*head).value }
+    }
+
+    /// Publishes `value` if the cell still holds `current` (by address). On success returns the
+    /// new value in force; otherwise the value in force and `value` back.
+    pub fn compare_and_publish(&self, current: &T, value: T) -> Result<&T, (&T, T)> {
+        let head = self.head.load(Ordering::Acquire);
+        // SAFETY: as in `load`.
+        let found = unsafe { &(*head).value };
+        if !std::ptr::eq(found, current) {
+            return Err((found, value));
+        }
+        let next = Box::into_raw(Box::new(Generation { value, previous: head }));
+        // AcqRel: Release publishes the new value; Acquire makes a failed attempt's `found` whole.
+        match self.head.compare_exchange(head, next, Ordering::AcqRel, Ordering::Acquire) {
+            // SAFETY: `next` is now the head, never freed before the cell.
+            Ok(_) => Ok(unsafe { &(*next).value }),
+            Err(found) => {
+                // SAFETY: `next` was never shared (the exchange failed); `found` as in `load`.
+                let next = unsafe { Box::from_raw(next) };
+                Err((unsafe { &(*found).value }, next.value))
+            }
+        }
+    }
+}
+
+#[allow(unsafe_code)]
+impl<T> Drop for Published<T> {
+    fn drop(&mut self) {
+        let mut next = self.head.load(Ordering::Acquire);
+        while !next.is_null() {
+            // SAFETY: `&mut self`: no reader is left; each generation is freed once, walking back.
+            let generation = unsafe { Box::from_raw(next) };
+            next = generation.previous;
+        }
+    }
+}
+
+/// The cell holds no value, will never hold one again, and is being taken out of its index.
+const SEALED: u64 = 1;
+/// A value was installed or removed since the last [`ArcSlot::seal_if_idle`] (second chance).
+const TOUCHED: u64 = 1 << 1;
+/// One reader taking a reference (bits 2..16 count readers in the middle of a `load`).
+const READER: u64 = 1 << 2;
+const READERS: u64 = 0xFFFC;
+/// The value's address lives in the 48 bits above the flags and reader count.
+const ADDRESS_SHIFT: u32 = 16;
+
+/// An `Option<Arc<T>>` in one atomic word: installed and removed by compare-and-swap on the
+/// value's address, read without a lock or a deferred reclaimer.
+///
+/// The word packs the address of the held value, a count of readers in the middle of a
+/// [`ArcSlot::load`], and two flags. A reader first adds itself to the word (one RMW, which also
+/// tells it the address), takes a strong reference on the value, then takes itself back off the
+/// word. A swap that removes a value with readers still counted on the word adds their number to
+/// the value's strong count before it lets go of the cell's own reference, and those readers, who
+/// then find the word changed, each drop one reference instead (split reference counting). Counts
+/// of one value are interchangeable, so a value that leaves and comes back (a revert) cannot make
+/// the counts go wrong, only move from one reader to another.
+///
+/// Requires values at addresses below 2^48 (every 64-bit target Rust's allocator serves today);
+/// a higher address is refused by an assertion rather than corrupting the word. At most 16,383
+/// readers may be in the middle of a `load` of one cell at once.
+pub struct ArcSlot<T> {
+    word: AtomicU64,
+    owns: std::marker::PhantomData<Arc<T>>,
+}
+
+/// Why [`ArcSlot::swap_if`] did not swap: the value handed back and whether the cell is sealed.
+#[derive(Debug)]
+pub struct NotSwapped<T> {
+    /// The value that was to be installed.
+    pub value: Option<Arc<T>>,
+    /// The cell is sealed (its owner must use a fresh one).
+    pub sealed: bool,
+}
+
+/// The cell is sealed: it will never hold a value again.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub struct Sealed;
+
+fn address_of<T>(word: u64) -> *const T {
+    (word >> ADDRESS_SHIFT) as usize as *const T
+}
+
+fn word_of<T>(value: Option<&Arc<T>>) -> u64 {
+    let address = value.map_or(0, |v| Arc::as_ptr(v) as usize as u64);
+    assert!(address >> (64 - ADDRESS_SHIFT) == 0, "ArcSlot: value above the 48-bit address space");
+    address << ADDRESS_SHIFT
+}
+
+impl<T> Default for ArcSlot<T> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+#[allow(unsafe_code)]
+impl<T> ArcSlot<T> {
+    /// An empty cell.
+    pub fn new() -> Self {
+        Self { word: AtomicU64::new(0), owns: std::marker::PhantomData }
+    }
+
+    /// Whether the cell holds exactly `value` (by address). One load.
+    pub fn holds(&self, value: &Arc<T>) -> bool {
+        address_of::<T>(self.word.load(Ordering::Acquire)) == Arc::as_ptr(value)
+    }
+
+    /// Whether the cell is sealed. One load.
+    pub fn is_sealed(&self) -> bool {
+        self.word.load(Ordering::Acquire) & SEALED != 0
+    }
+
+    /// Whether the cell holds no value (sealed or not). One load.
+    pub fn is_vacant(&self) -> bool {
+        address_of::<T>(self.word.load(Ordering::Acquire)).is_null()
+    }
+
+    /// A strong reference to the value held, if any. One load when the cell is empty; three
+    /// RMWs (word, strong count, word) when it holds a value.
+    pub fn load(&self) -> Result<Option<Arc<T>>, Sealed> {
+        let word = self.word.load(Ordering::Acquire);
+        if word & SEALED != 0 {
+            return Err(Sealed);
+        }
+        if address_of::<T>(word).is_null() {
+            return Ok(None);
+        }
+        // Acquire: pairs with the Release of the swap that installed the address, so the value's
+        // contents are visible.
+        let word = self.word.fetch_add(READER, Ordering::Acquire);
+        debug_assert_ne!(word & READERS, READERS, "ArcSlot: reader count overflow");
+        let address = address_of::<T>(word);
+        let value = (!address.is_null()).then(|| {
+            // SAFETY: the reader count this thread just added to a word holding `address` keeps
+            // the value alive: a swap removing it first moves that count into the strong count.
+            unsafe {
+                Arc::increment_strong_count(address);
+                Arc::from_raw(address)
+            }
+        });
+        self.leave(address);
+        if word & SEALED != 0 {
+            return Err(Sealed);
+        }
+        Ok(value)
+    }
+
+    /// Takes one reader of `address` back off the word, or, if a swap moved it into the strong
+    /// count (the word holds something else, or no reader of this value is left on it), drops
+    /// one strong reference instead.
+    fn leave(&self, address: *const T) {
+        let mut word = self.word.load(Ordering::Relaxed);
+        loop {
+            if address_of::<T>(word) != address || word & READERS == 0 {
+                if !address.is_null() {
+                    // SAFETY: the count moved into the strong count is ours to drop (see type docs).
+                    unsafe { Arc::decrement_strong_count(address) };
+                }
+                return;
+            }
+            // Release: our strong increment happens-before a swap that reads this count, so that
+            // swap's drop of the cell's reference cannot free the value under us.
+            match self.word.compare_exchange_weak(word, word - READER, Ordering::Release, Ordering::Relaxed) {
+                Ok(_) => return,
+                Err(found) => word = found,
+            }
+        }
+    }
+
+    /// Replaces the value if the cell holds `expected` (by address; `None` = empty) and is not
+    /// sealed. Returns the value removed, or hands `value` back.
+    pub fn swap_if(
+        &self,
+        expected: Option<&Arc<T>>,
+        value: Option<Arc<T>>,
+    ) -> Result<Option<Arc<T>>, NotSwapped<T>> {
+        let expected = expected.map_or(std::ptr::null(), Arc::as_ptr);
+        let next = word_of(value.as_ref()) | TOUCHED;
+        let mut word = self.word.load(Ordering::Acquire);
+        loop {
+            if word & SEALED != 0 || address_of::<T>(word) != expected {
+                return Err(NotSwapped { value, sealed: word & SEALED != 0 });
+            }
+            // AcqRel: Release publishes the new value to readers; Acquire makes the readers'
+            // strong increments (published by their Release in `leave`) precede our drop below.
+            match self.word.compare_exchange_weak(word, next, Ordering::AcqRel, Ordering::Acquire) {
+                Ok(_) => break,
+                Err(found) => word = found,
+            }
+        }
+        // The cell owns the new value's reference from here on.
+        std::mem::forget(value);
+        if expected.is_null() {
+            return Ok(None);
+        }
+        for _ in 0..(word & READERS) / READER {
+            // SAFETY: the cell's reference (released below) keeps the value alive meanwhile.
+            unsafe { Arc::increment_strong_count(expected) };
+        }
+        // SAFETY: the cell's own reference, taken out of the word by the exchange above.
+        Ok(Some(unsafe { Arc::from_raw(expected) }))
+    }
+
+    /// Seals the cell if it holds no value, has no reader, and was not touched since the last
+    /// call (which clears the mark): a second chance, so a busy cell is never sealed between two
+    /// uses. Returns whether the cell is sealed now.
+    pub fn seal_if_idle(&self) -> bool {
+        let word = self.word.load(Ordering::Acquire);
+        if word == SEALED {
+            return true;
+        }
+        if word == TOUCHED {
+            let _ = self.word.compare_exchange(word, 0, Ordering::AcqRel, Ordering::Relaxed);
+            return false;
+        }
+        word == 0 && self.word.compare_exchange(0, SEALED, Ordering::AcqRel, Ordering::Relaxed).is_ok()
+    }
+}
+
+#[allow(unsafe_code)]
+impl<T> Drop for ArcSlot<T> {
+    fn drop(&mut self) {
+        let address = address_of::<T>(self.word.load(Ordering::Acquire));
+        if !address.is_null() {
+            // SAFETY: `&mut self`: no reader is left; this is the cell's own reference.
+            drop(unsafe { Arc::from_raw(address) });
+        }
+    }
+}
+
+impl<T> std::fmt::Debug for ArcSlot<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let word = self.word.load(Ordering::Acquire);
+        f.debug_struct("ArcSlot")
+            .field("occupied", &!address_of::<T>(word).is_null())
+            .field("sealed", &(word & SEALED != 0))
+            .finish()
     }
 }

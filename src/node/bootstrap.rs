@@ -25,7 +25,7 @@ impl DispatcherManager {
     /// either executed (its dispatcher is in `spans`) or been withdrawn and will never execute; and
     /// a dispatcher reported alive whose removal is in flight is reported with its Remove.
     pub fn handle_bootstrap(&self, from: &NodeId, request: &BootstrapRequest) -> Reaction {
-        if !fence::may_take_over(&self.fence.owner(), from, request.epoch) {
+        if !fence::may_take_over(self.fence.owner(), from, request.epoch) {
             return Reaction::dropped(DropReason::Fenced);
         }
         // S9: validate the table triggers before touching the owner.
@@ -49,7 +49,7 @@ impl DispatcherManager {
         // or another worker) may answer while the first has not withdrawn yet, and a create it
         // neither withdrew nor listed would then execute unreported (I12, issue 15 fault 1).
         if taken.changed || !self.has_mutation(Mutation::SameOwnerBootstrapSkipsWithdrawal) {
-            self.withdraw_stale_creates(&taken.owner);
+            self.withdraw_stale_creates(taken.owner);
         }
         if taken.changed {
             self.merges.forget_aborted();
@@ -59,7 +59,7 @@ impl DispatcherManager {
             }
         }
         let mut effects = self.ensure_triggers(request);
-        let response = self.snapshot(&taken.owner);
+        let response = self.snapshot(taken.owner);
         effects.push(Effect::Reply { to: from.clone(), reply: Reply::Bootstrap(response) });
         Reaction::applied(effects)
     }

@@ -2,17 +2,24 @@
 //! admits.
 //!
 //! The decision tables are pure functions ([`admits`], [`may_take_over`]) tested exhaustively. The
-//! owner is an atomic value ([`Fence`]): readers load it without locking; only a bootstrap replaces
-//! it, by compare-and-swap, and then bumps the fence *generation* word with a read-modify-write.
-//! Request paths confirm their admission with a read-modify-write of the same word after they have
-//! published their journal entry ([`Fence::still_current`]); the two RMWs on one location are
-//! totally ordered, which is what makes "a request admitted under an old owner is either seen by
-//! the bootstrap's scan or refuses itself" hold without a lock (invariant I12).
-
-use std::sync::Arc;
+//! owner is a [`Published`] value: a request reads it with one load and no reference count; only a
+//! bootstrap replaces it, by compare-and-swap, and then raises the fence *generation* word.
+//!
+//! Invariant I12 ("a request admitted under an old owner is either seen by the bootstrap's scan
+//! or refuses itself") is a store-then-check handshake, without a lock and without a shared RMW
+//! on the request path:
+//!
+//! * a request publishes what it made visible (journal entry, reserved dispatcher), issues a
+//!   SeqCst fence, then *loads* the generation ([`Fence::still_current`]);
+//! * a bootstrap raises the generation, issues a SeqCst fence ([`Fence::take_over`]), then scans.
+//!
+//! The two fences are ordered one way or the other: if the request's comes first, the scan sees
+//! what the request published; if the bootstrap's comes first, the request's load sees the raised
+//! generation and it withdraws. (An RMW on the generation word by every request would give the
+//! same, but makes every admission write one shared cache line.)
 
 use crate::ids::{Epoch, NodeId};
-use crate::sync::{AtomicU64, Ordering, Swap};
+use crate::sync::{fence_seq_cst, AtomicU64, Ordering, Published};
 
 /// The owner of a dispatcher manager: the maintainer whose requests it admits.
 #[derive(Clone, PartialEq, Eq, Debug)]
@@ -73,16 +80,16 @@ pub struct TakeOverRefused {
 /// The outcome of a successful bootstrap on the fence.
 #[derive(Clone, Debug)]
 #[must_use]
-pub struct TakenOver {
+pub struct TakenOver<'a> {
     /// The owner now in force.
-    pub owner: Arc<Owner>,
+    pub owner: &'a Owner,
     /// False for an idempotent re-bootstrap by the same owner.
     pub changed: bool,
 }
 
 /// The owner cell plus the generation word (see the module docs for the protocol).
 pub struct Fence {
-    owner: Swap<Owner>,
+    owner: Published<Owner>,
     generation: AtomicU64,
 }
 
@@ -95,30 +102,31 @@ impl Fence {
     /// manager), or by nobody.
     pub fn new(maintainer: Option<NodeId>, epoch: Epoch) -> Self {
         Self {
-            owner: Swap::new(Arc::new(Owner { maintainer, epoch, generation: 0 })),
+            owner: Published::new(Owner { maintainer, epoch, generation: 0 }),
             generation: AtomicU64::new(0),
         }
     }
 
     /// The owner in force now.
-    pub fn owner(&self) -> Arc<Owner> {
+    pub fn owner(&self) -> &Owner {
         self.owner.load()
     }
 
     /// The owner, if it admits `(from, epoch)`.
-    pub fn admit(&self, from: &NodeId, epoch: Epoch) -> Option<Arc<Owner>> {
+    pub fn admit(&self, from: &NodeId, epoch: Epoch) -> Option<&Owner> {
         let owner = self.owner.load();
-        admits(&owner, from, epoch).then_some(owner)
+        admits(owner, from, epoch).then_some(owner)
     }
 
     /// Whether no owner change has been published since `admitted_under` was loaded.
     ///
     /// Call it *after* publishing whatever the request made visible (journal entry, reserved
-    /// dispatcher). AcqRel RMW on the generation word: if this RMW is ordered before a bootstrap's
-    /// RMW, that bootstrap synchronizes with it and its scan sees what this thread published; if it
-    /// is ordered after, it reads the higher generation and the caller must withdraw.
+    /// dispatcher): the request's half of the handshake in the module docs, a SeqCst fence then a
+    /// load. A false answer means a bootstrap may already have scanned without seeing what the
+    /// caller published, so the caller must withdraw it.
     pub fn still_current(&self, admitted_under: &Owner) -> bool {
-        self.generation.fetch_add(0, Ordering::AcqRel) <= admitted_under.generation
+        fence_seq_cst();
+        self.generation.load(Ordering::Acquire) <= admitted_under.generation
     }
 
     /// Bootstrap: install `(from, epoch)` as owner if the owner-change table allows it.
@@ -126,33 +134,37 @@ impl Fence {
     /// After this returns with `changed`, every request admitted under an older owner either
     /// published its entry before the caller's subsequent scan (and the scan sees it) or will find
     /// itself fenced in [`Fence::still_current`].
-    pub fn take_over(&self, from: &NodeId, epoch: Epoch) -> Result<TakenOver, TakeOverRefused> {
+    pub fn take_over(&self, from: &NodeId, epoch: Epoch) -> Result<TakenOver<'_>, TakeOverRefused> {
         let mut current = self.owner.load();
         for _ in 0..TAKE_OVER_RETRIES_MAX {
-            if !may_take_over(&current, from, epoch) {
+            if !may_take_over(current, from, epoch) {
                 break;
             }
             if current.is(from, epoch) {
                 // Same owner (a resend, or a second worker running the same bootstrap): the
-                // caller scans for stale creates too, so it needs the same ordering as the
-                // bootstrap that made the change, which may not have bumped the generation yet
-                // (issue 15, fault 1). The RMW on the generation word gives it.
-                self.generation.fetch_max(current.generation, Ordering::AcqRel);
+                // caller scans for stale creates too, so it needs the same handshake as the
+                // bootstrap that made the change, which may not have raised the generation yet
+                // (issue 15, fault 1).
+                self.raise_generation(current.generation);
                 return Ok(TakenOver { owner: current, changed: false });
             }
-            let next =
-                Arc::new(Owner { maintainer: Some(from.clone()), epoch, generation: current.generation + 1 });
-            match self.owner.compare_and_swap(&current, next.clone()) {
-                Ok(()) => {
-                    // AcqRel RMW: pairs with the RMW in `still_current` (see there). fetch_max
-                    // because a racing, later bootstrap may already have published a higher value.
-                    self.generation.fetch_max(next.generation, Ordering::AcqRel);
+            let next = Owner { maintainer: Some(from.clone()), epoch, generation: current.generation + 1 };
+            match self.owner.compare_and_publish(current, next) {
+                Ok(next) => {
+                    self.raise_generation(next.generation);
                     return Ok(TakenOver { owner: next, changed: true });
                 }
-                Err(found) => current = found,
+                Err((found, _)) => current = found,
             }
         }
-        Err(TakeOverRefused { from: from.clone(), epoch, owner: (*current).clone() })
+        Err(TakeOverRefused { from: from.clone(), epoch, owner: current.clone() })
+    }
+
+    /// The bootstrap's half of the handshake (module docs): raise, then a SeqCst fence, before
+    /// the caller scans. fetch_max because a racing, later bootstrap may have raised it further.
+    fn raise_generation(&self, to: u64) {
+        self.generation.fetch_max(to, Ordering::AcqRel);
+        fence_seq_cst();
     }
 }
 
@@ -211,8 +223,8 @@ mod tests {
     fn try_update_maintainer_epoch() {
         let (current, new) = (NodeId::new("current"), NodeId::new("new"));
         let fence = Fence::new(Some(current.clone()), Epoch(2));
-        assert!(!may_take_over(&fence.owner(), &current, Epoch(0)));
-        assert!(may_take_over(&fence.owner(), &new, Epoch(3)));
+        assert!(!may_take_over(fence.owner(), &current, Epoch(0)));
+        assert!(may_take_over(fence.owner(), &new, Epoch(3)));
         assert_eq!(fence.owner().maintainer.as_ref(), Some(&current), "the predicate must not mutate");
         assert!(fence.take_over(&current, Epoch(0)).is_err());
         assert_eq!(fence.owner().epoch, Epoch(2));
@@ -231,10 +243,10 @@ mod tests {
         let before = fence.owner();
         let again = fence.take_over(&x, Epoch(2)).unwrap();
         assert!(!again.changed);
-        assert!(fence.still_current(&before));
+        assert!(fence.still_current(before));
         let t = fence.take_over(&NodeId::new("y"), Epoch(3)).unwrap();
         assert!(t.changed);
-        assert!(!fence.still_current(&before));
-        assert!(fence.still_current(&t.owner));
+        assert!(!fence.still_current(before));
+        assert!(fence.still_current(t.owner));
     }
 }

@@ -2,17 +2,31 @@
 //! modes.
 //!
 //! An entry keeps the original request (with its `OperatorType` and `maintainer_epoch`) and the
-//! node that sent it, plus the incarnation of the dispatcher record it concerns. Admission is one
-//! atomic insert-if-absent (or replace-if-allowed) on the key; completion removes the entry only if
-//! the key still holds *that* entry (remove-if-same, never a blind delete), so a completion can
-//! never take away a newer operator that replaced the one it completes.
+//! node that sent it, plus the incarnation of the dispatcher record it concerns.
+//!
+//! # Layout
+//!
+//! A read-mostly index maps each span to its *cell*, an [`ArcSlot`] (one atomic word) that holds
+//! the span's operator or nothing. A span is put in the index the first time an operator names
+//! it; after that, admission is one compare-and-swap of the cell from empty (or from a holder
+//! that may be replaced) to the new entry, and completion one compare-and-swap from *that* entry
+//! back to empty (remove-if-same, never a blind delete, so a completion can never take away a
+//! newer operator that replaced the one it completes). Neither touches the index, allocates or
+//! defers a reclamation: the churn of operators coming and going stays in the cells, and the
+//! index (papaya, strong at reads) is only read.
+//!
+//! Cells of spans that no operator named for a while are taken out of the index by
+//! [`OperatorTable::sweep_idle`] (second chance: a cell is sealed only when it was empty and
+//! untouched since the previous sweep). A sealed cell refuses every later swap, so an admission
+//! that finds one in the index puts a fresh cell in its place and admits there: an entry can
+//! never land in a cell that is out of the index.
 
 use std::sync::Arc;
 
 use crate::ids::{Epoch, Mode, NodeId};
 use crate::messages::{MergeRequest, ScheduleAction, ScheduleRequest};
 use crate::span::TableSpan;
-use crate::sync::{Computed, Map, Op};
+use crate::sync::{ArcSlot, Map, NotSwapped, Op, Sealed};
 
 /// The journal key: one operator per span per mode.
 #[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Debug)]
@@ -118,76 +132,160 @@ impl Busy {
     }
 }
 
-/// The in-flight operator journal.
+/// The in-flight operator journal (see the module docs for the layout).
 #[derive(Default)]
 pub struct OperatorTable {
-    entries: Map<OpKey, Arc<OpEntry>>,
+    index: Map<OpKey, Arc<Cell>>,
+}
+
+type Cell = ArcSlot<OpEntry>;
+
+/// What an admission attempt in one cell came to.
+enum Placed {
+    Done(Result<Admitted, Busy>),
+    /// The cell was sealed by a sweep: the entry comes back, to be admitted in a fresh cell.
+    Sealed(Arc<OpEntry>),
 }
 
 impl OperatorTable {
     /// An empty journal.
     pub fn new() -> Self {
-        Self { entries: Map::new() }
+        Self { index: Map::new() }
     }
 
     /// Admits `entry` at `key` if the key is free or its holder may be replaced
-    /// (`may_replace(holder)`), in one atomic step.
+    /// (`may_replace(holder)`), in one atomic step on the span's cell.
     pub fn admit(
         &self,
-        key: OpKey,
+        key: &OpKey,
         entry: Arc<OpEntry>,
         may_replace: impl Fn(&OpEntry) -> bool,
     ) -> Result<Admitted, Busy> {
-        match self.entries.compute(key, |found| match found {
-            Some(holder) if !may_replace(holder) => Op::Abort(holder.clone()),
-            _ => Op::Insert(entry.clone()),
-        }) {
-            Computed::Inserted => Ok(Admitted { entry, replaced: None }),
-            Computed::Replaced { old } => Ok(Admitted { entry, replaced: Some(old) }),
-            Computed::Aborted(holder) => Err(Busy { holder }),
-            Computed::Removed(_) | Computed::Absent => unreachable!("admit never removes"),
+        let mut pending = Some(entry);
+        loop {
+            let placed = self.index.with(key, |cell| {
+                let entry = pending.take().expect("an entry is pending at every attempt");
+                Self::admit_in(cell, entry, &may_replace)
+            });
+            match placed {
+                Some(Placed::Done(result)) => return result,
+                Some(Placed::Sealed(entry)) => pending = Some(entry),
+                None => {}
+            }
+            self.open_cell(key);
         }
     }
 
-    /// Completes `entry`: removes it only if `key` still holds this very entry.
+    /// One admission attempt in `cell`: empty → entry, or holder → entry if `may_replace(holder)`.
+    fn admit_in(cell: &Cell, entry: Arc<OpEntry>, may_replace: &impl Fn(&OpEntry) -> bool) -> Placed {
+        let mut entry = entry;
+        let mut expected: Option<Arc<OpEntry>> = None;
+        loop {
+            let installed = entry.clone();
+            match cell.swap_if(expected.as_ref(), Some(entry)) {
+                Ok(replaced) => return Placed::Done(Ok(Admitted { entry: installed, replaced })),
+                Err(NotSwapped { value, sealed }) => {
+                    entry = value.expect("the entry comes back");
+                    if sealed {
+                        return Placed::Sealed(entry);
+                    }
+                }
+            }
+            match cell.load() {
+                Err(Sealed) => return Placed::Sealed(entry),
+                Ok(None) => expected = None,
+                Ok(Some(holder)) if may_replace(&holder) => expected = Some(holder),
+                Ok(Some(holder)) => return Placed::Done(Err(Busy { holder })),
+            }
+        }
+    }
+
+    /// Puts a fresh cell at `key` unless a live (unsealed) one is there already.
+    fn open_cell(&self, key: &OpKey) {
+        let fresh = Arc::new(Cell::new());
+        self.index.compute(key.clone(), |found| match found {
+            Some(cell) if !cell.is_sealed() => Op::Abort(()),
+            _ => Op::Insert(fresh.clone()),
+        });
+    }
+
+    /// Completes `entry`: empties `key`'s cell only if it still holds this very entry.
     pub fn finish(&self, key: &OpKey, entry: &Arc<OpEntry>) -> bool {
-        self.entries.remove_if(key, |held| Arc::ptr_eq(held, entry)).is_some()
+        self.index.with(key, |cell| cell.swap_if(Some(entry), None).is_ok()).unwrap_or(false)
     }
 
     /// Takes back an admission that is dropped after all (fenced): if `key` still holds `entry`,
     /// puts `restore` back in its place (the entry it replaced), or empties the key. One atomic
     /// step, so a resend that is fenced need not erase the operator it replaced.
     pub fn revert(&self, key: &OpKey, entry: &Arc<OpEntry>, restore: Option<&Arc<OpEntry>>) -> bool {
-        let outcome = self.entries.compute(key.clone(), |found| match (found, restore) {
-            (Some(held), Some(old)) if Arc::ptr_eq(held, entry) => Op::Insert(old.clone()),
-            (Some(held), None) if Arc::ptr_eq(held, entry) => Op::Remove,
-            _ => Op::Abort(()),
-        });
-        !matches!(outcome, Computed::Aborted(()) | Computed::Absent)
+        self.index.with(key, |cell| cell.swap_if(Some(entry), restore.cloned()).is_ok()).unwrap_or(false)
     }
 
     /// Removes the entry at `key` only if `pred` holds for it. Returns what was removed.
-    pub fn finish_if(&self, key: &OpKey, pred: impl FnMut(&Arc<OpEntry>) -> bool) -> Option<Arc<OpEntry>> {
-        self.entries.remove_if(key, pred)
+    pub fn finish_if(
+        &self,
+        key: &OpKey,
+        mut pred: impl FnMut(&Arc<OpEntry>) -> bool,
+    ) -> Option<Arc<OpEntry>> {
+        self.index
+            .with(key, |cell| loop {
+                let Ok(Some(holder)) = cell.load() else { return None };
+                if !pred(&holder) {
+                    return None;
+                }
+                if let Ok(removed) = cell.swap_if(Some(&holder), None) {
+                    return removed;
+                }
+            })
+            .flatten()
     }
 
     /// The entry at `key`.
     pub fn get(&self, key: &OpKey) -> Option<Arc<OpEntry>> {
-        self.entries.get(key)
+        self.index.with(key, |cell| cell.load().ok().flatten()).flatten()
     }
 
-    /// Every entry (weak snapshot).
+    /// Every entry (weak snapshot: an entry in place for the whole scan is in it).
     pub fn entries(&self) -> Vec<(OpKey, Arc<OpEntry>)> {
-        self.entries.entries()
+        let mut entries = Vec::new();
+        self.index.for_each(|key, cell| {
+            if let Ok(Some(entry)) = cell.load() {
+                entries.push((key.clone(), entry));
+            }
+        });
+        entries
     }
 
-    /// Number of entries (approximate under concurrency).
+    /// Number of entries (a scan of the index; approximate under concurrency).
     pub fn len(&self) -> usize {
-        self.entries.len()
+        let mut n = 0;
+        self.index.for_each(|_, cell| n += usize::from(!cell.is_vacant()));
+        n
     }
 
-    /// Whether the journal is empty.
+    /// Whether the journal holds no entry (a scan, as [`OperatorTable::len`]).
     pub fn is_empty(&self) -> bool {
-        self.entries.is_empty()
+        self.len() == 0
+    }
+
+    /// Number of spans in the index, with or without an operator.
+    pub fn spans(&self) -> usize {
+        self.index.len()
+    }
+
+    /// Takes out of the index the cells of spans that held no operator since the previous sweep.
+    /// Cheap enough for every heartbeat round: one load per cell, an RMW for each cell it clears
+    /// or seals. Returns how many it took out.
+    pub fn sweep_idle(&self) -> usize {
+        let mut sealed = Vec::new();
+        self.index.for_each(|key, cell| {
+            if cell.seal_if_idle() {
+                sealed.push((key.clone(), cell.clone()));
+            }
+        });
+        for (key, cell) in &sealed {
+            self.index.remove_if(key, |found| Arc::ptr_eq(found, cell));
+        }
+        sealed.len()
     }
 }

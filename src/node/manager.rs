@@ -166,7 +166,7 @@ impl DispatcherManager {
     }
 
     /// The owner in force.
-    pub fn owner(&self) -> Arc<Owner> {
+    pub fn owner(&self) -> &Owner {
         self.fence.owner()
     }
 
@@ -293,7 +293,7 @@ impl DispatcherManager {
         from: &NodeId,
         epoch: crate::ids::Epoch,
         mode: Mode,
-    ) -> Result<Arc<Owner>, DropReason> {
+    ) -> Result<&Owner, DropReason> {
         let owner = self.fence.admit(from, epoch).ok_or(DropReason::Fenced)?;
         if self.is_closing() {
             return Err(DropReason::Closing);
@@ -314,19 +314,13 @@ impl DispatcherManager {
         match &request.order {
             Order::Create { span } => {
                 let span = span.clone();
-                self.create(from, &owner, span, request)
+                self.create(from, owner, span, request)
             }
-            Order::Remove { .. } => self.remove(from, &owner, request),
+            Order::Remove { .. } => self.remove(from, owner, request),
         }
     }
 
-    fn create(
-        &self,
-        from: &NodeId,
-        owner: &Arc<Owner>,
-        span: TableSpan,
-        request: ScheduleRequest,
-    ) -> Reaction {
+    fn create(&self, from: &NodeId, owner: &Owner, span: TableSpan, request: ScheduleRequest) -> Reaction {
         let config = &request.config;
         let (mode, id) = (config.mode, config.id);
         if self.registry.get_alive(mode, id).is_some() {
@@ -380,11 +374,10 @@ impl DispatcherManager {
         let key = OpKey { mode, span };
         let entry = OpEntry::new(OpRequest::Schedule(request), from.clone(), record.incarnation);
         // P6/P7: a current-owner holder makes this Busy; a stale one is replaced.
-        let admitted =
-            match self.operators.admit(key.clone(), entry, |holder| self.may_displace(owner, holder)) {
-                Ok(admitted) => admitted,
-                Err(_busy) => return Reaction::dropped(DropReason::Busy),
-            };
+        let admitted = match self.operators.admit(&key, entry, |holder| self.may_displace(owner, holder)) {
+            Ok(admitted) => admitted,
+            Err(_busy) => return Reaction::dropped(DropReason::Busy),
+        };
         if let Some(stale) = admitted.replaced() {
             self.retire(&key, stale);
         }
@@ -433,7 +426,7 @@ impl DispatcherManager {
         self.operators.finish(key, entry);
     }
 
-    fn remove(&self, from: &NodeId, owner: &Arc<Owner>, request: ScheduleRequest) -> Reaction {
+    fn remove(&self, from: &NodeId, owner: &Owner, request: ScheduleRequest) -> Reaction {
         let (mode, id) = (request.config.mode, request.config.id);
         let Some(record) = self.registry.get(mode, id) else {
             // A Remove of an unknown dispatcher: answer Stopped at once, journal nothing (with the
@@ -478,7 +471,7 @@ impl DispatcherManager {
         let ours = |holder: &OpEntry| {
             holder.target == record.incarnation || self.has_mutation(Mutation::RemoveReplacesAnyHolder)
         };
-        let Ok(admitted) = self.operators.admit(key.clone(), entry, ours) else {
+        let Ok(admitted) = self.operators.admit(&key, entry, ours) else {
             return Reaction::applied(vec![self.report_synthetic(stopped(id, mode, record.checkpoint_ts()))]);
         };
         if !self.fence.still_current(owner) {

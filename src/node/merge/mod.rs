@@ -333,7 +333,7 @@ impl DispatcherManager {
         );
         let key = OpKey { mode, span };
         let op = OpEntry::new(OpRequest::Merge(request.clone()), from.clone(), merged.incarnation);
-        let admitted = match self.operators.admit(key.clone(), op, |h| self.may_displace(&owner, h)) {
+        let admitted = match self.operators.admit(&key, op, |h| self.may_displace(owner, h)) {
             Ok(admitted) => admitted,
             Err(_) => return Reaction::dropped(DropReason::Busy),
         };
@@ -371,7 +371,7 @@ impl DispatcherManager {
                 }),
                 Computed::Inserted
             );
-        if !journaled || !self.fence.still_current(&owner) {
+        if !journaled || !self.fence.still_current(owner) {
             for source in &entry.sources[..parked] {
                 let _ = source.transition(|s| {
                     transition::swap_component(s, ComponentState::WaitingMerge, ComponentState::Working)

@@ -56,7 +56,7 @@ proptest! {
                     let e = entry(epoch, n as u64);
                     let may = |h: &OpEntry| h.epoch() < Epoch(u64::from(replace_below));
                     let want = model.get(&key(k)).is_none_or(|h| may(h));
-                    let got = table.admit(key(k), e.clone(), may);
+                    let got = table.admit(&key(k), e.clone(), may);
                     prop_assert_eq!(got.is_ok(), want);
                     if want {
                         model.insert(key(k), e.clone());
