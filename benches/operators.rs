@@ -15,7 +15,7 @@ use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Through
 use dispatcher_core::ids::{ChangefeedId, DispatcherId, Epoch, Mode, NodeId};
 use dispatcher_core::messages::*;
 use dispatcher_core::node::{DispatcherManager, Effect, Fence, ManagerConfig};
-use dispatcher_core::node::{OpEntry, OpKey, OpRequest, OperatorTable};
+use dispatcher_core::node::{Hold, OpEntry, OpKey, OpRequest, OperatorTable};
 use dispatcher_core::span::TableSpan;
 use dispatcher_core::wire::pb;
 use prost::Message;
@@ -126,14 +126,14 @@ struct LockFreeJournal {
 }
 
 impl LockFreeJournal {
-    fn admit(&self, from: &NodeId, key: &OpKey, entry: &Arc<OpEntry>) -> bool {
-        let Some(owner) = self.fence.admit(from, entry.epoch()) else { return false };
-        let Ok(admitted) = self.ops.admit(key, entry.clone(), |_| false) else { return false };
+    fn admit(&self, from: &NodeId, key: &OpKey, entry: &Arc<OpEntry>) -> Option<Hold> {
+        let owner = self.fence.admit(from, entry.epoch())?;
+        let admitted = self.ops.admit(key, entry.clone(), |_| false).ok()?;
         if !self.fence.still_current(owner) {
-            self.ops.finish(key, admitted.entry());
-            return false;
+            admitted.hold().finish();
+            return None;
         }
-        true
+        Some(admitted.into_hold())
     }
 }
 
@@ -155,7 +155,7 @@ impl Journal for ChurningMutexJournal {
 
 impl Journal for LockFreeJournal {
     fn pair(&self, from: &NodeId, key: &OpKey, entry: &Arc<OpEntry>) -> bool {
-        self.admit(from, key, entry) && self.ops.finish(key, entry)
+        self.admit(from, key, entry).is_some_and(|hold| hold.finish())
     }
 }
 

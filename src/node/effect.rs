@@ -12,7 +12,7 @@ use crate::messages::{
     ToMaintainer,
 };
 
-use super::journal::{OpEntry, OpKey};
+use super::journal::Hold;
 use super::registry::{DispatcherRecord, RecordSpec};
 
 /// A create the embedder must execute: build the dispatcher `spec()` describes, then call
@@ -21,7 +21,7 @@ use super::registry::{DispatcherRecord, RecordSpec};
 #[derive(Debug, Clone)]
 pub struct CreateTicket {
     pub(crate) record: Arc<DispatcherRecord>,
-    pub(crate) op: Option<(OpKey, Arc<OpEntry>)>,
+    pub(crate) op: Option<Hold>,
 }
 
 impl CreateTicket {

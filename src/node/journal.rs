@@ -92,19 +92,51 @@ impl OpEntry {
     }
 }
 
-/// Proof that an entry won admission: only a successful insert in [`OperatorTable::admit`] builds
+/// An entry admitted in the journal, with its span's cell: completing or reverting it is one
+/// compare-and-swap on that cell, with no index lookup. (A cell that holds an entry is never
+/// swept, so the cell a hold names is the span's cell for as long as the entry is in it.)
+#[derive(Clone, Debug)]
+pub struct Hold {
+    cell: Arc<Cell>,
+    entry: Arc<OpEntry>,
+}
+
+impl Hold {
+    /// The admitted entry.
+    pub fn entry(&self) -> &Arc<OpEntry> {
+        &self.entry
+    }
+
+    /// Completes the entry: empties the cell only if it still holds this very entry.
+    pub fn finish(&self) -> bool {
+        self.cell.swap_if(Some(&self.entry), None).is_ok()
+    }
+
+    /// Takes the admission back: if the cell still holds the entry, puts `restore` in its place
+    /// (the entry it replaced), or empties it. One atomic step.
+    pub fn revert(&self, restore: Option<&Arc<OpEntry>>) -> bool {
+        self.cell.swap_if(Some(&self.entry), restore.cloned()).is_ok()
+    }
+}
+
+/// Proof that an entry won admission: only a successful swap in [`OperatorTable::admit`] builds
 /// one.
 #[derive(Debug)]
 #[must_use]
 pub struct Admitted {
-    entry: Arc<OpEntry>,
+    hold: Hold,
     replaced: Option<Arc<OpEntry>>,
 }
 
 impl Admitted {
     /// The entry that is now in the table.
     pub fn entry(&self) -> &Arc<OpEntry> {
-        &self.entry
+        &self.hold.entry
+    }
+
+    /// The hold on the entry (to complete or revert it).
+    pub fn hold(&self) -> &Hold {
+        &self.hold
     }
 
     /// The entry it replaced, if any.
@@ -112,9 +144,9 @@ impl Admitted {
         self.replaced.as_ref()
     }
 
-    /// The admitted entry, the proof spent.
-    pub fn into_entry(self) -> Arc<OpEntry> {
-        self.entry
+    /// The hold, the proof spent.
+    pub fn into_hold(self) -> Hold {
+        self.hold
     }
 }
 
@@ -177,13 +209,16 @@ impl OperatorTable {
     }
 
     /// One admission attempt in `cell`: empty → entry, or holder → entry if `may_replace(holder)`.
-    fn admit_in(cell: &Cell, entry: Arc<OpEntry>, may_replace: &impl Fn(&OpEntry) -> bool) -> Placed {
+    fn admit_in(cell: &Arc<Cell>, entry: Arc<OpEntry>, may_replace: &impl Fn(&OpEntry) -> bool) -> Placed {
         let mut entry = entry;
         let mut expected: Option<Arc<OpEntry>> = None;
         loop {
             let installed = entry.clone();
             match cell.swap_if(expected.as_ref(), Some(entry)) {
-                Ok(replaced) => return Placed::Done(Ok(Admitted { entry: installed, replaced })),
+                Ok(replaced) => {
+                    let hold = Hold { cell: cell.clone(), entry: installed };
+                    return Placed::Done(Ok(Admitted { hold, replaced }));
+                }
                 Err(NotSwapped { value, sealed }) => {
                     entry = value.expect("the entry comes back");
                     if sealed {

@@ -19,7 +19,7 @@ use crate::sync::{AtomicBool, AtomicU64, Map, Op, Ordering};
 use super::effect::{CreateTicket, DropReason, Effect, Reaction};
 use super::fence::{self, Fence, Owner};
 use super::heartbeat::{BlockStatusBuffer, Coalescer, HeartbeatConfig, StatusHandle, Update};
-use super::journal::{OpEntry, OpKey, OpRequest, OperatorTable, RequestKind};
+use super::journal::{Hold, OpEntry, OpKey, OpRequest, OperatorTable, RequestKind};
 use super::merge::journal::MergeJournal;
 use super::registry::{
     transition, Admission, DispatcherRecord, RecordPhase, RecordSpec, RecordState, Refused, Registry,
@@ -382,17 +382,17 @@ impl DispatcherManager {
             self.retire(&key, stale);
         }
         if let Err(conflict) = self.registry.reserve(&record, &[]) {
-            self.operators.finish(&key, admitted.entry());
+            admitted.hold().finish();
             return Reaction::dropped(conflict.into());
         }
         // Everything this create reserved is published; confirm the owner (see `Fence`).
         if !self.fence.still_current(owner) {
-            self.withdraw(&record, &key, admitted.entry());
+            self.withdraw(&record, admitted.hold());
             return Reaction::dropped(DropReason::Fenced);
         }
         Reaction::applied(vec![Effect::Create(CreateTicket {
             record,
-            op: Some((key, admitted.into_entry())),
+            op: Some(admitted.into_hold()),
         })])
     }
 
@@ -419,11 +419,11 @@ impl DispatcherManager {
     }
 
     /// Withdraws a create that never executed.
-    pub(crate) fn withdraw(&self, record: &Arc<DispatcherRecord>, key: &OpKey, entry: &Arc<OpEntry>) {
+    pub(crate) fn withdraw(&self, record: &Arc<DispatcherRecord>, hold: &Hold) {
         if record.transition(transition::cancel).is_ok() {
             self.registry.release(record);
         }
-        self.operators.finish(key, entry);
+        hold.finish();
     }
 
     fn remove(&self, from: &NodeId, owner: &Owner, request: ScheduleRequest) -> Reaction {
@@ -481,7 +481,7 @@ impl DispatcherManager {
             let restore = admitted.replaced().filter(|old| {
                 old.kind() == RequestKind::Remove && !self.has_mutation(Mutation::FencedRemoveErasesReplaced)
             });
-            if self.operators.revert(&key, admitted.entry(), restore) {
+            if admitted.hold().revert(restore) {
                 // Store-then-validate, as for the admission above: if the dispatcher closed
                 // before the restore, its completion may have missed the restored entry. (The
                 // replaced Remove was then admitted after that completion, found the record
@@ -500,7 +500,7 @@ impl DispatcherManager {
             Ok(before) if !before.removing => effects.push(Effect::Close { id, mode }),
             Ok(_) => {}
             Err(_) => {
-                self.operators.finish(&key, admitted.entry());
+                admitted.hold().finish();
                 effects.push(self.report_synthetic(stopped(id, mode, record.checkpoint_ts())));
             }
         }
@@ -518,8 +518,8 @@ impl DispatcherManager {
                 let seq = self.registry.assign_seq(record);
                 // The reference's completion step: complete the create only if the span still
                 // holds this very entry (a Remove that replaced it stays).
-                if let Some((key, entry)) = &ticket.op {
-                    self.operators.finish(key, entry);
+                if let Some(hold) = &ticket.op {
+                    hold.finish();
                 }
                 Ok(seq)
             }
@@ -532,7 +532,7 @@ impl DispatcherManager {
     /// journal entry too, so the maintainer's resend can retry: hazard R9) and the error reported.
     pub fn create_failed(&self, ticket: &CreateTicket, error: RunningError) -> Reaction {
         match &ticket.op {
-            Some((key, entry)) => self.withdraw(&ticket.record, key, entry),
+            Some(hold) => self.withdraw(&ticket.record, hold),
             None => {
                 if ticket.record.transition(transition::close).is_ok() {
                     self.registry.release(&ticket.record);

@@ -207,6 +207,9 @@ impl Collector {
         }
         if kind == RoundKind::Complete {
             self.complete(dm, &mut statuses);
+            // Housekeeping off the request path: spans no operator named since the previous
+            // complete round leave the journal's index (see `journal`).
+            dm.operators().sweep_idle();
         }
         let (watermark, redo_watermark) = self.watermarks(dm, kind);
         if kind == RoundKind::StateChange && statuses.is_empty() {

@@ -15,7 +15,7 @@ use std::sync::Arc;
 
 use crate::ids::{DispatcherId, Mode, NodeId};
 use crate::messages::MergeRequest;
-use crate::node::journal::{OpEntry, OpKey};
+use crate::node::journal::Hold;
 use crate::node::registry::DispatcherRecord;
 use crate::sync::{AtomicU64, Map, Op, Ordering};
 
@@ -107,8 +107,7 @@ pub struct MergeEntry {
     pub merged: Arc<DispatcherRecord>,
     /// The sources, in key order.
     pub sources: Vec<Arc<DispatcherRecord>>,
-    pub(super) key: OpKey,
-    pub(super) op: Arc<OpEntry>,
+    pub(super) hold: Hold,
     pub(super) word: AtomicU64,
 }
 

@@ -47,7 +47,7 @@ impl DispatcherManager {
         let (mode, merged_id) = (entry.request.mode, entry.request.merged);
         self.merges.refuse_later(mode, merged_id);
         self.merges.drop_entry(entry);
-        self.operators.finish(&entry.key, &entry.op);
+        entry.hold.finish();
         let mut effects: Vec<Effect> =
             entry.sources.iter().filter_map(|s| release_drained(self, s)).collect();
         if let Ok(before) = entry.merged.transition(transition::request_removal) {
@@ -67,7 +67,7 @@ impl DispatcherManager {
         // Tombstone first, then drop the entry: a resend arriving in between is refused.
         self.merges.refuse_later(mode, merged_id);
         self.merges.drop_entry(entry);
-        self.operators.finish(&entry.key, &entry.op);
+        entry.hold.finish();
         let mut effects = Vec::new();
         for source in &entry.sources {
             let back = source.transition(|s| {
@@ -188,7 +188,7 @@ impl DispatcherManager {
             ComponentState::Working => {
                 if entry.advance(progress::finish).is_some() {
                     self.merges.drop_entry(&entry);
-                    self.operators.finish(&entry.key, &entry.op);
+                    entry.hold.finish();
                 }
                 Vec::new()
             }
@@ -210,7 +210,7 @@ impl DispatcherManager {
                     effects.extend(entry.sources.iter().filter_map(|s| release_drained(self, s)));
                 }
                 self.merges.drop_entry(&entry);
-                self.operators.finish(&entry.key, &entry.op);
+                entry.hold.finish();
                 effects
             }
             None => Vec::new(),
@@ -339,7 +339,7 @@ impl DispatcherManager {
         };
         let source_ids: Vec<_> = sources.iter().map(|s| s.id).collect();
         if let Err(conflict) = self.registry.reserve(&merged, &source_ids) {
-            self.operators.finish(&key, admitted.entry());
+            admitted.hold().finish();
             return Reaction::dropped(conflict.into());
         }
         let entry = Arc::new(MergeEntry {
@@ -347,8 +347,7 @@ impl DispatcherManager {
             from: from.clone(),
             merged: merged.clone(),
             sources,
-            key: key.clone(),
-            op: admitted.entry().clone(),
+            hold: admitted.hold().clone(),
             word: AtomicU64::new(progress::pack(MergePhase::Preparing)),
         });
         // Each source Working → WaitingMerge by one CAS, not the reference's check-then-set; a
@@ -385,7 +384,7 @@ impl DispatcherManager {
             // the merged id that replaced it meanwhile (issue 15, fault 3), which nothing else
             // would finish once the record is released here.
             if self.has_mutation(Mutation::UndoFinishesOwnEntryOnly) {
-                self.operators.finish(&key, admitted.entry());
+                admitted.hold().finish();
             } else {
                 self.operators.finish_if(&key, |e| e.target == merged.incarnation);
             }
