@@ -296,6 +296,12 @@ impl<T> Swap<T> {
         self.inner.load_full()
     }
 
+    /// Runs `f` on the current value without taking a reference count (arc-swap's guarded
+    /// load), for reads that need not keep the value.
+    pub fn with<R>(&self, f: impl FnOnce(&T) -> R) -> R {
+        f(&self.inner.load())
+    }
+
     /// Replaces `current` by `new` if the cell still holds `current` (pointer identity).
     /// Returns the value found: equal to `current` (by pointer) exactly when the swap happened.
     pub fn compare_and_swap(&self, current: &Arc<T>, new: Arc<T>) -> Result<(), Arc<T>> {
@@ -318,6 +324,11 @@ impl<T> Swap<T> {
     /// The current value.
     pub fn load(&self) -> Arc<T> {
         self.inner.read().unwrap().clone()
+    }
+
+    /// Runs `f` on the current value.
+    pub fn with<R>(&self, f: impl FnOnce(&T) -> R) -> R {
+        f(&self.load())
     }
 
     /// Replaces `current` by `new` if the cell still holds `current` (pointer identity).

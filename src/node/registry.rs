@@ -335,8 +335,8 @@ impl DispatcherRecord {
     /// The barrier state a bootstrap snapshot reports: the last one the dispatcher reported, else
     /// the barrier it closed on (as a blocked state without a stage), else none.
     pub fn barrier_state(&self) -> Option<BlockState> {
-        if let Some(state) = self.barrier.load().as_ref() {
-            return Some(state.clone());
+        if let Some(state) = self.barrier.with(Option::clone) {
+            return Some(state);
         }
         self.pending_block().map(|b| BlockState {
             is_blocked: true,
