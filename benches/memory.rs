@@ -100,7 +100,12 @@ fn main() {
     });
     let _ = dm.handle_bootstrap(
         &mt,
-        &BootstrapRequest { start_ts: 1, is_new_changefeed: true, epoch: Epoch(2), ..BootstrapRequest::default() },
+        &BootstrapRequest {
+            start_ts: 1,
+            is_new_changefeed: true,
+            epoch: Epoch(2),
+            ..BootstrapRequest::default()
+        },
     );
     let (base, base_blocks) = live();
     let base_rss = rss();
@@ -134,7 +139,11 @@ fn main() {
     println!("| state | bytes per dispatcher | blocks per dispatcher | total |");
     println!("|---|---|---|---|");
     let rows = [
-        ("created, create in flight (journal entry held)", in_flight - base - tickets_bytes, in_flight_blocks - base_blocks),
+        (
+            "created, create in flight (journal entry held)",
+            in_flight - base - tickets_bytes,
+            in_flight_blocks - base_blocks,
+        ),
         ("running, journal cells still indexed", running - base, running_blocks - base_blocks),
         ("running, idle cells swept", swept - base, swept_blocks - base_blocks),
     ];

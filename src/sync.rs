@@ -615,6 +615,31 @@ impl<T> ArcSlot<T> {
         Ok(value)
     }
 
+    /// Runs `f` on the value held (or `None`), without taking a strong reference: the reader
+    /// count keeps the value alive while `f` runs. Two RMWs on the word when the cell holds a
+    /// value, one load when it is empty. What `f` sees may be replaced the moment it returns; a
+    /// caller that wants to swap it out must [`ArcSlot::load`] it first (holding a reference is
+    /// what keeps its address from being reused).
+    pub fn read<R>(&self, f: impl FnOnce(Option<&T>) -> R) -> Result<R, Sealed> {
+        let word = self.word.load(Ordering::Acquire);
+        if word & SEALED != 0 {
+            return Err(Sealed);
+        }
+        if address_of::<T>(word).is_null() {
+            return Ok(f(None));
+        }
+        // Acquire: as in `load`.
+        let word = self.word.fetch_add(READER, Ordering::Acquire);
+        debug_assert_ne!(word & READERS, READERS, "ArcSlot: reader count overflow");
+        let address = address_of::<T>(word);
+        let out = (word & SEALED == 0).then(|| {
+            // SAFETY: as in `load`: our reader count keeps the value alive until `leave`.
+            f((!address.is_null()).then(|| unsafe { &*address }))
+        });
+        self.leave(address);
+        out.ok_or(Sealed)
+    }
+
     /// Takes one reader of `address` back off the word, or, if a swap moved it into the strong
     /// count (the word holds something else, or no reader of this value is left on it), drops
     /// one strong reference instead.

@@ -32,7 +32,7 @@ impl Drop for Probe {
     }
 }
 
-/// Two readers racing a swap that takes their value out and a revert that puts the very same value
+/// Two readers (one taking a reference, one borrowing) racing a swap that takes their value out and a revert that puts the very same value
 /// back (the split counts of one value meeting themselves), plus a second value coming and going:
 /// the reader gets one of the values or nothing, and when everything is dropped each value was
 /// dropped exactly once (no reference leaked, none given back twice).
@@ -44,10 +44,17 @@ fn cell_reader_racing_a_swap_and_a_revert_counts_every_reference() {
         let b = Arc::new(Probe { tag: 2, drops: drops.clone() });
         let cell = Arc::new(ArcSlot::new());
         assert!(cell.swap_if(None, Some(a.clone())).is_ok());
+        // One reader takes a reference, the other only borrows the value (`read`).
         let readers: Vec<_> = (0..2)
-            .map(|_| {
+            .map(|borrow| {
                 let cell = cell.clone();
-                thread::spawn(move || cell.load().expect("never sealed").map(|p| p.tag))
+                thread::spawn(move || {
+                    if borrow == 1 {
+                        cell.read(|p| p.map(|p| p.tag)).expect("never sealed")
+                    } else {
+                        cell.load().expect("never sealed").map(|p| p.tag)
+                    }
+                })
             })
             .collect();
         // Take `a` out for `b`, then revert: `a` comes back to the same cell.

@@ -150,19 +150,11 @@ impl Admitted {
     }
 }
 
-/// The table refused an entry because another operator holds the key. An expected race.
+/// The table refused an entry because another operator holds the key and may not be replaced.
+/// An expected race.
 #[derive(Debug)]
 #[must_use]
-pub struct Busy {
-    holder: Arc<OpEntry>,
-}
-
-impl Busy {
-    /// The entry that holds the key.
-    pub fn holder(&self) -> &Arc<OpEntry> {
-        &self.holder
-    }
-}
+pub struct Busy;
 
 /// The in-flight operator journal (see the module docs for the layout).
 #[derive(Default)]
@@ -226,11 +218,21 @@ impl OperatorTable {
                     }
                 }
             }
-            match cell.load() {
+            // Judge the holder on a borrowed view (no reference count taken): a refusal, the
+            // common outcome on a busy span, costs two RMWs on the cell word.
+            match cell.read(|holder| holder.map(may_replace)) {
                 Err(Sealed) => return Placed::Sealed(entry),
                 Ok(None) => expected = None,
-                Ok(Some(holder)) if may_replace(&holder) => expected = Some(holder),
-                Ok(Some(holder)) => return Placed::Done(Err(Busy { holder })),
+                Ok(Some(false)) => return Placed::Done(Err(Busy)),
+                // To replace it, hold it: a reference keeps its address from being reused by
+                // a newer entry before the swap (which compares addresses). Judged again on
+                // what is held, in case it changed meanwhile.
+                Ok(Some(true)) => match cell.load() {
+                    Err(Sealed) => return Placed::Sealed(entry),
+                    Ok(None) => expected = None,
+                    Ok(Some(holder)) if may_replace(&holder) => expected = Some(holder),
+                    Ok(Some(_)) => return Placed::Done(Err(Busy)),
+                },
             }
         }
     }

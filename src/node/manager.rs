@@ -390,10 +390,7 @@ impl DispatcherManager {
             self.withdraw(&record, admitted.hold());
             return Reaction::dropped(DropReason::Fenced);
         }
-        Reaction::applied(vec![Effect::Create(CreateTicket {
-            record,
-            op: Some(admitted.into_hold()),
-        })])
+        Reaction::applied(vec![Effect::Create(CreateTicket { record, op: Some(admitted.into_hold()) })])
     }
 
     /// Whether a create or merge of `owner` may take the key `holder` holds: only from an older
