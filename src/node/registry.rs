@@ -225,6 +225,13 @@ impl std::fmt::Debug for DispatcherRecord {
     }
 }
 
+/// The barrier state of a record that never reported one: one shared value, so a record costs
+/// no allocation for it (most dispatchers never meet a barrier).
+fn no_barrier() -> Arc<Option<BlockState>> {
+    static NONE: std::sync::OnceLock<Arc<Option<BlockState>>> = std::sync::OnceLock::new();
+    NONE.get_or_init(|| Arc::new(None)).clone()
+}
+
 /// The immutable description of a record, for building one.
 #[derive(Clone, Debug)]
 pub struct RecordSpec {
@@ -260,7 +267,7 @@ impl DispatcherRecord {
             seq: AtomicU64::new(0),
             block_ts: AtomicU64::new(0),
             block_is_sync_point: AtomicBool::new(false),
-            barrier: Swap::new(Arc::new(None)),
+            barrier: Swap::new(no_barrier()),
         }
     }
 
