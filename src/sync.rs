@@ -565,9 +565,10 @@ impl<T> Default for ArcSlot<T> {
 
 #[allow(unsafe_code)]
 impl<T> ArcSlot<T> {
-    /// An empty cell.
+    /// An empty cell, marked touched: a sweep between its creation and its first use clears
+    /// the mark instead of sealing it, so a new cell always reaches the admission it was made for.
     pub fn new() -> Self {
-        Self { word: AtomicU64::new(0), owns: std::marker::PhantomData }
+        Self { word: AtomicU64::new(TOUCHED), owns: std::marker::PhantomData }
     }
 
     /// Whether the cell holds exactly `value` (by address). One load.

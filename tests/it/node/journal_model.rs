@@ -2,23 +2,41 @@
 //!
 //! Invariants checked after every operation: the journal holds exactly the model's entries (so at
 //! most one operator per (mode, span)); admit succeeds iff the key is free or its holder may be
-//! replaced; finish removes only the very entry it names.
+//! replaced; finish (by key or through the admission's hold) removes only the very entry it names;
+//! a sweep never changes what the journal holds, and two sweeps in a row leave only the spans that
+//! hold an operator in the index.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use dispatcher_core::ids::{Epoch, Mode, NodeId};
 use dispatcher_core::messages::*;
-use dispatcher_core::node::{OpEntry, OpKey, OpRequest, OperatorTable};
+use dispatcher_core::node::{Hold, OpEntry, OpKey, OpRequest, OperatorTable};
 use proptest::prelude::*;
 
 use super::manager::{id, remove, span};
 
 #[derive(Clone, Debug)]
 enum Action {
-    Admit { key: u8, epoch: u8, replace_below: u8 },
-    Finish { key: u8, nth: u8 },
-    FinishTarget { key: u8, target: u8 },
+    Admit {
+        key: u8,
+        epoch: u8,
+        replace_below: u8,
+    },
+    Finish {
+        key: u8,
+        nth: u8,
+    },
+    FinishTarget {
+        key: u8,
+        target: u8,
+    },
+    /// Completes or reverts (to empty) through the hold of the nth successful admission.
+    ByHold {
+        nth: u8,
+        revert: bool,
+    },
+    Sweep,
 }
 
 fn key(k: u8) -> OpKey {
@@ -41,6 +59,8 @@ fn action() -> impl Strategy<Value = Action> {
         }),
         (0u8..6, 0u8..8).prop_map(|(key, nth)| Action::Finish { key, nth }),
         (0u8..6, 0u8..40).prop_map(|(key, target)| Action::FinishTarget { key, target }),
+        (0u8..16, any::<bool>()).prop_map(|(nth, revert)| Action::ByHold { nth, revert }),
+        Just(Action::Sweep),
     ]
 }
 
@@ -50,7 +70,10 @@ proptest! {
         let table = OperatorTable::new();
         let mut model: BTreeMap<OpKey, Arc<OpEntry>> = BTreeMap::new();
         let mut issued: Vec<(OpKey, Arc<OpEntry>)> = Vec::new();
+        let mut holds: Vec<(OpKey, Hold)> = Vec::new();
+        let mut swept_before = false;
         for (n, a) in actions.into_iter().enumerate() {
+            let sweep = matches!(a, Action::Sweep);
             match a {
                 Action::Admit { key: k, epoch, replace_below } => {
                     let e = entry(epoch, n as u64);
@@ -58,7 +81,9 @@ proptest! {
                     let want = model.get(&key(k)).is_none_or(|h| may(h));
                     let got = table.admit(&key(k), e.clone(), may);
                     prop_assert_eq!(got.is_ok(), want);
-                    if want {
+                    if let Ok(admitted) = got {
+                        prop_assert!(Arc::ptr_eq(admitted.entry(), &e));
+                        holds.push((key(k), admitted.into_hold()));
                         model.insert(key(k), e.clone());
                     }
                     issued.push((key(k), e));
@@ -73,6 +98,22 @@ proptest! {
                         }
                     }
                 }
+                Action::ByHold { nth, revert } => {
+                    if let Some((k, hold)) = holds.get(usize::from(nth) % holds.len().max(1)) {
+                        let want = model.get(k).is_some_and(|h| Arc::ptr_eq(h, hold.entry()));
+                        let got = if revert { hold.revert(None) } else { hold.finish() };
+                        prop_assert_eq!(got, want);
+                        if want {
+                            model.remove(k);
+                        }
+                    }
+                }
+                Action::Sweep => {
+                    table.sweep_idle();
+                    if swept_before {
+                        prop_assert_eq!(table.spans(), model.len(), "two sweeps leave only busy spans");
+                    }
+                }
                 Action::FinishTarget { key: k, target } => {
                     let want = model.get(&key(k)).is_some_and(|h| h.target == u64::from(target));
                     let got = table.finish_if(&key(k), |h| h.target == u64::from(target));
@@ -82,6 +123,9 @@ proptest! {
                     }
                 }
             }
+            swept_before = sweep;
+            prop_assert!(table.spans() >= model.len());
+            prop_assert_eq!(table.len(), model.len());
             let mut have: Vec<_> = table.entries();
             have.sort_by(|a, b| a.0.cmp(&b.0));
             prop_assert_eq!(have.len(), model.len());
