@@ -65,7 +65,7 @@ fn rss() -> isize {
 fn span(i: u64) -> TableSpan {
     let table = (i / 16) as i64 + 1;
     let key = |row: u64| {
-        let mut k = TableSpan::whole_table(0, table).start_key;
+        let mut k = TableSpan::whole_table(0, table).start_key.to_vec();
         k.extend_from_slice(b"_r");
         k.extend_from_slice(&(row << 59).to_be_bytes());
         k

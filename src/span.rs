@@ -2,6 +2,12 @@
 
 use std::cmp::Ordering;
 use std::fmt;
+use std::sync::Arc;
+
+/// A key: immutable bytes shared by every copy of a span (a record, its journal entry and the
+/// journal's index share one allocation; cloning a span costs two reference counts, not two
+/// allocations).
+pub type Key = Arc<[u8]>;
 
 /// A key range `[start_key, end_key)` of one table in one keyspace.
 ///
@@ -14,15 +20,20 @@ pub struct TableSpan {
     /// Table id (0 is the table trigger's span).
     pub table_id: i64,
     /// Inclusive start key.
-    pub start_key: Vec<u8>,
+    pub start_key: Key,
     /// Exclusive end key; empty = unbounded.
-    pub end_key: Vec<u8>,
+    pub end_key: Key,
 }
 
 impl TableSpan {
     /// A span; `None` if it would be empty (`start_key >= end_key` with a bounded end).
-    pub fn new(keyspace_id: u32, table_id: i64, start_key: Vec<u8>, end_key: Vec<u8>) -> Option<Self> {
-        let span = Self { keyspace_id, table_id, start_key, end_key };
+    pub fn new(
+        keyspace_id: u32,
+        table_id: i64,
+        start_key: impl Into<Key>,
+        end_key: impl Into<Key>,
+    ) -> Option<Self> {
+        let span = Self { keyspace_id, table_id, start_key: start_key.into(), end_key: end_key.into() };
         span.is_valid().then_some(span)
     }
 
@@ -31,7 +42,7 @@ impl TableSpan {
     pub fn table_trigger(keyspace_id: u32) -> Self {
         const TABLE_0: [u8; 9] = [b't', 0x80, 0, 0, 0, 0, 0, 0, 0];
         const TABLE_1: [u8; 9] = [b't', 0x80, 0, 0, 0, 0, 0, 0, 1];
-        Self { keyspace_id, table_id: 0, start_key: TABLE_0.to_vec(), end_key: TABLE_1.to_vec() }
+        Self { keyspace_id, table_id: 0, start_key: Key::from(TABLE_0), end_key: Key::from(TABLE_1) }
     }
 
     /// The whole key range of one table: `t` followed by the sign-flipped big-endian table id, up to
@@ -40,8 +51,8 @@ impl TableSpan {
         Self {
             keyspace_id,
             table_id,
-            start_key: table_prefix(table_id).to_vec(),
-            end_key: table_prefix(table_id.wrapping_add(1)).to_vec(),
+            start_key: Key::from(table_prefix(table_id)),
+            end_key: Key::from(table_prefix(table_id.wrapping_add(1))),
         }
     }
 
@@ -135,11 +146,11 @@ fn key_position(table_id: i64, key: &[u8]) -> Option<u128> {
     Some(u128::from(u64::from_be_bytes(suffix)))
 }
 
-fn position_key(table_id: i64, position: u128) -> Vec<u8> {
+fn position_key(table_id: i64, position: u128) -> Key {
     let mut key = table_prefix(table_id).to_vec();
     // Callers only pass positions strictly inside the table, so the cast cannot truncate.
     key.extend_from_slice(&(position as u64).to_be_bytes());
-    key
+    key.into()
 }
 
 fn end_after(end: &[u8], key: &[u8]) -> bool {

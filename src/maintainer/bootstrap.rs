@@ -42,7 +42,7 @@ use std::collections::BTreeMap;
 
 use crate::ids::{DispatcherId, IdMap, IdSet, Mode, NodeId};
 use crate::messages::{BootstrapResponse, BootstrapSpan, ComponentState, OperatorType, ScheduleAction};
-use crate::span::TableSpan;
+use crate::span::{Key, TableSpan};
 
 use super::core::Maintainer;
 use super::event::{Lifecycle, Output};
@@ -528,9 +528,9 @@ impl Maintainer {
             // Spans restored by the journal steps, then a sweep: in key order a candidate overlaps
             // an accepted one exactly when it starts before the furthest accepted end.
             let restored: Vec<TableSpan> = self.modes[mode].sc.table(table).map(|r| r.span.clone()).collect();
-            let mut reach: Option<Vec<u8>> = None; // furthest accepted end; empty = +inf
-                                                   // Whether the accepted candidates alone tile the whole table so far (then the table
-                                                   // needs no hole repair: the common case, skipped for speed).
+            let mut reach: Option<Key> = None; // furthest accepted end; empty = +inf
+                                               // Whether the accepted candidates alone tile the whole table so far (then the table
+                                               // needs no hole repair: the common case, skipped for speed).
             let whole = TableSpan::whole_table(table.0, table.1);
             let mut gapless = restored.is_empty();
             for (node, c) in run {
@@ -541,16 +541,14 @@ impl Maintainer {
                     gapless = false;
                     continue;
                 }
-                let expected_start = reach.as_deref().unwrap_or(&whole.start_key);
-                gapless &= c.span.start_key == expected_start;
+                let expected_start = reach.as_ref().unwrap_or(&whole.start_key);
+                gapless &= c.span.start_key == *expected_start;
                 let further = match &reach {
                     None => true,
                     Some(end) => !end.is_empty() && (c.span.end_key.is_empty() || c.span.end_key > *end),
                 };
                 if further {
-                    let buf = reach.get_or_insert_with(Vec::new);
-                    buf.clear();
-                    buf.extend_from_slice(&c.span.end_key);
+                    reach = Some(c.span.end_key.clone());
                 }
                 let _ = self.modes[mode].sc.insert(into_new_span(c), SpanState::Replicating, Some(node));
             }

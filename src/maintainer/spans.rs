@@ -455,11 +455,8 @@ pub fn holes_in<'a>(range: &TableSpan, covered: impl IntoIterator<Item = &'a Tab
     let mut holes = Vec::new();
     let mut cursor: &[u8] = &range.start_key;
     let past_end = |k: &[u8]| !range.end_key.is_empty() && k >= &range.end_key[..];
-    let hole = |from: &[u8], to: &[u8]| TableSpan {
-        start_key: from.to_vec(),
-        end_key: to.to_vec(),
-        ..range.clone()
-    };
+    let hole =
+        |from: &[u8], to: &[u8]| TableSpan { start_key: from.into(), end_key: to.into(), ..range.clone() };
     for s in covered {
         if past_end(cursor) {
             return holes;

@@ -373,8 +373,8 @@ fn pb_changefeed(c: &ChangefeedId) -> Option<pb::ChangefeedId> {
 fn pb_span(s: &TableSpan) -> pb::TableSpan {
     pb::TableSpan {
         table_id: s.table_id,
-        start_key: s.start_key.clone(),
-        end_key: s.end_key.clone(),
+        start_key: s.start_key.to_vec(),
+        end_key: s.end_key.to_vec(),
         keyspace_id: s.keyspace_id,
     }
 }
