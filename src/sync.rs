@@ -649,7 +649,9 @@ impl<T> ArcSlot<T> {
         loop {
             if address_of::<T>(word) != address || word & READERS == 0 {
                 if !address.is_null() {
-                    // SAFETY: the count moved into the strong count is ours to drop (see type docs).
+                    // SAFETY: the count moved into the strong count is ours to drop (see type
+                    // docs). If the swap has not added it yet, the swapper's own reference keeps
+                    // the value alive until it has (see `swap_if`).
                     unsafe { Arc::decrement_strong_count(address) };
                 }
                 return;
@@ -686,11 +688,18 @@ impl<T> ArcSlot<T> {
         }
         // The cell owns the new value's reference from here on.
         std::mem::forget(value);
+        // Loom cannot see std's reference counts; a scheduling point here lets it run readers
+        // between the exchange and the transfer below (the models count every drop).
+        #[cfg(dispatcher_loom)]
+        let _ = self.word.load(Ordering::Relaxed);
         if expected.is_null() {
             return Ok(None);
         }
+        // A reader that finds the word changed may drop its count before we add it here; the
+        // strong count then dips below the truth for a moment, but never to zero: the caller holds
+        // its own reference to `expected` (the signature demands one) until we return.
         for _ in 0..(word & READERS) / READER {
-            // SAFETY: the cell's reference (released below) keeps the value alive meanwhile.
+            // SAFETY: the caller's reference and the cell's (released below) keep it alive.
             unsafe { Arc::increment_strong_count(expected) };
         }
         // SAFETY: the cell's own reference, taken out of the word by the exchange above.
