@@ -1,15 +1,20 @@
-//! Direct encoders for the hottest outbound message, `Heartbeat`: bytes straight from the
-//! domain value, without building the prost tree first and with one length pass per nested
-//! message. The output is byte-for-byte what `pb::HeartBeatRequest::from(&r).encode_to_vec()`
-//! produces (proto3: default scalars omitted, fields in number order); a property test holds the
-//! two to that. `lastSyncedTs` (field 4 of `Watermark`) is not tracked by this core and is
-//! always omitted (0).
+//! Direct encoders for the two outbound messages that can be large: `Heartbeat` (the hottest)
+//! and the bootstrap response (one entry per dispatcher: 100,000 on a big node). Bytes go
+//! straight from the domain value, without building the prost tree first and with one length
+//! pass per nested message. The output is byte-for-byte what prost produces from the converted
+//! value (proto3: default scalars omitted, fields in number order); tests hold the two to that.
+//! `lastSyncedTs` (field 4 of `Watermark`) is not tracked by this core and is always omitted (0).
 
 use prost::bytes::BufMut;
 use prost::encoding::{encode_key, encode_varint, encoded_len_varint, key_len, WireType};
 
 use crate::ids::{ChangefeedId, DispatcherId};
-use crate::messages::{DispatcherStatus, Heartbeat, RunningError, Watermark};
+use crate::messages::{
+    BootstrapResponse, BootstrapSpan, DispatcherStatus, Heartbeat, RunningError, Watermark,
+};
+use crate::span::TableSpan;
+
+use super::pb;
 
 fn u64_len(tag: u32, v: u64) -> usize {
     if v == 0 {
@@ -159,12 +164,7 @@ fn status_into(s: &DispatcherStatus, out: &mut [u8; STATUS_MAX]) -> usize {
 }
 
 fn encode_head(r: &Heartbeat, buf: &mut impl BufMut) {
-    let c = &r.changefeed;
-    put_nested(1, changefeed_body(c), buf);
-    put_u64(1, c.high, buf);
-    put_u64(2, c.low, buf);
-    put_str(3, &c.name, buf);
-    put_str(4, &c.keyspace, buf);
+    put_changefeed(1, &r.changefeed, buf);
     if let Some(w) = &r.watermark {
         put_watermark(2, w, buf);
     }
@@ -179,10 +179,101 @@ fn encode_tail(r: &Heartbeat, buf: &mut impl BufMut) {
         buf.put_u8(1);
     }
     if let Some(e) = &r.err {
-        put_nested(6, error_body(e), buf);
-        put_str(1, &e.time, buf);
-        put_str(2, &e.node, buf);
-        put_str(3, &e.code, buf);
-        put_str(4, &e.message, buf);
+        put_error(6, e, buf);
     }
+}
+
+fn put_error(tag: u32, e: &RunningError, buf: &mut impl BufMut) {
+    put_nested(tag, error_body(e), buf);
+    put_str(1, &e.time, buf);
+    put_str(2, &e.node, buf);
+    put_str(3, &e.code, buf);
+    put_str(4, &e.message, buf);
+}
+
+fn put_changefeed(tag: u32, c: &ChangefeedId, buf: &mut impl BufMut) {
+    put_nested(tag, changefeed_body(c), buf);
+    put_u64(1, c.high, buf);
+    put_u64(2, c.low, buf);
+    put_str(3, &c.name, buf);
+    put_str(4, &c.keyspace, buf);
+}
+
+fn bytes_len(tag: u32, b: &[u8]) -> usize {
+    if b.is_empty() {
+        0
+    } else {
+        key_len(tag) + encoded_len_varint(b.len() as u64) + b.len()
+    }
+}
+
+fn put_bytes(tag: u32, b: &[u8], buf: &mut impl BufMut) {
+    if !b.is_empty() {
+        encode_key(tag, WireType::LengthDelimited, buf);
+        encode_varint(b.len() as u64, buf);
+        buf.put_slice(b);
+    }
+}
+
+fn span_body(s: &TableSpan) -> usize {
+    u64_len(1, s.table_id as u64)
+        + bytes_len(2, &s.start_key)
+        + bytes_len(3, &s.end_key)
+        + u64_len(4, u64::from(s.keyspace_id))
+}
+
+/// One `spans` entry's body (`BootstrapTableSpan`); `block` is its barrier state, converted once.
+fn bootstrap_span_body(s: &BootstrapSpan, block: Option<&pb::State>) -> usize {
+    nested_len(1, id_body(s.id))
+        + u64_len(2, s.schema_id as u64)
+        + nested_len(3, span_body(&s.span))
+        + u64_len(4, s.state.as_i32() as u64)
+        + u64_len(5, s.checkpoint_ts)
+        + block.map_or(0, |b| prost::encoding::message::encoded_len(6, b))
+        + u64_len(7, s.mode.as_i64() as u64)
+}
+
+fn put_bootstrap_span(s: &BootstrapSpan, buf: &mut impl BufMut) {
+    let block = s.block.as_ref().map(pb::State::from);
+    put_nested(2, bootstrap_span_body(s, block.as_ref()), buf);
+    put_nested(1, id_body(s.id), buf);
+    put_u64(1, s.id.high(), buf);
+    put_u64(2, s.id.low(), buf);
+    put_u64(2, s.schema_id as u64, buf);
+    put_nested(3, span_body(&s.span), buf);
+    put_u64(1, s.span.table_id as u64, buf);
+    put_bytes(2, &s.span.start_key, buf);
+    put_bytes(3, &s.span.end_key, buf);
+    put_u64(4, u64::from(s.span.keyspace_id), buf);
+    put_u64(4, s.state.as_i32() as u64, buf);
+    put_u64(5, s.checkpoint_ts, buf);
+    if let Some(b) = &block {
+        prost::encoding::message::encode(6, b, buf);
+    }
+    put_u64(7, s.mode.as_i64() as u64, buf);
+}
+
+/// The protobuf encoding of a bootstrap response (`MaintainerBootstrapResponse`), written straight
+/// from the domain value: no protobuf copy of its span entries (keys included) is built. The
+/// journals and the error, small, go through prost.
+pub fn bootstrap_response_to_vec(r: &BootstrapResponse) -> Vec<u8> {
+    // Most entries take 40-60 bytes; the vector grows if keys are longer.
+    let mut buf = Vec::with_capacity(256 + r.spans.len() * 64);
+    put_changefeed(1, &r.changefeed, &mut buf);
+    for s in &r.spans {
+        put_bootstrap_span(s, &mut buf);
+    }
+    if let Some(e) = &r.err {
+        put_error(3, e, &mut buf);
+    }
+    put_u64(4, r.checkpoint_ts, &mut buf);
+    put_u64(5, r.redo_checkpoint_ts, &mut buf);
+    for op in &r.operators {
+        prost::encoding::message::encode(6, &pb::ScheduleDispatcherRequest::from(op), &mut buf);
+    }
+    put_u64(7, r.epoch.0, &mut buf);
+    for m in &r.merge_operators {
+        prost::encoding::message::encode(8, &pb::MergeDispatcherRequest::from(m), &mut buf);
+    }
+    buf
 }

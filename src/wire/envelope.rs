@@ -81,7 +81,7 @@ pub fn encode_to_node(message: &ToNode) -> (MessageKind, Vec<u8>) {
 pub fn encode_to_maintainer(message: &ToMaintainer) -> (MessageKind, Vec<u8>) {
     let bytes = match message {
         ToMaintainer::Heartbeat(r) => pb::HeartBeatRequest::from(r).encode_to_vec(),
-        ToMaintainer::Bootstrap(r) => pb::MaintainerBootstrapResponse::from(r).encode_to_vec(),
+        ToMaintainer::Bootstrap(r) => super::encode::bootstrap_response_to_vec(r),
         ToMaintainer::PostBootstrap(r) => pb::MaintainerPostBootstrapResponse::from(r).encode_to_vec(),
         ToMaintainer::Close(r) => pb::MaintainerCloseResponse::from(r).encode_to_vec(),
     };

@@ -21,6 +21,6 @@ pub mod pb {
 }
 
 pub use convert::WireError;
-pub use encode::{heartbeat_len, heartbeat_to_vec};
+pub use encode::{bootstrap_response_to_vec, heartbeat_len, heartbeat_to_vec};
 pub use envelope::{decode_to_maintainer, decode_to_node, encode_to_maintainer, encode_to_node};
 pub use json::{decode_to_json, encode_from_json, message_names, CodecError};

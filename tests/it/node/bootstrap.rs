@@ -206,3 +206,76 @@ fn snapshot_carries_each_dispatchers_barrier_state_whole() {
         Some(PendingBlock { block_ts: 500, is_sync_point: false })
     );
 }
+
+/// The direct encoder of the bootstrap response writes exactly what prost writes from the
+/// converted value, for a real snapshot (a barrier state, an operator in flight, a merge).
+#[test]
+fn direct_bootstrap_encoding_of_a_snapshot_equals_prost() {
+    use dispatcher_core::wire::{bootstrap_response_to_vec, pb};
+    use prost::Message;
+    let dm = manager();
+    live(&dm, id(1), span(1, b"a", b"m"), Mode::Default);
+    live(&dm, id(2), span(1, b"m", b""), Mode::Default);
+    let state = BlockState {
+        is_blocked: true,
+        block_ts: 500,
+        is_sync_point: true,
+        stage: BlockStage::Waiting,
+        detail: std::sync::Arc::default(),
+    };
+    let _ = dm.report_block_status(BlockStatus { id: id(2), mode: Mode::Default, state });
+    let _ = dm.handle_schedule(&mt(), remove(id(1), Mode::Default, 2, OperatorType::Remove));
+    let r = response(&dm.handle_bootstrap(&mt(), &bootstrap_request(2, None)));
+    assert!(!r.operators.is_empty() && r.spans.iter().any(|s| s.block.is_some()), "the case is covered");
+    assert_eq!(bootstrap_response_to_vec(&r), pb::MaintainerBootstrapResponse::from(&r).encode_to_vec());
+}
+
+proptest::proptest! {
+    /// The same for arbitrary responses: negative schema ids, unbounded and empty keys, every
+    /// component state, both modes, barrier states, operators, an error.
+    #[test]
+    fn direct_bootstrap_encoding_equals_prost(
+        rows in proptest::collection::vec(
+            (1u64..u64::MAX, proptest::num::i64::ANY, proptest::collection::vec(proptest::num::u8::ANY, 0..12),
+             proptest::option::of(proptest::collection::vec(proptest::num::u8::ANY, 1..12)),
+             0usize..7, proptest::num::u64::ANY, proptest::bool::ANY,
+             proptest::option::of((proptest::num::u64::ANY, proptest::bool::ANY))),
+            0..12),
+        ops in proptest::collection::vec(1u64..1000, 0..3),
+        (checkpoint, redo, epoch) in (proptest::num::u64::ANY, proptest::num::u64::ANY, proptest::num::u64::ANY),
+        err in proptest::option::of(".{0,6}"),
+        name in ".{0,6}",
+    ) {
+        use dispatcher_core::ids::{ChangefeedId, DispatcherId};
+        use dispatcher_core::span::TableSpan;
+        use dispatcher_core::wire::{bootstrap_response_to_vec, pb};
+        use prost::Message;
+        let spans = rows.into_iter().map(|(d, schema, start, end, st, ts, redo, block)| BootstrapSpan {
+            id: DispatcherId::new(d, d.rotate_left(11)).unwrap(),
+            mode: if redo { Mode::Redo } else { Mode::Default },
+            schema_id: schema,
+            // Not necessarily a valid span: the encoder writes whatever the value holds.
+            span: TableSpan { keyspace_id: (d % 3) as u32, table_id: schema.rotate_left(5), start_key: start.into(), end_key: end.unwrap_or_default().into() },
+            state: ComponentState::ALL[st],
+            checkpoint_ts: ts,
+            block: block.map(|(b, sync)| BlockState {
+                is_blocked: sync,
+                block_ts: b,
+                is_sync_point: sync,
+                stage: BlockStage::Done,
+                detail: std::sync::Arc::default(),
+            }),
+        }).collect();
+        let r = BootstrapResponse {
+            changefeed: ChangefeedId { high: epoch, low: checkpoint, name: name.clone(), keyspace: name },
+            spans,
+            err: err.map(|m| RunningError { code: "E".into(), message: m, ..RunningError::default() }),
+            checkpoint_ts: checkpoint,
+            redo_checkpoint_ts: redo,
+            operators: ops.iter().map(|&n| remove(id(n), Mode::Default, epoch, OperatorType::Remove)).collect(),
+            epoch: Epoch(epoch),
+            ..BootstrapResponse::default()
+        };
+        proptest::prop_assert_eq!(bootstrap_response_to_vec(&r), pb::MaintainerBootstrapResponse::from(&r).encode_to_vec());
+    }
+}
