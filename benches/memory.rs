@@ -11,10 +11,10 @@ use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicIsize, Ordering};
 use std::time::Instant;
 
-use dispatcher_core::ids::{ChangefeedId, DispatcherId, Epoch, Mode, NodeId};
-use dispatcher_core::messages::*;
-use dispatcher_core::node::{CreateTicket, DispatcherManager, Effect, ManagerConfig};
+use dispatcher_core::node::{CreateTicket, Effect};
 use dispatcher_core::span::TableSpan;
+
+mod support;
 
 /// The system allocator, counting live bytes (requested sizes; malloc's own per-block overhead
 /// is not in it, see BENCHMARKS.md).
@@ -73,47 +73,17 @@ fn span(i: u64) -> TableSpan {
     TableSpan::new(0, table, key(i % 16), key(i % 16 + 1)).unwrap()
 }
 
-fn create(i: u64) -> ScheduleRequest {
-    ScheduleRequest {
-        changefeed: ChangefeedId::default(),
-        config: DispatcherConfig {
-            id: DispatcherId::new(1, i + 1).unwrap(),
-            mode: Mode::Default,
-            start_ts: 100,
-            schema_id: 1,
-            skip_dml_as_start_ts: false,
-        },
-        order: Order::Create { span: span(i) },
-        operator_type: OperatorType::Add,
-        epoch: Epoch(2),
-    }
-}
-
 fn main() {
     let n: u64 = std::env::args().skip(1).find_map(|a| a.parse().ok()).unwrap_or(1_000_000);
-    let mt = NodeId::new("mt");
-    let dm = DispatcherManager::new(ManagerConfig {
-        node: NodeId::new("n1"),
-        changefeed: ChangefeedId::default(),
-        keyspace_id: 0,
-        redo_enabled: false,
-    });
-    let _ = dm.handle_bootstrap(
-        &mt,
-        &BootstrapRequest {
-            start_ts: 1,
-            is_new_changefeed: true,
-            epoch: Epoch(2),
-            ..BootstrapRequest::default()
-        },
-    );
+    let mt = support::maintainer();
+    let dm = support::bootstrapped();
     let (base, base_blocks) = live();
     let base_rss = rss();
     let started = Instant::now();
     // Every create admitted and in flight (journal entry held), tickets kept by the "embedder".
     let mut tickets: Vec<CreateTicket> = Vec::with_capacity(n as usize);
     for i in 0..n {
-        for effect in dm.handle_schedule(&mt, create(i)).effects {
+        for effect in dm.handle_schedule(&mt, support::create(i, span(i))).effects {
             if let Effect::Create(ticket) = effect {
                 tickets.push(ticket);
             }

@@ -12,11 +12,13 @@ use std::sync::{Arc, Barrier, Mutex};
 use std::time::{Duration, Instant};
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
-use dispatcher_core::ids::{ChangefeedId, DispatcherId, Epoch, Mode, NodeId};
+use dispatcher_core::ids::{Epoch, Mode, NodeId};
 use dispatcher_core::messages::*;
-use dispatcher_core::node::{DispatcherManager, Effect, Fence, ManagerConfig};
+use dispatcher_core::node::{DispatcherManager, Effect, Fence};
 use dispatcher_core::node::{Hold, OpEntry, OpKey, OpRequest, OperatorTable};
 use dispatcher_core::span::TableSpan;
+
+mod support;
 use dispatcher_core::wire;
 use rustc_hash::FxBuildHasher;
 
@@ -31,19 +33,7 @@ fn span(i: u64) -> TableSpan {
 }
 
 fn request(i: u64) -> ScheduleRequest {
-    ScheduleRequest {
-        changefeed: ChangefeedId::default(),
-        config: DispatcherConfig {
-            id: DispatcherId::new(1, i + 1).unwrap(),
-            mode: Mode::Default,
-            start_ts: 100,
-            schema_id: 1,
-            skip_dml_as_start_ts: false,
-        },
-        order: Order::Create { span: span(i) },
-        operator_type: OperatorType::Add,
-        epoch: Epoch(2),
-    }
+    support::create(i, span(i))
 }
 
 /// The reference design: one fence mutex held across the whole admission, a mutex-guarded map.
@@ -266,20 +256,8 @@ fn lookup(c: &mut Criterion) {
 }
 
 fn manager_with(n: u64) -> DispatcherManager {
-    let dm = DispatcherManager::new(ManagerConfig {
-        node: NodeId::new("n1"),
-        changefeed: ChangefeedId::default(),
-        keyspace_id: 0,
-        redo_enabled: false,
-    });
-    let mt = NodeId::new("mt");
-    let bootstrap = BootstrapRequest {
-        start_ts: 1,
-        is_new_changefeed: true,
-        epoch: Epoch(2),
-        ..BootstrapRequest::default()
-    };
-    let _ = dm.handle_bootstrap(&mt, &bootstrap);
+    let dm = support::bootstrapped();
+    let mt = support::maintainer();
     for i in 0..n {
         let step = dm.handle_schedule(&mt, request(i));
         for e in &step.effects {
