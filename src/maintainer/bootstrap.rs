@@ -529,9 +529,9 @@ impl Maintainer {
             // an accepted one exactly when it starts before the furthest accepted end.
             let restored: Vec<TableSpan> = self.modes[mode].sc.table(table).map(|r| r.span.clone()).collect();
             let mut reach: Option<Key> = None; // furthest accepted end; empty = +inf
-                                               // Whether the accepted candidates alone tile the whole table so far (then the table
-                                               // needs no hole repair: the common case, skipped for speed).
             let whole = TableSpan::whole_table(table.0, table.1);
+            // Whether the accepted candidates alone tile the whole table so far (then the table
+            // needs no hole repair: the common case, skipped for speed).
             let mut gapless = restored.is_empty();
             for (node, c) in run {
                 let clashes_sweep =
