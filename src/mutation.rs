@@ -71,8 +71,9 @@ crate::names::named_enum! {
         /// *Node.* A Remove replaces whatever entry its span holds, even a later create's of another
         /// incarnation, which then loses its journal entry (issue 15, fault 4).
         RemoveReplacesAnyHolder = "remove-replaces-any-holder",
-        /// *Node.* An undone merge request removes only its own journal entry, leaking a Remove of
-        /// the merged id that replaced it (issue 15, fault 3).
+        /// *Node.* An undone merge request (or one whose reservation fails) removes only its own
+        /// journal entry, leaking a Remove of the merged id that replaced it (issue 15, fault 3;
+        /// issue 16's stress seed 105).
         UndoFinishesOwnEntryOnly = "undo-finishes-own-entry-only",
         /// *Node.* A source that closes on its own while its merge is still preparing is closed
         /// without ending the merge, which may then begin draining it (issue 15, fault 2).

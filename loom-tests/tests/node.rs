@@ -11,7 +11,9 @@ use dispatcher_core::ids::{ChangefeedId, DispatcherId, Epoch, Mode, NodeId};
 use dispatcher_core::messages::*;
 use dispatcher_core::mutation::Mutations;
 use dispatcher_core::node::RecordPhase;
-use dispatcher_core::node::{CreateTicket, DispatcherManager, Effect, ManagerConfig, Outcome, Reaction};
+use dispatcher_core::node::{
+    CreateTicket, DispatcherManager, DropReason, Effect, ManagerConfig, Outcome, Reaction,
+};
 use dispatcher_core::span::TableSpan;
 use loom::thread;
 
@@ -303,6 +305,48 @@ fn undone_merge_racing_a_remove_of_its_merged_id_leaks_no_entry() {
                 dm.operators().len()
             );
         }
+    });
+}
+
+/// (h') Issue 16, stress seed 105: a merge whose reservation fails (another live dispatcher, an
+/// aborted merge's merged one still closing, overlaps its span) racing a Remove of its merged id.
+/// The reservation claims the id before it checks the span, so the Remove can find the merged
+/// record Live for a moment and replace the merge's journal entry. The record is never prepared
+/// and never reports closing, so whatever holds its key must go when the merge is refused.
+#[test]
+fn merge_refused_by_its_reservation_racing_a_remove_of_its_merged_id_leaks_no_entry() {
+    loom::model(|| {
+        let dm = Arc::new(manager());
+        two_working_sources(&dm);
+        // Merged dispatcher 4, aborted (a source went back to Working before it was ready): its
+        // Close is not run yet, so it still occupies the merged span, Live and removing.
+        let first = dm.handle_merge(&mt(), merge_request(&[id(1), id(2)], id(4)));
+        assert_eq!(first.outcome, Outcome::Applied);
+        let _ = dm.dispatcher_state_changed(id(1), Mode::Default, ComponentState::Working, 120);
+        let aborted = dm.dispatcher_state_changed(id(4), Mode::Default, ComponentState::MergeReady, 0);
+        let mut to_close = closes(&aborted);
+        assert_eq!(to_close, vec![id(4)], "the merge is aborted and its merged dispatcher closed");
+        let other = dm.clone();
+        let remover = thread::spawn(move || {
+            closes(&other.handle_schedule(&mt(), request(id(3), ScheduleAction::Remove)))
+        });
+        let refused = dm.handle_merge(&mt(), merge_request(&[id(1), id(2)], id(3)));
+        // Refused by its reservation, or (the Remove first) as a merged id already withdrawn.
+        assert!(
+            matches!(refused.outcome, Outcome::Dropped(DropReason::Overlaps(_) | DropReason::MergeAborted)),
+            "{:?}",
+            refused.outcome
+        );
+        to_close.extend(remover.join().unwrap());
+        for d in to_close {
+            let _ = dm.dispatcher_closed(d, Mode::Default, 120, None);
+        }
+        assert!(dm.registry().get_alive(Mode::Default, id(3)).is_none());
+        assert!(
+            dm.operators().is_empty(),
+            "a journal entry outlived the refused merge: {:?}",
+            dm.operators().entries()
+        );
     });
 }
 

@@ -3,6 +3,7 @@
 //! reported with the dispatcher it removes).
 
 use std::collections::HashSet;
+use std::sync::Arc;
 
 use crate::ids::{DispatcherId, Mode, NodeId};
 use crate::messages::{
@@ -140,11 +141,18 @@ impl DispatcherManager {
             {
                 continue;
             }
-            if record.transition(transition::cancel).is_ok() {
-                self.registry.release(&record);
-                let key = super::journal::OpKey { mode: record.mode, span: record.span.clone() };
-                self.operators.finish_if(&key, |e| e.target == record.incarnation);
-            }
+            self.cancel_creating(&record);
+        }
+    }
+
+    /// Cancels a create that has not executed: the record leaves the registry and its create's
+    /// journal entry goes (remove-if-same incarnation). The commit CAS and this cancel decide it
+    /// once.
+    fn cancel_creating(&self, record: &Arc<DispatcherRecord>) {
+        if record.transition(transition::cancel).is_ok() {
+            self.registry.release(record);
+            let key = super::journal::OpKey { mode: record.mode, span: record.span.clone() };
+            self.operators.finish_if(&key, |e| e.target == record.incarnation);
         }
     }
 
@@ -299,11 +307,9 @@ impl DispatcherManager {
             for record in self.registry.records() {
                 let state = record.state();
                 match state.phase {
-                    RecordPhase::Creating => {
-                        if record.transition(transition::cancel).is_ok() {
-                            self.registry.release(&record);
-                        }
-                    }
+                    // A create in flight is withdrawn with its journal entry, as a bootstrap
+                    // withdraws a stale one (its commit will fail; nothing else finishes it).
+                    RecordPhase::Creating => self.cancel_creating(&record),
                     RecordPhase::Live => {
                         if let Ok(before) = record.transition(transition::request_removal) {
                             if !before.removing {

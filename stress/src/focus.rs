@@ -17,8 +17,14 @@ use dispatcher_core::span::TableSpan;
 use crate::world::{id, maintainer};
 
 /// The races, by the name `--focus` takes.
-pub const RACES: [&str; 5] =
-    ["bootstrap-twice", "self-close-merge", "undo-remove-merged", "remove-resend", "duplicate-close"];
+pub const RACES: [&str; 6] = [
+    "bootstrap-twice",
+    "self-close-merge",
+    "undo-remove-merged",
+    "refused-merge-remove",
+    "remove-resend",
+    "duplicate-close",
+];
 
 /// What a focused loop found.
 pub struct Found {
@@ -32,6 +38,7 @@ pub fn run(race: &str, iterations: u64, mutation: Mutations, stop_at_first: bool
         "bootstrap-twice" => bootstrap_twice,
         "self-close-merge" => self_close_merge,
         "undo-remove-merged" => undo_remove_merged,
+        "refused-merge-remove" => refused_merge_remove,
         "remove-resend" => remove_resend,
         "duplicate-close" => duplicate_close,
         other => return Err(format!("unknown race {other}; one of {}", RACES.join(", "))),
@@ -226,6 +233,47 @@ fn undo_remove_merged(m: Mutations) -> Option<String> {
     {
         let (key, entry) = &dm.operators().entries()[0];
         return Some(format!("a journal entry outlived the merge: {:?} on {:?}", entry.kind(), key.span));
+    }
+    None
+}
+
+/// Issue 16, stress seed 105: a merge refused by its reservation (merged dispatcher 4 of an
+/// aborted merge still holds the span, its Close not yet run) against a Remove of the refused
+/// merge's id. The reservation claims the id before it checks the span; a Remove that finds the
+/// record in that moment replaces the merge's journal entry, and nothing would ever finish it.
+/// The Remove starts after a spin that varies from one iteration to the next, so that over a run
+/// it lands all along the merge's path.
+fn refused_merge_remove(m: Mutations) -> Option<String> {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static ITERATION: AtomicU64 = AtomicU64::new(0);
+    let spins = ITERATION.fetch_add(1, Ordering::Relaxed) % 512;
+    let dm = manager(m);
+    two_working(&dm);
+    let first = MergeRequest { merged: id(4), ..merge_request() };
+    if dm.handle_merge(&maintainer(2), first).outcome != Outcome::Applied {
+        return Some("the first merge was not taken up".into());
+    }
+    let _ = dm.dispatcher_state_changed(id(1), Mode::Default, ComponentState::Working, 120);
+    let aborted = dm.dispatcher_state_changed(id(4), Mode::Default, ComponentState::MergeReady, 0);
+    let (a, b) = (dm.clone(), dm.clone());
+    let steps = race::<Reaction>(vec![
+        Box::new(move || a.handle_merge(&maintainer(2), merge_request())),
+        Box::new(move || {
+            for _ in 0..spins {
+                std::hint::spin_loop();
+            }
+            remove(&b, id(3))
+        }),
+    ]);
+    settle(&dm, aborted.effects.into_iter().chain(steps.into_iter().flat_map(|s| s.effects)).collect());
+    if dm.registry().get_alive(Mode::Default, id(3)).is_none() && !dm.operators().is_empty() {
+        let (key, entry) = &dm.operators().entries()[0];
+        return Some(format!(
+            "a journal entry outlived the refused merge: {:?} (target {}) on {:?}",
+            entry.kind(),
+            entry.target,
+            key.span
+        ));
     }
     None
 }

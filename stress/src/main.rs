@@ -29,7 +29,8 @@ usage:
 
 MODE: default, duplicate-bootstraps, same-owner, self-close, duplicate-closes, all
       (several may be given, comma-separated)
-RACE: bootstrap-twice, self-close-merge, undo-remove-merged, remove-resend, duplicate-close
+RACE: bootstrap-twice, self-close-merge, undo-remove-merged, refused-merge-remove, remove-resend,
+      duplicate-close
 Run it under `taskset -c 0` for one core (more preemption).";
 
 fn main() -> ExitCode {

@@ -12,6 +12,7 @@ use dispatcher_core::messages::{
     HeartBeatResponse, Influence, ScheduleAction,
 };
 use dispatcher_core::mutation::Mutations;
+use dispatcher_core::node::OpRequest;
 use dispatcher_core::node::{
     BlockBatcher, Collector, DispatcherManager, DispatcherRecord, Effect, Orchestrator, PendingMessage,
     PendingQueue, Reaction, RecordPhase, Reply, RoundKind,
@@ -544,12 +545,21 @@ fn quiescent_checks(sh: &Shared, when: &str) -> Vec<String> {
 fn journal_checks(sh: &Shared, cf: usize, dm: &DispatcherManager, when: &str) -> Vec<String> {
     let mut v = Vec::new();
     for (key, entry) in dm.operators().entries() {
+        let id = match &entry.request {
+            OpRequest::Schedule(r) => r.config.id,
+            OpRequest::Merge(r) => r.merged,
+        };
+        let record = dm.registry().get(key.mode, id).map(|r| (r.incarnation, r.state()));
         v.push(format!(
-            "{when}: cf{cf} journal entry left on {:?} {:?}: {:?} (target {})",
+            "{when}: cf{cf} journal entry left on {:?} {:?}: {:?} of {id} at epoch {:?} from {} (target {}); \
+             the registry holds {record:?}; owner epoch {:?}",
             key.mode,
             key.span,
             entry.kind(),
-            entry.target
+            entry.epoch(),
+            entry.from,
+            entry.target,
+            dm.owner().epoch,
         ));
     }
     for entry in dm.merges().entries() {

@@ -15,7 +15,7 @@ use crate::mutation::Mutation;
 use crate::sync::{AtomicU64, Computed, Op};
 
 use super::effect::{DropReason, Effect, Reaction};
-use super::journal::{OpEntry, OpKey, OpRequest};
+use super::journal::{Hold, OpEntry, OpKey, OpRequest};
 use super::manager::DispatcherManager;
 use super::registry::{transition, DispatcherRecord, RecordPhase, RecordSpec, RecordState, Refused};
 
@@ -218,6 +218,26 @@ impl DispatcherManager {
     }
 }
 
+impl DispatcherManager {
+    /// Takes back a merged record that will never be prepared (its reservation failed, or the
+    /// request was undone): the record closes and leaves the registry, and whatever holds its key
+    /// for it goes, our entry or a Remove of the merged id that replaced it meanwhile (issue 15,
+    /// fault 3), which nothing else would finish: no dispatcher was built, so none will report
+    /// closing. A Remove whose `request_removal` comes after this close fails it and finishes
+    /// its own entry; one that came before is finished here (its entry was in place before its
+    /// `request_removal`).
+    fn take_back_merged(&self, merged: &Arc<DispatcherRecord>, key: &OpKey, hold: &Hold) {
+        if merged.transition(transition::close).is_ok() {
+            self.registry.release(merged);
+        }
+        if self.has_mutation(Mutation::UndoFinishesOwnEntryOnly) {
+            hold.finish();
+        } else {
+            self.operators.finish_if(key, |e| e.target == merged.incarnation);
+        }
+    }
+}
+
 /// Releases a merge source that was drained (closed by its merge) when the merge will not hand
 /// over. Exactly one caller wins the close CAS.
 fn release_drained(dm: &DispatcherManager, source: &Arc<DispatcherRecord>) -> Option<Effect> {
@@ -339,7 +359,10 @@ impl DispatcherManager {
         };
         let source_ids: Vec<_> = sources.iter().map(|s| s.id).collect();
         if let Err(conflict) = self.registry.reserve(&merged, &source_ids) {
-            admitted.hold().finish();
+            // The reservation claims the id before it checks the span, so for a moment the
+            // merged record was in the registry, Live: a Remove of the merged id may have found
+            // it and replaced our entry (stress seed 105).
+            self.take_back_merged(&merged, &key, admitted.hold());
             return Reaction::dropped(conflict.into());
         }
         let entry = Arc::new(MergeEntry {
@@ -377,17 +400,7 @@ impl DispatcherManager {
                 });
             }
             self.merges.drop_entry(&entry);
-            if merged.transition(transition::close).is_ok() {
-                self.registry.release(&merged);
-            }
-            // Whatever now holds the key for this merged record goes: our entry, or a Remove of
-            // the merged id that replaced it meanwhile (issue 15, fault 3), which nothing else
-            // would finish once the record is released here.
-            if self.has_mutation(Mutation::UndoFinishesOwnEntryOnly) {
-                admitted.hold().finish();
-            } else {
-                self.operators.finish_if(&key, |e| e.target == merged.incarnation);
-            }
+            self.take_back_merged(&merged, &key, admitted.hold());
             return Reaction::dropped(if journaled {
                 DropReason::Fenced
             } else {

@@ -148,11 +148,14 @@ fn post_bootstrap_echoes_a_matching_trigger_and_errors_otherwise() {
     assert_eq!(stale.outcome, Outcome::Dropped(DropReason::Fenced));
 }
 
-/// TestHandleCloseRequestAcksStaleMaintainerEpoch and the admitted close.
+/// TestHandleCloseRequestAcksStaleMaintainerEpoch and the admitted close (a create in flight is
+/// withdrawn with its journal entry).
 #[test]
 fn close_acks_stale_senders_and_succeeds_once_every_dispatcher_closed() {
     let dm = manager();
     live(&dm, id(1), span(1, b"a", b"m"), Mode::Default);
+    let creating = dm.handle_schedule(&mt(), create(id(3), span(3, b"a", b"m"), Mode::Default, 2));
+    let in_flight = ticket(&creating);
     let close = |from: &NodeId, epoch| {
         let request = CloseRequest { changefeed: Default::default(), removed: true, epoch: Epoch(epoch) };
         dm.handle_close(from, &request)
@@ -168,6 +171,8 @@ fn close_acks_stale_senders_and_succeeds_once_every_dispatcher_closed() {
     assert!(!success(&first));
     assert!(has_close(&first, id(1)));
     assert!(dm.is_removed());
+    assert!(dm.operators().is_empty(), "the create in flight was withdrawn with its entry");
+    assert!(dm.commit_create(&in_flight).is_err(), "and never executes");
     let create_after = dm.handle_schedule(&mt(), create(id(2), span(2, b"a", b"m"), Mode::Default, 2));
     assert_eq!(create_after.outcome, Outcome::Dropped(DropReason::Closing));
     let _ = dm.dispatcher_closed(id(1), Mode::Default, 150, None);

@@ -349,3 +349,29 @@ fn source_closing_on_its_own_while_the_merge_prepares_ends_the_merge() {
     assert!(dm.operators().is_empty(), "journal entries left: {}", dm.operators().len());
     assert!(dm.registry().get_alive(Mode::Default, id(2)).is_some());
 }
+
+/// A merge refused by its reservation (merged dispatcher 4 of an aborted merge still holds the
+/// span) leaves nothing: no journal entry, no merged record, and a Remove of the refused id
+/// answers Stopped at once. The race of this branch with a Remove of the merged id is the loom
+/// model `merge_refused_by_its_reservation_racing_a_remove_of_its_merged_id_leaks_no_entry` and
+/// node-stress's `--focus refused-merge-remove`.
+#[test]
+fn merge_refused_by_its_reservation_leaves_no_entry_and_no_record() {
+    let dm = manager();
+    two_sources(&dm);
+    assert_eq!(dm.handle_merge(&mt(), merge(&[id(1), id(2)], id(4))).outcome, Outcome::Applied);
+    let _ = dm.dispatcher_state_changed(id(1), Mode::Default, ComponentState::Working, 300);
+    let aborted = dm.dispatcher_state_changed(id(4), Mode::Default, ComponentState::MergeReady, 0);
+    assert!(aborted.effects.iter().any(|e| matches!(e, Effect::Close { id: d, .. } if *d == id(4))));
+    assert!(dm.operators().is_empty(), "the aborted merge finished its entry");
+
+    let refused = dm.handle_merge(&mt(), merge(&[id(1), id(2)], id(3)));
+    assert_eq!(refused.outcome, Outcome::Dropped(DropReason::Overlaps(id(4))));
+    assert!(dm.operators().is_empty(), "{:?}", dm.operators().entries());
+    assert!(dm.registry().get(Mode::Default, id(3)).is_none());
+    assert_eq!(state(&dm, id(1)), ComponentState::Working);
+    assert_eq!(state(&dm, id(2)), ComponentState::Working);
+    let removed = dm.handle_schedule(&mt(), remove(id(3), Mode::Default, 2, OperatorType::Remove));
+    assert_eq!(reported(&removed, id(3), ComponentState::Stopped), Some(0));
+    assert!(dm.operators().is_empty());
+}
