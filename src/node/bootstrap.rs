@@ -15,7 +15,7 @@ use crate::span::TableSpan;
 
 use super::effect::{CreateTicket, DropReason, Effect, Reaction, Reply};
 use super::fence::{self, Owner};
-use super::journal::{OpRequest, RequestKind};
+use super::journal::RequestKind;
 use super::manager::DispatcherManager;
 use super::registry::{transition, DispatcherRecord, RecordPhase, RecordSpec, RecordState};
 
@@ -233,13 +233,13 @@ impl DispatcherManager {
         let present: HashSet<(Mode, DispatcherId)> = spans.iter().map(|s| (s.mode, s.id)).collect();
         let mut ops: Vec<_> = operators
             .into_iter()
-            .filter_map(|(key, entry)| {
-                let OpRequest::Schedule(request) = &entry.request else { return None };
-                let current = fence::admits(owner, &entry.from, request.epoch);
-                let keep = current
-                    || (entry.kind() == RequestKind::Remove
-                        && present.contains(&(key.mode, request.config.id)));
-                keep.then(|| (key, request.clone()))
+            .filter(|(key, entry)| {
+                let current = fence::admits(owner, &entry.from, entry.epoch());
+                match entry.kind() {
+                    RequestKind::Merge => false,
+                    RequestKind::Create => current,
+                    RequestKind::Remove => current || present.contains(&(key.mode, entry.id())),
+                }
             })
             .collect();
         ops.sort_by(|a, b| a.0.cmp(&b.0));
@@ -250,7 +250,10 @@ impl DispatcherManager {
             err: None,
             checkpoint_ts: trigger_start(Mode::Default),
             redo_checkpoint_ts: if self.is_redo_ready() { trigger_start(Mode::Redo) } else { 0 },
-            operators: ops.into_iter().map(|(_, r)| r).collect(),
+            operators: ops
+                .iter()
+                .filter_map(|(key, entry)| entry.schedule_request(key, &self.config.changefeed))
+                .collect(),
             epoch: owner.epoch,
             merge_operators: self.merges.in_progress(),
         }

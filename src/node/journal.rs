@@ -1,8 +1,9 @@
 //! The in-flight operator journal: at most one operator per `(mode, span)`, one table for both
 //! modes.
 //!
-//! An entry keeps the original request (with its `OperatorType` and `maintainer_epoch`) and the
-//! node that sent it, plus the incarnation of the dispatcher record it concerns.
+//! An entry keeps what the request said (its `OperatorType` and `maintainer_epoch` among it, in
+//! a compact form, see [`OpEntry`]) and the node that sent it, plus the incarnation of the
+//! dispatcher record it concerns.
 //!
 //! # Layout
 //!
@@ -23,8 +24,8 @@
 
 use std::sync::Arc;
 
-use crate::ids::{Epoch, Mode, NodeId};
-use crate::messages::{MergeRequest, ScheduleAction, ScheduleRequest};
+use crate::ids::{ChangefeedId, DispatcherId, Epoch, Mode, NodeId, Ts};
+use crate::messages::{DispatcherConfig, MergeRequest, OperatorType, Order, ScheduleRequest};
 use crate::span::TableSpan;
 use crate::sync::{ArcSlot, Map, NotSwapped, Op, Sealed};
 
@@ -48,7 +49,7 @@ pub enum RequestKind {
     Merge,
 }
 
-/// The request an entry journals.
+/// The request an entry is made from.
 #[derive(Clone, PartialEq, Eq, Debug)]
 pub enum OpRequest {
     /// A create or remove.
@@ -57,38 +58,103 @@ pub enum OpRequest {
     Merge(MergeRequest),
 }
 
-/// One in-flight operator.
+/// One in-flight operator, kept compact: what its request said beyond the journal key (mode and
+/// span) and the manager's changefeed, from which [`OpEntry::schedule_request`] rebuilds the
+/// request for a bootstrap snapshot. (The whole request was 192 bytes, a 64-byte changefeed id
+/// and the span twice among them, in every entry: issue 16.)
+///
+/// A Remove's span is echoed as the span of the dispatcher it removes (the key), whether or not
+/// the sender gave it; only whether it was given is kept.
 #[derive(Debug)]
 pub struct OpEntry {
-    /// The original request.
-    pub request: OpRequest,
     /// The maintainer node that sent it (from the transport envelope).
     pub from: NodeId,
     /// Incarnation of the dispatcher record it concerns.
     pub target: u64,
+    epoch: Epoch,
+    /// The dispatcher created or removed, or the merged dispatcher of a merge.
+    id: DispatcherId,
+    start_ts: Ts,
+    schema_id: i64,
+    kind: RequestKind,
+    operator_type: OperatorType,
+    skip_dml_as_start_ts: bool,
+    span_given: bool,
 }
 
 impl OpEntry {
-    /// A new entry.
+    /// A new entry for `request`.
     pub fn new(request: OpRequest, from: NodeId, target: u64) -> Arc<Self> {
-        Arc::new(Self { request, from, target })
+        Arc::new(match request {
+            OpRequest::Schedule(r) => {
+                let (kind, span_given) = match &r.order {
+                    Order::Create { .. } => (RequestKind::Create, true),
+                    Order::Remove { span } => (RequestKind::Remove, span.is_some()),
+                };
+                Self {
+                    from,
+                    target,
+                    epoch: r.epoch,
+                    id: r.config.id,
+                    start_ts: r.config.start_ts,
+                    schema_id: r.config.schema_id,
+                    kind,
+                    operator_type: r.operator_type,
+                    skip_dml_as_start_ts: r.config.skip_dml_as_start_ts,
+                    span_given,
+                }
+            }
+            OpRequest::Merge(r) => Self {
+                from,
+                target,
+                epoch: r.epoch,
+                id: r.merged,
+                start_ts: 0,
+                schema_id: 0,
+                kind: RequestKind::Merge,
+                operator_type: OperatorType::Merge,
+                skip_dml_as_start_ts: false,
+                span_given: true,
+            },
+        })
     }
 
     /// What kind of operator this is.
     pub fn kind(&self) -> RequestKind {
-        match &self.request {
-            OpRequest::Schedule(r) if r.action() == ScheduleAction::Create => RequestKind::Create,
-            OpRequest::Schedule(_) => RequestKind::Remove,
-            OpRequest::Merge(_) => RequestKind::Merge,
-        }
+        self.kind
     }
 
     /// The epoch of the maintainer that sent it.
     pub fn epoch(&self) -> Epoch {
-        match &self.request {
-            OpRequest::Schedule(r) => r.epoch,
-            OpRequest::Merge(r) => r.epoch,
-        }
+        self.epoch
+    }
+
+    /// The dispatcher it creates or removes (a merge: the merged dispatcher).
+    pub fn id(&self) -> DispatcherId {
+        self.id
+    }
+
+    /// The create or remove request this entry journals, as the sender sent it to `changefeed`
+    /// (the manager's) for `key`; `None` for a merge (the merge journal reports those).
+    pub fn schedule_request(&self, key: &OpKey, changefeed: &ChangefeedId) -> Option<ScheduleRequest> {
+        let order = match self.kind {
+            RequestKind::Create => Order::Create { span: key.span.clone() },
+            RequestKind::Remove => Order::Remove { span: self.span_given.then(|| key.span.clone()) },
+            RequestKind::Merge => return None,
+        };
+        Some(ScheduleRequest {
+            changefeed: changefeed.clone(),
+            config: DispatcherConfig {
+                id: self.id,
+                mode: key.mode,
+                start_ts: self.start_ts,
+                schema_id: self.schema_id,
+                skip_dml_as_start_ts: self.skip_dml_as_start_ts,
+            },
+            order,
+            operator_type: self.operator_type,
+            epoch: self.epoch,
+        })
     }
 }
 

@@ -9,9 +9,7 @@
 use std::sync::Arc;
 
 use crate::ids::{ChangefeedId, DispatcherId, Mode, NodeId, Ts};
-use crate::messages::{
-    ComponentState, DispatcherStatus, Order, PendingBlock, RunningError, ScheduleAction, ScheduleRequest,
-};
+use crate::messages::{ComponentState, DispatcherStatus, Order, PendingBlock, RunningError, ScheduleRequest};
 use crate::mutation::{Mutation, Mutations};
 use crate::span::TableSpan;
 use crate::sync::{AtomicBool, AtomicU64, Map, Op, Ordering};
@@ -404,11 +402,10 @@ impl DispatcherManager {
 
     /// A replaced stale entry's create must never execute: cancel its record if still creating.
     fn retire(&self, key: &OpKey, stale: &Arc<OpEntry>) {
-        let OpRequest::Schedule(request) = &stale.request else { return };
-        if request.action() != ScheduleAction::Create {
+        if stale.kind() != RequestKind::Create {
             return;
         }
-        if let Some(record) = self.registry.get(key.mode, request.config.id) {
+        if let Some(record) = self.registry.get(key.mode, stale.id()) {
             if record.incarnation == stale.target && record.transition(transition::cancel).is_ok() {
                 self.registry.release(&record);
             }

@@ -12,7 +12,6 @@ use dispatcher_core::messages::{
     HeartBeatResponse, Influence, ScheduleAction,
 };
 use dispatcher_core::mutation::Mutations;
-use dispatcher_core::node::OpRequest;
 use dispatcher_core::node::{
     BlockBatcher, Collector, DispatcherManager, DispatcherRecord, Effect, Orchestrator, PendingMessage,
     PendingQueue, Reaction, RecordPhase, Reply, RoundKind,
@@ -545,10 +544,7 @@ fn quiescent_checks(sh: &Shared, when: &str) -> Vec<String> {
 fn journal_checks(sh: &Shared, cf: usize, dm: &DispatcherManager, when: &str) -> Vec<String> {
     let mut v = Vec::new();
     for (key, entry) in dm.operators().entries() {
-        let id = match &entry.request {
-            OpRequest::Schedule(r) => r.config.id,
-            OpRequest::Merge(r) => r.merged,
-        };
+        let id = entry.id();
         let record = dm.registry().get(key.mode, id).map(|r| (r.incarnation, r.state()));
         v.push(format!(
             "{when}: cf{cf} journal entry left on {:?} {:?}: {:?} of {id} at epoch {:?} from {} (target {}); \

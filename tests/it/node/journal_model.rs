@@ -136,3 +136,67 @@ proptest! {
         }
     }
 }
+
+proptest! {
+    /// A journal entry keeps its request in a compact form; what the snapshot rebuilds from it,
+    /// the key and the manager's changefeed is the request as sent (a Remove's span, when given,
+    /// is the span of the dispatcher it removes, which is the key's).
+    #[test]
+    fn entries_rebuild_the_request_they_were_made_from(
+        create in any::<bool>(),
+        span_given in any::<bool>(),
+        redo in any::<bool>(),
+        n in 1u64..1000,
+        start_ts in any::<u64>(),
+        schema_id in any::<i64>(),
+        skip in any::<bool>(),
+        op in 0usize..5,
+        epoch in any::<u64>(),
+    ) {
+        let mode = if redo { Mode::Redo } else { Mode::Default };
+        let key = OpKey { mode, span: span(n as i64, b"a", b"m") };
+        let order = if create {
+            Order::Create { span: key.span.clone() }
+        } else {
+            Order::Remove { span: span_given.then(|| key.span.clone()) }
+        };
+        let operator_type =
+            [OperatorType::Add, OperatorType::Remove, OperatorType::Move, OperatorType::Split, OperatorType::Merge][op];
+        let changefeed = dispatcher_core::ids::ChangefeedId {
+            high: n,
+            low: 7,
+            name: "feed".into(),
+            keyspace: "ks".into(),
+        };
+        let request = ScheduleRequest {
+            changefeed: changefeed.clone(),
+            config: DispatcherConfig { id: id(n), mode, start_ts, schema_id, skip_dml_as_start_ts: skip },
+            order,
+            operator_type,
+            epoch: Epoch(epoch),
+        };
+        let entry = OpEntry::new(OpRequest::Schedule(request.clone()), NodeId::new("mt"), 1);
+        prop_assert_eq!(entry.schedule_request(&key, &changefeed), Some(request));
+        prop_assert_eq!(entry.epoch(), Epoch(epoch));
+        prop_assert_eq!(entry.id(), id(n));
+    }
+}
+
+/// A merge's entry names the merged dispatcher and rebuilds no schedule request (the merge
+/// journal reports merges).
+#[test]
+fn a_merge_entry_names_its_merged_dispatcher() {
+    let request = MergeRequest {
+        changefeed: Default::default(),
+        sources: vec![id(1), id(2)],
+        merged: id(3),
+        mode: Mode::Default,
+        epoch: Epoch(5),
+    };
+    let entry = OpEntry::new(OpRequest::Merge(request), NodeId::new("mt"), 1);
+    assert_eq!(
+        (entry.kind(), entry.id(), entry.epoch()),
+        (dispatcher_core::node::RequestKind::Merge, id(3), Epoch(5))
+    );
+    assert_eq!(entry.schedule_request(&key(0), &Default::default()), None);
+}

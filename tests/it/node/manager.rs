@@ -193,10 +193,9 @@ fn remove_is_journaled_and_overwrites_an_older_remove_with_the_newer_operator_ty
     assert!(!has_close(&resend, id(1)), "the close is issued once");
     let entries = dm.operators().entries();
     assert_eq!(entries.len(), 1);
-    let OpRequest::Schedule(r) = &entries[0].1.request else {
-        panic!("unexpected {:?}", entries[0].1.request)
-    };
-    assert_eq!(r.operator_type, OperatorType::Move);
+    let (key, entry) = &entries[0];
+    let r = entry.schedule_request(key, &ChangefeedId::default()).expect("a schedule request");
+    assert_eq!(r, remove(id(1), Mode::Default, 2, OperatorType::Move), "the newer request, as sent");
     let closed = dm.dispatcher_closed(id(1), Mode::Default, 150, None);
     assert_eq!(reported(&closed, id(1), ComponentState::Stopped), Some(150));
     assert!(dm.operators().is_empty(), "completion removes the remove");
