@@ -11,6 +11,6 @@ pub mod rng;
 pub mod run;
 pub mod scenario;
 pub(crate) mod swarm;
-pub(crate) mod trace;
+pub mod trace;
 pub(crate) mod violation;
 pub mod world;

@@ -112,7 +112,8 @@ pub fn run(scenario: &Scenario, file: &str, opts: SimOptions, trace: Option<&mut
             break;
         }
     }
-    if let (Some(out), Some(t)) = (trace, world.trace.take()) {
+    if let (Some(out), Some(mut t)) = (trace, world.trace.take()) {
+        t.finish(world.now);
         *out = t;
     }
     Report {

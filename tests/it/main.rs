@@ -5,3 +5,4 @@ mod layout;
 mod maintainer;
 mod node;
 mod simulator;
+mod trace;

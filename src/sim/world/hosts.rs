@@ -19,7 +19,9 @@ impl World {
         let members: Vec<NodeId> = self.order.iter().filter(|n| self.nodes[*n].alive).cloned().collect();
         let maintainer = Maintainer::new(cfg, Box::new(self.schema.clone()), &members);
         self.hosts.push(Host { epoch, node: on.clone(), maintainer, alive: true });
-        self.trace_instant(&on, "maintainer", format!("maintainer epoch {} starts", epoch.0));
+        if let Some(t) = &mut self.trace {
+            t.marker(self.now, "maintainer", &format!("maintainer epoch {} starts on {on}", epoch.0));
+        }
         self.schedule(0, Ev::MaintainerTick { epoch });
     }
 
@@ -58,7 +60,17 @@ impl World {
                     }
                 }
                 Output::OperatorFinished { mode, id, kind, outcome } => {
-                    self.trace_instant(&from, "operator", format!("{kind:?} {id} {mode:?} {outcome:?}"));
+                    if let Some(t) = &mut self.trace {
+                        let outcome = format!("{outcome:?}");
+                        t.operator_outcome(
+                            from.as_str(),
+                            epoch.0,
+                            mode_name(mode),
+                            &id.to_string(),
+                            &format!("{kind:?}"),
+                            &outcome,
+                        );
+                    }
                 }
                 Output::Bootstrapped => {
                     self.trace_instant(&from, "maintainer", format!("epoch {} bootstrapped", epoch.0));
@@ -89,11 +101,16 @@ impl World {
         to: &NodeId,
         kind: MessageKind,
         bytes: &[u8],
-    ) {
-        let Some(index) = self.hosts.iter().rposition(|h| h.alive && h.node == *to) else { return };
-        let Ok(message) = crate::wire::decode_to_maintainer(kind, bytes) else { return };
-        let Some(event) = Event::received(from.clone(), message) else { return };
+    ) -> String {
+        let Some(index) = self.hosts.iter().rposition(|h| h.alive && h.node == *to) else {
+            return "no maintainer there".into();
+        };
+        let Ok(message) = crate::wire::decode_to_maintainer(kind, bytes) else { return "undecodable".into() };
+        let Some(event) = Event::received(from.clone(), message) else {
+            return "not for the maintainer".into();
+        };
         self.step_maintainer(index, event);
+        format!("to epoch {}", self.hosts[index].epoch.0)
     }
 
     /// The maintainer's node dies; a new maintainer (next epoch) starts on the first live node.

@@ -174,6 +174,8 @@ enum Ev {
         bytes: Vec<u8>,
         from_incarnation: u64,
         to_incarnation: u64,
+        /// The trace's flow id of this copy (0 when the run is not traced).
+        flow: u64,
     },
     CreateDone {
         node: NodeId,
@@ -344,10 +346,14 @@ impl World {
         self.queue.insert(key, ev);
     }
 
+    /// An instant on `node`'s track of `category`; a fault is also a global marker.
     fn trace_instant(&mut self, node: &NodeId, category: &str, name: String) {
         let now = self.now;
         if let Some(t) = &mut self.trace {
             t.instant(now, node.as_str(), category, &name);
+            if category == "fault" {
+                t.marker(now, "fault", &format!("{node}: {name}"));
+            }
         }
     }
 
@@ -370,7 +376,7 @@ impl World {
     pub(super) fn violate(&mut self, v: Violation) {
         if self.violation.is_none() {
             if let Some(t) = &mut self.trace {
-                t.instant(self.now, "checker", "violation", &v.to_string());
+                t.marker(self.now, "violation", &v.to_string());
             }
             self.violation = Some(v);
         }
@@ -412,6 +418,9 @@ impl World {
             self.now = at;
             self.events += 1;
             self.handle(ev);
+            if self.trace.is_some() {
+                self.observe_trace();
+            }
             if self.writers_dirty {
                 self.writers_dirty = false;
                 self.watch(|m, w| m.writers_changed(w));
@@ -425,23 +434,26 @@ impl World {
 
     fn handle(&mut self, ev: Ev) {
         match ev {
-            Ev::Deliver { from, to, kind, bytes, from_incarnation, to_incarnation } => {
+            Ev::Deliver { from, to, kind, bytes, from_incarnation, to_incarnation, flow } => {
                 if kind.to_node() {
                     self.control_in_flight -= 1;
                 }
                 // A crash breaks the sender's connections: what it had in flight is gone.
                 let sender_gone = self.nodes.get(&from).is_some_and(|n| n.incarnation != from_incarnation);
-                if self.link_cut(&from, &to) || sender_gone {
-                    return;
-                }
-                if !kind.to_node() {
-                    self.deliver_to_maintainer(&from, &to, kind, &bytes);
+                let (epoch, outcome) = if self.link_cut(&from, &to) {
+                    (None, "link cut".to_string())
+                } else if sender_gone {
+                    (None, "sender crashed".to_string())
+                } else if !kind.to_node() {
+                    (None, self.deliver_to_maintainer(&from, &to, kind, &bytes))
+                } else if self.nodes.get(&to).is_some_and(|n| n.alive && n.incarnation == to_incarnation) {
+                    self.deliver_to_node(&from, &to, kind, &bytes)
                 } else {
-                    let alive =
-                        self.nodes.get(&to).is_some_and(|n| n.alive && n.incarnation == to_incarnation);
-                    if alive {
-                        self.deliver_to_node(&from, &to, kind, &bytes);
-                    }
+                    (None, "receiver down".to_string())
+                };
+                let now = self.now;
+                if let Some(t) = &mut self.trace {
+                    t.delivered(now, flow, to.as_str(), kind.name(), epoch, &outcome);
                 }
             }
             Ev::CreateDone { node, inc, ticket } => {
@@ -553,6 +565,97 @@ impl World {
             new_table: table_info(new_table),
             commit_ts: ts,
         });
+    }
+}
+
+/// A mode's name in the trace.
+pub(crate) fn mode_name(mode: Mode) -> &'static str {
+    match mode {
+        Mode::Default => "default",
+        Mode::Redo => "redo",
+    }
+}
+
+/// A component state's name in the trace (creating, working, waiting-merge, ...).
+fn state_name(state: ComponentState) -> String {
+    let name = format!("{state:?}");
+    let mut out = String::with_capacity(name.len() + 2);
+    for (i, c) in name.chars().enumerate() {
+        if c.is_uppercase() && i > 0 {
+            out.push('-');
+        }
+        out.push(c.to_ascii_lowercase());
+    }
+    out
+}
+
+impl World {
+    /// Shows the trace what the world looks like after an event.
+    fn observe_trace(&mut self) {
+        use super::trace::{DispatcherView, Frame, OperatorView};
+        use crate::node::RecordPhase;
+        let mut frame = Frame::default();
+        for node in self.nodes.values().filter(|n| n.alive) {
+            for manager in node.orchestrator.managers() {
+                for r in manager.registry().records() {
+                    let s = r.state();
+                    let state = match s.phase {
+                        RecordPhase::Creating => "creating".to_string(),
+                        RecordPhase::Live if s.removing => "closing".to_string(),
+                        RecordPhase::Live => state_name(s.component),
+                        RecordPhase::Closed | RecordPhase::Cancelled => continue,
+                    };
+                    frame.dispatchers.push(DispatcherView {
+                        node: node.id.to_string(),
+                        mode: mode_name(r.mode),
+                        id: r.id.to_string(),
+                        incarnation: r.incarnation,
+                        span: format!("{:?}", r.span),
+                        state,
+                    });
+                }
+            }
+        }
+        let mut messages = 0;
+        for ev in self.queue.values() {
+            if matches!(ev, Ev::Deliver { .. }) {
+                messages += 1;
+            }
+        }
+        let mut in_flight = 0;
+        for host in self.hosts.iter().filter(|h| h.alive) {
+            for mode in host.maintainer.modes() {
+                let Some(view) = host.maintainer.view(mode) else { continue };
+                for op in view.operators.operators() {
+                    in_flight += 1;
+                    frame.operators.push(OperatorView {
+                        node: host.node.to_string(),
+                        epoch: host.epoch.0,
+                        mode: mode_name(mode),
+                        id: op.id.to_string(),
+                        kind: format!("{:?}", op.op_kind()),
+                        phase: format!("{:?}", op.phase()),
+                    });
+                }
+            }
+        }
+        let cluster = "cluster".to_string();
+        frame.counters.push((cluster.clone(), "messages in flight".into(), messages));
+        frame.counters.push((cluster.clone(), "operators in flight".into(), in_flight));
+        if let Some(host) = self.current() {
+            frame.counters.push((cluster.clone(), "maintainer epoch".into(), host.epoch.0 as i64));
+            for mode in host.maintainer.modes() {
+                let Some(view) = host.maintainer.view(mode) else { continue };
+                let name = mode_name(mode);
+                let lag = upstream_ts(self.now).saturating_sub(view.committed);
+                frame.counters.push((cluster.clone(), format!("checkpoint {name}"), view.committed as i64));
+                frame.counters.push((cluster.clone(), format!("lag {name}"), lag as i64));
+            }
+        }
+        let now = self.now;
+        if let Some(t) = &mut self.trace {
+            t.observe(now, frame);
+        }
     }
 }
 

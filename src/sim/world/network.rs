@@ -43,7 +43,11 @@ impl World {
             if kind.to_node() {
                 self.control_in_flight -= 1;
             }
-            self.trace_instant(&from, "network", format!("lost {kind} to {to}"));
+            let now = self.now;
+            let why = if copies == 0 { "dropped" } else { "link cut" };
+            if let Some(t) = &mut self.trace {
+                t.lost(now, from.as_str(), to.as_str(), kind.name(), why);
+            }
             return;
         }
         if copies == 2 && kind.to_node() {
@@ -54,6 +58,9 @@ impl World {
         for _ in 0..copies {
             let (lo, hi) = self.opts.latency_ms;
             let delay = self.rng.range(lo, hi) + extra;
+            let now = self.now;
+            let flow =
+                self.trace.as_mut().map_or(0, |t| t.sent(now, from.as_str(), to.as_str(), kind.name()));
             let ev = Ev::Deliver {
                 from: from.clone(),
                 to: to.clone(),
@@ -61,6 +68,7 @@ impl World {
                 bytes: bytes.clone(),
                 from_incarnation,
                 to_incarnation,
+                flow,
             };
             self.schedule(delay, ev);
         }

@@ -5,9 +5,19 @@
 use super::*;
 
 impl World {
-    pub(super) fn deliver_to_node(&mut self, from: &NodeId, to: &NodeId, kind: MessageKind, bytes: &[u8]) {
-        let Ok(mut message) = crate::wire::decode_to_node(kind, bytes) else { return };
-        let Some(node) = self.nodes.get(to) else { return };
+    /// Hands a message to node `to`'s core. Returns the sender's epoch and what the core did
+    /// with it (for the trace).
+    pub(super) fn deliver_to_node(
+        &mut self,
+        from: &NodeId,
+        to: &NodeId,
+        kind: MessageKind,
+        bytes: &[u8],
+    ) -> (Option<u64>, String) {
+        let Ok(mut message) = crate::wire::decode_to_node(kind, bytes) else {
+            return (None, "undecodable".into());
+        };
+        let Some(node) = self.nodes.get(to) else { return (None, "no such node".into()) };
         let orch = &node.orchestrator;
         let epoch = message.epoch();
         // The broken-node variant: schedule and merge requests rewritten as if the node's
@@ -33,8 +43,9 @@ impl World {
         if step.outcome == Outcome::Applied {
             self.watch(|m, w| m.control_applied(w, to, from, kind, epoch));
         }
-        self.trace_instant(to, "node", format!("{kind} from {from} epoch {}: {:?}", epoch.0, step.outcome));
+        let outcome = format!("{:?}", step.outcome);
         self.node_effects(to, step.effects);
+        (Some(epoch.0), outcome)
     }
 
     pub(super) fn node_effects(&mut self, node: &NodeId, effects: Vec<Effect>) {
@@ -155,11 +166,6 @@ impl World {
             },
         );
         self.writers_dirty = true;
-        self.trace_instant(
-            node_id,
-            "dispatcher",
-            format!("{id} {mode:?} {:?} created at {}", spec.span, spec.start_ts),
-        );
         let step = manager.dispatcher_state_changed(id, mode, ComponentState::Working, spec.start_ts);
         self.node_effects(node_id, step.effects);
         let close_now = self.nodes.get_mut(node_id).is_some_and(|n| n.close_after_create.remove(&(mode, id)));
@@ -195,7 +201,6 @@ impl World {
         let n = self.nodes.get_mut(node_id).unwrap_or_else(|| unreachable!());
         let Some(d) = n.dispatchers.remove(&(mode, id)) else { return };
         self.writers_dirty = true;
-        self.trace_instant(node_id, "dispatcher", format!("{id} {mode:?} closed at {}", d.checkpoint));
         let step = manager.dispatcher_closed(id, mode, d.checkpoint, None);
         self.node_effects(node_id, step.effects);
     }

@@ -1,0 +1,124 @@
+//! `sim --trace`: the timeline of a bundled failover scenario is well formed (every slice ends
+//! on its own track, every arrow has one end) and shows what the scenario is about: the merged
+//! dispatcher's states, the merge operator across the failover, messages with their outcome,
+//! the counters and the failover marker.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use dispatcher_core::sim::run::run;
+use dispatcher_core::sim::scenario::parse;
+use dispatcher_core::sim::trace::Trace;
+use dispatcher_core::sim::world::SimOptions;
+use serde_json::Value;
+
+/// A traced run: its events, track names by (pid, tid), process names by pid.
+type Traced = (Vec<Value>, BTreeMap<(u64, u64), String>, BTreeMap<u64, String>);
+
+fn traced(name: &str) -> Traced {
+    let path = format!("{}/scenarios/{name}.toml", env!("CARGO_MANIFEST_DIR"));
+    let scenario = parse(&std::fs::read_to_string(&path).unwrap(), &path).unwrap();
+    let mut trace = Trace::new();
+    assert!(run(&scenario, "", SimOptions::default(), Some(&mut trace)).passed);
+    let json = trace.to_json();
+    let events = json["traceEvents"].as_array().unwrap().clone();
+    let mut tracks = BTreeMap::new();
+    let mut processes = BTreeMap::new();
+    for e in events.iter().filter(|e| e["ph"] == "M") {
+        let name = e["args"]["name"].as_str().unwrap().to_string();
+        match e["name"].as_str().unwrap() {
+            "thread_name" => tracks.insert((e["pid"].as_u64().unwrap(), e["tid"].as_u64().unwrap()), name),
+            _ => processes.insert(e["pid"].as_u64().unwrap(), name),
+        };
+    }
+    (events, tracks, processes)
+}
+
+fn track(e: &Value) -> (u64, u64) {
+    (e["pid"].as_u64().unwrap(), e["tid"].as_u64().unwrap_or(0))
+}
+
+#[test]
+fn trace_slices_nest_and_end_and_every_arrow_has_one_end() {
+    let (events, _, _) = traced("s5-merge-interrupted-before-commit");
+    let mut stacks: BTreeMap<(u64, u64), Vec<String>> = BTreeMap::new();
+    let mut asyncs: BTreeMap<u64, Vec<String>> = BTreeMap::new();
+    let (mut starts, mut ends) = (BTreeSet::new(), BTreeSet::new());
+    let mut last_ts = 0;
+    for e in events.iter().filter(|e| e["ph"] != "M") {
+        let ts = e["ts"].as_u64().unwrap();
+        assert!(ts >= last_ts, "events are in time order: {e}");
+        last_ts = ts;
+        match e["ph"].as_str().unwrap() {
+            "B" => stacks.entry(track(e)).or_default().push(e["name"].as_str().unwrap().to_string()),
+            "E" => {
+                assert!(stacks.entry(track(e)).or_default().pop().is_some(), "an end without a begin: {e}")
+            }
+            "b" => {
+                asyncs.entry(e["id"].as_u64().unwrap()).or_default().push(e["name"].as_str().unwrap().into())
+            }
+            "e" => {
+                let open = asyncs.entry(e["id"].as_u64().unwrap()).or_default().pop();
+                assert_eq!(open.as_deref(), e["name"].as_str(), "async slices end innermost first");
+            }
+            "s" => assert!(starts.insert(e["id"].as_u64().unwrap()), "one start per arrow"),
+            "f" => {
+                let id = e["id"].as_u64().unwrap();
+                assert!(starts.contains(&id) && ends.insert(id), "an arrow ends once, after its start: {e}");
+            }
+            "X" | "i" | "C" => {}
+            other => panic!("unexpected phase {other}"),
+        }
+    }
+    assert!(stacks.values().all(Vec::is_empty), "every slice ends by the end of the run: {stacks:?}");
+    assert!(asyncs.values().all(Vec::is_empty), "every operator slice ends: {asyncs:?}");
+    assert!(!ends.is_empty() && ends.len() <= starts.len(), "messages arrive");
+}
+
+#[test]
+fn trace_shows_the_merge_across_the_failover() {
+    let (events, tracks, processes) = traced("s5-merge-interrupted-before-commit");
+    let states_of = |suffix: &str| -> Vec<String> {
+        events
+            .iter()
+            .filter(|e| e["ph"] == "B" && tracks.get(&track(e)).is_some_and(|t| t.starts_with(suffix)))
+            .map(|e| e["name"].as_str().unwrap().to_string())
+            .collect()
+    };
+    // The merged dispatcher (span id .4) on its own track: prepared, ready, then what the
+    // successor made of it.
+    let merged = states_of("d6d74000000000001.4 ");
+    assert!(
+        merged.iter().any(|s| s == "preparing") && merged.iter().any(|s| s == "merge-ready"),
+        "{merged:?}"
+    );
+    // The sources waited for it.
+    assert!(states_of("d6d74000000000001.2 ").iter().any(|s| s == "waiting-merge"));
+    // The merge operator, once per maintainer epoch, the first one ending with its maintainer.
+    let merges: Vec<&Value> =
+        events.iter().filter(|e| e["ph"] == "b" && e["name"] == "Merge d6d74000000000001.4").collect();
+    let epochs: BTreeSet<u64> = merges.iter().map(|e| e["args"]["epoch"].as_u64().unwrap()).collect();
+    assert_eq!(epochs, BTreeSet::from([1, 2]), "the merge is rebuilt by the successor");
+    let outcomes: Vec<&str> = events
+        .iter()
+        .filter(|e| e["ph"] == "e" && e["name"] == "Merge d6d74000000000001.4")
+        .map(|e| e["args"]["outcome"].as_str().unwrap())
+        .collect();
+    assert_eq!(outcomes[0], "none reported (its maintainer is gone)", "{outcomes:?}");
+    // Messages: received with the sender's epoch and the core's answer.
+    assert!(events.iter().any(|e| e["ph"] == "X"
+        && e["name"] == "MaintainerBootstrapRequest"
+        && e["args"]["epoch"] == 2
+        && e["args"]["outcome"] == "Applied"));
+    // Counters and the failover marker.
+    let counters: BTreeSet<&str> =
+        events.iter().filter(|e| e["ph"] == "C").map(|e| e["name"].as_str().unwrap()).collect();
+    for c in
+        ["checkpoint default", "lag default", "operators in flight", "messages in flight", "maintainer epoch"]
+    {
+        assert!(counters.contains(c), "counter {c}: {counters:?}");
+    }
+    assert!(events.iter().any(|e| e["ph"] == "i"
+        && e["s"] == "g"
+        && e["name"].as_str().is_some_and(|n| n.starts_with("maintainer epoch 2 starts"))));
+    assert!(processes.values().any(|p| p == "n1") && tracks.values().any(|t| t == "network"));
+}
