@@ -21,38 +21,43 @@ use std::collections::BTreeMap;
 
 use serde_json::{json, Value};
 
-/// One dispatcher as the trace sees it after an event.
-#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+use crate::ids::{DispatcherId, Mode, NodeId};
+use crate::maintainer::{OperatorKind, OperatorPhase};
+use crate::span::TableSpan;
+
+/// One dispatcher as the trace sees it after an event. Cheap to build for every record at every
+/// event: its strings are made only when its slice opens.
+#[derive(Clone, Debug)]
 pub struct DispatcherView {
     /// Its node.
-    pub node: String,
-    /// Its mode's name.
-    pub mode: &'static str,
-    /// Its id, printed.
-    pub id: String,
+    pub node: NodeId,
+    /// Its mode.
+    pub mode: Mode,
+    /// Its id.
+    pub id: DispatcherId,
     /// The node core's record incarnation (a re-created id is another slice).
     pub incarnation: u64,
-    /// Its span, printed.
-    pub span: String,
+    /// Its span.
+    pub span: TableSpan,
     /// Its state: creating, closing, or its component state.
-    pub state: String,
+    pub state: &'static str,
 }
 
 /// One maintainer operator in flight after an event.
-#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+#[derive(Clone, Debug)]
 pub struct OperatorView {
     /// The maintainer's node.
-    pub node: String,
+    pub node: NodeId,
     /// The maintainer's epoch.
     pub epoch: u64,
-    /// The mode's name.
-    pub mode: &'static str,
-    /// The span's dispatcher id, printed.
-    pub id: String,
+    /// The mode.
+    pub mode: Mode,
+    /// The span's dispatcher id.
+    pub id: DispatcherId,
     /// Which operator.
-    pub kind: String,
+    pub kind: OperatorKind,
     /// Its phase.
-    pub phase: String,
+    pub phase: OperatorPhase,
 }
 
 /// What the world looks like after an event.
@@ -62,19 +67,27 @@ pub struct Frame {
     pub dispatchers: Vec<DispatcherView>,
     /// Every operator of every live maintainer.
     pub operators: Vec<OperatorView>,
-    /// Counters: (process, name, value).
-    pub counters: Vec<(String, String, i64)>,
+    /// Counters: (name, value), on the `cluster` process.
+    pub counters: Vec<(String, i64)>,
 }
 
-type DispatcherKey = (String, &'static str, String, u64);
-type OperatorKey = (String, u64, &'static str, String, String);
+type DispatcherKey = (NodeId, Mode, DispatcherId, u64);
+type OperatorKey = (NodeId, u64, Mode, DispatcherId, OperatorKind);
+
+/// A mode's name in the trace.
+pub fn mode_name(mode: Mode) -> &'static str {
+    match mode {
+        Mode::Default => "default",
+        Mode::Redo => "redo",
+    }
+}
 
 /// An open dispatcher slice: its track and the state slice open inside it.
 #[derive(Debug)]
 struct OpenDispatcher {
     pid: usize,
     tid: usize,
-    state: String,
+    state: &'static str,
 }
 
 /// An open operator slice: its async id and the phase open inside it.
@@ -83,7 +96,7 @@ struct OpenOperator {
     pid: usize,
     tid: usize,
     id: u64,
-    phase: String,
+    phase: OperatorPhase,
 }
 
 /// The recorder.
@@ -95,8 +108,8 @@ pub struct Trace {
     dispatchers: BTreeMap<DispatcherKey, OpenDispatcher>,
     operators: BTreeMap<OperatorKey, OpenOperator>,
     /// Outcomes reported during the current event, for the operator slices that end in it.
-    outcomes: BTreeMap<(String, u64, &'static str, String, String), String>,
-    counters: BTreeMap<(usize, String), i64>,
+    outcomes: BTreeMap<OperatorKey, String>,
+    counters: BTreeMap<String, i64>,
     next_id: u64,
 }
 
@@ -214,15 +227,14 @@ impl Trace {
     /// An operator ended during the current event, with `outcome` (attached to its slice's end).
     pub fn operator_outcome(
         &mut self,
-        node: &str,
+        node: &NodeId,
         epoch: u64,
-        mode: &'static str,
-        id: &str,
-        kind: &str,
-        outcome: &str,
+        mode: Mode,
+        id: DispatcherId,
+        kind: OperatorKind,
+        outcome: String,
     ) {
-        let key = (node.to_string(), epoch, mode, id.to_string(), kind.to_string());
-        self.outcomes.insert(key, outcome.to_string());
+        self.outcomes.insert((node.clone(), epoch, mode, id, kind), outcome);
     }
 
     /// The world after an event at `at_ms`: opens, nests and closes slices on what changed.
@@ -230,12 +242,12 @@ impl Trace {
         let ts = us(at_ms);
         self.observe_dispatchers(ts, frame.dispatchers);
         self.observe_operators(ts, frame.operators);
-        for (process, name, value) in frame.counters {
-            let pid = self.pid(&process);
-            let last = self.counters.insert((pid, name.clone()), value);
-            if last != Some(value) {
+        let pid = self.pid("cluster");
+        for (name, value) in frame.counters {
+            if self.counters.get(&name) != Some(&value) {
                 self.events
                     .push(json!({"name": name, "ph": "C", "ts": ts, "pid": pid, "args": {"value": value}}));
+                self.counters.insert(name, value);
             }
         }
         self.outcomes.clear();
@@ -244,7 +256,7 @@ impl Trace {
     fn observe_dispatchers(&mut self, ts: u64, now: Vec<DispatcherView>) {
         let mut seen: BTreeMap<DispatcherKey, DispatcherView> = BTreeMap::new();
         for d in now {
-            seen.insert((d.node.clone(), d.mode, d.id.clone(), d.incarnation), d);
+            seen.insert((d.node.clone(), d.mode, d.id, d.incarnation), d);
         }
         let gone: Vec<DispatcherKey> =
             self.dispatchers.keys().filter(|k| !seen.contains_key(*k)).cloned().collect();
@@ -258,15 +270,16 @@ impl Trace {
                 Some(open) if open.state == d.state => {}
                 Some(open) => {
                     let (pid, tid) = (open.pid, open.tid);
-                    open.state = d.state.clone();
+                    open.state = d.state;
                     self.end(ts, pid, tid);
-                    self.begin(ts, pid, tid, &d.state, json!({}));
+                    self.begin(ts, pid, tid, d.state, json!({}));
                 }
                 None => {
-                    let (pid, tid) = self.track(&d.node, &format!("{} {}", d.id, d.mode));
-                    let args = json!({"span": d.span, "mode": d.mode, "incarnation": d.incarnation});
-                    self.begin(ts, pid, tid, &format!("{} {}", d.id, d.span), args);
-                    self.begin(ts, pid, tid, &d.state, json!({}));
+                    let (mode, span) = (mode_name(d.mode), format!("{:?}", d.span));
+                    let (pid, tid) = self.track(d.node.as_str(), &format!("{} {mode}", d.id));
+                    let args = json!({"span": span, "mode": mode, "incarnation": d.incarnation});
+                    self.begin(ts, pid, tid, &format!("{} {span}", d.id), args);
+                    self.begin(ts, pid, tid, d.state, json!({}));
                     self.dispatchers.insert(key, OpenDispatcher { pid, tid, state: d.state });
                 }
             }
@@ -276,7 +289,7 @@ impl Trace {
     fn observe_operators(&mut self, ts: u64, now: Vec<OperatorView>) {
         let mut seen: BTreeMap<OperatorKey, OperatorView> = BTreeMap::new();
         for o in now {
-            seen.insert((o.node.clone(), o.epoch, o.mode, o.id.clone(), o.kind.clone()), o);
+            seen.insert((o.node.clone(), o.epoch, o.mode, o.id, o.kind), o);
         }
         let gone: Vec<OperatorKey> =
             self.operators.keys().filter(|k| !seen.contains_key(*k)).cloned().collect();
@@ -286,27 +299,27 @@ impl Trace {
                 .outcomes
                 .get(&key)
                 .cloned()
-                .unwrap_or_else(|| "none reported (its maintainer is gone)".to_string());
-            self.async_event(ts, &open, "e", &open.phase, json!({}));
-            let name = format!("{} {}", key.4, key.3);
+                .unwrap_or_else(|| "none reported (its maintainer is gone)".into());
+            self.async_event(ts, &open, "e", &format!("{:?}", open.phase), json!({}));
+            let name = format!("{:?} {}", key.4, key.3);
             self.async_event(ts, &open, "e", &name, json!({"outcome": outcome}));
         }
         for (key, o) in seen {
             match self.operators.get(&key) {
                 Some(open) if open.phase == o.phase => {}
                 Some(open) => {
-                    let (pid, tid, id, old) = (open.pid, open.tid, open.id, open.phase.clone());
-                    let open = OpenOperator { pid, tid, id, phase: o.phase.clone() };
-                    self.async_event(ts, &open, "e", &old, json!({}));
-                    self.async_event(ts, &open, "b", &o.phase, json!({}));
+                    let (pid, tid, id, old) = (open.pid, open.tid, open.id, open.phase);
+                    let open = OpenOperator { pid, tid, id, phase: o.phase };
+                    self.async_event(ts, &open, "e", &format!("{old:?}"), json!({}));
+                    self.async_event(ts, &open, "b", &format!("{:?}", o.phase), json!({}));
                     self.operators.insert(key, open);
                 }
                 None => {
-                    let (pid, tid) = self.track(&o.node, "operators");
-                    let open = OpenOperator { pid, tid, id: self.next_id(), phase: o.phase.clone() };
-                    let args = json!({"epoch": o.epoch, "mode": o.mode});
-                    self.async_event(ts, &open, "b", &format!("{} {}", o.kind, o.id), args);
-                    self.async_event(ts, &open, "b", &o.phase, json!({}));
+                    let (pid, tid) = self.track(o.node.as_str(), "operators");
+                    let open = OpenOperator { pid, tid, id: self.next_id(), phase: o.phase };
+                    let args = json!({"epoch": o.epoch, "mode": mode_name(o.mode)});
+                    self.async_event(ts, &open, "b", &format!("{:?} {}", o.kind, o.id), args);
+                    self.async_event(ts, &open, "b", &format!("{:?}", o.phase), json!({}));
                     self.operators.insert(key, open);
                 }
             }

@@ -35,7 +35,7 @@ use crate::span::TableSpan;
 use super::spans::{Guard, SpanController, SpanRecord, TableKey};
 
 /// Which operator.
-#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Debug)]
 pub enum OperatorKind {
     /// Create a span's dispatcher on a node.
     Add,

@@ -61,15 +61,7 @@ impl World {
                 }
                 Output::OperatorFinished { mode, id, kind, outcome } => {
                     if let Some(t) = &mut self.trace {
-                        let outcome = format!("{outcome:?}");
-                        t.operator_outcome(
-                            from.as_str(),
-                            epoch.0,
-                            mode_name(mode),
-                            &id.to_string(),
-                            &format!("{kind:?}"),
-                            &outcome,
-                        );
+                        t.operator_outcome(&from, epoch.0, mode, id, kind, format!("{outcome:?}"));
                     }
                 }
                 Output::Bootstrapped => {

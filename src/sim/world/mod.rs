@@ -568,25 +568,17 @@ impl World {
     }
 }
 
-/// A mode's name in the trace.
-pub(crate) fn mode_name(mode: Mode) -> &'static str {
-    match mode {
-        Mode::Default => "default",
-        Mode::Redo => "redo",
+/// A component state's name in the trace.
+fn state_name(state: ComponentState) -> &'static str {
+    match state {
+        ComponentState::Working => "working",
+        ComponentState::Stopped => "stopped",
+        ComponentState::Removed => "removed",
+        ComponentState::Initializing => "initializing",
+        ComponentState::Preparing => "preparing",
+        ComponentState::MergeReady => "merge-ready",
+        ComponentState::WaitingMerge => "waiting-merge",
     }
-}
-
-/// A component state's name in the trace (creating, working, waiting-merge, ...).
-fn state_name(state: ComponentState) -> String {
-    let name = format!("{state:?}");
-    let mut out = String::with_capacity(name.len() + 2);
-    for (i, c) in name.chars().enumerate() {
-        if c.is_uppercase() && i > 0 {
-            out.push('-');
-        }
-        out.push(c.to_ascii_lowercase());
-    }
-    out
 }
 
 impl World {
@@ -600,17 +592,17 @@ impl World {
                 for r in manager.registry().records() {
                     let s = r.state();
                     let state = match s.phase {
-                        RecordPhase::Creating => "creating".to_string(),
-                        RecordPhase::Live if s.removing => "closing".to_string(),
+                        RecordPhase::Creating => "creating",
+                        RecordPhase::Live if s.removing => "closing",
                         RecordPhase::Live => state_name(s.component),
                         RecordPhase::Closed | RecordPhase::Cancelled => continue,
                     };
                     frame.dispatchers.push(DispatcherView {
-                        node: node.id.to_string(),
-                        mode: mode_name(r.mode),
-                        id: r.id.to_string(),
+                        node: node.id.clone(),
+                        mode: r.mode,
+                        id: r.id,
                         incarnation: r.incarnation,
-                        span: format!("{:?}", r.span),
+                        span: r.span.clone(),
                         state,
                     });
                 }
@@ -629,27 +621,26 @@ impl World {
                 for op in view.operators.operators() {
                     in_flight += 1;
                     frame.operators.push(OperatorView {
-                        node: host.node.to_string(),
+                        node: host.node.clone(),
                         epoch: host.epoch.0,
-                        mode: mode_name(mode),
-                        id: op.id.to_string(),
-                        kind: format!("{:?}", op.op_kind()),
-                        phase: format!("{:?}", op.phase()),
+                        mode,
+                        id: op.id,
+                        kind: op.op_kind(),
+                        phase: op.phase(),
                     });
                 }
             }
         }
-        let cluster = "cluster".to_string();
-        frame.counters.push((cluster.clone(), "messages in flight".into(), messages));
-        frame.counters.push((cluster.clone(), "operators in flight".into(), in_flight));
+        frame.counters.push(("messages in flight".into(), messages));
+        frame.counters.push(("operators in flight".into(), in_flight));
         if let Some(host) = self.current() {
-            frame.counters.push((cluster.clone(), "maintainer epoch".into(), host.epoch.0 as i64));
+            frame.counters.push(("maintainer epoch".into(), host.epoch.0 as i64));
             for mode in host.maintainer.modes() {
                 let Some(view) = host.maintainer.view(mode) else { continue };
-                let name = mode_name(mode);
+                let name = super::trace::mode_name(mode);
                 let lag = upstream_ts(self.now).saturating_sub(view.committed);
-                frame.counters.push((cluster.clone(), format!("checkpoint {name}"), view.committed as i64));
-                frame.counters.push((cluster.clone(), format!("lag {name}"), lag as i64));
+                frame.counters.push((format!("checkpoint {name}"), view.committed as i64));
+                frame.counters.push((format!("lag {name}"), lag as i64));
             }
         }
         let now = self.now;
