@@ -34,6 +34,10 @@ pub struct SimCommand {
     /// Write the timeline as Chrome trace-event JSON (one file per scenario when there are several).
     #[cfg_attr(feature = "cli", arg(long, value_name = "FILE"))]
     pub trace: Option<PathBuf>,
+    /// Write a self-contained HTML report of the run: an SVG timeline, the scenario and the
+    /// result (one file per scenario when there are several).
+    #[cfg_attr(feature = "cli", arg(long, value_name = "FILE.html"))]
+    pub report: Option<PathBuf>,
     /// Re-open fixed bugs (comma-separated names; see src/mutation.rs).
     #[cfg_attr(feature = "cli", arg(long, value_name = "NAME[,NAME..]"))]
     pub mutation: Option<Mutations>,
@@ -106,12 +110,25 @@ fn load(path: &Path) -> Result<Scenario, String> {
     parse(&text, &name).map_err(|e| e.to_string())
 }
 
-fn trace_path(base: &Path, name: &str, many: bool) -> PathBuf {
+/// Where the output of scenario `name` goes: `base` itself, or `STEM-NAME.EXT` beside it when
+/// there are several.
+fn output_path(base: &Path, name: &str, many: bool, ext: &str) -> PathBuf {
     if !many {
         return base.to_path_buf();
     }
     let stem = base.file_stem().and_then(|s| s.to_str()).unwrap_or("trace");
-    base.with_file_name(format!("{stem}-{name}.json"))
+    base.with_file_name(format!("{stem}-{name}.{ext}"))
+}
+
+fn write_report(
+    path: &Path,
+    trace: &Trace,
+    scenario: &Scenario,
+    text: &str,
+    report: &Report,
+) -> Result<(), String> {
+    let page = super::report::html(trace, &scenario.name, text, &report.line());
+    std::fs::write(path, page).map_err(|e| format!("{}: {e}", path.display()))
 }
 
 fn write_trace(path: &Path, trace: &Trace) -> Result<(), String> {
@@ -146,13 +163,27 @@ pub fn main(a: &SimCommand) -> u8 {
     for (file, scenario) in &scenarios {
         let mut trace = Trace::new();
         let opts = SimOptions { mutation: a.mutations(), ..SimOptions::default() };
-        let report = run(scenario, file, opts, a.trace.as_ref().map(|_| &mut trace));
-        if let Some(base) = &a.trace {
-            let path = trace_path(base, &scenario.name, scenarios.len() > 1);
-            if let Err(e) = write_trace(&path, &trace) {
-                eprintln!("dispatcher-core: sim: {e}");
-                return 2;
-            }
+        let traced = a.trace.is_some() || a.report.is_some();
+        let report = run(scenario, file, opts, traced.then_some(&mut trace));
+        let many = scenarios.len() > 1;
+        let written = a
+            .trace
+            .iter()
+            .map(|base| write_trace(&output_path(base, &scenario.name, many, "json"), &trace))
+            .chain(a.report.iter().map(|base| {
+                let text = std::fs::read_to_string(file).unwrap_or_else(|_| to_toml(scenario));
+                write_report(
+                    &output_path(base, &scenario.name, many, "html"),
+                    &trace,
+                    scenario,
+                    &text,
+                    &report,
+                )
+            }))
+            .collect::<Result<Vec<()>, String>>();
+        if let Err(e) = written {
+            eprintln!("dispatcher-core: sim: {e}");
+            return 2;
         }
         if !a.json {
             out!("{}", report.line());
@@ -194,7 +225,7 @@ fn random(a: &SimCommand) -> u8 {
             Some(base) => {
                 let mut trace = Trace::new();
                 let report = run(&scenario, "", opts.clone(), Some(&mut trace));
-                if let Err(e) = write_trace(&trace_path(base, &scenario.name, a.seeds > 1), &trace) {
+                if let Err(e) = write_trace(&output_path(base, &scenario.name, a.seeds > 1, "json"), &trace) {
                     eprintln!("dispatcher-core: sim: {e}");
                     return 2;
                 }
@@ -212,6 +243,15 @@ fn random(a: &SimCommand) -> u8 {
             let dir = Path::new("sim-failures");
             let path = dir.join(format!("seed-{seed}.toml"));
             let saved = std::fs::create_dir_all(dir).and_then(|()| std::fs::write(&path, to_toml(&small)));
+            // The shrunk timeline's report beside it, to look at rather than read.
+            if saved.is_ok() {
+                let mut trace = Trace::new();
+                let replayed = run(&small, &path.display().to_string(), opts.clone(), Some(&mut trace));
+                let page = path.with_extension("html");
+                if let Err(e) = write_report(&page, &trace, &small, &to_toml(&small), &replayed) {
+                    eprintln!("dispatcher-core: sim: {e}");
+                }
+            }
             match saved {
                 Ok(()) => out!(
                     "  shrunk to {} steps ({}): dispatcher-core sim {}",

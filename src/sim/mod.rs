@@ -7,6 +7,7 @@ pub mod cli;
 pub(crate) mod coverage;
 pub mod explorer;
 pub mod random;
+pub mod report;
 pub mod rng;
 pub mod run;
 pub mod scenario;

@@ -122,3 +122,42 @@ fn trace_shows_the_merge_across_the_failover() {
         && e["name"].as_str().is_some_and(|n| n.starts_with("maintainer epoch 2 starts"))));
     assert!(processes.values().any(|p| p == "n1") && tracks.values().any(|t| t == "network"));
 }
+
+/// `sim --report`: the page is self-contained (no external script, style, font or image), and
+/// its timeline model has the lanes, bars, arrows and markers of the run it reports.
+#[test]
+fn report_is_self_contained_and_draws_the_run() {
+    use dispatcher_core::sim::report::{html, model};
+    let path = format!("{}/scenarios/s5-merge-interrupted-before-commit.toml", env!("CARGO_MANIFEST_DIR"));
+    let text = std::fs::read_to_string(&path).unwrap();
+    let scenario = parse(&text, &path).unwrap();
+    let mut trace = Trace::new();
+    let report = run(&scenario, "", SimOptions::default(), Some(&mut trace));
+    let page = html(&trace, &scenario.name, &text, &report.line());
+    for external in ["<script src", "<link", "@import", "url(", "<img", "@font-face"] {
+        assert!(!page.contains(external), "the page loads nothing from outside: {external}");
+    }
+    assert!(page.contains("<svg") && page.contains("pass s5-merge-interrupted-before-commit"));
+    assert!(page.contains("crash_maintainer"), "the scenario text is beside the timeline");
+
+    let m = model(&trace);
+    let lane =
+        |process: &str, track: &str| m.lanes.iter().position(|l| l.0 == process && l.1.starts_with(track));
+    let merged = lane("n1", "d6d74000000000001.4 ").expect("the merged dispatcher has a lane under n1");
+    let states: Vec<&str> =
+        m.bars.iter().filter(|b| b.0 == merged && b.3 == 1).map(|b| b.4.as_str()).collect();
+    assert!(states.contains(&"preparing") && states.contains(&"merge-ready"), "{states:?}");
+    // Operators that overlap get rows of their own, and never overlap within one.
+    let rows: Vec<usize> = (0..m.lanes.len()).filter(|&l| m.lanes[l].1.starts_with("operators")).collect();
+    assert!(rows.len() > 1, "the Merge and its two Occupy operators overlap: {:?}", m.lanes);
+    for row in rows {
+        let mut outer: Vec<_> = m.bars.iter().filter(|b| b.0 == row && b.3 == 0).collect();
+        outer.sort_by_key(|b| b.1);
+        assert!(outer.windows(2).all(|w| w[0].2 <= w[1].1), "row {row} overlaps: {outer:?}");
+    }
+    assert!(m.bars.iter().any(|b| b.3 == 0 && b.4.starts_with("Merge d6d74000000000001.4: ")));
+    assert!(m.arrows.iter().any(|a| a.4 == "MaintainerBootstrapRequest" && a.5 == "Applied"));
+    assert!(m.markers.iter().any(|x| x.1 == "maintainer" && x.2.starts_with("maintainer epoch 2 starts")));
+    assert!(m.markers.iter().any(|x| x.1 == "fault" && x.2.contains("crash")));
+    assert!(m.bars.iter().all(|b| b.1 <= b.2 && b.2 <= m.end && b.0 < m.lanes.len()));
+}
