@@ -243,8 +243,10 @@ svg text{font:10px system-ui,sans-serif;pointer-events:none}
 <script id="data" type="application/json">{{data}}</script>
 <script>
 "use strict";
+// What a browser test reads back from the page: the first script error, if any.
+window.addEventListener("error", ev => { document.body.dataset.error = String(ev.message); });
 const M = JSON.parse(document.getElementById("data").textContent);
-const NS = "http://www.w3.org/2000/svg", LANE = 18, LEFT = 230, TOP = 22;
+const NS = "http://www.w3.org/2000/svg", LANE = 18, LEFT = 230, TOP = 36;
 const colours = {creating:"#9ecae1",initializing:"#c7e9c0",working:"#31a354","waiting-merge":"#fdae6b",
   preparing:"#bcbddc","merge-ready":"#756bb1",closing:"#de2d26",stopped:"#999",removed:"#999"};
 function colour(label, depth) {
@@ -276,7 +278,8 @@ function draw() {
     lanes.appendChild(el("text", {x: 60, y: y + 12}, track));
     last = process;
   });
-  for (const [lane, s, e, depth, label] of M.bars) {
+  // Whole dispatchers and operators first, their states and phases over them.
+  for (const [lane, s, e, depth, label] of M.bars.filter(b => b[3] === 0).concat(M.bars.filter(b => b[3] === 1))) {
     if (e < t0 || s > t1) continue;
     const y = TOP + lane * LANE + (depth ? 4 : 1), h = depth ? LANE - 8 : LANE - 2;
     const x0 = Math.max(x(s), LEFT), x1 = Math.min(x(e), width), w = Math.max(x1 - x0, 1);
@@ -302,13 +305,19 @@ function draw() {
     bars.appendChild(c);
   }
   svg.append(lanes, bars, arrows);
-  for (const [t, category, label] of M.markers) {
-    if (t < t0 || t > t1) continue;
+  M.markers.forEach(([t, category, label], i) => {
+    if (t < t0 || t > t1) return;
     const g = el("g", {class: "marker-group"});
     g.appendChild(el("line", {class: "marker " + category, x1: x(t), y1: TOP - 4, x2: x(t), y2: height}));
-    g.appendChild(el("text", {x: x(t) + 3, y: 12}, label.length > 60 ? label.slice(0, 60) + "..." : label));
+    // Labels alternate between two rows, so two markers at one moment stay readable.
+    const text = label.length > 60 ? label.slice(0, 60) + "..." : label;
+    g.appendChild(el("text", {x: x(t) + 3, y: 12 + (i % 2) * 13}, text));
+    g.appendChild(el("title", {}, label));
     svg.appendChild(g);
-  }
+  });
+  // What was drawn, for a browser test to read back (the lanes, and the bars in view).
+  document.body.dataset.lanes = M.lanes.length;
+  document.body.dataset.bars = bars.querySelectorAll("rect.bar").length;
   document.getElementById("range").textContent = (t0 / 1000).toFixed(1) + " - " + (t1 / 1000).toFixed(1) + " ms";
 }
 view.addEventListener("wheel", ev => {

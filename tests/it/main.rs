@@ -4,5 +4,6 @@ mod cli;
 mod layout;
 mod maintainer;
 mod node;
+mod report_browser;
 mod simulator;
 mod trace;
