@@ -230,7 +230,7 @@ svg text{font:10px system-ui,sans-serif;pointer-events:none}
 .lane{fill:#fafafa}.lane.odd{fill:#f0f0f0}.node{font-weight:bold}
 .arrow{stroke-width:1;opacity:.55}.arrow.bad{stroke:#c62828}.arrow.ok{stroke:#555}
 .marker{stroke-width:1.5;stroke-dasharray:4 3}.marker.violation{stroke:#c62828}
-.marker.maintainer{stroke:#6a1b9a}.marker.fault{stroke:#ef6c00}
+.marker.maintainer{stroke:#6a1b9a}.marker.fault{stroke:#ef6c00}.marker.settle{stroke:#2e7d32}
 .instant{fill:#c62828}
 </style></head><body>
 <div id="main">

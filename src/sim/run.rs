@@ -252,6 +252,7 @@ pub fn run_step(world: &mut World, verb: &Verb) -> Result<(), Violation> {
 /// Runs until quiescent (C1-C4, C6), then until the checkpoint caught up (C5), or fails with
 /// the reason it is still not converged after `max_ms`.
 pub fn settle(world: &mut World, max_ms: u64) -> Result<(), Violation> {
+    world.mark("settle", "settle");
     let deadline = world.now + max_ms;
     let catch_up_deadline = deadline + CATCH_UP_MS;
     let step = 100;
@@ -273,6 +274,7 @@ pub fn settle(world: &mut World, max_ms: u64) -> Result<(), Violation> {
             },
         };
         if why.is_none() {
+            world.mark("settle", "settled");
             return Ok(());
         }
         let until = world.now + step;

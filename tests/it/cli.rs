@@ -99,3 +99,40 @@ fn sim_options_are_validated_and_emit_prints_timelines() {
     let text = stdout(&["sim", "--random", "--seeds", "3"]);
     assert!(text.contains("coverage (swarm explorer)") && text.contains("never combined"), "{text}");
 }
+
+/// A failing seed of `sim --random` is shrunk into `sim-failures/seed-S.toml` with its report
+/// beside it (`seed-S.html`, the failing result above its timeline); `--report` and `--trace`
+/// write a page and a trace for a scenario run.
+#[test]
+fn sim_writes_reports_for_scenarios_and_for_shrunk_failing_seeds() {
+    let dir = std::env::temp_dir().join(format!("dispatcher-core-cli-report-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_dispatcher-core"))
+        .current_dir(&dir)
+        .args([
+            "sim",
+            "--random",
+            "--seeds",
+            "300",
+            "--mutation",
+            "no-stale-create-tombstones",
+            "--stop-at-first",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1), "the re-opened fault is found");
+    let text = String::from_utf8_lossy(&out.stdout);
+    let line = text.lines().find(|l| l.contains("shrunk to")).unwrap_or_else(|| panic!("{text}"));
+    let toml = line.rsplit(' ').next().unwrap();
+    let page = std::fs::read_to_string(dir.join(toml).with_extension("html")).unwrap();
+    assert!(page.contains("<svg") && page.contains("class=\"fail\""), "the report shows the failure");
+
+    let scenario = concat!(env!("CARGO_MANIFEST_DIR"), "/scenarios/s5-merge-interrupted-before-commit.toml");
+    let (html, json) = (dir.join("s5.html"), dir.join("s5.json"));
+    stdout(&["sim", "--report", html.to_str().unwrap(), "--trace", json.to_str().unwrap(), scenario]);
+    assert!(std::fs::read_to_string(&html).unwrap().contains("class=\"pass\""));
+    let trace: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    assert!(trace["traceEvents"].as_array().is_some_and(|e| e.len() > 100));
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -121,6 +121,8 @@ fn trace_shows_the_merge_across_the_failover() {
         && e["s"] == "g"
         && e["name"].as_str().is_some_and(|n| n.starts_with("maintainer epoch 2 starts"))));
     assert!(processes.values().any(|p| p == "n1") && tracks.values().any(|t| t == "network"));
+    let settled = events.iter().filter(|e| e["ph"] == "i" && e["s"] == "g" && e["name"] == "settled").count();
+    assert!(settled >= 2, "each settle that converged is marked: {settled}");
 }
 
 /// `sim --report`: the page is self-contained (no external script, style, font or image), and

@@ -357,6 +357,14 @@ impl World {
         }
     }
 
+    /// A global marker in the trace, if the run is traced (a settle begins or ends).
+    pub fn mark(&mut self, category: &str, label: &str) {
+        let now = self.now;
+        if let Some(t) = &mut self.trace {
+            t.marker(now, category, label);
+        }
+    }
+
     /// The same world, watched by `monitor` from now on.
     pub fn watched_by(mut self, monitor: Box<dyn Monitor>) -> Self {
         self.monitor = Some(monitor);
