@@ -115,6 +115,16 @@ pub enum ToMaintainer {
 }
 
 impl ToMaintainer {
+    /// The epoch of the maintainer request it answers (a heartbeat answers none).
+    pub fn epoch(&self) -> Option<Epoch> {
+        match self {
+            ToMaintainer::Heartbeat(_) => None,
+            ToMaintainer::Bootstrap(r) => Some(r.epoch),
+            ToMaintainer::PostBootstrap(r) => Some(r.epoch),
+            ToMaintainer::Close(r) => Some(r.epoch),
+        }
+    }
+
     /// The message's kind.
     pub fn kind(&self) -> MessageKind {
         match self {

@@ -163,3 +163,49 @@ fn report_is_self_contained_and_draws_the_run() {
     assert!(m.markers.iter().any(|x| x.1 == "fault" && x.2.contains("crash")));
     assert!(m.bars.iter().all(|b| b.1 <= b.2 && b.2 <= m.end && b.0 < m.lanes.len()));
 }
+
+/// A dropped message ends where it was lost, in a marked instant; a duplicated one is two
+/// arrows from one send; responses to the maintainer carry the epoch they answer.
+#[test]
+fn trace_marks_lost_messages_and_draws_duplicates_twice() {
+    let text = r#"
+nodes = ["n1", "n2"]
+maintainer = "n1"
+seed = 3
+
+[[tables]]
+id = 1
+spans = 2
+
+[[steps]]
+do = "drop_messages"
+kind = "ScheduleDispatcherRequest"
+count = 1
+
+[[steps]]
+do = "duplicate_messages"
+kind = "ScheduleDispatcherRequest"
+count = 1
+
+[[steps]]
+do = "settle"
+"#;
+    let scenario = parse(text, "inline.toml").unwrap();
+    let mut trace = Trace::new();
+    assert!(run(&scenario, "", SimOptions::default(), Some(&mut trace)).passed);
+    let events = trace.events();
+    let lost: Vec<&Value> = events.iter().filter(|e| e["name"] == "lost ScheduleDispatcherRequest").collect();
+    assert_eq!(lost.len(), 1, "one request dropped");
+    assert_eq!(lost[0]["args"]["why"], "dropped");
+    // The duplicate: two arrows leave one track at one moment for one kind.
+    let mut starts: BTreeMap<(u64, u64, u64), usize> = BTreeMap::new();
+    for e in events.iter().filter(|e| e["ph"] == "s" && e["name"] == "ScheduleDispatcherRequest") {
+        *starts
+            .entry((e["ts"].as_u64().unwrap(), e["pid"].as_u64().unwrap(), e["tid"].as_u64().unwrap()))
+            .or_default() += 1;
+    }
+    assert_eq!(starts.values().filter(|n| **n == 2).count(), 1, "{starts:?}");
+    assert!(events
+        .iter()
+        .any(|e| e["ph"] == "X" && e["name"] == "MaintainerBootstrapResponse" && e["args"]["epoch"] == 1));
+}

@@ -87,22 +87,27 @@ impl World {
         }
     }
 
+    /// Hands a message to the live maintainer on `to`. Returns the epoch of the request it
+    /// answers (if any) and what became of it (for the trace).
     pub(super) fn deliver_to_maintainer(
         &mut self,
         from: &NodeId,
         to: &NodeId,
         kind: MessageKind,
         bytes: &[u8],
-    ) -> String {
+    ) -> (Option<u64>, String) {
         let Some(index) = self.hosts.iter().rposition(|h| h.alive && h.node == *to) else {
-            return "no maintainer there".into();
+            return (None, "no maintainer there".into());
         };
-        let Ok(message) = crate::wire::decode_to_maintainer(kind, bytes) else { return "undecodable".into() };
+        let Ok(message) = crate::wire::decode_to_maintainer(kind, bytes) else {
+            return (None, "undecodable".into());
+        };
+        let epoch = message.epoch().map(|e| e.0);
         let Some(event) = Event::received(from.clone(), message) else {
-            return "not for the maintainer".into();
+            return (epoch, "not for the maintainer".into());
         };
         self.step_maintainer(index, event);
-        format!("to epoch {}", self.hosts[index].epoch.0)
+        (epoch, format!("to the maintainer of epoch {}", self.hosts[index].epoch.0))
     }
 
     /// The maintainer's node dies; a new maintainer (next epoch) starts on the first live node.

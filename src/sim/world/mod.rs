@@ -453,7 +453,7 @@ impl World {
                 } else if sender_gone {
                     (None, "sender crashed".to_string())
                 } else if !kind.to_node() {
-                    (None, self.deliver_to_maintainer(&from, &to, kind, &bytes))
+                    self.deliver_to_maintainer(&from, &to, kind, &bytes)
                 } else if self.nodes.get(&to).is_some_and(|n| n.alive && n.incarnation == to_incarnation) {
                     self.deliver_to_node(&from, &to, kind, &bytes)
                 } else {
