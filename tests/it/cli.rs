@@ -127,6 +127,7 @@ fn sim_writes_reports_for_scenarios_and_for_shrunk_failing_seeds() {
     let toml = line.rsplit(' ').next().unwrap();
     let page = std::fs::read_to_string(dir.join(toml).with_extension("html")).unwrap();
     assert!(page.contains("<svg") && page.contains("class=\"fail\""), "the report shows the failure");
+    assert!(page.contains("\"violation\""), "and marks the violation on the timeline");
 
     let scenario = concat!(env!("CARGO_MANIFEST_DIR"), "/scenarios/s5-merge-interrupted-before-commit.toml");
     let (html, json) = (dir.join("s5.html"), dir.join("s5.json"));
