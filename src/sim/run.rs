@@ -104,6 +104,9 @@ pub fn run(scenario: &Scenario, file: &str, opts: SimOptions, trace: Option<&mut
             world.coverage.struck(fault, &in_flight);
         }
         if let Err(f) = run_step(&mut world, &step.verb) {
+            // A failed step (a settle that never converged, an `expect` that did not hold) is
+            // the run's first violation too: marked like one.
+            world.mark("violation", &f.to_string());
             failures.push(Failure { step: i + 1, check: f.check, at_ms: f.at_ms, detail: f.detail });
             break;
         }
