@@ -2,6 +2,7 @@
 //!
 //! | module | what it holds |
 //! |---|---|
+//! | `barrier` | what one dispatcher does at a block event (flush, WAITING, write or pass, DONE), for embedders to drive |
 //! | `fence` | the maintainer epoch fence: owner, admission and take-over tables |
 //! | `registry` | dispatchers by id, per-table span sets, the record state word |
 //! | `journal` | the in-flight operator journal, one operator per (mode, span) |
@@ -13,6 +14,7 @@
 //! | `pending` | the orchestrator's intake queue: one message per (changefeed, kind) |
 //! | `effect` | what the core asks the embedder to do |
 
+pub mod barrier;
 pub(crate) mod bootstrap;
 pub(crate) mod effect;
 pub(crate) mod fence;
