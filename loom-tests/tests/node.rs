@@ -347,6 +347,9 @@ fn merge_refused_by_its_reservation_racing_a_remove_of_its_merged_id_leaks_no_en
             "a journal entry outlived the refused merge: {:?}",
             dm.operators().entries()
         );
+        // The owner removed the merged id: a late copy of the merge request never starts it (I2).
+        let late = dm.handle_merge(&mt(), merge_request(&[id(1), id(2)], id(3)));
+        assert_eq!(late.outcome, Outcome::Dropped(DropReason::MergeAborted), "a late copy was taken up");
     });
 }
 

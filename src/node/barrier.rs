@@ -41,6 +41,8 @@ pub struct BlockEvent {
     /// Its scope is a schema or everything (DB/All): the trigger holds it while reports await an
     /// ACK.
     pub wide: bool,
+    /// A DDL the downstream need not execute (`NotSync`): passed instead of written.
+    pub not_sync: bool,
     /// Tables it blocks, drops, adds, moves (forwarded in the status; a non-blocking DDL with
     /// table-set changes is reported by the trigger as `NONE`).
     pub detail: Arc<BlockDetail>,
@@ -107,8 +109,8 @@ pub enum Misuse {
 pub struct DispatcherBarrier {
     trigger: bool,
     pending: Option<(BlockEvent, Stage)>,
-    /// Whether the step in progress is a local write of a non-blocking event.
-    local: Option<BlockEvent>,
+    /// A non-blocking event being flushed (false) or written locally (true).
+    local: Option<(BlockEvent, bool)>,
     resends: BTreeMap<Key, Resend>,
     /// The trigger's one held DB/All event.
     held: Option<BlockEvent>,
@@ -142,19 +144,25 @@ impl DispatcherBarrier {
     /// The dispatcher met `event` in its stream (which pauses until the event is done).
     pub fn meet(&mut self, event: BlockEvent, now_ms: u64) -> Result<Vec<Step>, Misuse> {
         // The stream pauses at a block event until it is done (or, held, released and done).
-        let in_flight = self.pending.as_ref().map(|(e, _)| e).or(self.held.as_ref()).or(self.local.as_ref());
+        let in_flight = self
+            .pending
+            .as_ref()
+            .map(|(e, _)| e)
+            .or(self.held.as_ref())
+            .or(self.local.as_ref().map(|(e, _)| e));
         if let Some(other) = in_flight {
             return Err(Misuse::Overlap(event.key(), other.key()));
         }
         let _ = now_ms;
         if !event.blocking {
-            // Written locally. The trigger caps its checkpoint before the write when the event
-            // adds tables (B10), until the maintainer acknowledges the report that follows.
+            // Flushed, then written locally. The trigger caps its checkpoint before any of it
+            // when the event adds tables (B10), until the maintainer acknowledges the report
+            // that follows.
             if self.trigger && event.schedules() && !event.detail.need_added_tables.is_empty() {
                 self.adding.insert(event.key(), ());
             }
-            self.local = Some(event);
-            return Ok(vec![Step::Write]);
+            self.local = Some((event, false));
+            return Ok(vec![Step::Flush]);
         }
         if self.trigger && event.wide && !self.resends.is_empty() {
             self.held = Some(event);
@@ -164,8 +172,13 @@ impl DispatcherBarrier {
         Ok(vec![Step::Flush])
     }
 
-    /// The flush asked for by [`Step::Flush`] is durable: report WAITING (B4).
+    /// The flush asked for by [`Step::Flush`] is durable: report WAITING (B4), or write a
+    /// non-blocking event locally (pass it if the downstream need not execute it).
     pub fn flushed(&mut self, now_ms: u64) -> Result<Vec<Step>, Misuse> {
+        if let Some((event, writing @ false)) = self.local.as_mut() {
+            *writing = true;
+            return Ok(vec![if event.not_sync { Step::Pass } else { Step::Write }]);
+        }
         let Some((event, stage @ Stage::Flushing)) = self.pending.as_mut() else {
             return Err(Misuse::Unexpected("flushed"));
         };
@@ -201,11 +214,12 @@ impl DispatcherBarrier {
     }
 
     fn acknowledged(&mut self, key: Key, now_ms: u64) -> Vec<Step> {
+        // The add-table cap lifts with its ACK, even after removal stopped the resends.
+        self.adding.remove(&key);
         // One count per key: a duplicate ACK finds nothing to cancel (B19).
         if self.resends.remove(&key).is_none() {
             return Vec::new();
         }
-        self.adding.remove(&key);
         if self.resends.is_empty() {
             if let Some(held) = self.held.take() {
                 // Released: flush, then report (barrier.md §4.3).
@@ -224,6 +238,8 @@ impl DispatcherBarrier {
                 *stage = Stage::Writing;
                 vec![if pass { Step::Pass } else { Step::Write }]
             }
+            // The held event: met, not reported; its action can only be a stray.
+            None if self.held.as_ref().is_some_and(|h| h.key() == key) => Vec::new(),
             // A future event: not met yet, or later than the one pending.
             None if key.0 > resolved_ts => Vec::new(),
             Some((event, _)) if event.key() < key => Vec::new(),
@@ -240,13 +256,21 @@ impl DispatcherBarrier {
     /// The write or pass asked for is durable: report DONE and resume the stream (a non-blocking
     /// event the trigger schedules is reported NONE and resent until acknowledged).
     pub fn done(&mut self, now_ms: u64) -> Result<Vec<Step>, Misuse> {
-        if let Some(event) = self.local.take() {
-            if !(self.trigger && event.schedules()) {
-                return Ok(Vec::new());
+        match self.local.take() {
+            Some((event, true)) => {
+                if !(self.trigger && event.schedules()) {
+                    return Ok(Vec::new());
+                }
+                let state = status(&event, BlockStage::None, false);
+                self.resends.insert(event.key(), Resend { state: state.clone(), due_ms: now_ms + RESEND_MS });
+                return Ok(vec![Step::Report(state)]);
             }
-            let state = status(&event, BlockStage::None, false);
-            self.resends.insert(event.key(), Resend { state: state.clone(), due_ms: now_ms + RESEND_MS });
-            return Ok(vec![Step::Report(state)]);
+            // Still flushing: nothing was written yet.
+            flushing @ Some(_) => {
+                self.local = flushing;
+                return Err(Misuse::Unexpected("done"));
+            }
+            None => {}
         }
         match self.pending.take() {
             Some((event, Stage::Writing)) => Ok(vec![Step::Report(done(event.key()))]),
@@ -274,7 +298,7 @@ impl DispatcherBarrier {
     /// acknowledged it (B10).
     pub fn checkpoint(&self, checkpoint: Ts) -> Ts {
         let mut cap = checkpoint;
-        if let Some((event, _)) = &self.pending {
+        for event in self.pending.as_ref().map(|(e, _)| e).into_iter().chain(self.held.as_ref()) {
             cap = cap.min(event.commit_ts.saturating_sub(1));
         }
         if let Some((ts, _)) = self.adding.keys().next() {
@@ -293,11 +317,18 @@ impl DispatcherBarrier {
         }
     }
 
-    /// The dispatcher is being removed: nothing is resent any more, nothing held.
+    /// The dispatcher is being removed: nothing is resent any more, nothing held. A trigger's
+    /// add-table cap stays until its ACK arrives (see [`DispatcherBarrier::may_close`]).
     pub fn removed(&mut self) {
         self.resends.clear();
-        self.adding.clear();
         self.held = None;
+    }
+
+    /// Whether the dispatcher may close with a final checkpoint: not while the trigger's report
+    /// of a table it adds awaits its ACK (its checkpoint must stay below that table's start
+    /// until the maintainer holds the changefeed's; barrier.md §4.3), unless its sink failed.
+    pub fn may_close(&self) -> bool {
+        self.adding.is_empty()
     }
 }
 

@@ -495,6 +495,11 @@ impl DispatcherManager {
             Ok(_) => {}
             Err(_) => {
                 admitted.hold().finish();
+                // It closed (or was taken back) since the lookup: as for an unknown id, a merge
+                // request still in flight for it must not start it later (I2).
+                if !self.has_mutation(Mutation::ForgetRemovedMergeIds) {
+                    self.merges.refuse_later(mode, id);
+                }
                 effects.push(self.report_synthetic(stopped(id, mode, record.checkpoint_ts())));
             }
         }

@@ -103,7 +103,9 @@ pub fn run(scenario: &Scenario, file: &str, opts: SimOptions, trace: Option<&mut
             let in_flight = world.in_flight();
             world.coverage.struck(fault, &in_flight);
         }
-        if let Err(f) = run_step(&mut world, &step.verb) {
+        let stepped = run_step(&mut world, &step.verb);
+        world.observe_trace();
+        if let Err(f) = stepped {
             // A failed step (a settle that never converged, an `expect` that did not hold) is
             // the run's first violation too: marked like one.
             world.mark("violation", &f.to_string());

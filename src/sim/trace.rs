@@ -31,6 +31,8 @@ use crate::span::TableSpan;
 pub struct DispatcherView {
     /// Its node.
     pub node: NodeId,
+    /// The node's incarnation (bumped by a crash: a restarted node's records are new ones).
+    pub node_incarnation: u64,
     /// Its mode.
     pub mode: Mode,
     /// Its id.
@@ -71,7 +73,7 @@ pub struct Frame {
     pub counters: Vec<(String, i64)>,
 }
 
-type DispatcherKey = (NodeId, Mode, DispatcherId, u64);
+type DispatcherKey = (NodeId, u64, Mode, DispatcherId, u64);
 type OperatorKey = (NodeId, u64, Mode, DispatcherId, OperatorKind);
 
 /// A mode's name in the trace.
@@ -256,7 +258,7 @@ impl Trace {
     fn observe_dispatchers(&mut self, ts: u64, now: Vec<DispatcherView>) {
         let mut seen: BTreeMap<DispatcherKey, DispatcherView> = BTreeMap::new();
         for d in now {
-            seen.insert((d.node.clone(), d.mode, d.id, d.incarnation), d);
+            seen.insert((d.node.clone(), d.node_incarnation, d.mode, d.id, d.incarnation), d);
         }
         let gone: Vec<DispatcherKey> =
             self.dispatchers.keys().filter(|k| !seen.contains_key(*k)).cloned().collect();

@@ -275,6 +275,11 @@ fn refused_merge_remove(m: Mutations) -> Option<String> {
             key.span
         ));
     }
+    // The owner removed the merged id: a late copy of the request must not start it (I2).
+    let late = dm.handle_merge(&maintainer(2), merge_request());
+    if late.effects.iter().any(|e| matches!(e, Effect::PrepareMerged { .. })) {
+        return Some("a late copy of the merge request was taken up after its merged id was removed".into());
+    }
     None
 }
 

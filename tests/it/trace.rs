@@ -209,3 +209,21 @@ do = "settle"
         .iter()
         .any(|e| e["ph"] == "X" && e["name"] == "MaintainerBootstrapResponse" && e["args"]["epoch"] == 1));
 }
+
+/// Text from outside (a scenario's name and file, labels in the data) cannot break out of the
+/// page: it is escaped once, and never searched again for the template's placeholders.
+#[test]
+fn report_escapes_what_it_is_given() {
+    use dispatcher_core::sim::report::html;
+    let mut trace = Trace::new();
+    trace.marker(5, "violation", "I2 </script><!--<script> broke");
+    let page = html(&trace, "<b>{{data}}</b>", "x </script><!--<script> {{title}}", "fail <i>");
+    assert!(page.contains("&lt;b&gt;{{data}}&lt;/b&gt;"), "a placeholder in the title stays text");
+    assert!(page.contains("x &lt;/script&gt;&lt;!--&lt;script&gt; {{title}}"));
+    assert_eq!(page.matches("<script").count(), 2, "only the page's own two script elements");
+    assert_eq!(page.matches("</script>").count(), 2);
+    assert!(
+        page.contains("I2 \\u003c/script>\\u003c!--\\u003cscript> broke"),
+        "the label is in the data, escaped"
+    );
+}

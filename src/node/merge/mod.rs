@@ -226,15 +226,25 @@ impl DispatcherManager {
     /// closing. A Remove whose `request_removal` comes after this close fails it and finishes
     /// its own entry; one that came before is finished here (its entry was in place before its
     /// `request_removal`).
-    fn take_back_merged(&self, merged: &Arc<DispatcherRecord>, key: &OpKey, hold: &Hold) {
-        if merged.transition(transition::close).is_ok() {
+    ///
+    /// If such a Remove was applied (the record was being removed when it closed here), the owner
+    /// has withdrawn the merge: a later copy of the request must not start it (I2), and the
+    /// Remove is answered Stopped, since no dispatcher will ever report it.
+    fn take_back_merged(&self, merged: &Arc<DispatcherRecord>, key: &OpKey, hold: &Hold) -> Vec<Effect> {
+        let mut effects = Vec::new();
+        if let Ok(before) = merged.transition(transition::close) {
             self.registry.release(merged);
+            if before.removing {
+                self.merges.refuse_later(merged.mode, merged.id);
+                effects.push(self.report_synthetic(super::manager::stopped(merged.id, merged.mode, 0)));
+            }
         }
         if self.has_mutation(Mutation::UndoFinishesOwnEntryOnly) {
             hold.finish();
         } else {
             self.operators.finish_if(key, |e| e.target == merged.incarnation);
         }
+        effects
     }
 }
 
@@ -362,8 +372,8 @@ impl DispatcherManager {
             // The reservation claims the id before it checks the span, so for a moment the
             // merged record was in the registry, Live: a Remove of the merged id may have found
             // it and replaced our entry (stress seed 105).
-            self.take_back_merged(&merged, &key, admitted.hold());
-            return Reaction::dropped(conflict.into());
+            let effects = self.take_back_merged(&merged, &key, admitted.hold());
+            return Reaction::dropped_with(conflict.into(), effects);
         }
         let entry = Arc::new(MergeEntry {
             request,
@@ -400,12 +410,9 @@ impl DispatcherManager {
                 });
             }
             self.merges.drop_entry(&entry);
-            self.take_back_merged(&merged, &key, admitted.hold());
-            return Reaction::dropped(if journaled {
-                DropReason::Fenced
-            } else {
-                DropReason::MergeRefused("source changed")
-            });
+            let effects = self.take_back_merged(&merged, &key, admitted.hold());
+            let why = if journaled { DropReason::Fenced } else { DropReason::MergeRefused("source changed") };
+            return Reaction::dropped_with(why, effects);
         }
         for source in &entry.sources {
             self.note_state(source, ComponentState::WaitingMerge);

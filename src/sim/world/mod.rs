@@ -590,8 +590,12 @@ fn state_name(state: ComponentState) -> &'static str {
 }
 
 impl World {
-    /// Shows the trace what the world looks like after an event.
-    fn observe_trace(&mut self) {
+    /// Shows the trace what the world looks like now: after every event, and after every
+    /// scenario step (a crash or a restart changes the world outside any event).
+    pub fn observe_trace(&mut self) {
+        if self.trace.is_none() {
+            return;
+        }
         use super::trace::{DispatcherView, Frame, OperatorView};
         use crate::node::RecordPhase;
         let mut frame = Frame::default();
@@ -607,6 +611,7 @@ impl World {
                     };
                     frame.dispatchers.push(DispatcherView {
                         node: node.id.clone(),
+                        node_incarnation: node.incarnation,
                         mode: r.mode,
                         id: r.id,
                         incarnation: r.incarnation,

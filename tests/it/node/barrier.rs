@@ -9,17 +9,38 @@ use dispatcher_core::node::barrier::{BlockEvent, DispatcherBarrier, Misuse, Step
 use proptest::prelude::*;
 
 fn ddl(ts: u64) -> BlockEvent {
-    BlockEvent { commit_ts: ts, is_sync_point: false, blocking: true, wide: false, detail: Arc::default() }
+    BlockEvent {
+        commit_ts: ts,
+        is_sync_point: false,
+        blocking: true,
+        wide: false,
+        not_sync: false,
+        detail: Arc::default(),
+    }
 }
 
 fn syncpoint(ts: u64) -> BlockEvent {
-    BlockEvent { commit_ts: ts, is_sync_point: true, blocking: true, wide: true, detail: Arc::default() }
+    BlockEvent {
+        commit_ts: ts,
+        is_sync_point: true,
+        blocking: true,
+        wide: true,
+        not_sync: false,
+        detail: Arc::default(),
+    }
 }
 
 fn create_table(ts: u64) -> BlockEvent {
     let added = AddedTable { table_id: 9, schema_id: 1, splitable: true };
     let detail = BlockDetail { need_added_tables: vec![added], ..BlockDetail::default() };
-    BlockEvent { commit_ts: ts, is_sync_point: false, blocking: false, wide: false, detail: Arc::new(detail) }
+    BlockEvent {
+        commit_ts: ts,
+        is_sync_point: false,
+        blocking: false,
+        wide: false,
+        not_sync: false,
+        detail: Arc::new(detail),
+    }
 }
 
 fn event(ts: u64, sp: bool) -> BarrierEvent {
@@ -201,8 +222,9 @@ fn b19_a_duplicate_ack_never_drives_the_count_below_zero() {
 #[test]
 fn b10_a_trigger_adding_a_table_stays_below_it_until_acknowledged_and_reports_none() {
     let mut t = DispatcherBarrier::new(true);
-    assert_eq!(t.meet(create_table(100), 0).unwrap(), vec![Step::Write], "written locally");
-    assert_eq!(t.checkpoint(150), 99, "capped before the write");
+    assert_eq!(t.meet(create_table(100), 0).unwrap(), vec![Step::Flush], "flushed first");
+    assert_eq!(t.checkpoint(150), 99, "capped before any of it");
+    assert_eq!(t.flushed(0).unwrap(), vec![Step::Write], "then written locally");
     let steps = t.done(1).unwrap();
     assert_eq!(reported(&steps), vec![(100, false, BlockStage::None)]);
     assert!(matches!(&steps[0], Step::Report(s) if !s.is_blocked && !s.detail.need_added_tables.is_empty()));
@@ -217,9 +239,44 @@ fn b10_a_trigger_adding_a_table_stays_below_it_until_acknowledged_and_reports_no
 fn a_non_blocking_ddl_of_a_table_dispatcher_is_written_locally_and_reported_nowhere() {
     let mut b = DispatcherBarrier::new(false);
     let alter = BlockEvent { blocking: false, ..ddl(100) };
-    assert_eq!(b.meet(alter, 0).unwrap(), vec![Step::Write]);
+    assert_eq!(b.meet(alter, 0).unwrap(), vec![Step::Flush]);
+    assert_eq!(b.done(0), Err(Misuse::Unexpected("done")), "not before the flush");
+    assert_eq!(b.flushed(0).unwrap(), vec![Step::Write]);
     assert_eq!(b.done(1).unwrap(), Vec::<Step>::new());
     assert_eq!(b.unacknowledged(), 0);
+    // A DDL the downstream need not execute is passed instead.
+    let not_sync = BlockEvent { blocking: false, not_sync: true, ..ddl(200) };
+    assert_eq!(b.meet(not_sync, 2).unwrap(), vec![Step::Flush]);
+    assert_eq!(b.flushed(2).unwrap(), vec![Step::Pass]);
+    assert_eq!(b.done(3).unwrap(), Vec::<Step>::new());
+}
+
+#[test]
+fn a_removed_trigger_keeps_its_add_table_cap_until_the_ack_and_may_not_close_before() {
+    let mut t = DispatcherBarrier::new(true);
+    let _ = t.meet(create_table(100), 0).unwrap();
+    let _ = t.flushed(0).unwrap();
+    let _ = t.done(1).unwrap();
+    t.removed();
+    assert!(t.tick(10 * RESEND_MS).is_empty(), "no more resends");
+    assert_eq!((t.checkpoint(150), t.may_close()), (99, false), "the cap stays");
+    let _ = t.answer(&ack(event(100, false)), 150, 2);
+    assert_eq!((t.checkpoint(150), t.may_close()), (150, true));
+}
+
+#[test]
+fn a_held_event_caps_the_checkpoint_and_its_stray_action_is_ignored() {
+    let mut t = DispatcherBarrier::new(true);
+    waiting(&mut t, ddl(100));
+    let _ = t.answer(&pass(event(100, false)), 100, 0);
+    let _ = t.done(1).unwrap();
+    assert!(t.meet(syncpoint(200), 2).unwrap().is_empty() && t.holding());
+    assert_eq!(t.checkpoint(300), 199, "held at 200: stays below it");
+    assert_eq!(
+        t.answer(&write(event(200, true)), 200, 3),
+        Vec::<Step>::new(),
+        "no DONE for what was not written"
+    );
 }
 
 #[test]
@@ -285,7 +342,7 @@ proptest! {
             let steps = match i {
                 Input::Meet(t, s) => {
                     let ts = 100 * (u64::from(t) + 1) + met.map_or(0, |m| m.0);
-                    match b.meet(BlockEvent { commit_ts: ts, is_sync_point: s, blocking: true, wide: s, detail: Arc::default() }, now) {
+                    match b.meet(BlockEvent { commit_ts: ts, is_sync_point: s, blocking: true, wide: s, not_sync: false, detail: Arc::default() }, now) {
                         Ok(steps) => { met = Some((ts, s)); reported_waiting = false; steps }
                         Err(_) => Vec::new(),
                     }
