@@ -115,6 +115,16 @@ pub struct Trace {
     next_id: u64,
 }
 
+/// What is there now, by key, and the keys of `open` slices that are gone.
+fn changes<K: Ord + Clone, V, O>(
+    open: &BTreeMap<K, O>,
+    now: impl IntoIterator<Item = (K, V)>,
+) -> (BTreeMap<K, V>, Vec<K>) {
+    let seen: BTreeMap<K, V> = now.into_iter().collect();
+    let gone = open.keys().filter(|k| !seen.contains_key(*k)).cloned().collect();
+    (seen, gone)
+}
+
 /// Simulated milliseconds to trace microseconds.
 fn us(at_ms: u64) -> u64 {
     at_ms * 1_000
@@ -256,14 +266,11 @@ impl Trace {
     }
 
     fn observe_dispatchers(&mut self, ts: u64, now: Vec<DispatcherView>) {
-        let mut seen: BTreeMap<DispatcherKey, DispatcherView> = BTreeMap::new();
-        for d in now {
-            seen.insert((d.node.clone(), d.node_incarnation, d.mode, d.id, d.incarnation), d);
-        }
-        let gone: Vec<DispatcherKey> =
-            self.dispatchers.keys().filter(|k| !seen.contains_key(*k)).cloned().collect();
+        let keyed =
+            now.into_iter().map(|d| ((d.node.clone(), d.node_incarnation, d.mode, d.id, d.incarnation), d));
+        let (seen, gone) = changes(&self.dispatchers, keyed);
         for key in gone {
-            let open = self.dispatchers.remove(&key).unwrap_or_else(|| unreachable!());
+            let Some(open) = self.dispatchers.remove(&key) else { continue };
             self.end(ts, open.pid, open.tid);
             self.end(ts, open.pid, open.tid);
         }
@@ -289,14 +296,10 @@ impl Trace {
     }
 
     fn observe_operators(&mut self, ts: u64, now: Vec<OperatorView>) {
-        let mut seen: BTreeMap<OperatorKey, OperatorView> = BTreeMap::new();
-        for o in now {
-            seen.insert((o.node.clone(), o.epoch, o.mode, o.id, o.kind), o);
-        }
-        let gone: Vec<OperatorKey> =
-            self.operators.keys().filter(|k| !seen.contains_key(*k)).cloned().collect();
+        let keyed = now.into_iter().map(|o| ((o.node.clone(), o.epoch, o.mode, o.id, o.kind), o));
+        let (seen, gone) = changes(&self.operators, keyed);
         for key in gone {
-            let open = self.operators.remove(&key).unwrap_or_else(|| unreachable!());
+            let Some(open) = self.operators.remove(&key) else { continue };
             let outcome = self
                 .outcomes
                 .get(&key)
