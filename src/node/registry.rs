@@ -569,6 +569,17 @@ impl Registry {
         }
     }
 
+    /// Visits the records of each table's span set, tables in (mode, keyspace, table) order,
+    /// each set as it is at its own load (weak snapshot: a record reserved and not released for
+    /// the whole visit is in it; dead records not yet filtered out may be too).
+    pub fn for_each_table_in_order(&self, mut f: impl FnMut(&[Arc<DispatcherRecord>])) {
+        let mut tables: Vec<(TableKey, Arc<Swap<SpanSet>>)> = self.tables.entries();
+        tables.sort_unstable_by_key(|(key, _)| *key);
+        for (_, cell) in tables {
+            f(&cell.load());
+        }
+    }
+
     /// Alive records of one table and mode whose spans overlap `span` (for tests and checks).
     pub fn overlapping(&self, mode: Mode, span: &TableSpan) -> Vec<Arc<DispatcherRecord>> {
         self.tables
