@@ -5,6 +5,7 @@
 //! one [`Event`] and returns the [`Output`]s (messages to nodes, notices for the embedder). It
 //! never reads a clock, sleeps or does I/O, so the simulator and the tests step it exactly.
 
+pub mod barrier;
 mod bootstrap;
 mod checkpoint;
 pub(crate) mod controller;

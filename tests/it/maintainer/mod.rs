@@ -1,6 +1,7 @@
 //! The maintainer: operator tables, the running maintainer driven by scripted nodes, and
 //! bootstrap recovery.
 
+mod barrier;
 mod harness;
 mod operators;
 mod recovery;
