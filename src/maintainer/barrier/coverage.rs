@@ -10,12 +10,15 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use crate::span::{Key, TableSpan};
 
+/// The key ranges (start, end) reported for one table, ordered by start.
+type Ranges = BTreeSet<(Key, Key)>;
+
 /// The coverage of one barrier event's tables by the spans that reported.
 #[derive(Clone, Debug, Default)]
 pub struct Coverage {
     /// Per required table (keyspace, table id): the key ranges reported so far, by start key, or
     /// `None` once the table is done.
-    tables: BTreeMap<(u32, i64), Option<BTreeSet<(Key, Key)>>>,
+    tables: BTreeMap<(u32, i64), Option<Ranges>>,
 }
 
 impl Coverage {
@@ -63,7 +66,7 @@ impl Coverage {
 }
 
 /// Whether `ranges` (start, end; an empty end is unbounded), sorted by start, cover `whole`.
-fn covers(whole: &TableSpan, ranges: &BTreeSet<(Key, Key)>) -> bool {
+fn covers(whole: &TableSpan, ranges: &Ranges) -> bool {
     // How far the union reaches from the table's start, walking ranges in start order.
     let mut reached: &[u8] = &whole.start_key;
     for (start, end) in ranges {
