@@ -137,8 +137,12 @@ pub fn model(trace: &Trace) -> Model {
     m
 }
 
+/// At most this many operator rows per maintainer node: beyond it (a bootstrap that starts an
+/// operator for every span at once), operators share the row that frees up first.
+const OPERATOR_ROWS: usize = 8;
+
 /// Operator bars share a track; overlapping ones move to rows of their own (`operators 2`, ...),
-/// the first row that is free when each starts.
+/// the first row that is free when each starts, up to [`OPERATOR_ROWS`].
 fn spread_operator_rows(m: &mut Model) {
     let processes: Vec<String> = m.lanes.iter().filter(|l| l.1 == "operators").map(|l| l.0.clone()).collect();
     for process in processes {
@@ -151,8 +155,10 @@ fn spread_operator_rows(m: &mut Model) {
         let mut moves = Vec::new();
         for i in outer {
             let (_, start, end, _, _) = m.bars[i];
+            let earliest = || (0..rows.len()).min_by_key(|&r| rows[r].1).unwrap_or(0);
             let row = match rows.iter().position(|r| r.1 <= start) {
                 Some(r) => r,
+                None if rows.len() >= OPERATOR_ROWS => earliest(),
                 None => {
                     let process = m.lanes[lane].0.clone();
                     let name = format!("operators {}", rows.len() + 1);
@@ -172,7 +178,7 @@ fn spread_operator_rows(m: &mut Model) {
                     rows.len() - 1
                 }
             };
-            rows[row].1 = end.max(start + 1);
+            rows[row].1 = rows[row].1.max(end.max(start + 1));
             moves.push((i, rows[row].0));
         }
         // Phases follow their operator (its `phases` are the bars paired inside it, see `model`).
@@ -281,7 +287,7 @@ function el(name, attrs, text) {
 function draw() {
   const width = Math.max(view.clientWidth - 4, 400), plot = width - LEFT - 10;
   const x = t => LEFT + (t - t0) / (t1 - t0) * plot;
-  const height = TOP + M.lanes.length * LANE + 10;
+  const height = TOP + M.lanes.length * LANE + 24;
   svg.setAttribute("width", width); svg.setAttribute("height", height);
   svg.textContent = "";
   const lanes = el("g", {id: "lanes"}), bars = el("g", {id: "bars"}), arrows = el("g", {id: "arrow-layer"});
@@ -320,6 +326,13 @@ function draw() {
     bars.appendChild(c);
   }
   svg.append(lanes, bars, arrows);
+  // A time axis: about eight ticks, at 1, 2 or 5 times a power of ten milliseconds.
+  const span = (t1 - t0) / 1000, raw = span / 8, p = Math.pow(10, Math.floor(Math.log10(Math.max(raw, 1e-3))));
+  const step = [1, 2, 5, 10].map(k => k * p).find(s => s >= raw) * 1000;
+  for (let t = Math.ceil(t0 / step) * step; t <= t1; t += step) {
+    svg.appendChild(el("line", {x1: x(t), y1: height - 14, x2: x(t), y2: height - 8, stroke: "#888"}));
+    svg.appendChild(el("text", {x: x(t) + 2, y: height - 1}, (t / 1000) + " ms"));
+  }
   M.markers.forEach(([t, category, label], i) => {
     if (t < t0 || t > t1) return;
     const g = el("g", {class: "marker-group"});

@@ -227,3 +227,24 @@ fn report_escapes_what_it_is_given() {
         "the label is in the data, escaped"
     );
 }
+
+/// A bootstrap that starts an operator for every span at once would need a row per operator:
+/// the report keeps at most eight operator rows per maintainer node, shared beyond that.
+#[test]
+fn report_caps_operator_rows_per_node() {
+    use dispatcher_core::sim::explorer::Explorer;
+    use dispatcher_core::sim::random::Shape;
+    use dispatcher_core::sim::report::model;
+    let scenario = Explorer::Swarm.generate(3, Shape { nodes: 3, tables: 30, operations: 0 });
+    let mut trace = Trace::new();
+    let _ = run(&scenario, "", SimOptions::default(), Some(&mut trace));
+    let m = model(&trace);
+    let mut rows: BTreeMap<&str, usize> = BTreeMap::new();
+    for (process, track) in &m.lanes {
+        if track.starts_with("operators") {
+            *rows.entry(process.as_str()).or_default() += 1;
+        }
+    }
+    assert!(rows.values().all(|n| *n <= 8), "{rows:?}");
+    assert!(rows.values().any(|n| *n == 8), "the case needs the cap: {rows:?}");
+}
