@@ -142,7 +142,7 @@ impl DispatcherBarrier {
     }
 
     /// The dispatcher met `event` in its stream (which pauses until the event is done).
-    pub fn meet(&mut self, event: BlockEvent, now_ms: u64) -> Result<Vec<Step>, Misuse> {
+    pub fn meet(&mut self, event: BlockEvent) -> Result<Vec<Step>, Misuse> {
         // The stream pauses at a block event until it is done (or, held, released and done).
         let in_flight = self
             .pending
@@ -153,7 +153,6 @@ impl DispatcherBarrier {
         if let Some(other) = in_flight {
             return Err(Misuse::Overlap(event.key(), other.key()));
         }
-        let _ = now_ms;
         if !event.blocking {
             // Flushed, then written locally. The trigger caps its checkpoint before any of it
             // when the event adds tables (B10), until the maintainer acknowledges the report
@@ -194,7 +193,7 @@ impl DispatcherBarrier {
     pub fn answer(&mut self, answer: &BarrierAnswer, resolved_ts: Ts, now_ms: u64) -> Vec<Step> {
         let mut steps = Vec::new();
         if let Some(ack) = answer.ack {
-            steps.extend(self.acknowledged(key_of(ack), now_ms));
+            steps.extend(self.acknowledged(key_of(ack)));
         }
         if let Some(ignored) = answer.ignored {
             if let (Some((event, Stage::Waiting)), Some(resend)) =
@@ -213,7 +212,7 @@ impl DispatcherBarrier {
         steps
     }
 
-    fn acknowledged(&mut self, key: Key, now_ms: u64) -> Vec<Step> {
+    fn acknowledged(&mut self, key: Key) -> Vec<Step> {
         // The add-table cap lifts with its ACK, even after removal stopped the resends.
         self.adding.remove(&key);
         // One count per key: a duplicate ACK finds nothing to cancel (B19).
@@ -223,7 +222,6 @@ impl DispatcherBarrier {
         if self.resends.is_empty() {
             if let Some(held) = self.held.take() {
                 // Released: flush, then report (barrier.md §4.3).
-                let _ = now_ms;
                 self.pending = Some((held, Stage::Flushing));
                 return vec![Step::Flush];
             }

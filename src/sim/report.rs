@@ -40,20 +40,9 @@ type OpenAsync = (usize, Vec<(u64, String)>, Vec<usize>);
 
 /// Pairs the trace's slices into the report's model.
 pub fn model(trace: &Trace) -> Model {
-    let events = trace.to_json();
-    let events = events["traceEvents"].as_array().cloned().unwrap_or_default();
     let num = |e: &Value, k: &str| e[k].as_u64().unwrap_or(0);
     let text = |e: &Value, k: &str| e[k].as_str().unwrap_or("").to_string();
-    let mut processes = BTreeMap::new();
-    let mut tracks = BTreeMap::new();
-    for e in events.iter().filter(|e| e["ph"] == "M") {
-        let name = e["args"]["name"].as_str().unwrap_or("").to_string();
-        if e["name"] == "process_name" {
-            processes.insert(num(e, "pid"), name);
-        } else {
-            tracks.insert((num(e, "pid"), num(e, "tid")), name);
-        }
-    }
+    let (processes, tracks) = trace.names();
     // Lanes: per process, dispatcher tracks first (by name), then operator rows, then network.
     let mut order: Vec<((u64, u64), (String, String))> = tracks
         .iter()
@@ -77,7 +66,7 @@ pub fn model(trace: &Trace) -> Model {
     let mut asyncs: BTreeMap<u64, OpenAsync> = BTreeMap::new();
     let mut sends: BTreeMap<u64, (usize, u64, String)> = BTreeMap::new();
     let mut last_x: BTreeMap<usize, (u64, String)> = BTreeMap::new();
-    for e in events.iter().filter(|e| e["ph"] != "M") {
+    for e in trace.events() {
         let ts = num(e, "ts");
         m.end = m.end.max(ts);
         let lane = lane_of.get(&(num(e, "pid"), num(e, "tid"))).copied();

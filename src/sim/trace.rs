@@ -370,6 +370,14 @@ impl Trace {
         json!({ "traceEvents": events, "displayTimeUnit": "ms" })
     }
 
+    /// Process names by pid, and track names by (pid, tid).
+    pub fn names(&self) -> (BTreeMap<u64, String>, BTreeMap<(u64, u64), String>) {
+        let processes = self.pids.iter().map(|(name, pid)| (*pid as u64, name.clone())).collect();
+        let tracks =
+            self.tids.iter().map(|((pid, name), tid)| ((*pid as u64, *tid as u64), name.clone())).collect();
+        (processes, tracks)
+    }
+
     /// The recorded events (without the naming metadata), in order.
     pub fn events(&self) -> &[Value] {
         &self.events

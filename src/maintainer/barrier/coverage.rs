@@ -47,10 +47,7 @@ impl Coverage {
 
     /// Whether every required table is covered end to end (or done).
     pub fn covered(&self) -> bool {
-        self.tables.iter().all(|(&(keyspace, table), ranges)| match ranges {
-            None => true,
-            Some(ranges) => covers(&TableSpan::whole_table(keyspace, table), ranges),
-        })
+        self.missing().is_empty()
     }
 
     /// The required tables not covered yet.

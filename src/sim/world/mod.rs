@@ -426,9 +426,7 @@ impl World {
             self.now = at;
             self.events += 1;
             self.handle(ev);
-            if self.trace.is_some() {
-                self.observe_trace();
-            }
+            self.observe_trace();
             if self.writers_dirty {
                 self.writers_dirty = false;
                 self.watch(|m, w| m.writers_changed(w));

@@ -84,7 +84,7 @@ fn reported(steps: &[Step]) -> Vec<(u64, bool, BlockStage)> {
 
 /// Reaches WAITING on `e`.
 fn waiting(b: &mut DispatcherBarrier, e: BlockEvent) {
-    assert_eq!(b.meet(e, 0).unwrap(), vec![Step::Flush]);
+    assert_eq!(b.meet(e).unwrap(), vec![Step::Flush]);
     let steps = b.flushed(0).unwrap();
     assert_eq!(reported(&steps).len(), 1);
 }
@@ -92,7 +92,7 @@ fn waiting(b: &mut DispatcherBarrier, e: BlockEvent) {
 #[test]
 fn b4_a_blocking_event_is_flushed_before_waiting_is_reported() {
     let mut b = DispatcherBarrier::new(false);
-    assert_eq!(b.meet(ddl(100), 0).unwrap(), vec![Step::Flush], "nothing is reported before the flush");
+    assert_eq!(b.meet(ddl(100)).unwrap(), vec![Step::Flush], "nothing is reported before the flush");
     assert_eq!(b.block_state(), None, "not WAITING yet");
     let steps = b.flushed(10).unwrap();
     assert_eq!(reported(&steps), vec![(100, false, BlockStage::Waiting)]);
@@ -108,7 +108,7 @@ fn write_action_writes_then_done_is_reported_and_the_stream_resumes() {
     assert_eq!(b.block_state().map(|s| s.stage), Some(BlockStage::Writing), "a snapshot says WRITING");
     assert_eq!(reported(&b.done(5).unwrap()), vec![(100, false, BlockStage::Done)]);
     assert_eq!(b.block_state(), None);
-    assert!(b.meet(ddl(200), 6).is_ok(), "the next event is met");
+    assert!(b.meet(ddl(200)).is_ok(), "the next event is met");
 }
 
 #[test]
@@ -196,9 +196,9 @@ fn trigger_holds_a_db_or_all_event_while_reports_await_an_ack_and_releases_it_at
     let _ = t.answer(&write(event(100, false)), 100, 0);
     let _ = t.done(1).unwrap();
     assert_eq!(t.unacknowledged(), 1, "its WAITING is not acknowledged yet");
-    assert_eq!(t.meet(syncpoint(200), 2).unwrap(), Vec::<Step>::new(), "held");
+    assert_eq!(t.meet(syncpoint(200)).unwrap(), Vec::<Step>::new(), "held");
     assert!(t.holding());
-    assert!(matches!(t.meet(ddl(300), 3), Err(Misuse::Overlap(..))), "one slot (B19)");
+    assert!(matches!(t.meet(ddl(300)), Err(Misuse::Overlap(..))), "one slot (B19)");
     assert_eq!(t.answer(&ack(event(100, false)), 200, 4), vec![Step::Flush], "released at zero: flush first");
     assert!(!t.holding());
     assert_eq!(reported(&t.flushed(5).unwrap()), vec![(200, true, BlockStage::Waiting)]);
@@ -222,7 +222,7 @@ fn b19_a_duplicate_ack_never_drives_the_count_below_zero() {
 #[test]
 fn b10_a_trigger_adding_a_table_stays_below_it_until_acknowledged_and_reports_none() {
     let mut t = DispatcherBarrier::new(true);
-    assert_eq!(t.meet(create_table(100), 0).unwrap(), vec![Step::Flush], "flushed first");
+    assert_eq!(t.meet(create_table(100)).unwrap(), vec![Step::Flush], "flushed first");
     assert_eq!(t.checkpoint(150), 99, "capped before any of it");
     assert_eq!(t.flushed(0).unwrap(), vec![Step::Write], "then written locally");
     let steps = t.done(1).unwrap();
@@ -239,14 +239,14 @@ fn b10_a_trigger_adding_a_table_stays_below_it_until_acknowledged_and_reports_no
 fn a_non_blocking_ddl_of_a_table_dispatcher_is_written_locally_and_reported_nowhere() {
     let mut b = DispatcherBarrier::new(false);
     let alter = BlockEvent { blocking: false, ..ddl(100) };
-    assert_eq!(b.meet(alter, 0).unwrap(), vec![Step::Flush]);
+    assert_eq!(b.meet(alter).unwrap(), vec![Step::Flush]);
     assert_eq!(b.done(0), Err(Misuse::Unexpected("done")), "not before the flush");
     assert_eq!(b.flushed(0).unwrap(), vec![Step::Write]);
     assert_eq!(b.done(1).unwrap(), Vec::<Step>::new());
     assert_eq!(b.unacknowledged(), 0);
     // A DDL the downstream need not execute is passed instead.
     let not_sync = BlockEvent { blocking: false, not_sync: true, ..ddl(200) };
-    assert_eq!(b.meet(not_sync, 2).unwrap(), vec![Step::Flush]);
+    assert_eq!(b.meet(not_sync).unwrap(), vec![Step::Flush]);
     assert_eq!(b.flushed(2).unwrap(), vec![Step::Pass]);
     assert_eq!(b.done(3).unwrap(), Vec::<Step>::new());
 }
@@ -254,7 +254,7 @@ fn a_non_blocking_ddl_of_a_table_dispatcher_is_written_locally_and_reported_nowh
 #[test]
 fn a_removed_trigger_keeps_its_add_table_cap_until_the_ack_and_may_not_close_before() {
     let mut t = DispatcherBarrier::new(true);
-    let _ = t.meet(create_table(100), 0).unwrap();
+    let _ = t.meet(create_table(100)).unwrap();
     let _ = t.flushed(0).unwrap();
     let _ = t.done(1).unwrap();
     t.removed();
@@ -270,7 +270,7 @@ fn a_held_event_caps_the_checkpoint_and_its_stray_action_is_ignored() {
     waiting(&mut t, ddl(100));
     let _ = t.answer(&pass(event(100, false)), 100, 0);
     let _ = t.done(1).unwrap();
-    assert!(t.meet(syncpoint(200), 2).unwrap().is_empty() && t.holding());
+    assert!(t.meet(syncpoint(200)).unwrap().is_empty() && t.holding());
     assert_eq!(t.checkpoint(300), 199, "held at 200: stays below it");
     assert_eq!(
         t.answer(&write(event(200, true)), 200, 3),
@@ -285,7 +285,7 @@ fn removal_cancels_every_resend_and_the_hold() {
     waiting(&mut t, ddl(100));
     let _ = t.answer(&pass(event(100, false)), 100, 0);
     let _ = t.done(0).unwrap();
-    let _ = t.meet(syncpoint(200), 0).unwrap();
+    let _ = t.meet(syncpoint(200)).unwrap();
     t.removed();
     assert_eq!((t.unacknowledged(), t.holding()), (0, false));
     assert!(t.tick(10 * RESEND_MS).is_empty());
@@ -297,7 +297,7 @@ fn misuse_is_an_error_not_a_panic() {
     assert_eq!(b.flushed(0), Err(Misuse::Unexpected("flushed")));
     assert_eq!(b.done(0), Err(Misuse::Unexpected("done")));
     waiting(&mut b, ddl(100));
-    assert!(matches!(b.meet(ddl(200), 0), Err(Misuse::Overlap((200, false), (100, false)))));
+    assert!(matches!(b.meet(ddl(200)), Err(Misuse::Overlap((200, false), (100, false)))));
     assert_eq!(b.done(0), Err(Misuse::Unexpected("done")), "not asked to write yet");
     assert_eq!(b.block_state().map(|s| s.stage), Some(BlockStage::Waiting), "unchanged");
 }
@@ -342,7 +342,7 @@ proptest! {
             let steps = match i {
                 Input::Meet(t, s) => {
                     let ts = 100 * (u64::from(t) + 1) + met.map_or(0, |m| m.0);
-                    match b.meet(BlockEvent { commit_ts: ts, is_sync_point: s, blocking: true, wide: s, not_sync: false, detail: Arc::default() }, now) {
+                    match b.meet(BlockEvent { commit_ts: ts, is_sync_point: s, blocking: true, wide: s, not_sync: false, detail: Arc::default() }) {
                         Ok(steps) => { met = Some((ts, s)); reported_waiting = false; steps }
                         Err(_) => Vec::new(),
                     }
