@@ -426,24 +426,11 @@ impl DispatcherManager {
             // A Remove of an unknown dispatcher: answer Stopped at once, journal nothing (with the
             // final checkpoint if it closed during this owner's term, so a lost Stopped costs
             // nothing).
-            // The id may be a merge the owner is withdrawing while its request is still in
-            // flight: that request must not start it later (I2).
-            if !self.has_mutation(Mutation::ForgetRemovedMergeIds) {
-                self.merges.refuse_later(mode, id);
-            }
-            return Reaction::applied(vec![self.report_synthetic(stopped(
-                id,
-                mode,
-                self.final_ts(mode, id),
-            ))]);
+            return Reaction::applied(vec![self.gone(mode, id, self.final_ts(mode, id))]);
         };
         match record.state().phase {
             RecordPhase::Closed | RecordPhase::Cancelled => {
-                return Reaction::applied(vec![self.report_synthetic(stopped(
-                    id,
-                    mode,
-                    self.final_ts(mode, id),
-                ))])
+                return Reaction::applied(vec![self.gone(mode, id, self.final_ts(mode, id))])
             }
             RecordPhase::Creating => {
                 // The create has not executed: cancelling it wins or loses against the commit CAS.
@@ -466,7 +453,7 @@ impl DispatcherManager {
             holder.target == record.incarnation || self.has_mutation(Mutation::RemoveReplacesAnyHolder)
         };
         let Ok(admitted) = self.operators.admit(&key, entry, ours) else {
-            return Reaction::applied(vec![self.report_synthetic(stopped(id, mode, record.checkpoint_ts()))]);
+            return Reaction::applied(vec![self.gone(mode, id, record.checkpoint_ts())]);
         };
         if !self.fence.still_current(owner) {
             // A fenced resend puts back the Remove it replaced: that one's dispatcher is closing
@@ -495,15 +482,21 @@ impl DispatcherManager {
             Ok(_) => {}
             Err(_) => {
                 admitted.hold().finish();
-                // It closed (or was taken back) since the lookup: as for an unknown id, a merge
-                // request still in flight for it must not start it later (I2).
-                if !self.has_mutation(Mutation::ForgetRemovedMergeIds) {
-                    self.merges.refuse_later(mode, id);
-                }
-                effects.push(self.report_synthetic(stopped(id, mode, record.checkpoint_ts())));
+                effects.push(self.gone(mode, id, record.checkpoint_ts()));
             }
         }
         Reaction::applied(effects)
+    }
+
+    /// The answer to a Remove of a dispatcher that is not (or no longer) here: Stopped at
+    /// `checkpoint_ts`. The id may be a merge the owner is withdrawing while its request is still
+    /// in flight, or one taken back while the Remove looked at it (a refused reservation): that
+    /// request must not start it later (I2), so the id is refused for the owner's term.
+    fn gone(&self, mode: Mode, id: DispatcherId, checkpoint_ts: Ts) -> Effect {
+        if !self.has_mutation(Mutation::ForgetRemovedMergeIds) {
+            self.merges.refuse_later(mode, id);
+        }
+        self.report_synthetic(stopped(id, mode, checkpoint_ts))
     }
 
     /// The embedder built the dispatcher of `ticket`. Returns its live sequence number, or refuses
