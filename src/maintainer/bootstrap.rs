@@ -41,7 +41,9 @@ use std::collections::hash_map::Entry;
 use std::collections::BTreeMap;
 
 use crate::ids::{DispatcherId, IdMap, IdSet, Mode, NodeId};
-use crate::messages::{BootstrapResponse, BootstrapSpan, ComponentState, OperatorType, ScheduleAction};
+use crate::messages::{
+    BlockStage, BlockState, BootstrapResponse, BootstrapSpan, ComponentState, OperatorType, ScheduleAction,
+};
 use crate::span::{Key, TableSpan};
 
 use super::core::Maintainer;
@@ -133,6 +135,19 @@ fn detached(c: &BootstrapSpan) -> SpanRecord {
     }
 }
 
+/// The spans of a snapshot blocked on an event, waiting for or carrying out its action (B17).
+fn blocked_spans<'a>(
+    responses: impl Iterator<Item = &'a BootstrapResponse>,
+) -> Vec<(Mode, DispatcherId, BlockState)> {
+    responses
+        .flat_map(|r| &r.spans)
+        .filter_map(|s| {
+            let b = s.block.as_ref()?;
+            matches!(b.stage, BlockStage::Waiting | BlockStage::Writing).then(|| (s.mode, s.id, b.clone()))
+        })
+        .collect()
+}
+
 impl Maintainer {
     pub(super) fn on_bootstrap_response(&mut self, now_ms: u64, from: NodeId, response: BootstrapResponse) {
         if !self.epoch_matches(response.epoch) {
@@ -159,7 +174,16 @@ impl Maintainer {
                 for state in &mut self.modes {
                     state.watermarks.remove(&from);
                 }
+                let blocked = blocked_spans(std::iter::once(&response));
                 self.adopt_late(&from, &response);
+                for mode in self.mode_list() {
+                    let states = blocked
+                        .iter()
+                        .filter(|(m, _, _)| *m == mode)
+                        .map(|(_, id, s)| (*id, s.clone()))
+                        .collect();
+                    self.rebuild_barrier(now_ms, mode, states);
+                }
             }
             Lifecycle::Removing => {}
         }
@@ -176,7 +200,13 @@ impl Maintainer {
             }
             info.ready = true;
         }
+        let blocked = blocked_spans(responses.values());
         self.recover(now_ms, responses);
+        for mode in self.mode_list() {
+            let states =
+                blocked.iter().filter(|(m, _, _)| *m == mode).map(|(_, id, s)| (*id, s.clone())).collect();
+            self.rebuild_barrier(now_ms, mode, states);
+        }
         self.lifecycle = Lifecycle::Running;
         self.effects.push(Output::Bootstrapped);
         self.send_post_bootstrap();

@@ -56,6 +56,10 @@ impl Maintainer {
         if let Some(ts) = state.oc.min_blocking_checkpoint(&state.sc) {
             candidate = candidate.min(ts);
         }
+        if let Some(ts) = state.barrier.checkpoint_cap() {
+            // B10: a DDL adding tables is in flight; they start at its ts.
+            candidate = candidate.min(ts);
+        }
         let mut required: BTreeSet<&NodeId> = state.sc.bound_nodes().collect();
         required.insert(&self.cfg.node);
         for node in required {

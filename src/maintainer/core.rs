@@ -11,6 +11,7 @@ use crate::messages::{
 };
 use crate::span::TableSpan;
 
+use super::barrier::Barrier;
 use super::controller::{OperatorController, Refusal};
 use super::event::{Event, Lifecycle, Output};
 use super::operator::{remove_request, AfterRemove, Change, MessageContext, Operator};
@@ -111,6 +112,7 @@ pub(super) struct ModeState {
     pub(super) committed: Ts,
     pub(super) watermarks: BTreeMap<NodeId, Watermark>,
     pub(super) trigger: DispatcherId,
+    pub(super) barrier: Barrier,
 }
 
 /// The scheduling state of each mode, indexed by the mode: default first, then redo when it is
@@ -144,6 +146,8 @@ pub struct ModeView<'a> {
     pub committed: Ts,
     /// The table trigger's id.
     pub trigger: DispatcherId,
+    /// The barrier: block events in flight.
+    pub barrier: &'a Barrier,
 }
 
 /// The coordinator of one changefeed. See the module documentation.
@@ -215,6 +219,7 @@ impl Maintainer {
                 committed: this.cfg.start_of(mode),
                 watermarks: BTreeMap::new(),
                 trigger,
+                barrier: Barrier::default(),
             });
         }
         this
@@ -242,6 +247,7 @@ impl Maintainer {
             operators: &s.oc,
             committed: s.committed,
             trigger: s.trigger,
+            barrier: &s.barrier,
         })
     }
 
@@ -271,6 +277,7 @@ impl Maintainer {
                 }
             }
             Event::Heartbeat { from, heartbeat } => self.on_heartbeat(now_ms, &from, heartbeat),
+            Event::BlockStatus { from, request } => self.on_block_statuses(now_ms, &from, request),
             Event::NodeJoined(node) => self.on_node_joined(now_ms, node),
             Event::NodeLeft(node) => self.on_node_left(now_ms, &node),
             Event::MoveSpan { mode, id, to } => self.request_move(now_ms, mode, id, to),
@@ -353,6 +360,7 @@ impl Maintainer {
         }
         for mode in self.mode_list() {
             self.send_due(now_ms, mode);
+            self.barrier_tick(now_ms, mode);
             self.advance_checkpoint(mode);
         }
         self.send_orphan_removes(now_ms);
@@ -577,6 +585,9 @@ impl Maintainer {
         let (id, state) = (status.id, status.state);
         let terminal = matches!(state, ComponentState::Stopped | ComponentState::Removed);
         if id == self.modes[mode].trigger {
+            if *from == self.cfg.node {
+                self.modes[mode].barrier.saw_trigger_checkpoint(status.checkpoint_ts);
+            }
             return;
         }
         if terminal {

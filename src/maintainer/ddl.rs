@@ -3,7 +3,7 @@
 
 use std::collections::BTreeSet;
 
-use crate::ids::{DispatcherId, Ts};
+use crate::ids::{DispatcherId, Mode, Ts};
 use crate::messages::{ComponentState, OperatorType, ToNode};
 use crate::span::TableSpan;
 
@@ -11,7 +11,7 @@ use super::core::Maintainer;
 use super::event::{Event, Lifecycle, Output};
 use super::operator::{remove_request, AfterRemove, Operator};
 use super::schema::TableInfo;
-use super::spans::SpanRecord;
+use super::spans::{SpanRecord, TableKey};
 
 impl Maintainer {
     pub(super) fn create_table(&mut self, table: TableInfo, spans: usize, commit_ts: Ts) {
@@ -23,50 +23,66 @@ impl Maintainer {
         if self.live.contains_key(&key) {
             return;
         }
-        self.live.insert(key, (table, commit_ts));
-        let whole = TableSpan::whole_table(key.0, key.1);
-        let parts =
-            if spans > 1 { whole.split_even(spans).unwrap_or_else(|| vec![whole]) } else { vec![whole] };
         for mode in self.mode_list() {
-            if self.modes[mode].sc.has_table(key) {
-                continue;
-            }
-            for span in parts.clone() {
-                self.insert_absent(mode, span, table.schema_id, commit_ts);
-            }
+            self.create_table_in(mode, table, spans, commit_ts);
         }
     }
 
-    /// DROP TABLE: remove targets are captured first, operators cancelled second, records deleted
-    /// last (I8: a dropped table stays dropped), then a Remove goes to every captured node.
-    pub(super) fn drop_table(&mut self, now_ms: u64, table: TableInfo) {
+    /// Creates `table` in one mode (a mode's barrier applies its DDLs to its own spans): its
+    /// records start at `commit_ts`. A dropped table is never created again (I8); a table the
+    /// mode already has records of is left alone.
+    pub(super) fn create_table_in(&mut self, mode: Mode, table: TableInfo, spans: usize, commit_ts: Ts) {
         let key = (table.keyspace_id, table.table_id);
+        if self.dropped.contains(&key) {
+            return;
+        }
+        self.live.entry(key).or_insert((table, commit_ts));
+        if self.modes[mode].sc.has_table(key) {
+            return;
+        }
+        let whole = TableSpan::whole_table(key.0, key.1);
+        let parts =
+            if spans > 1 { whole.split_even(spans).unwrap_or_else(|| vec![whole]) } else { vec![whole] };
+        for span in parts {
+            self.insert_absent(mode, span, table.schema_id, commit_ts);
+        }
+    }
+
+    /// DROP TABLE in every mode.
+    pub(super) fn drop_table(&mut self, now_ms: u64, table: TableInfo) {
+        for mode in self.mode_list() {
+            self.drop_table_in(now_ms, mode, (table.keyspace_id, table.table_id));
+        }
+    }
+
+    /// DROP TABLE in one mode: remove targets are captured first, operators cancelled second,
+    /// records deleted last (I8: a dropped table stays dropped), then a Remove goes to every
+    /// captured node.
+    pub(super) fn drop_table_in(&mut self, now_ms: u64, mode: Mode, key: TableKey) {
         self.live.remove(&key);
         self.dropped.insert(key);
-        for mode in self.mode_list() {
-            let records: Vec<SpanRecord> = self.modes[mode].sc.table(key).cloned().collect();
-            // 1. Capture each bound record's node before any cancel hook can move it.
-            let removes: Vec<Operator> = records
-                .iter()
-                .filter_map(|r| {
-                    let node = r.node.clone()?;
-                    Some(Operator::remove(r, node, OperatorType::Remove, AfterRemove::Nothing))
-                })
-                .collect();
-            // 2. Cancel every operator on the table's ids (including Removes already running).
-            let ids: BTreeSet<DispatcherId> = records.iter().map(|r| r.id).collect();
-            for id in &ids {
-                let changes = self.modes[mode].oc.cancel(*id);
-                self.apply(mode, changes);
-            }
-            // 3. Delete the records.
-            for r in &records {
-                let _ = self.modes[mode].sc.delete(r.guard());
-            }
-            // 4. Remove the dispatchers from the captured nodes.
-            for op in removes {
-                let _ = self.admit(now_ms, mode, op);
-            }
+        let records: Vec<SpanRecord> = self.modes[mode].sc.table(key).cloned().collect();
+        // 1. Capture each bound record's node before any cancel hook can move it.
+        let removes: Vec<Operator> = records
+            .iter()
+            .filter_map(|r| {
+                let node = r.node.clone()?;
+                Some(Operator::remove(r, node, OperatorType::Remove, AfterRemove::Nothing))
+            })
+            .collect();
+        // 2. Cancel every operator on the table's ids (including Removes already running).
+        let ids: BTreeSet<DispatcherId> = records.iter().map(|r| r.id).collect();
+        for id in &ids {
+            let changes = self.modes[mode].oc.cancel(*id);
+            self.apply(mode, changes);
+        }
+        // 3. Delete the records.
+        for r in &records {
+            let _ = self.modes[mode].sc.delete(r.guard());
+        }
+        // 4. Remove the dispatchers from the captured nodes.
+        for op in removes {
+            let _ = self.admit(now_ms, mode, op);
         }
     }
 

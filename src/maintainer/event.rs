@@ -2,7 +2,8 @@
 
 use crate::ids::{DispatcherId, Mode, NodeId, Ts};
 use crate::messages::{
-    BootstrapResponse, Heartbeat, PostBootstrapResponse, RunningError, ToMaintainer, ToNode,
+    BlockStatusRequest, BootstrapResponse, Heartbeat, PostBootstrapResponse, RunningError, ToMaintainer,
+    ToNode,
 };
 
 use super::operator::{OperatorKind, OperatorOutcome};
@@ -33,6 +34,13 @@ pub enum Event {
         from: NodeId,
         /// Its content.
         heartbeat: Heartbeat,
+    },
+    /// A node's block statuses (barrier reports of one mode).
+    BlockStatus {
+        /// The node.
+        from: NodeId,
+        /// The statuses.
+        request: BlockStatusRequest,
     },
     /// A node joined the cluster.
     NodeJoined(NodeId),
@@ -105,6 +113,7 @@ impl Event {
             ToMaintainer::Heartbeat(heartbeat) => Event::Heartbeat { from, heartbeat },
             ToMaintainer::Bootstrap(response) => Event::BootstrapResponse { from, response },
             ToMaintainer::PostBootstrap(response) => Event::PostBootstrapResponse { from, response },
+            ToMaintainer::BlockStatus(request) => Event::BlockStatus { from, request },
             ToMaintainer::Close(_) => return None,
         })
     }

@@ -283,6 +283,31 @@ impl SpanController {
         Ok(())
     }
 
+    /// Records the block event a record's dispatcher reported waiting on: the restart point of
+    /// a dispatcher re-created mid-barrier comes from it (B13).
+    pub fn set_block(&mut self, id: DispatcherId, block: PendingBlock) {
+        if let Some(record) = self.records.get_mut(&id) {
+            record.block = Some(block);
+        }
+    }
+
+    /// Forgets a record's block event once its dispatcher reported it done (a different one
+    /// recorded since stays).
+    pub fn clear_block(&mut self, id: DispatcherId, done: PendingBlock) {
+        if let Some(record) = self.records.get_mut(&id).filter(|r| r.block == Some(done)) {
+            record.block = None;
+        }
+    }
+
+    /// Moves every record of `table` to schema `schema_id` (a DDL moved the table, B8).
+    pub fn set_schema(&mut self, table: TableKey, schema_id: i64) {
+        for id in self.by_table.get(&table).into_iter().flatten() {
+            if let Some(record) = self.records.get_mut(id) {
+                record.schema_id = schema_id;
+            }
+        }
+    }
+
     /// Ids of absent records, in id order.
     pub fn absent(&self) -> impl Iterator<Item = DispatcherId> + '_ {
         self.absent.iter().copied()

@@ -64,6 +64,8 @@ pub enum ToNode {
     PostBootstrap(PostBootstrapRequest),
     /// Close the changefeed on a node.
     Close(CloseRequest),
+    /// Barrier answers (ACK, ignored, Write, Pass) for the node's dispatchers.
+    Barrier(HeartBeatResponse),
 }
 
 impl ToNode {
@@ -75,6 +77,7 @@ impl ToNode {
             ToNode::Bootstrap(_) => MessageKind::MaintainerBootstrapRequest,
             ToNode::PostBootstrap(_) => MessageKind::MaintainerPostBootstrapRequest,
             ToNode::Close(_) => MessageKind::MaintainerCloseRequest,
+            ToNode::Barrier(_) => MessageKind::HeartBeatResponse,
         }
     }
 
@@ -86,6 +89,7 @@ impl ToNode {
             ToNode::Bootstrap(r) => r.epoch,
             ToNode::PostBootstrap(r) => r.epoch,
             ToNode::Close(r) => r.epoch,
+            ToNode::Barrier(r) => r.epoch,
         }
     }
 
@@ -97,6 +101,7 @@ impl ToNode {
             ToNode::Bootstrap(r) => &r.changefeed,
             ToNode::PostBootstrap(r) => &r.changefeed,
             ToNode::Close(r) => &r.changefeed,
+            ToNode::Barrier(r) => &r.changefeed,
         }
     }
 }
@@ -112,13 +117,15 @@ pub enum ToMaintainer {
     PostBootstrap(PostBootstrapResponse),
     /// The answer to a close.
     Close(CloseResponse),
+    /// Block statuses of one mode's dispatchers (the barrier's reports).
+    BlockStatus(BlockStatusRequest),
 }
 
 impl ToMaintainer {
     /// The epoch of the maintainer request it answers (a heartbeat answers none).
     pub fn epoch(&self) -> Option<Epoch> {
         match self {
-            ToMaintainer::Heartbeat(_) => None,
+            ToMaintainer::Heartbeat(_) | ToMaintainer::BlockStatus(_) => None,
             ToMaintainer::Bootstrap(r) => Some(r.epoch),
             ToMaintainer::PostBootstrap(r) => Some(r.epoch),
             ToMaintainer::Close(r) => Some(r.epoch),
@@ -132,6 +139,7 @@ impl ToMaintainer {
             ToMaintainer::Bootstrap(_) => MessageKind::MaintainerBootstrapResponse,
             ToMaintainer::PostBootstrap(_) => MessageKind::MaintainerPostBootstrapResponse,
             ToMaintainer::Close(_) => MessageKind::MaintainerCloseResponse,
+            ToMaintainer::BlockStatus(_) => MessageKind::BlockStatusRequest,
         }
     }
 }

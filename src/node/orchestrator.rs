@@ -53,6 +53,7 @@ impl Orchestrator {
             (ToNode::Schedule(request), Some(manager)) => manager.handle_schedule(from, request),
             (ToNode::Merge(request), Some(manager)) => manager.handle_merge(from, request),
             (ToNode::PostBootstrap(request), Some(manager)) => manager.handle_post_bootstrap(from, &request),
+            (ToNode::Barrier(response), Some(manager)) => manager.handle_heartbeat_response(from, response),
         }
     }
 

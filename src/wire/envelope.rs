@@ -42,6 +42,7 @@ pub fn decode_to_node(kind: MessageKind, bytes: &[u8]) -> Result<ToNode, WireErr
         MessageKind::MaintainerCloseRequest => {
             ToNode::Close(decode::<pb::MaintainerCloseRequest, _>(kind, bytes)?)
         }
+        MessageKind::HeartBeatResponse => ToNode::Barrier(decode::<pb::HeartBeatResponse, _>(kind, bytes)?),
         _ => return Err(WireError::NotHandled { message: kind.name(), receiver: "node" }),
     })
 }
@@ -61,6 +62,9 @@ pub fn decode_to_maintainer(kind: MessageKind, bytes: &[u8]) -> Result<ToMaintai
         MessageKind::MaintainerCloseResponse => {
             ToMaintainer::Close(decode::<pb::MaintainerCloseResponse, _>(kind, bytes)?)
         }
+        MessageKind::BlockStatusRequest => {
+            ToMaintainer::BlockStatus(decode::<pb::BlockStatusRequest, _>(kind, bytes)?)
+        }
         _ => return Err(WireError::NotHandled { message: kind.name(), receiver: "maintainer" }),
     })
 }
@@ -73,6 +77,7 @@ pub fn encode_to_node(message: &ToNode) -> (MessageKind, Vec<u8>) {
         ToNode::Bootstrap(r) => pb::MaintainerBootstrapRequest::from(r).encode_to_vec(),
         ToNode::PostBootstrap(r) => pb::MaintainerPostBootstrapRequest::from(r).encode_to_vec(),
         ToNode::Close(r) => pb::MaintainerCloseRequest::from(r).encode_to_vec(),
+        ToNode::Barrier(r) => pb::HeartBeatResponse::from(r).encode_to_vec(),
     };
     (message.kind(), bytes)
 }
@@ -84,6 +89,7 @@ pub fn encode_to_maintainer(message: &ToMaintainer) -> (MessageKind, Vec<u8>) {
         ToMaintainer::Bootstrap(r) => super::encode::bootstrap_response_to_vec(r),
         ToMaintainer::PostBootstrap(r) => pb::MaintainerPostBootstrapResponse::from(r).encode_to_vec(),
         ToMaintainer::Close(r) => pb::MaintainerCloseResponse::from(r).encode_to_vec(),
+        ToMaintainer::BlockStatus(r) => pb::BlockStatusRequest::from(r).encode_to_vec(),
     };
     (message.kind(), bytes)
 }

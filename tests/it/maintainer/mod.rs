@@ -2,6 +2,7 @@
 //! bootstrap recovery.
 
 mod barrier;
+mod block_events;
 mod harness;
 mod operators;
 mod recovery;
