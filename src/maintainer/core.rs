@@ -323,6 +323,12 @@ impl Maintainer {
         self.effects.push(Output::Refused { request, reason });
     }
 
+    /// How many equal spans a table is cut into when a DDL creates it (the pre-split hint,
+    /// [`MaintainerConfig::table_spans`]).
+    pub fn set_table_spans(&mut self, table: TableKey, spans: usize) {
+        self.cfg.table_spans.insert(table, spans);
+    }
+
     /// Whether the maintainer schedules `mode` (redo only when enabled).
     pub(super) fn has_mode(&self, mode: Mode) -> bool {
         self.modes.iter().any(|s| s.mode == mode)

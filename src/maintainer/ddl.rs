@@ -29,8 +29,8 @@ impl Maintainer {
     }
 
     /// Creates `table` in one mode (a mode's barrier applies its DDLs to its own spans): its
-    /// records start at `commit_ts`. A dropped table is never created again (I8); a table the
-    /// mode already has records of is left alone.
+    /// records start at `commit_ts`. A dropped table is never created again (I8); of a table the
+    /// mode already has records of, only the holes are filled.
     pub(super) fn create_table_in(&mut self, mode: Mode, table: TableInfo, spans: usize, commit_ts: Ts) {
         let key = (table.keyspace_id, table.table_id);
         if self.dropped.contains(&key) {
@@ -38,7 +38,8 @@ impl Maintainer {
         }
         self.live.entry(key).or_insert((table, commit_ts));
         if self.modes[mode].sc.has_table(key) {
-            return;
+            // Known already (its spans came with a bootstrap): only what no span covers.
+            return self.repair(mode, key);
         }
         let whole = TableSpan::whole_table(key.0, key.1);
         let parts =

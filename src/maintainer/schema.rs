@@ -87,6 +87,11 @@ impl MemorySchema {
         Self::default()
     }
 
+    /// The schema as it was at `ts`: the DDLs committed after it forgotten.
+    pub fn until(&self, ts: Ts) -> Self {
+        Self { events: self.events.iter().filter(|(t, _)| *t <= ts).copied().collect() }
+    }
+
     /// Records a DDL at `commit_ts` (commit ts must not go backwards).
     pub fn apply(&mut self, commit_ts: Ts, ddl: Ddl) {
         debug_assert!(self.events.last().is_none_or(|(t, _)| *t <= commit_ts));

@@ -105,7 +105,7 @@ pub enum Misuse {
 }
 
 /// One dispatcher's barrier state (barrier.md §4.1).
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub struct DispatcherBarrier {
     trigger: bool,
     pending: Option<(BlockEvent, Stage)>,

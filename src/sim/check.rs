@@ -31,6 +31,16 @@ use crate::span::TableSpan;
 pub use super::violation::Violation;
 use super::world::{upstream_ts, Monitor, World};
 
+/// Whether maintainer `index` applied the DROP of `table` in `mode` (barrier mode): the event
+/// is past its write (its table-set changes are applied then) or completed.
+fn drop_applied(w: &World, index: usize, mode: Mode, table: i64) -> bool {
+    let Some(ts) = w.dropped.get(&table) else { return false };
+    let Some(view) = w.hosts[index].maintainer.view(mode) else { return false };
+    let key = (*ts, false);
+    view.barrier.completed(key)
+        || view.barrier.event(key).is_some_and(|e| e.phase == crate::maintainer::barrier::Phase::Passing)
+}
+
 fn modes(redo: bool) -> &'static [Mode] {
     if redo {
         &[Mode::Default, Mode::Redo]
@@ -78,8 +88,12 @@ impl Monitor for Checker {
     fn sending(&mut self, w: &World, index: usize, to: &NodeId, message: &ToNode) -> Option<Violation> {
         let now = w.now;
         let host = &w.hosts[index];
-        let ToNode::Schedule(r) = message else { return None };
         let stopped = host.maintainer.lifecycle() == Lifecycle::Removing;
+        if let (ToNode::Barrier(_), true) = (message, stopped) {
+            let detail = format!("epoch {} sent barrier traffic to {to} after it was stopped", host.epoch.0);
+            return Some(Violation::new("B16", now, detail));
+        }
+        let ToNode::Schedule(r) = message else { return None };
         let trigger = r.span().is_some_and(TableSpan::is_table_trigger);
         if stopped && !trigger {
             let detail = format!(
@@ -94,7 +108,15 @@ impl Monitor for Checker {
             return None;
         }
         let Some(span) = &r.span() else { return None };
-        if !w.live.contains(&span.table_id) {
+        let gone = if w.opts.barrier {
+            // With the barrier a dropped table's spans are placed until its DROP is applied.
+            !w.live.contains(&span.table_id)
+                && (!w.dropped.contains_key(&span.table_id)
+                    || drop_applied(w, index, r.config.mode, span.table_id))
+        } else {
+            !w.live.contains(&span.table_id)
+        };
+        if gone {
             let detail = format!(
                 "Create {} for table {} that is not live ({span:?}) to {to}",
                 r.config.id, span.table_id
@@ -135,7 +157,9 @@ impl Monitor for Checker {
                     ));
                     break;
                 }
-                if w.dropped.contains_key(&r.span.table_id) {
+                let dropped = w.dropped.contains_key(&r.span.table_id)
+                    && (!w.opts.barrier || drop_applied(w, index, *mode, r.span.table_id));
+                if dropped {
                     found = Some(Violation::new(
                         "I8",
                         now,
@@ -279,6 +303,9 @@ impl Checker {
         if w.control_in_flight > 0 {
             return v("C3", format!("{} control messages in flight", w.control_in_flight));
         }
+        if let Some(why) = Self::barrier_not_settled(w) {
+            return Some(why);
+        }
         if let Some((node, _, id)) = m.orphans().next() {
             return v("C2", format!("orphan {id} on {node} still being removed"));
         }
@@ -354,6 +381,74 @@ impl Checker {
                                 d.id, d.span, n.id
                             ),
                         );
+                    }
+                }
+            }
+        }
+        None
+    }
+
+    /// The barrier at `settle` (barrier mode): no event in flight in any barrier or at any
+    /// dispatcher, and every DDL issued (and every syncpoint older than a few intervals) written
+    /// downstream exactly once and passed by every dispatcher it affected.
+    pub fn barrier_not_settled(w: &World) -> Option<Violation> {
+        if !w.opts.barrier {
+            return None;
+        }
+        let now = w.now;
+        let v = |check: &str, detail: String| Some(Violation::new(check, now, detail));
+        let host = w.current()?;
+        let horizon = upstream_ts(now).saturating_sub(2 * w.syncpoint_interval_ms + 1_000);
+        let due = |key: &(Ts, bool)| !key.1 || key.0 <= horizon;
+        for mode in modes(w.redo) {
+            let Some(view) = host.maintainer.view(*mode) else { continue };
+            if let Some(e) = view.barrier.events().find(|e| due(&e.key)) {
+                return v("B14", format!("{mode:?} block event {:?} still in flight ({:?})", e.key, e.phase));
+            }
+        }
+        for n in w.nodes.values().filter(|n| n.alive) {
+            for d in n.dispatchers.values() {
+                if let Some(pending) = d.barrier.as_ref().and_then(|b| b.pending).filter(|k| due(k)) {
+                    return v(
+                        "B14",
+                        format!(
+                            "{:?} dispatcher {} on {} still at block event {pending:?}",
+                            d.mode, d.id, n.id
+                        ),
+                    );
+                }
+            }
+        }
+        for key in w.upstream.keys().filter(|k| due(k)) {
+            if let Some(why) = Self::ddl_not_done(w, *key, 1) {
+                return v("B14", why);
+            }
+        }
+        None
+    }
+
+    /// Why the block event `key` is not written exactly `written` times in every mode it
+    /// concerns, or not passed by every live dispatcher it affects; `None` when it is done.
+    pub fn ddl_not_done(w: &World, key: (Ts, bool), written: usize) -> Option<String> {
+        let event = w.upstream.get(&key)?;
+        for mode in modes(w.redo) {
+            if key.1 && *mode == Mode::Redo {
+                continue; // redo dispatchers skip syncpoints
+            }
+            let applied = w.applied_writes(*mode, key);
+            if applied != written {
+                return Some(format!("{mode:?} {} written {applied} times, expected {written}", event.name));
+            }
+            for n in w.nodes.values().filter(|n| n.alive) {
+                for d in
+                    n.dispatchers.values().filter(|d| d.mode == *mode && d.state == ComponentState::Working)
+                {
+                    let Some(b) = &d.barrier else { continue };
+                    if event.involves(d, w.schema_of(d.span.table_id)).is_some() && b.passed < key {
+                        return Some(format!(
+                            "{mode:?} dispatcher {} on {} has not passed {} (passed {:?})",
+                            d.id, n.id, event.name, b.passed
+                        ));
                     }
                 }
             }

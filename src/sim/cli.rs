@@ -72,12 +72,16 @@ pub struct SimCommand {
     /// Print the timelines as scenario files instead of running them.
     #[cfg_attr(feature = "cli", arg(long, requires = "random"))]
     pub emit: bool,
+    /// Carry every DDL through the barrier, in every scenario (those that use syncpoints,
+    /// schemas or a barrier verb always do).
+    #[cfg_attr(feature = "cli", arg(long))]
+    pub barrier: bool,
 }
 
 impl SimCommand {
     fn shape(&self) -> Shape {
         let (nodes, tables) = (self.nodes.map_or(0, usize::from), self.tables.map_or(0, usize::from));
-        Shape { nodes, tables, operations: 0 }
+        Shape { nodes, tables, operations: 0, barrier: self.barrier }
     }
 
     fn mutations(&self) -> Mutations {
@@ -162,7 +166,7 @@ pub fn main(a: &SimCommand) -> u8 {
     let mut reports = Vec::new();
     for (file, scenario) in &scenarios {
         let mut trace = Trace::new();
-        let opts = SimOptions { mutation: a.mutations(), ..SimOptions::default() };
+        let opts = SimOptions { mutation: a.mutations(), barrier: a.barrier, ..SimOptions::default() };
         let traced = a.trace.is_some() || a.report.is_some();
         let report = run(scenario, file, opts, traced.then_some(&mut trace));
         let many = scenarios.len() > 1;
@@ -206,7 +210,7 @@ fn finish(a: &SimCommand, reports: &[Report]) -> u8 {
 
 fn random(a: &SimCommand) -> u8 {
     let tty = std::io::stderr().is_terminal();
-    let opts = SimOptions { mutation: a.mutations(), ..SimOptions::default() };
+    let opts = SimOptions { mutation: a.mutations(), barrier: a.barrier, ..SimOptions::default() };
     let mut reports = Vec::new();
     let mut coverage = Coverage::default();
     let total = a.seeds;
@@ -319,6 +323,9 @@ fn replay_command(a: &SimCommand, seed: u64) -> String {
     }
     if let Some(m) = a.mutation.filter(|m| !m.is_empty()) {
         cmd += &format!(" --mutation {m}");
+    }
+    if a.barrier {
+        cmd += " --barrier";
     }
     cmd
 }

@@ -43,6 +43,12 @@ crate::names::named_enum! {
         NodeMergeDraining = "node-merge-draining",
         /// A node's merge: handed over, the merged dispatcher not yet Working.
         NodeMergeHandedOver = "node-merge-handed-over",
+        /// A block event is collecting its spans' WAITING reports (barrier).
+        BarrierWaiting = "barrier-waiting",
+        /// A block event's writer was told to write it (barrier).
+        BarrierWriting = "barrier-writing",
+        /// A block event's write is confirmed; its spans are told to pass it (barrier).
+        BarrierPassing = "barrier-passing",
     }
 }
 
@@ -59,6 +65,15 @@ impl Phase {
             (OperatorKind::Merge, OperatorPhase::Withdrawing) => Phase::MergeWithdrawing,
             _ => return None,
         })
+    }
+
+    pub(super) fn of_barrier(p: crate::maintainer::barrier::Phase) -> Phase {
+        use crate::maintainer::barrier::Phase as B;
+        match p {
+            B::Collecting => Phase::BarrierWaiting,
+            B::Writing => Phase::BarrierWriting,
+            B::Passing => Phase::BarrierPassing,
+        }
     }
 
     pub(super) fn of_merge(p: MergePhase) -> Option<Phase> {
@@ -83,13 +98,14 @@ pub struct Coverage {
 }
 
 /// The fault labels of the coverage report, in report order.
-pub const FAULTS: [&str; 10] = [
+pub const FAULTS: [&str; 11] = [
     "crash_maintainer",
     "move_maintainer",
     "crash_node",
     "partition",
     "block_create",
     "block_close",
+    "block_write",
     "delay",
     "drop",
     "duplicate",

@@ -18,11 +18,14 @@ pub struct Shape {
     pub tables: usize,
     /// Operations and faults before the final settle.
     pub operations: usize,
+    /// DDLs travel through the barrier: the explorer adds DDLs of every kind, syncpoints,
+    /// schemas, the write failpoint and faults aimed at barrier phases.
+    pub barrier: bool,
 }
 
 impl Default for Shape {
     fn default() -> Self {
-        Self { nodes: 3, tables: 5, operations: 14 }
+        Self { nodes: 3, tables: 5, operations: 14, barrier: false }
     }
 }
 
@@ -43,7 +46,7 @@ pub fn generate(seed: u64, shape: Shape) -> Scenario {
     let mut rng = Rng::new(seed.wrapping_mul(0x2545_f491_4f6c_dd1d) ^ 0xa5a5);
     let nodes: Vec<String> = (1..=shape.nodes.max(1)).map(|i| format!("n{i}")).collect();
     let tables: Vec<TableSpec> =
-        (1..=shape.tables as i64).map(|id| TableSpec { id, spans: 1 + rng.below(3) }).collect();
+        (1..=shape.tables as i64).map(|id| TableSpec { id, spans: 1 + rng.below(3), schema: 1 }).collect();
     let redo = rng.chance(25);
     let balance = rng.chance(30);
     let mut live: Vec<i64> = tables.iter().map(|t| t.id).collect();
@@ -171,6 +174,7 @@ pub fn generate(seed: u64, shape: Shape) -> Scenario {
         redo,
         balance,
         seed,
+        syncpoint_interval_ms: 0,
         tables,
         steps,
     }

@@ -8,7 +8,7 @@ use crate::maintainer::Event;
 
 use super::check::Checker;
 use super::coverage::Coverage;
-use super::scenario::{Scenario, Verb, What};
+use super::scenario::{DdlRef, Scenario, Verb, What};
 use super::trace::Trace;
 use super::violation::Violation;
 use super::world::{Fault, FaultAction, SimOptions, World};
@@ -83,7 +83,9 @@ const CATCH_UP_SLACK: u64 = 1_500;
 
 /// Runs `scenario` with `opts`; records a timeline into `trace` when given.
 pub fn run(scenario: &Scenario, file: &str, opts: SimOptions, trace: Option<&mut Trace>) -> Report {
-    let tables: Vec<(i64, usize)> = scenario.tables.iter().map(|t| (t.id, t.spans)).collect();
+    let tables: Vec<(i64, usize, i64)> = scenario.tables.iter().map(|t| (t.id, t.spans, t.schema)).collect();
+    let mut opts = opts;
+    opts.barrier |= uses_barrier(scenario);
     let mut world = World::new(
         &scenario.nodes,
         &scenario.maintainer,
@@ -91,6 +93,7 @@ pub fn run(scenario: &Scenario, file: &str, opts: SimOptions, trace: Option<&mut
         scenario.redo,
         scenario.balance,
         scenario.seed,
+        scenario.syncpoint_interval_ms,
         opts,
     )
     .watched_by(Box::new(Checker::default()));
@@ -103,6 +106,7 @@ pub fn run(scenario: &Scenario, file: &str, opts: SimOptions, trace: Option<&mut
             let in_flight = world.in_flight();
             world.coverage.struck(fault, &in_flight);
         }
+        world.current_step = i;
         let stepped = run_step(&mut world, &step.verb);
         world.observe_trace();
         if let Err(f) = stepped {
@@ -132,6 +136,26 @@ pub fn run(scenario: &Scenario, file: &str, opts: SimOptions, trace: Option<&mut
     }
 }
 
+/// Whether a scenario needs the barrier in the simulator: syncpoints, schemas, or a verb only
+/// the barrier gives meaning to.
+pub fn uses_barrier(scenario: &Scenario) -> bool {
+    scenario.syncpoint_interval_ms > 0
+        || scenario.tables.iter().any(|t| t.schema != 1)
+        || scenario.steps.iter().any(|s| {
+            matches!(
+                s.verb,
+                Verb::AlterTable { .. }
+                    | Verb::RenameTable { .. }
+                    | Verb::DropDatabase { .. }
+                    | Verb::AlterDatabase { .. }
+                    | Verb::CreateView
+                    | Verb::ExpectDdl { .. }
+                    | Verb::Block { what: What::Write, .. }
+                    | Verb::Unblock { what: What::Write, .. }
+            )
+        })
+}
+
 /// The coverage label of a fault step; `None` for operations and checks.
 fn fault_label(verb: &Verb) -> Option<&'static str> {
     Some(match verb {
@@ -142,6 +166,7 @@ fn fault_label(verb: &Verb) -> Option<&'static str> {
         Verb::Partition { .. } => "partition",
         Verb::Block { what: What::Create, .. } => "block_create",
         Verb::Block { what: What::Close, .. } => "block_close",
+        Verb::Block { what: What::Write, .. } => "block_write",
         Verb::DelayMessages { .. } => "delay",
         Verb::DropMessages { .. } => "drop",
         Verb::DuplicateMessages { .. } => "duplicate",
@@ -195,8 +220,27 @@ pub fn run_step(world: &mut World, verb: &Verb) -> Result<(), Violation> {
         Verb::CreateTable { table, spans } => world.ddl_create(*table, *spans),
         Verb::DropTable { table } => world.ddl_drop(*table),
         Verb::TruncateTable { table, new_table } => world.ddl_truncate(*table, *new_table),
+        Verb::Block { node, what: What::Write } => world.set_write_block(node, true),
+        Verb::Unblock { node, what: What::Write } => world.set_write_block(node, false),
         Verb::Block { node, what } => world.set_block(node, *what == What::Create, true),
         Verb::Unblock { node, what } => world.set_block(node, *what == What::Create, false),
+        Verb::AlterTable { table } => world.ddl_alter_table(*table),
+        Verb::RenameTable { table, new_table, schema } => world.ddl_rename(*table, *new_table, *schema),
+        Verb::DropDatabase { schema } => world.ddl_drop_database(*schema),
+        Verb::AlterDatabase { schema } => world.ddl_alter_database(*schema),
+        Verb::CreateView => world.ddl_create_view(),
+        Verb::ExpectDdl { at, written } => {
+            let key = match at {
+                DdlRef::Last => world.last_ddl,
+                DdlRef::Step(i) => world.upstream.values().find(|e| e.step == Some(*i)).map(|e| e.key),
+            };
+            let Some(key) = key else {
+                return Err(expectation(world, format!("no DDL was issued by {at:?}")));
+            };
+            if let Some(why) = Checker::ddl_not_done(world, key, *written) {
+                return Err(expectation(world, why));
+            }
+        }
         Verb::CrashNode { node } => world.crash_node(node),
         Verb::RestartNode { node } => world.restart_node(node),
         Verb::CrashMaintainer => world.crash_maintainer(),

@@ -7,8 +7,8 @@ use toml::de::{DeTable, DeValue};
 use toml::Spanned;
 
 use super::{
-    Scenario, ScenarioError, Step, TableSpec, Verb, What, RUN_UNTIL_MAX_MS_DEFAULT, SETTLE_MAX_MS_DEFAULT,
-    SPANS_MAX, TRAVELLING_KINDS,
+    DdlRef, Scenario, ScenarioError, Step, TableSpec, Verb, What, RUN_UNTIL_MAX_MS_DEFAULT,
+    SETTLE_MAX_MS_DEFAULT, SPANS_MAX, TRAVELLING_KINDS,
 };
 use crate::ids::Mode;
 use crate::messages::MessageKind;
@@ -151,18 +151,20 @@ fn load(doc: &Doc<'_>, file: &str) -> Result<Scenario, ScenarioError> {
     let redo = top.boolean("redo")?.unwrap_or(false);
     let balance = top.boolean("balance")?.unwrap_or(false);
     let seed = top.bounded("seed", 0, u64::MAX.into())?.unwrap_or(0);
+    let syncpoint_interval_ms = top.ms("syncpoint_interval_ms")?.unwrap_or(0);
 
     let mut tables = Vec::with_capacity(doc.tables.len());
     let mut declared: BTreeMap<i64, usize> = BTreeMap::new();
     for section in &doc.tables {
         let f = Fields { file, section };
-        f.known(&["id", "spans"], None)?;
+        f.known(&["id", "spans", "schema"], None)?;
         let id = f.required("id", f.table("id")?)?;
         if let Some(first) = declared.insert(id, f.line_of("id")) {
             return Err(f.fail("id", format!("table {id} is already declared on line {first}")));
         }
         let spans = f.spans("spans")?.unwrap_or(1);
-        tables.push(TableSpec { id, spans });
+        let schema = f.table("schema")?.unwrap_or(1);
+        tables.push(TableSpec { id, spans, schema });
     }
 
     let mut steps = Vec::with_capacity(doc.steps.len());
@@ -171,10 +173,20 @@ fn load(doc: &Doc<'_>, file: &str) -> Result<Scenario, ScenarioError> {
         steps.push(Step { line: section.line, verb: step_verb(&f, &nodes)? });
     }
 
-    Ok(Scenario { name, nodes, maintainer, redo, balance, seed, tables, steps })
+    for (i, section) in doc.steps.iter().enumerate() {
+        if let Verb::ExpectDdl { at: DdlRef::Step(at), .. } = steps[i].verb {
+            if !steps.get(at).is_some_and(|s| s.verb.is_ddl()) {
+                let f = Fields { file, section };
+                return Err(f.fail("at", format!("step {at} is not a DDL step")));
+            }
+        }
+    }
+
+    Ok(Scenario { name, nodes, maintainer, redo, balance, seed, syncpoint_interval_ms, tables, steps })
 }
 
-const TOP_KEYS: [&str; 6] = ["name", "nodes", "maintainer", "redo", "balance", "seed"];
+const TOP_KEYS: [&str; 7] =
+    ["name", "nodes", "maintainer", "redo", "balance", "seed", "syncpoint_interval_ms"];
 
 const MESSAGE_FAULT: [&str; 4] = ["kind", "from", "to", "count"];
 
@@ -321,6 +333,47 @@ fn step_verb(f: &Fields<'_>, nodes: &[String]) -> Result<Verb, ScenarioError> {
             known(&["table"])?;
             Verb::ExpectDropped { table: f.required("table", f.table("table")?)? }
         }
+        "alter_table" => {
+            known(&["table"])?;
+            Verb::AlterTable { table: f.required("table", f.table("table")?)? }
+        }
+        "rename_table" => {
+            known(&["table", "new_table", "schema"])?;
+            let table = f.required("table", f.table("table")?)?;
+            let new_table = f.required("new_table", f.table("new_table")?)?;
+            if new_table == table {
+                return Err(f.fail("new_table", "must differ from `table`"));
+            }
+            Verb::RenameTable { table, new_table, schema: f.table("schema")? }
+        }
+        "drop_database" => {
+            known(&["schema"])?;
+            Verb::DropDatabase { schema: f.required("schema", f.table("schema")?)? }
+        }
+        "alter_database" => {
+            known(&["schema"])?;
+            Verb::AlterDatabase { schema: f.required("schema", f.table("schema")?)? }
+        }
+        "create_view" => {
+            known(&[])?;
+            Verb::CreateView
+        }
+        "expect_ddl" => {
+            known(&["at", "written"])?;
+            let at = match f.entry("at") {
+                None => return Err(f.fail("at", "required: \"last\" or the index of a DDL step")),
+                Some(_) => match f.string("at") {
+                    Ok(Some("last")) => DdlRef::Last,
+                    Ok(Some(other)) => {
+                        return Err(
+                            f.fail("at", format!("unknown `{other}` (expected \"last\" or a step index)"))
+                        )
+                    }
+                    _ => DdlRef::Step(f.required("at", f.index("at")?)?),
+                },
+            };
+            Verb::ExpectDdl { at, written: f.index("written")?.unwrap_or(1) }
+        }
         other => {
             let message = format!("unknown verb `{other}` (expected one of: {})", Verb::NAMES.join(", "));
             return Err(f.fail("do", message));
@@ -461,8 +514,10 @@ impl<'a> Fields<'a> {
             None => Ok(None),
             Some("create") => Ok(Some(What::Create)),
             Some("close") => Ok(Some(What::Close)),
+            Some("write") => Ok(Some(What::Write)),
             Some(other) => {
-                Err(self.fail("what", format!("unknown `{other}` (expected \"create\" or \"close\")")))
+                Err(self
+                    .fail("what", format!("unknown `{other}` (expected \"create\", \"close\" or \"write\")")))
             }
         }
     }

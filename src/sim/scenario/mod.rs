@@ -37,9 +37,8 @@ use crate::messages::MessageKind;
 pub use super::coverage::Phase;
 
 /// The message kinds this simulator sends: a `kind` field names one of them. A fault on any
-/// other kind would match nothing, so naming one is a load error (heartbeat responses and block
-/// statuses arrive with the barrier; changefeed close requests have no scenario verb).
-pub const TRAVELLING_KINDS: [MessageKind; 7] = [
+/// other kind would match nothing, so naming one is a load error (/// changefeed close requests have no scenario verb).
+pub const TRAVELLING_KINDS: [MessageKind; 9] = [
     MessageKind::ScheduleDispatcherRequest,
     MessageKind::MergeDispatcherRequest,
     MessageKind::HeartBeatRequest,
@@ -47,6 +46,8 @@ pub const TRAVELLING_KINDS: [MessageKind; 7] = [
     MessageKind::MaintainerBootstrapResponse,
     MessageKind::MaintainerPostBootstrapRequest,
     MessageKind::MaintainerPostBootstrapResponse,
+    MessageKind::BlockStatusRequest,
+    MessageKind::HeartBeatResponse,
 ];
 
 /// The most spans a table may start with or a split may produce: a limit on what one line of a
@@ -85,6 +86,9 @@ pub struct Scenario {
     pub balance: bool,
     /// Seeds message latency jitter and every other random choice.
     pub seed: u64,
+    /// Every default-mode dispatcher meets a syncpoint at each multiple of this in upstream time
+    /// (0: no syncpoints).
+    pub syncpoint_interval_ms: u64,
     /// The tables that exist when the changefeed starts, ids distinct.
     pub tables: Vec<TableSpec>,
     /// The timeline, run in order.
@@ -98,6 +102,8 @@ pub struct TableSpec {
     pub id: i64,
     /// Into how many equal spans the table's key range is cut: 1 ..= [`SPANS_MAX`], default 1.
     pub spans: usize,
+    /// Its schema (database) id, >= 1, default 1.
+    pub schema: i64,
 }
 
 /// One step of the timeline.
@@ -126,6 +132,8 @@ pub enum What {
     Create,
     /// Dispatcher closing.
     Close,
+    /// The writer's downstream write of a block event (DDL or syncpoint).
+    Write,
 }
 
 impl What {
@@ -134,6 +142,7 @@ impl What {
         match self {
             What::Create => "create",
             What::Close => "close",
+            What::Write => "write",
         }
     }
 }
@@ -301,11 +310,71 @@ pub enum Verb {
         /// The table id.
         table: i64,
     },
+    /// `alter_table`: a single-table DDL (blocking when the table is split, local otherwise).
+    AlterTable {
+        /// The table id.
+        table: i64,
+    },
+    /// `rename_table`: the table's id changes (`table` dropped, `new_table` added) in one DDL.
+    RenameTable {
+        /// The renamed table's id.
+        table: i64,
+        /// Its new id (differs from `table`).
+        new_table: i64,
+        /// The new table's schema; `None`: the table's.
+        schema: Option<i64>,
+    },
+    /// `drop_database`: every table of the schema dropped in one DB-level DDL.
+    DropDatabase {
+        /// The schema id.
+        schema: i64,
+    },
+    /// `alter_database`: a DB-level DDL that changes no table set.
+    AlterDatabase {
+        /// The schema id.
+        schema: i64,
+    },
+    /// `create_view`: an All-level DDL.
+    CreateView,
+    /// `expect_ddl`: that DDL was written downstream exactly `written` times, and every
+    /// dispatcher it affected has passed it.
+    ExpectDdl {
+        /// Which DDL.
+        at: DdlRef,
+        /// How many times it was applied downstream, default 1.
+        written: usize,
+    },
+}
+
+/// Which DDL step an `expect_ddl` names.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum DdlRef {
+    /// The most recent DDL step.
+    Last,
+    /// The DDL step with this 0-based index in `[[steps]]`.
+    Step(usize),
+}
+
+impl Verb {
+    /// Whether the verb issues a DDL.
+    pub fn is_ddl(&self) -> bool {
+        matches!(
+            self,
+            Verb::CreateTable { .. }
+                | Verb::DropTable { .. }
+                | Verb::TruncateTable { .. }
+                | Verb::AlterTable { .. }
+                | Verb::RenameTable { .. }
+                | Verb::DropDatabase { .. }
+                | Verb::AlterDatabase { .. }
+                | Verb::CreateView
+        )
+    }
 }
 
 impl Verb {
     /// Every verb's name as written in `do = "..."`, in the contract's order.
-    pub const NAMES: [&'static str; 23] = [
+    pub const NAMES: [&'static str; 29] = [
         "run",
         "run_until",
         "settle",
@@ -329,6 +398,12 @@ impl Verb {
         "heal_messages",
         "expect",
         "expect_dropped",
+        "alter_table",
+        "rename_table",
+        "drop_database",
+        "alter_database",
+        "create_view",
+        "expect_ddl",
     ];
 
     /// The verb's name as written in `do = "..."`.
@@ -357,6 +432,12 @@ impl Verb {
             Verb::HealMessages => "heal_messages",
             Verb::Expect { .. } => "expect",
             Verb::ExpectDropped { .. } => "expect_dropped",
+            Verb::AlterTable { .. } => "alter_table",
+            Verb::RenameTable { .. } => "rename_table",
+            Verb::DropDatabase { .. } => "drop_database",
+            Verb::AlterDatabase { .. } => "alter_database",
+            Verb::CreateView => "create_view",
+            Verb::ExpectDdl { .. } => "expect_ddl",
         }
     }
 }

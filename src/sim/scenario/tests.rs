@@ -125,6 +125,37 @@ on = "n1"
 [[steps]]
 do = "expect_dropped"
 table = 101
+
+[[steps]]
+do = "alter_table"
+table = 100
+
+[[steps]]
+do = "rename_table"
+table = 100
+new_table = 104
+schema = 2
+
+[[steps]]
+do = "drop_database"
+schema = 2
+
+[[steps]]
+do = "alter_database"
+schema = 1
+
+[[steps]]
+do = "create_view"
+
+[[steps]]
+do = "expect_ddl"
+at = 5
+written = 1
+
+[[steps]]
+do = "expect_ddl"
+at = "last"
+written = 0
 "#;
 
 #[test]
@@ -194,6 +225,13 @@ fn every_verb_expected() -> Vec<Verb> {
         Verb::RunUntil { phase: Phase::NodeMergeDraining, max_ms: 800 },
         Verb::Expect { table: 100, replicas: 6, mode: Mode::Default, on: Some(s("n1")) },
         Verb::ExpectDropped { table: 101 },
+        Verb::AlterTable { table: 100 },
+        Verb::RenameTable { table: 100, new_table: 104, schema: Some(2) },
+        Verb::DropDatabase { schema: 2 },
+        Verb::AlterDatabase { schema: 1 },
+        Verb::CreateView,
+        Verb::ExpectDdl { at: DdlRef::Step(5), written: 1 },
+        Verb::ExpectDdl { at: DdlRef::Last, written: 0 },
     ]
 }
 
@@ -205,7 +243,10 @@ fn every_verb_parses_to_the_expected_values() {
     assert_eq!(sc.maintainer, "n2");
     assert!(sc.redo && sc.balance);
     assert_eq!(sc.seed, 1234);
-    assert_eq!(sc.tables, [TableSpec { id: 100, spans: 4 }, TableSpec { id: 101, spans: 1 }]);
+    assert_eq!(
+        sc.tables,
+        [TableSpec { id: 100, spans: 4, schema: 1 }, TableSpec { id: 101, spans: 1, schema: 1 }]
+    );
     let verbs: Vec<Verb> = sc.steps.iter().map(|st| st.verb.clone()).collect();
     assert_eq!(verbs, every_verb_expected());
     let lines: Vec<usize> = sc.steps.iter().map(|st| st.line).collect();
@@ -214,6 +255,7 @@ fn every_verb_parses_to_the_expected_values() {
     let mut names: Vec<&str> = sc.steps.iter().map(|st| st.verb.name()).collect();
     let mut all = Verb::NAMES.to_vec();
     names.sort_unstable();
+    names.dedup();
     all.sort_unstable();
     assert_eq!(names, all);
 }
@@ -236,7 +278,7 @@ fn defaults_are_applied() {
     assert_eq!(sc.maintainer, "a");
     assert!(!sc.redo && !sc.balance);
     assert_eq!(sc.seed, 0);
-    assert_eq!(sc.tables, [TableSpec { id: 7, spans: 1 }]);
+    assert_eq!(sc.tables, [TableSpec { id: 7, spans: 1, schema: 1 }]);
     let verbs: Vec<Verb> = sc.steps.into_iter().map(|st| st.verb).collect();
     assert_eq!(
         verbs,
@@ -306,7 +348,10 @@ const ERRORS: &[(&str, usize, &str, &str)] = &[
     ("|do = \"merge\"\ntable = 4\nspans = [1, 0]", 5, "spans", "adjacent and increasing"),
     ("|do = \"merge\"\ntable = 4\nspans = [\"0\", \"1\"]", 5, "spans", "array of integers"),
     ("|do = \"merge\"\ntable = 4\nspans = 1", 5, "spans", "expected an array of integers"),
-    ("|do = \"block\"\nnode = \"n1\"\nwhat = \"open\"", 5, "what", "\"create\" or \"close\""),
+    ("|do = \"block\"\nnode = \"n1\"\nwhat = \"open\"", 5, "what", "\"create\", \"close\" or \"write\""),
+    ("|do = \"expect_ddl\"\nat = 0", 4, "at", "not a DDL step"),
+    ("|do = \"expect_ddl\"\nat = \"first\"", 4, "at", "expected \"last\" or a step index"),
+    ("|do = \"rename_table\"\ntable = 3\nnew_table = 3", 5, "new_table", "must differ"),
     ("|do = \"unblock\"\nnode = \"n1\"", 2, "what", "missing required field"),
     ("|do = \"crash_node\"\nnode = \"n3\"", 4, "node", "unknown node"),
     ("|do = \"move_maintainer\"\nto = \"\"", 4, "to", "unknown node"),
@@ -418,7 +463,7 @@ fn verb(nodes: Vec<String>) -> impl Strategy<Value = Verb> {
     let node = proptest::sample::select(nodes.clone());
     let opt_node = proptest::option::of(node.clone());
     let side = proptest::sample::subsequence(nodes.clone(), 1..=nodes.len());
-    let what = prop_oneof![Just(What::Create), Just(What::Close)];
+    let what = prop_oneof![Just(What::Create), Just(What::Close), Just(What::Write)];
     let span = proptest::option::of(prop_oneof![0usize..8, any::<usize>()]);
     let spans = 1usize..=SPANS_MAX;
     let count = 1u32..=u32::MAX;
@@ -472,6 +517,15 @@ fn verb(nodes: Vec<String>) -> impl Strategy<Value = Verb> {
             .prop_map(|(table, replicas, mode, on)| Verb::Expect { table, replicas, mode, on })
             .boxed(),
         table().prop_map(|table| Verb::ExpectDropped { table }).boxed(),
+        table().prop_map(|table| Verb::AlterTable { table }).boxed(),
+        (table(), table(), proptest::option::of(table()))
+            .prop_filter("distinct", |(a, b, _)| a != b)
+            .prop_map(|(table, new_table, schema)| Verb::RenameTable { table, new_table, schema })
+            .boxed(),
+        table().prop_map(|schema| Verb::DropDatabase { schema }).boxed(),
+        table().prop_map(|schema| Verb::AlterDatabase { schema }).boxed(),
+        Just(Verb::CreateView).boxed(),
+        (0usize..4).prop_map(|written| Verb::ExpectDdl { at: DdlRef::Last, written }).boxed(),
     ])
 }
 
@@ -481,28 +535,35 @@ const ANY_TEXT: &str = "(?s).{0,8}";
 fn scenario() -> impl Strategy<Value = Scenario> {
     proptest::collection::btree_set("(?s).{1,6}", 1..5).prop_flat_map(|nodes| {
         let nodes: Vec<String> = nodes.into_iter().collect();
-        let tables = proptest::collection::btree_map(table(), 1usize..=SPANS_MAX, 0..4)
-            .prop_map(|m| m.into_iter().map(|(id, spans)| TableSpec { id, spans }).collect::<Vec<_>>());
+        let tables =
+            proptest::collection::btree_map(table(), (1usize..=SPANS_MAX, table()), 0..4).prop_map(|m| {
+                m.into_iter().map(|(id, (spans, schema))| TableSpec { id, spans, schema }).collect::<Vec<_>>()
+            });
         let steps = proptest::collection::vec(verb(nodes.clone()), 0..12)
             .prop_map(|vs| vs.into_iter().map(|verb| Step { line: 0, verb }).collect::<Vec<_>>());
         (
             ANY_TEXT,
             proptest::sample::select(nodes.clone()),
             Just(nodes),
-            any::<(bool, bool, u64)>(),
+            (any::<(bool, bool, u64)>(), prop_oneof![Just(0u64), any::<u64>()]),
             tables,
             steps,
         )
-            .prop_map(|(name, maintainer, nodes, (redo, balance, seed), tables, steps)| Scenario {
-                name,
-                nodes,
-                maintainer,
-                redo,
-                balance,
-                seed,
-                tables,
-                steps,
-            })
+            .prop_map(
+                |(name, maintainer, nodes, ((redo, balance, seed), syncpoint_interval_ms), tables, steps)| {
+                    Scenario {
+                        name,
+                        nodes,
+                        maintainer,
+                        redo,
+                        balance,
+                        seed,
+                        syncpoint_interval_ms,
+                        tables,
+                        steps,
+                    }
+                },
+            )
     })
 }
 

@@ -1,6 +1,6 @@
 //! The writer: a [`Scenario`] as a file in the canonical layout that [`super::parse`] reads back.
 
-use super::{Scenario, Verb, RUN_UNTIL_MAX_MS_DEFAULT, SETTLE_MAX_MS_DEFAULT};
+use super::{DdlRef, Scenario, Verb, RUN_UNTIL_MAX_MS_DEFAULT, SETTLE_MAX_MS_DEFAULT};
 use crate::ids::Mode;
 use crate::messages::MessageKind;
 
@@ -15,10 +15,12 @@ pub fn to_toml(s: &Scenario) -> String {
     w.field("redo", s.redo);
     w.field("balance", s.balance);
     w.field("seed", s.seed);
+    w.field_unless("syncpoint_interval_ms", s.syncpoint_interval_ms, 0);
     for t in &s.tables {
         w.header("tables");
         w.field("id", t.id);
         w.field_unless("spans", t.spans, 1);
+        w.field_unless("schema", t.schema, 1);
     }
     for step in &s.steps {
         w.header("steps");
@@ -101,7 +103,23 @@ fn write_verb(w: &mut Writer, verb: &Verb) {
             w.field("table", table);
             w.field_unless("spans", *spans, 1);
         }
-        Verb::DropTable { table } | Verb::ExpectDropped { table } => w.field("table", table),
+        Verb::DropTable { table } | Verb::ExpectDropped { table } | Verb::AlterTable { table } => {
+            w.field("table", table)
+        }
+        Verb::RenameTable { table, new_table, schema } => {
+            w.field("table", table);
+            w.field("new_table", new_table);
+            w.option("schema", *schema);
+        }
+        Verb::DropDatabase { schema } | Verb::AlterDatabase { schema } => w.field("schema", schema),
+        Verb::CreateView => {}
+        Verb::ExpectDdl { at, written } => {
+            match at {
+                DdlRef::Last => w.field("at", quote("last")),
+                DdlRef::Step(i) => w.field("at", i),
+            }
+            w.field_unless("written", *written, 1);
+        }
         Verb::TruncateTable { table, new_table } => {
             w.field("table", table);
             w.field("new_table", new_table);

@@ -79,7 +79,35 @@ enum Feature {
     /// after the new create and closes it before it progressed, so the create resent at that
     /// checkpoint is refused for good and the span must be placed again under a fresh id.
     BounceBeforeProgress,
+    /// Barrier: ALTER TABLE (blocking where the table is split).
+    AlterTable,
+    /// Barrier: RENAME TABLE (the id changes), sometimes into another schema.
+    RenameTable,
+    /// Barrier: DROP DATABASE.
+    DropDatabase,
+    /// Barrier: ALTER DATABASE.
+    AlterDatabase,
+    /// Barrier: CREATE VIEW (an All-level DDL).
+    CreateView,
+    /// Barrier: the writer's downstream write held back on a node.
+    BlockWrite,
 }
+
+/// Drawn only when the timeline runs the barrier.
+const BARRIER_FEATURES: [Feature; 6] = [
+    Feature::AlterTable,
+    Feature::RenameTable,
+    Feature::DropDatabase,
+    Feature::AlterDatabase,
+    Feature::CreateView,
+    Feature::BlockWrite,
+];
+
+/// The barrier phases a fault after a DDL aims at.
+const BARRIER_PHASES: [Phase; 3] = [Phase::BarrierWaiting, Phase::BarrierWriting, Phase::BarrierPassing];
+
+/// Schemas the barrier explorer spreads its tables over.
+const SCHEMAS: i64 = 3;
 
 /// Motifs: each on in a seed with probability 1/4, weight 2..=10.
 const MOTIFS: [Feature; 8] = [
@@ -136,6 +164,10 @@ struct Cluster {
     blocked: Vec<(String, What)>,
     live: Vec<(i64, usize)>,
     next_table: i64,
+    /// DDLs travel through the barrier.
+    barrier: bool,
+    /// Each table's schema (barrier).
+    schema_of: std::collections::BTreeMap<i64, i64>,
 }
 
 impl Cluster {
@@ -206,8 +238,10 @@ pub fn generate(seed: u64, shape: Shape) -> Scenario {
     let max_spans = 1 + rng.below(4);
     let operations = 6 + rng.below(25);
     let nodes: Vec<String> = (1..=nodes_n).map(|i| format!("n{i}")).collect();
-    let tables: Vec<TableSpec> =
-        (1..=tables_n as i64).map(|id| TableSpec { id, spans: 1 + rng.below(max_spans) }).collect();
+    let schema_of = |id: i64| if shape.barrier { 1 + id % SCHEMAS } else { 1 };
+    let tables: Vec<TableSpec> = (1..=tables_n as i64)
+        .map(|id| TableSpec { id, spans: 1 + rng.below(max_spans), schema: schema_of(id) })
+        .collect();
     let redo = rng.chance(30);
     let balance = rng.chance(30);
 
@@ -229,6 +263,17 @@ pub fn generate(seed: u64, shape: Shape) -> Scenario {
             weights.push((f, rng.range(1, 8)));
         }
     }
+    let mut syncpoint_interval_ms = 0;
+    if shape.barrier {
+        for f in BARRIER_FEATURES {
+            if rng.chance(50) {
+                weights.push((f, rng.range(1, 8)));
+            }
+        }
+        if rng.chance(40) {
+            syncpoint_interval_ms = [1_000, 2_000, 5_000][rng.below(3)];
+        }
+    }
     let focus_n = 1 + rng.below(3);
     let focus: Vec<i64> = (0..focus_n).map(|_| 1 + rng.below(tables_n) as i64).collect();
     let aim = [0, 20, 50, 80][rng.below(4)];
@@ -241,6 +286,8 @@ pub fn generate(seed: u64, shape: Shape) -> Scenario {
         blocked: Vec::new(),
         live: tables.iter().map(|t| (t.id, t.spans)).collect(),
         next_table: tables_n as i64 + 1,
+        barrier: shape.barrier,
+        schema_of: tables.iter().map(|t| (t.id, t.schema)).collect(),
     };
     let mut steps = vec![step(Verb::Settle { max_ms: 60_000 })];
     for _ in 0..operations {
@@ -262,6 +309,7 @@ pub fn generate(seed: u64, shape: Shape) -> Scenario {
         redo,
         balance,
         seed,
+        syncpoint_interval_ms,
         tables,
         steps,
     }
@@ -511,6 +559,7 @@ fn operation(
             c.next_table += 1;
             let spans = 1 + rng.below(3);
             c.live.push((t, spans));
+            c.schema_of.insert(t, 1);
             steps.push(step(Verb::CreateTable { table: t, spans }));
             Some(&[Phase::AddCreating, Phase::NodeCreating])
         }
@@ -518,6 +567,9 @@ fn operation(
             let (t, _) = table(rng, draw, c)?;
             c.live.retain(|(x, _)| *x != t);
             steps.push(step(Verb::DropTable { table: t }));
+            if c.barrier {
+                return Some(&BARRIER_PHASES);
+            }
             Some(&[Phase::RemoveRemoving, Phase::NodeClosing])
         }
         Feature::TruncateTable => {
@@ -526,8 +578,52 @@ fn operation(
             let new_table = c.next_table;
             c.next_table += 1;
             c.live.push((new_table, 1));
+            let schema = c.schema_of.get(&t).copied().unwrap_or(1);
+            c.schema_of.insert(new_table, schema);
             steps.push(step(Verb::TruncateTable { table: t, new_table }));
+            if c.barrier {
+                return Some(&BARRIER_PHASES);
+            }
             Some(&[Phase::RemoveRemoving, Phase::AddCreating, Phase::NodeClosing])
+        }
+        Feature::AlterTable => {
+            let (table, _) = table(rng, draw, c)?;
+            steps.push(step(Verb::AlterTable { table }));
+            Some(&BARRIER_PHASES)
+        }
+        Feature::RenameTable => {
+            let (t, _) = table(rng, draw, c)?;
+            c.live.retain(|(x, _)| *x != t);
+            let new_table = c.next_table;
+            c.next_table += 1;
+            c.live.push((new_table, 1));
+            let schema = rng.chance(30).then(|| 1 + rng.below(SCHEMAS as usize) as i64);
+            let old = c.schema_of.get(&t).copied().unwrap_or(1);
+            c.schema_of.insert(new_table, schema.unwrap_or(old));
+            steps.push(step(Verb::RenameTable { table: t, new_table, schema }));
+            Some(&BARRIER_PHASES)
+        }
+        Feature::DropDatabase => {
+            let schema = 1 + rng.below(SCHEMAS as usize) as i64;
+            let schema_of = &c.schema_of;
+            c.live.retain(|(t, _)| schema_of.get(t).copied().unwrap_or(1) != schema);
+            steps.push(step(Verb::DropDatabase { schema }));
+            Some(&BARRIER_PHASES)
+        }
+        Feature::AlterDatabase => {
+            let schema = 1 + rng.below(SCHEMAS as usize) as i64;
+            steps.push(step(Verb::AlterDatabase { schema }));
+            Some(&BARRIER_PHASES)
+        }
+        Feature::CreateView => {
+            steps.push(step(Verb::CreateView));
+            Some(&BARRIER_PHASES)
+        }
+        Feature::BlockWrite => {
+            let node = c.pick_node(rng)?;
+            c.blocked.push((node.clone(), What::Write));
+            steps.push(step(Verb::Block { node, what: What::Write }));
+            None
         }
         Feature::BlockCreate | Feature::BlockClose => {
             let node = c.pick_node(rng)?;

@@ -494,7 +494,10 @@ pub(super) fn crash_node(rng: &mut Rng, c: &mut Cluster, steps: &mut Vec<Step>) 
 }
 
 pub(super) fn message_fault(rng: &mut Rng, c: &Cluster, feature: Feature) -> Verb {
-    let kind = rng.chance(85).then(|| TRAVELLING_KINDS[rng.below(TRAVELLING_KINDS.len())]);
+    // Block statuses and heartbeat responses travel only with the barrier (the last two kinds).
+    let kinds =
+        if c.barrier { &TRAVELLING_KINDS[..] } else { &TRAVELLING_KINDS[..TRAVELLING_KINDS.len() - 2] };
+    let kind = rng.chance(85).then(|| kinds[rng.below(kinds.len())]);
     let from = rng.chance(20).then(|| c.nodes[rng.below(c.nodes.len())].clone());
     let to = rng.chance(20).then(|| c.nodes[rng.below(c.nodes.len())].clone());
     let count = 1 + rng.below(4) as u32;

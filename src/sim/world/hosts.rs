@@ -17,7 +17,12 @@ impl World {
         cfg.table_spans = self.table_spans.clone();
         cfg.mutation = self.opts.mutation;
         let members: Vec<NodeId> = self.order.iter().filter(|n| self.nodes[*n].alive).cloned().collect();
-        let maintainer = Maintainer::new(cfg, Box::new(self.schema.clone()), &members);
+        // With the barrier, DDLs after the start checkpoint reach the new maintainer through its
+        // triggers, which replay them from there (both start at the default mode's checkpoint,
+        // the bootstrap request's start ts): it starts from the schema at that ts.
+        let schema =
+            if self.opts.barrier { self.schema.until(start(Mode::Default)) } else { self.schema.clone() };
+        let maintainer = Maintainer::new(cfg, Box::new(schema), &members);
         self.hosts.push(Host { epoch, node: on.clone(), maintainer, alive: true });
         if let Some(t) = &mut self.trace {
             t.marker(self.now, "maintainer", &format!("maintainer epoch {} starts on {on}", epoch.0));

@@ -25,8 +25,10 @@ use super::violation::Violation;
 mod hosts;
 mod network;
 mod node;
+mod upstream;
 
 pub use network::{Fault, FaultAction};
+pub use upstream::{Blocks, Key, SimBarrier, SinkWrite, UpstreamEvent};
 
 /// Tunables of a simulated run. Times are simulated milliseconds.
 #[derive(Clone, Debug)]
@@ -45,6 +47,9 @@ pub struct SimOptions {
     pub ignore_fence: bool,
     /// A broken maintainer (checker self-test).
     pub mutation: Mutations,
+    /// DDLs and syncpoints travel through the barrier: dispatchers meet them in their streams
+    /// (scenario-format.md, "Barrier verbs"); off, DDLs are handed to the maintainer directly.
+    pub barrier: bool,
 }
 
 impl Default for SimOptions {
@@ -57,6 +62,7 @@ impl Default for SimOptions {
             close_ms: (5, 30),
             ignore_fence: false,
             mutation: Mutations::NONE,
+            barrier: false,
         }
     }
 }
@@ -84,6 +90,8 @@ pub struct SimDispatcher {
     pub checkpoint: Ts,
     /// A close was asked for and has not finished; until it does, the dispatcher still writes.
     pub closing: bool,
+    /// Its part in the barrier (when the world runs one).
+    pub barrier: Option<SimBarrier>,
 }
 
 impl SimDispatcher {
@@ -101,6 +109,7 @@ impl SimDispatcher {
 enum Parked {
     Create(CreateTicket),
     Close(Mode, DispatcherId),
+    Write(Mode, DispatcherId),
 }
 
 /// One simulated node.
@@ -123,6 +132,7 @@ pub struct SimNode {
     collector: Option<(Arc<DispatcherManager>, Collector)>,
     block_create: bool,
     block_close: bool,
+    block_write: bool,
     parked: Vec<Parked>,
     /// Closes asked for while the dispatcher was still being built: done once it is.
     close_after_create: BTreeSet<(Mode, DispatcherId)>,
@@ -147,6 +157,7 @@ impl SimNode {
             collector: None,
             block_create: false,
             block_close: false,
+            block_write: false,
             parked: Vec::new(),
             close_after_create: BTreeSet::new(),
         }
@@ -183,6 +194,12 @@ enum Ev {
         ticket: CreateTicket,
     },
     CloseDone {
+        node: NodeId,
+        inc: u64,
+        mode: Mode,
+        id: DispatcherId,
+    },
+    WriteDone {
         node: NodeId,
         inc: u64,
         mode: Mode,
@@ -254,6 +271,19 @@ pub struct World {
     pub coverage: Coverage,
     pub(super) writers_dirty: bool,
     monitor: Option<Box<dyn Monitor>>,
+    /// Block events upstream, by key (barrier mode).
+    pub upstream: BTreeMap<Key, UpstreamEvent>,
+    /// Every downstream write of a block event, in order.
+    pub sink: Vec<SinkWrite>,
+    /// Syncpoint interval in upstream ts (0: none).
+    pub syncpoint_interval_ms: u64,
+    next_syncpoint: Ts,
+    /// The schema of each table (default 1).
+    pub table_schema: BTreeMap<i64, i64>,
+    /// The scenario step being run (0-based), for `expect_ddl`.
+    pub current_step: usize,
+    /// The most recent DDL's key.
+    pub last_ddl: Option<Key>,
 }
 
 /// What watches the world (the invariant checker of `check.rs`): told at each point where an
@@ -283,24 +313,33 @@ const CHANGEFEED: ChangefeedId =
 impl World {
     /// A cluster of `nodes` with `tables` (id, initial spans) live from ts 1, the first maintainer
     /// (epoch 1) on `maintainer`. Nothing has run yet.
+    /// `tables`: (id, initial spans, schema). With `syncpoint_ms` > 0 (barrier mode), every
+    /// default-mode dispatcher meets a syncpoint at each multiple of it in upstream time.
+    #[allow(clippy::too_many_arguments)] // reason: the scenario's top level, one argument each
     pub fn new(
         nodes: &[String],
         maintainer_on: &str,
-        tables: &[(i64, usize)],
+        tables: &[(i64, usize, i64)],
         redo: bool,
         balance: bool,
         seed: u64,
+        syncpoint_ms: u64,
         opts: SimOptions,
     ) -> Self {
         let order: Vec<NodeId> = nodes.iter().map(|n| NodeId::new(n)).collect();
         let mut schema = MemorySchema::new();
         let mut live = BTreeSet::new();
         let mut table_spans = BTreeMap::new();
-        for (id, spans) in tables {
-            schema.apply(1, Ddl::Create(table_info(*id)));
+        let mut table_schema = BTreeMap::new();
+        for (id, spans, schema_id) in tables {
+            schema.apply(1, Ddl::Create(table_info_in(*id, *schema_id)));
             live.insert(*id);
             table_spans.insert((0, *id), *spans);
+            table_schema.insert(*id, *schema_id);
         }
+        let syncpoint_ms = if opts.barrier { syncpoint_ms } else { 0 };
+        let next_syncpoint =
+            upstream_ts(0).checked_div(syncpoint_ms).map_or(Ts::MAX, |n| (n + 1) * syncpoint_ms);
         let mutation = opts.mutation;
         let mut w = World {
             now: 0,
@@ -327,6 +366,13 @@ impl World {
             coverage: Coverage::default(),
             writers_dirty: false,
             monitor: None,
+            upstream: BTreeMap::new(),
+            sink: Vec::new(),
+            syncpoint_interval_ms: syncpoint_ms,
+            next_syncpoint,
+            table_schema,
+            current_step: 0,
+            last_ddl: None,
         };
         for n in &order {
             w.schedule(w.opts.heartbeat_ms, Ev::NodeTick { node: n.clone(), inc: 0 });
@@ -472,6 +518,11 @@ impl World {
                     self.finish_close(&node, mode, id);
                 }
             }
+            Ev::WriteDone { node, inc, mode, id } => {
+                if self.node_is(&node, inc) {
+                    self.write_done(&node, mode, id);
+                }
+            }
             Ev::MergeReady { node, inc, mode, id } => {
                 if self.node_is(&node, inc) {
                     self.set_state(&node, mode, id, ComponentState::MergeReady);
@@ -524,47 +575,99 @@ impl World {
 
     /// A DDL reaching the changefeed now.
     pub fn ddl_create(&mut self, table: i64, spans: usize) {
-        let ts = upstream_ts(self.now);
+        self.ddl_create_in(table, spans, 1);
+    }
+
+    /// CREATE TABLE in schema `schema` now.
+    pub fn ddl_create_in(&mut self, table: i64, spans: usize, schema: i64) {
+        let ts = if self.opts.barrier { self.ddl_ts() } else { upstream_ts(self.now) };
         if self.live.contains(&table) || self.dropped.contains_key(&table) {
             return;
         }
-        self.schema.apply(ts, Ddl::Create(table_info(table)));
+        self.schema.apply(ts, Ddl::Create(table_info_in(table, schema)));
         self.live.insert(table);
+        self.table_schema.insert(table, schema);
         self.table_spans.insert((0, table), spans);
+        if self.opts.barrier {
+            for host in self.hosts.iter_mut().filter(|h| h.alive) {
+                host.maintainer.set_table_spans((0, table), spans);
+            }
+            let detail = BlockDetail { need_added_tables: vec![added(table, schema)], ..Default::default() };
+            self.issue(ts, format!("CREATE TABLE {table}"), Blocks::Normal(vec![0]), detail);
+            return;
+        }
         self.trace_instant(&NodeId::new("upstream"), "ddl", format!("CREATE TABLE {table} at {ts}"));
         self.to_maintainer(Event::CreateTable { table: table_info(table), spans, commit_ts: ts });
     }
 
     /// DROP TABLE now.
     pub fn ddl_drop(&mut self, table: i64) {
-        let ts = upstream_ts(self.now);
+        let ts = if self.opts.barrier { self.ddl_ts() } else { upstream_ts(self.now) };
         if !self.live.remove(&table) {
             return;
         }
-        self.schema.apply(ts, Ddl::Drop(table_info(table)));
+        let info = table_info_in(table, self.schema_of(table));
+        self.schema.apply(ts, Ddl::Drop(info));
         self.dropped.insert(table, ts);
+        if self.opts.barrier {
+            let detail = BlockDetail {
+                block_tables: Some(normal(&[table, 0])),
+                need_dropped_tables: Some(normal(&[table])),
+                ..Default::default()
+            };
+            self.issue(ts, format!("DROP TABLE {table}"), Blocks::Normal(vec![table, 0]), detail);
+            return;
+        }
         self.trace_instant(&NodeId::new("upstream"), "ddl", format!("DROP TABLE {table} at {ts}"));
         self.to_maintainer(Event::DropTable { table: table_info(table), commit_ts: ts });
     }
 
     /// TRUNCATE TABLE now: `table` dropped, `new_table` created, one commit ts.
     pub fn ddl_truncate(&mut self, table: i64, new_table: i64) {
-        let ts = upstream_ts(self.now);
+        self.replace_table(table, new_table, None, "TRUNCATE");
+    }
+
+    /// RENAME TABLE now: the table's id changes (`table` dropped, `new_table` added in `schema`,
+    /// by default the table's) in one DDL.
+    pub fn ddl_rename(&mut self, table: i64, new_table: i64, schema: Option<i64>) {
+        self.replace_table(table, new_table, schema, "RENAME");
+    }
+
+    fn replace_table(&mut self, table: i64, new_table: i64, schema: Option<i64>, verb: &str) {
+        let ts = if self.opts.barrier { self.ddl_ts() } else { upstream_ts(self.now) };
         if !self.live.contains(&table)
             || self.live.contains(&new_table)
             || self.dropped.contains_key(&new_table)
         {
             return;
         }
+        let old_schema = self.schema_of(table);
+        let schema = schema.unwrap_or(old_schema);
         self.live.remove(&table);
-        self.schema.apply(ts, Ddl::Drop(table_info(table)));
-        self.schema.apply(ts, Ddl::Create(table_info(new_table)));
+        self.schema.apply(ts, Ddl::Drop(table_info_in(table, old_schema)));
+        self.schema.apply(ts, Ddl::Create(table_info_in(new_table, schema)));
         self.dropped.insert(table, ts);
         self.live.insert(new_table);
+        self.table_schema.insert(new_table, schema);
+        if self.opts.barrier {
+            let detail = BlockDetail {
+                block_tables: Some(normal(&[table, 0])),
+                need_dropped_tables: Some(normal(&[table])),
+                need_added_tables: vec![added(new_table, schema)],
+                ..Default::default()
+            };
+            self.issue(
+                ts,
+                format!("{verb} TABLE {table} -> {new_table}"),
+                Blocks::Normal(vec![table, 0]),
+                detail,
+            );
+            return;
+        }
         self.trace_instant(
             &NodeId::new("upstream"),
             "ddl",
-            format!("TRUNCATE TABLE {table} -> {new_table} at {ts}"),
+            format!("{verb} TABLE {table} -> {new_table} at {ts}"),
         );
         self.to_maintainer(Event::TruncateTable {
             table: table_info(table),
@@ -572,6 +675,74 @@ impl World {
             commit_ts: ts,
         });
     }
+
+    /// ALTER TABLE now: a single-table DDL, blocking only where the table is split (barrier mode).
+    pub fn ddl_alter_table(&mut self, table: i64) {
+        if !self.opts.barrier || !self.live.contains(&table) {
+            return;
+        }
+        let detail = BlockDetail { block_tables: Some(normal(&[table])), ..Default::default() };
+        let ts = self.ddl_ts();
+        self.issue(ts, format!("ALTER TABLE {table}"), Blocks::Normal(vec![table]), detail);
+    }
+
+    /// DROP DATABASE now: every table of the schema dropped in one DB-level DDL (barrier mode).
+    pub fn ddl_drop_database(&mut self, schema: i64) {
+        if !self.opts.barrier {
+            return;
+        }
+        let ts = if self.opts.barrier { self.ddl_ts() } else { upstream_ts(self.now) };
+        let tables: Vec<i64> = self.live.iter().copied().filter(|t| self.schema_of(*t) == schema).collect();
+        for table in tables {
+            self.live.remove(&table);
+            self.schema.apply(ts, Ddl::Drop(table_info_in(table, schema)));
+            self.dropped.insert(table, ts);
+        }
+        let detail = BlockDetail {
+            block_tables: Some(db(schema)),
+            need_dropped_tables: Some(db(schema)),
+            ..Default::default()
+        };
+        self.issue(ts, format!("DROP DATABASE {schema}"), Blocks::Db(schema), detail);
+    }
+
+    /// ALTER DATABASE now: a DB-level DDL that changes no table set (barrier mode).
+    pub fn ddl_alter_database(&mut self, schema: i64) {
+        if !self.opts.barrier {
+            return;
+        }
+        let detail = BlockDetail { block_tables: Some(db(schema)), ..Default::default() };
+        let ts = self.ddl_ts();
+        self.issue(ts, format!("ALTER DATABASE {schema}"), Blocks::Db(schema), detail);
+    }
+
+    /// CREATE VIEW now: an All-level DDL (barrier mode).
+    pub fn ddl_create_view(&mut self) {
+        if !self.opts.barrier {
+            return;
+        }
+        let detail = BlockDetail {
+            block_tables: Some(InfluencedTables {
+                kind: InfluenceKind::All,
+                table_ids: Vec::new(),
+                schema_id: 0,
+            }),
+            ..Default::default()
+        };
+        self.issue(self.ddl_ts(), "CREATE VIEW".into(), Blocks::All, detail);
+    }
+}
+
+fn normal(tables: &[i64]) -> InfluencedTables {
+    InfluencedTables { kind: InfluenceKind::Normal, table_ids: tables.to_vec(), schema_id: 0 }
+}
+
+fn db(schema: i64) -> InfluencedTables {
+    InfluencedTables { kind: InfluenceKind::Db, table_ids: Vec::new(), schema_id: schema }
+}
+
+fn added(table: i64, schema: i64) -> AddedTable {
+    AddedTable { table_id: table, schema_id: schema, splitable: true }
 }
 
 /// A component state's name in the trace.
@@ -662,7 +833,11 @@ impl World {
 }
 
 fn table_info(id: i64) -> TableInfo {
-    TableInfo { keyspace_id: 0, table_id: id, schema_id: 1 }
+    table_info_in(id, 1)
+}
+
+fn table_info_in(id: i64, schema: i64) -> TableInfo {
+    TableInfo { keyspace_id: 0, table_id: id, schema_id: schema }
 }
 
 impl World {
@@ -682,6 +857,7 @@ impl World {
                         out.push((p, mode));
                     }
                 }
+                out.extend(view.barrier.events().map(|e| (Phase::of_barrier(e.phase), mode)));
             }
         }
         for node in self.nodes.values().filter(|n| n.alive) {

@@ -87,6 +87,7 @@ impl World {
                         state: ComponentState::Preparing,
                         checkpoint: spec.start_ts,
                         closing: false,
+                        barrier: self.opts.barrier.then(|| SimBarrier::new(false, spec.start_ts)),
                     },
                 );
                 let (lo, hi) = self.opts.create_ms;
@@ -103,6 +104,9 @@ impl World {
                 if let Some(d) = n.dispatchers.get_mut(&(mode, id)) {
                     d.state = ComponentState::Initializing;
                     d.checkpoint = start_ts;
+                    if let Some(b) = d.barrier.as_mut() {
+                        *b = SimBarrier::new(false, start_ts);
+                    }
                 }
                 self.writers_dirty = true;
                 let (lo, hi) = self.opts.create_ms;
@@ -119,9 +123,9 @@ impl World {
             }
             // Queued on the heartbeat path by the core itself: only a hint to poll soon.
             Effect::Report(_) => self.schedule_flush(node_id),
-            // Barrier answers, sink and redo meta updates: the simulated sink has none.
-            Effect::DeliverBarrier { .. }
-            | Effect::SinkCheckpoint { .. }
+            Effect::DeliverBarrier { id, mode, answer } => self.deliver_barrier(node_id, mode, id, &answer),
+            // Sink and redo meta updates: the simulated sink has none.
+            Effect::SinkCheckpoint { .. }
             | Effect::UpdateRedoMeta { .. }
             | Effect::RedoGlobalTsAdvanced { .. } => {}
             Effect::ReportError(error) => {
@@ -153,6 +157,8 @@ impl World {
         if manager.commit_create(&ticket).is_err() {
             return; // withdrawn: discarded unstarted
         }
+        let start =
+            if self.opts.barrier { self.sink_start(mode, &spec.span, spec.start_ts) } else { spec.start_ts };
         let n = self.nodes.get_mut(node_id).unwrap_or_else(|| unreachable!());
         n.dispatchers.insert(
             (mode, id),
@@ -161,12 +167,13 @@ impl World {
                 mode,
                 span: spec.span.clone(),
                 state: ComponentState::Working,
-                checkpoint: spec.start_ts,
+                checkpoint: start,
                 closing: false,
+                barrier: self.opts.barrier.then(|| SimBarrier::new(spec.span.is_table_trigger(), start)),
             },
         );
         self.writers_dirty = true;
-        let step = manager.dispatcher_state_changed(id, mode, ComponentState::Working, spec.start_ts);
+        let step = manager.dispatcher_state_changed(id, mode, ComponentState::Working, start);
         self.node_effects(node_id, step.effects);
         let close_now = self.nodes.get_mut(node_id).is_some_and(|n| n.close_after_create.remove(&(mode, id)));
         if close_now {
@@ -229,6 +236,20 @@ impl World {
         let now = self.now;
         let ts = upstream_ts(now).saturating_sub(LAG);
         let dropped = &self.dropped;
+        if self.opts.barrier {
+            self.issue_syncpoints();
+            let n = self.nodes.get_mut(node_id).unwrap_or_else(|| unreachable!());
+            if now.saturating_sub(n.last_progress_ms) >= self.opts.heartbeat_ms {
+                n.last_progress_ms = now;
+                let keys: Vec<(Mode, DispatcherId)> = n.dispatchers.keys().copied().collect();
+                for key in keys {
+                    self.stream(node_id, key, ts);
+                }
+            }
+            self.barrier_resends(node_id);
+            self.poll_collector(node_id);
+            return;
+        }
         let n = self.nodes.get_mut(node_id).unwrap_or_else(|| unreachable!());
         if now.saturating_sub(n.last_progress_ms) >= self.opts.heartbeat_ms {
             n.last_progress_ms = now;
@@ -261,16 +282,50 @@ impl World {
             let (kind, bytes) = crate::wire::encode_to_maintainer(&ToMaintainer::Heartbeat(out.request));
             self.send(node_id.clone(), out.to, kind, bytes);
         }
+        for out in poll.block_statuses {
+            let (kind, bytes) = crate::wire::encode_to_maintainer(&ToMaintainer::BlockStatus(out.request));
+            self.send(node_id.clone(), out.to, kind, bytes);
+        }
+        // The next heartbeat round comes with the node's tick; a block-status batch window
+        // (10 ms) ends sooner.
+        if let Some(due) = poll.next_due_ms.filter(|due| *due > now && *due <= now + 20) {
+            // Block statuses wait out the batch window: poll again when it ends.
+            if self.opts.barrier && !self.nodes[node_id].flush_scheduled {
+                let inc = self.nodes[node_id].incarnation;
+                if let Some(n) = self.nodes.get_mut(node_id) {
+                    n.flush_scheduled = true;
+                }
+                self.schedule(due - now, Ev::Flush { node: node_id.clone(), inc });
+            }
+        }
     }
 
-    /// Sets or lifts a failpoint; lifting releases the held work.
+    /// Sets or lifts a failpoint on creates (`create`), closes, or (`write`) block-event writes;
+    /// lifting releases the held work.
     pub fn set_block(&mut self, node_id: &str, create: bool, on: bool) {
+        self.set_failpoint(node_id, create, false, on);
+    }
+
+    /// Sets or lifts the failpoint on the downstream writes of block events.
+    pub fn set_write_block(&mut self, node_id: &str, on: bool) {
+        self.set_failpoint(node_id, false, true, on);
+    }
+
+    fn set_failpoint(&mut self, node_id: &str, create: bool, write: bool, on: bool) {
         let node_id = NodeId::new(node_id);
-        let what =
-            format!("{} {}", if on { "block" } else { "unblock" }, if create { "create" } else { "close" });
+        let work = if write {
+            "write"
+        } else if create {
+            "create"
+        } else {
+            "close"
+        };
+        let what = format!("{} {work}", if on { "block" } else { "unblock" });
         self.trace_instant(&node_id, "fault", what);
         let Some(n) = self.nodes.get_mut(&node_id) else { return };
-        if create {
+        if write {
+            n.block_write = on;
+        } else if create {
             n.block_create = on;
         } else {
             n.block_close = on;
@@ -283,12 +338,16 @@ impl World {
         let mut keep = Vec::new();
         for p in held {
             match p {
-                Parked::Create(ticket) if create => {
+                Parked::Create(ticket) if create && !write => {
                     let (lo, hi) = self.opts.create_ms;
                     let d = self.rng.range(lo, hi);
                     self.schedule(d, Ev::CreateDone { node: node_id.clone(), inc, ticket });
                 }
-                Parked::Close(mode, id) if !create => {
+                Parked::Write(mode, id) if write => {
+                    let d = self.rng.range(1, 10);
+                    self.schedule(d, Ev::WriteDone { node: node_id.clone(), inc, mode, id });
+                }
+                Parked::Close(mode, id) if !create && !write => {
                     let (lo, hi) = self.opts.close_ms;
                     let d = self.rng.range(lo, hi);
                     self.schedule(d, Ev::CloseDone { node: node_id.clone(), inc, mode, id });
@@ -319,6 +378,7 @@ impl World {
         // Failpoints live in the process: a restarted node comes back without them.
         n.block_create = false;
         n.block_close = false;
+        n.block_write = false;
         n.flush_scheduled = false;
         n.orchestrator = Orchestrator::mutated(node_id.clone(), self.opts.mutation).with_redo(self.redo);
         self.writers_dirty = true;
