@@ -331,11 +331,27 @@ impl DispatcherRecord {
     }
 
     /// Remembers the dispatcher's latest barrier state (last writer wins).
+    ///
+    /// A DONE for another event than the one noted as pending (WAITING or WRITING) does not
+    /// replace it: a DONE regenerated for an event passed long ago (an old action resent) must not
+    /// hide the event the dispatcher waits on now from the next bootstrap snapshot (B17).
     pub fn note_barrier(&self, state: BlockState) {
+        let key = (state.block_ts, state.is_sync_point);
         let new = Arc::new(Some(state));
         let mut current = self.barrier.load();
-        while let Err(found) = self.barrier.compare_and_swap(&current, new.clone()) {
-            current = found;
+        loop {
+            let hides_pending = new.as_ref().as_ref().is_some_and(|s| s.stage == BlockStage::Done)
+                && current.as_ref().as_ref().is_some_and(|c| {
+                    matches!(c.stage, BlockStage::Waiting | BlockStage::Writing)
+                        && (c.block_ts, c.is_sync_point) != key
+                });
+            if hides_pending {
+                return;
+            }
+            match self.barrier.compare_and_swap(&current, new.clone()) {
+                Ok(()) => return,
+                Err(found) => current = found,
+            }
         }
     }
 

@@ -403,6 +403,16 @@ impl Checker {
         for mode in modes(w.redo) {
             let Some(view) = host.maintainer.view(*mode) else { continue };
             if let Some(e) = view.barrier.events().find(|e| due(&e.key)) {
+                if std::env::var_os("DC_SIM_DEBUG").is_some() {
+                    eprintln!("stuck {e:?}");
+                    for r in view.spans.records() {
+                        eprintln!(
+                            "  record {} {:?} {:?} {:?} ckpt {} block {:?}",
+                            r.id, r.span, r.state, r.node, r.checkpoint, r.block
+                        );
+                    }
+                    eprintln!("  trigger {}", view.trigger);
+                }
                 return v("B14", format!("{mode:?} block event {:?} still in flight ({:?})", e.key, e.phase));
             }
         }

@@ -72,6 +72,8 @@ impl World {
             }
             Effect::Close { id, mode } => self.begin_close(node_id, mode, id),
             Effect::PrepareMerged { spec, sources } => {
+                let owner_epoch =
+                    self.nodes[node_id].orchestrator.manager(&CHANGEFEED).map_or(0, |m| m.owner().epoch.0);
                 let n = self.nodes.get_mut(node_id).unwrap_or_else(|| unreachable!());
                 for s in &sources {
                     if let Some(d) = n.dispatchers.get_mut(&(spec.mode, *s)) {
@@ -87,7 +89,10 @@ impl World {
                         state: ComponentState::Preparing,
                         checkpoint: spec.start_ts,
                         closing: false,
-                        barrier: self.opts.barrier.then(|| SimBarrier::new(false, spec.start_ts)),
+                        barrier: self
+                            .opts
+                            .barrier
+                            .then(|| SimBarrier::new(false, spec.start_ts, owner_epoch)),
                     },
                 );
                 let (lo, hi) = self.opts.create_ms;
@@ -105,7 +110,7 @@ impl World {
                     d.state = ComponentState::Initializing;
                     d.checkpoint = start_ts;
                     if let Some(b) = d.barrier.as_mut() {
-                        *b = SimBarrier::new(false, start_ts);
+                        *b = SimBarrier::new(false, start_ts, b.created_epoch);
                     }
                 }
                 self.writers_dirty = true;
@@ -159,6 +164,7 @@ impl World {
         }
         let start =
             if self.opts.barrier { self.sink_start(mode, &spec.span, spec.start_ts) } else { spec.start_ts };
+        let owner_epoch = manager.owner().epoch.0;
         let n = self.nodes.get_mut(node_id).unwrap_or_else(|| unreachable!());
         n.dispatchers.insert(
             (mode, id),
@@ -169,7 +175,10 @@ impl World {
                 state: ComponentState::Working,
                 checkpoint: start,
                 closing: false,
-                barrier: self.opts.barrier.then(|| SimBarrier::new(spec.span.is_table_trigger(), start)),
+                barrier: self
+                    .opts
+                    .barrier
+                    .then(|| SimBarrier::new(spec.span.is_table_trigger(), start, owner_epoch)),
             },
         );
         self.writers_dirty = true;

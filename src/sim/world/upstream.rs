@@ -113,12 +113,19 @@ pub struct SimBarrier {
     pub passed: Key,
     /// The event met and not done yet.
     pub pending: Option<Key>,
+    /// The epoch of its node's owner when it was created (its maintainer generation).
+    pub created_epoch: u64,
 }
 
 impl SimBarrier {
-    /// The barrier state of a dispatcher starting at `start_ts`.
-    pub fn new(trigger: bool, start_ts: Ts) -> Self {
-        Self { state: DispatcherBarrier::new(trigger), passed: (start_ts, false), pending: None }
+    /// The barrier state of a dispatcher starting at `start_ts`, created under `epoch`.
+    pub fn new(trigger: bool, start_ts: Ts, epoch: u64) -> Self {
+        Self {
+            state: DispatcherBarrier::new(trigger),
+            passed: (start_ts, false),
+            pending: None,
+            created_epoch: epoch,
+        }
     }
 }
 
@@ -226,7 +233,20 @@ impl World {
             }
             // The table trigger writes no DML: a new one replaying DDLs already written is
             // deduplicated by the sink (`ddl_ts`).
-            if event_key.0 > from + 1 && !d.span.is_table_trigger() && self.written(key.0, *event_key) {
+            // A syncpoint written under an earlier generation than the dispatcher's: it is a
+            // re-created span replaying DML the syncpoint's snapshot already holds (at least
+            // once); only DDLs raise a new span's start (`ddl_ts`).
+            let replay = event_key.1
+                && d.barrier.as_ref().is_some_and(|b| {
+                    self.sink
+                        .iter()
+                        .any(|w| w.mode == key.0 && w.key == *event_key && w.epoch < b.created_epoch)
+                });
+            if event_key.0 > from + 1
+                && !d.span.is_table_trigger()
+                && !replay
+                && self.written(key.0, *event_key)
+            {
                 let detail = format!(
                     "{node} {key:?} writes DML from {from} below {} already written downstream",
                     e.name

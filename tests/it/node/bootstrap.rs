@@ -212,6 +212,34 @@ fn snapshot_carries_each_dispatchers_barrier_state_whole() {
     );
 }
 
+/// A DONE regenerated for an event passed long ago (an old Write or Pass resent) does not hide
+/// the event the dispatcher waits on now from the snapshot: found by the simulator (a syncpoint
+/// stalled after a failover because its WAITING, acknowledged by the old maintainer, was
+/// overwritten by a DONE for an earlier ALTER and never reached the new one). A DONE for the
+/// pending event itself does replace it.
+#[test]
+fn a_regenerated_done_for_an_older_event_keeps_the_pending_one_in_the_snapshot() {
+    let dm = manager();
+    live(&dm, id(1), span(1, b"a", b"m"), Mode::Default);
+    let at = |ts, sync, stage| BlockState {
+        is_blocked: true,
+        block_ts: ts,
+        is_sync_point: sync,
+        stage,
+        detail: std::sync::Arc::default(),
+    };
+    let report = |state| dm.report_block_status(BlockStatus { id: id(1), mode: Mode::Default, state });
+    let _ = report(at(500, true, BlockStage::Waiting));
+    let _ = report(at(400, false, BlockStage::Done));
+    let snapshot =
+        |epoch| response(&dm.handle_bootstrap(&NodeId::new("mt2"), &bootstrap_request(epoch, None)));
+    let r = snapshot(3);
+    assert_eq!(r.spans[0].block, Some(at(500, true, BlockStage::Waiting)), "still waiting on the syncpoint");
+    let _ = report(at(500, true, BlockStage::Done));
+    let r = snapshot(4);
+    assert_eq!(r.spans[0].pending_block(), None, "its own DONE ends it");
+}
+
 /// The direct encoder of the bootstrap response writes exactly what prost writes from the
 /// converted value, for a real snapshot (a barrier state, an operator in flight, a merge).
 #[test]
