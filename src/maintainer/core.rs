@@ -365,8 +365,9 @@ impl Maintainer {
             }
         }
         for mode in self.mode_list() {
-            self.send_due(now_ms, mode);
+            // Table-set changes first: an operator on a table just dropped is cancelled, not sent.
             self.barrier_tick(now_ms, mode);
+            self.send_due(now_ms, mode);
             self.advance_checkpoint(mode);
         }
         self.send_orphan_removes(now_ms);

@@ -31,14 +31,13 @@ use crate::span::TableSpan;
 pub use super::violation::Violation;
 use super::world::{upstream_ts, Monitor, World};
 
-/// Whether maintainer `index` applied the DROP of `table` in `mode` (barrier mode): the event
-/// is past its write (its table-set changes are applied then) or completed.
+/// Whether maintainer `index` applied the DROP of `table` in `mode` (barrier mode): the event's
+/// table-set changes are applied, or it completed.
 fn drop_applied(w: &World, index: usize, mode: Mode, table: i64) -> bool {
     let Some(ts) = w.dropped.get(&table) else { return false };
     let Some(view) = w.hosts[index].maintainer.view(mode) else { return false };
     let key = (*ts, false);
-    view.barrier.completed(key)
-        || view.barrier.event(key).is_some_and(|e| e.phase == crate::maintainer::barrier::Phase::Passing)
+    view.barrier.completed(key) || view.barrier.event(key).is_some_and(|e| e.applied)
 }
 
 fn modes(redo: bool) -> &'static [Mode] {

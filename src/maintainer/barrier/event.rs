@@ -238,9 +238,10 @@ impl Blocked {
         })
     }
 
-    /// Strict evidence that the event was already passed (B12): an affected span (the trigger
-    /// included when it takes part, unlike the reference's DB forwarding, H-D) has a checkpoint
-    /// past the event's ts, or is blocked on a later key. A checkpoint equal to the ts is not
+    /// Strict evidence that the event was already passed (B12): an affected span, the trigger
+    /// included when it takes part (the reference's DB forwarding ignores it, H-D), has a
+    /// checkpoint past the event's ts, or is blocked on a later key. A promoted event's
+    /// table-set changes still wait for the trigger (see the barrier's module docs). A checkpoint equal to the ts is not
     /// enough: a span re-created at that ts may still owe a syncpoint there.
     pub fn seen_passed(&self, sc: &SpanController, keyspace: u32, trigger_cp: Ts) -> bool {
         if self.trigger && trigger_cp > self.key.0 {

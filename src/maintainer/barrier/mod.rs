@@ -8,8 +8,10 @@
 //! * phases keep their own report sets, and completion requires the confirmed write, so marks
 //!   recovered from a bootstrap can never complete an event before its write (H-A);
 //! * table-set changes wait only for earlier events' changes, not for membership of a heap that
-//!   a rebuilt event never joins (H-B); a promoted event applies its changes too (they are
-//!   idempotent here: a dropped table stays dropped, I8), since the write is proven;
+//!   a rebuilt event never joins (H-B); they are applied at the trigger's DONE or once the
+//!   trigger is past the event, also for an event promoted by observation (its write is proven,
+//!   and the trigger has applied every earlier change by then, so a late DROP DATABASE never
+//!   drops a table created after it); they are idempotent (a dropped table stays dropped, I8);
 //! * who must pass an event is read from the span controller at every check, never cached (H-E);
 //!   forwarding looks at the trigger for DB events as well (H-D); a writer that vanished is
 //!   replaced, never a panic (H-I);

@@ -174,48 +174,46 @@ impl Maintainer {
     }
 
     fn on_done(&mut self, now_ms: u64, mode: Mode, id: DispatcherId, key: Key) -> Option<Key> {
+        let trigger = self.modes[mode].trigger;
         let ms = &mut self.modes[mode];
         ms.sc.clear_block(id, pending_of(key));
         let event = ms.barrier.events.get_mut(&key)?;
-        match event.phase {
-            Phase::Passing => {
-                event.done.insert(id);
-            }
-            // A DONE before the write was confirmed to us: from the writer, its write is durable;
-            // from anyone else, it passed the event on an earlier maintainer's Pass, which came
-            // only after the write. Either way the write happened (B2 holds for the Pass phase).
-            Phase::Collecting | Phase::Writing => {
-                if !self.promote(now_ms, mode, key) {
-                    return None; // an earlier event's changes first (B8): not counted, resent
-                }
-                if let Some(event) = self.modes[mode].barrier.events.get_mut(&key) {
-                    event.done.insert(id);
-                }
-            }
+        // A DONE before the write was confirmed to us: from the writer, its write is durable;
+        // from anyone else, it passed the event on an earlier maintainer's Pass, which came only
+        // after the write. Either way the write happened (B2 holds for the Pass phase).
+        if event.phase != Phase::Passing {
+            event.phase = Phase::Passing;
+            event.next_send_ms = now_ms;
+        }
+        // The table-set changes follow the trigger's DONE (B7, B8): it has passed every earlier
+        // event, so their changes are applied by now (or the DONE is not counted and comes again).
+        if id == trigger && !self.apply_once(now_ms, mode, key) {
+            return None;
+        }
+        if let Some(event) = self.modes[mode].barrier.events.get_mut(&key) {
+            event.done.insert(id);
         }
         Some(key)
     }
 
-    /// The write of `key` is confirmed (or proven): apply its table-set changes if not yet
-    /// applied, in key order, and enter the Pass phase. Returns false (nothing changed) while an
+    /// Applies the event's table-set changes once, in key order: false (nothing done) while an
     /// earlier event's changes are still to apply.
-    fn promote(&mut self, now_ms: u64, mode: Mode, key: Key) -> bool {
+    fn apply_once(&mut self, now_ms: u64, mode: Mode, key: Key) -> bool {
         let barrier = &self.modes[mode].barrier;
+        let Some(event) = barrier.events.get(&key) else { return true };
+        if event.applied {
+            return true;
+        }
         if barrier.earlier_unapplied(key) {
             return false;
         }
-        let Some(event) = barrier.events.get(&key) else { return false };
-        if !event.applied {
-            let detail = event.detail.clone();
-            if !self.modes[mode].barrier.applied.contains(&key) {
-                self.apply_table_changes(now_ms, mode, key.0, &detail);
-                self.modes[mode].barrier.applied.insert(key);
-            }
+        let detail = event.detail.clone();
+        if !self.modes[mode].barrier.applied.contains(&key) {
+            self.apply_table_changes(now_ms, mode, key.0, &detail);
+            self.modes[mode].barrier.applied.insert(key);
         }
         if let Some(event) = self.modes[mode].barrier.events.get_mut(&key) {
             event.applied = true;
-            event.phase = Phase::Passing;
-            event.next_send_ms = now_ms;
         }
         true
     }
@@ -254,14 +252,22 @@ impl Maintainer {
                     dropped.table_ids.iter().filter(|t| **t != 0).map(|t| (keyspace, *t)).collect()
                 }
                 InfluenceKind::Db => {
-                    let sc = &self.modes[mode].sc;
-                    let in_sc = sc.records().filter(|r| r.schema_id == dropped.schema_id).map(|r| r.table());
+                    // The schema's tables as of the event: those live since before it, and this
+                    // mode's spans of those another mode's barrier dropped already. Changes apply
+                    // in key order, and a trigger-written event is promoted only on the trigger's
+                    // own progress, so every table created before the event is known by now; one
+                    // created (or moved in) after it, or not known yet, is not dropped, should
+                    // the event be applied late (after a failover): an older change never undoes
+                    // a newer one (B8, H-G).
+                    let schema = dropped.schema_id;
                     let live = self
                         .live
                         .iter()
-                        .filter(|(_, (info, _))| info.schema_id == dropped.schema_id)
+                        .filter(|(_, (info, since))| info.schema_id == schema && *since < commit_ts)
                         .map(|(t, _)| *t);
-                    in_sc.chain(live).collect()
+                    let sc = &self.modes[mode].sc;
+                    let gone = sc.records().filter(|r| r.schema_id == schema).map(|r| r.table());
+                    live.chain(gone.filter(|t| self.dropped.contains(t))).collect()
                 }
                 InfluenceKind::All => {
                     self.refuse("block event", format!("an event at {commit_ts} drops every table; ignored"));
@@ -301,9 +307,9 @@ impl Maintainer {
             let Some(event) = ms.barrier.events.get_mut(&key) else { return };
             if force && event.seen_passed(&ms.sc, keyspace, trigger_cp) {
                 // B12: an affected span is past it; it was written under an earlier maintainer.
-                if !self.promote(now_ms, mode, key) {
-                    return;
-                }
+                // Its table-set changes wait for the trigger (its DONE, or its progress past it).
+                event.phase = Phase::Passing;
+                event.next_send_ms = now_ms;
             } else if event.all_waiting(&ms.sc, keyspace, trigger, force) {
                 let writer = if event.trigger {
                     Some(trigger)
@@ -316,6 +322,13 @@ impl Maintainer {
             } else {
                 return;
             }
+        }
+        let pending_apply = self.modes[mode].barrier.events.get(&key).is_some_and(|e| {
+            e.phase == Phase::Passing && !e.applied && self.modes[mode].barrier.trigger_checkpoint > key.0
+        });
+        if pending_apply {
+            // The trigger is past the event: its earlier changes are applied, this one's now.
+            self.apply_once(now_ms, mode, key);
         }
         let ms = &mut self.modes[mode];
         let trigger_cp = ms.barrier.trigger_checkpoint;
@@ -343,7 +356,7 @@ impl Maintainer {
                 event.next_send_ms = now_ms.saturating_add(resend);
             }
             Phase::Passing => {
-                if event.all_done(&ms.sc, keyspace, trigger, trigger_cp) {
+                if event.applied && event.all_done(&ms.sc, keyspace, trigger, trigger_cp) {
                     ms.barrier.events.remove(&key);
                     ms.barrier.completed.insert(key);
                     return;

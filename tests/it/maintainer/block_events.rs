@@ -252,12 +252,13 @@ fn table_changes_apply_in_key_order_whatever_order_the_dones_arrive_in() {
 
     report(&mut m, 2, "a", tr, done(second));
     assert_eq!(table_spans(&m, 1).len(), 2, "the later drop waits for the earlier change (B8)");
-    assert_eq!(phase(&m, second), Some(Phase::Writing), "its DONE is not counted");
+    let later = m.view(Mode::Default).unwrap().barrier.event(second).cloned().unwrap();
+    assert!(!later.applied && !later.done.contains(&tr), "its DONE is not counted: {later:?}");
 
     report(&mut m, 3, "a", tr, done(first));
     assert!(table_spans(&m, 2).is_empty() && table_spans(&m, 3).len() == 1, "the earlier one applied");
     let e = m.step(2_000, Event::Tick);
-    assert!(actions(&m, &e).contains(&write("a", second, tr)), "the later Write is resent");
+    assert!(actions(&m, &e).iter().any(|a| a.0 == "a" && a.2 == second), "resent to the trigger");
     report(&mut m, 2_001, "a", tr, done(second));
     assert!(table_spans(&m, 1).is_empty(), "then the later one applies");
 }
