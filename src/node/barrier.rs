@@ -271,7 +271,13 @@ impl DispatcherBarrier {
             None => {}
         }
         match self.pending.take() {
-            Some((event, Stage::Writing)) => Ok(vec![Step::Report(done(event.key()))]),
+            Some((event, Stage::Writing)) => {
+                // Its WAITING is moot once it is done: were it still unacknowledged (the ACK
+                // lost, the maintainer moved), resending it would report an event passed long
+                // ago as the one waited on.
+                self.resends.remove(&event.key());
+                Ok(vec![Step::Report(done(event.key()))])
+            }
             other => {
                 self.pending = other;
                 Err(Misuse::Unexpected("done"))

@@ -332,20 +332,23 @@ impl DispatcherRecord {
 
     /// Remembers the dispatcher's latest barrier state (last writer wins).
     ///
-    /// A DONE for another event than the one noted as pending (WAITING or WRITING) does not
-    /// replace it: a DONE regenerated for an event passed long ago (an old action resent) must not
-    /// hide the event the dispatcher waits on now from the next bootstrap snapshot (B17).
+    /// A state of an older event than the one noted, and a DONE for another event than the one
+    /// noted as pending (WAITING or WRITING), do not replace it: a DONE regenerated for an event
+    /// passed long ago (an old action resent) or a late resend must not hide the event the
+    /// dispatcher waits on now from the next bootstrap snapshot (B17).
     pub fn note_barrier(&self, state: BlockState) {
         let key = (state.block_ts, state.is_sync_point);
         let new = Arc::new(Some(state));
         let mut current = self.barrier.load();
         loop {
-            let hides_pending = new.as_ref().as_ref().is_some_and(|s| s.stage == BlockStage::Done)
-                && current.as_ref().as_ref().is_some_and(|c| {
-                    matches!(c.stage, BlockStage::Waiting | BlockStage::Writing)
-                        && (c.block_ts, c.is_sync_point) != key
-                });
-            if hides_pending {
+            let done = new.as_ref().as_ref().is_some_and(|s| s.stage == BlockStage::Done);
+            let stale = current.as_ref().as_ref().is_some_and(|c| {
+                let noted = (c.block_ts, c.is_sync_point);
+                // An older event's state is stale whatever its stage (a resend, a late copy).
+                noted > key
+                    || (done && matches!(c.stage, BlockStage::Waiting | BlockStage::Writing) && noted != key)
+            });
+            if stale {
                 return;
             }
             match self.barrier.compare_and_swap(&current, new.clone()) {

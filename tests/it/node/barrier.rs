@@ -192,16 +192,32 @@ fn b11_a_waiting_dispatcher_reports_below_the_event() {
 #[test]
 fn trigger_holds_a_db_or_all_event_while_reports_await_an_ack_and_releases_it_at_zero() {
     let mut t = DispatcherBarrier::new(true);
-    waiting(&mut t, ddl(100));
-    let _ = t.answer(&write(event(100, false)), 100, 0);
+    let _ = t.meet(create_table(100)).unwrap();
+    let _ = t.flushed(0).unwrap();
     let _ = t.done(1).unwrap();
-    assert_eq!(t.unacknowledged(), 1, "its WAITING is not acknowledged yet");
+    assert_eq!(t.unacknowledged(), 1, "its NONE is not acknowledged yet");
     assert_eq!(t.meet(syncpoint(200)).unwrap(), Vec::<Step>::new(), "held");
     assert!(t.holding());
     assert!(matches!(t.meet(ddl(300)), Err(Misuse::Overlap(..))), "one slot (B19)");
     assert_eq!(t.answer(&ack(event(100, false)), 200, 4), vec![Step::Flush], "released at zero: flush first");
     assert!(!t.holding());
     assert_eq!(reported(&t.flushed(5).unwrap()), vec![(200, true, BlockStage::Waiting)]);
+}
+
+/// Found by the barrier sweep: a dispatcher whose WAITING was never acknowledged (the maintainer
+/// moved before the ACK) kept resending it after passing the event, and the node core then noted
+/// that old event as the one waited on, so a later bootstrap rebuilt the wrong event. Done, an
+/// event's WAITING is withdrawn; a wide event is then not held for it either (receiving the
+/// action proves the maintainer had the report).
+#[test]
+fn a_done_events_unacknowledged_waiting_is_withdrawn_not_resent() {
+    let mut b = DispatcherBarrier::new(true);
+    waiting(&mut b, ddl(100));
+    let _ = b.answer(&write(event(100, false)), 100, 0);
+    let _ = b.done(1).unwrap();
+    assert_eq!(b.unacknowledged(), 0);
+    assert!(b.tick(10 * RESEND_MS).is_empty(), "nothing resent");
+    assert_eq!(b.meet(syncpoint(200)).unwrap(), vec![Step::Flush], "not held");
 }
 
 #[test]
@@ -267,16 +283,19 @@ fn a_removed_trigger_keeps_its_add_table_cap_until_the_ack_and_may_not_close_bef
 #[test]
 fn a_held_event_caps_the_checkpoint_and_its_stray_action_is_ignored() {
     let mut t = DispatcherBarrier::new(true);
-    waiting(&mut t, ddl(100));
-    let _ = t.answer(&pass(event(100, false)), 100, 0);
+    let _ = t.meet(create_table(100)).unwrap();
+    let _ = t.flushed(0).unwrap();
     let _ = t.done(1).unwrap();
     assert!(t.meet(syncpoint(200)).unwrap().is_empty() && t.holding());
-    assert_eq!(t.checkpoint(300), 199, "held at 200: stays below it");
+    assert_eq!(t.checkpoint(300), 99, "held at 200, and below the table it adds at 100");
     assert_eq!(
         t.answer(&write(event(200, true)), 200, 3),
         Vec::<Step>::new(),
-        "no DONE for what was not written"
+        "held: a stray action is ignored"
     );
+    let _ = t.answer(&ack(event(100, false)), 300, 4);
+    assert!(!t.holding(), "released");
+    assert_eq!(t.checkpoint(300), 199, "its event at 200 pending: stays below it");
 }
 
 #[test]
