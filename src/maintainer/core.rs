@@ -396,7 +396,9 @@ impl Maintainer {
         BootstrapRequest {
             changefeed: self.cfg.changefeed.clone(),
             config: Vec::new(),
-            start_ts: self.cfg.start_checkpoint,
+            // Both triggers start here: the lower of the modes' checkpoints, so the redo trigger
+            // meets every DDL its mode has not passed (a bootstrap request carries one start ts).
+            start_ts: self.mode_list().map(|m| self.cfg.start_of(m)).min().unwrap_or(self.cfg.start_checkpoint),
             trigger: trigger(Mode::Default),
             is_new_changefeed: false,
             redo_trigger: trigger(Mode::Redo),

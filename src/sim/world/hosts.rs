@@ -18,10 +18,11 @@ impl World {
         cfg.mutation = self.opts.mutation;
         let members: Vec<NodeId> = self.order.iter().filter(|n| self.nodes[*n].alive).cloned().collect();
         // With the barrier, DDLs after the start checkpoint reach the new maintainer through its
-        // triggers, which replay them from there (both start at the default mode's checkpoint,
-        // the bootstrap request's start ts): it starts from the schema at that ts.
+        // triggers, which replay them from there (both start at the lower of the modes'
+        // checkpoints, the bootstrap request's start ts): it starts from the schema at that ts.
+        let redo = if self.redo { start(Mode::Redo) } else { Ts::MAX };
         let schema =
-            if self.opts.barrier { self.schema.until(start(Mode::Default)) } else { self.schema.clone() };
+            if self.opts.barrier { self.schema.until(start(Mode::Default).min(redo)) } else { self.schema.clone() };
         let maintainer = Maintainer::new(cfg, Box::new(schema), &members);
         self.hosts.push(Host { epoch, node: on.clone(), maintainer, alive: true });
         if let Some(t) = &mut self.trace {
