@@ -113,6 +113,9 @@ pub(super) struct ModeState {
     pub(super) watermarks: BTreeMap<NodeId, Watermark>,
     pub(super) trigger: DispatcherId,
     pub(super) barrier: Barrier,
+    /// Tables another mode's barrier dropped that this mode's has not yet (each mode applies a
+    /// DDL when its own barrier passes it): still placed here until then.
+    pub(super) dropping: BTreeMap<TableKey, (TableInfo, Ts)>,
 }
 
 /// The scheduling state of each mode, indexed by the mode: default first, then redo when it is
@@ -220,6 +223,7 @@ impl Maintainer {
                 watermarks: BTreeMap::new(),
                 trigger,
                 barrier: Barrier::default(),
+                dropping: BTreeMap::new(),
             });
         }
         this
@@ -398,7 +402,11 @@ impl Maintainer {
             config: Vec::new(),
             // Both triggers start here: the lower of the modes' checkpoints, so the redo trigger
             // meets every DDL its mode has not passed (a bootstrap request carries one start ts).
-            start_ts: self.mode_list().map(|m| self.cfg.start_of(m)).min().unwrap_or(self.cfg.start_checkpoint),
+            start_ts: self
+                .mode_list()
+                .map(|m| self.cfg.start_of(m))
+                .min()
+                .unwrap_or(self.cfg.start_checkpoint),
             trigger: trigger(Mode::Default),
             is_new_changefeed: false,
             redo_trigger: trigger(Mode::Redo),
@@ -562,7 +570,7 @@ impl Maintainer {
         checkpoint: Ts,
     ) -> Option<Guard> {
         let table = (span.keyspace_id, span.table_id);
-        if !self.live.contains_key(&table) {
+        if !self.live.contains_key(&table) && !self.modes[mode].dropping.contains_key(&table) {
             return None;
         }
         let id = self.mint();
@@ -574,7 +582,8 @@ impl Maintainer {
 
     /// Adds absent records for the uncovered parts of a live table.
     pub(super) fn repair(&mut self, mode: Mode, table: TableKey) {
-        let Some((info, since)) = self.live.get(&table).copied() else { return };
+        let known = self.live.get(&table).or_else(|| self.modes[mode].dropping.get(&table));
+        let Some((info, since)) = known.copied() else { return };
         let whole = TableSpan::whole_table(table.0, table.1);
         let parts = self.cfg.table_spans.get(&table).copied().unwrap_or(1);
         if parts > 1 && !self.modes[mode].sc.has_table(table) {

@@ -60,7 +60,13 @@ impl Maintainer {
     /// records deleted last (I8: a dropped table stays dropped), then a Remove goes to every
     /// captured node.
     pub(super) fn drop_table_in(&mut self, now_ms: u64, mode: Mode, key: TableKey) {
-        self.live.remove(&key);
+        if let Some(was) = self.live.remove(&key) {
+            // The first mode to drop it: the others still place it until their own barrier does.
+            for other in self.mode_list().filter(|m| *m != mode) {
+                self.modes[other].dropping.insert(key, was);
+            }
+        }
+        self.modes[mode].dropping.remove(&key);
         self.dropped.insert(key);
         let records: Vec<SpanRecord> = self.modes[mode].sc.table(key).cloned().collect();
         // 1. Capture each bound record's node before any cancel hook can move it.

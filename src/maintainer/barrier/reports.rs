@@ -314,8 +314,13 @@ impl Maintainer {
                 if std::env::var_os("DC_SIM_DEBUG").is_some() {
                     eprintln!("promote-by-sight e{} {key:?} trigger_cp {trigger_cp}", self.cfg.epoch.0);
                     for r in event.scope.records(&ms.sc, keyspace) {
-                        if r.checkpoint > key.0 || r.block.is_some_and(|b| (b.block_ts, b.is_sync_point) > key) {
-                            eprintln!("   evidence {} {:?} ckpt {} block {:?}", r.id, r.span, r.checkpoint, r.block);
+                        if r.checkpoint > key.0
+                            || r.block.is_some_and(|b| (b.block_ts, b.is_sync_point) > key)
+                        {
+                            eprintln!(
+                                "   evidence {} {:?} ckpt {} block {:?}",
+                                r.id, r.span, r.checkpoint, r.block
+                            );
                         }
                     }
                 }

@@ -21,8 +21,11 @@ impl World {
         // triggers, which replay them from there (both start at the lower of the modes'
         // checkpoints, the bootstrap request's start ts): it starts from the schema at that ts.
         let redo = if self.redo { start(Mode::Redo) } else { Ts::MAX };
-        let schema =
-            if self.opts.barrier { self.schema.until(start(Mode::Default).min(redo)) } else { self.schema.clone() };
+        let schema = if self.opts.barrier {
+            self.schema.until(start(Mode::Default).min(redo))
+        } else {
+            self.schema.clone()
+        };
         let maintainer = Maintainer::new(cfg, Box::new(schema), &members);
         self.hosts.push(Host { epoch, node: on.clone(), maintainer, alive: true });
         if let Some(t) = &mut self.trace {
