@@ -91,6 +91,16 @@ crate::names::named_enum! {
         /// *Maintainer.* A merge source's Stopped counts as the node having taken the merge up,
         /// though a held-back remove may have closed it (seed 32053).
         SourceStoppedAcceptsMerge = "source-stopped-accepts-merge",
+        /// *Maintainer.* The barrier tells every span that reported to write, not one writer (B1).
+        BarrierEveryReporterWrites = "barrier-every-reporter-writes",
+        /// *Maintainer.* The barrier sends Pass together with the Write, not after its DONE (B2).
+        BarrierPassWithWrite = "barrier-pass-with-write",
+        /// *Maintainer.* The barrier picks the writer at the first WAITING, without waiting for
+        /// every affected span (B3).
+        BarrierWriteAtFirstReport = "barrier-write-at-first-report",
+        /// *Maintainer.* The barrier applies an event's table-set changes when it picks the writer,
+        /// before the write (B8; the reference's issue #3443: DML lost after TRUNCATE).
+        BarrierApplyBeforeWrite = "barrier-apply-before-write",
     }
 }
 

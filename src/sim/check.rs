@@ -19,6 +19,12 @@
 //! | I13 | every step of a stopped maintainer | it sends no Create and no Remove other than its triggers' |
 //! | C1-C4, C6 | `settle` | every live table exactly tiled by Working dispatchers bound as the maintainer believes, nothing else running, no operator, nothing absent, in every mode |
 //! | C5 | `settle` | the committed checkpoint catches up with upstream time |
+//! | B1 | every downstream write of a block event (`world/upstream.rs`) | one writer per event per maintainer generation |
+//! | B2 | every pass of a block event (`world/upstream.rs`) | the event was written first |
+//! | B3, B4 | every advance of a dispatcher's stream (`world/upstream.rs`) | no DML below a written blocking event; nothing at or past an event not yet passed |
+//! | B8 | every maintainer step | an event's table-set changes are applied only after its write |
+//! | B14 | `settle` (barrier mode) | no event in flight; every DDL (and every syncpoint older than a few intervals) written once and passed by every dispatcher it affects |
+//! | B16 | every message a maintainer sends | a stopped maintainer sends no barrier traffic |
 
 use std::collections::BTreeMap;
 
@@ -145,6 +151,18 @@ impl Monitor for Checker {
             let Some(view) = m.view(*mode) else { continue };
             if let Err(e) = view.spans.check_indexes() {
                 found = Some(Violation::new("I6", now, format!("{mode:?}: {e}")));
+                break;
+            }
+            // B8: an event's table-set changes are applied only after its write is durable.
+            if let Some(e) =
+                view.barrier.events().find(|e| e.applied && e.schedules() && !w.written(*mode, e.key))
+            {
+                let name = w.upstream.get(&e.key).map_or_else(|| format!("{:?}", e.key), |u| u.name.clone());
+                found = Some(Violation::new(
+                    "B8",
+                    now,
+                    format!("{mode:?} {name}: table set changed before its write"),
+                ));
                 break;
             }
             for r in view.spans.records() {

@@ -15,6 +15,7 @@ use crate::maintainer::core::Maintainer;
 use crate::maintainer::event::{Lifecycle, Output};
 use crate::maintainer::schema::TableInfo;
 use crate::maintainer::spans::{SpanState, TableKey};
+use crate::mutation::Mutation;
 
 /// Answers gathered while handling one step, sent as one response per node.
 #[derive(Default)]
@@ -326,7 +327,9 @@ impl Maintainer {
                 }
                 event.phase = Phase::Passing;
                 event.next_send_ms = now_ms;
-            } else if event.all_waiting(&ms.sc, keyspace, trigger, force) {
+            } else if event.all_waiting(&ms.sc, keyspace, trigger, force)
+                || (self.cfg.mutation.has(Mutation::BarrierWriteAtFirstReport) && !event.waiting.is_empty())
+            {
                 let writer = if event.trigger {
                     Some(trigger)
                 } else {
@@ -335,6 +338,9 @@ impl Maintainer {
                 event.writer = writer;
                 event.phase = Phase::Writing;
                 event.next_send_ms = now_ms;
+                if self.cfg.mutation.has(Mutation::BarrierApplyBeforeWrite) {
+                    let _ = self.apply_once(now_ms, mode, key);
+                }
             } else {
                 return;
             }
@@ -368,6 +374,20 @@ impl Maintainer {
                 };
                 if let Some((writer, node)) = writer {
                     out.action(&node, key, false, Influence::Normal { ids: vec![writer] });
+                }
+                if self.cfg.mutation.has(Mutation::BarrierEveryReporterWrites) {
+                    for id in event.waiting.iter().filter(|id| Some(**id) != event.writer) {
+                        if let Some(node) = valid(*id) {
+                            out.action(&node, key, false, Influence::Normal { ids: vec![*id] });
+                        }
+                    }
+                }
+                if self.cfg.mutation.has(Mutation::BarrierPassWithWrite) {
+                    for id in event.waiting.iter().filter(|id| Some(**id) != event.writer) {
+                        if let Some(node) = valid(*id) {
+                            out.action(&node, key, true, Influence::Normal { ids: vec![*id] });
+                        }
+                    }
                 }
                 event.next_send_ms = now_ms.saturating_add(resend);
             }

@@ -172,9 +172,20 @@ impl World {
     /// The next event dispatcher `d` meets after what it passed, with whether it blocks there.
     fn next_event(&self, d: &SimDispatcher, after: Key) -> Option<(UpstreamEvent, bool)> {
         let schema = self.schema_of(d.span.table_id);
+        let end = self.stream_end(d);
         self.upstream
             .range((std::ops::Bound::Excluded(after), std::ops::Bound::Unbounded))
+            .take_while(|(k, _)| k.0 <= end)
             .find_map(|(_, e)| e.involves(d, schema).map(|b| (e.clone(), b)))
+    }
+
+    /// Where a dispatcher's stream ends: a dropped table's at its DROP (nothing of it comes
+    /// after; a dispatcher still closing there writes nothing more), the trigger's never.
+    fn stream_end(&self, d: &SimDispatcher) -> Ts {
+        if d.span.is_table_trigger() {
+            return Ts::MAX;
+        }
+        self.dropped.get(&d.span.table_id).copied().unwrap_or(Ts::MAX)
     }
 
     /// Moves a dispatcher's stream toward `target` through the events it meets: up to the next
@@ -221,8 +232,10 @@ impl World {
         let schema = self.schema_of(d.span.table_id);
         let from = d.checkpoint;
         let passed = d.barrier.as_ref().map_or((Ts::MAX, true), |b| b.passed);
+        // A dropped table has no DML from its DROP on: nothing below a later event to write.
+        let end = self.stream_end(d);
         let mut found = None;
-        for (event_key, e) in self.upstream.range((from + 1, false)..) {
+        for (event_key, e) in self.upstream.range((from + 1, false)..).take_while(|(k, _)| k.0 <= end) {
             if *event_key <= passed || e.involves(d, schema) != Some(true) {
                 continue;
             }
