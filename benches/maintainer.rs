@@ -216,5 +216,102 @@ fn id_hashers(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, bootstrap_recovery, heartbeat_statuses, id_hashers);
+/// A DB-level DDL over 10,000 dispatchers on 10 nodes (1,000 tables of 10 spans, one schema):
+/// every span and the trigger waiting but one; measured, the last WAITING (coverage is checked,
+/// the Write goes to the trigger) and the trigger's DONE (the table-set changes, none here, and
+/// the Pass fan-out to every node).
+fn barrier_db_ddl(c: &mut Criterion) {
+    const DB_TABLES: i64 = 1_000;
+    const DB_SPANS: usize = 10;
+    let mut s = MemorySchema::new();
+    for t in 1..=DB_TABLES {
+        s.apply(1, Ddl::Create(TableInfo { keyspace_id: 0, table_id: t, schema_id: 1 }));
+    }
+    let mut spans: Vec<Vec<BootstrapSpan>> = vec![Vec::new(); NODES];
+    let mut next = 1u64;
+    for t in 1..=DB_TABLES {
+        for part in TableSpan::whole_table(0, t).split_even(DB_SPANS).unwrap() {
+            spans[t as usize % NODES].push(BootstrapSpan {
+                id: DispatcherId::new(1, next).unwrap(),
+                mode: Mode::Default,
+                schema_id: 1,
+                span: part,
+                state: ComponentState::Working,
+                checkpoint_ts: 200,
+                block: None,
+            });
+            next += 1;
+        }
+    }
+    let responses: Vec<(NodeId, BootstrapResponse)> = spans
+        .into_iter()
+        .enumerate()
+        .map(|(i, spans)| (node(i), BootstrapResponse { spans, epoch: EPOCH, ..Default::default() }))
+        .collect();
+    let db = InfluencedTables { kind: InfluenceKind::Db, table_ids: Vec::new(), schema_id: 1 };
+    let detail = std::sync::Arc::new(BlockDetail { block_tables: Some(db), ..Default::default() });
+    let state = |stage| BlockState {
+        is_blocked: true,
+        block_ts: 300,
+        is_sync_point: false,
+        stage,
+        detail: detail.clone(),
+    };
+    let request =
+        |statuses| BlockStatusRequest { changefeed: ChangefeedId::default(), statuses, mode: Mode::Default };
+    let status = |id, stage| BlockStatus { id, mode: Mode::Default, state: state(stage) };
+    // Everything waiting but the last span of node 9; returns it with the maintainer and the trigger.
+    let setup = || {
+        let mut m = recover(fresh(&s), responses.clone());
+        let trigger = m.view(Mode::Default).unwrap().trigger;
+        let _ = m.step(
+            2,
+            Event::BlockStatus {
+                from: node(0),
+                request: request(vec![status(trigger, BlockStage::Waiting)]),
+            },
+        );
+        let mut last = None;
+        for (from, r) in &responses {
+            let mut ids: Vec<DispatcherId> = r.spans.iter().map(|s| s.id).collect();
+            if *from == node(NODES - 1) {
+                last = ids.pop();
+            }
+            for chunk in ids.chunks(2048) {
+                let statuses = chunk.iter().map(|id| status(*id, BlockStage::Waiting)).collect();
+                let _ = m.step(2, Event::BlockStatus { from: from.clone(), request: request(statuses) });
+            }
+        }
+        (m, trigger, last.unwrap())
+    };
+    let mut g = c.benchmark_group("barrier_db_ddl_10k_dispatchers_10_nodes");
+    g.sample_size(10);
+    g.bench_function("last_waiting_to_pass_fan_out", |b| {
+        b.iter_batched(
+            setup,
+            |(mut m, trigger, last)| {
+                let write = m.step(
+                    3,
+                    Event::BlockStatus {
+                        from: node(NODES - 1),
+                        request: request(vec![status(last, BlockStage::Waiting)]),
+                    },
+                );
+                let pass = m.step(
+                    4,
+                    Event::BlockStatus {
+                        from: node(0),
+                        request: request(vec![status(trigger, BlockStage::Done)]),
+                    },
+                );
+                assert!(!write.is_empty() && pass.len() >= NODES, "the Write, then Pass to every node");
+                (m, write, pass)
+            },
+            BatchSize::PerIteration,
+        )
+    });
+    g.finish();
+}
+
+criterion_group!(benches, bootstrap_recovery, heartbeat_statuses, id_hashers, barrier_db_ddl);
 criterion_main!(benches);

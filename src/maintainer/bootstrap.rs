@@ -222,7 +222,11 @@ impl Maintainer {
             });
             reported.max().unwrap_or(0).max(self.cfg.start_of(mode))
         };
-        let fates = fates(&*self.schema, start_ts(Mode::Default));
+        // The schema at the lowest mode's start: a table's records start no later than that in
+        // any mode (the redo mode's spans must not start at the default mode's checkpoint and
+        // skip what redo has not written yet); each mode then raises them to its own checkpoint.
+        let snapshot = self.mode_list().map(start_ts).min().unwrap_or_else(|| start_ts(Mode::Default));
+        let fates = fates(&*self.schema, snapshot);
         for (table, fate) in &fates {
             match fate {
                 // A DDL that reached this maintainer while it bootstrapped is newer than the view.

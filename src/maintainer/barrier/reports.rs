@@ -183,9 +183,6 @@ impl Maintainer {
         // from anyone else, it passed the event on an earlier maintainer's Pass, which came only
         // after the write. Either way the write happened (B2 holds for the Pass phase).
         if event.phase != Phase::Passing {
-            if std::env::var_os("DC_SIM_DEBUG").is_some() {
-                eprintln!("promote-by-done e{} {key:?} from {id} phase {:?}", self.cfg.epoch.0, event.phase);
-            }
             event.phase = Phase::Passing;
             event.next_send_ms = now_ms;
         }
@@ -312,19 +309,6 @@ impl Maintainer {
             if force && event.seen_passed(&ms.sc, keyspace, trigger_cp) {
                 // B12: an affected span is past it; it was written under an earlier maintainer.
                 // Its table-set changes wait for the trigger (its DONE, or its progress past it).
-                if std::env::var_os("DC_SIM_DEBUG").is_some() {
-                    eprintln!("promote-by-sight e{} {key:?} trigger_cp {trigger_cp}", self.cfg.epoch.0);
-                    for r in event.scope.records(&ms.sc, keyspace) {
-                        if r.checkpoint > key.0
-                            || r.block.is_some_and(|b| (b.block_ts, b.is_sync_point) > key)
-                        {
-                            eprintln!(
-                                "   evidence {} {:?} ckpt {} block {:?}",
-                                r.id, r.span, r.checkpoint, r.block
-                            );
-                        }
-                    }
-                }
                 event.phase = Phase::Passing;
                 event.next_send_ms = now_ms;
             } else if event.all_waiting(&ms.sc, keyspace, trigger, force)

@@ -55,6 +55,9 @@ impl World {
                     self.send(from.clone(), to, kind, bytes);
                 }
                 Output::CheckpointAdvanced { mode, checkpoint_ts } => {
+                    if std::env::var_os("DC_SIM_DEBUG").is_some() && mode == Mode::Redo {
+                        eprintln!("checkpoint {now} e{} {mode:?} {checkpoint_ts}", epoch.0);
+                    }
                     if current {
                         let persisted = self.persisted.entry(mode).or_insert(0);
                         if checkpoint_ts < *persisted {

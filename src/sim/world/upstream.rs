@@ -172,16 +172,14 @@ impl World {
     /// The next event dispatcher `d` meets after what it passed, with whether it blocks there.
     fn next_event(&self, d: &SimDispatcher, after: Key) -> Option<(UpstreamEvent, bool)> {
         let schema = self.schema_of(d.span.table_id);
-        let end = self.stream_end(d);
         self.upstream
             .range((std::ops::Bound::Excluded(after), std::ops::Bound::Unbounded))
-            .take_while(|(k, _)| k.0 <= end)
             .find_map(|(_, e)| e.involves(d, schema).map(|b| (e.clone(), b)))
     }
 
-    /// Where a dispatcher's stream ends: a dropped table's at its DROP (nothing of it comes
-    /// after; a dispatcher still closing there writes nothing more), the trigger's never.
-    fn stream_end(&self, d: &SimDispatcher) -> Ts {
+    /// Where a dispatcher's DML ends: a dropped table has none from its DROP on (a dispatcher
+    /// still closing past it writes none; it still meets later events).
+    fn dml_end(&self, d: &SimDispatcher) -> Ts {
         if d.span.is_table_trigger() {
             return Ts::MAX;
         }
@@ -232,10 +230,10 @@ impl World {
         let schema = self.schema_of(d.span.table_id);
         let from = d.checkpoint;
         let passed = d.barrier.as_ref().map_or((Ts::MAX, true), |b| b.passed);
-        // A dropped table has no DML from its DROP on: nothing below a later event to write.
-        let end = self.stream_end(d);
+        // A dropped table has no DML from its DROP on: past it, nothing below a later event.
+        let dml = from.saturating_add(1) < self.dml_end(d);
         let mut found = None;
-        for (event_key, e) in self.upstream.range((from + 1, false)..).take_while(|(k, _)| k.0 <= end) {
+        for (event_key, e) in self.upstream.range((from + 1, false)..) {
             if *event_key <= passed || e.involves(d, schema) != Some(true) {
                 continue;
             }
@@ -256,6 +254,7 @@ impl World {
                         .any(|w| w.mode == key.0 && w.key == *event_key && w.epoch < b.created_epoch)
                 });
             if event_key.0 > from + 1
+                && dml
                 && !d.span.is_table_trigger()
                 && !replay
                 && self.written(key.0, *event_key)
@@ -365,6 +364,9 @@ impl World {
                 );
                 return self.violate(Violation::new("B1", self.now, detail));
             }
+        }
+        if std::env::var_os("DC_SIM_DEBUG").is_some() {
+            eprintln!("sink {} {mode:?} {event:?} by {id} on {node} e{epoch} deduped {deduped}", self.now);
         }
         self.sink.push(SinkWrite {
             mode,
