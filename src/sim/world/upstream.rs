@@ -115,6 +115,8 @@ pub struct SimBarrier {
     pub pending: Option<Key>,
     /// The epoch of its node's owner when it was created (its maintainer generation).
     pub created_epoch: u64,
+    /// The event whose downstream write is under way (its completion is due).
+    pub writing: Option<Key>,
 }
 
 impl SimBarrier {
@@ -125,6 +127,7 @@ impl SimBarrier {
             passed: (start_ts, false),
             pending: None,
             created_epoch: epoch,
+            writing: None,
         }
     }
 }
@@ -313,6 +316,9 @@ impl World {
                     self.schedule_flush(node);
                 }
                 Step::Write => {
+                    if let Some(b) = self.barrier_of(node, key) {
+                        b.writing = b.pending;
+                    }
                     let n = self.nodes.get_mut(node).unwrap_or_else(|| unreachable!());
                     if n.block_write {
                         n.parked.push(Parked::Write(key.0, key.1));
@@ -339,7 +345,12 @@ impl World {
     /// The write asked for is durable: recorded in the sink (B1 checked), then done.
     pub(super) fn write_done(&mut self, node: &NodeId, mode: Mode, id: DispatcherId) {
         let key = (mode, id);
-        let Some(event) = self.barrier_of(node, key).and_then(|b| b.pending) else { return };
+        // Only the write this dispatcher started (not one of an earlier dispatcher of its id).
+        let Some(event) =
+            self.barrier_of(node, key).and_then(|b| b.writing.take().filter(|w| b.pending == Some(*w)))
+        else {
+            return;
+        };
         let epoch = self
             .nodes
             .get(node)
