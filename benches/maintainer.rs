@@ -46,12 +46,13 @@ fn schema() -> MemorySchema {
     s
 }
 
-/// Ten encoded bootstrap responses; table `t` lives on node `t % 10`.
-fn encoded_responses() -> Vec<(NodeId, Vec<u8>)> {
+/// Every node's spans: `tables` tables of `per_table` spans each, table `t` on node `t % 10`,
+/// all Working at checkpoint 200.
+fn spans_by_node(tables: i64, per_table: usize) -> Vec<Vec<BootstrapSpan>> {
     let mut spans: Vec<Vec<BootstrapSpan>> = vec![Vec::new(); NODES];
     let mut next = 1u64;
-    for t in 1..=TABLES {
-        for part in TableSpan::whole_table(0, t).split_even(SPANS_PER_TABLE).unwrap() {
+    for t in 1..=tables {
+        for part in TableSpan::whole_table(0, t).split_even(per_table).unwrap() {
             spans[t as usize % NODES].push(BootstrapSpan {
                 id: DispatcherId::new(1, next).unwrap(),
                 mode: Mode::Default,
@@ -65,6 +66,11 @@ fn encoded_responses() -> Vec<(NodeId, Vec<u8>)> {
         }
     }
     spans
+}
+
+/// Ten encoded bootstrap responses; table `t` lives on node `t % 10`.
+fn encoded_responses() -> Vec<(NodeId, Vec<u8>)> {
+    spans_by_node(TABLES, SPANS_PER_TABLE)
         .into_iter()
         .enumerate()
         .map(|(i, spans)| {
@@ -227,22 +233,7 @@ fn barrier_db_ddl(c: &mut Criterion) {
     for t in 1..=DB_TABLES {
         s.apply(1, Ddl::Create(TableInfo { keyspace_id: 0, table_id: t, schema_id: 1 }));
     }
-    let mut spans: Vec<Vec<BootstrapSpan>> = vec![Vec::new(); NODES];
-    let mut next = 1u64;
-    for t in 1..=DB_TABLES {
-        for part in TableSpan::whole_table(0, t).split_even(DB_SPANS).unwrap() {
-            spans[t as usize % NODES].push(BootstrapSpan {
-                id: DispatcherId::new(1, next).unwrap(),
-                mode: Mode::Default,
-                schema_id: 1,
-                span: part,
-                state: ComponentState::Working,
-                checkpoint_ts: 200,
-                block: None,
-            });
-            next += 1;
-        }
-    }
+    let spans = spans_by_node(DB_TABLES, DB_SPANS);
     let responses: Vec<(NodeId, BootstrapResponse)> = spans
         .into_iter()
         .enumerate()
