@@ -14,7 +14,7 @@ use crate::span::TableSpan;
 use super::barrier::Barrier;
 use super::controller::{OperatorController, Refusal};
 use super::event::{Event, Lifecycle, Output};
-use super::operator::{remove_request, AfterRemove, Change, MessageContext, Operator};
+use super::operator::{remove_request, AfterRemove, Change, MessageContext, Operator, OperatorKind};
 use super::schema::{SchemaView, TableInfo};
 use super::spans::{Guard, NewSpan, SpanController, SpanRecord, SpanState, TableKey};
 
@@ -711,6 +711,13 @@ impl Maintainer {
     /// Admits an operator and applies its start changes.
     pub(super) fn admit(&mut self, now_ms: u64, mode: Mode, op: Operator) -> Result<(), Refusal> {
         let state = &mut self.modes[mode];
+        // The writer of a block event is pinned until its DONE: moved, split or merged away
+        // mid-write, its write could still land after another writer was chosen (B1).
+        let reshapes =
+            matches!(op.op_kind(), OperatorKind::Move | OperatorKind::Split | OperatorKind::Occupy);
+        if reshapes && state.barrier.writing(op.id) {
+            return Err(Refusal::IdBusy(op.id));
+        }
         let changes = state.oc.admit(op, &state.sc, now_ms)?;
         self.apply(mode, changes);
         Ok(())

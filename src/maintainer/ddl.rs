@@ -33,19 +33,30 @@ impl Maintainer {
     /// mode already has records of, only the holes are filled.
     pub(super) fn create_table_in(&mut self, mode: Mode, table: TableInfo, spans: usize, commit_ts: Ts) {
         let key = (table.keyspace_id, table.table_id);
+        if self.modes[mode].dropping.contains_key(&key) {
+            // Another mode's barrier already passed a later DDL that drops it: created here all
+            // the same (this mode's events before that drop still need its spans), until this
+            // mode's barrier drops it too.
+            return self.place_table(mode, key, table.schema_id, spans, commit_ts);
+        }
         if self.dropped.contains(&key) {
             return;
         }
         self.live.entry(key).or_insert((table, commit_ts));
+        self.place_table(mode, key, table.schema_id, spans, commit_ts);
+    }
+
+    /// Absent records for a table the mode has none of, in `spans` equal parts; of a table it
+    /// knows already (its spans came with a bootstrap), only what no span covers.
+    fn place_table(&mut self, mode: Mode, key: TableKey, schema_id: i64, spans: usize, commit_ts: Ts) {
         if self.modes[mode].sc.has_table(key) {
-            // Known already (its spans came with a bootstrap): only what no span covers.
             return self.repair(mode, key);
         }
         let whole = TableSpan::whole_table(key.0, key.1);
         let parts =
             if spans > 1 { whole.split_even(spans).unwrap_or_else(|| vec![whole]) } else { vec![whole] };
         for span in parts {
-            self.insert_absent(mode, span, table.schema_id, commit_ts);
+            self.insert_absent(mode, span, schema_id, commit_ts);
         }
     }
 

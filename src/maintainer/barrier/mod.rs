@@ -69,6 +69,12 @@ impl Barrier {
         self.events.values().filter(|e| e.adds_tables()).map(|e| e.key.0).min()
     }
 
+    /// Whether `id` is the writer of an event whose write is not confirmed yet (it is pinned: no
+    /// move, split or merge until its DONE, B1).
+    pub fn writing(&self, id: crate::ids::DispatcherId) -> bool {
+        self.events.values().any(|e| e.phase == Phase::Writing && e.writer == Some(id))
+    }
+
     /// Whether an event earlier than `key` still has table-set changes to apply (B8, B9).
     pub(super) fn earlier_unapplied(&self, key: Key) -> bool {
         self.events.range(..key).any(|(_, e)| !e.applied)

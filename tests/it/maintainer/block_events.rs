@@ -370,7 +370,8 @@ fn the_write_is_resent_until_done_and_goes_to_another_span_when_the_writer_vanis
     assert!(actions(&m, &e).is_empty(), "resent at most once per resend interval");
     let e = m.step(1_002, Event::Tick);
     assert_eq!(actions(&m, &e), vec![write("b", DDL, did(12))], "resent until DONE (B15)");
-    m.step(1_003, Event::MoveSpan { mode: Mode::Default, id: did(12), to: n("a") });
+    // Its node leaves (the writer is pinned against moves, splits and merges while it writes).
+    m.step(1_003, Event::NodeLeft(n("b")));
     let e = m.step(2_100, Event::Tick);
     assert_eq!(
         actions(&m, &e),
@@ -542,4 +543,68 @@ fn a_recovered_db_event_the_old_trigger_wrote_is_forwarded_on_the_new_triggers_c
     let mut to: Vec<String> = actions(&m, &e).into_iter().filter(|a| a.1).map(|a| a.0).collect();
     to.sort();
     assert_eq!(to, vec!["a".to_string(), "b".to_string()]);
+}
+
+#[test]
+fn the_writer_is_pinned_until_its_done() {
+    // Found by the barrier sweep (seed 1327): a writer split away mid-write completed its write
+    // after the resend had chosen another writer, and the DDL was written twice (B1).
+    let mut m = cluster();
+    report(&mut m, 1, "a", did(11), waiting(DDL, blocks(normal(&[1]))));
+    report(&mut m, 2, "b", did(12), waiting(DDL, blocks(normal(&[1]))));
+    assert_eq!(phase(&m, DDL), Some(Phase::Writing));
+    let e = m.step(3, Event::MoveSpan { mode: Mode::Default, id: did(12), to: n("a") });
+    assert!(e.iter().any(|o| matches!(o, Output::Refused { .. })), "refused: {e:?}");
+    m.step(4, Event::SplitSpan { mode: Mode::Default, id: did(12), into: 2 });
+    assert_eq!(record(&m, did(12)).unwrap().state, SpanState::Replicating, "still where it writes");
+    report(&mut m, 5, "b", did(12), done(DDL));
+    m.step(6, Event::MoveSpan { mode: Mode::Default, id: did(12), to: n("a") });
+    assert_ne!(record(&m, did(12)).unwrap().state, SpanState::Replicating, "free to move once done");
+}
+
+#[test]
+fn a_table_another_mode_already_dropped_is_still_created_where_its_drop_is_still_ahead() {
+    // Found by the barrier sweep (seed 147): redo passed TRUNCATE 2 -> 5 and then TRUNCATE
+    // 5 -> 9 before the default mode passed the first; the default mode then never created
+    // table 5, and an ALTER of it between the two was never written there.
+    let mut m = maintainer_with(&["a", "b"], schema(&[1, 2]), |c| c.redo = true);
+    let both = |id: u64, span: dispatcher_core::span::TableSpan, node_offset: u64| {
+        [Mode::Default, Mode::Redo].map(|mode| BootstrapSpan {
+            mode,
+            ..bspan(
+                id + if mode == Mode::Redo { node_offset } else { 0 },
+                span.clone(),
+                ComponentState::Working,
+                CP,
+            )
+        })
+    };
+    let mut a = both(11, part(1, 2, 0), 100).to_vec();
+    a.extend(both(21, whole(2), 100));
+    let b = both(12, part(1, 2, 1), 100).to_vec();
+    bootstrap_spans(&mut m, vec![("a", a), ("b", b)]);
+    let redo_trigger = m.view(Mode::Redo).unwrap().trigger;
+    let truncate_5_9 = BlockDetail {
+        block_tables: Some(normal(&[5, 0])),
+        need_dropped_tables: Some(normal(&[5])),
+        need_added_tables: vec![added(9)],
+        ..Default::default()
+    };
+    let later = (T + 20, false);
+    // Redo: both TRUNCATEs, one after the other (table 5 has no redo span yet when the second
+    // is written: nothing of it to wait for).
+    report_mode(&mut m, 1, "a", did(121), waiting(DDL, truncate(5)), Mode::Redo);
+    report_mode(&mut m, 1, "a", redo_trigger, waiting(DDL, truncate(5)), Mode::Redo);
+    report_mode(&mut m, 2, "a", redo_trigger, done(DDL), Mode::Redo);
+    report_mode(&mut m, 3, "a", redo_trigger, waiting(later, truncate_5_9.clone()), Mode::Redo);
+    report_mode(&mut m, 4, "a", redo_trigger, done(later), Mode::Redo);
+    assert!(m.view(Mode::Redo).unwrap().spans.table((0, 5)).next().is_none(), "redo: table 5 gone");
+    // Default: only the first so far.
+    let tr = trigger(&m);
+    report(&mut m, 5, "a", did(21), waiting(DDL, truncate(5)));
+    report(&mut m, 5, "a", tr, waiting(DDL, truncate(5)));
+    report(&mut m, 6, "a", tr, done(DDL));
+    assert_eq!(table_spans(&m, 5).len(), 1, "default: table 5 created, its drop still ahead here");
+    let dropped_at = m.view(Mode::Default).unwrap().spans.table((0, 5)).next().map(|r| r.id);
+    assert!(dropped_at.is_some());
 }
