@@ -95,7 +95,8 @@ pub struct SinkWrite {
     pub by: DispatcherId,
     /// Its node.
     pub node: NodeId,
-    /// The epoch of the node's owner when it wrote (a maintainer generation).
+    /// The epoch of the node's owner when the write began: the maintainer generation whose Write
+    /// it obeyed (a write begun under one owner may finish under the next).
     pub epoch: u64,
     /// When.
     pub at_ms: u64,
@@ -115,8 +116,9 @@ pub struct SimBarrier {
     pub pending: Option<Key>,
     /// The epoch of its node's owner when it was created (its maintainer generation).
     pub created_epoch: u64,
-    /// The event whose downstream write is under way (its completion is due).
-    pub writing: Option<Key>,
+    /// The event whose downstream write is under way (its completion is due), with the epoch of
+    /// the node's owner when the write began (the maintainer generation whose Write it obeys).
+    pub writing: Option<(Key, u64)>,
 }
 
 impl SimBarrier {
@@ -316,8 +318,13 @@ impl World {
                     self.schedule_flush(node);
                 }
                 Step::Write => {
+                    let owner = self
+                        .nodes
+                        .get(node)
+                        .and_then(|n| n.orchestrator.manager(&CHANGEFEED))
+                        .map_or(0, |m| m.owner().epoch.0);
                     if let Some(b) = self.barrier_of(node, key) {
-                        b.writing = b.pending;
+                        b.writing = b.pending.map(|k| (k, owner));
                     }
                     let n = self.nodes.get_mut(node).unwrap_or_else(|| unreachable!());
                     if n.block_write {
@@ -346,16 +353,9 @@ impl World {
     pub(super) fn write_done(&mut self, node: &NodeId, mode: Mode, id: DispatcherId) {
         let key = (mode, id);
         // Only the write this dispatcher started (not one of an earlier dispatcher of its id).
-        let Some(event) =
-            self.barrier_of(node, key).and_then(|b| b.writing.take().filter(|w| b.pending == Some(*w)))
-        else {
-            return;
-        };
-        let epoch = self
-            .nodes
-            .get(node)
-            .and_then(|n| n.orchestrator.manager(&CHANGEFEED))
-            .map_or(0, |m| m.owner().epoch.0);
+        let started =
+            self.barrier_of(node, key).and_then(|b| b.writing.take().filter(|(w, _)| b.pending == Some(*w)));
+        let Some((event, epoch)) = started else { return };
         let deduped = self.written(mode, event);
         let blocking = self.upstream.get(&event).is_some_and(|e| {
             self.nodes
