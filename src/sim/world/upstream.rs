@@ -102,6 +102,8 @@ pub struct SinkWrite {
     pub at_ms: u64,
     /// The sink had it already (its `ddl_ts`): nothing was applied again.
     pub deduped: bool,
+    /// The writer's node incarnation (a crash since means the writer is gone).
+    pub node_incarnation: u64,
 }
 
 /// The barrier's part of a simulated dispatcher.
@@ -205,6 +207,10 @@ impl World {
             match self.next_event(d, passed) {
                 Some((event, blocking)) if event.key.0 <= target => {
                     self.advance(node, key, event.key.0.saturating_sub(1));
+                    if self.closing(node, key) {
+                        // Being closed: it flushes what it had below the event, takes no new one.
+                        return;
+                    }
                     let Some(b) = self.barrier_of(node, key) else { return };
                     b.pending = Some(event.key);
                     match b.state.meet(event.block_event(blocking)) {
@@ -222,6 +228,11 @@ impl World {
 
     fn barrier_of(&mut self, node: &NodeId, key: (Mode, DispatcherId)) -> Option<&mut SimBarrier> {
         self.nodes.get_mut(node)?.dispatchers.get_mut(&key)?.barrier.as_mut()
+    }
+
+    /// Whether the dispatcher is being closed.
+    fn closing(&self, node: &NodeId, key: (Mode, DispatcherId)) -> bool {
+        self.nodes.get(node).and_then(|n| n.dispatchers.get(&key)).is_some_and(|d| d.closing)
     }
 
     /// The dispatcher's stream advances to `to`: the DML in between is written. Checked: no
@@ -365,8 +376,13 @@ impl World {
                 == Some(true)
         });
         if blocking {
+            // A second writer under one generation; unless the first was lost with its node
+            // before its DONE could tell the maintainer (no maintainer can know such a write
+            // happened: the sink's `ddl_ts` makes the second a no-op, and B1 allows no more).
+            let alive =
+                |w: &&SinkWrite| self.nodes.get(&w.node).is_some_and(|n| n.incarnation == w.node_incarnation);
             if let Some(twice) =
-                self.sink.iter().find(|w| w.mode == mode && w.key == event && w.epoch == epoch)
+                self.sink.iter().filter(alive).find(|w| w.mode == mode && w.key == event && w.epoch == epoch)
             {
                 let name = self.upstream.get(&event).map_or("?".into(), |e| e.name.clone());
                 let detail = format!(
@@ -387,6 +403,7 @@ impl World {
             epoch,
             at_ms: self.now,
             deduped,
+            node_incarnation: self.nodes.get(node).map_or(0, |n| n.incarnation),
         });
         self.event_done(node, key);
     }
