@@ -17,19 +17,19 @@ use super::harness::*;
 const T: Ts = 150;
 const DDL: (Ts, bool) = (T, false);
 
-fn cluster() -> Maintainer {
+/// A maintainer on nodes a and b (tables 1 and 2), bootstrapped with these spans.
+fn boot(a: Vec<BootstrapSpan>, b: Vec<BootstrapSpan>) -> Maintainer {
     let mut m = maintainer(&["a", "b"], &[1, 2]);
-    bootstrap_spans(
-        &mut m,
+    bootstrap_spans(&mut m, vec![("a", a), ("b", b)]);
+    m
+}
+
+fn cluster() -> Maintainer {
+    let m = boot(
+        vec![bspan(11, part(1, 2, 0), ComponentState::Working, CP)],
         vec![
-            ("a", vec![bspan(11, part(1, 2, 0), ComponentState::Working, CP)]),
-            (
-                "b",
-                vec![
-                    bspan(12, part(1, 2, 1), ComponentState::Working, CP),
-                    bspan(21, whole(2), ComponentState::Working, CP),
-                ],
-            ),
+            bspan(12, part(1, 2, 1), ComponentState::Working, CP),
+            bspan(21, whole(2), ComponentState::Working, CP),
         ],
     );
     for id in [11, 12, 21] {
@@ -466,18 +466,11 @@ fn blocked(
 #[test]
 fn recovered_waiting_marks_never_complete_an_event_before_its_write() {
     // H-A: 11 was acknowledged WAITING by the old maintainer, 12 was writing.
-    let mut m = maintainer(&["a", "b"], &[1, 2]);
-    bootstrap_spans(
-        &mut m,
+    let mut m = boot(
+        vec![blocked(11, part(1, 2, 0), BlockStage::Waiting, blocks(normal(&[1])))],
         vec![
-            ("a", vec![blocked(11, part(1, 2, 0), BlockStage::Waiting, blocks(normal(&[1])))]),
-            (
-                "b",
-                vec![
-                    blocked(12, part(1, 2, 1), BlockStage::Writing, blocks(normal(&[1]))),
-                    bspan(21, whole(2), ComponentState::Working, CP),
-                ],
-            ),
+            blocked(12, part(1, 2, 1), BlockStage::Writing, blocks(normal(&[1]))),
+            bspan(21, whole(2), ComponentState::Working, CP),
         ],
     );
     assert_eq!(phase(&m, DDL), Some(Phase::Writing), "the WRITING span is taken as the writer");
@@ -495,18 +488,11 @@ fn recovered_waiting_marks_never_complete_an_event_before_its_write() {
 #[test]
 fn a_recovered_event_with_table_changes_applies_them_at_the_new_triggers_done() {
     // H-B: rebuilt from 21's WAITING; the new trigger meets the TRUNCATE again and writes it.
-    let mut m = maintainer(&["a", "b"], &[1, 2]);
-    bootstrap_spans(
-        &mut m,
+    let mut m = boot(
+        vec![bspan(11, part(1, 2, 0), ComponentState::Working, CP)],
         vec![
-            ("a", vec![bspan(11, part(1, 2, 0), ComponentState::Working, CP)]),
-            (
-                "b",
-                vec![
-                    bspan(12, part(1, 2, 1), ComponentState::Working, CP),
-                    blocked(21, whole(2), BlockStage::Waiting, truncate(3)),
-                ],
-            ),
+            bspan(12, part(1, 2, 1), ComponentState::Working, CP),
+            blocked(21, whole(2), BlockStage::Waiting, truncate(3)),
         ],
     );
     let tr = trigger(&m);
@@ -520,18 +506,11 @@ fn a_recovered_event_with_table_changes_applies_them_at_the_new_triggers_done() 
 #[test]
 fn a_recovered_db_event_the_old_trigger_wrote_is_forwarded_on_the_new_triggers_checkpoint() {
     // H-D: every span of schema 1 waits; the new trigger already starts past the event.
-    let mut m = maintainer(&["a", "b"], &[1, 2]);
-    bootstrap_spans(
-        &mut m,
+    let mut m = boot(
+        vec![blocked(11, part(1, 2, 0), BlockStage::Waiting, blocks(db(1)))],
         vec![
-            ("a", vec![blocked(11, part(1, 2, 0), BlockStage::Waiting, blocks(db(1)))]),
-            (
-                "b",
-                vec![
-                    blocked(12, part(1, 2, 1), BlockStage::Waiting, blocks(db(1))),
-                    blocked(21, whole(2), BlockStage::Waiting, blocks(db(1))),
-                ],
-            ),
+            blocked(12, part(1, 2, 1), BlockStage::Waiting, blocks(db(1))),
+            blocked(21, whole(2), BlockStage::Waiting, blocks(db(1))),
         ],
     );
     let tr = trigger(&m);
