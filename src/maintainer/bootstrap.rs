@@ -6,8 +6,8 @@
 //! 1. **Start point.** The start ts is the highest trigger start ts any node reports, never below
 //!    the persisted checkpoint. The schema snapshot at it plus the DDL history after it give every
 //!    table's fate: live, dropped, or unknown (in neither). A table a dispatcher reports that is
-//!    still unknown is looked up in the history after that dispatcher's checkpoint: dropped there
-//!    means dropped; otherwise it stays unknown, never taken for dropped.
+//!    still unknown is dropped when the schema's last create/drop of it is a drop (the dispatcher
+//!    may stand past it); otherwise it stays unknown, never taken for dropped.
 //! 2. **Reports.** Every reported dispatcher of the mode is a candidate, except the current trigger.
 //!    An old trigger is removed. When one id is reported by several nodes, one copy wins by a
 //!    fixed order (Working or Initializing first, then the higher checkpoint, then the node id)
@@ -49,7 +49,7 @@ use crate::span::{Key, TableSpan};
 use super::core::Maintainer;
 use super::event::{Lifecycle, Output};
 use super::operator::{AfterRemove, Operator};
-use super::schema::{fates, Ddl, Fate};
+use super::schema::{fates, Fate};
 use super::spans::{NewSpan, SpanRecord, SpanState};
 
 /// A candidate: the node that reports it and what it reports.
@@ -296,26 +296,19 @@ impl Maintainer {
         cands
     }
 
-    /// A table neither live nor dropped after rule 1 may have been dropped before the start ts:
-    /// the history after the oldest checkpoint its dispatchers report says so, or it stays unknown.
+    /// A table neither live nor dropped after rule 1 may have been dropped before the start ts
+    /// (its dispatcher can stand past the DROP: one started at the sink's last DDL ts does): the
+    /// schema's last word on it says so, or it stays unknown.
     fn resolve_unknown_tables(&mut self, cands: &Candidates) {
-        let known: IdSet<(u32, i64)> = self.live.keys().chain(self.dropped.iter()).copied().collect();
-        let mut oldest: BTreeMap<(u32, i64), u64> = BTreeMap::new();
-        for (_, c) in cands.values() {
-            let table = (c.span.keyspace_id, c.span.table_id);
-            if !known.contains(&table) {
-                let ts = oldest.entry(table).or_insert(c.checkpoint_ts);
-                *ts = (*ts).min(c.checkpoint_ts);
-            }
-        }
-        for (table, ts) in oldest {
-            let history = self.schema.history_after(ts);
-            let last = history.iter().rev().find_map(|(_, ddl)| match ddl {
-                Ddl::Drop(t) if (t.keyspace_id, t.table_id) == table => Some(true),
-                Ddl::Create(t) if (t.keyspace_id, t.table_id) == table => Some(false),
-                _ => None,
-            });
-            if last == Some(true) {
+        let mut unknown: Vec<(u32, i64)> = cands
+            .values()
+            .map(|(_, c)| (c.span.keyspace_id, c.span.table_id))
+            .filter(|t| !self.live.contains_key(t) && !self.dropped.contains(t))
+            .collect();
+        unknown.sort_unstable();
+        unknown.dedup();
+        for table in unknown {
+            if self.schema.last_drop(table.0, table.1).is_some() {
                 self.dropped.insert(table);
             }
         }

@@ -36,6 +36,10 @@ pub trait SchemaView {
     fn tables_at(&self, ts: Ts) -> Vec<TableInfo>;
     /// Every create/drop with commit ts > `ts`, in commit order.
     fn history_after(&self, ts: Ts) -> Vec<(Ts, Ddl)>;
+    /// The commit ts of the table's drop, when a drop is the last create/drop the schema holds
+    /// for it (a dispatcher may outlive its table's DROP: one started at the sink's last DDL ts
+    /// already stands past it).
+    fn last_drop(&self, keyspace_id: u32, table_id: i64) -> Option<Ts>;
 }
 
 /// Where a table stands at bootstrap, after the snapshot and the history after it.
@@ -121,6 +125,14 @@ impl SchemaView for MemorySchema {
     fn history_after(&self, ts: Ts) -> Vec<(Ts, Ddl)> {
         self.events.iter().filter(|(t, _)| *t > ts).copied().collect()
     }
+
+    fn last_drop(&self, keyspace_id: u32, table_id: i64) -> Option<Ts> {
+        self.events.iter().rev().find_map(|(ts, ddl)| match ddl {
+            Ddl::Drop(t) if (t.keyspace_id, t.table_id) == (keyspace_id, table_id) => Some(Some(*ts)),
+            Ddl::Create(t) if (t.keyspace_id, t.table_id) == (keyspace_id, table_id) => Some(None),
+            _ => None,
+        })?
+    }
 }
 
 #[cfg(test)]
@@ -129,6 +141,19 @@ mod tests {
 
     fn t(id: i64) -> TableInfo {
         TableInfo { keyspace_id: 0, table_id: id, schema_id: 1 }
+    }
+
+    #[test]
+    fn last_drop_is_the_drop_only_when_no_create_came_after_it() {
+        let mut s = MemorySchema::new();
+        s.apply(5, Ddl::Create(t(1)));
+        s.apply(5, Ddl::Create(t(2)));
+        s.apply(20, Ddl::Drop(t(1)));
+        s.apply(30, Ddl::Drop(t(2)));
+        s.apply(40, Ddl::Create(t(2)));
+        assert_eq!(s.last_drop(0, 1), Some(20));
+        assert_eq!(s.last_drop(0, 2), None, "created again after its drop");
+        assert_eq!(s.last_drop(0, 3), None, "never known");
     }
 
     #[test]

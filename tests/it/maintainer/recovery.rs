@@ -336,6 +336,16 @@ fn dispatcher_of_a_dropped_table_is_removed_without_a_span() {
 }
 
 #[test]
+fn dispatcher_standing_past_its_tables_drop_is_removed_not_adopted_as_unknown() {
+    // Re-created after its DROP was written, it started at the sink's DDL ts: its checkpoint (95)
+    // is past the DROP (90), so the history after it does not hold the drop; the schema does.
+    let mut m = maintainer_after(&[1, 2], 90, Ddl::Drop(table(2)));
+    bootstrap_spans(&mut m, vec![("a", vec![bspan(21, whole(2), Working, 95)])]);
+    assert!(record(&m, did(21)).is_none(), "no span is kept for a dropped table");
+    assert_eq!(op_of(&m, did(21)), Some((OperatorKind::Remove, OperatorPhase::Removing)));
+}
+
+#[test]
 fn dispatcher_of_an_unknown_table_is_tracked_not_dropped_and_not_recreated() {
     let mut m = maintainer(&["a"], &[1]);
     let spans = vec![bspan(11, whole(1), Working, 120), bspan(91, part(9, 2, 0), Working, 120)];
