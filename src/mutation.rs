@@ -101,6 +101,10 @@ crate::names::named_enum! {
         /// *Maintainer.* The barrier applies an event's table-set changes when it picks the writer,
         /// before the write (B8; the reference's issue #3443: DML lost after TRUNCATE).
         BarrierApplyBeforeWrite = "barrier-apply-before-write",
+        /// *Node.* A delayed Remove sent before the live dispatcher of its id was created (its
+        /// floor below that dispatcher's start ts) closes it anyway, behind the maintainer's back
+        /// (barrier seed 7289: a span moved away and back lost its dispatcher and its DML).
+        StaleRemoveApplies = "stale-remove-applies",
     }
 }
 

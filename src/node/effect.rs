@@ -189,7 +189,9 @@ pub enum DropReason {
     Closing,
     /// A create whose start ts is below the final checkpoint of a dispatcher with the same id
     /// that closed during the current owner's term: a delayed duplicate of a create that already
-    /// ran (a later, legitimate create of that id starts at or above where it stopped).
+    /// ran (a later, legitimate create of that id starts at or above where it stopped). Or a
+    /// Remove whose floor (its `start_ts`, non-zero) is below the live dispatcher's start ts: sent
+    /// before that incarnation was created, for an earlier one.
     Stale,
 }
 

@@ -441,7 +441,15 @@ impl DispatcherManager {
                     return Reaction::applied(vec![self.report_synthetic(stopped(id, mode, 0))]);
                 }
             }
-            RecordPhase::Live => {}
+            RecordPhase::Live => {
+                // A floor below this dispatcher's start: the Remove was sent before it was created,
+                // for an earlier incarnation of the id (a delayed copy). 0 means any incarnation.
+                let floor = request.config.start_ts;
+                if floor != 0 && floor < record.start_ts() && !self.has_mutation(Mutation::StaleRemoveApplies)
+                {
+                    return Reaction::dropped(DropReason::Stale);
+                }
+            }
         }
         let key = OpKey { mode, span: record.span.clone() };
         let entry = OpEntry::new(OpRequest::Schedule(request), from.clone(), record.incarnation);

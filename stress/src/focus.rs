@@ -102,7 +102,7 @@ fn create(dm: &DispatcherManager, d: DispatcherId, s: TableSpan, start: u64) -> 
 }
 
 fn remove(dm: &DispatcherManager, d: DispatcherId) -> Reaction {
-    dm.handle_schedule(&maintainer(2), request(d, ScheduleAction::Remove, span(b"a", b"z"), 100))
+    dm.handle_schedule(&maintainer(2), request(d, ScheduleAction::Remove, span(b"a", b"z"), 0))
 }
 
 /// Dispatchers 1 (a..m) and 2 (m..z), live and working.

@@ -86,7 +86,14 @@ pub fn schedule(
 ) -> ScheduleRequest {
     ScheduleRequest {
         changefeed: changefeed(cf),
-        config: DispatcherConfig { id, mode, start_ts: START, schema_id: 1, skip_dml_as_start_ts: false },
+        // A Remove carries no floor (0, as the reference sends): any incarnation of the id.
+        config: DispatcherConfig {
+            id,
+            mode,
+            start_ts: if action == ScheduleAction::Create { START } else { 0 },
+            schema_id: 1,
+            skip_dml_as_start_ts: false,
+        },
         order: Order::new(action, span).expect("a create names its span"),
         operator_type: if action == ScheduleAction::Create {
             OperatorType::Add

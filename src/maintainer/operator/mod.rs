@@ -480,7 +480,7 @@ impl Operator {
     /// The message this phase wants delivered, and where.
     pub fn message(&self, ctx: &MessageContext<'_>) -> Option<(NodeId, ToNode)> {
         let remove = |node: &NodeId, op_type| {
-            Some((node.clone(), ToNode::Schedule(self.remove_request(ctx, op_type))))
+            Some((node.clone(), ToNode::Schedule(self.remove_request(ctx, node, op_type))))
         };
         if self.is_finished() {
             return None;
@@ -531,12 +531,45 @@ impl Operator {
         })
     }
 
-    fn remove_request(&self, ctx: &MessageContext<'_>, op_type: OperatorType) -> ScheduleRequest {
-        remove_request(ctx.changefeed, ctx.sc.mode(), ctx.epoch, self.id, Some(self.span.clone()), op_type)
+    /// A Remove of this operator's dispatcher on `node`, fenced when the record is bound there
+    /// (see [`remove_request`]): the floor is the start a create of the record would get now,
+    /// never below the start of the create that made the dispatcher (its checkpoint and the
+    /// committed checkpoint only grow), and at most the start of any later one.
+    fn remove_request(
+        &self,
+        ctx: &MessageContext<'_>,
+        node: &NodeId,
+        op_type: OperatorType,
+    ) -> ScheduleRequest {
+        let floor = match &self.kind {
+            // A merged dispatcher's start is decided on the node at hand-over: never fenced.
+            Kind::Merge { .. } => 0,
+            _ => ctx
+                .sc
+                .get_guarded(self.guard)
+                .filter(|r| r.node.as_ref() == Some(node))
+                .map_or(0, |r| create_start_ts(r, ctx.committed).0),
+        };
+        let mut request = remove_request(
+            ctx.changefeed,
+            ctx.sc.mode(),
+            ctx.epoch,
+            self.id,
+            Some(self.span.clone()),
+            op_type,
+        );
+        request.config.start_ts = floor;
+        request
     }
 }
 
 /// A Remove request; span, mode and intent ride along so a later maintainer can restore it (I12).
+///
+/// Its `start_ts` is 0 here: any incarnation of the id. An operator that knows a floor for the
+/// incarnation it means (at or above its start) puts it there instead, and the node drops a Remove
+/// whose floor is below the live dispatcher's start ts: a delayed copy sent before that dispatcher
+/// was created, which would otherwise close it behind the maintainer's back while its node's
+/// watermark moves on without it. (The reference always sends 0; its nodes ignore the field.)
 pub fn remove_request(
     changefeed: &ChangefeedId,
     mode: Mode,

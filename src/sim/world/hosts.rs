@@ -55,7 +55,7 @@ impl World {
                     self.send(from.clone(), to, kind, bytes);
                 }
                 Output::CheckpointAdvanced { mode, checkpoint_ts } => {
-                    if std::env::var_os("DC_SIM_DEBUG").is_some() && mode == Mode::Redo {
+                    if std::env::var_os("DC_SIM_DEBUG").is_some() {
                         eprintln!("checkpoint {now} e{} {mode:?} {checkpoint_ts}", epoch.0);
                     }
                     if current {

@@ -257,6 +257,46 @@ fn delayed_duplicate_create_of_a_closed_dispatcher_is_stale() {
     assert_eq!(after.outcome, Outcome::Applied);
 }
 
+/// A Remove delayed on the wire past the life of the dispatcher it meant (same owner, same id)
+/// must not close the dispatcher created since: its floor is below that one's start ts. It would
+/// close it behind the owner's back, and the node's watermark would move on without it (barrier
+/// seed 7289: DML lost, an ALTER never written).
+#[test]
+fn delayed_remove_of_an_earlier_incarnation_is_stale_and_spares_the_live_one() {
+    let dm = manager();
+    let s = span(1, b"a", b"m");
+    moved_away(&dm, id(1), s.clone(), 150);
+    let step = dm.handle_schedule(&mt(), create_at(id(1), s.clone(), Mode::Default, 2, 300));
+    dm.commit_create(&ticket(&step)).unwrap();
+    let _ = dm.dispatcher_state_changed(id(1), Mode::Default, ComponentState::Working, 300);
+    let fenced = |floor| {
+        let mut r = remove(id(1), Mode::Default, 2, OperatorType::Move);
+        r.config.start_ts = floor;
+        r
+    };
+    let late = dm.handle_schedule(&mt(), fenced(150));
+    assert_eq!(late.outcome, Outcome::Dropped(DropReason::Stale));
+    assert!(dm.registry().get_alive(Mode::Default, id(1)).is_some(), "the live incarnation runs on");
+    assert!(dm.operators().is_empty(), "nothing journaled for a stale remove");
+    // A floor at the live one's start is this incarnation's own Remove.
+    let ours = dm.handle_schedule(&mt(), fenced(300));
+    assert_eq!(ours.outcome, Outcome::Applied);
+    assert!(ours.effects.iter().any(|e| matches!(e, Effect::Close { id: d, .. } if *d == id(1))));
+}
+
+/// A Remove without a floor (0: what the reference sends) means any incarnation.
+#[test]
+fn remove_without_a_floor_closes_whichever_incarnation_runs() {
+    let dm = manager();
+    let s = span(1, b"a", b"m");
+    moved_away(&dm, id(1), s.clone(), 150);
+    let step = dm.handle_schedule(&mt(), create_at(id(1), s, Mode::Default, 2, 300));
+    dm.commit_create(&ticket(&step)).unwrap();
+    let any = dm.handle_schedule(&mt(), remove(id(1), Mode::Default, 2, OperatorType::Remove));
+    assert_eq!(any.outcome, Outcome::Applied);
+    assert!(any.effects.iter().any(|e| matches!(e, Effect::Close { id: d, .. } if *d == id(1))));
+}
+
 /// R4 (the reference's cleanup racing a re-creation of the same id): completing an old
 /// incarnation never removes the journal entry of a re-created one.
 #[test]

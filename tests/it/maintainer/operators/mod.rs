@@ -298,7 +298,11 @@ fn check_message(fx: &Fx, op: &Operator, want: Msg, name: &str) {
             assert_eq!(req.config.mode, fx.sc.mode(), "{name}: mode");
             if action == ScheduleAction::Remove {
                 assert_eq!(req.span(), Some(&op.span), "{name}: span rides along");
-                assert_eq!(req.config.start_ts, 0, "{name}: start ts");
+                // The floor of the incarnation it means: what a create of the record would start
+                // at now (CKPT here), when the record is bound to the target; else any (0).
+                let bound = fx.sc.get_guarded(op.guard).is_some_and(|r| r.node.as_ref() == Some(&at));
+                let floor = if bound && op.op_kind() != OperatorKind::Merge { CKPT } else { 0 };
+                assert_eq!(req.config.start_ts, floor, "{name}: start ts (floor)");
                 return;
             }
             let record = fx.sc.get_guarded(op.guard).expect("record of a create");
