@@ -332,20 +332,25 @@ impl DispatcherRecord {
 
     /// Remembers the dispatcher's latest barrier state (last writer wins).
     ///
-    /// A state of an older event than the one noted, and a DONE for another event than the one
-    /// noted as pending (WAITING or WRITING), do not replace it: a DONE regenerated for an event
+    /// A state of an older event than the one noted, an earlier stage of the noted event, and a
+    /// DONE for another event than the one noted as pending (WAITING or WRITING), do not replace
+    /// it: a DONE regenerated for an event
     /// passed long ago (an old action resent) or a late resend must not hide the event the
     /// dispatcher waits on now from the next bootstrap snapshot (B17).
     pub fn note_barrier(&self, state: BlockState) {
         let key = (state.block_ts, state.is_sync_point);
+        let rank = stage_rank(state.stage);
         let new = Arc::new(Some(state));
         let mut current = self.barrier.load();
         loop {
             let done = new.as_ref().as_ref().is_some_and(|s| s.stage == BlockStage::Done);
             let stale = current.as_ref().as_ref().is_some_and(|c| {
                 let noted = (c.block_ts, c.is_sync_point);
-                // An older event's state is stale whatever its stage (a resend, a late copy).
+                // An older event's state is stale whatever its stage (a resend, a late copy), and
+                // so is an earlier stage of the noted event (a WAITING resend taken before the
+                // WRITING or DONE it now lands after).
                 noted > key
+                    || (noted == key && rank < stage_rank(c.stage))
                     || (done && matches!(c.stage, BlockStage::Waiting | BlockStage::Writing) && noted != key)
             });
             if stale {
@@ -618,6 +623,17 @@ fn floor_index(mode: Mode) -> usize {
     match mode {
         Mode::Default => 0,
         Mode::Redo => 1,
+    }
+}
+
+/// The order of a block event's stages at one dispatcher (None, the wire's unset stage, first:
+/// it never replaces a stage that was reported).
+fn stage_rank(stage: BlockStage) -> u8 {
+    match stage {
+        BlockStage::None => 0,
+        BlockStage::Waiting => 1,
+        BlockStage::Writing => 2,
+        BlockStage::Done => 3,
     }
 }
 
