@@ -58,7 +58,8 @@ fn request(d: DispatcherId, action: ScheduleAction) -> ScheduleRequest {
         config: DispatcherConfig {
             id: d,
             mode: Mode::Default,
-            start_ts: 100,
+            // A Remove carries no floor (0, as the reference sends): any incarnation of the id.
+            start_ts: if action == ScheduleAction::Create { 100 } else { 0 },
             schema_id: 1,
             skip_dml_as_start_ts: false,
         },

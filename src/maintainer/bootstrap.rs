@@ -132,6 +132,7 @@ fn detached(c: &BootstrapSpan) -> SpanRecord {
         checkpoint: c.checkpoint_ts,
         component: c.state,
         block: c.pending_block(),
+        started: 0,
     }
 }
 

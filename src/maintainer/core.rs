@@ -549,6 +549,7 @@ impl Maintainer {
             Change::RaiseCheckpoint(guard, ts) => {
                 let _ = state.sc.raise_checkpoint(guard, ts);
             }
+            Change::Started(guard, ts) => state.sc.note_started(guard, ts),
             Change::Repair(table) => self.repair(mode, table),
             Change::Split { guard, into, checkpoint } => {
                 if let Ok(old) = self.modes[mode].sc.delete(guard) {

@@ -47,6 +47,12 @@ pub struct SpanRecord {
     pub component: ComponentState,
     /// Last pending DDL/syncpoint seen for the span, for a safe restart point.
     pub block: Option<PendingBlock>,
+    /// A floor for the dispatcher the record is bound to: at or above its start ts, at or below
+    /// where it had got when it was bound (the start of the create that made it, or the checkpoint
+    /// it reported at bootstrap); 0 when unknown. A Remove carries it so that the node can tell a
+    /// delayed copy meant for an earlier dispatcher of the id (see `operator::remove_request`).
+    /// Forgotten whenever the record changes node.
+    pub started: Ts,
 }
 
 impl SpanRecord {
@@ -174,6 +180,8 @@ impl SpanController {
             checkpoint: new.checkpoint,
             component: new.component,
             block: new.block,
+            // A record inserted replicating stands for a reported dispatcher (bootstrap).
+            started: if state == SpanState::Replicating { new.checkpoint } else { 0 },
         };
         let guard = record.guard();
         let (table, id, checkpoint) = (record.table(), record.id, record.checkpoint);
@@ -235,6 +243,9 @@ impl SpanController {
         }
         let mut record = self.records.remove(&guard.id).ok_or(Stale::Gone)?;
         self.unindex(&record);
+        if record.node != node {
+            record.started = 0;
+        }
         record.state = state;
         record.node = node;
         self.index(&record);
@@ -243,6 +254,16 @@ impl SpanController {
         debug_assert_eq!(self.absent.contains(&record.id), state == SpanState::Absent);
         self.records.insert(record.id, record);
         Ok(())
+    }
+
+    /// Notes the start ts of the create that made the dispatcher the record is bound to (the
+    /// last one sent: a node runs the first to arrive, and starts only grow between resends).
+    pub fn note_started(&mut self, guard: Guard, ts: Ts) {
+        if let Some(record) = self.records.get_mut(&guard.id).filter(|r| r.incarnation == guard.incarnation) {
+            if record.node.is_some() {
+                record.started = ts;
+            }
+        }
     }
 
     /// Accepts a status from `from` for the record with `id`: only if the record is bound to
@@ -535,6 +556,28 @@ mod tests {
         sc.check_indexes().unwrap();
         assert_eq!(sc.absent().collect::<Vec<_>>(), vec![new.id]);
         assert_eq!(sc.len(), 1);
+    }
+
+    #[test]
+    fn started_is_known_for_a_reported_dispatcher_and_forgotten_when_the_node_changes() {
+        let mut sc = SpanController::new(Mode::Default);
+        let (a, b) = (NodeId::new("a"), NodeId::new("b"));
+        let g = sc
+            .insert(new_span(1, TableSpan::whole_table(0, 1)), SpanState::Replicating, Some(a.clone()))
+            .unwrap();
+        assert_eq!(sc.get(id(1)).unwrap().started, 10, "adopted: the checkpoint it reported");
+        sc.transition(g, None, None, SpanState::Replicating, None).unwrap();
+        assert_eq!(sc.get(id(1)).unwrap().started, 10, "same node: the same dispatcher");
+        sc.transition(g, Some(&a), None, SpanState::Scheduling, Some(b.clone())).unwrap();
+        assert_eq!(sc.get(id(1)).unwrap().started, 0, "another node: not known until its create is");
+        sc.note_started(g, 40);
+        assert_eq!(sc.get(id(1)).unwrap().started, 40);
+        sc.transition(g, None, None, SpanState::Absent, None).unwrap();
+        assert_eq!(sc.get(id(1)).unwrap().started, 0);
+        sc.note_started(g, 50);
+        assert_eq!(sc.get(id(1)).unwrap().started, 0, "an absent record runs nothing");
+        let absent = sc.insert(new_span(2, TableSpan::whole_table(0, 2)), SpanState::Absent, None).unwrap();
+        assert_eq!(sc.get(absent.id).unwrap().started, 0);
     }
 
     #[test]

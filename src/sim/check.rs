@@ -13,7 +13,7 @@
 //! | I7 | every maintainer step | a table's spans are disjoint (merge target vs its sources and temporary coverage under a Remove excepted) |
 //! | I8 | every Create sent; every maintainer step | no Create for a table that is not live now; no span of a dropped table |
 //! | I9 | every checkpoint advance of the current maintainer (in `world/hosts.rs`, not here) | the committed checkpoint never goes back, across maintainers |
-//! | I10 | every maintainer step | the committed checkpoint never passes an unflushed span or a creating dispatcher it tracks |
+//! | I10 | every maintainer step | the committed checkpoint never passes an unflushed span, a creating dispatcher it tracks, or where the dispatcher of a span it holds replicating closed |
 //! | I11 | every Create sent | its start ts is at least the committed checkpoint |
 //! | I12 | not in the simulator: loom `node.rs`, node-stress (`history.rs`), `tests/it/node/bootstrap.rs` | an in-flight Remove is in the next snapshot; an older owner's create ran before the snapshot or never runs |
 //! | I13 | every step of a stopped maintainer | it sends no Create and no Remove other than its triggers' |
@@ -38,7 +38,9 @@ pub use super::violation::Violation;
 use super::world::{upstream_ts, Monitor, World};
 
 /// Whether maintainer `index` applied the DROP of `table` in `mode` (barrier mode): the event's
-/// table-set changes are applied, or it completed.
+/// table-set changes are applied, or it completed. (Not "its committed checkpoint reached the
+/// DROP": a span the maintainer re-created for the table after the DROP was written starts at the
+/// sink's DDL ts, past it, and lives on until the trigger replays the DROP and it is applied.)
 fn drop_applied(w: &World, index: usize, mode: Mode, table: i64) -> bool {
     let Some(ts) = w.dropped.get(&table) else { return false };
     let Some(view) = w.hosts[index].maintainer.view(mode) else { return false };
@@ -269,6 +271,34 @@ impl Monitor for Checker {
                     }
                 }
             }
+            // I10 (c): a span held replicating on a node where its dispatcher closed, with no
+            // operator that asked for it (a close behind the maintainer's back), holds the
+            // committed checkpoint where that dispatcher stopped: past it, its DML is lost.
+            for r in view.spans.records() {
+                if r.state != SpanState::Replicating || view.operators.get(r.id).is_some() {
+                    continue;
+                }
+                let Some(n) = r.node.as_ref().and_then(|n| w.nodes.get(n)).filter(|n| n.alive) else {
+                    continue;
+                };
+                // A merged dispatcher of a late merge copy that took the range over carries it on
+                // from where the source stopped: it holds the node's watermark, nothing is lost.
+                let covered = n.dispatchers.values().any(|d| {
+                    d.mode == *mode
+                        && d.span.table_id == r.span.table_id
+                        && d.span.start_key <= r.span.start_key
+                        && (d.span.end_key.is_empty()
+                            || (!r.span.end_key.is_empty() && d.span.end_key >= r.span.end_key))
+                });
+                let stopped = n.closed.get(&(*mode, r.id)).filter(|_| !covered);
+                if let Some(stopped) = stopped.filter(|ts| view.committed > **ts) {
+                    let detail = format!(
+                        "{mode:?} committed checkpoint {} passed span {} held replicating on {}, whose dispatcher closed there at {stopped}",
+                        view.committed, r.id, n.id
+                    );
+                    found = Some(Violation::new("I10", now, detail));
+                }
+            }
         }
         found
     }
@@ -415,7 +445,8 @@ impl Checker {
         let now = w.now;
         let v = |check: &str, detail: String| Some(Violation::new(check, now, detail));
         let host = w.current()?;
-        let horizon = upstream_ts(now).saturating_sub(2 * w.syncpoint_interval_ms + 1_000);
+        let horizon =
+            upstream_ts(now).saturating_sub(w.syncpoint_interval_ms.saturating_mul(2).saturating_add(1_000));
         let due = |key: &(Ts, bool)| !key.1 || key.0 <= horizon;
         for mode in modes(w.redo) {
             let Some(view) = host.maintainer.view(*mode) else { continue };

@@ -279,7 +279,8 @@ impl Maintainer {
                 self.drop_table_in(now_ms, mode, table);
             }
         }
-        for added in &detail.need_added_tables {
+        // Table 0 is the table trigger's, never a table to place (a wire default: dropped).
+        for added in detail.need_added_tables.iter().filter(|t| t.table_id > 0) {
             let info =
                 TableInfo { keyspace_id: keyspace, table_id: added.table_id, schema_id: added.schema_id };
             let spans = self.cfg.table_spans.get(&(keyspace, added.table_id)).copied().unwrap_or(1);

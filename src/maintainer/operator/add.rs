@@ -10,8 +10,8 @@ impl Operator {
             OpEvent::Status { from, id, state, checkpoint } if self.mine(from, dest, id) => {
                 match state {
                     ComponentState::Working => {
-                        let on = dest.clone();
-                        self.finish(OperatorOutcome::Succeeded, vec![Change::Replicate { guard, on }])
+                        let changes = self.bound_by_create(guard, dest.clone());
+                        self.finish(OperatorOutcome::Succeeded, changes)
                     }
                     ComponentState::Removed if self.refuses_ours(checkpoint) => {
                         self.finish(OperatorOutcome::Failed, vec![Change::Renew(guard)])

@@ -12,11 +12,14 @@ impl Operator {
             return Vec::new();
         };
         match (*phase, event) {
-            (MergePhase::Merging, OpEvent::Status { from, id, state, .. }) if from == node => {
+            (MergePhase::Merging, OpEvent::Status { from, id, state, checkpoint }) if from == node => {
                 if id == own && state == ComponentState::Working {
                     let on = node.clone();
                     let mut changes: Vec<Change> = sources.iter().map(|g| Change::Delete(*g)).collect();
                     changes.push(Change::Replicate { guard, on });
+                    // Its start was decided on the node at hand-over; its first Working reports a
+                    // checkpoint at or above it, a floor for its Removes.
+                    changes.push(Change::Started(guard, checkpoint));
                     changes.push(Change::Release(sources.iter().map(|g| g.id).collect()));
                     return self.finish(OperatorOutcome::Succeeded, changes);
                 }

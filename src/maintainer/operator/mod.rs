@@ -177,6 +177,8 @@ pub enum Change {
         /// The merge's node.
         on: NodeId,
     },
+    /// The record's dispatcher was made by a create starting at this ts (`SpanRecord::started`).
+    Started(Guard, Ts),
     /// Delete the record.
     Delete(Guard),
     /// Add absent records for every uncovered part of a live table.
@@ -443,6 +445,14 @@ impl Operator {
         id == self.id && from == node
     }
 
+    /// The record runs on `on`, made by this operator's create: replicating there, with the start
+    /// of the last create sent as its `started`.
+    fn bound_by_create(&self, guard: Guard, on: NodeId) -> Vec<Change> {
+        let mut changes = vec![Change::Replicate { guard, on }];
+        changes.extend(self.sent_start.get().map(|ts| Change::Started(guard, ts)));
+        changes
+    }
+
     /// Whether a Removed answering a create at `start` refuses the last create this operator sent
     /// (with any other start it answers a delayed copy of an older create).
     fn refuses_ours(&self, start: Ts) -> bool {
@@ -531,25 +541,16 @@ impl Operator {
         })
     }
 
-    /// A Remove of this operator's dispatcher on `node`, fenced when the record is bound there
-    /// (see [`remove_request`]): the floor is the start a create of the record would get now,
-    /// never below the start of the create that made the dispatcher (its checkpoint and the
-    /// committed checkpoint only grow), and at most the start of any later one.
+    /// A Remove of this operator's dispatcher on `node`, fenced by the record's `started` when
+    /// the record is bound there (see [`remove_request`]).
     fn remove_request(
         &self,
         ctx: &MessageContext<'_>,
         node: &NodeId,
         op_type: OperatorType,
     ) -> ScheduleRequest {
-        let floor = match &self.kind {
-            // A merged dispatcher's start is decided on the node at hand-over: never fenced.
-            Kind::Merge { .. } => 0,
-            _ => ctx
-                .sc
-                .get_guarded(self.guard)
-                .filter(|r| r.node.as_ref() == Some(node))
-                .map_or(0, |r| create_start_ts(r, ctx.committed).0),
-        };
+        let bound = ctx.sc.get_guarded(self.guard).filter(|r| r.node.as_ref() == Some(node));
+        let floor = bound.map_or(0, |r| r.started);
         let mut request = remove_request(
             ctx.changefeed,
             ctx.sc.mode(),
@@ -566,10 +567,12 @@ impl Operator {
 /// A Remove request; span, mode and intent ride along so a later maintainer can restore it (I12).
 ///
 /// Its `start_ts` is 0 here: any incarnation of the id. An operator that knows a floor for the
-/// incarnation it means (at or above its start) puts it there instead, and the node drops a Remove
-/// whose floor is below the live dispatcher's start ts: a delayed copy sent before that dispatcher
-/// was created, which would otherwise close it behind the maintainer's back while its node's
-/// watermark moves on without it. (The reference always sends 0; its nodes ignore the field.)
+/// dispatcher it means (`SpanRecord::started`: at or above its start, at or below where it had got
+/// when it was bound) puts it there instead, and the node drops a Remove whose floor is below the
+/// live dispatcher's start ts: a delayed copy meant for an earlier dispatcher of the id (which
+/// progressed past that floor before it stopped), that would otherwise close the new one behind
+/// the maintainer's back while its node's watermark moves on without it. (The reference always
+/// sends 0; its nodes ignore the field.)
 pub fn remove_request(
     changefeed: &ChangefeedId,
     mode: Mode,

@@ -50,8 +50,8 @@ impl Operator {
             }
             (MovePhase::AddDest, OpEvent::Status { state, checkpoint, .. }) if from_dest => match state {
                 ComponentState::Working => {
-                    let on = dest.clone();
-                    self.finish(OperatorOutcome::Succeeded, vec![Change::Replicate { guard, on }])
+                    let changes = self.bound_by_create(guard, dest.clone());
+                    self.finish(OperatorOutcome::Succeeded, changes)
                 }
                 // As for an add: resend from where a dispatcher of this id stopped on `dest`.
                 ComponentState::Stopped => vec![Change::RaiseCheckpoint(guard, checkpoint)],

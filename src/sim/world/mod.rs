@@ -124,6 +124,8 @@ pub struct SimNode {
     pub orchestrator: Orchestrator,
     /// Dispatchers it runs.
     pub dispatchers: BTreeMap<(Mode, DispatcherId), SimDispatcher>,
+    /// Where each dispatcher closed in this incarnation stopped (until its id runs here again).
+    pub closed: BTreeMap<(Mode, DispatcherId), Ts>,
     /// Creates in flight (built but not committed): their start ts hold the watermark.
     creating: BTreeMap<(Mode, DispatcherId), Ts>,
     flush_scheduled: bool,
@@ -151,6 +153,7 @@ impl SimNode {
             alive: true,
             incarnation: 0,
             dispatchers: BTreeMap::new(),
+            closed: BTreeMap::new(),
             creating: BTreeMap::new(),
             flush_scheduled: false,
             last_progress_ms: 0,

@@ -80,6 +80,7 @@ impl World {
                         d.state = ComponentState::WaitingMerge;
                     }
                 }
+                n.closed.remove(&(spec.mode, spec.id));
                 n.dispatchers.insert(
                     (spec.mode, spec.id),
                     SimDispatcher {
@@ -166,6 +167,7 @@ impl World {
             if self.opts.barrier { self.sink_start(mode, &spec.span, spec.start_ts) } else { spec.start_ts };
         let owner_epoch = manager.owner().epoch.0;
         let n = self.nodes.get_mut(node_id).unwrap_or_else(|| unreachable!());
+        n.closed.remove(&(mode, id));
         n.dispatchers.insert(
             (mode, id),
             SimDispatcher {
@@ -216,6 +218,7 @@ impl World {
         let Some(manager) = self.nodes[node_id].orchestrator.manager(&CHANGEFEED) else { return };
         let n = self.nodes.get_mut(node_id).unwrap_or_else(|| unreachable!());
         let Some(d) = n.dispatchers.remove(&(mode, id)) else { return };
+        n.closed.insert((mode, id), d.checkpoint);
         self.writers_dirty = true;
         let step = manager.dispatcher_closed(id, mode, d.checkpoint, None);
         self.node_effects(node_id, step.effects);

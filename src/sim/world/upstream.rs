@@ -167,7 +167,7 @@ impl World {
             let name = format!("SYNCPOINT {}", key.0);
             let detail = Arc::new(BlockDetail::default());
             self.upstream.insert(key, UpstreamEvent { key, name, blocks: Blocks::All, detail, step: None });
-            self.next_syncpoint += interval;
+            self.next_syncpoint = self.next_syncpoint.saturating_add(interval);
         }
     }
 

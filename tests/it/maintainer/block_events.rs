@@ -294,6 +294,21 @@ fn a_local_ddl_that_adds_a_table_is_acknowledged_only_once_applied_and_never_app
     assert!(table_spans(&m, 5).is_empty(), "an older change never lands after a newer one (H-G)");
 }
 
+/// H-L, wire defaults: an added-table entry left at table 0 names the table trigger's span, which
+/// is never placed as a table; the event is still acknowledged and the real entry applied.
+#[test]
+fn an_added_table_at_the_wire_default_zero_is_dropped_and_the_rest_applied() {
+    let mut m = cluster();
+    let tr = trigger(&m);
+    let key = (170, false);
+    let detail = BlockDetail { need_added_tables: vec![added(0), added(5)], ..Default::default() };
+    let e = report(&mut m, 1, "a", tr, state(key, BlockStage::None, detail));
+    assert_eq!(acks(&m, &e).len(), 1);
+    assert!(table_spans(&m, 0).is_empty(), "no span for table 0");
+    assert_eq!(table_spans(&m, 5).len(), 1);
+    sound(&m);
+}
+
 #[test]
 fn a_db_event_waits_for_the_trigger_and_every_span_of_the_schema_and_passes_by_schema() {
     let mut m = cluster();

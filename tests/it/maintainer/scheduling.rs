@@ -45,6 +45,20 @@ fn move_removes_from_the_origin_then_creates_on_the_destination_both_o_move() {
     assert_eq!(finished(&e), vec![(OperatorKind::Move, OperatorOutcome::Succeeded)]);
     assert_eq!(state_of(&m, did(11)), replicating("b"));
     sound(&m);
+    // Moved back, the Remove to b carries the start of the create that made b's dispatcher; and
+    // a copy of the first Remove (floor 120) reaching a after the move back finds a dispatcher
+    // started above its floor (where b's stopped), so the node drops it as stale.
+    let created_at = s[0].4;
+    m.step(6, Event::MoveSpan { mode: Mode::Default, id: did(11), to: n("a") });
+    let e = m.step(7, Event::Tick);
+    assert_eq!(
+        schedules(&e),
+        vec![("b".into(), ScheduleAction::Remove, OperatorType::Move, did(11), created_at)]
+    );
+    let e = status(&mut m, 8, "b", did(11), Stopped, 150);
+    assert!(schedules(&e).is_empty());
+    let e = m.step(9, Event::Tick);
+    assert!(schedules(&e)[0].4 > 120, "the create back on a starts above the first Remove's floor");
 }
 
 #[test]

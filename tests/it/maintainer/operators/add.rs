@@ -7,9 +7,11 @@ fn add_rows(fx: &Fx, ty: OperatorType) -> Vec<Row> {
     let c = OperatorPhase::Creating;
     let create = Msg::Create("b", ty);
     let to_b = Change::Replicate { guard: g, on: node("b") };
+    // Placed by its own create: the start of that create is noted for the record's Removes.
+    let made = vec![to_b.clone(), Change::Started(g, CKPT)];
     let mut t = Table::default();
     t.at(c, &[]);
-    t.dest_answers("", 2, g, create, vec![to_b.clone()]);
+    t.dest_answers("", 2, g, create, made.clone());
     t.row("WaitingMerge from dest", St("b", 2, WaitingMerge, 110), c, create, vec![]);
     t.row("Working from another node", St("a", 2, Working, 110), c, create, vec![]);
     t.row("Removed from another node", St("c", 2, Removed, 110), c, create, vec![]);
@@ -22,7 +24,7 @@ fn add_rows(fx: &Fx, ty: OperatorType) -> Vec<Row> {
     t.row("resent", Resent, c, create, vec![]);
     t.row("released", Released, c, create, vec![]);
     t.at(c, &[St("b", 2, Stopped, 105)]);
-    t.row("Working after an ignored Stopped", St("b", 2, Working, 110), OK, QUIET, vec![to_b]);
+    t.row("Working after an ignored Stopped", St("b", 2, Working, 110), OK, QUIET, made);
     t.done("succeeded", &[St("b", 2, Working, 110)], OK, 2);
     t.done("dest removed", &[Gone("b")], FAILED, 2);
     t.done("dest Removed", &[St("b", 2, Removed, CKPT)], FAILED, 2);

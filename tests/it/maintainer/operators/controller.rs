@@ -56,7 +56,7 @@ fn controller_routes_merge_source_statuses_to_the_merge() {
     );
     assert_eq!(phase(&oc, 11), OperatorPhase::Holding, "the occupy ignores it");
     assert_eq!(oc.on_status(&node("a"), id(12), Stopped, 120), vec![], "a source's Stopped ends nothing");
-    assert_eq!(oc.on_status(&node("a"), id(13), Working, 110), merged(&sc));
+    assert_eq!(oc.on_status(&node("a"), id(13), Working, 110), merged(&sc, 110));
     assert_eq!(phase(&oc, 11), OperatorPhase::Holding, "occupies held until the release is applied");
     assert_eq!(oc.reap(), vec![finished(13, OperatorKind::Merge, OperatorOutcome::Succeeded)]);
     assert_eq!(

@@ -8,7 +8,7 @@ fn merge_rows(fx: &Fx) -> Vec<Row> {
     let m = OperatorPhase::Merging;
     let mm = Msg::Merge("a");
     let release = || Change::Release(vec![id(11), id(12)]);
-    let (done, back) = (merged(&fx.sc), abandoned(&fx.sc));
+    let (done, back) = (merged(&fx.sc, 100), abandoned(&fx.sc));
     // Cancelled (the table is going): sources handed back to the node for the DDL's removes, or
     // to the scheduler if they reported a terminal state (`Reclaim` decides on the record).
     let cancelled = vec![

@@ -373,12 +373,14 @@ fn occupy_op(sc: &SpanController, n: u64) -> Operator {
     Operator::occupy(rec(sc, n), id(13)).unwrap()
 }
 
-/// What the merge of 11 and 12 into 13 changes when it succeeds: the sources go, the target
-/// replicates on `a`, the occupies are released.
-fn merged(sc: &SpanController) -> Vec<Change> {
+/// What the merge of 11 and 12 into 13 changes when it succeeds, the target's Working reporting
+/// `at`: the sources go, the target replicates on `a` with `at` as the floor of its Removes, the
+/// occupies are released.
+fn merged(sc: &SpanController, at: Ts) -> Vec<Change> {
     let g = |n| rec(sc, n).guard();
     let target = Change::Replicate { guard: g(13), on: node("a") };
-    vec![Change::Delete(g(11)), Change::Delete(g(12)), target, Change::Release(vec![id(11), id(12)])]
+    let started = Change::Started(g(13), at);
+    vec![Change::Delete(g(11)), Change::Delete(g(12)), target, started, Change::Release(vec![id(11), id(12)])]
 }
 
 /// What that merge changes when abandoned (the node aborted it, or it was withdrawn): the target

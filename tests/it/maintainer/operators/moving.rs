@@ -15,6 +15,8 @@ fn move_rows(fx: &Fx) -> Vec<Row> {
     let fold_bind = |ts| vec![Change::RaiseCheckpoint(g, ts), schedule.clone()];
     let fold_absent = |ts| vec![Change::RaiseCheckpoint(g, ts), Change::Absent(g)];
     let on = |n: &str| vec![Change::Replicate { guard: g, on: node(n) }];
+    // Placed on the dest by its own create: that create's start is noted for later Removes.
+    let made = || vec![Change::Replicate { guard: g, on: node("b") }, Change::Started(g, CKPT)];
     let absent = || vec![Change::Absent(g)];
     let to_abort: &[Ev] = &[Gone("b")];
     let to_add: &[Ev] = &[St("a", 1, Stopped, 130)];
@@ -40,7 +42,7 @@ fn move_rows(fx: &Fx) -> Vec<Row> {
     t.row("abort: resent", Resent, abort, rm, vec![]);
     // AddDest
     t.at(ad, to_add);
-    t.dest_answers("add: ", 1, g, cr, on("b"));
+    t.dest_answers("add: ", 1, g, cr, made());
     t.row("add: origin Working", St("a", 1, Working, 130), ad, cr, vec![]);
     t.row("add: origin Stopped again", St("a", 1, Stopped, 130), ad, cr, vec![]);
     t.row("add: dest Working for another id", St("b", 99, Working, 130), ad, cr, vec![]);
@@ -50,7 +52,7 @@ fn move_rows(fx: &Fx) -> Vec<Row> {
     t.row("add: cancelled keeps dest", Cancel, CANCELLED, QUIET, on("b"));
     t.row("add: resent", Resent, ad, cr, vec![]);
     t.at(ad, &[Gone("a")]);
-    t.row("add after origin died: dest Working", St("b", 1, Working, 130), OK, QUIET, on("b"));
+    t.row("add after origin died: dest Working", St("b", 1, Working, 130), OK, QUIET, made());
     t.row("add after origin died: dest removed", Gone("b"), FAILED, QUIET, absent());
     t.done("succeeded", &[St("a", 1, Stopped, 130), St("b", 1, Working, 140)], OK, 1);
     t.done("aborted", &[Gone("b"), St("a", 1, Stopped, 130)], FAILED, 1);
