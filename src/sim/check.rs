@@ -281,16 +281,7 @@ impl Monitor for Checker {
                 let Some(n) = r.node.as_ref().and_then(|n| w.nodes.get(n)).filter(|n| n.alive) else {
                     continue;
                 };
-                // A merged dispatcher of a late merge copy that took the range over carries it on
-                // from where the source stopped: it holds the node's watermark, nothing is lost.
-                let covered = n.dispatchers.values().any(|d| {
-                    d.mode == *mode
-                        && d.span.table_id == r.span.table_id
-                        && d.span.start_key <= r.span.start_key
-                        && (d.span.end_key.is_empty()
-                            || (!r.span.end_key.is_empty() && d.span.end_key >= r.span.end_key))
-                });
-                let stopped = n.closed.get(&(*mode, r.id)).filter(|_| !covered);
+                let stopped = n.closed.get(&(*mode, r.id));
                 if let Some(stopped) = stopped.filter(|ts| view.committed > **ts) {
                     let detail = format!(
                         "{mode:?} committed checkpoint {} passed span {} held replicating on {}, whose dispatcher closed there at {stopped}",
