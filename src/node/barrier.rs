@@ -67,7 +67,8 @@ type Key = (Ts, bool);
 pub enum Step {
     /// Make every change below the event durable, then call [`DispatcherBarrier::flushed`].
     Flush,
-    /// Write the event downstream, then call [`DispatcherBarrier::done`].
+    /// Write the event downstream, then call [`DispatcherBarrier::done`]. (Always preceded by
+    /// the WRITING `Report`, which the node keeps for its bootstrap snapshot.)
     Write,
     /// Pass the event (progress only, nothing written), then call [`DispatcherBarrier::done`].
     Pass,
@@ -234,7 +235,12 @@ impl DispatcherBarrier {
         match self.pending.as_mut() {
             Some((event, stage @ Stage::Waiting)) if event.key() == key => {
                 *stage = Stage::Writing;
-                vec![if pass { Step::Pass } else { Step::Write }]
+                if pass {
+                    return vec![Step::Pass];
+                }
+                // WRITING is noted for the next bootstrap snapshot before the write starts: a new
+                // maintainer must know this write may land (it never reads it as a status).
+                vec![Step::Report(status(event, BlockStage::Writing, true)), Step::Write]
             }
             // The held event: met, not reported; its action can only be a stray.
             None if self.held.as_ref().is_some_and(|h| h.key() == key) => Vec::new(),

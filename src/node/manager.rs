@@ -142,13 +142,17 @@ impl DispatcherManager {
 
     /// A dispatcher reports its barrier state: remembered on its record (so a bootstrap snapshot
     /// carries it whole, stage and pass-through detail included) and offered to the block-status
-    /// path. An unknown dispatcher's status is still offered (the maintainer may be waiting on it).
+    /// path, except a WRITING, which only the snapshot carries. An unknown dispatcher's status is
+    /// still offered (the maintainer may be waiting on it).
     pub fn report_block_status(
         &self,
         status: crate::messages::BlockStatus,
     ) -> Result<super::heartbeat::block::Offered, super::heartbeat::block::BufferFull> {
         if let Some(record) = self.registry.get_alive(status.mode, status.id) {
             record.note_barrier(status.state.clone());
+        }
+        if status.state.stage == crate::messages::BlockStage::Writing {
+            return Ok(super::heartbeat::block::Offered::Noted);
         }
         self.block_statuses.offer(status)
     }

@@ -472,6 +472,32 @@ impl Maintainer {
                 _ => {}
             }
         }
+        // An event being written had its coverage checked by an earlier maintainer: every span
+        // it blocks had flushed up to it. A span placed anew now (a hole: its dispatcher was in
+        // transit at the bootstrap; already being placed, or about to be) starts at the event,
+        // not below it: its DML below the event is downstream already, and replayed after the
+        // write it would land behind the DDL (B3, barrier seed 7832).
+        let keyspace = self.cfg.keyspace_id;
+        let ms = &mut self.modes[mode];
+        let writing: Vec<(Key, Scope)> = ms
+            .barrier
+            .events
+            .values()
+            .filter(|e| e.phase == Phase::Writing)
+            .map(|e| (e.key, e.scope.clone()))
+            .collect();
+        for (key, scope) in writing {
+            let holes: Vec<DispatcherId> = scope
+                .records(&ms.sc, keyspace)
+                .into_iter()
+                .filter(|r| r.state != SpanState::Replicating)
+                .filter(|r| r.block.is_none_or(|b| (b.block_ts, b.is_sync_point) < key))
+                .map(|r| r.id)
+                .collect();
+            for id in holes {
+                ms.sc.set_block(id, pending_of(key));
+            }
+        }
     }
 
     /// Sends the gathered answers: one `HeartBeatResponse` per node, fenced by our epoch.

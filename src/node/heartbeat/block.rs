@@ -21,6 +21,9 @@ pub enum Offered {
     Buffered,
     /// An identical WAITING/DONE status is already buffered: this one is dropped.
     Duplicate,
+    /// A WRITING status: kept on the dispatcher's record for the next bootstrap snapshot only
+    /// (the maintainer never reads one as a status, barrier.md §4.4), not sent.
+    Noted,
 }
 
 /// The buffer was full: the status is handed back.

@@ -501,6 +501,39 @@ fn recovered_waiting_marks_never_complete_an_event_before_its_write() {
 }
 
 #[test]
+fn a_span_placed_anew_under_an_event_being_written_starts_at_the_event() {
+    // 12 is writing the ALTER of split table 1; 11's dispatcher was in transit at the bootstrap
+    // (no report): its hole is placed again. Coverage was checked before the Write, so its DML
+    // below T is downstream: it starts at T - 1 (skipping DML there) and meets the event, never
+    // replaying DML below it after the write (B3, barrier seed 7832).
+    let mut m = boot(
+        vec![],
+        vec![
+            blocked(12, part(1, 2, 1), BlockStage::Writing, blocks(normal(&[1]))),
+            bspan(21, whole(2), ComponentState::Working, CP),
+        ],
+    );
+    let hole = table_spans(&m, 1).into_iter().find(|s| s.0 == part(1, 2, 0)).expect("the hole");
+    assert_eq!(hole.1, SpanState::Absent);
+    let e = m.step(10, Event::Tick);
+    let creates: Vec<_> = schedules(&e).into_iter().filter(|s| s.1 == ScheduleAction::Create).collect();
+    assert_eq!(creates.len(), 1, "{creates:?}");
+    assert_eq!(creates[0].4, T - 1, "starts at the event, not at the checkpoint {CP}");
+    // An event only waited on (coverage not checked yet) leaves a hole's start alone.
+    let mut m = boot(
+        vec![],
+        vec![
+            blocked(12, part(1, 2, 1), BlockStage::Waiting, blocks(normal(&[1]))),
+            bspan(21, whole(2), ComponentState::Working, CP),
+        ],
+    );
+    let e = m.step(10, Event::Tick);
+    let creates: Vec<_> = schedules(&e).into_iter().filter(|s| s.1 == ScheduleAction::Create).collect();
+    assert_eq!(creates.len(), 1, "{creates:?}");
+    assert!(creates[0].4 < T - 1, "below the event: it must flush its DML first");
+}
+
+#[test]
 fn a_recovered_event_with_table_changes_applies_them_at_the_new_triggers_done() {
     // H-B: rebuilt from 21's WAITING; the new trigger meets the TRUNCATE again and writes it.
     let mut m = boot(

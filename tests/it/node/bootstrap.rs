@@ -240,6 +240,62 @@ fn a_regenerated_done_for_an_older_event_keeps_the_pending_one_in_the_snapshot()
     assert_eq!(r.spans[0].pending_block(), None, "its own DONE ends it");
 }
 
+/// A dispatcher told to write reports WRITING before it writes: the node keeps it for the next
+/// snapshot (a new maintainer must know this write may land: barrier seed 7832) and sends none,
+/// and a late resend of its WAITING does not put it back.
+#[test]
+fn a_writing_dispatcher_is_writing_in_the_snapshot_and_its_writing_is_never_sent() {
+    use dispatcher_core::node::barrier::{BlockEvent, DispatcherBarrier, Step};
+    let dm = manager();
+    live(&dm, id(1), span(1, b"a", b"m"), Mode::Default);
+    let mut barrier = DispatcherBarrier::new(false);
+    let event = BlockEvent {
+        commit_ts: 500,
+        is_sync_point: false,
+        blocking: true,
+        wide: false,
+        not_sync: false,
+        detail: std::sync::Arc::default(),
+    };
+    let mut offered = Vec::new();
+    let mut carry = |steps: Vec<Step>, barrier: &mut DispatcherBarrier| -> Vec<Step> {
+        let mut more = Vec::new();
+        for step in steps {
+            match step {
+                Step::Report(state) => {
+                    offered.push(dm.report_block_status(BlockStatus {
+                        id: id(1),
+                        mode: Mode::Default,
+                        state,
+                    }));
+                }
+                Step::Flush => more.extend(barrier.flushed(1).unwrap()),
+                other => more.push(other),
+            }
+        }
+        more
+    };
+    let steps = barrier.meet(event).unwrap();
+    let rest = carry(steps, &mut barrier);
+    let rest = carry(rest, &mut barrier);
+    assert!(rest.is_empty());
+    let write = BarrierAnswer {
+        influence: Influence::All,
+        action: Some(BarrierAction {
+            pass: false,
+            event: BarrierEvent { commit_ts: 500, is_sync_point: false },
+        }),
+        ack: None,
+        ignored: None,
+    };
+    let steps = barrier.answer(&write, 500, 2);
+    let rest = carry(steps, &mut barrier);
+    assert_eq!(rest, vec![Step::Write]);
+    assert_eq!(offered.last(), Some(&Ok(Offered::Noted)), "a WRITING is kept, not sent");
+    let r = response(&dm.handle_bootstrap(&NodeId::new("mt2"), &bootstrap_request(3, None)));
+    assert_eq!(r.spans[0].block.as_ref().map(|b| b.stage), Some(BlockStage::Writing));
+}
+
 /// The direct encoder of the bootstrap response writes exactly what prost writes from the
 /// converted value, for a real snapshot (a barrier state, an operator in flight, a merge).
 #[test]
