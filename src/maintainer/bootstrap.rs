@@ -40,7 +40,7 @@
 use std::collections::hash_map::Entry;
 use std::collections::BTreeMap;
 
-use crate::ids::{DispatcherId, IdMap, IdSet, Mode, NodeId};
+use crate::ids::{DispatcherId, IdMap, IdSet, Mode, NodeId, Ts};
 use crate::messages::{
     BlockStage, BlockState, BootstrapResponse, BootstrapSpan, ComponentState, OperatorType, ScheduleAction,
 };
@@ -49,7 +49,7 @@ use crate::span::{Key, TableSpan};
 use super::core::Maintainer;
 use super::event::{Lifecycle, Output};
 use super::operator::{AfterRemove, Operator};
-use super::schema::{fates, Fate};
+use super::schema::{fates, snapshot_fates, Fate};
 use super::spans::{NewSpan, SpanRecord, SpanState};
 
 /// A candidate: the node that reports it and what it reports.
@@ -227,7 +227,14 @@ impl Maintainer {
         // any mode (the redo mode's spans must not start at the default mode's checkpoint and
         // skip what redo has not written yet); each mode then raises them to its own checkpoint.
         let snapshot = self.mode_list().map(start_ts).min().unwrap_or_else(|| start_ts(Mode::Default));
-        let fates = fates(&*self.schema, snapshot);
+        // With the barrier, only the schema where the triggers start: every later DDL comes
+        // through them and is applied once after its write (B8), not early from the history.
+        let (point, fates) = if self.cfg.ddls_through_barrier {
+            let point = self.cfg.trigger_start();
+            (point, snapshot_fates(&*self.schema, point))
+        } else {
+            (Ts::MAX, fates(&*self.schema, snapshot))
+        };
         for (table, fate) in &fates {
             match fate {
                 // A DDL that reached this maintainer while it bootstrapped is newer than the view.
@@ -245,7 +252,7 @@ impl Maintainer {
         let _ = &mut responses;
         for mode in self.mode_list() {
             let cands = self.candidates(mode, &mut responses);
-            self.resolve_unknown_tables(&cands);
+            self.resolve_unknown_tables(&cands, point);
             let cands = self.restore_journal(now_ms, mode, &responses, cands);
             let cands = self.restore_merges(now_ms, mode, &responses, cands);
             self.settle_candidates(now_ms, mode, cands);
@@ -299,8 +306,9 @@ impl Maintainer {
 
     /// A table neither live nor dropped after rule 1 may have been dropped before the start ts
     /// (its dispatcher can stand past the DROP: one started at the sink's last DDL ts does): the
-    /// schema's last word on it says so, or it stays unknown.
-    fn resolve_unknown_tables(&mut self, cands: &Candidates) {
+    /// schema's last word on it up to `point` (where the schema was read) says so, or it stays
+    /// unknown.
+    fn resolve_unknown_tables(&mut self, cands: &Candidates, point: Ts) {
         let mut unknown: Vec<(u32, i64)> = cands
             .values()
             .map(|(_, c)| (c.span.keyspace_id, c.span.table_id))
@@ -309,7 +317,7 @@ impl Maintainer {
         unknown.sort_unstable();
         unknown.dedup();
         for table in unknown {
-            if self.schema.last_drop(table.0, table.1).is_some() {
+            if self.schema.last_drop(table.0, table.1, point).is_some() {
                 self.dropped.insert(table);
             }
         }

@@ -54,6 +54,11 @@ pub struct MaintainerConfig {
     /// How many equal spans a table is cut into when it is first placed (default 1), like the
     /// reference's pre-split of large tables.
     pub table_spans: BTreeMap<TableKey, usize>,
+    /// DDLs reach this maintainer through its table triggers' block statuses (the barrier), not
+    /// as `Event::Ddl`. Bootstrap then takes the schema as it stood where the triggers start
+    /// ([`MaintainerConfig::trigger_start`]): every later DDL comes through the barrier, in order,
+    /// applied once after its write (B8), never early from the schema's history.
+    pub ddls_through_barrier: bool,
     /// A deliberate bug, for the simulator's own tests that its checker catches broken variants.
     /// Never set in production.
     #[doc(hidden)]
@@ -68,6 +73,16 @@ impl MaintainerConfig {
         match mode {
             Mode::Default => self.start_checkpoint,
             Mode::Redo => self.redo_start_checkpoint.unwrap_or(self.start_checkpoint),
+        }
+    }
+
+    /// Where the table triggers start: the lowest checkpoint of the modes scheduled, so the redo
+    /// trigger meets every DDL its mode has not passed (a bootstrap request carries one start ts).
+    pub fn trigger_start(&self) -> Ts {
+        if self.redo {
+            self.start_of(Mode::Default).min(self.start_of(Mode::Redo))
+        } else {
+            self.start_of(Mode::Default)
         }
     }
 
@@ -89,6 +104,7 @@ impl MaintainerConfig {
             balance_moves_max: 4,
             merge_sends_max: 5,
             table_spans: BTreeMap::new(),
+            ddls_through_barrier: false,
             mutation: Mutations::NONE,
         }
     }
@@ -400,13 +416,7 @@ impl Maintainer {
         BootstrapRequest {
             changefeed: self.cfg.changefeed.clone(),
             config: Vec::new(),
-            // Both triggers start here: the lower of the modes' checkpoints, so the redo trigger
-            // meets every DDL its mode has not passed (a bootstrap request carries one start ts).
-            start_ts: self
-                .mode_list()
-                .map(|m| self.cfg.start_of(m))
-                .min()
-                .unwrap_or(self.cfg.start_checkpoint),
+            start_ts: self.cfg.trigger_start(),
             trigger: trigger(Mode::Default),
             is_new_changefeed: false,
             redo_trigger: trigger(Mode::Redo),

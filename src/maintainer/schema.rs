@@ -36,10 +36,10 @@ pub trait SchemaView {
     fn tables_at(&self, ts: Ts) -> Vec<TableInfo>;
     /// Every create/drop with commit ts > `ts`, in commit order.
     fn history_after(&self, ts: Ts) -> Vec<(Ts, Ddl)>;
-    /// The commit ts of the table's drop, when a drop is the last create/drop the schema holds
-    /// for it (a dispatcher may outlive its table's DROP: one started at the sink's last DDL ts
-    /// already stands past it).
-    fn last_drop(&self, keyspace_id: u32, table_id: i64) -> Option<Ts>;
+    /// The commit ts of the table's drop, when a drop is the last create/drop at or before
+    /// `until` the schema holds for it (a dispatcher may outlive its table's DROP: one started
+    /// at the sink's last DDL ts already stands past it).
+    fn last_drop(&self, keyspace_id: u32, table_id: i64, until: Ts) -> Option<Ts>;
 }
 
 /// Where a table stands at bootstrap, after the snapshot and the history after it.
@@ -57,14 +57,19 @@ pub enum Fate {
     Dropped(Ts),
 }
 
+/// The fate of every table live at `ts`: what a maintainer whose DDLs come through the barrier
+/// starts from (every later DDL reaches it through its triggers). A table not live then is unknown.
+pub fn snapshot_fates(view: &dyn SchemaView, ts: Ts) -> BTreeMap<(u32, i64), Fate> {
+    view.tables_at(ts)
+        .into_iter()
+        .map(|info| ((info.keyspace_id, info.table_id), Fate::Live { info, since: ts }))
+        .collect()
+}
+
 /// The fate of every table the snapshot at `ts` or the history after it mentions. A table in
 /// neither is unknown: absent from the map.
 pub fn fates(view: &dyn SchemaView, ts: Ts) -> BTreeMap<(u32, i64), Fate> {
-    let mut fates: BTreeMap<(u32, i64), Fate> = view
-        .tables_at(ts)
-        .into_iter()
-        .map(|info| ((info.keyspace_id, info.table_id), Fate::Live { info, since: ts }))
-        .collect();
+    let mut fates = snapshot_fates(view, ts);
     for (commit_ts, ddl) in view.history_after(ts) {
         match ddl {
             Ddl::Create(info) => {
@@ -89,11 +94,6 @@ impl MemorySchema {
     /// An empty schema.
     pub fn new() -> Self {
         Self::default()
-    }
-
-    /// The schema as it was at `ts`: the DDLs committed after it forgotten.
-    pub fn until(&self, ts: Ts) -> Self {
-        Self { events: self.events.iter().filter(|(t, _)| *t <= ts).copied().collect() }
     }
 
     /// Records a DDL at `commit_ts` (commit ts must not go backwards).
@@ -126,8 +126,8 @@ impl SchemaView for MemorySchema {
         self.events.iter().filter(|(t, _)| *t > ts).copied().collect()
     }
 
-    fn last_drop(&self, keyspace_id: u32, table_id: i64) -> Option<Ts> {
-        self.events.iter().rev().find_map(|(ts, ddl)| match ddl {
+    fn last_drop(&self, keyspace_id: u32, table_id: i64, until: Ts) -> Option<Ts> {
+        self.events.iter().rev().filter(|(ts, _)| *ts <= until).find_map(|(ts, ddl)| match ddl {
             Ddl::Drop(t) if (t.keyspace_id, t.table_id) == (keyspace_id, table_id) => Some(Some(*ts)),
             Ddl::Create(t) if (t.keyspace_id, t.table_id) == (keyspace_id, table_id) => Some(None),
             _ => None,
@@ -144,16 +144,18 @@ mod tests {
     }
 
     #[test]
-    fn last_drop_is_the_drop_only_when_no_create_came_after_it() {
+    fn last_drop_is_the_drop_only_when_no_create_came_after_it_until_then() {
         let mut s = MemorySchema::new();
         s.apply(5, Ddl::Create(t(1)));
         s.apply(5, Ddl::Create(t(2)));
         s.apply(20, Ddl::Drop(t(1)));
         s.apply(30, Ddl::Drop(t(2)));
         s.apply(40, Ddl::Create(t(2)));
-        assert_eq!(s.last_drop(0, 1), Some(20));
-        assert_eq!(s.last_drop(0, 2), None, "created again after its drop");
-        assert_eq!(s.last_drop(0, 3), None, "never known");
+        assert_eq!(s.last_drop(0, 1, Ts::MAX), Some(20));
+        assert_eq!(s.last_drop(0, 1, 19), None, "not dropped yet then");
+        assert_eq!(s.last_drop(0, 2, Ts::MAX), None, "created again after its drop");
+        assert_eq!(s.last_drop(0, 2, 35), Some(30), "dropped then, created again later");
+        assert_eq!(s.last_drop(0, 3, Ts::MAX), None, "never known");
     }
 
     #[test]

@@ -17,15 +17,10 @@ impl World {
         cfg.table_spans = self.table_spans.clone();
         cfg.mutation = self.opts.mutation;
         let members: Vec<NodeId> = self.order.iter().filter(|n| self.nodes[*n].alive).cloned().collect();
-        // With the barrier, DDLs after the start checkpoint reach the new maintainer through its
-        // triggers, which replay them from there (both start at the lower of the modes'
-        // checkpoints, the bootstrap request's start ts): it starts from the schema at that ts.
-        let redo = if self.redo { start(Mode::Redo) } else { Ts::MAX };
-        let schema = if self.opts.barrier {
-            self.schema.until(start(Mode::Default).min(redo))
-        } else {
-            self.schema.clone()
-        };
+        // With the barrier, DDLs after where the triggers start reach the maintainer through
+        // them: it reads the schema only up to there.
+        cfg.ddls_through_barrier = self.opts.barrier;
+        let schema = self.schema.clone();
         let maintainer = Maintainer::new(cfg, Box::new(schema), &members);
         self.hosts.push(Host { epoch, node: on.clone(), maintainer, alive: true });
         if let Some(t) = &mut self.trace {
