@@ -150,6 +150,15 @@ fn blocked_spans<'a>(
 }
 
 impl Maintainer {
+    /// Rebuilds every mode's barrier from the blocked spans of the snapshots (B17).
+    fn rebuild_barriers(&mut self, now_ms: u64, blocked: &[(Mode, DispatcherId, BlockState)]) {
+        for mode in self.mode_list() {
+            let states =
+                blocked.iter().filter(|(m, _, _)| *m == mode).map(|(_, id, s)| (*id, s.clone())).collect();
+            self.rebuild_barrier(now_ms, mode, states);
+        }
+    }
+
     pub(super) fn on_bootstrap_response(&mut self, now_ms: u64, from: NodeId, response: BootstrapResponse) {
         if !self.epoch_matches(response.epoch) {
             return; // an answer to an older maintainer's request: documented drop
@@ -177,14 +186,7 @@ impl Maintainer {
                 }
                 let blocked = blocked_spans(std::iter::once(&response));
                 self.adopt_late(&from, &response);
-                for mode in self.mode_list() {
-                    let states = blocked
-                        .iter()
-                        .filter(|(m, _, _)| *m == mode)
-                        .map(|(_, id, s)| (*id, s.clone()))
-                        .collect();
-                    self.rebuild_barrier(now_ms, mode, states);
-                }
+                self.rebuild_barriers(now_ms, &blocked);
             }
             Lifecycle::Removing => {}
         }
@@ -203,11 +205,7 @@ impl Maintainer {
         }
         let blocked = blocked_spans(responses.values());
         self.recover(now_ms, responses);
-        for mode in self.mode_list() {
-            let states =
-                blocked.iter().filter(|(m, _, _)| *m == mode).map(|(_, id, s)| (*id, s.clone())).collect();
-            self.rebuild_barrier(now_ms, mode, states);
-        }
+        self.rebuild_barriers(now_ms, &blocked);
         self.lifecycle = Lifecycle::Running;
         self.effects.push(Output::Bootstrapped);
         self.send_post_bootstrap();

@@ -360,17 +360,16 @@ impl Maintainer {
                 if let Some((writer, node)) = writer {
                     out.action(&node, key, false, Influence::Normal { ids: vec![writer] });
                 }
-                if self.cfg.mutation.has(Mutation::BarrierEveryReporterWrites) {
-                    for id in event.waiting.iter().filter(|id| Some(**id) != event.writer) {
-                        if let Some(node) = valid(*id) {
-                            out.action(&node, key, false, Influence::Normal { ids: vec![*id] });
-                        }
+                // The faults re-opened: every other reporter told to write too, or passed already.
+                for (fault, pass) in
+                    [(Mutation::BarrierEveryReporterWrites, false), (Mutation::BarrierPassWithWrite, true)]
+                {
+                    if !self.cfg.mutation.has(fault) {
+                        continue;
                     }
-                }
-                if self.cfg.mutation.has(Mutation::BarrierPassWithWrite) {
                     for id in event.waiting.iter().filter(|id| Some(**id) != event.writer) {
                         if let Some(node) = valid(*id) {
-                            out.action(&node, key, true, Influence::Normal { ids: vec![*id] });
+                            out.action(&node, key, pass, Influence::Normal { ids: vec![*id] });
                         }
                     }
                 }

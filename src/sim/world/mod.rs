@@ -583,7 +583,7 @@ impl World {
 
     /// CREATE TABLE in schema `schema` now.
     pub fn ddl_create_in(&mut self, table: i64, spans: usize, schema: i64) {
-        let ts = if self.opts.barrier { self.ddl_ts() } else { upstream_ts(self.now) };
+        let ts = self.ddl_ts();
         if self.live.contains(&table) || self.dropped.contains_key(&table) {
             return;
         }
@@ -605,7 +605,7 @@ impl World {
 
     /// DROP TABLE now.
     pub fn ddl_drop(&mut self, table: i64) {
-        let ts = if self.opts.barrier { self.ddl_ts() } else { upstream_ts(self.now) };
+        let ts = self.ddl_ts();
         if !self.live.remove(&table) {
             return;
         }
@@ -637,7 +637,7 @@ impl World {
     }
 
     fn replace_table(&mut self, table: i64, new_table: i64, schema: Option<i64>, verb: &str) {
-        let ts = if self.opts.barrier { self.ddl_ts() } else { upstream_ts(self.now) };
+        let ts = self.ddl_ts();
         if !self.live.contains(&table)
             || self.live.contains(&new_table)
             || self.dropped.contains_key(&new_table)
@@ -694,7 +694,7 @@ impl World {
         if !self.opts.barrier {
             return;
         }
-        let ts = if self.opts.barrier { self.ddl_ts() } else { upstream_ts(self.now) };
+        let ts = self.ddl_ts();
         let tables: Vec<i64> = self.live.iter().copied().filter(|t| self.schema_of(*t) == schema).collect();
         for table in tables {
             self.live.remove(&table);

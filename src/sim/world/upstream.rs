@@ -137,9 +137,13 @@ impl SimBarrier {
 }
 
 impl World {
-    /// The commit ts of a DDL issued now: the upstream ts, or just after the last DDL when one
-    /// was issued in the same millisecond (one DDL per commit ts), and never the start ts.
+    /// The commit ts of a DDL issued now: the upstream ts; with the barrier, just after the last
+    /// DDL when one was issued in the same millisecond (one DDL per commit ts), and never the
+    /// start ts.
     pub(super) fn ddl_ts(&self) -> Ts {
+        if !self.opts.barrier {
+            return upstream_ts(self.now);
+        }
         let last = self.last_ddl.map_or(0, |k| k.0 + 1);
         // Past the changefeed's start ts, which the first maintainer's schema snapshot holds.
         upstream_ts(self.now).max(last).max(upstream_ts(0) + 1)

@@ -434,11 +434,24 @@ fn the_checkpoint_stays_at_the_ts_of_an_event_adding_tables_until_it_is_done() {
     m.step(3, Event::Tick);
     assert_eq!(m.view(Mode::Default).unwrap().committed, T, "capped at the adding event's ts (B10)");
     report(&mut m, 4, "a", tr, waiting(DDL, truncate(3)));
-    report(&mut m, 5, "a", tr, done(DDL));
-    m.step(6, Event::Tick);
+    let mut sent = report(&mut m, 5, "a", tr, done(DDL));
+    sent.extend(m.step(6, Event::Tick));
     assert!(
         m.view(Mode::Default).unwrap().committed <= T,
         "the new table's span holds it until it replicates"
+    );
+    let create =
+        schedules(&sent).into_iter().find(|s| s.1 == ScheduleAction::Create).expect("table 3 placed");
+    status(&mut m, 7, &create.0, create.3, ComponentState::Working, T + 100);
+    for node in ["a", "b"] {
+        let hb = heartbeat(&[], 2, T + 100);
+        m.step(8, Event::Heartbeat { from: n(node), heartbeat: hb });
+    }
+    m.step(9, Event::Tick);
+    assert_eq!(
+        m.view(Mode::Default).unwrap().committed,
+        T + 100,
+        "done, and the new table replicates: the cap is gone"
     );
 }
 
