@@ -9,30 +9,21 @@
 
 use std::sync::Arc;
 
-use dispatcher_core::ids::{ChangefeedId, DispatcherId, Epoch, Mode, NodeId};
+use dispatcher_core::ids::{ChangefeedId, DispatcherId, Epoch, Mode};
 use dispatcher_core::messages::*;
-use dispatcher_core::node::{DispatcherManager, Effect, ManagerConfig};
+use dispatcher_core::mutation::Mutations;
+use dispatcher_core::node::{DispatcherManager, Effect};
 use dispatcher_core::span::TableSpan;
 use loom::thread;
+use loom_tests::{mt, owned_manager};
 
 fn id() -> DispatcherId {
     DispatcherId::new(0, 1).unwrap()
 }
 
-fn mt() -> NodeId {
-    NodeId::new("mt")
-}
-
 /// A manager owned by `mt` at epoch 2 with dispatcher 1 live.
 fn manager() -> DispatcherManager {
-    let dm = DispatcherManager::new(ManagerConfig {
-        node: NodeId::new("n1"),
-        changefeed: ChangefeedId::default(),
-        keyspace_id: 0,
-        redo_enabled: false,
-    });
-    let _ =
-        dm.handle_bootstrap(&mt(), &BootstrapRequest { start_ts: 1, epoch: Epoch(2), ..Default::default() });
+    let dm = owned_manager(Mutations::NONE);
     let create = ScheduleRequest {
         changefeed: ChangefeedId::default(),
         config: DispatcherConfig {

@@ -11,11 +11,10 @@ use dispatcher_core::ids::{ChangefeedId, DispatcherId, Epoch, Mode, NodeId};
 use dispatcher_core::messages::*;
 use dispatcher_core::mutation::Mutations;
 use dispatcher_core::node::RecordPhase;
-use dispatcher_core::node::{
-    CreateTicket, DispatcherManager, DropReason, Effect, ManagerConfig, Outcome, Reaction,
-};
+use dispatcher_core::node::{CreateTicket, DispatcherManager, DropReason, Effect, Outcome, Reaction};
 use dispatcher_core::span::TableSpan;
 use loom::thread;
+use loom_tests::{bootstrap, mt, owned_manager};
 
 fn id(n: u64) -> DispatcherId {
     DispatcherId::new(0, n).unwrap()
@@ -25,20 +24,8 @@ fn span() -> TableSpan {
     TableSpan::new(0, 1, b"a".to_vec(), b"m".to_vec()).unwrap()
 }
 
-fn mt() -> NodeId {
-    NodeId::new("mt")
-}
-
 fn manager() -> DispatcherManager {
-    let dm = DispatcherManager::new(ManagerConfig {
-        node: NodeId::new("n1"),
-        changefeed: ChangefeedId::default(),
-        keyspace_id: 0,
-        redo_enabled: false,
-    })
-    .mutated(reopened());
-    let _ = dm.handle_bootstrap(&mt(), &bootstrap(2, "mt"));
-    dm
+    owned_manager(reopened())
 }
 
 /// `LOOM_MUTATION=NAME[,NAME..]` re-opens fixed faults (src/mutation.rs), to watch the model
@@ -46,10 +33,6 @@ fn manager() -> DispatcherManager {
 fn reopened() -> Mutations {
     std::env::var("LOOM_MUTATION")
         .map_or(Mutations::NONE, |m| m.parse().expect("LOOM_MUTATION names a mutation"))
-}
-
-fn bootstrap(epoch: u64, _from: &str) -> BootstrapRequest {
-    BootstrapRequest { start_ts: 1, epoch: Epoch(epoch), ..BootstrapRequest::default() }
 }
 
 fn request(d: DispatcherId, action: ScheduleAction) -> ScheduleRequest {
@@ -141,7 +124,7 @@ fn bootstrap_fence_versus_old_epoch_create() {
         let dm = Arc::new(manager());
         let other = dm.clone();
         let t = thread::spawn(move || create_and_commit(&other, id(1)));
-        let step = dm.handle_bootstrap(&NodeId::new("mt2"), &bootstrap(3, "mt2"));
+        let step = dm.handle_bootstrap(&NodeId::new("mt2"), &bootstrap(3));
         let executed = t.join().unwrap();
         let response = step.bootstrap_response().unwrap();
         let reported = response.spans.iter().any(|s| s.id == id(1));
@@ -183,7 +166,7 @@ fn two_bootstraps_of_one_new_owner_versus_an_old_create() {
         let ticket = ticket_of(&step);
         let spawn_bootstrap = |dm: &Arc<DispatcherManager>| {
             let dm = dm.clone();
-            thread::spawn(move || dm.handle_bootstrap(&NodeId::new("mt2"), &bootstrap(3, "mt2")))
+            thread::spawn(move || dm.handle_bootstrap(&NodeId::new("mt2"), &bootstrap(3)))
         };
         let (a, b) = (spawn_bootstrap(&dm), spawn_bootstrap(&dm));
         let executed = dm.commit_create(&ticket).is_ok();
@@ -202,8 +185,8 @@ fn two_bootstraps_of_one_new_owner_versus_an_old_create_admission() {
         let creator = dm.clone();
         let c = thread::spawn(move || create_and_commit(&creator, id(1)));
         let other = dm.clone();
-        let b = thread::spawn(move || other.handle_bootstrap(&NodeId::new("mt2"), &bootstrap(3, "mt2")));
-        let a = dm.handle_bootstrap(&NodeId::new("mt2"), &bootstrap(3, "mt2"));
+        let b = thread::spawn(move || other.handle_bootstrap(&NodeId::new("mt2"), &bootstrap(3)));
+        let a = dm.handle_bootstrap(&NodeId::new("mt2"), &bootstrap(3));
         let executed = c.join().unwrap();
         for step in [a, b.join().unwrap()] {
             assert!(!executed || lists(&step, id(1)), "the create executed but a snapshot omits it");
@@ -424,13 +407,13 @@ fn fenced_remove_resend_keeps_the_remove_it_replaced() {
     loom::model(|| {
         let dm = Arc::new(manager());
         let resend = removing_with_a_resend(&dm);
-        let taken = dm.handle_bootstrap(&NodeId::new("mt2"), &bootstrap(3, "mt2"));
+        let taken = dm.handle_bootstrap(&NodeId::new("mt2"), &bootstrap(3));
         let _ = resend.join().unwrap();
         assert!(
             lists(&taken, id(1)) && lists_remove(&taken, id(1)),
             "the new owner's snapshot lost the Remove"
         );
-        let again = dm.handle_bootstrap(&NodeId::new("mt2"), &bootstrap(3, "mt2"));
+        let again = dm.handle_bootstrap(&NodeId::new("mt2"), &bootstrap(3));
         assert!(lists_remove(&again, id(1)), "the fenced resend erased the Remove in flight");
         let _ = dm.dispatcher_closed(id(1), Mode::Default, 150, None);
         assert!(dm.operators().is_empty(), "journal entries left: {}", dm.operators().len());
@@ -450,8 +433,7 @@ fn fenced_remove_resend_racing_the_close_leaks_nothing() {
         assert!(create_and_commit(&dm, id(1)));
         let (a, b) = (spawn_remove(&dm, id(1)), spawn_remove(&dm, id(1)));
         let other = dm.clone();
-        let takeover =
-            thread::spawn(move || other.handle_bootstrap(&NodeId::new("mt2"), &bootstrap(3, "mt2")));
+        let takeover = thread::spawn(move || other.handle_bootstrap(&NodeId::new("mt2"), &bootstrap(3)));
         let _ = dm.dispatcher_closed(id(1), Mode::Default, 150, None);
         let _ = (a.join().unwrap(), b.join().unwrap(), takeover.join().unwrap());
         assert!(dm.operators().is_empty(), "journal entries left: {}", dm.operators().len());

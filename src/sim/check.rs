@@ -264,8 +264,10 @@ impl Monitor for Checker {
             for n in w.nodes.values().filter(|n| n.alive) {
                 for d in n.dispatchers.values().filter(|d| d.mode == *mode && d.writes() && !d.closing) {
                     let bound = view.spans.get(d.id).is_some_and(|r| r.node.as_ref() == Some(&n.id));
-                    let finished =
-                        w.dropped.get(&d.span.table_id).is_some_and(|drop| d.checkpoint.saturating_add(1) >= *drop);
+                    let finished = w
+                        .dropped
+                        .get(&d.span.table_id)
+                        .is_some_and(|drop| d.checkpoint.saturating_add(1) >= *drop);
                     if bound && !finished && d.checkpoint < view.committed {
                         let detail = format!(
                             "{mode:?} committed checkpoint {} passed dispatcher {} on {} at {}",
