@@ -48,8 +48,8 @@ pub struct SpanRecord {
     /// Last pending DDL/syncpoint seen for the span, for a safe restart point.
     pub block: Option<PendingBlock>,
     /// A floor for the dispatcher the record is bound to: at or above its start ts, at or below
-    /// where it had got when it was bound (the start of the create that made it, or the checkpoint
-    /// it reported at bootstrap); 0 when unknown. A Remove carries it so that the node can tell a
+    /// where it had got when it was bound (the start of the create that made it, the checkpoint it
+    /// reported at bootstrap, or a merged dispatcher's first Working checkpoint); 0 when unknown. A Remove carries it so that the node can tell a
     /// delayed copy meant for an earlier dispatcher of the id (see `operator::remove_request`).
     /// Forgotten whenever the record changes node.
     pub started: Ts,
@@ -256,8 +256,9 @@ impl SpanController {
         Ok(())
     }
 
-    /// Notes the start ts of the create that made the dispatcher the record is bound to (the
-    /// last one sent: a node runs the first to arrive, and starts only grow between resends).
+    /// Notes the floor of the dispatcher the record is bound to (`started`): for a create, the
+    /// start of the last one sent (a node runs the first to arrive, and starts only grow between
+    /// resends).
     pub fn note_started(&mut self, guard: Guard, ts: Ts) {
         if let Some(record) = self.records.get_mut(&guard.id).filter(|r| r.incarnation == guard.incarnation) {
             if record.node.is_some() {

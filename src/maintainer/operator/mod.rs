@@ -177,7 +177,8 @@ pub enum Change {
         /// The merge's node.
         on: NodeId,
     },
-    /// The record's dispatcher was made by a create starting at this ts (`SpanRecord::started`).
+    /// A floor for the record's dispatcher (`SpanRecord::started`): the start of the create that
+    /// made it, or a merged dispatcher's first Working checkpoint.
     Started(Guard, Ts),
     /// Delete the record.
     Delete(Guard),
