@@ -17,13 +17,14 @@ use dispatcher_core::span::TableSpan;
 use crate::world::{id, maintainer};
 
 /// The races, by the name `--focus` takes.
-pub const RACES: [&str; 6] = [
+pub const RACES: [&str; 7] = [
     "bootstrap-twice",
     "self-close-merge",
     "undo-remove-merged",
     "refused-merge-remove",
     "remove-resend",
     "duplicate-close",
+    "block-reports",
 ];
 
 /// What a focused loop found.
@@ -41,6 +42,7 @@ pub fn run(race: &str, iterations: u64, mutation: Mutations, stop_at_first: bool
         "refused-merge-remove" => refused_merge_remove,
         "remove-resend" => remove_resend,
         "duplicate-close" => duplicate_close,
+        "block-reports" => block_reports,
         other => return Err(format!("unknown race {other}; one of {}", RACES.join(", "))),
     };
     let started = Instant::now();
@@ -337,4 +339,71 @@ fn duplicate_close(m: Mutations) -> Option<String> {
         );
     }
     None
+}
+
+/// The block-event word (barrier): a dispatcher done with the event at 10 meets the one at 20 and
+/// reports WAITING, WRITING and DONE for it, while a regenerated DONE for 10 (an old Pass resent)
+/// and a late WAITING resend for 20 land from other threads, and a new owner's bootstrap reads
+/// the word. The snapshot never shows the event at 10 once 20 was noted before it started, and
+/// the word ends on 20's DONE (B17).
+fn block_reports(m: Mutations) -> Option<String> {
+    use dispatcher_core::messages::{BlockDetail, BlockStage, BlockState, BlockStatus};
+    let dm = manager(m);
+    let ticket = create(&dm, id(1), span(b"a", b"m"), 100)?;
+    dm.commit_create(&ticket).ok()?;
+    let at = |ts: u64, stage: BlockStage| BlockStatus {
+        id: id(1),
+        mode: Mode::Default,
+        state: BlockState {
+            is_blocked: stage != BlockStage::Done,
+            block_ts: ts,
+            is_sync_point: false,
+            stage,
+            detail: Arc::new(BlockDetail::default()),
+        },
+    };
+    let _ = dm.report_block_status(at(10, BlockStage::Done));
+    let (a, b, c, d) = (dm.clone(), dm.clone(), dm.clone(), dm.clone());
+    let out = race::<Option<(bool, Option<u64>)>>(vec![
+        Box::new(move || {
+            for stage in [BlockStage::Waiting, BlockStage::Writing, BlockStage::Done] {
+                let _ = a.report_block_status(at(20, stage));
+            }
+            None
+        }),
+        Box::new(move || {
+            let _ = b.report_block_status(at(10, BlockStage::Done));
+            None
+        }),
+        Box::new(move || {
+            let _ = c.report_block_status(at(20, BlockStage::Waiting));
+            None
+        }),
+        Box::new(move || {
+            // Whether 20 was noted before the snapshot began, and what the snapshot carries.
+            let before = d
+                .registry()
+                .get_alive(Mode::Default, id(1))
+                .and_then(|r| r.barrier_state())
+                .is_some_and(|s| s.block_ts == 20);
+            let step = d.handle_bootstrap(&maintainer(3), &bootstrap(3));
+            let ts = step
+                .bootstrap_response()?
+                .spans
+                .iter()
+                .find(|s| s.id == id(1))?
+                .block
+                .as_ref()
+                .map(|b| b.block_ts);
+            Some((before, ts))
+        }),
+    ]);
+    if let Some(Some((true, Some(10)))) = out.get(3) {
+        return Some("the snapshot went back to the event at 10 after 20 was noted (B17)".into());
+    }
+    let end = dm.registry().get_alive(Mode::Default, id(1)).and_then(|r| r.barrier_state());
+    match end {
+        Some(s) if s.block_ts == 20 && s.stage == BlockStage::Done => None,
+        other => Some(format!("the word ends on {:?}, not 20's DONE", other.map(|s| (s.block_ts, s.stage)))),
+    }
 }

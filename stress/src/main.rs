@@ -30,7 +30,7 @@ usage:
 MODE: default, duplicate-bootstraps, same-owner, self-close, duplicate-closes, all
       (several may be given, comma-separated)
 RACE: bootstrap-twice, self-close-merge, undo-remove-merged, refused-merge-remove, remove-resend,
-      duplicate-close
+      duplicate-close, block-reports
 Run it under `taskset -c 0` for one core (more preemption).";
 
 fn main() -> ExitCode {
