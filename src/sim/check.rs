@@ -448,7 +448,7 @@ impl Checker {
         for mode in modes(w.redo) {
             let Some(view) = host.maintainer.view(*mode) else { continue };
             if let Some(e) = view.barrier.events().find(|e| due(&e.key)) {
-                if std::env::var_os("DC_SIM_DEBUG").is_some() {
+                if w.debug {
                     eprintln!("stuck {e:?}");
                     for r in view.spans.records() {
                         eprintln!(

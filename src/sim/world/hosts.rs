@@ -41,7 +41,7 @@ impl World {
         for effect in effects {
             match effect {
                 Output::Send { to, message } => {
-                    if std::env::var_os("DC_SIM_DEBUG").is_some() {
+                    if self.debug {
                         eprintln!("{now} send e{} -> {to}: {message:?}", epoch.0);
                     }
                     self.watch(|m, w| m.sending(w, index, &to, &message));
@@ -50,7 +50,7 @@ impl World {
                     self.send(from.clone(), to, kind, bytes);
                 }
                 Output::CheckpointAdvanced { mode, checkpoint_ts } => {
-                    if std::env::var_os("DC_SIM_DEBUG").is_some() {
+                    if self.debug {
                         eprintln!("checkpoint {now} e{} {mode:?} {checkpoint_ts}", epoch.0);
                     }
                     if current {

@@ -239,6 +239,9 @@ pub struct World {
     pub now: u64,
     /// Tunables.
     pub opts: SimOptions,
+    /// `DC_SIM_DEBUG` is set: maintainer sends, sink writes, checkpoints and stuck barrier events
+    /// are printed to stderr (read once, not on every event).
+    pub debug: bool,
     rng: Rng,
     queue: BTreeMap<(u64, u64), Ev>,
     next_seq: u64,
@@ -358,6 +361,7 @@ impl World {
             schema,
             live,
             dropped: BTreeMap::new(),
+            debug: std::env::var_os("DC_SIM_DEBUG").is_some(),
             table_spans,
             persisted: [(Mode::Default, 1_000), (Mode::Redo, 1_000)].into_iter().collect(),
             partition: BTreeSet::new(),

@@ -396,7 +396,7 @@ impl World {
                 return self.violate(Violation::new("B1", self.now, detail));
             }
         }
-        if std::env::var_os("DC_SIM_DEBUG").is_some() {
+        if self.debug {
             eprintln!("sink {} {mode:?} {event:?} by {id} on {node} e{epoch} deduped {deduped}", self.now);
         }
         self.sink.push(SinkWrite {
