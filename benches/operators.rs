@@ -15,7 +15,7 @@ use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Through
 use dispatcher_core::ids::{Epoch, Mode, NodeId};
 use dispatcher_core::messages::*;
 use dispatcher_core::node::{DispatcherManager, Effect, Fence};
-use dispatcher_core::node::{Hold, OpEntry, OpKey, OpRequest, OperatorTable};
+use dispatcher_core::node::{OpEntry, OpKey, OpRequest, OperatorTable};
 use dispatcher_core::span::TableSpan;
 
 mod support;
@@ -108,22 +108,12 @@ impl ChurningMutexJournal {
 }
 
 /// Ours: fence load, a compare-and-swap of the span's cell, the fence handshake, and the
-/// compare-and-swap back.
+/// compare-and-swap back. Like the baseline, the caller keeps its entry and the table takes its
+/// own reference (`admit_ref`); the manager's path, which hands its entry to the table, is
+/// `manager_create_commit_remove_close` below.
 struct LockFreeJournal {
     fence: Fence,
     ops: OperatorTable,
-}
-
-impl LockFreeJournal {
-    fn admit(&self, from: &NodeId, key: &OpKey, entry: &Arc<OpEntry>) -> Option<Hold> {
-        let owner = self.fence.admit(from, entry.epoch())?;
-        let admitted = self.ops.admit(key, entry.clone(), |_| false).ok()?;
-        if !self.fence.still_current(owner) {
-            admitted.hold().finish();
-            return None;
-        }
-        Some(admitted.into_hold())
-    }
 }
 
 trait Journal: Send + Sync {
@@ -143,8 +133,17 @@ impl Journal for ChurningMutexJournal {
 }
 
 impl Journal for LockFreeJournal {
+    // Written as the manager writes it (one match per step). Wrapping the proof in an `Option`
+    // returned from a helper cost 9 ns here: LLVM moved the 24-byte value through the stack and
+    // reloaded it with a 16-byte load that store-forwarding cannot serve.
     fn pair(&self, from: &NodeId, key: &OpKey, entry: &Arc<OpEntry>) -> bool {
-        self.admit(from, key, entry).is_some_and(|hold| hold.finish())
+        let Some(owner) = self.fence.admit(from, entry.epoch()) else { return false };
+        let Ok(admitted) = self.ops.admit_ref(key, entry, |_| false) else { return false };
+        if !self.fence.still_current(owner) {
+            admitted.finish();
+            return false;
+        }
+        admitted.finish()
     }
 }
 

@@ -125,11 +125,13 @@ where
     }
 
     /// A clone of the value at `key`. Happens-after the write that stored it.
+    #[inline]
     pub fn get(&self, key: &K) -> Option<V> {
         self.inner.pin().get(key).cloned()
     }
 
     /// Runs `f` on the value at `key` without cloning it (the map stays pinned meanwhile).
+    #[inline]
     pub fn with<R>(&self, key: &K, f: impl FnOnce(&V) -> R) -> Option<R> {
         self.inner.pin().get(key).map(f)
     }
@@ -667,6 +669,7 @@ impl<T> ArcSlot<T> {
 
     /// Replaces the value if the cell holds `expected` (by address; `None` = empty) and is not
     /// sealed. Returns the value removed, or hands `value` back.
+    #[inline]
     pub fn swap_if(
         &self,
         expected: Option<&Arc<T>>,

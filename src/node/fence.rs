@@ -113,6 +113,7 @@ impl Fence {
     }
 
     /// The owner, if it admits `(from, epoch)`.
+    #[inline]
     pub fn admit(&self, from: &NodeId, epoch: Epoch) -> Option<&Owner> {
         let owner = self.owner.load();
         admits(owner, from, epoch).then_some(owner)
@@ -124,6 +125,7 @@ impl Fence {
     /// dispatcher): the request's half of the handshake in the module docs, a SeqCst fence then a
     /// load. A false answer means a bootstrap may already have scanned without seeing what the
     /// caller published, so the caller must withdraw it.
+    #[inline]
     pub fn still_current(&self, admitted_under: &Owner) -> bool {
         fence_seq_cst();
         self.generation.load(Ordering::Acquire) <= admitted_under.generation

@@ -174,19 +174,29 @@ impl Hold {
     }
 
     /// Completes the entry: empties the cell only if it still holds this very entry.
+    #[inline]
     pub fn finish(&self) -> bool {
-        self.cell.swap_if(Some(&self.entry), None).is_ok()
+        finish_in(&self.cell, &self.entry)
     }
 
     /// Takes the admission back: if the cell still holds the entry, puts `restore` in its place
     /// (the entry it replaced), or empties it. One atomic step.
     pub fn revert(&self, restore: Option<&Arc<OpEntry>>) -> bool {
-        self.cell.swap_if(Some(&self.entry), restore.cloned()).is_ok()
+        revert_in(&self.cell, &self.entry, restore)
     }
 }
 
+#[inline]
+fn finish_in(cell: &Cell, entry: &Arc<OpEntry>) -> bool {
+    cell.swap_if(Some(entry), None).is_ok()
+}
+
+fn revert_in(cell: &Cell, entry: &Arc<OpEntry>, restore: Option<&Arc<OpEntry>>) -> bool {
+    cell.swap_if(Some(entry), restore.cloned()).is_ok()
+}
+
 /// Proof that an entry won admission: only a successful swap in [`OperatorTable::admit`] builds
-/// one.
+/// one. It owns its entry (see [`AdmittedRef`] for the form that borrows it).
 #[derive(Debug)]
 #[must_use]
 pub struct Admitted {
@@ -201,6 +211,7 @@ impl Admitted {
     }
 
     /// The hold on the entry (to complete or revert it).
+    #[inline]
     pub fn hold(&self) -> &Hold {
         &self.hold
     }
@@ -211,8 +222,49 @@ impl Admitted {
     }
 
     /// The hold, the proof spent.
+    #[inline]
     pub fn into_hold(self) -> Hold {
         self.hold
+    }
+}
+
+/// Proof that an entry the caller keeps won admission ([`OperatorTable::admit_ref`]): the same
+/// as [`Admitted`], but the entry stays the caller's, so completing costs no reference count of
+/// it (the caller's reference is what keeps the entry's address from being reused while the
+/// completion compares it).
+#[derive(Debug)]
+#[must_use]
+pub struct AdmittedRef<'e> {
+    cell: Arc<Cell>,
+    entry: &'e Arc<OpEntry>,
+    replaced: Option<Arc<OpEntry>>,
+}
+
+impl AdmittedRef<'_> {
+    /// The entry that is now in the table.
+    pub fn entry(&self) -> &Arc<OpEntry> {
+        self.entry
+    }
+
+    /// The entry it replaced, if any.
+    pub fn replaced(&self) -> Option<&Arc<OpEntry>> {
+        self.replaced.as_ref()
+    }
+
+    /// Completes the entry (as [`Hold::finish`]).
+    #[inline]
+    pub fn finish(&self) -> bool {
+        finish_in(&self.cell, self.entry)
+    }
+
+    /// Takes the admission back (as [`Hold::revert`]).
+    pub fn revert(&self, restore: Option<&Arc<OpEntry>>) -> bool {
+        revert_in(&self.cell, self.entry, restore)
+    }
+
+    /// The span's cell and the replaced entry, the proof spent (no longer tied to the entry).
+    fn into_parts(self) -> (Arc<Cell>, Option<Arc<OpEntry>>) {
+        (self.cell, self.replaced)
     }
 }
 
@@ -230,9 +282,9 @@ pub struct OperatorTable {
 
 type Cell = ArcSlot<OpEntry>;
 
-/// What an admission attempt in one cell came to.
+/// What an admission attempt in one cell came to: the entry replaced, or Busy.
 enum Placed {
-    Done(Result<Admitted, Busy>),
+    Done(Result<Option<Arc<OpEntry>>, Busy>),
     /// The cell was sealed by a sweep: the entry comes back, to be admitted in a fresh cell.
     Sealed(Arc<OpEntry>),
 }
@@ -245,38 +297,49 @@ impl OperatorTable {
 
     /// Admits `entry` at `key` if the key is free or its holder may be replaced
     /// (`may_replace(holder)`), in one atomic step on the span's cell.
+    #[inline]
     pub fn admit(
         &self,
         key: &OpKey,
         entry: Arc<OpEntry>,
         may_replace: impl Fn(&OpEntry) -> bool,
     ) -> Result<Admitted, Busy> {
-        let mut pending = Some(entry);
+        let (cell, replaced) = self.admit_ref(key, &entry, may_replace)?.into_parts();
+        Ok(Admitted { hold: Hold { cell, entry }, replaced })
+    }
+
+    /// [`OperatorTable::admit`] for an entry the caller keeps: the table takes its own reference
+    /// and the proof borrows the caller's.
+    #[inline]
+    pub fn admit_ref<'e>(
+        &self,
+        key: &OpKey,
+        entry: &'e Arc<OpEntry>,
+        may_replace: impl Fn(&OpEntry) -> bool,
+    ) -> Result<AdmittedRef<'e>, Busy> {
+        let mut mine = entry.clone();
         loop {
-            let placed = self.index.with(key, |cell| {
-                let entry = pending.take().expect("an entry is pending at every attempt");
-                Self::admit_in(cell, entry, &may_replace)
-            });
-            match placed {
-                Some(Placed::Done(result)) => return result,
-                Some(Placed::Sealed(entry)) => pending = Some(entry),
-                None => {}
+            // The cell is taken out of the index with a reference of its own (the one the proof
+            // keeps), so the attempt runs outside the index's guard.
+            if let Some(cell) = self.index.get(key) {
+                match Self::admit_in(&cell, mine, &may_replace) {
+                    Placed::Done(Ok(replaced)) => return Ok(AdmittedRef { cell, entry, replaced }),
+                    Placed::Done(Err(busy)) => return Err(busy),
+                    Placed::Sealed(back) => mine = back,
+                }
             }
             self.open_cell(key);
         }
     }
 
     /// One admission attempt in `cell`: empty → entry, or holder → entry if `may_replace(holder)`.
-    fn admit_in(cell: &Arc<Cell>, entry: Arc<OpEntry>, may_replace: &impl Fn(&OpEntry) -> bool) -> Placed {
+    #[inline]
+    fn admit_in(cell: &Cell, entry: Arc<OpEntry>, may_replace: &impl Fn(&OpEntry) -> bool) -> Placed {
         let mut entry = entry;
         let mut expected: Option<Arc<OpEntry>> = None;
         loop {
-            let installed = entry.clone();
             match cell.swap_if(expected.as_ref(), Some(entry)) {
-                Ok(replaced) => {
-                    let hold = Hold { cell: cell.clone(), entry: installed };
-                    return Placed::Done(Ok(Admitted { hold, replaced }));
-                }
+                Ok(replaced) => return Placed::Done(Ok(replaced)),
                 Err(NotSwapped { value, sealed }) => {
                     entry = value.expect("the entry comes back");
                     if sealed {

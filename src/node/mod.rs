@@ -33,7 +33,7 @@ pub use heartbeat::{
     HeartbeatConfig, Offered, Outbound, Poll, Report, RoundKind, Schedule, StatusHandle, StatusSlot, Update,
     PENDING_MAX,
 };
-pub use journal::{Admitted, Busy, Hold, OpEntry, OpKey, OpRequest, OperatorTable, RequestKind};
+pub use journal::{Admitted, AdmittedRef, Busy, Hold, OpEntry, OpKey, OpRequest, OperatorTable, RequestKind};
 pub use manager::{CreateWithdrawn, DispatcherManager, ManagerConfig};
 pub use merge::{MergeEntry, MergeJournal, MergePhase};
 pub use orchestrator::Orchestrator;

@@ -13,7 +13,7 @@ use std::sync::Arc;
 use crate::ids::{DispatcherId, Epoch, Mode, NodeId, Ts};
 use crate::messages::{BlockStage, BlockState, ComponentState, PendingBlock};
 use crate::span::TableSpan;
-use crate::sync::{AtomicBool, AtomicU64, Map, Ordering, Swap};
+use crate::sync::{AtomicU64, Map, Ordering, Swap};
 
 use super::heartbeat::StatusSlot;
 
@@ -207,10 +207,18 @@ pub struct DispatcherRecord {
     /// checkpoint is the record's checkpoint.
     pub status: StatusSlot,
     seq: AtomicU64,
-    block_ts: AtomicU64,
-    block_is_sync_point: AtomicBool,
-    /// The last barrier state the dispatcher reported (`report_block_status`), for snapshots.
-    barrier: Swap<Option<BlockState>>,
+    /// What it remembers of barriers, for snapshots and merges (see [`BarrierMemo`]).
+    barrier: Swap<BarrierMemo>,
+}
+
+/// What a record remembers of barriers: the last state its dispatcher reported
+/// (`report_block_status`) and the barrier it closed on (`record_final`). One shared value until
+/// either is set, so a record that never meets a barrier costs no allocation and no field for it
+/// (issue 16: the closed-on barrier was two atomics in every record).
+#[derive(Clone, Default, Debug)]
+struct BarrierMemo {
+    noted: Option<BlockState>,
+    closed_on: Option<PendingBlock>,
 }
 
 impl std::fmt::Debug for DispatcherRecord {
@@ -227,9 +235,9 @@ impl std::fmt::Debug for DispatcherRecord {
 
 /// The barrier state of a record that never reported one: one shared value, so a record costs
 /// no allocation for it (most dispatchers never meet a barrier).
-fn no_barrier() -> Arc<Option<BlockState>> {
-    static NONE: std::sync::OnceLock<Arc<Option<BlockState>>> = std::sync::OnceLock::new();
-    NONE.get_or_init(|| Arc::new(None)).clone()
+fn no_barrier() -> Arc<BarrierMemo> {
+    static NONE: std::sync::OnceLock<Arc<BarrierMemo>> = std::sync::OnceLock::new();
+    NONE.get_or_init(|| Arc::new(BarrierMemo::default())).clone()
 }
 
 /// The immutable description of a record, for building one.
@@ -265,8 +273,6 @@ impl DispatcherRecord {
             start_ts: AtomicU64::new(spec.start_ts),
             status: StatusSlot::new(spec.start_ts, state.component),
             seq: AtomicU64::new(0),
-            block_ts: AtomicU64::new(0),
-            block_is_sync_point: AtomicBool::new(false),
             barrier: Swap::new(no_barrier()),
         }
     }
@@ -326,8 +332,14 @@ impl DispatcherRecord {
     /// close; published by the close transition that must follow.
     pub fn record_final(&self, checkpoint: Ts, block: Option<PendingBlock>) {
         self.status.raise_checkpoint(checkpoint);
-        self.block_ts.store(block.map_or(0, |b| b.block_ts), Ordering::Relaxed);
-        self.block_is_sync_point.store(block.is_some_and(|b| b.is_sync_point), Ordering::Relaxed);
+        let mut current = self.barrier.load();
+        while current.closed_on != block {
+            let next = Arc::new(BarrierMemo { noted: current.noted.clone(), closed_on: block });
+            match self.barrier.compare_and_swap(&current, next) {
+                Ok(()) => return,
+                Err(found) => current = found,
+            }
+        }
     }
 
     /// Remembers the dispatcher's latest barrier state (last writer wins).
@@ -340,11 +352,10 @@ impl DispatcherRecord {
     pub fn note_barrier(&self, state: BlockState) {
         let key = (state.block_ts, state.is_sync_point);
         let rank = stage_rank(state.stage);
-        let new = Arc::new(Some(state));
+        let done = state.stage == BlockStage::Done;
         let mut current = self.barrier.load();
         loop {
-            let done = new.as_ref().as_ref().is_some_and(|s| s.stage == BlockStage::Done);
-            let stale = current.as_ref().as_ref().is_some_and(|c| {
+            let stale = current.noted.as_ref().is_some_and(|c| {
                 let noted = (c.block_ts, c.is_sync_point);
                 // An older event's state is stale whatever its stage (a resend, a late copy), and
                 // so is an earlier stage of the noted event (a WAITING resend taken before the
@@ -356,7 +367,8 @@ impl DispatcherRecord {
             if stale {
                 return;
             }
-            match self.barrier.compare_and_swap(&current, new.clone()) {
+            let next = Arc::new(BarrierMemo { noted: Some(state.clone()), closed_on: current.closed_on });
+            match self.barrier.compare_and_swap(&current, next) {
                 Ok(()) => return,
                 Err(found) => current = found,
             }
@@ -366,7 +378,7 @@ impl DispatcherRecord {
     /// The barrier state a bootstrap snapshot reports: the last one the dispatcher reported, else
     /// the barrier it closed on (as a blocked state without a stage), else none.
     pub fn barrier_state(&self) -> Option<BlockState> {
-        if let Some(state) = self.barrier.with(Option::clone) {
+        if let Some(state) = self.barrier.with(|m| m.noted.clone()) {
             return Some(state);
         }
         self.pending_block().map(|b| BlockState {
@@ -380,11 +392,7 @@ impl DispatcherRecord {
 
     /// The barrier recorded by the last `record_final`.
     pub fn pending_block(&self) -> Option<PendingBlock> {
-        let block_ts = self.block_ts.load(Ordering::Acquire);
-        (block_ts != 0).then(|| PendingBlock {
-            block_ts,
-            is_sync_point: self.block_is_sync_point.load(Ordering::Acquire),
-        })
+        self.barrier.with(|m| m.closed_on)
     }
 
     /// The registry sequence number taken when the dispatcher went live (0 before).

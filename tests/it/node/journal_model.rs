@@ -37,6 +37,14 @@ enum Action {
         revert: bool,
     },
     Sweep,
+    /// Admits through the borrowing form ([`OperatorTable::admit_ref`]), then at once keeps it
+    /// (0), completes it (1) or reverts it to the entry it replaced (2).
+    AdmitRef {
+        key: u8,
+        epoch: u8,
+        replace_below: u8,
+        then: u8,
+    },
 }
 
 fn key(k: u8) -> OpKey {
@@ -61,6 +69,12 @@ fn action() -> impl Strategy<Value = Action> {
         (0u8..6, 0u8..40).prop_map(|(key, target)| Action::FinishTarget { key, target }),
         (0u8..16, any::<bool>()).prop_map(|(nth, revert)| Action::ByHold { nth, revert }),
         Just(Action::Sweep),
+        (0u8..6, 0u8..4, 0u8..4, 0u8..3).prop_map(|(key, epoch, replace_below, then)| Action::AdmitRef {
+            key,
+            epoch,
+            replace_below,
+            then
+        }),
     ]
 }
 
@@ -107,6 +121,35 @@ proptest! {
                             model.remove(k);
                         }
                     }
+                }
+                Action::AdmitRef { key: k, epoch, replace_below, then } => {
+                    let e = entry(epoch, n as u64);
+                    let may = |h: &OpEntry| h.epoch() < Epoch(u64::from(replace_below));
+                    let before = model.get(&key(k)).cloned();
+                    let want = before.as_ref().is_none_or(|h| may(h));
+                    let got = table.admit_ref(&key(k), &e, may);
+                    prop_assert_eq!(got.is_ok(), want);
+                    if let Ok(admitted) = got {
+                        prop_assert!(Arc::ptr_eq(admitted.entry(), &e));
+                        prop_assert_eq!(admitted.replaced().map(Arc::as_ptr), before.as_ref().map(Arc::as_ptr));
+                        model.insert(key(k), e.clone());
+                        match then {
+                            0 => {}
+                            1 => {
+                                prop_assert!(admitted.finish());
+                                prop_assert!(!admitted.finish(), "a second completion finds nothing");
+                                model.remove(&key(k));
+                            }
+                            _ => {
+                                prop_assert!(admitted.revert(before.as_ref()));
+                                match &before {
+                                    Some(b) => model.insert(key(k), b.clone()),
+                                    None => model.remove(&key(k)),
+                                };
+                            }
+                        }
+                    }
+                    issued.push((key(k), e));
                 }
                 Action::Sweep => {
                     table.sweep_idle();
