@@ -118,7 +118,7 @@ fuzz_target!(|data: &[u8]| {
                 for (at, mut s) in all.iter().filter(|(at, _)| *at == node(n)).cloned() {
                     let _ = at;
                     if b[0] & (1 << (s.id.low() % 8)) != 0 {
-                        s.block = Some(state(&b));
+                        s.block = Some(Box::new(state(&b)));
                     }
                     response.spans.push(s);
                 }

@@ -144,7 +144,8 @@ fn blocked_spans<'a>(
         .flat_map(|r| &r.spans)
         .filter_map(|s| {
             let b = s.block.as_ref()?;
-            matches!(b.stage, BlockStage::Waiting | BlockStage::Writing).then(|| (s.mode, s.id, b.clone()))
+            matches!(b.stage, BlockStage::Waiting | BlockStage::Writing)
+                .then(|| (s.mode, s.id, (**b).clone()))
         })
         .collect()
 }

@@ -219,7 +219,7 @@ impl DispatcherManager {
                 span: r.span.clone(),
                 state: r.state().component,
                 checkpoint_ts: r.checkpoint_ts(),
-                block: r.barrier_state(),
+                block: r.barrier_state().map(Box::new),
             })
             .collect();
         // An older owner's Remove stays only while the snapshot lists its dispatcher. Those are

@@ -234,7 +234,7 @@ fn bootstrap_span_body(s: &BootstrapSpan, block: Option<&pb::State>) -> usize {
 }
 
 fn put_bootstrap_span(s: &BootstrapSpan, buf: &mut impl BufMut) {
-    let block = s.block.as_ref().map(pb::State::from);
+    let block = s.block.as_deref().map(pb::State::from);
     put_nested(2, bootstrap_span_body(s, block.as_ref()), buf);
     put_nested(1, id_body(s.id), buf);
     put_u64(1, s.id.high(), buf);

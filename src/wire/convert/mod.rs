@@ -253,7 +253,7 @@ impl TryFrom<&pb::MaintainerBootstrapResponse> for BootstrapResponse {
                     span: span(required(s.span.as_ref(), M, "span")?, M)?,
                     state: component_state(s.component_status, M)?,
                     checkpoint_ts: s.checkpoint_ts,
-                    block: s.block_state.as_ref().map(BlockState::try_from).transpose()?,
+                    block: s.block_state.as_ref().map(BlockState::try_from).transpose()?.map(Box::new),
                 })
             })
             .collect::<Result<Vec<_>, WireError>>()?;
@@ -284,7 +284,7 @@ impl TryFrom<pb::MaintainerBootstrapResponse> for BootstrapResponse {
         let spans = std::mem::take(&mut v.spans)
             .into_iter()
             .map(|s| {
-                let block = s.block_state.as_ref().map(BlockState::try_from).transpose()?;
+                let block = s.block_state.as_ref().map(BlockState::try_from).transpose()?.map(Box::new);
                 let raw = required(s.span, M, "span")?;
                 Ok(BootstrapSpan {
                     id: dispatcher_id(s.id.as_ref(), M, "ID")?,
@@ -474,7 +474,7 @@ impl From<&BootstrapResponse> for pb::MaintainerBootstrapResponse {
                     span: Some(pb_span(&s.span)),
                     component_status: s.state.as_i32(),
                     checkpoint_ts: s.checkpoint_ts,
-                    block_state: s.block.as_ref().map(pb::State::from),
+                    block_state: s.block.as_deref().map(pb::State::from),
                     mode: s.mode.as_i64(),
                 })
                 .collect(),

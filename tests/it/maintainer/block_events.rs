@@ -486,7 +486,7 @@ fn blocked(
     detail: BlockDetail,
 ) -> BootstrapSpan {
     BootstrapSpan {
-        block: Some(state(DDL, stage, detail)),
+        block: Some(Box::new(state(DDL, stage, detail))),
         ..bspan(id, span, ComponentState::Working, T - 1)
     }
 }

@@ -464,7 +464,8 @@ fn re_created_span_replays_the_ddl_its_dispatcher_was_parked_on() {
     };
     for (stage, start) in [(BlockStage::Writing, 499), (BlockStage::Done, 400)] {
         let mut m = maintainer(&["a", "b"], &[1]);
-        let parked = BootstrapSpan { block: Some(state(stage)), ..bspan(11, whole(1), Working, 400) };
+        let parked =
+            BootstrapSpan { block: Some(Box::new(state(stage))), ..bspan(11, whole(1), Working, 400) };
         bootstrap_spans(&mut m, vec![("a", vec![parked]), ("b", vec![])]);
         m.step(1, Event::NodeLeft(n("a")));
         let e = m.step(2, Event::Tick);

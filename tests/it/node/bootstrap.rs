@@ -199,7 +199,7 @@ fn snapshot_carries_each_dispatchers_barrier_state_whole() {
     };
     let _ = dm.report_block_status(BlockStatus { id: id(1), mode: Mode::Default, state: state.clone() });
     let r = response(&dm.handle_bootstrap(&NodeId::new("mt2"), &bootstrap_request(3, None)));
-    let reported = |d| r.spans.iter().find(|s| s.id == d).unwrap().block.clone();
+    let reported = |d| r.spans.iter().find(|s| s.id == d).unwrap().block.as_deref().cloned();
     assert_eq!(reported(id(1)), Some(state));
     assert_eq!(reported(id(2)), None, "no barrier reported: none in the snapshot");
     let wire = pb::MaintainerBootstrapResponse::from(&r);
@@ -234,7 +234,11 @@ fn a_regenerated_done_for_an_older_event_keeps_the_pending_one_in_the_snapshot()
     let snapshot =
         |epoch| response(&dm.handle_bootstrap(&NodeId::new("mt2"), &bootstrap_request(epoch, None)));
     let r = snapshot(3);
-    assert_eq!(r.spans[0].block, Some(at(500, true, BlockStage::Waiting)), "still waiting on the syncpoint");
+    assert_eq!(
+        r.spans[0].block.as_deref(),
+        Some(&at(500, true, BlockStage::Waiting)),
+        "still waiting on the syncpoint"
+    );
     let _ = report(at(500, true, BlockStage::Done));
     let r = snapshot(4);
     assert_eq!(r.spans[0].pending_block(), None, "its own DONE ends it");
@@ -347,13 +351,13 @@ proptest::proptest! {
             span: TableSpan { keyspace_id: (d % 3) as u32, table_id: schema.rotate_left(5), start_key: start.into(), end_key: end.unwrap_or_default().into() },
             state: ComponentState::ALL[st],
             checkpoint_ts: ts,
-            block: block.map(|(b, sync)| BlockState {
+            block: block.map(|(b, sync)| Box::new(BlockState {
                 is_blocked: sync,
                 block_ts: b,
                 is_sync_point: sync,
                 stage: BlockStage::Done,
                 detail: std::sync::Arc::default(),
-            }),
+            })),
         }).collect();
         let r = BootstrapResponse {
             changefeed: ChangefeedId { high: epoch, low: checkpoint, name: name.clone(), keyspace: name },
