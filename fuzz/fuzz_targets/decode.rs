@@ -7,7 +7,7 @@ use dispatcher_core::wire::{self, pb};
 use libfuzzer_sys::fuzz_target;
 use prost::Message;
 
-const TOP_LEVEL: [&str; 15] = [
+const TOP_LEVEL: [&str; 27] = [
     "ScheduleDispatcherRequest",
     "MergeDispatcherRequest",
     "Heartbeat",
@@ -23,6 +23,19 @@ const TOP_LEVEL: [&str; 15] = [
     "MaintainerPostBootstrapResponse",
     "MaintainerCloseRequest",
     "MaintainerCloseResponse",
+    // Coordinator level (issue 12): binary and JSON round trips only, no domain type yet.
+    "NodeHeartbeat",
+    "SetNodeLivenessRequest",
+    "SetNodeLivenessResponse",
+    "SetDispatcherDrainTargetRequest",
+    "MaintainerHeartbeat",
+    "CoordinatorBootstrapRequest",
+    "CoordinatorBootstrapResponse",
+    "AddMaintainerRequest",
+    "RemoveMaintainerRequest",
+    "LogCoordinatorResolvedTsRequest",
+    "LogCoordinatorResolvedTsResponse",
+    "DispatcherSetChecksumUpdateRequest",
 ];
 
 /// Typed decode must be stable: what we encode decodes to the same value.
@@ -127,6 +140,18 @@ fuzz_target!(|data: &[u8]| {
         }
         "RedoResolvedTsProgressMessage" => drop(stable::<pb::RedoResolvedTsProgressMessage>(bytes)),
         "MaintainerPostBootstrapResponse" => drop(stable::<pb::MaintainerPostBootstrapResponse>(bytes)),
-        _ => drop(stable::<pb::MaintainerCloseResponse>(bytes)),
+        "MaintainerCloseResponse" => drop(stable::<pb::MaintainerCloseResponse>(bytes)),
+        "NodeHeartbeat" => drop(stable::<pb::NodeHeartbeat>(bytes)),
+        "SetNodeLivenessRequest" => drop(stable::<pb::SetNodeLivenessRequest>(bytes)),
+        "SetNodeLivenessResponse" => drop(stable::<pb::SetNodeLivenessResponse>(bytes)),
+        "SetDispatcherDrainTargetRequest" => drop(stable::<pb::SetDispatcherDrainTargetRequest>(bytes)),
+        "MaintainerHeartbeat" => drop(stable::<pb::MaintainerHeartbeat>(bytes)),
+        "CoordinatorBootstrapRequest" => drop(stable::<pb::CoordinatorBootstrapRequest>(bytes)),
+        "CoordinatorBootstrapResponse" => drop(stable::<pb::CoordinatorBootstrapResponse>(bytes)),
+        "AddMaintainerRequest" => drop(stable::<pb::AddMaintainerRequest>(bytes)),
+        "RemoveMaintainerRequest" => drop(stable::<pb::RemoveMaintainerRequest>(bytes)),
+        "LogCoordinatorResolvedTsRequest" => drop(stable::<pb::LogCoordinatorResolvedTsRequest>(bytes)),
+        "LogCoordinatorResolvedTsResponse" => drop(stable::<pb::LogCoordinatorResolvedTsResponse>(bytes)),
+        _ => drop(stable::<pb::DispatcherSetChecksumUpdateRequest>(bytes)),
     }
 });

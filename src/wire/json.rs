@@ -136,6 +136,23 @@ mod tests {
             "TableInfo",
             "MaintainerCloseRequest",
             "MaintainerCloseResponse",
+            "NodeHeartbeat",
+            "SetNodeLivenessRequest",
+            "SetNodeLivenessResponse",
+            "SetDispatcherDrainTargetRequest",
+            "DrainProgress",
+            "MaintainerStatus",
+            "MaintainerHeartbeat",
+            "CoordinatorBootstrapRequest",
+            "CoordinatorBootstrapResponse",
+            "AddMaintainerRequest",
+            "RemoveMaintainerRequest",
+            "LogCoordinatorResolvedTsRequest",
+            "LogCoordinatorResolvedTsResponse",
+            "ChecksumMeta",
+            "DispatcherSetChecksum",
+            "DispatcherSetChecksumAckResponse",
+            "DispatcherSetChecksumUpdateRequest",
         ] {
             assert!(names.iter().any(|n| n == want), "{want} missing");
         }
@@ -180,6 +197,124 @@ mod tests {
         assert!(v["config"].get("schemaID").is_none(), "defaults are omitted");
         let back = encode_from_json("heartbeatpb.ScheduleDispatcherRequest", &json).unwrap();
         assert_eq!(pb::ScheduleDispatcherRequest::decode(back.as_slice()).unwrap(), request);
+    }
+
+    /// Protobuf bytes built by hand from the reference's field numbers and types.
+    fn varint(mut v: u64, out: &mut Vec<u8>) {
+        while v >= 0x80 {
+            out.push((v as u8) | 0x80);
+            v >>= 7;
+        }
+        out.push(v as u8);
+    }
+
+    fn num(field: u64, v: u64) -> Vec<u8> {
+        let mut out = Vec::new();
+        varint(field << 3, &mut out);
+        varint(v, &mut out);
+        out
+    }
+
+    fn len(field: u64, body: &[u8]) -> Vec<u8> {
+        let mut out = Vec::new();
+        varint((field << 3) | 2, &mut out);
+        varint(body.len() as u64, &mut out);
+        out.extend_from_slice(body);
+        out
+    }
+
+    fn msg(parts: &[Vec<u8>]) -> Vec<u8> {
+        parts.concat()
+    }
+
+    /// The coordinator-level messages decode from bytes laid out by the reference's field
+    /// numbers, types and enum values (issue 12), and come back to the same bytes.
+    #[test]
+    fn coordinator_messages_follow_the_reference_numbers() {
+        let cf = msg(&[num(1, 1), num(2, 2), len(3, b"cf")]);
+        let drain = msg(&[len(1, b"n2"), num(2, 77), num(3, 5), num(4, 1)]);
+        let error = msg(&[len(3, b"CDC:ErrX")]);
+        let status = msg(&[
+            len(1, &cf),
+            len(2, b"normal"),
+            num(3, 1),
+            num(4, 450_000_000_000_000_000),
+            len(5, &error),
+            num(6, 1),
+            num(7, 440),
+            len(8, &drain),
+            num(9, 9),
+        ]);
+        let cases: [(&str, Vec<u8>, serde_json::Value); 10] = [
+            (
+                "AddMaintainerRequest",
+                msg(&[len(1, &cf), len(2, b"{}"), num(3, 400), num(4, 1), num(5, 7), num(6, 9)]),
+                serde_json::json!({"id": {"high": "1", "low": "2", "name": "cf"}, "config": "e30=",
+                    "checkpointTs": "400", "isNewChangefeed": true, "keyspaceId": 7, "maintainerEpoch": "9"}),
+            ),
+            (
+                "RemoveMaintainerRequest",
+                msg(&[len(1, &cf), num(2, 1), num(3, 1), num(4, 7), num(5, 9)]),
+                serde_json::json!({"id": {"high": "1", "low": "2", "name": "cf"}, "cascade": true,
+                    "removed": true, "keyspaceId": 7, "maintainerEpoch": "9"}),
+            ),
+            (
+                "MaintainerHeartbeat",
+                len(1, &status),
+                serde_json::json!({"statuses": [{"changefeedID": {"high": "1", "low": "2", "name": "cf"},
+                    "feedState": "normal", "state": "Stopped", "checkpointTs": "450000000000000000",
+                    "err": [{"code": "CDC:ErrX"}], "bootstrapDone": true, "lastSyncedTs": "440",
+                    "drainProgress": {"targetNodeId": "n2", "targetEpoch": "77", "targetDispatcherCount": 5,
+                        "targetInflightDrainMoveCount": 1},
+                    "maintainerEpoch": "9"}]}),
+            ),
+            (
+                "NodeHeartbeat",
+                msg(&[num(1, 1), num(2, 1_700_000_000), len(3, b"n2"), num(4, 77)]),
+                serde_json::json!({"liveness": "DRAINING", "nodeEpoch": "1700000000",
+                    "dispatcherDrainTargetNodeId": "n2", "dispatcherDrainTargetEpoch": "77"}),
+            ),
+            (
+                "SetNodeLivenessRequest",
+                msg(&[num(1, 2), num(2, 5)]),
+                serde_json::json!({"target": "STOPPING", "nodeEpoch": "5"}),
+            ),
+            (
+                "SetNodeLivenessResponse",
+                msg(&[num(1, 1), num(2, 5)]),
+                serde_json::json!({"applied": "DRAINING", "nodeEpoch": "5"}),
+            ),
+            (
+                "SetDispatcherDrainTargetRequest",
+                msg(&[len(1, b"n2"), num(2, 77)]),
+                serde_json::json!({"targetNodeId": "n2", "targetEpoch": "77"}),
+            ),
+            ("CoordinatorBootstrapRequest", num(1, 3), serde_json::json!({"version": "3"})),
+            (
+                "CoordinatorBootstrapResponse",
+                msg(&[len(1, &status), num(2, 1), len(3, b"n2"), num(4, 77)]),
+                serde_json::json!({"statuses": [{"changefeedID": {"high": "1", "low": "2", "name": "cf"},
+                    "feedState": "normal", "state": "Stopped", "checkpointTs": "450000000000000000",
+                    "err": [{"code": "CDC:ErrX"}], "bootstrapDone": true, "lastSyncedTs": "440",
+                    "drainProgress": {"targetNodeId": "n2", "targetEpoch": "77", "targetDispatcherCount": 5,
+                        "targetInflightDrainMoveCount": 1},
+                    "maintainerEpoch": "9"}],
+                    "drainProtocolVersion": 1, "dispatcherDrainTargetNodeId": "n2", "dispatcherDrainTargetEpoch": "77"}),
+            ),
+            (
+                "DispatcherSetChecksumUpdateRequest",
+                msg(&[len(1, &cf), num(2, 3), num(3, 1), num(4, 8), len(5, &msg(&[num(1, 10), num(5, 11)]))]),
+                serde_json::json!({"changefeedID": {"high": "1", "low": "2", "name": "cf"}, "epoch": "3",
+                    "mode": "1", "seq": "8", "checksum": {"count": "10", "sumLow": "11"}}),
+            ),
+        ];
+        for (name, bytes, want) in cases {
+            let json = decode_to_json(name, &bytes).unwrap_or_else(|e| panic!("{name}: {e}"));
+            let got: serde_json::Value = serde_json::from_str(&json).unwrap();
+            assert_eq!(got, want, "{name}");
+            let back = encode_from_json(&format!("heartbeatpb.{name}"), &json).unwrap();
+            assert_eq!(back, bytes, "{name}: re-encoded bytes");
+        }
     }
 
     #[test]
