@@ -23,7 +23,7 @@ const TOP_LEVEL: [&str; 27] = [
     "MaintainerPostBootstrapResponse",
     "MaintainerCloseRequest",
     "MaintainerCloseResponse",
-    // Coordinator level (issue 12): binary and JSON round trips only, no domain type yet.
+    // Coordinator level: also through the typed decoders of the maintainer manager and the coordinator.
     "NodeHeartbeat",
     "SetNodeLivenessRequest",
     "SetNodeLivenessResponse",
@@ -55,6 +55,27 @@ fuzz_target!(|data: &[u8]| {
         let bytes2 = wire::encode_from_json(name, &json).expect("canonical JSON re-encodes");
         let json2 = wire::decode_to_json(name, &bytes2).expect("re-encoded bytes decode");
         assert_eq!(json, json2);
+    }
+
+    // The coordination kinds: what the typed decoder accepts re-encodes to the same value.
+    if let Ok(kind) = name.parse::<MessageKind>() {
+        match kind.receiver() {
+            Receiver::Manager => {
+                if let Ok(d) = wire::decode_to_manager(kind, bytes) {
+                    let (kind2, bytes2) = wire::encode_to_manager(&d);
+                    assert_eq!(kind2, kind);
+                    assert_eq!(wire::decode_to_manager(kind, &bytes2).as_ref(), Ok(&d));
+                }
+            }
+            Receiver::Coordinator => {
+                if let Ok(d) = wire::decode_to_coordinator(kind, bytes) {
+                    let (kind2, bytes2) = wire::encode_to_coordinator(&d);
+                    assert_eq!(kind2, kind);
+                    assert_eq!(wire::decode_to_coordinator(kind, &bytes2).as_ref(), Ok(&d));
+                }
+            }
+            Receiver::Node | Receiver::Maintainer => {}
+        }
     }
 
     match name {

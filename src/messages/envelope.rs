@@ -1,12 +1,13 @@
-//! The envelope: which message a byte string is ([`MessageKind`]) and the typed messages each core
-//! takes in ([`ToNode`], [`ToMaintainer`]).
+//! The envelope: which message a byte string is ([`MessageKind`]), which core takes it in
+//! ([`Receiver`]), and the typed messages of the node and maintainer cores ([`ToNode`],
+//! [`ToMaintainer`]; the coordination ones are in `coordination`).
 
 use super::*;
 
 crate::names::named_enum! {
     "message kind";
-    /// The kind of a message between a maintainer and a node: the protobuf message's name on the
-    /// wire. A transport carries the kind beside the bytes (the reference's message type field).
+    /// The kind of a message between two cores: the protobuf message's name. A transport carries
+    /// the kind beside the bytes (the reference's message type field, `crate::wire::io_type`).
     #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Debug)]
     pub enum MessageKind {
         /// Maintainer to node: create or remove a dispatcher.
@@ -31,22 +32,85 @@ crate::names::named_enum! {
         MaintainerCloseRequest = "MaintainerCloseRequest",
         /// Node to maintainer: its answer.
         MaintainerCloseResponse = "MaintainerCloseResponse",
+        /// Coordinator to manager: a new coordinator asks what the node runs.
+        CoordinatorBootstrapRequest = "CoordinatorBootstrapRequest",
+        /// Manager to coordinator: the node's maintainers and drain state.
+        CoordinatorBootstrapResponse = "CoordinatorBootstrapResponse",
+        /// Coordinator to manager: start a maintainer.
+        AddMaintainerRequest = "AddMaintainerRequest",
+        /// Coordinator to manager: stop a maintainer.
+        RemoveMaintainerRequest = "RemoveMaintainerRequest",
+        /// Manager to coordinator: maintainer statuses.
+        MaintainerHeartbeat = "MaintainerHeartbeat",
+        /// Coordinator to manager: a changefeed's persisted checkpoint.
+        CheckpointTsMessage = "CheckpointTsMessage",
+        /// Manager to coordinator: the node's liveness and lifetime.
+        NodeHeartbeat = "NodeHeartbeat",
+        /// Coordinator to manager: move the node's liveness forward.
+        SetNodeLivenessRequest = "SetNodeLivenessRequest",
+        /// Manager to coordinator: the liveness applied.
+        SetNodeLivenessResponse = "SetNodeLivenessResponse",
+        /// Coordinator to manager: set or clear the drain target.
+        SetDispatcherDrainTargetRequest = "SetDispatcherDrainTargetRequest",
+    }
+}
+
+/// The core a message is for.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
+pub enum Receiver {
+    /// A node's dispatcher manager core (`Orchestrator`).
+    Node,
+    /// A changefeed's maintainer.
+    Maintainer,
+    /// A node's maintainer manager (it hosts the maintainers placed on the node).
+    Manager,
+    /// The elected coordinator.
+    Coordinator,
+}
+
+impl Receiver {
+    /// The receiver's name in errors and logs.
+    pub fn name(self) -> &'static str {
+        match self {
+            Receiver::Node => "node",
+            Receiver::Maintainer => "maintainer",
+            Receiver::Manager => "maintainer manager",
+            Receiver::Coordinator => "coordinator",
+        }
     }
 }
 
 impl MessageKind {
-    /// Whether the kind goes from a maintainer to a node (otherwise from a node to a maintainer).
-    pub fn to_node(self) -> bool {
+    /// The core that takes the kind in.
+    pub fn receiver(self) -> Receiver {
         use MessageKind::*;
-        matches!(
-            self,
+        match self {
             ScheduleDispatcherRequest
-                | MergeDispatcherRequest
-                | HeartBeatResponse
-                | MaintainerBootstrapRequest
-                | MaintainerPostBootstrapRequest
-                | MaintainerCloseRequest
-        )
+            | MergeDispatcherRequest
+            | HeartBeatResponse
+            | MaintainerBootstrapRequest
+            | MaintainerPostBootstrapRequest
+            | MaintainerCloseRequest => Receiver::Node,
+            HeartBeatRequest
+            | BlockStatusRequest
+            | MaintainerBootstrapResponse
+            | MaintainerPostBootstrapResponse
+            | MaintainerCloseResponse => Receiver::Maintainer,
+            CoordinatorBootstrapRequest
+            | AddMaintainerRequest
+            | RemoveMaintainerRequest
+            | CheckpointTsMessage
+            | SetNodeLivenessRequest
+            | SetDispatcherDrainTargetRequest => Receiver::Manager,
+            CoordinatorBootstrapResponse | MaintainerHeartbeat | NodeHeartbeat | SetNodeLivenessResponse => {
+                Receiver::Coordinator
+            }
+        }
+    }
+
+    /// Whether the kind goes from a maintainer to a node.
+    pub fn to_node(self) -> bool {
+        self.receiver() == Receiver::Node
     }
 }
 

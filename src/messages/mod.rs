@@ -8,9 +8,11 @@ use crate::ids::{ChangefeedId, DispatcherId, Epoch, Mode, Ts};
 use crate::span::TableSpan;
 
 mod barrier;
+mod coordination;
 mod envelope;
 
 pub use barrier::*;
+pub use coordination::*;
 pub use envelope::*;
 
 /// What a scheduling request asks the node to do.

@@ -1,6 +1,7 @@
 //! Integration tests: one binary. Each test names the case or invariant it covers.
 
 mod cli;
+mod coordinator;
 mod layout;
 mod maintainer;
 mod node;

@@ -119,6 +119,15 @@ impl From<&pb::CheckpointTsMessage> for CheckpointTsMessage {
     }
 }
 
+impl From<&CheckpointTsMessage> for pb::CheckpointTsMessage {
+    fn from(v: &CheckpointTsMessage) -> Self {
+        pb::CheckpointTsMessage {
+            changefeed_id: pb_changefeed(&v.changefeed),
+            checkpoint_ts: v.checkpoint_ts,
+        }
+    }
+}
+
 impl From<&pb::RedoMetaMessage> for RedoMetaMessage {
     fn from(v: &pb::RedoMetaMessage) -> Self {
         RedoMetaMessage {

@@ -59,6 +59,16 @@ pub enum WireError {
         /// The message.
         message: &'static str,
     },
+    /// A maintainer epoch, node epoch, coordinator version or start checkpoint that is zero (or
+    /// negative). The reference's zero means "a peer from before epochs"; between our processes it
+    /// would switch fencing off, so it is refused.
+    #[error("{message}: {field} must be positive")]
+    NotPositive {
+        /// The message.
+        message: &'static str,
+        /// The field.
+        field: &'static str,
+    },
     /// The bytes are not a protobuf encoding of the message.
     #[error("{message}: not a valid protobuf encoding")]
     Undecodable {
@@ -71,7 +81,7 @@ pub enum WireError {
     NotHandled {
         /// The message.
         message: &'static str,
-        /// "node" or "maintainer".
+        /// The receiving core (`Receiver::name`).
         receiver: &'static str,
     },
 }
@@ -546,6 +556,7 @@ impl From<&PostBootstrapResponse> for pb::MaintainerPostBootstrapResponse {
 }
 
 mod barrier;
+mod coordination;
 
 #[cfg(test)]
 mod tests {
