@@ -40,8 +40,10 @@
 //! | [`wire`] | protobuf types, JSON mapping, validation (the only place protobuf appears) |
 //! | [`node`] | the dispatcher manager |
 //! | [`maintainer`] | the per-changefeed coordinator: spans, operators, schedulers, recovery |
+//! | [`coordinator`] | the cluster coordinator: maintainer placement, moves, stops, its bootstrap, checkpoints |
 //! | [`sync`] | the one home of atomics and concurrent containers (loom-swappable) |
 
+pub mod coordinator;
 pub mod ids;
 pub mod maintainer;
 pub mod messages;
