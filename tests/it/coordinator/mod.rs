@@ -4,4 +4,5 @@
 mod bootstrap;
 mod boundary;
 pub(crate) mod harness;
+mod manager;
 mod operators;
