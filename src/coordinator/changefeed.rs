@@ -38,6 +38,9 @@ pub(crate) struct Feed {
     pub is_new: bool,
     /// A lifecycle write (a user's pause, resume or remove) is in flight.
     pub lifecycle_in_flight: bool,
+    /// Placements that ended with the maintainer stopping by itself, since the last one that
+    /// came up: the wait before the next grows with it.
+    pub failures: u32,
 }
 
 impl Feed {
@@ -50,6 +53,7 @@ impl Feed {
             retry_at_ms: 0,
             is_new,
             lifecycle_in_flight: false,
+            failures: 0,
         }
     }
 

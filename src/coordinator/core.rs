@@ -92,10 +92,10 @@ enum Then {
 enum Pending {
     Load,
     Create { stored: StoredChangefeed, request: u64, unknown_before: bool },
-    Bump { name: String },
-    Lifecycle { name: String, request: u64, then: Then, state: FeedState, progress: Progress },
-    FinishStop { name: String },
-    Checkpoints(Vec<(String, Ts)>),
+    Bump { name: String, gid: u128 },
+    Lifecycle { name: String, gid: u128, request: u64, then: Then, state: FeedState, progress: Progress },
+    FinishStop { name: String, gid: u128 },
+    Checkpoints(Vec<(String, u128, Ts)>),
 }
 
 /// The coordinator: one per cluster, elected; places each changefeed's maintainer on a node,
@@ -113,6 +113,8 @@ pub struct Coordinator {
     next_ticket: u64,
     next_checkpoint_ms: u64,
     checkpoint_write: bool,
+    /// Creates whose store write went unanswered, retried at their time.
+    creates: Vec<(u64, StoredChangefeed, u64)>,
     deposed: bool,
     now: u64,
     out: Vec<Output>,
@@ -133,6 +135,7 @@ impl Coordinator {
             next_ticket: 1,
             next_checkpoint_ms: 0,
             checkpoint_write: false,
+            creates: Vec::new(),
             deposed: false,
             now: 0,
             out: Vec::new(),
@@ -148,7 +151,7 @@ impl Coordinator {
         match event {
             Event::Tick => self.tick(),
             Event::Members(members) => self.members(members),
-            Event::Received { from, message } => self.received(from, message),
+            Event::Received { from, incarnation, message } => self.received(from, incarnation, message),
             Event::Meta(reply) => self.meta(reply),
             Event::Request { id, request } => self.request(id, request),
         }
@@ -189,6 +192,12 @@ impl Coordinator {
     }
 
     // ---- plumbing ----
+
+    /// The changefeed named `name` if it is still the one with `gid` (not removed and created
+    /// again meanwhile).
+    fn feed_mut(&mut self, name: &str, gid: u128) -> Option<&mut Feed> {
+        self.feeds.get_mut(name).filter(|f| f.stored.id.gid() == gid)
+    }
 
     fn send(&mut self, to: NodeId, message: ToManager) {
         self.out.push(Output::Send { to, message });
@@ -269,7 +278,8 @@ impl Coordinator {
             reports.remove(node);
         }
         let now = self.now;
-        let mut resend = Vec::new();
+        let mut bump_move = Vec::new();
+        let mut bump_stop = Vec::new();
         for (name, feed) in &mut self.feeds {
             if matches!(&feed.placement, Placement::Bound { node: n, .. } if n == node) {
                 feed.placement = Placement::Absent;
@@ -286,18 +296,14 @@ impl Coordinator {
                     let target_gone = &m.target == node;
                     let origin_gone = &m.origin == node;
                     match m.stage {
-                        MoveStage::RemoveOrigin { .. } if origin_gone && target_gone => {
-                            feed.op = None;
-                            feed.placement = Placement::Absent;
-                        }
                         MoveStage::RemoveOrigin { .. } if target_gone => {
-                            // Still waits for the origin to stop, then comes back to it.
-                            m.target = m.origin.clone();
+                            // Give the move up. The origin keeps running, unless the remove
+                            // already reached it: then it reports stopped and is placed again.
+                            feed.op = None;
                         }
                         MoveStage::RemoveOrigin { .. } if origin_gone => {
                             // K5: the origin left membership, so it runs nothing.
-                            feed.placement = Placement::Absent;
-                            resend.push(name.clone());
+                            bump_move.push(name.clone());
                         }
                         MoveStage::Bumping(_) | MoveStage::AddTarget { .. } if target_gone => {
                             feed.op = None;
@@ -306,25 +312,30 @@ impl Coordinator {
                         _ => {}
                     }
                 }
-                Operator::Stop(s) if s.node.as_ref() == Some(node) => {
+                Operator::Stop(s)
+                    if s.node.as_ref() == Some(node) && matches!(s.stage, StopStage::Stopping { .. }) =>
+                {
+                    // What its maintainer left on the other nodes is closed through this node,
+                    // at a new epoch.
                     s.node = None;
-                    if let StopStage::Stopping { sent_ms } = &mut s.stage {
-                        *sent_ms = 0;
-                    }
+                    bump_stop.push(name.clone());
                 }
                 _ => {}
             }
         }
-        for name in resend {
+        for name in bump_move {
             self.bump_for_move(&name);
+        }
+        for name in bump_stop {
+            self.bump_for_stop(&name);
         }
     }
 
     // ---- messages from nodes ----
 
-    fn received(&mut self, from: NodeId, message: ToCoordinator) {
-        let Some(node) = self.nodes.get_mut(&from) else {
-            return; // not a member (any more): a documented drop
+    fn received(&mut self, from: NodeId, incarnation: u64, message: ToCoordinator) {
+        let Some(node) = self.nodes.get_mut(&from).filter(|n| n.incarnation == incarnation) else {
+            return; // not a member, or a previous process under its id: a documented drop
         };
         node.last_seen_ms = self.now;
         match message {
@@ -392,21 +403,18 @@ impl Coordinator {
             }
             return;
         };
-        let expected = feed.op.as_ref().is_some_and(|op| op.expects(from, status.epoch))
+        let expected = feed.op.as_ref().is_some_and(|op| op.expects(from, status.epoch, &self.me))
             || matches!(&feed.placement, Placement::Bound { node, epoch, .. } if node == from && *epoch == status.epoch);
         if !expected {
             if status.working() {
                 // A stray: an older placement still running (a late bootstrap answer, a
-                // maintainer that missed its remove). Stop it alone; its dispatchers belong to
-                // the current placement, which fences them with its higher epoch.
-                let remove = RemoveMaintainer {
-                    changefeed: feed.stored.id.clone(),
-                    cascade: false,
-                    removed: false,
-                    keyspace_id: 0,
-                    epoch: status.epoch,
-                };
-                self.send(from.clone(), ToManager::RemoveMaintainer(remove));
+                // maintainer that missed its remove). While the changefeed runs, stop the stray
+                // alone: its dispatchers belong to the current placement, which fences them with
+                // its higher epoch. While it is being stopped, close them too.
+                let stopping = must_stop(feed.stored.state, feed.stored.progress);
+                let removed = feed.stored.progress == Progress::Removing;
+                let remove = Self::remove_message(feed, status.epoch, stopping, removed);
+                self.send(from.clone(), remove);
             }
             return;
         }
@@ -417,9 +425,9 @@ impl Coordinator {
             if node == from && *epoch == status.epoch {
                 *working = status.working();
                 if !status.working() && feed.op.is_none() {
-                    // It stopped on its own: place it again after a pause.
+                    // It stopped on its own: place it again after a wait that grows.
                     feed.placement = Placement::Absent;
-                    feed.retry_at_ms = self.now + self.config.retry_ms;
+                    Self::failed(feed, self.now, self.config.retry_ms);
                 }
             }
         }
@@ -441,11 +449,13 @@ impl Coordinator {
                     feed.placement = Placement::Bound { node: from.clone(), epoch: *epoch, working: true };
                     feed.op = None;
                     feed.is_new = false;
+                    feed.failures = 0;
                 } else if !status.working() {
-                    // The node stopped it (or refused it): place again later, with a new epoch.
+                    // The node stopped it (or could not build it): place again later, with a new
+                    // epoch.
                     feed.op = None;
                     feed.placement = Placement::Absent;
-                    feed.retry_at_ms = now + retry;
+                    Self::failed(feed, now, retry);
                 }
             }
             Operator::Move(m) => match m.stage {
@@ -462,7 +472,7 @@ impl Coordinator {
                     } else if !status.working() {
                         feed.op = None;
                         feed.placement = Placement::Absent;
-                        feed.retry_at_ms = now + retry;
+                        Self::failed(feed, now, retry);
                     }
                 }
                 _ => {}
@@ -482,15 +492,33 @@ impl Coordinator {
         }
     }
 
+    /// A placement ended with its maintainer stopping by itself: the next one waits `retry_ms`
+    /// doubled for each such end in a row, at most a minute.
+    fn failed(feed: &mut Feed, now: u64, retry_ms: u64) {
+        feed.failures += 1;
+        feed.retry_at_ms = now + retry_ms.saturating_mul(1 << feed.failures.min(6)).min(60_000);
+    }
+
     // ---- operators ----
 
+    /// Asks the store for a new epoch for `name`'s operator, which waits in its bump stage.
+    fn bump(&mut self, name: &str) -> Option<Ticket> {
+        let feed = self.feeds.get(name)?;
+        let (id, gid) = (feed.stored.id.clone(), feed.stored.id.gid());
+        Some(self.store(MetaOp::BumpEpoch { changefeed: id }, Pending::Bump { name: name.to_owned(), gid }))
+    }
+
     fn bump_for_move(&mut self, name: &str) {
-        let ticket = self.store(
-            MetaOp::BumpEpoch { changefeed: self.feeds[name].stored.id.clone() },
-            Pending::Bump { name: name.to_owned() },
-        );
+        let Some(ticket) = self.bump(name) else { return };
         if let Some(Operator::Move(m)) = &mut self.feeds.get_mut(name).and_then(|f| f.op.as_mut()) {
             m.stage = MoveStage::Bumping(ticket);
+        }
+    }
+
+    fn bump_for_stop(&mut self, name: &str) {
+        let Some(ticket) = self.bump(name) else { return };
+        if let Some(Operator::Stop(s)) = &mut self.feeds.get_mut(name).and_then(|f| f.op.as_mut()) {
+            s.stage = StopStage::Bumping(Some(ticket));
         }
     }
 
@@ -553,8 +581,9 @@ impl Coordinator {
         self.send(to, message);
     }
 
-    /// Starts a stop whose lifecycle change is stored: of the maintainer that runs (or is being
-    /// placed), or through the coordinator's own node when none is known.
+    /// Starts a stop whose lifecycle change is stored: a cascade remove at a new epoch, to the
+    /// node of the maintainer known to run (or to be added at an epoch already sent), otherwise
+    /// to the coordinator's own node, whose manager then closes what any earlier maintainer left.
     fn start_stop(&mut self, name: &str, removed: bool) {
         let Some(feed) = self.feeds.get_mut(name) else { return };
         if let Some(Operator::Stop(s)) = &feed.op {
@@ -562,22 +591,34 @@ impl Coordinator {
                 return; // a stop of the same or stronger kind is on
             }
         }
-        let (node, epoch) = match (&feed.op, &feed.placement) {
+        let running = match (&feed.op, &feed.placement) {
             (Some(Operator::Add(Add { dest, stage: AddStage::Adding { epoch, .. } })), _) => {
-                (Some(dest.clone()), *epoch)
+                Some((dest.clone(), *epoch))
             }
             (Some(Operator::Move(m)), _) => match m.stage {
-                MoveStage::RemoveOrigin { .. } => (Some(m.origin.clone()), m.origin_epoch),
-                MoveStage::AddTarget { epoch, .. } => (Some(m.target.clone()), epoch),
-                MoveStage::Bumping(_) => (None, feed.stored.epoch),
+                MoveStage::RemoveOrigin { .. } => Some((m.origin.clone(), m.origin_epoch)),
+                MoveStage::AddTarget { epoch, .. } => Some((m.target.clone(), epoch)),
+                // The origin stopped its maintainer but not its dispatchers.
+                MoveStage::Bumping(_) => None,
             },
-            (Some(Operator::Stop(s)), _) => (s.node.clone(), s.epoch),
-            (_, Placement::Bound { node, epoch, .. }) => (Some(node.clone()), *epoch),
-            _ => (None, feed.stored.epoch),
+            (Some(Operator::Stop(s)), _) => match s.stage {
+                StopStage::Stopping { .. } => {
+                    Some((s.node.clone().unwrap_or_else(|| self.me.clone()), s.epoch))
+                }
+                _ => None,
+            },
+            (_, Placement::Bound { node, epoch, .. }) => Some((node.clone(), *epoch)),
+            _ => None,
         };
-        feed.op =
-            Some(Operator::Stop(Stop { node, epoch, removed, stage: StopStage::Stopping { sent_ms: 0 } }));
-        self.drive(name, true);
+        // Always at a new epoch, above every owner the changefeed's dispatcher managers have had:
+        // the close takes each of them over (only a bootstrap changes a node's owner) and a
+        // maintainer placed half way, or a move's origin, is superseded.
+        let (node, epoch) = match running {
+            Some((node, epoch)) => (Some(node), epoch),
+            None => (None, feed.stored.epoch),
+        };
+        feed.op = Some(Operator::Stop(Stop { node, epoch, removed, stage: StopStage::Bumping(None) }));
+        self.bump_for_stop(name);
     }
 
     /// Everything of the changefeed stopped: store the end of the stop.
@@ -593,7 +634,8 @@ impl Coordinator {
                 progress: Progress::None,
             }
         };
-        let ticket = self.store(op, Pending::FinishStop { name: name.to_owned() });
+        let pending = Pending::FinishStop { name: name.to_owned(), gid: feed.stored.id.gid() };
+        let ticket = self.store(op, pending);
         if let Some(Operator::Stop(s)) = self.feeds.get_mut(name).and_then(|f| f.op.as_mut()) {
             s.stage = StopStage::Finishing(Some(ticket));
         }
@@ -616,15 +658,31 @@ impl Coordinator {
         for node in unanswered {
             self.ask_bootstrap(node);
         }
+        let now = self.now;
+        for (at, stored, request) in std::mem::take(&mut self.creates) {
+            if now >= at {
+                self.store(
+                    MetaOp::Create(stored.clone()),
+                    Pending::Create { stored, request, unknown_before: true },
+                );
+            } else {
+                self.creates.push((at, stored, request));
+            }
+        }
         let names: Vec<String> = self.feeds.keys().cloned().collect();
         for name in &names {
             self.drive(name, false);
-            let retry = matches!(
-                self.feeds[name].op,
-                Some(Operator::Stop(Stop { stage: StopStage::Finishing(None), .. }))
-            );
-            if retry {
-                self.finish_stop(name);
+            // Store writes of a stop that failed are retried after their wait.
+            let feed = &self.feeds[name];
+            let due = now >= feed.retry_at_ms;
+            match feed.op {
+                Some(Operator::Stop(Stop { stage: StopStage::Finishing(None), .. })) if due => {
+                    self.finish_stop(name)
+                }
+                Some(Operator::Stop(Stop { stage: StopStage::Bumping(None), .. })) if due => {
+                    self.bump_for_stop(name)
+                }
+                _ => {}
             }
         }
         self.place();
@@ -655,15 +713,15 @@ impl Coordinator {
                 break;
             };
             let dest = dest.clone();
-            *load.get_mut(&dest).expect("chosen from the map") += 1;
+            if let Some(count) = load.get_mut(&dest) {
+                *count += 1;
+            }
             in_flight += 1;
             // K3: the epoch is stored before the add carries it.
-            let ticket = self.store(
-                MetaOp::BumpEpoch { changefeed: self.feeds[&name].stored.id.clone() },
-                Pending::Bump { name: name.clone() },
-            );
-            let feed = self.feeds.get_mut(&name).expect("listed above");
-            feed.op = Some(Operator::Add(Add { dest, stage: AddStage::Bumping(ticket) }));
+            let Some(ticket) = self.bump(&name) else { continue };
+            if let Some(feed) = self.feeds.get_mut(&name) {
+                feed.op = Some(Operator::Add(Add { dest, stage: AddStage::Bumping(ticket) }));
+            }
         }
     }
 
@@ -680,7 +738,8 @@ impl Coordinator {
             .collect();
         for chunk in due.chunks(self.config.checkpoints_per_write.max(1)) {
             let op = MetaOp::SaveCheckpoints(chunk.iter().map(|(_, id, ts)| (id.clone(), *ts)).collect());
-            self.store(op, Pending::Checkpoints(chunk.iter().map(|(n, _, ts)| (n.clone(), *ts)).collect()));
+            let saved = chunk.iter().map(|(n, id, ts)| (n.clone(), id.gid(), *ts)).collect();
+            self.store(op, Pending::Checkpoints(saved));
             self.checkpoint_write = true;
         }
     }
@@ -697,13 +756,14 @@ impl Coordinator {
             return;
         }
         let now = self.now;
+        let retry = self.config.retry_ms;
         match pending {
             Pending::Load => {
                 if let Phase::Bootstrapping { load, .. } = &mut self.phase {
                     *load = match reply.outcome {
                         Ok(MetaValue::Loaded(feeds)) => Load::Loaded(feeds),
                         // No panic on a failed load (the reference's H11): ask again.
-                        _ => Load::At(now + self.config.retry_ms),
+                        _ => Load::At(now + retry),
                     };
                 }
             }
@@ -716,16 +776,12 @@ impl Coordinator {
                     let name = stored.id.name.clone();
                     self.answer(request, Err(RequestError::Exists(name)));
                 }
-                Err(_) => {
-                    self.store(
-                        MetaOp::Create(stored.clone()),
-                        Pending::Create { stored, request, unknown_before: true },
-                    );
-                }
+                // Unknown: asked again after a wait, the request unanswered until then.
+                Err(_) => self.creates.push((now + retry, stored, request)),
             },
-            Pending::Bump { name } => self.bumped(&name, reply.ticket, reply.outcome),
-            Pending::Lifecycle { name, request, then, state, progress } => {
-                let Some(feed) = self.feeds.get_mut(&name) else { return };
+            Pending::Bump { name, gid } => self.bumped(&name, gid, reply.ticket, reply.outcome),
+            Pending::Lifecycle { name, gid, request, then, state, progress } => {
+                let Some(feed) = self.feed_mut(&name, gid) else { return };
                 feed.lifecycle_in_flight = false;
                 if reply.outcome.is_err() {
                     // Whether it landed is unknown; the user asks again (the writes are idempotent).
@@ -736,6 +792,7 @@ impl Coordinator {
                 feed.stored.progress = progress;
                 if then == Then::Resume {
                     feed.retry_at_ms = now;
+                    feed.failures = 0;
                 }
                 self.answer(request, Ok(()));
                 match then {
@@ -744,14 +801,21 @@ impl Coordinator {
                     Then::Resume => {}
                 }
             }
-            Pending::FinishStop { name } => {
-                let Some(feed) = self.feeds.get_mut(&name) else { return };
+            Pending::FinishStop { name, gid } => {
+                let Some(feed) = self.feed_mut(&name, gid) else { return };
                 let Some(Operator::Stop(s)) = &mut feed.op else { return };
-                if reply.outcome.is_err() {
-                    s.stage = StopStage::Finishing(None); // retried on the next tick
+                if s.stage != StopStage::Finishing(Some(reply.ticket)) {
+                    return; // a later stop replaced the one this write finished
+                }
+                let removed = s.removed;
+                // A delete that meets no keys is a retry of one that landed.
+                let done = reply.outcome.is_ok() || (removed && reply.outcome == Err(MetaError::Conflict));
+                if !done {
+                    s.stage = StopStage::Finishing(None);
+                    feed.retry_at_ms = now + retry;
                     return;
                 }
-                if s.removed {
+                if removed {
                     self.feeds.remove(&name);
                 } else {
                     feed.op = None;
@@ -761,8 +825,8 @@ impl Coordinator {
             Pending::Checkpoints(saved) => {
                 self.checkpoint_write = false;
                 if reply.outcome.is_ok() {
-                    for (name, ts) in saved {
-                        if let Some(feed) = self.feeds.get_mut(&name) {
+                    for (name, gid, ts) in saved {
+                        if let Some(feed) = self.feed_mut(&name, gid) {
                             feed.stored.checkpoint_ts = feed.stored.checkpoint_ts.max(ts);
                         }
                     }
@@ -777,30 +841,52 @@ impl Coordinator {
         self.answer(request, Ok(()));
     }
 
-    fn bumped(&mut self, name: &str, ticket: Ticket, outcome: Result<MetaValue, MetaError>) {
+    fn bumped(&mut self, name: &str, gid: u128, ticket: Ticket, outcome: Result<MetaValue, MetaError>) {
         let now = self.now;
         let retry = self.config.retry_ms;
-        let Some(feed) = self.feeds.get_mut(name) else { return };
-        let epoch = match outcome {
-            Ok(MetaValue::Bumped(epoch)) => epoch,
-            _ => {
-                // Not bumped (or unknown): give the placement up and try again later.
-                if feed.op.as_ref().and_then(Operator::ticket) == Some(ticket) {
-                    feed.op = None;
-                    feed.placement = Placement::Absent;
-                    feed.retry_at_ms = now + retry;
-                }
-                return;
-            }
+        let mine =
+            self.feeds.get(name).is_some_and(|f| f.op.as_ref().and_then(Operator::ticket) == Some(ticket));
+        // K14 again at the moment of sending: the destination may have gone meanwhile.
+        let dest_ok = match self.feeds.get(name).and_then(|f| f.op.as_ref()) {
+            Some(Operator::Add(a)) => self.schedulable(&a.dest),
+            Some(Operator::Move(m)) => self.schedulable(&m.target),
+            _ => true,
         };
-        feed.stored.epoch = feed.stored.epoch.max(epoch);
-        if feed.op.as_ref().and_then(Operator::ticket) != Some(ticket) {
+        let Some(feed) = self.feed_mut(name, gid) else { return };
+        let epoch = match outcome {
+            Ok(MetaValue::Bumped(epoch)) => Some(epoch),
+            _ => None,
+        };
+        if let Some(epoch) = epoch {
+            feed.stored.epoch = feed.stored.epoch.max(epoch);
+        }
+        if !mine {
             return; // the operator was cancelled meanwhile; the epoch was never sent
         }
-        match &mut feed.op {
-            Some(Operator::Add(a)) => a.stage = AddStage::Adding { epoch, sent_ms: 0 },
-            Some(Operator::Move(m)) => m.stage = MoveStage::AddTarget { epoch, sent_ms: 0 },
-            _ => return,
+        match (&mut feed.op, epoch) {
+            (Some(Operator::Stop(s)), Some(epoch)) => {
+                s.epoch = epoch;
+                s.stage = StopStage::Stopping { sent_ms: 0 };
+            }
+            (Some(Operator::Stop(s)), None) => {
+                s.stage = StopStage::Bumping(None); // asked again after the wait
+                feed.retry_at_ms = now + retry;
+                return;
+            }
+            (Some(Operator::Add(a)), Some(epoch)) if dest_ok => {
+                a.stage = AddStage::Adding { epoch, sent_ms: 0 }
+            }
+            (Some(Operator::Move(m)), Some(epoch)) if dest_ok => {
+                m.stage = MoveStage::AddTarget { epoch, sent_ms: 0 }
+            }
+            _ => {
+                // Not bumped (or unknown), or nowhere to go now: give the placement up (its epoch
+                // was never sent) and try again later.
+                feed.op = None;
+                feed.placement = Placement::Absent;
+                feed.retry_at_ms = now + retry;
+                return;
+            }
         }
         self.drive(name, true);
     }
@@ -834,7 +920,8 @@ impl Coordinator {
         start_ts: Ts,
     ) -> Result<bool, RequestError> {
         let taken = self.feeds.values().any(|f| f.stored.id.gid() == id.gid() || f.stored.id.name == id.name)
-            || self.pending.values().any(|p| matches!(p, Pending::Create { stored, .. } if stored.id.name == id.name || stored.id.gid() == id.gid()));
+            || self.pending.values().any(|p| matches!(p, Pending::Create { stored, .. } if stored.id.name == id.name || stored.id.gid() == id.gid()))
+            || self.creates.iter().any(|(_, stored, _)| stored.id.name == id.name || stored.id.gid() == id.gid());
         if taken || id.name.is_empty() {
             return Err(RequestError::Exists(id.name));
         }
@@ -876,7 +963,8 @@ impl Coordinator {
         feed.lifecycle_in_flight = true;
         // K13: the stop's lifecycle is stored before any stop is sent.
         let op = MetaOp::SetLifecycle { changefeed: feed.stored.id.clone(), state, progress };
-        self.store(op, Pending::Lifecycle { name, request, then, state, progress });
+        let gid = feed.stored.id.gid();
+        self.store(op, Pending::Lifecycle { name, gid, request, then, state, progress });
         Ok(false)
     }
 
@@ -959,9 +1047,12 @@ impl Coordinator {
         for (node, statuses) in reports {
             for status in statuses {
                 let name = status.changefeed.name.clone();
-                let matches = self.feeds.get(&name).is_some_and(|f| {
-                    f.stored.id.gid() == status.changefeed.gid() && f.stored.epoch == status.epoch
-                });
+                // Only a working maintainer at the stored epoch is a placement to adopt (a stopped
+                // one there, e.g. a removal-only close, is no second owner).
+                let matches = status.working()
+                    && self.feeds.get(&name).is_some_and(|f| {
+                        f.stored.id.gid() == status.changefeed.gid() && f.stored.epoch == status.epoch
+                    });
                 if matches {
                     at_epoch.entry(name).or_default().push((node.clone(), status));
                 } else {
@@ -975,9 +1066,7 @@ impl Coordinator {
             if found.len() == 1 {
                 let (node, status) = found.pop().expect("one");
                 feed.checkpoint = feed.checkpoint.max(status.checkpoint_ts);
-                if status.working() {
-                    feed.placement = Placement::Bound { node, epoch: status.epoch, working: true };
-                }
+                feed.placement = Placement::Bound { node, epoch: status.epoch, working: true };
             } else {
                 // One epoch on two nodes breaks K4; the reference panics here (its H11). Stop
                 // them all; the next placement bumps a new epoch.
@@ -1002,18 +1091,24 @@ impl Coordinator {
         }
     }
 
+    /// A reported maintainer not adopted. Of a changefeed the store lacks: removed everywhere.
+    /// Of one that must stop: stopped with cascade, closing what it runs. Otherwise stopped alone.
     fn stray_at_bootstrap(&mut self, node: &NodeId, status: MaintainerStatus) {
         if !status.working() {
             return;
         }
-        let known = self
-            .feeds
-            .get(&status.changefeed.name)
-            .is_some_and(|f| f.stored.id.gid() == status.changefeed.gid());
+        let feed =
+            self.feeds.get(&status.changefeed.name).filter(|f| f.stored.id.gid() == status.changefeed.gid());
+        let (cascade, removed) = match feed {
+            None => (true, true),
+            Some(f) => {
+                (must_stop(f.stored.state, f.stored.progress), f.stored.progress == Progress::Removing)
+            }
+        };
         let remove = RemoveMaintainer {
             changefeed: status.changefeed,
-            cascade: !known,
-            removed: !known,
+            cascade,
+            removed,
             keyspace_id: 0,
             epoch: status.epoch,
         };

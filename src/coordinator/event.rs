@@ -105,6 +105,9 @@ pub enum Event {
     Received {
         /// The sending node.
         from: NodeId,
+        /// The sending process's registration ([`Member::incarnation`]), as its stream's
+        /// handshake named it: a message of a previous process under the same id is dropped.
+        incarnation: u64,
         /// The message.
         message: ToCoordinator,
     },

@@ -87,6 +87,11 @@ pub(crate) struct Stop {
 /// The stages of a stop.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub(crate) enum StopStage {
+    /// No running maintainer is known (never placed, its node left, or a placement was half
+    /// way): the dispatchers it may have left are closed through the coordinator's own node, at
+    /// an epoch above any they have seen, so the epoch is bumped first. `None` while waiting to
+    /// retry after a failed bump.
+    Bumping(Option<Ticket>),
     /// Sending the cascade remove.
     Stopping {
         /// When it was last sent.
@@ -124,7 +129,10 @@ impl Operator {
         match self {
             Operator::Add(Add { stage: AddStage::Bumping(t), .. })
             | Operator::Move(Move { stage: MoveStage::Bumping(t), .. })
-            | Operator::Stop(Stop { stage: StopStage::Finishing(Some(t)), .. }) => Some(*t),
+            | Operator::Stop(Stop {
+                stage: StopStage::Finishing(Some(t)) | StopStage::Bumping(Some(t)),
+                ..
+            }) => Some(*t),
             _ => None,
         }
     }
@@ -152,8 +160,8 @@ impl Operator {
     }
 
     /// Whether a maintainer reporting `epoch` from `node` is one this operator works with (so it
-    /// is not a stray to stop).
-    pub fn expects(&self, node: &NodeId, epoch: Epoch) -> bool {
+    /// is not a stray to stop); `me` is the coordinator's own node, where node-less stops go.
+    pub fn expects(&self, node: &NodeId, epoch: Epoch, me: &NodeId) -> bool {
         match self {
             Operator::Add(a) => {
                 &a.dest == node && matches!(a.stage, AddStage::Adding { epoch: e, .. } if e == epoch)
@@ -163,7 +171,11 @@ impl Operator {
                     || (&m.target == node
                         && matches!(m.stage, MoveStage::AddTarget { epoch: e, .. } if e == epoch))
             }
-            Operator::Stop(s) => s.epoch == epoch && s.node.as_ref().is_none_or(|n| n == node),
+            Operator::Stop(s) => {
+                s.epoch == epoch
+                    && s.node.as_ref().unwrap_or(me) == node
+                    && !matches!(s.stage, StopStage::Bumping(_))
+            }
         }
     }
 }

@@ -4,6 +4,7 @@
 
 pub(crate) mod check;
 pub mod cli;
+pub mod cluster;
 pub(crate) mod coverage;
 pub mod explorer;
 pub mod random;

@@ -11,7 +11,7 @@
 //! | K6, K7 | an add is admitted only above the changefeed's highest epoch ever seen here, and only once the maintainer before it has fully stopped |
 //! | K9 | liveness moves ALIVE → DRAINING → STOPPING one step at a time, for this node lifetime only; STOPPING takes no add |
 //! | K8 | once fenced (the shell lost its lease) every maintainer stops at once and nothing more is sent |
-//! | cascade | a cascade remove closes the changefeed's dispatchers on every member, resent until each answers, then reports stopped; for a changefeed not hosted here it runs alone (a removal-only maintainer) |
+//! | cascade | a cascade remove takes every member's dispatcher manager of the changefeed over at its epoch and closes it, resent until each answers, then reports stopped; for a changefeed not hosted here it runs alone (a removal-only maintainer) |
 
 mod closer;
 
@@ -56,8 +56,10 @@ impl Default for ManagerConfig {
 pub enum ManagerEvent {
     /// Time passed (the reference ticks every 200 ms).
     Tick,
-    /// The live members, each time they change.
-    Members(Vec<NodeId>),
+    /// The live members with their registrations, each time they change. A node registered
+    /// again under the same id (it restarted) has left and joined: its old process ran nothing
+    /// that survives.
+    Members(Vec<(NodeId, u64)>),
     /// The shell saw an election in etcd: commands from any other coordinator stop now.
     Elected {
         /// The winner's node.
@@ -162,6 +164,7 @@ pub struct MaintainerManager {
     factory: Box<dyn MaintainerFactory>,
     liveness: NodeLiveness,
     members: BTreeSet<NodeId>,
+    incarnations: BTreeMap<NodeId, u64>,
     /// The highest coordinator version seen (by bootstrap or election).
     highest: Option<CoordinatorVersion>,
     /// The coordinator whose bootstrap was answered last, while it is the highest seen.
@@ -202,6 +205,7 @@ impl MaintainerManager {
             factory,
             liveness: NodeLiveness::Alive,
             members: BTreeSet::new(),
+            incarnations: BTreeMap::new(),
             highest: None,
             coordinator: None,
             drain_target: None,
@@ -370,10 +374,18 @@ impl MaintainerManager {
         let gid = remove.changefeed.gid();
         let high = self.high_water.entry(gid).or_insert(remove.epoch);
         *high = (*high).max(remove.epoch);
+        let now = self.now;
+        let me = self.me.clone();
         let Some(h) = self.hosted.get_mut(&gid) else {
             if remove.cascade {
                 // Not hosted here: a removal-only maintainer closes the dispatchers everywhere.
-                let closer = Closer::new(remove.changefeed.clone(), remove.epoch, remove.removed);
+                let closer = Closer::new(
+                    remove.changefeed.clone(),
+                    remove.epoch,
+                    remove.removed,
+                    (me, None, None),
+                    now,
+                );
                 let hosted = Hosted {
                     changefeed: remove.changefeed,
                     epoch: remove.epoch,
@@ -411,16 +423,28 @@ impl MaintainerManager {
                 self.absorb(gid, outputs);
             }
             (Hosting::Running(m), true) if exact || newer => {
-                let outputs = m.step(self.now, Event::Stop);
+                // At its own epoch the close takes this node over with the maintainer's triggers;
+                // at a newer one the node closes them.
+                let triggers = |mode| m.view(mode).map(|v| v.trigger).filter(|_| exact);
+                let own = (me, triggers(Mode::Default), triggers(Mode::Redo));
+                let outputs = m.step(now, Event::Stop);
                 h.epoch = remove.epoch;
-                h.hosting = Hosting::Closing(Closer::new(h.changefeed.clone(), remove.epoch, remove.removed));
+                h.hosting = Hosting::Closing(Closer::new(
+                    h.changefeed.clone(),
+                    remove.epoch,
+                    remove.removed,
+                    own,
+                    now,
+                ));
                 h.changed = true;
                 self.absorb(gid, outputs);
                 self.drive_closers();
             }
-            (Hosting::Stopped, true) if newer => {
+            (Hosting::Stopped | Hosting::Closing(_), true) if newer => {
                 h.epoch = remove.epoch;
-                h.hosting = Hosting::Closing(Closer::new(h.changefeed.clone(), remove.epoch, remove.removed));
+                let closer =
+                    Closer::new(h.changefeed.clone(), remove.epoch, remove.removed, (me, None, None), now);
+                h.hosting = Hosting::Closing(closer);
                 h.changed = true;
                 self.drive_closers();
             }
@@ -469,6 +493,12 @@ impl MaintainerManager {
                 closer.answered(&from, &response);
                 self.drive_closers();
             }
+            (Hosting::Closing(closer), ToMaintainer::Bootstrap(response)) => {
+                if let Some(close) = closer.bootstrapped(&from, &response) {
+                    self.out.push(ManagerOutput::ToNode { to: from, message: close });
+                }
+                self.drive_closers();
+            }
             (Hosting::Running(_), message) => {
                 if let Some(event) = Event::received(from, message) {
                     self.step_maintainer(gid, event);
@@ -478,11 +508,21 @@ impl MaintainerManager {
         }
     }
 
-    fn set_members(&mut self, members: Vec<NodeId>) {
-        let new: BTreeSet<NodeId> = members.into_iter().collect();
-        let joined: Vec<NodeId> = new.difference(&self.members).cloned().collect();
-        let left: Vec<NodeId> = self.members.difference(&new).cloned().collect();
-        self.members = new;
+    fn set_members(&mut self, members: Vec<(NodeId, u64)>) {
+        let new: BTreeMap<NodeId, u64> = members.into_iter().collect();
+        let left: Vec<NodeId> = self
+            .incarnations
+            .iter()
+            .filter(|(n, inc)| new.get(*n) != Some(*inc))
+            .map(|(n, _)| n.clone())
+            .collect();
+        let joined: Vec<NodeId> = new
+            .iter()
+            .filter(|(n, inc)| self.incarnations.get(*n) != Some(*inc))
+            .map(|(n, _)| n.clone())
+            .collect();
+        self.members = new.keys().cloned().collect();
+        self.incarnations = new;
         let gids: Vec<u128> = self.hosted.keys().copied().collect();
         for gid in gids {
             for node in &left {
@@ -532,7 +572,7 @@ impl MaintainerManager {
         let (now, resend) = (self.now, self.config.resend_ms);
         for h in self.hosted.values_mut() {
             let Hosting::Closing(closer) = &mut h.hosting else { continue };
-            if closer.done(&self.members) {
+            if closer.done(&self.members) || closer.given_up(now) {
                 h.hosting = Hosting::Stopped;
                 h.changed = true;
                 continue;

@@ -142,13 +142,13 @@ fn k13_a_stored_stop_is_resumed_by_the_new_coordinator() {
     c.bootstrap_answer(2, Vec::new());
     let mut removes = c.removes();
     removes.sort();
-    // "p" still runs on n1: stopped there with its epoch. "r" runs nowhere known: the remove goes
-    // through the coordinator's own node, which closes its dispatchers everywhere.
+    // Both at new epochs (stored first): "p" where it still runs (n1), "r", which runs nowhere
+    // known, through the coordinator's own node, which closes what it left everywhere.
     assert_eq!(
         removes,
-        [(node(1), "p".into(), Epoch(4), true, false), (node(1), "r".into(), Epoch(2), true, true)]
+        [(node(1), "p".into(), Epoch(5), true, false), (node(1), "r".into(), Epoch(3), true, true)]
     );
-    c.report(1, vec![status("p", 4, false, 120), status("r", 2, false, 100)]);
+    c.report(1, vec![status("p", 5, false, 120), status("r", 3, false, 100)]);
     assert_eq!(c.view("p").state, "stopped");
     assert_eq!(c.store["p"].progress, Progress::None);
     assert!(c.co.changefeed("r").is_none());

@@ -106,6 +106,11 @@ impl Cluster {
         self.step(Event::Meta(reply));
     }
 
+    /// Answers a request taken out of `held`, without stepping the reply in.
+    pub fn answer_now(&mut self, request: MetaRequest) -> MetaReply {
+        self.answer(request)
+    }
+
     fn answer(&mut self, request: MetaRequest) -> MetaReply {
         if let Some(e) = self.fail_next.take() {
             return MetaReply { ticket: request.ticket, outcome: Err(e) };
@@ -167,17 +172,29 @@ impl Cluster {
     pub fn bootstrap_answer(&mut self, n: u32, statuses: Vec<MaintainerStatus>) {
         let response =
             CoordinatorBootstrapResponse { statuses, drain_protocol_version: 1, drain_target: None };
-        self.step(Event::Received { from: node(n), message: ToCoordinator::Bootstrap(response) });
+        self.step(Event::Received {
+            from: node(n),
+            incarnation: u64::from(n),
+            message: ToCoordinator::Bootstrap(response),
+        });
     }
 
     pub fn report(&mut self, n: u32, statuses: Vec<MaintainerStatus>) {
         let heartbeat = MaintainerHeartbeat { statuses };
-        self.step(Event::Received { from: node(n), message: ToCoordinator::Maintainers(heartbeat) });
+        self.step(Event::Received {
+            from: node(n),
+            incarnation: u64::from(n),
+            message: ToCoordinator::Maintainers(heartbeat),
+        });
     }
 
     pub fn liveness(&mut self, n: u32, liveness: NodeLiveness) {
         let heartbeat = NodeHeartbeat { liveness, node_epoch: NodeEpoch(5), drain_target: None };
-        self.step(Event::Received { from: node(n), message: ToCoordinator::Node(heartbeat) });
+        self.step(Event::Received {
+            from: node(n),
+            incarnation: u64::from(n),
+            message: ToCoordinator::Node(heartbeat),
+        });
     }
 
     pub fn request(&mut self, id: u64, request: Request) {

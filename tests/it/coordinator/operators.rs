@@ -128,15 +128,19 @@ fn k5_an_origin_that_left_counts_as_stopped() {
 }
 
 #[test]
-fn a_move_whose_target_left_before_the_origin_stopped_comes_back_to_the_origin() {
+fn a_move_whose_target_left_before_the_origin_stopped_is_given_up() {
     let mut c = Cluster::started(vec![running("a", 3)], &[1, 2]);
     c.tick(1);
     let origin = if c.adds()[0].0 == node(1) { 1 } else { 2 };
     let epoch = c.run_on("a", origin);
     c.request(1, Request::MoveMaintainer { name: "a".into(), to: node(3 - origin) });
     c.members(&[origin]);
-    c.take_sent();
+    assert_eq!(c.view("a").operator, None);
+    assert_eq!(c.view("a").placement, Placement::Bound { node: node(origin), epoch, working: true });
+    // The remove had reached the origin: it stops, and is placed again (on the one node left).
     c.report(origin, vec![status("a", epoch.0, false, 100)]);
+    c.take_sent();
+    c.tick(2_000);
     assert_eq!(c.adds(), [(node(origin), "a".into(), Epoch(epoch.0 + 1))]);
 }
 
@@ -173,8 +177,14 @@ fn k13_a_pause_is_stored_before_the_stop_is_sent_and_ends_with_progress_cleared(
     c.release();
     assert_eq!(c.answers, [(1, Ok(()))]);
     assert_eq!((c.store["a"].state, c.store["a"].progress), (FeedState::Stopped, Progress::Stopping));
-    assert_eq!(c.removes(), [(node(1), "a".into(), epoch, true, false)]);
+    // The stop goes out at a new epoch, stored first like any other.
+    assert!(c.removes().is_empty());
+    c.release();
+    let stop = Epoch(epoch.0 + 1);
+    assert_eq!(c.removes(), [(node(1), "a".into(), stop, true, false)]);
     c.report(1, vec![status("a", epoch.0, false, 130)]);
+    assert_eq!(c.view("a").operator, Some("stop"), "its own epoch stopping is not the stop's");
+    c.report(1, vec![status("a", stop.0, false, 130)]);
     assert_eq!(c.view("a").state, "stopping", "until the end is stored");
     c.release();
     assert_eq!(c.view("a").state, "stopped");
@@ -186,7 +196,7 @@ fn k13_a_pause_is_stored_before_the_stop_is_sent_and_ends_with_progress_cleared(
     assert!(c.adds().is_empty());
     c.request(2, Request::Resume { name: "a".into() });
     c.tick(1);
-    assert_eq!(c.adds(), [(node(1), "a".into(), Epoch(epoch.0 + 1))]);
+    assert_eq!(c.adds(), [(node(1), "a".into(), Epoch(epoch.0 + 2))]);
     assert_eq!(c.answers[1], (2, Ok(())));
 }
 
@@ -199,17 +209,19 @@ fn k13_a_removal_deletes_the_keys_only_after_everything_stopped() {
     c.take_sent();
     c.request(1, Request::Remove { name: "a".into() });
     assert_eq!(c.store["a"].progress, Progress::Removing);
-    assert_eq!(c.removes(), [(node(at), "a".into(), epoch, true, true)]);
-    // Its node dies: the remove goes through the coordinator's own node (n1).
-    c.members(&[1, 2].into_iter().filter(|n| *n != at || at == 1).collect::<Vec<_>>());
+    let stop = Epoch(epoch.0 + 1);
+    assert_eq!(c.removes(), [(node(at), "a".into(), stop, true, true)]);
     if at == 2 {
+        // Its node dies: the remove goes through the coordinator's own node (n1), at yet another
+        // epoch (the first may have taken some dispatcher managers over from n2).
         c.take_sent();
-        c.tick(1);
-        assert_eq!(c.removes(), [(node(1), "a".into(), epoch, true, true)]);
+        c.members(&[1]);
+        let again = Epoch(epoch.0 + 2);
+        assert_eq!(c.removes(), [(node(1), "a".into(), again, true, true)]);
         assert!(c.store.contains_key("a"));
-        c.report(1, vec![status("a", epoch.0, false, 100)]);
+        c.report(1, vec![status("a", again.0, false, 100)]);
     } else {
-        c.report(1, vec![status("a", epoch.0, false, 100)]);
+        c.report(1, vec![status("a", stop.0, false, 100)]);
     }
     assert!(!c.store.contains_key("a"));
     assert!(c.co.changefeed("a").is_none());
@@ -226,8 +238,9 @@ fn a_remove_during_a_pause_takes_over_and_a_second_pause_is_refused() {
     c.request(3, Request::Remove { name: "a".into() });
     assert_eq!(c.answers[1], (2, Err(RequestError::State { name: "a".into(), state: "stopping" })));
     assert_eq!(c.answers[2], (3, Ok(())));
-    assert_eq!(c.removes(), [(node(1), "a".into(), epoch, true, true)]);
-    c.report(1, vec![status("a", epoch.0, false, 100)]);
+    let stop = Epoch(epoch.0 + 2);
+    assert_eq!(c.removes(), [(node(1), "a".into(), stop, true, true)]);
+    c.report(1, vec![status("a", stop.0, false, 100)]);
     assert!(!c.store.contains_key("a"));
 }
 
@@ -259,6 +272,8 @@ fn a_create_whose_first_write_went_unanswered_is_not_refused_by_its_own_success(
     let MetaOp::Create(s) = request.op.clone() else { panic!() };
     c.store.insert("a".into(), s);
     c.step(Event::Meta(MetaReply { ticket: request.ticket, outcome: Err(MetaError::Unavailable) }));
+    assert!(c.held.is_empty() && c.answers.is_empty(), "asked again after a wait, unanswered meanwhile");
+    c.tick(1_000);
     c.release(); // the retry meets the first write
     assert_eq!(c.answers, [(1, Ok(()))]);
     assert!(c.co.changefeed("a").is_some());
@@ -310,17 +325,27 @@ fn only_the_placed_maintainers_reports_count_and_strays_are_stopped() {
 }
 
 #[test]
-fn a_maintainer_that_stops_by_itself_is_placed_again_after_a_pause() {
+fn a_maintainer_that_stops_by_itself_is_placed_again_after_a_wait_that_grows() {
     let mut c = Cluster::started(vec![running("a", 3)], &[1]);
     c.tick(1);
-    let epoch = c.run_on("a", 1);
+    let mut epoch = c.run_on("a", 1);
+    for wait in [2_000, 4_000, 8_000] {
+        // It stops (after running, or before ever coming up): each time it waits longer.
+        c.report(1, vec![status("a", epoch.0, false, 100)]);
+        assert_eq!(c.view("a").placement, Placement::Absent);
+        c.take_sent();
+        c.tick(wait - 1);
+        assert!(c.adds().is_empty(), "placed before {wait} ms");
+        c.tick(1);
+        assert_eq!(c.adds(), [(node(1), "a".into(), Epoch(epoch.0 + 1))]);
+        epoch = Epoch(epoch.0 + 1);
+    }
+    // Once one comes up, the count starts again.
+    c.run_on("a", 1);
     c.report(1, vec![status("a", epoch.0, false, 100)]);
-    assert_eq!(c.view("a").placement, Placement::Absent);
     c.take_sent();
-    c.tick(1);
-    assert!(c.adds().is_empty());
-    c.tick(1_000);
-    assert_eq!(c.adds(), [(node(1), "a".into(), Epoch(epoch.0 + 1))]);
+    c.tick(2_000);
+    assert_eq!(c.adds().len(), 1);
 }
 
 #[test]
@@ -366,4 +391,103 @@ fn a_restarted_node_is_a_new_member_and_runs_nothing_of_its_past() {
         [1, 2].map(|n| Member { node: node(n), incarnation: if n == at { 100 } else { u64::from(n) } });
     c.step(Event::Members(members.to_vec()));
     assert_eq!(c.view("a").placement, Placement::Absent);
+}
+
+#[test]
+fn a_pause_of_a_changefeed_never_placed_closes_through_the_own_node_at_a_new_epoch() {
+    let mut c = Cluster::started(Vec::new(), &[1, 2]);
+    create(&mut c, 1, "a");
+    c.take_sent();
+    c.request(2, Request::Pause { name: "a".into() });
+    assert_eq!(c.answers[1], (2, Ok(())));
+    // Epoch 0 was never sent and the wire refuses it: the stop takes a fresh one.
+    assert_eq!(c.removes(), [(node(1), "a".into(), Epoch(1), true, false)]);
+    c.report(1, vec![status("a", 1, false, 100)]);
+    assert_eq!(c.view("a").state, "stopped");
+    assert_eq!(c.view("a").operator, None);
+}
+
+#[test]
+fn a_pause_while_a_move_waits_for_its_epoch_closes_what_the_origin_left() {
+    let mut c = Cluster::started(vec![running("a", 3)], &[1, 2]);
+    c.tick(1);
+    let origin = if c.adds()[0].0 == node(1) { 1 } else { 2 };
+    let epoch = c.run_on("a", origin);
+    c.request(1, Request::MoveMaintainer { name: "a".into(), to: node(3 - origin) });
+    c.hold = true;
+    c.report(origin, vec![status("a", epoch.0, false, 100)]); // the origin stopped: bump asked
+    assert_eq!(c.held.len(), 1);
+    c.hold = false;
+    c.take_sent();
+    c.request(2, Request::Pause { name: "a".into() });
+    // The origin stopped its maintainer, not its dispatchers: they are closed through the own
+    // node at an epoch above the origin's.
+    let removes = c.removes();
+    assert_eq!(removes.len(), 1, "{removes:?}");
+    assert_eq!((removes[0].0.clone(), removes[0].3), (node(1), true));
+    assert!(removes[0].2 > epoch);
+    // The move's late bump is not sent anywhere.
+    c.hold = true;
+    let held = std::mem::take(&mut c.held);
+    c.hold = false;
+    c.held = held;
+    c.release();
+    assert!(c.adds().is_empty());
+}
+
+#[test]
+fn a_reply_that_ends_a_replaced_stop_is_ignored() {
+    let mut c = Cluster::started(vec![running("a", 3)], &[1]);
+    c.tick(1);
+    let epoch = c.run_on("a", 1);
+    c.request(1, Request::Pause { name: "a".into() });
+    c.hold = true;
+    c.report(1, vec![status("a", epoch.0 + 1, false, 100)]); // the pause ends: its write is held
+    let finish_pause = c.held.pop_front().unwrap();
+    c.hold = false;
+    c.request(2, Request::Remove { name: "a".into() });
+    let finish = c.answer_now(finish_pause);
+    c.step(Event::Meta(finish));
+    assert!(c.co.changefeed("a").is_some(), "the remove is not done by the pause's write");
+    assert_eq!(c.view("a").operator, Some("remove"));
+}
+
+#[test]
+fn a_delete_retried_after_an_unknown_outcome_that_landed_finishes_the_removal() {
+    let mut c = Cluster::started(vec![running("a", 3)], &[1]);
+    c.tick(1);
+    let epoch = c.run_on("a", 1);
+    c.request(1, Request::Remove { name: "a".into() });
+    c.hold = true;
+    c.report(1, vec![status("a", epoch.0 + 1, false, 100)]);
+    let delete = c.held.pop_front().unwrap();
+    c.store.remove("a"); // it landed, but the answer was lost
+    c.step(Event::Meta(MetaReply { ticket: delete.ticket, outcome: Err(MetaError::Unavailable) }));
+    c.hold = false;
+    c.tick(1_000);
+    assert!(c.co.changefeed("a").is_none());
+}
+
+#[test]
+fn a_message_of_a_previous_process_under_the_same_id_is_dropped() {
+    let mut c = Cluster::started(vec![running("a", 3)], &[1, 2]);
+    let members = [Member { node: node(1), incarnation: 1 }, Member { node: node(2), incarnation: 20 }];
+    c.step(Event::Members(members.to_vec()));
+    c.take_sent();
+    // The old n2 (incarnation 2) answers the bootstrap late: not the new process's answer.
+    c.bootstrap_answer(2, vec![status("a", 3, true, 100)]);
+    c.tick(500);
+    assert!(c
+        .sent
+        .iter()
+        .any(|(to, m)| to == &node(2) && m.kind() == MessageKind::CoordinatorBootstrapRequest));
+    assert!(c.removes().is_empty());
+}
+
+#[test]
+fn a_stray_of_a_paused_changefeed_is_stopped_with_cascade() {
+    let mut c = Cluster::started(vec![stored("p", 4, FeedState::Stopped, Progress::None)], &[1, 2]);
+    c.take_sent();
+    c.report(2, vec![status("p", 3, true, 100)]);
+    assert_eq!(c.removes(), [(node(2), "p".into(), Epoch(3), true, false)]);
 }

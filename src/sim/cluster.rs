@@ -1,0 +1,996 @@
+//! The coordinator world: every level of the cluster at once, stepped deterministically from one
+//! seed. Each node runs a real [`MaintainerManager`] (hosting real maintainers) and a real
+//! [`Orchestrator`]; the elected node also runs the real [`Coordinator`]. A simulated etcd keeps
+//! sessions under leases in simulated time, elects the live session with the lowest create
+//! revision, and runs the coordinator's store requests as transactions guarded by its election
+//! key. Every message crosses the wire encoders and decoders with a random delay, and some are
+//! lost.
+//!
+//! Faults, drawn from the seed during the fault window: `kill -9` of a node (it restarts a few
+//! seconds later as a new session), `SIGSTOP` past the lease (on waking it finds its lease gone and
+//! fences itself before doing anything, then restarts), and users' requests (create, pause,
+//! resume, remove, move a maintainer). Dispatchers start and close at once; merges and the
+//! barrier are the single-changefeed world's business.
+//!
+//! Checked after every event: K1 (store writes come from one coordinator at a time, in version
+//! order), K3 (an add carries an epoch the store already has), K4 (an epoch is added on one node
+//! only), K11 (a stored checkpoint never goes down). Checked once the faults stop and the
+//! cluster settled: every running changefeed has exactly one maintainer, on a live node, at the
+//! stored epoch and bootstrapped, and its tables are tiled by working dispatchers on live nodes
+//! with no overlap; paused and removed changefeeds run nothing anywhere; checkpoints advanced.
+
+use std::cmp::Reverse;
+use std::collections::{BTreeMap, BTreeSet, BinaryHeap};
+
+use super::rng::Rng;
+use crate::coordinator::{
+    Coordinator, CoordinatorConfig, Event as CoEvent, FeedState, Member, MetaError, MetaOp, MetaReply,
+    MetaRequest, MetaValue, Output as CoOutput, Progress, Request, StoredChangefeed,
+};
+use crate::ids::{ChangefeedId, DispatcherId, Epoch, Mode, NodeId, Ts};
+use crate::maintainer::manager::{
+    MaintainerFactory, MaintainerManager, ManagerConfig, ManagerEvent, ManagerOutput,
+};
+use crate::maintainer::{Ddl, Lifecycle, Maintainer, MaintainerConfig, MemorySchema, TableInfo};
+use crate::messages::*;
+use crate::node::heartbeat::Collector;
+use crate::node::{Effect, Orchestrator};
+use crate::span::TableSpan;
+use crate::wire;
+
+/// The coordinator world's shape and timers.
+#[derive(Clone, Debug)]
+pub struct ClusterOptions {
+    /// Nodes.
+    pub nodes: usize,
+    /// Changefeeds created at the start.
+    pub changefeeds: usize,
+    /// Tables per changefeed.
+    pub tables: i64,
+    /// Lease TTL of every session.
+    pub ttl_ms: u64,
+    /// Faults and requests happen during this window.
+    pub fault_ms: u64,
+    /// After it, the cluster must converge within this long.
+    pub settle_ms: u64,
+    /// Messages lost, in percent.
+    pub loss_percent: u64,
+    /// On a failure, describe every node's maintainers and dispatchers in the report.
+    pub explain: bool,
+    /// Log every message and dispatcher change of this changefeed into the report's explanation.
+    pub trace: Option<String>,
+}
+
+impl Default for ClusterOptions {
+    fn default() -> Self {
+        ClusterOptions {
+            nodes: 3,
+            changefeeds: 4,
+            tables: 3,
+            ttl_ms: 3_000,
+            fault_ms: 30_000,
+            settle_ms: 40_000,
+            loss_percent: 1,
+            explain: false,
+            trace: None,
+        }
+    }
+}
+
+/// What one run did and found.
+#[derive(Clone, Debug, Default)]
+pub struct ClusterReport {
+    /// The seed.
+    pub seed: u64,
+    /// Events stepped.
+    pub events: u64,
+    /// Broken invariants, each `"K<n> at <ms>: detail"`.
+    pub violations: Vec<String>,
+    /// Coordinators started.
+    pub elections: u64,
+    /// Processes killed.
+    pub crashes: u64,
+    /// Processes paused past their lease (each fenced itself on waking).
+    pub fences: u64,
+    /// Users' requests, and how many were accepted.
+    pub requests: (u64, u64),
+    /// Adds the coordinators sent (first sends only).
+    pub adds: u64,
+    /// Simulated time at which the cluster was found converged.
+    pub converged_ms: Option<u64>,
+    /// With [`ClusterOptions::explain`], the state at the end of a failed run.
+    pub explanation: String,
+}
+
+/// Runs one seed.
+pub fn run(seed: u64, opts: &ClusterOptions) -> ClusterReport {
+    let mut world = ClusterWorld::new(seed, opts.clone());
+    world.run();
+    world.report
+}
+
+const NODE_TICK_MS: u64 = 200;
+const CO_TICK_MS: u64 = 100;
+const ETCD_TICK_MS: u64 = 50;
+
+/// The synthetic changefeed definition: how many tables it has.
+fn config(tables: i64) -> Vec<u8> {
+    format!("tables={tables}").into_bytes()
+}
+
+fn table_count(config: &[u8]) -> Option<i64> {
+    std::str::from_utf8(config).ok()?.strip_prefix("tables=")?.parse().ok()
+}
+
+fn changefeed(i: usize) -> ChangefeedId {
+    ChangefeedId { high: 1, low: i as u64 + 1, name: format!("cf{i}"), keyspace: "default".into() }
+}
+
+/// Builds maintainers for the synthetic changefeeds: tables `1..=N` of schema 1, created at ts 1.
+struct SyntheticFactory;
+
+impl MaintainerFactory for SyntheticFactory {
+    fn build(
+        &mut self,
+        add: &AddMaintainer,
+        node: &NodeId,
+        members: &[NodeId],
+    ) -> Result<Maintainer, String> {
+        let tables = table_count(&add.config).ok_or("config is not `tables=N`")?;
+        let mut schema = MemorySchema::new();
+        for t in 1..=tables {
+            schema.apply(1, Ddl::Create(TableInfo { keyspace_id: 0, table_id: t, schema_id: 1 }));
+        }
+        let mut cfg =
+            MaintainerConfig::new(add.changefeed.clone(), node.clone(), add.epoch, add.checkpoint_ts);
+        cfg.resend_ms = 500;
+        cfg.bootstrap_resend_ms = 500;
+        Ok(Maintainer::new(cfg, Box::new(schema), members))
+    }
+}
+
+#[derive(Debug)]
+enum Ev {
+    Deliver { from: NodeId, from_inc: u64, to: NodeId, to_inc: u64, kind: MessageKind, bytes: Vec<u8> },
+    MetaReply { node: NodeId, inc: u64, generation: u64, reply: MetaReply },
+    NodeTick { node: NodeId, inc: u64 },
+    EtcdTick,
+    Restart { node: NodeId },
+    Wake { node: NodeId, inc: u64 },
+    Fault,
+    Check,
+}
+
+struct SimNode {
+    id: NodeId,
+    /// Its session's create revision; 0 while down.
+    inc: u64,
+    paused: bool,
+    /// Held while paused: deliveries and replies, replayed on waking if not fenced.
+    held: Vec<Ev>,
+    /// When its last keep-alive was answered (the lease holds until this + TTL at etcd).
+    renewed_ms: u64,
+    manager: MaintainerManager,
+    orchestrator: Orchestrator,
+    collectors: BTreeMap<u128, Collector>,
+    changefeeds: BTreeMap<u128, ChangefeedId>,
+    /// Live dispatchers: (changefeed, mode, id) → span.
+    dispatchers: BTreeMap<(u128, Mode, DispatcherId), TableSpan>,
+    coordinator: Option<Coordinator>,
+    generation: u64,
+    members_seen: Vec<(NodeId, u64)>,
+    elected_seen: u64,
+}
+
+struct Etcd {
+    revision: u64,
+    /// Live sessions: node → (create revision, lease expiry).
+    sessions: BTreeMap<NodeId, (u64, u64)>,
+    feeds: BTreeMap<String, StoredChangefeed>,
+    highest_write_version: u64,
+}
+
+impl Etcd {
+    fn owner(&self) -> Option<(NodeId, u64)> {
+        self.sessions.iter().min_by_key(|(_, (rev, _))| *rev).map(|(n, (rev, _))| (n.clone(), *rev))
+    }
+}
+
+struct ClusterWorld {
+    opts: ClusterOptions,
+    rng: Rng,
+    now: u64,
+    seq: u64,
+    queue: BinaryHeap<Reverse<(u64, u64, usize)>>,
+    events: Vec<Option<Ev>>,
+    nodes: BTreeMap<NodeId, SimNode>,
+    etcd: Etcd,
+    /// K4: the node each (changefeed, epoch) was added on.
+    added: BTreeMap<(String, Epoch), NodeId>,
+    /// Changefeeds removed for good (their names are not reused).
+    removed: BTreeSet<String>,
+    next_request: u64,
+    report: ClusterReport,
+}
+
+impl ClusterWorld {
+    fn new(seed: u64, opts: ClusterOptions) -> Self {
+        let mut w = ClusterWorld {
+            rng: Rng::new(seed),
+            now: 0,
+            seq: 0,
+            queue: BinaryHeap::new(),
+            events: Vec::new(),
+            nodes: BTreeMap::new(),
+            etcd: Etcd {
+                revision: 1,
+                sessions: BTreeMap::new(),
+                feeds: BTreeMap::new(),
+                highest_write_version: 0,
+            },
+            added: BTreeMap::new(),
+            removed: BTreeSet::new(),
+            next_request: 1,
+            report: ClusterReport { seed, ..ClusterReport::default() },
+            opts,
+        };
+        for i in 0..w.opts.changefeeds {
+            let id = changefeed(i);
+            let stored = StoredChangefeed {
+                id: id.clone(),
+                config: config(w.opts.tables),
+                state: FeedState::Normal,
+                epoch: Epoch(0),
+                checkpoint_ts: 1_000,
+                progress: Progress::None,
+            };
+            w.etcd.feeds.insert(id.name.clone(), stored);
+        }
+        for i in 1..=w.opts.nodes {
+            let id = NodeId::new(&format!("n{i}"));
+            w.start_node(id);
+        }
+        w.schedule(0, Ev::EtcdTick);
+        w.schedule(1_000, Ev::Fault);
+        w.schedule(w.opts.fault_ms, Ev::Check);
+        w
+    }
+
+    fn schedule(&mut self, after_ms: u64, ev: Ev) {
+        self.seq += 1;
+        self.events.push(Some(ev));
+        self.queue.push(Reverse((self.now + after_ms, self.seq, self.events.len() - 1)));
+    }
+
+    fn violate(&mut self, check: &str, detail: String) {
+        self.report.violations.push(format!("{check} at {} ms: {detail}", self.now));
+    }
+
+    fn run(&mut self) {
+        let end = self.opts.fault_ms + self.opts.settle_ms;
+        while let Some(Reverse((at, _, index))) = self.queue.pop() {
+            if at > end || self.report.converged_ms.is_some() || !self.report.violations.is_empty() {
+                break;
+            }
+            self.now = at;
+            let Some(ev) = self.events[index].take() else { continue };
+            self.report.events += 1;
+            self.handle(ev);
+        }
+        if self.report.converged_ms.is_none() && self.report.violations.is_empty() {
+            let why = self.unconverged().unwrap_or_else(|| "no check ran".into());
+            self.violate(
+                "converge",
+                format!("not converged {} ms after the faults: {why}", self.opts.settle_ms),
+            );
+        }
+        if self.opts.explain && !self.report.violations.is_empty() {
+            let state = self.explain();
+            self.report.explanation.push_str(&state);
+        }
+    }
+
+    fn explain(&self) -> String {
+        use std::fmt::Write;
+        let mut out = String::new();
+        for (name, f) in &self.etcd.feeds {
+            let _ = writeln!(
+                out,
+                "store {name}: {:?} {:?} epoch {} checkpoint {}",
+                f.state, f.progress, f.epoch.0, f.checkpoint_ts
+            );
+        }
+        for n in self.nodes.values() {
+            let _ = writeln!(
+                out,
+                "node {} inc {} paused {} coordinator {}",
+                n.id,
+                n.inc,
+                n.paused,
+                n.coordinator.is_some()
+            );
+            if let Some(co) = &n.coordinator {
+                for v in co.changefeeds() {
+                    let _ = writeln!(out, "  co {v:?}");
+                }
+            }
+            for st in n.manager.statuses() {
+                let _ = writeln!(
+                    out,
+                    "  hosts {} epoch {} {:?} boot {}",
+                    st.changefeed.name, st.epoch.0, st.state, st.bootstrap_done
+                );
+                if let Some(m) = n.manager.maintainer(&st.changefeed) {
+                    if let Some(view) = m.view(Mode::Default) {
+                        for r in view.spans.records() {
+                            let _ = writeln!(
+                                out,
+                                "    span {:?} {:?} on {:?} {:?}",
+                                r.span, r.state, r.node, r.component
+                            );
+                        }
+                        let _ = writeln!(out, "    operators {}", view.operators.len());
+                    }
+                }
+            }
+            for ((gid, mode, id), span) in &n.dispatchers {
+                let _ = writeln!(out, "  dispatcher cf{} {mode:?} {id:?} {span:?}", gid & 0xffff);
+            }
+            for cf in n.changefeeds.values() {
+                if let Some(dm) = n.orchestrator.manager(cf) {
+                    let _ = writeln!(out, "  dm {} owner {:?}", cf.name, dm.owner());
+                }
+            }
+        }
+        out
+    }
+
+    // ---- processes ----
+
+    fn start_node(&mut self, id: NodeId) {
+        // Registration is create-if-absent: a restarted process waits out its predecessor's lease.
+        if self.etcd.sessions.contains_key(&id) {
+            self.schedule(ETCD_TICK_MS, Ev::Restart { node: id });
+            return;
+        }
+        self.etcd.revision += 1;
+        let inc = self.etcd.revision;
+        let node_epoch = NodeEpoch(inc);
+        let manager = MaintainerManager::new(
+            id.clone(),
+            node_epoch,
+            ManagerConfig::default(),
+            Box::new(SyntheticFactory),
+        );
+        let node = SimNode {
+            id: id.clone(),
+            inc,
+            paused: false,
+            held: Vec::new(),
+            renewed_ms: self.now,
+            manager,
+            orchestrator: Orchestrator::new(id.clone()),
+            collectors: BTreeMap::new(),
+            changefeeds: BTreeMap::new(),
+            dispatchers: BTreeMap::new(),
+            coordinator: None,
+            generation: 0,
+            members_seen: Vec::new(),
+            elected_seen: 0,
+        };
+        self.nodes.insert(id.clone(), node);
+        self.etcd.sessions.insert(id.clone(), (inc, self.now + self.opts.ttl_ms));
+        let offset = self.rng.range(1, NODE_TICK_MS);
+        self.schedule(offset, Ev::NodeTick { node: id, inc });
+    }
+
+    /// `kill -9`: the process and everything in it is gone; its session expires with its lease.
+    fn kill(&mut self, id: &NodeId) {
+        if let Some(n) = self.nodes.get_mut(id) {
+            n.inc = 0;
+            n.coordinator = None;
+        }
+        self.report.crashes += 1;
+        let after = self.rng.range(2_000, 6_000);
+        self.schedule(after, Ev::Restart { node: id.clone() });
+    }
+
+    fn live(&self, id: &NodeId, inc: u64) -> bool {
+        self.nodes.get(id).is_some_and(|n| n.inc == inc && inc != 0)
+    }
+
+    // ---- events ----
+
+    fn handle(&mut self, ev: Ev) {
+        match ev {
+            Ev::Deliver { ref to, to_inc, .. } | Ev::MetaReply { node: ref to, inc: to_inc, .. }
+                if self.nodes.get(to).is_some_and(|n| n.paused && n.inc == to_inc) =>
+            {
+                let to = to.clone();
+                self.nodes.get_mut(&to).expect("checked").held.push(ev);
+            }
+            Ev::Deliver { from, from_inc, to, to_inc, kind, bytes } => {
+                // A crash breaks the sender's connections: what it had in flight is lost.
+                if self.live(&from, from_inc) && self.live(&to, to_inc) {
+                    self.deliver(&from, from_inc, &to, kind, &bytes);
+                }
+            }
+            Ev::MetaReply { node, inc, generation, reply } => {
+                if !self.live(&node, inc) {
+                    return;
+                }
+                let n = self.nodes.get_mut(&node).expect("live");
+                if n.generation != generation {
+                    return;
+                }
+                let Some(co) = n.coordinator.as_mut() else { return };
+                let outputs = co.step(self.now, CoEvent::Meta(reply));
+                self.coordinator_outputs(&node, outputs);
+            }
+            Ev::NodeTick { node, inc } => {
+                if !self.live(&node, inc) {
+                    return;
+                }
+                if !self.nodes[&node].paused {
+                    self.node_tick(&node);
+                }
+                self.schedule(NODE_TICK_MS / 2, Ev::NodeTick { node, inc });
+            }
+            Ev::EtcdTick => {
+                let now = self.now;
+                self.etcd.sessions.retain(|_, (_, expires)| *expires > now);
+                self.schedule(ETCD_TICK_MS, Ev::EtcdTick);
+            }
+            Ev::Restart { node } => self.start_node(node),
+            Ev::Wake { node, inc } => self.wake(&node, inc),
+            Ev::Fault => {
+                self.fault();
+                if self.now + 1_000 < self.opts.fault_ms {
+                    let next = self.rng.range(300, 2_500);
+                    self.schedule(next, Ev::Fault);
+                }
+            }
+            Ev::Check => {
+                if self.unconverged().is_none() {
+                    self.report.converged_ms = Some(self.now);
+                } else {
+                    self.schedule(1_000, Ev::Check);
+                }
+            }
+        }
+    }
+
+    fn wake(&mut self, id: &NodeId, inc: u64) {
+        if !self.live(id, inc) {
+            return;
+        }
+        let ttl = self.opts.ttl_ms;
+        let n = self.nodes.get_mut(id).expect("live");
+        n.paused = false;
+        // K8: the shell compares its clock with the lease deadline before anything else.
+        if self.now >= n.renewed_ms + ttl {
+            let outputs = n.manager.step(self.now, ManagerEvent::Fenced);
+            n.coordinator = None;
+            n.held.clear();
+            n.inc = 0;
+            if !outputs.is_empty() {
+                self.violate("K8", format!("{id} sent {} messages while fencing", outputs.len()));
+            }
+            self.report.fences += 1;
+            let after = self.rng.range(1_000, 3_000);
+            self.schedule(after, Ev::Restart { node: id.clone() });
+            return;
+        }
+        for ev in std::mem::take(&mut n.held) {
+            self.handle(ev);
+        }
+    }
+
+    fn node_tick(&mut self, id: &NodeId) {
+        let now = self.now;
+        let ttl = self.opts.ttl_ms;
+        let owner = self.etcd.owner();
+        let sessions: Vec<Member> = self
+            .etcd
+            .sessions
+            .iter()
+            .map(|(node, (rev, _))| Member { node: node.clone(), incarnation: *rev })
+            .collect();
+        let n = self.nodes.get_mut(id).expect("ticked nodes exist");
+        // Keep-alive: renewed while the session exists; a process whose session is gone fences.
+        match self.etcd.sessions.get_mut(id) {
+            Some((rev, expires)) if *rev == n.inc => {
+                *expires = now + ttl;
+                n.renewed_ms = now;
+            }
+            _ => {
+                let _ = n.manager.step(now, ManagerEvent::Fenced);
+                n.coordinator = None;
+                n.inc = 0;
+                self.report.fences += 1;
+                self.schedule(1_000, Ev::Restart { node: id.clone() });
+                return;
+            }
+        }
+        // Watches: membership and the election.
+        let members: Vec<(NodeId, u64)> = sessions.iter().map(|m| (m.node.clone(), m.incarnation)).collect();
+        let mut outputs = Vec::new();
+        if members != n.members_seen {
+            n.members_seen = members.clone();
+            outputs.extend(n.manager.step(now, ManagerEvent::Members(members)));
+            if let Some(co) = n.coordinator.as_mut() {
+                let co_out = co.step(now, CoEvent::Members(sessions.clone()));
+                let id = id.clone();
+                self.manager_outputs(&id, outputs);
+                self.coordinator_outputs(&id, co_out);
+                outputs = Vec::new();
+            }
+        }
+        let n = self.nodes.get_mut(id).expect("still here");
+        if let Some((owner, version)) = &owner {
+            if *version > n.elected_seen {
+                n.elected_seen = *version;
+                let event = ManagerEvent::Elected {
+                    node: owner.clone(),
+                    version: CoordinatorVersion(*version as i64),
+                };
+                outputs.extend(n.manager.step(now, event));
+            }
+            let mine = owner == id && *version == n.inc;
+            if mine && n.coordinator.is_none() {
+                let mut co = Coordinator::new(
+                    id.clone(),
+                    CoordinatorVersion(n.inc as i64),
+                    CoordinatorConfig::default(),
+                );
+                n.generation += 1;
+                let first = co.step(now, CoEvent::Members(sessions.clone()));
+                n.coordinator = Some(co);
+                self.report.elections += 1;
+                let id = id.clone();
+                self.coordinator_outputs(&id, first);
+            } else if !mine {
+                n.coordinator = None; // leadership watched, not polled (the reference's H5)
+            }
+        }
+        let n = self.nodes.get_mut(id).expect("still here");
+        outputs.extend(n.manager.step(now, ManagerEvent::Tick));
+        self.manager_outputs(id, outputs);
+        if let Some(co) = self.nodes.get_mut(id).expect("here").coordinator.as_mut() {
+            let co_out = co.step(now, CoEvent::Tick);
+            self.coordinator_outputs(id, co_out);
+        }
+        self.node_progress(id);
+        let _ = CO_TICK_MS;
+    }
+
+    /// Dispatchers follow a synthetic upstream clock; the node's heartbeat collector reports.
+    fn node_progress(&mut self, id: &NodeId) {
+        let now = self.now;
+        let ts = 1_000 + now;
+        let n = self.nodes.get_mut(id).expect("ticked");
+        let mut sends = Vec::new();
+        for (gid, cf) in &n.changefeeds {
+            let Some(dm) = n.orchestrator.manager(cf) else { continue };
+            for (g, mode, did) in n.dispatchers.keys() {
+                if g != gid {
+                    continue;
+                }
+                if let Some(handle) = dm.status_handle_of(*mode, *did) {
+                    let _ = dm.report_progress(&handle, ts, ts, 0.0);
+                }
+            }
+            let collector = n.collectors.entry(*gid).or_insert_with(|| Collector::new(&dm));
+            let poll = collector.poll(&dm, now);
+            for out in poll.heartbeats {
+                sends.push((out.to, ToMaintainer::Heartbeat(out.request)));
+            }
+            for out in poll.block_statuses {
+                sends.push((out.to, ToMaintainer::BlockStatus(out.request)));
+            }
+        }
+        for (to, message) in sends {
+            let (kind, bytes) = wire::encode_to_maintainer(&message);
+            self.send(id, &to, kind, bytes);
+        }
+    }
+
+    fn send(&mut self, from: &NodeId, to: &NodeId, kind: MessageKind, bytes: Vec<u8>) {
+        if self.rng.chance(self.opts.loss_percent) {
+            return;
+        }
+        let from_inc = self.nodes.get(from).map_or(0, |n| n.inc);
+        let to_inc = self.nodes.get(to).map_or(0, |n| n.inc);
+        let delay = self.rng.range(1, 25);
+        self.schedule(
+            delay,
+            Ev::Deliver { from: from.clone(), from_inc, to: to.clone(), to_inc, kind, bytes },
+        );
+    }
+
+    fn log(&mut self, cf: &str, line: String) {
+        if self.opts.trace.as_deref() == Some(cf) {
+            let now = self.now;
+            self.report.explanation.push_str(&format!("{now} {line}\n"));
+        }
+    }
+
+    fn deliver(&mut self, from: &NodeId, from_inc: u64, to: &NodeId, kind: MessageKind, bytes: &[u8]) {
+        let now = self.now;
+        match kind.receiver() {
+            Receiver::Manager => {
+                let Ok(message) = wire::decode_to_manager(kind, bytes) else { return };
+                let n = self.nodes.get_mut(to).expect("live");
+                let outputs =
+                    n.manager.step(now, ManagerEvent::FromCoordinator { from: from.clone(), message });
+                self.manager_outputs(to, outputs);
+            }
+            Receiver::Coordinator => {
+                let Ok(message) = wire::decode_to_coordinator(kind, bytes) else { return };
+                let n = self.nodes.get_mut(to).expect("live");
+                let Some(co) = n.coordinator.as_mut() else { return };
+                let outputs =
+                    co.step(now, CoEvent::Received { from: from.clone(), incarnation: from_inc, message });
+                self.coordinator_outputs(to, outputs);
+            }
+            Receiver::Maintainer => {
+                let Ok(message) = wire::decode_to_maintainer(kind, bytes) else { return };
+                let n = self.nodes.get_mut(to).expect("live");
+                let outputs = n.manager.step(now, ManagerEvent::FromNode { from: from.clone(), message });
+                self.manager_outputs(to, outputs);
+            }
+            Receiver::Node => {
+                let Ok(message) = wire::decode_to_node(kind, bytes) else { return };
+                let cf = message.changefeed().clone();
+                self.log(&cf.name, format!("{from} -> {to} {kind} epoch {}", message.epoch().0));
+                let n = self.nodes.get_mut(to).expect("live");
+                n.changefeeds.insert(cf.gid(), cf.clone());
+                let reaction = n.orchestrator.handle(from, message);
+                self.node_effects(to, &cf, reaction.effects);
+            }
+        }
+    }
+
+    fn node_effects(&mut self, id: &NodeId, cf: &ChangefeedId, effects: Vec<Effect>) {
+        let mut queue: std::collections::VecDeque<Effect> = effects.into();
+        while let Some(effect) = queue.pop_front() {
+            let n = self.nodes.get_mut(id).expect("live");
+            let dm = n.orchestrator.manager(cf);
+            match effect {
+                Effect::Create(ticket) => {
+                    let Some(dm) = dm else { continue };
+                    if dm.commit_create(&ticket).is_err() {
+                        continue;
+                    }
+                    let spec = ticket.spec();
+                    n.dispatchers.insert((cf.gid(), spec.mode, spec.id), spec.span.clone());
+                    self.log(&cf.name, format!("{id} creates {:?} {:?}", spec.id, spec.span));
+                    let r = dm.dispatcher_state_changed(
+                        spec.id,
+                        spec.mode,
+                        ComponentState::Working,
+                        spec.start_ts,
+                    );
+                    queue.extend(r.effects);
+                }
+                Effect::Close { id: did, mode } => {
+                    n.dispatchers.remove(&(cf.gid(), mode, did));
+                    self.log(&cf.name, format!("{id} closes {did:?}"));
+                    if let Some(dm) = dm {
+                        let r = dm.dispatcher_closed(did, mode, 1_000 + self.now, None);
+                        queue.extend(r.effects);
+                    }
+                }
+                Effect::Reply { to, reply } => {
+                    let message: ToMaintainer = reply.into();
+                    self.log(&cf.name, format!("{id} replies {message:?}"));
+                    let (kind, bytes) = wire::encode_to_maintainer(&message);
+                    self.send(id, &to, kind, bytes);
+                }
+                _ => {}
+            }
+        }
+    }
+
+    fn manager_outputs(&mut self, id: &NodeId, outputs: Vec<ManagerOutput>) {
+        for output in outputs {
+            match output {
+                ManagerOutput::ToCoordinator { to, message } => {
+                    let (kind, bytes) = wire::encode_to_coordinator(&message);
+                    self.send(id, &to, kind, bytes);
+                }
+                ManagerOutput::ToNode { to, message } => {
+                    let (kind, bytes) = wire::encode_to_node(&message);
+                    self.send(id, &to, kind, bytes);
+                }
+                ManagerOutput::Notice { .. } => {}
+            }
+        }
+    }
+
+    fn coordinator_outputs(&mut self, id: &NodeId, outputs: Vec<CoOutput>) {
+        for output in outputs {
+            match output {
+                CoOutput::Send { to, message } => {
+                    if let ToManager::AddMaintainer(add) = &message {
+                        self.check_add(&to, add);
+                    }
+                    let (kind, bytes) = wire::encode_to_manager(&message);
+                    self.send(id, &to, kind, bytes);
+                }
+                CoOutput::Meta(request) => self.store(id, request),
+                CoOutput::Answered { result, .. } => {
+                    if result.is_ok() {
+                        self.report.requests.1 += 1;
+                    }
+                }
+                CoOutput::Initialized | CoOutput::Deposed => {}
+            }
+        }
+    }
+
+    /// K3 and K4 at the moment an add leaves the coordinator.
+    fn check_add(&mut self, to: &NodeId, add: &AddMaintainer) {
+        let name = add.changefeed.name.clone();
+        let stored = self.etcd.feeds.get(&name).map(|f| f.epoch);
+        if stored.is_none_or(|e| e < add.epoch) {
+            self.violate(
+                "K3",
+                format!("add of {name} at epoch {} but the store has {stored:?}", add.epoch.0),
+            );
+        }
+        match self.added.get(&(name.clone(), add.epoch)) {
+            Some(first) if first != to => {
+                let detail = format!("{name} epoch {} added on {first} and on {to}", add.epoch.0);
+                self.violate("K4", detail);
+            }
+            Some(_) => {}
+            None => {
+                self.added.insert((name, add.epoch), to.clone());
+                self.report.adds += 1;
+            }
+        }
+    }
+
+    // ---- the simulated etcd ----
+
+    fn store(&mut self, id: &NodeId, request: MetaRequest) {
+        let n = &self.nodes[id];
+        let (inc, generation) = (n.inc, n.generation);
+        let version = n.coordinator.as_ref().map_or(0, |c| c.version().0 as u64);
+        // K1: every write is guarded by the writer's election key.
+        let leads = self.etcd.owner().is_some_and(|(owner, rev)| &owner == id && rev == version);
+        let outcome = if !leads {
+            Err(MetaError::Deposed)
+        } else {
+            if !matches!(request.op, MetaOp::LoadAll) {
+                if version < self.etcd.highest_write_version {
+                    self.violate(
+                        "K1",
+                        format!(
+                            "a write of coordinator {version} after one of {}",
+                            self.etcd.highest_write_version
+                        ),
+                    );
+                }
+                self.etcd.highest_write_version = self.etcd.highest_write_version.max(version);
+            }
+            self.apply(request.op)
+        };
+        let reply = MetaReply { ticket: request.ticket, outcome };
+        let delay = self.rng.range(1, 10);
+        self.schedule(delay, Ev::MetaReply { node: id.clone(), inc, generation, reply });
+    }
+
+    fn apply(&mut self, op: MetaOp) -> Result<MetaValue, MetaError> {
+        let feeds = &mut self.etcd.feeds;
+        match op {
+            MetaOp::LoadAll => Ok(MetaValue::Loaded(feeds.values().cloned().collect())),
+            MetaOp::Create(s) => {
+                if feeds.contains_key(&s.id.name) {
+                    return Err(MetaError::Conflict);
+                }
+                feeds.insert(s.id.name.clone(), s);
+                Ok(MetaValue::Done)
+            }
+            MetaOp::BumpEpoch { changefeed } => {
+                let f = feeds.get_mut(&changefeed.name).ok_or(MetaError::Conflict)?;
+                f.epoch = Epoch(f.epoch.0 + 1);
+                Ok(MetaValue::Bumped(f.epoch))
+            }
+            MetaOp::SetLifecycle { changefeed, state, progress } => {
+                let f = feeds.get_mut(&changefeed.name).ok_or(MetaError::Conflict)?;
+                f.state = state;
+                f.progress = progress;
+                Ok(MetaValue::Done)
+            }
+            MetaOp::SaveCheckpoints(list) => {
+                let mut lowered = Vec::new();
+                for (id, ts) in list {
+                    if let Some(f) = feeds.get_mut(&id.name) {
+                        if ts < f.checkpoint_ts {
+                            lowered.push(format!("{} {} < {}", id.name, ts, f.checkpoint_ts));
+                        }
+                        f.checkpoint_ts = f.checkpoint_ts.max(ts);
+                    }
+                }
+                for l in lowered {
+                    self.violate("K11", format!("a checkpoint write below the stored one: {l}"));
+                }
+                Ok(MetaValue::Done)
+            }
+            MetaOp::Delete { changefeed } => {
+                feeds.remove(&changefeed.name);
+                self.removed.insert(changefeed.name);
+                Ok(MetaValue::Done)
+            }
+        }
+    }
+
+    // ---- faults and requests ----
+
+    fn fault(&mut self) {
+        let ids: Vec<NodeId> = self.nodes.keys().cloned().collect();
+        let up: Vec<NodeId> =
+            ids.iter().filter(|id| self.nodes[*id].inc != 0 && !self.nodes[*id].paused).cloned().collect();
+        let down = ids.len() - up.len();
+        match self.rng.below(10) {
+            0 | 1 if down == 0 && up.len() > 1 => {
+                let victim = up[self.rng.below(up.len())].clone();
+                self.kill(&victim);
+            }
+            2 if down == 0 && up.len() > 1 => {
+                let victim = up[self.rng.below(up.len())].clone();
+                let n = self.nodes.get_mut(&victim).expect("up");
+                n.paused = true;
+                let inc = n.inc;
+                let ms = self.opts.ttl_ms + self.rng.range(200, 3_000);
+                self.schedule(ms, Ev::Wake { node: victim, inc });
+            }
+            _ => self.user_request(),
+        }
+    }
+
+    fn user_request(&mut self) {
+        let Some(owner) =
+            self.nodes.values().find(|n| n.coordinator.is_some() && !n.paused).map(|n| n.id.clone())
+        else {
+            return;
+        };
+        let names: Vec<String> = self.etcd.feeds.keys().cloned().collect();
+        let pick = |rng: &mut Rng| names.get(rng.below(names.len().max(1))).cloned();
+        let request = match self.rng.below(6) {
+            0 => match pick(&mut self.rng) {
+                Some(name) => Request::Pause { name },
+                None => return,
+            },
+            1 => match pick(&mut self.rng) {
+                Some(name) => Request::Resume { name },
+                None => return,
+            },
+            2 if self.rng.chance(40) => match pick(&mut self.rng) {
+                Some(name) => Request::Remove { name },
+                None => return,
+            },
+            3 => {
+                let i = self.opts.changefeeds + self.next_request as usize;
+                Request::Create {
+                    id: changefeed(i),
+                    config: config(self.opts.tables),
+                    start_ts: 1_000 + self.now,
+                }
+            }
+            _ => {
+                let Some(name) = pick(&mut self.rng) else { return };
+                let ids: Vec<NodeId> = self.nodes.keys().cloned().collect();
+                let to = ids[self.rng.below(ids.len())].clone();
+                Request::MoveMaintainer { name, to }
+            }
+        };
+        let id = self.next_request;
+        self.next_request += 1;
+        self.report.requests.0 += 1;
+        let n = self.nodes.get_mut(&owner).expect("found");
+        let co = n.coordinator.as_mut().expect("found");
+        let outputs = co.step(self.now, CoEvent::Request { id, request });
+        self.coordinator_outputs(&owner, outputs);
+    }
+
+    // ---- convergence ----
+
+    /// Why the cluster is not converged, or `None` when it is.
+    fn unconverged(&self) -> Option<String> {
+        let live: BTreeSet<&NodeId> =
+            self.nodes.values().filter(|n| n.inc != 0 && !n.paused).map(|n| &n.id).collect();
+        if live.len() != self.nodes.len() {
+            return Some("a node is down".into());
+        }
+        let co = self
+            .nodes
+            .values()
+            .filter(|n| n.coordinator.as_ref().is_some_and(Coordinator::initialized))
+            .count();
+        if co != 1 {
+            return Some(format!("{co} initialized coordinators"));
+        }
+        for (name, feed) in &self.etcd.feeds {
+            let gid = feed.id.gid();
+            let running: Vec<(&NodeId, Epoch, bool)> = self
+                .nodes
+                .values()
+                .filter_map(|n| {
+                    let m = n.manager.maintainer(&feed.id)?;
+                    Some((&n.id, m.config().epoch, m.lifecycle() == Lifecycle::Running))
+                })
+                .collect();
+            let should_run = feed.state == FeedState::Normal && feed.progress == Progress::None;
+            if !should_run {
+                if !running.is_empty() {
+                    return Some(format!("{name} is {:?} but runs {running:?}", feed.state));
+                }
+                if let Some(n) = self.nodes.values().find(|n| n.dispatchers.keys().any(|k| k.0 == gid)) {
+                    return Some(format!("{name} is {:?} but {} has its dispatchers", feed.state, n.id));
+                }
+                continue;
+            }
+            if running.len() != 1 || running[0].1 != feed.epoch || !running[0].2 {
+                return Some(format!("{name} at stored epoch {} runs {running:?}", feed.epoch.0));
+            }
+            if feed.checkpoint_ts <= 1_000 {
+                return Some(format!("{name}: stored checkpoint {} has not advanced", feed.checkpoint_ts));
+            }
+            let tables = table_count(&feed.config).unwrap_or(0);
+            for t in 1..=tables {
+                let mut spans: Vec<&TableSpan> = self
+                    .nodes
+                    .values()
+                    .flat_map(|n| n.dispatchers.iter())
+                    .filter(|((g, mode, _), span)| *g == gid && *mode == Mode::Default && span.table_id == t)
+                    .map(|(_, span)| span)
+                    .collect();
+                spans.sort_by(|a, b| a.start_key.cmp(&b.start_key));
+                let whole = TableSpan::whole_table(0, t);
+                let tiled = spans.first().is_some_and(|s| s.start_key == whole.start_key)
+                    && spans.last().is_some_and(|s| s.end_key == whole.end_key)
+                    && spans.windows(2).all(|w| w[0].end_key == w[1].start_key);
+                if !tiled {
+                    return Some(format!("{name} table {t} is covered by {spans:?}"));
+                }
+            }
+        }
+        for name in &self.removed {
+            let Some(gid) = (0..self.opts.changefeeds + self.next_request as usize)
+                .map(changefeed)
+                .find(|c| &c.name == name)
+                .map(|c| c.gid())
+            else {
+                continue;
+            };
+            if let Some(n) = self.nodes.values().find(|n| n.dispatchers.keys().any(|k| k.0 == gid)) {
+                return Some(format!("removed {name} still has dispatchers on {}", n.id));
+            }
+        }
+        None
+    }
+}
+
+/// Runs `seeds` seeds from `from`; returns the reports of those that broke an invariant, and the
+/// total of events.
+pub fn sweep(from: u64, seeds: u64, opts: &ClusterOptions) -> (Vec<ClusterReport>, u64) {
+    let mut failed = Vec::new();
+    let mut events = 0;
+    for seed in from..from + seeds {
+        let report = run(seed, opts);
+        events += report.events;
+        if !report.violations.is_empty() {
+            failed.push(report);
+        }
+    }
+    (failed, events)
+}
+
+/// The ts a dispatcher of this world reports at `now_ms`.
+#[allow(dead_code)]
+fn upstream(now_ms: u64) -> Ts {
+    1_000 + now_ms
+}
