@@ -41,6 +41,8 @@ pub(crate) struct Feed {
     /// Placements that ended with the maintainer stopping by itself, since the last one that
     /// came up: the wait before the next grows with it.
     pub failures: u32,
+    /// When its placed maintainer last reported.
+    pub heard_ms: u64,
 }
 
 impl Feed {
@@ -54,6 +56,7 @@ impl Feed {
             is_new,
             lifecycle_in_flight: false,
             failures: 0,
+            heard_ms: 0,
         }
     }
 

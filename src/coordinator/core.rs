@@ -33,6 +33,9 @@ pub struct CoordinatorConfig {
     pub retry_ms: u64,
     /// Checkpoints per store write (etcd's default maximum of operations per transaction).
     pub checkpoints_per_write: usize,
+    /// A placed maintainer not heard from for this long is placed again (at a new epoch, which
+    /// fences it if it still runs somewhere unheard).
+    pub silent_maintainer_ms: u64,
 }
 
 impl Default for CoordinatorConfig {
@@ -45,6 +48,7 @@ impl Default for CoordinatorConfig {
             max_operators: 10,
             retry_ms: 1_000,
             checkpoints_per_write: 128,
+            silent_maintainer_ms: 30_000,
         }
     }
 }
@@ -423,6 +427,7 @@ impl Coordinator {
         feed.checkpoint = feed.checkpoint.max(status.checkpoint_ts);
         if let Placement::Bound { node, epoch, working } = &mut feed.placement {
             if node == from && *epoch == status.epoch {
+                feed.heard_ms = self.now;
                 *working = status.working();
                 if !status.working() && feed.op.is_none() {
                     // It stopped on its own: place it again after a wait that grows.
@@ -447,6 +452,7 @@ impl Coordinator {
             {
                 if up {
                     feed.placement = Placement::Bound { node: from.clone(), epoch: *epoch, working: true };
+                    feed.heard_ms = now;
                     feed.op = None;
                     feed.is_new = false;
                     feed.failures = 0;
@@ -468,6 +474,7 @@ impl Coordinator {
                 MoveStage::AddTarget { epoch, .. } if &m.target == from && epoch == status.epoch => {
                     if up {
                         feed.placement = Placement::Bound { node: from.clone(), epoch, working: true };
+                        feed.heard_ms = now;
                         feed.op = None;
                     } else if !status.working() {
                         feed.op = None;
@@ -685,8 +692,24 @@ impl Coordinator {
                 _ => {}
             }
         }
+        self.forget_silent();
         self.place();
         self.save_checkpoints();
+    }
+
+    /// A placed maintainer whose reports stopped (its last one lost, or its node cut off while
+    /// its session lives) is placed again after `silent_maintainer_ms`.
+    fn forget_silent(&mut self) {
+        let (now, limit, retry) = (self.now, self.config.silent_maintainer_ms, self.config.retry_ms);
+        for feed in self.feeds.values_mut() {
+            let silent = feed.op.is_none()
+                && matches!(feed.placement, Placement::Bound { .. })
+                && now.saturating_sub(feed.heard_ms) > limit;
+            if silent {
+                feed.placement = Placement::Absent;
+                Self::failed(feed, now, retry);
+            }
+        }
     }
 
     /// The placement scheduler: absent changefeeds that should run go to the schedulable node
@@ -1067,6 +1090,7 @@ impl Coordinator {
                 let (node, status) = found.pop().expect("one");
                 feed.checkpoint = feed.checkpoint.max(status.checkpoint_ts);
                 feed.placement = Placement::Bound { node, epoch: status.epoch, working: true };
+                feed.heard_ms = self.now;
             } else {
                 // One epoch on two nodes breaks K4; the reference panics here (its H11). Stop
                 // them all; the next placement bumps a new epoch.

@@ -277,6 +277,11 @@ impl DispatcherManager {
         self.closing.load(Ordering::Acquire) == CLOSING_REMOVED
     }
 
+    /// Whether none of its dispatchers is alive (every one closed or cancelled).
+    pub(crate) fn all_closed(&self) -> bool {
+        self.registry.records().iter().all(|r| !r.state().is_alive())
+    }
+
     pub(crate) fn mark_closing(&self, removed: bool) -> bool {
         let to = if removed { CLOSING_REMOVED } else { CLOSING_PAUSED };
         // AcqRel RMW: the first closer (previous OPEN) issues the closes.

@@ -88,7 +88,30 @@ impl Orchestrator {
         redo_enabled: bool,
     ) -> Reaction {
         let gid = request.changefeed.gid();
-        let manager = match self.managers.get(&gid) {
+        let mut existing = self.managers.get(&gid);
+        if let Some(closing) = existing.as_ref().filter(|m| m.is_closing()) {
+            // S10: a closed (paused or removed) manager is not reopened by a newer maintainer: once
+            // its dispatchers are all closed it is retired (its close is over, whoever sent it)
+            // and the newer maintainer starts a fresh one; until then the bootstrap is refused and
+            // resent. Otherwise a close whose owner moved on before it finished would leave the
+            // manager closing for good, refusing the newer maintainer's creates.
+            let owner = closing.owner();
+            let newer = request.epoch != Epoch::COMPAT && request.epoch > owner.epoch;
+            if newer {
+                if !closing.all_closed() {
+                    return Reaction::dropped(DropReason::Closing);
+                }
+                let retired = CloseRequest {
+                    changefeed: request.changefeed.clone(),
+                    removed: closing.is_removed(),
+                    epoch: owner.epoch,
+                };
+                self.managers.remove_if(&gid, |m| Arc::ptr_eq(m, closing));
+                self.record_tombstone(gid, &retired);
+                existing = None;
+            }
+        }
+        let manager = match existing {
             Some(manager) => manager,
             None => {
                 // S3: a closed changefeed comes back only with a strictly newer, non-compat epoch.
@@ -223,5 +246,45 @@ mod tests {
         assert_eq!(admitted.outcome, Outcome::Applied);
         assert!(o.manager(&cf()).is_none(), "an empty manager closes at once");
         assert_eq!(o.tombstone(&cf()), Some(Epoch(2)));
+    }
+
+    /// S10: a newer maintainer's bootstrap on a closing manager waits for its dispatchers to
+    /// close, then starts a fresh manager instead of inheriting the close.
+    #[test]
+    fn a_newer_bootstrap_retires_a_closing_manager_once_its_dispatchers_closed() {
+        use crate::ids::{DispatcherId, Mode};
+        use crate::messages::ComponentState;
+        let o = Orchestrator::new(NodeId::new("n1"));
+        let (old, new) = (NodeId::new("old"), NodeId::new("new"));
+        let trigger = DispatcherId::new(9, 1).unwrap();
+        let step =
+            o.handle_bootstrap(&old, &BootstrapRequest { trigger: Some(trigger), ..bootstrap(2) }, false);
+        let manager = o.manager(&cf()).unwrap();
+        for effect in step.effects {
+            if let Effect::Create(ticket) = effect {
+                manager.commit_create(&ticket).unwrap();
+                let _ =
+                    manager.dispatcher_state_changed(ticket.id(), ticket.mode(), ComponentState::Working, 5);
+            }
+        }
+        let closing = o.handle_close(&old, &close(2, false));
+        assert!(closing.effects.iter().any(|e| matches!(e, Effect::Close { .. })));
+        assert!(o.manager(&cf()).is_some_and(|m| m.is_closing()), "its trigger is still closing");
+        // The close's owner moves on (it crashed, or a newer stop superseded it).
+        let refused = o.handle_bootstrap(&new, &bootstrap(3), false);
+        assert_eq!(refused.outcome, Outcome::Dropped(DropReason::Closing));
+        let _ = manager.dispatcher_closed(trigger, Mode::Default, 5, None);
+        let taken = o.handle_bootstrap(&new, &bootstrap(3), false);
+        assert_eq!(taken.outcome, Outcome::Applied);
+        let fresh = o.manager(&cf()).unwrap();
+        assert!(!Arc::ptr_eq(&fresh, &manager));
+        assert!(!fresh.is_closing());
+        assert_eq!(fresh.owner().epoch, Epoch(3));
+        // An older or equal epoch never retires it.
+        let _ = o.handle_close(&new, &close(3, false));
+        assert_eq!(
+            o.handle_bootstrap(&old, &bootstrap(3), false).outcome,
+            Outcome::Dropped(DropReason::Closing)
+        );
     }
 }

@@ -133,8 +133,14 @@ struct Hosted {
     checkpoint: Ts,
     errors: Vec<RunningError>,
     reported_ms: Option<u64>,
+    /// Reports sent since it stopped: a stopped one is forgotten after [`STOPPED_REPORTS`].
+    stopped_reports: u32,
     changed: bool,
 }
+
+/// How many periodic reports a stopped maintainer gets before it is forgotten: the coordinator
+/// acts on one, and a lost report must not leave it believing the maintainer runs.
+const STOPPED_REPORTS: u32 = 5;
 
 impl Hosted {
     fn status(&self) -> MaintainerStatus {
@@ -351,6 +357,7 @@ impl MaintainerManager {
                     checkpoint: add.checkpoint_ts,
                     errors: vec![error],
                     reported_ms: None,
+                    stopped_reports: 0,
                     changed: true,
                 };
                 self.hosted.insert(gid, stopped);
@@ -364,6 +371,7 @@ impl MaintainerManager {
             checkpoint: add.checkpoint_ts,
             errors: Vec::new(),
             reported_ms: None,
+            stopped_reports: 0,
             changed: true,
         };
         self.hosted.insert(gid, hosted);
@@ -393,6 +401,7 @@ impl MaintainerManager {
                     checkpoint: 0,
                     errors: Vec::new(),
                     reported_ms: None,
+                    stopped_reports: 0,
                     changed: true,
                 };
                 self.hosted.insert(gid, hosted);
@@ -406,6 +415,7 @@ impl MaintainerManager {
                     checkpoint: 0,
                     errors: Vec::new(),
                     reported_ms: None,
+                    stopped_reports: 0,
                     changed: true,
                 }
                 .status();
@@ -589,7 +599,7 @@ impl MaintainerManager {
             self.step_maintainer(gid, Event::Tick);
         }
         self.drive_closers();
-        // Statuses that changed or are due; stopped ones are reported, then forgotten.
+        // Statuses that changed or are due; stopped ones a few more times, then forgotten.
         let (now, period) = (self.now, self.config.status_ms);
         let mut statuses = Vec::new();
         if self.coordinator.is_some() {
@@ -598,9 +608,14 @@ impl MaintainerManager {
                     statuses.push(h.status());
                     h.changed = false;
                     h.reported_ms = Some(now);
+                    if matches!(h.hosting, Hosting::Stopped) {
+                        h.stopped_reports += 1;
+                    }
                 }
             }
-            self.hosted.retain(|_, h| !(matches!(h.hosting, Hosting::Stopped) && h.reported_ms.is_some()));
+            self.hosted.retain(|_, h| {
+                !(matches!(h.hosting, Hosting::Stopped) && h.stopped_reports >= STOPPED_REPORTS)
+            });
         }
         self.report(statuses);
         self.node_heartbeat(false);

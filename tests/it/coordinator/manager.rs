@@ -179,7 +179,7 @@ fn a_remove_for_another_epoch_leaves_the_maintainer_alone() {
 }
 
 #[test]
-fn statuses_are_reported_when_they_change_and_every_second_and_a_stopped_one_once() {
+fn statuses_are_reported_when_they_change_and_every_second_and_a_stopped_one_five_times() {
     let mut n = Node::new();
     n.bootstrap(1, 10);
     n.add(1, "a", 5);
@@ -195,9 +195,15 @@ fn statuses_are_reported_when_they_change_and_every_second_and_a_stopped_one_onc
     n.remove(1, "a", 5, false);
     n.tick(200);
     assert_eq!(n.reported(), [("a".into(), Epoch(5), false)]);
+    // Reported a few more times (one lost report must not hide it), then forgotten.
+    for _ in 0..4 {
+        n.take();
+        n.tick(1_000);
+        assert_eq!(n.reported(), [("a".into(), Epoch(5), false)]);
+    }
     n.take();
     n.tick(2_000);
-    assert!(n.reported().is_empty(), "forgotten once reported");
+    assert!(n.reported().is_empty(), "forgotten after five reports");
     // A remove for it afterwards is answered from nothing: stopped at the epoch asked.
     n.remove(1, "a", 5, false);
     assert_eq!(n.reported(), [("a".into(), Epoch(5), false)]);

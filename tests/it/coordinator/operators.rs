@@ -491,3 +491,26 @@ fn a_stray_of_a_paused_changefeed_is_stopped_with_cascade() {
     c.report(2, vec![status("p", 3, true, 100)]);
     assert_eq!(c.removes(), [(node(2), "p".into(), Epoch(3), true, false)]);
 }
+
+#[test]
+fn a_placed_maintainer_not_heard_from_for_30_s_is_placed_again_at_a_new_epoch() {
+    let mut c = Cluster::started(vec![running("a", 3)], &[1, 2]);
+    c.tick(1);
+    let at = if c.adds()[0].0 == node(1) { 1 } else { 2 };
+    let epoch = c.run_on("a", at);
+    c.liveness(1, NodeLiveness::Alive);
+    c.liveness(2, NodeLiveness::Alive);
+    c.take_sent();
+    c.tick(29_000);
+    assert!(c.adds().is_empty());
+    c.report(at, vec![status("a", epoch.0, true, 200)]); // heard: the clock starts again
+    c.tick(29_000);
+    assert!(c.adds().is_empty());
+    c.liveness(1, NodeLiveness::Alive);
+    c.liveness(2, NodeLiveness::Alive);
+    c.tick(2_000);
+    c.tick(2_000);
+    let adds = c.adds();
+    assert_eq!(adds.len(), 1, "{adds:?}");
+    assert!(adds[0].2 > epoch);
+}
