@@ -105,12 +105,16 @@ crate::names::named_enum! {
         /// floor below that dispatcher's start ts) closes it anyway, behind the maintainer's back
         /// (barrier seed 7289: a span moved away and back lost its dispatcher and its DML).
         StaleRemoveApplies = "stale-remove-applies",
+        /// *Coordinator.* A stop goes out at the running maintainer's own epoch (the stored one
+        /// when none is known) instead of a fresh one, so a close cannot take over the dispatcher
+        /// managers a dead or moved maintainer left (coordinator-world seed 4).
+        StopAtRunningEpoch = "stop-at-running-epoch",
     }
 }
 
 /// A set of mutations (most runs: none, or one).
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, Default)]
-pub struct Mutations(u32);
+pub struct Mutations(u64);
 
 impl Mutations {
     /// No mutation: the real code.
@@ -118,7 +122,7 @@ impl Mutations {
 
     /// Whether `m` is switched on.
     pub fn has(self, m: Mutation) -> bool {
-        self.0 & (1 << m as u32) != 0
+        self.0 & (1 << m as u64) != 0
     }
 
     /// Whether nothing is switched on.
@@ -128,7 +132,7 @@ impl Mutations {
 
     /// This set with `m` switched on too.
     pub fn with(self, m: Mutation) -> Mutations {
-        Mutations(self.0 | (1 << m as u32))
+        Mutations(self.0 | (1 << m as u64))
     }
 
     /// The members, in declaration order.

@@ -13,6 +13,7 @@ use crate::messages::{
     AddMaintainer, CoordinatorBootstrapRequest, CoordinatorBootstrapResponse, CoordinatorVersion,
     MaintainerStatus, NodeEpoch, NodeLiveness, RemoveMaintainer, ToCoordinator, ToManager,
 };
+use crate::mutation::{Mutation, Mutations};
 
 /// The coordinator's timers and bounds. Defaults follow the reference where it has one.
 #[derive(Clone, Debug)]
@@ -36,6 +37,8 @@ pub struct CoordinatorConfig {
     /// A placed maintainer not heard from for this long is placed again (at a new epoch, which
     /// fences it if it still runs somewhere unheard).
     pub silent_maintainer_ms: u64,
+    /// Deliberate bugs, for the simulator's self-tests (see [`crate::mutation`]).
+    pub mutation: Mutations,
 }
 
 impl Default for CoordinatorConfig {
@@ -49,6 +52,7 @@ impl Default for CoordinatorConfig {
             retry_ms: 1_000,
             checkpoints_per_write: 128,
             silent_maintainer_ms: 30_000,
+            mutation: Mutations::NONE,
         }
     }
 }
@@ -624,6 +628,12 @@ impl Coordinator {
             Some((node, epoch)) => (Some(node), epoch),
             None => (None, feed.stored.epoch),
         };
+        if self.config.mutation.has(Mutation::StopAtRunningEpoch) {
+            let stage = StopStage::Stopping { sent_ms: 0 };
+            feed.op = Some(Operator::Stop(Stop { node, epoch, removed, stage }));
+            self.drive(name, true);
+            return;
+        }
         feed.op = Some(Operator::Stop(Stop { node, epoch, removed, stage: StopStage::Bumping(None) }));
         self.bump_for_stop(name);
     }
@@ -1070,9 +1080,10 @@ impl Coordinator {
         for (node, statuses) in reports {
             for status in statuses {
                 let name = status.changefeed.name.clone();
-                // Only a working maintainer at the stored epoch is a placement to adopt (a stopped
-                // one there, e.g. a removal-only close, is no second owner).
+                // Only a working, bootstrapped maintainer at the stored epoch is a placement to
+                // adopt (a stopped one, a close in progress or one still bootstrapping is not).
                 let matches = status.working()
+                    && status.bootstrap_done
                     && self.feeds.get(&name).is_some_and(|f| {
                         f.stored.id.gid() == status.changefeed.gid() && f.stored.epoch == status.epoch
                     });

@@ -76,6 +76,19 @@ pub struct SimCommand {
     /// schemas or a barrier verb always do).
     #[cfg_attr(feature = "cli", arg(long))]
     pub barrier: bool,
+    /// The coordinator world instead: a simulated etcd, an elected coordinator, a maintainer
+    /// manager per node hosting several changefeeds' maintainers; kill -9, SIGSTOP past the lease
+    /// and users' requests (see src/sim/cluster.rs). `--nodes` and `--tables` apply.
+    #[cfg_attr(feature = "cli", arg(long, requires = "random"))]
+    pub coordinator: bool,
+    /// Changefeeds at the start of every coordinator-world timeline.
+    #[cfg_attr(feature = "cli", arg(long, value_name = "N", requires = "coordinator",
+        value_parser = clap::value_parser!(u16).range(1..=100)))]
+    pub changefeeds: Option<u16>,
+    /// With `--coordinator`: print each failing seed's final state (store, coordinator view,
+    /// maintainers, dispatchers).
+    #[cfg_attr(feature = "cli", arg(long, requires = "coordinator"))]
+    pub explain: bool,
 }
 
 impl SimCommand {
@@ -141,6 +154,9 @@ fn write_trace(path: &Path, trace: &Trace) -> Result<(), String> {
 
 /// Runs the subcommand; returns the exit status (0 all passed, 1 a failure, 2 bad input).
 pub fn main(a: &SimCommand) -> u8 {
+    if a.coordinator {
+        return coordinator(a);
+    }
     if a.random {
         return random(a);
     }
@@ -205,6 +221,50 @@ fn finish(a: &SimCommand, reports: &[Report]) -> u8 {
     } else {
         out!("{} scenarios, {} passed, {failed} failed", reports.len(), reports.len() - failed);
     }
+    u8::from(failed > 0)
+}
+
+fn coordinator(a: &SimCommand) -> u8 {
+    use super::cluster::{run, ClusterOptions};
+    let defaults = ClusterOptions::default();
+    let opts = ClusterOptions {
+        nodes: a.nodes.map_or(defaults.nodes, usize::from),
+        changefeeds: a.changefeeds.map_or(defaults.changefeeds, usize::from),
+        tables: a.tables.map_or(defaults.tables, i64::from),
+        explain: a.explain,
+        mutation: a.mutations(),
+        ..defaults
+    };
+    let (mut ran, mut failed, mut events) = (0u64, 0u64, 0u64);
+    for seed in a.from..a.from.saturating_add(a.seeds) {
+        let report = run(seed, &opts);
+        ran += 1;
+        events += report.events;
+        if report.violations.is_empty() {
+            continue;
+        }
+        failed += 1;
+        out!("seed {seed} FAILED: {}", report.violations.join("; "));
+        let mut replay =
+            format!("dispatcher-core sim --random --coordinator --seeds 1 --from {seed} --explain");
+        for (flag, value) in [("--nodes", a.nodes), ("--tables", a.tables), ("--changefeeds", a.changefeeds)]
+        {
+            if let Some(v) = value {
+                replay += &format!(" {flag} {v}");
+            }
+        }
+        if !a.mutations().is_empty() {
+            replay += &format!(" --mutation {}", a.mutations());
+        }
+        out!("  replay: {replay}");
+        if a.explain {
+            out!("{}", report.explanation);
+        }
+        if a.stop_at_first {
+            break;
+        }
+    }
+    out!("{ran} seeds, {} passed, {failed} failed, {events} events", ran - failed);
     u8::from(failed > 0)
 }
 

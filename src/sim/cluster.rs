@@ -33,6 +33,7 @@ use crate::maintainer::manager::{
 };
 use crate::maintainer::{Ddl, Lifecycle, Maintainer, MaintainerConfig, MemorySchema, TableInfo};
 use crate::messages::*;
+use crate::mutation::Mutations;
 use crate::node::heartbeat::Collector;
 use crate::node::{Effect, Orchestrator};
 use crate::span::TableSpan;
@@ -59,6 +60,8 @@ pub struct ClusterOptions {
     pub explain: bool,
     /// Log every message and dispatcher change of this changefeed into the report's explanation.
     pub trace: Option<String>,
+    /// Deliberate bugs in the coordinator and the node cores (see [`crate::mutation`]).
+    pub mutation: Mutations,
 }
 
 impl Default for ClusterOptions {
@@ -73,6 +76,7 @@ impl Default for ClusterOptions {
             loss_percent: 1,
             explain: false,
             trace: None,
+            mutation: Mutations::NONE,
         }
     }
 }
@@ -369,7 +373,7 @@ impl ClusterWorld {
             held: Vec::new(),
             renewed_ms: self.now,
             manager,
-            orchestrator: Orchestrator::new(id.clone()),
+            orchestrator: Orchestrator::mutated(id.clone(), self.opts.mutation),
             collectors: BTreeMap::new(),
             changefeeds: BTreeMap::new(),
             dispatchers: BTreeMap::new(),
@@ -538,11 +542,9 @@ impl ClusterWorld {
             }
             let mine = owner == id && *version == n.inc;
             if mine && n.coordinator.is_none() {
-                let mut co = Coordinator::new(
-                    id.clone(),
-                    CoordinatorVersion(n.inc as i64),
-                    CoordinatorConfig::default(),
-                );
+                let config =
+                    CoordinatorConfig { mutation: self.opts.mutation, ..CoordinatorConfig::default() };
+                let mut co = Coordinator::new(id.clone(), CoordinatorVersion(n.inc as i64), config);
                 n.generation += 1;
                 let first = co.step(now, CoEvent::Members(sessions.clone()));
                 n.coordinator = Some(co);

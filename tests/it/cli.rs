@@ -137,3 +137,30 @@ fn sim_writes_reports_for_scenarios_and_for_shrunk_failing_seeds() {
     assert!(trace["traceEvents"].as_array().is_some_and(|e| e.len() > 100));
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn sim_coordinator_runs_seeds_and_names_a_replay_for_a_failing_one() {
+    let out = stdout(&["sim", "--random", "--coordinator", "--seeds", "2", "--from", "3"]);
+    assert!(out.contains("2 seeds, 2 passed, 0 failed"), "{out}");
+    let (code, _, err) = run(&["sim", "--coordinator"], b"");
+    assert_eq!(code, 2, "--coordinator needs --random: {err}");
+    let (code, out, _) = run(
+        &[
+            "sim",
+            "--random",
+            "--coordinator",
+            "--seeds",
+            "400",
+            "--mutation",
+            "stop-at-running-epoch",
+            "--stop-at-first",
+        ],
+        b"",
+    );
+    let out = String::from_utf8_lossy(&out);
+    assert_eq!(code, 1, "{out}");
+    assert!(
+        out.contains("FAILED") && out.contains("replay: dispatcher-core sim --random --coordinator"),
+        "{out}"
+    );
+}

@@ -144,13 +144,21 @@ const STOPPED_REPORTS: u32 = 5;
 
 impl Hosted {
     fn status(&self) -> MaintainerStatus {
+        // A close in progress is reported working (its stop is not done) but never bootstrapped,
+        // so no add or adoption takes it for a running maintainer.
         let (state, bootstrap_done) = match &self.hosting {
             Hosting::Running(m) => (ComponentState::Working, m.lifecycle() == Lifecycle::Running),
-            Hosting::Closing(_) | Hosting::Stopped => (ComponentState::Stopped, false),
+            Hosting::Closing(_) => (ComponentState::Working, false),
+            Hosting::Stopped => (ComponentState::Stopped, false),
+        };
+        let feed_state = match &self.hosting {
+            Hosting::Closing(_) => "closing",
+            _ if !self.errors.is_empty() => "warning",
+            _ => "normal",
         };
         MaintainerStatus {
             changefeed: self.changefeed.clone(),
-            feed_state: if self.errors.is_empty() { "normal" } else { "warning" }.into(),
+            feed_state: feed_state.into(),
             state,
             checkpoint_ts: self.checkpoint,
             errors: self.errors.clone(),

@@ -6,3 +6,4 @@ mod boundary;
 pub(crate) mod harness;
 mod manager;
 mod operators;
+mod world;
