@@ -5,5 +5,6 @@ mod bootstrap;
 mod boundary;
 pub(crate) mod harness;
 mod manager;
+mod model;
 mod operators;
 mod world;
