@@ -108,8 +108,7 @@ proptest! {
     ) {
         let mut c = Cluster::new(vec![running("a", 2), stored("b", 1, FeedState::Stopped, Progress::None)]);
         let mut added = BTreeMap::new();
-        let mut next_request = 1;
-        for action in actions {
+        for (next_request, action) in (1..).zip(actions) {
             match action {
                 Action::Members(list) => {
                     let mut members: BTreeMap<u32, u64> = BTreeMap::new();
@@ -162,7 +161,6 @@ proptest! {
                     }
                 }
             }
-            next_request += 1;
             check(&mut c, &mut added)?;
         }
     }
