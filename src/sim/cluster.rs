@@ -213,6 +213,10 @@ struct ClusterWorld {
     added: BTreeMap<(String, Epoch), NodeId>,
     /// Changefeeds removed for good (their names are not reused).
     removed: BTreeSet<String>,
+    /// Stored checkpoints when the faults stopped: converged means past them.
+    checkpoints_at_calm: BTreeMap<String, Ts>,
+    /// Consecutive checks that found the cluster converged.
+    calm_checks: u32,
     next_request: u64,
     report: ClusterReport,
 }
@@ -234,6 +238,8 @@ impl ClusterWorld {
             },
             added: BTreeMap::new(),
             removed: BTreeSet::new(),
+            checkpoints_at_calm: BTreeMap::new(),
+            calm_checks: 0,
             next_request: 1,
             report: ClusterReport { seed, ..ClusterReport::default() },
             opts,
@@ -414,8 +420,10 @@ impl ClusterWorld {
                 self.nodes.get_mut(&to).expect("checked").held.push(ev);
             }
             Ev::Deliver { from, from_inc, to, to_inc, kind, bytes } => {
-                // A crash breaks the sender's connections: what it had in flight is lost.
-                if self.live(&from, from_inc) && self.live(&to, to_inc) {
+                // What a process had already written still arrives after it died or fenced
+                // itself (the receiver's buffers drain); only the receiver must be the same
+                // process. Receivers tell stale senders apart by incarnation and epoch.
+                if self.live(&to, to_inc) {
                     self.deliver(&from, from_inc, &to, kind, &bytes);
                 }
             }
@@ -455,7 +463,19 @@ impl ClusterWorld {
                 }
             }
             Ev::Check => {
+                if self.checkpoints_at_calm.is_empty() {
+                    self.checkpoints_at_calm =
+                        self.etcd.feeds.iter().map(|(n, f)| (n.clone(), f.checkpoint_ts)).collect();
+                }
+                // Converged only when it holds at five checks in a row, a second apart: messages
+                // still in flight get delivered, and a state that only passes by once does not
+                // count.
                 if self.unconverged().is_none() {
+                    self.calm_checks += 1;
+                } else {
+                    self.calm_checks = 0;
+                }
+                if self.calm_checks >= 5 {
                     self.report.converged_ms = Some(self.now);
                 } else {
                     self.schedule(1_000, Ev::Check);
@@ -503,7 +523,7 @@ impl ClusterWorld {
         let n = self.nodes.get_mut(id).expect("ticked nodes exist");
         // Keep-alive: renewed while the session exists; a process whose session is gone fences.
         match self.etcd.sessions.get_mut(id) {
-            Some((rev, expires)) if *rev == n.inc => {
+            Some((rev, expires)) if *rev == n.inc && *expires > now => {
                 *expires = now + ttl;
                 n.renewed_ms = now;
             }
@@ -846,7 +866,13 @@ impl ClusterWorld {
                 let n = self.nodes.get_mut(&victim).expect("up");
                 n.paused = true;
                 let inc = n.inc;
-                let ms = self.opts.ttl_ms + self.rng.range(200, 3_000);
+                // Half of the pauses end inside the lease (the process goes on), half past it (it
+                // finds its lease gone and fences itself).
+                let ms = if self.rng.chance(50) {
+                    self.rng.range(300, self.opts.ttl_ms.saturating_sub(800).max(301))
+                } else {
+                    self.opts.ttl_ms + self.rng.range(200, 3_000)
+                };
                 self.schedule(ms, Ev::Wake { node: victim, inc });
             }
             _ => self.user_request(),
@@ -925,7 +951,13 @@ impl ClusterWorld {
                     Some((&n.id, m.config().epoch, m.lifecycle() == Lifecycle::Running))
                 })
                 .collect();
-            let should_run = feed.state == FeedState::Normal && feed.progress == Progress::None;
+            if feed.progress != Progress::None {
+                return Some(format!("{name}: a stop is still pending ({:?})", feed.progress));
+            }
+            if let Some(n) = self.nodes.values().find(|n| n.manager.statuses().iter().any(|s| s.feed_state == "closing")) {
+                return Some(format!("{} still closes a changefeed", n.id));
+            }
+            let should_run = feed.state == FeedState::Normal;
             if !should_run {
                 if !running.is_empty() {
                     return Some(format!("{name} is {:?} but runs {running:?}", feed.state));
@@ -938,8 +970,30 @@ impl ClusterWorld {
             if running.len() != 1 || running[0].1 != feed.epoch || !running[0].2 {
                 return Some(format!("{name} at stored epoch {} runs {running:?}", feed.epoch.0));
             }
-            if feed.checkpoint_ts <= 1_000 {
-                return Some(format!("{name}: stored checkpoint {} has not advanced", feed.checkpoint_ts));
+            let calm = self.checkpoints_at_calm.get(name).copied().unwrap_or(1_000);
+            if feed.checkpoint_ts <= calm {
+                return Some(format!("{name}: stored checkpoint {} not past {calm}", feed.checkpoint_ts));
+            }
+            // One table trigger, on the maintainer's node; every dispatcher manager of the
+            // changefeed owned by the running maintainer.
+            let maintainer = running[0].0;
+            let triggers: Vec<&NodeId> = self
+                .nodes
+                .values()
+                .flat_map(|n| n.dispatchers.iter().map(move |(k, span)| (&n.id, k, span)))
+                .filter(|(_, (g, mode, _), span)| *g == gid && *mode == Mode::Default && span.is_table_trigger())
+                .map(|(node, _, _)| node)
+                .collect();
+            if triggers != [maintainer] {
+                return Some(format!("{name}: table triggers on {triggers:?}, maintainer on {maintainer}"));
+            }
+            for n in self.nodes.values() {
+                if let Some(dm) = n.orchestrator.manager(&feed.id) {
+                    let owner = dm.owner();
+                    if owner.epoch != feed.epoch || owner.maintainer.as_ref() != Some(maintainer) {
+                        return Some(format!("{name}: {}'s dispatcher manager is owned by {owner:?}", n.id));
+                    }
+                }
             }
             let tables = table_count(&feed.config).unwrap_or(0);
             for t in 1..=tables {

@@ -4,8 +4,10 @@
 //! above every owner its dispatcher managers have had, so the takeover is accepted everywhere; a
 //! table trigger of an older owner in the way is closed by the node and the resend succeeds.
 //!
-//! A node that never answers (a newer owner refuses silently) is given up on after
-//! [`GIVE_UP_MS`]: that owner is not ours to close.
+//! A member that never answers the takeover (a node refuses it silently when a close at this
+//! epoch or later already ran there, or a newer maintainer owns the changefeed there) is given
+//! up on after [`GIVE_UP_MS`]. A member that took the takeover is never given up on: its close is
+//! under way and is waited for until it answers or leaves.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -60,8 +62,12 @@ impl Closer {
         if self.sent_ms.is_some_and(|t| now_ms < t + resend_ms) {
             return Vec::new();
         }
-        self.sent_ms = Some(now_ms);
-        members.iter().filter_map(|n| Some((n.clone(), self.request(n, self.step(n))?))).collect()
+        let due: Vec<(NodeId, ToNode)> =
+            members.iter().filter_map(|n| Some((n.clone(), self.request(n, self.step(n))?))).collect();
+        if !due.is_empty() {
+            self.sent_ms = Some(now_ms);
+        }
+        due
     }
 
     fn request(&self, to: &NodeId, step: Step) -> Option<ToNode> {
@@ -103,14 +109,16 @@ impl Closer {
         }
     }
 
-    /// Whether every member is done (members that left count as closed: their dispatchers went
-    /// with them).
-    pub fn done(&self, members: &BTreeSet<NodeId>) -> bool {
-        members.iter().all(|n| self.step(n) == Step::Done)
-    }
-
-    /// Whether it has run out of time for the members still not done.
-    pub fn given_up(&self, now_ms: u64) -> bool {
-        now_ms >= self.started_ms + GIVE_UP_MS
+    /// Whether every member is done: closed, or (after [`GIVE_UP_MS`]) never answering the
+    /// takeover. Members that left count as closed (their dispatchers went with them); with no
+    /// members known yet nothing is done.
+    pub fn done(&self, members: &BTreeSet<NodeId>, now_ms: u64) -> bool {
+        let given_up = now_ms >= self.started_ms + GIVE_UP_MS;
+        !members.is_empty()
+            && members.iter().all(|n| match self.step(n) {
+                Step::Done => true,
+                Step::Bootstrap => given_up,
+                Step::Close => false,
+            })
     }
 }

@@ -333,6 +333,7 @@ impl MaintainerManager {
     fn add(&mut self, add: AddMaintainer) {
         let gid = add.changefeed.gid();
         if !self.liveness.accepts_maintainers() {
+            self.refuse_add(&add);
             return;
         }
         if let Some(h) = self.hosted.get_mut(&gid) {
@@ -345,7 +346,8 @@ impl MaintainerManager {
             }
         }
         if self.high_water.get(&gid).is_some_and(|h| add.epoch <= *h) {
-            return; // an older placement's add, delayed
+            self.refuse_add(&add); // an older placement's add, delayed
+            return;
         }
         self.high_water.insert(gid, add.epoch);
         let members: Vec<NodeId> = self.members.iter().cloned().collect();
@@ -386,14 +388,35 @@ impl MaintainerManager {
         self.step_maintainer(gid, Event::Tick);
     }
 
+    /// Answers a refused add with a stopped status at its epoch, so that the coordinator does
+    /// not resend it forever (a delayed one is not expected there and changes nothing).
+    fn refuse_add(&mut self, add: &AddMaintainer) {
+        let status = Hosted {
+            changefeed: add.changefeed.clone(),
+            epoch: add.epoch,
+            hosting: Hosting::Stopped,
+            checkpoint: add.checkpoint_ts,
+            errors: Vec::new(),
+            reported_ms: None,
+            stopped_reports: 0,
+            changed: true,
+        }
+        .status();
+        self.report(vec![status]);
+    }
+
     fn remove(&mut self, remove: RemoveMaintainer) {
         let gid = remove.changefeed.gid();
+        // K6: a cascade remove at or below the highest epoch seen here, for a changefeed not
+        // hosted, is a resend or a delayed copy of a close already run: answered, not rerun.
+        let stale =
+            self.high_water.get(&gid).is_some_and(|h| remove.epoch <= *h) && !self.hosted.contains_key(&gid);
         let high = self.high_water.entry(gid).or_insert(remove.epoch);
         *high = (*high).max(remove.epoch);
         let now = self.now;
         let me = self.me.clone();
         let Some(h) = self.hosted.get_mut(&gid) else {
-            if remove.cascade {
+            if remove.cascade && !stale {
                 // Not hosted here: a removal-only maintainer closes the dispatchers everywhere.
                 let closer = Closer::new(
                     remove.changefeed.clone(),
@@ -590,7 +613,7 @@ impl MaintainerManager {
         let (now, resend) = (self.now, self.config.resend_ms);
         for h in self.hosted.values_mut() {
             let Hosting::Closing(closer) = &mut h.hosting else { continue };
-            if closer.done(&self.members) || closer.given_up(now) {
+            if closer.done(&self.members, now) {
                 h.hosting = Hosting::Stopped;
                 h.changed = true;
                 continue;

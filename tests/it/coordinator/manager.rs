@@ -406,3 +406,45 @@ fn the_hosted_maintainer_bootstraps_the_members_and_reports_bootstrap_done() {
         .collect();
     assert_eq!(asked.len(), 3, "{asked:?}");
 }
+
+#[test]
+fn a_refused_add_is_answered_stopped_at_its_epoch_so_it_is_not_resent_forever() {
+    let mut n = Node::new();
+    n.bootstrap(1, 10);
+    n.add(1, "a", 3);
+    n.remove(1, "a", 3, false);
+    n.take();
+    n.add(1, "a", 2); // below the highest epoch seen
+    assert_eq!(n.reported(), [("a".into(), Epoch(2), false)]);
+    let set =
+        ToManager::SetLiveness(SetNodeLiveness { target: NodeLiveness::Draining, node_epoch: NodeEpoch(50) });
+    n.command(1, set);
+    let set =
+        ToManager::SetLiveness(SetNodeLiveness { target: NodeLiveness::Stopping, node_epoch: NodeEpoch(50) });
+    n.command(1, set);
+    n.take();
+    n.add(1, "b", 1); // a stopping node takes none
+    assert_eq!(n.reported(), [("b".into(), Epoch(1), false)]);
+}
+
+#[test]
+fn a_close_with_no_members_known_is_not_done_and_a_stale_one_is_not_rerun() {
+    let m = MaintainerManager::new(node(2), NodeEpoch(50), ManagerConfig::default(), Box::new(Factory));
+    let mut n = Node { m, now: 1_000, out: Vec::new() };
+    n.bootstrap(1, 10);
+    n.remove(1, "gone", 8, true);
+    n.tick(200);
+    assert_eq!(n.reported(), [("gone".into(), Epoch(8), true)], "closing: no member known, nothing done");
+    n.step(ManagerEvent::Members(vec![(node(2), 2)]));
+    assert_eq!(n.takeovers(), [(node(2), Epoch(8), false)]);
+    answer_bootstrap(&mut n, 2, "gone", 8, false);
+    answer_close(&mut n, 2, "gone", 8, true);
+    for _ in 0..6 {
+        n.tick(1_000);
+    }
+    n.take();
+    // Forgotten after its reports; a delayed copy of the remove is answered, not run again.
+    n.remove(1, "gone", 8, true);
+    assert_eq!(n.reported(), [("gone".into(), Epoch(8), false)]);
+    assert!(n.takeovers().is_empty());
+}
