@@ -1,0 +1,13 @@
+//! dispatcher-core across processes: the networked shell around the library's sans-IO cores
+//! (`docs/cluster-plan.md`). The library that embedders link stays free of tokio, tonic and etcd;
+//! this crate has them.
+//!
+//! | module | |
+//! |---|---|
+//! | [`transport`] | the message center: one gRPC stream per peer pair, handshake, bounded queues, reconnect |
+//!
+//! Still to come (plan milestones 5-8): the etcd session, fence and election, the roles around
+//! the coordinator, maintainer manager and node cores, the `node`, `changefeed` and `status`
+//! commands, metrics.
+
+pub mod transport;
