@@ -21,7 +21,10 @@ async fn serve(center: &Arc<MessageCenter>, listener: TcpListener) -> JoinHandle
     })
 }
 
-async fn node(id: &str, incarnation: u64) -> (Arc<MessageCenter>, mpsc::Receiver<Inbound>, SocketAddr, JoinHandle<()>) {
+async fn node(
+    id: &str,
+    incarnation: u64,
+) -> (Arc<MessageCenter>, mpsc::Receiver<Inbound>, SocketAddr, JoinHandle<()>) {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let (center, inbox) = MessageCenter::new(NodeId::new(id), incarnation);
@@ -30,7 +33,10 @@ async fn node(id: &str, incarnation: u64) -> (Arc<MessageCenter>, mpsc::Receiver
 }
 
 async fn next(inbox: &mut mpsc::Receiver<Inbound>) -> Inbound {
-    tokio::time::timeout(Duration::from_secs(10), inbox.recv()).await.expect("a message in time").expect("open")
+    tokio::time::timeout(Duration::from_secs(10), inbox.recv())
+        .await
+        .expect("a message in time")
+        .expect("open")
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -50,7 +56,10 @@ async fn one_stream_per_pair_carries_both_directions_in_order() {
     // The acceptor answers over the stream the dialer opened.
     assert!(b.send(&NodeId::new("a"), MessageKind::ScheduleDispatcherRequest, b"x".to_vec()));
     let m = next(&mut a_in).await;
-    assert_eq!((m.from.as_str(), m.kind, m.payload.as_slice()), ("b", MessageKind::ScheduleDispatcherRequest, &b"x"[..]));
+    assert_eq!(
+        (m.from.as_str(), m.kind, m.payload.as_slice()),
+        ("b", MessageKind::ScheduleDispatcherRequest, &b"x"[..])
+    );
     // A message to oneself never touches the network.
     assert!(a.send(&NodeId::new("a"), MessageKind::NodeHeartbeat, Vec::new()));
     assert_eq!(next(&mut a_in).await.from.as_str(), "a");
@@ -61,7 +70,8 @@ async fn one_stream_per_pair_carries_both_directions_in_order() {
 async fn a_stream_without_a_handshake_or_for_another_node_is_refused_not_a_panic() {
     let (b, _b_in, b_addr, _sb) = node("b", 1).await;
     b.add_peer(NodeId::new("a"), "127.0.0.1:1".into());
-    let mut client = pb::message_service_client::MessageServiceClient::connect(format!("http://{b_addr}")).await.unwrap();
+    let mut client =
+        pb::message_service_client::MessageServiceClient::connect(format!("http://{b_addr}")).await.unwrap();
     let first = |r#type: i32, to: &str| pb::Message {
         r#type,
         from: "a".into(),
@@ -84,7 +94,9 @@ async fn a_full_queue_or_an_unknown_peer_is_a_counted_drop() {
     let (a, _a_in, _a_addr, _sa) = node("a", 1).await;
     // A peer that never answers: its queue fills, and sends beyond it are dropped, not blocked.
     a.add_peer(NodeId::new("b"), "127.0.0.1:1".into());
-    let sent = (0..QUEUE_FRAMES + 10).filter(|_| a.send(&NodeId::new("b"), MessageKind::HeartBeatRequest, vec![0])).count();
+    let sent = (0..QUEUE_FRAMES + 10)
+        .filter(|_| a.send(&NodeId::new("b"), MessageKind::HeartBeatRequest, vec![0]))
+        .count();
     assert!(sent <= QUEUE_FRAMES + 1, "{sent}");
     assert!(Counters::get(&a.counters().dropped_full) >= 9);
     assert!(!a.send(&NodeId::new("nobody"), MessageKind::HeartBeatRequest, vec![0]));
@@ -93,7 +105,12 @@ async fn a_full_queue_or_an_unknown_peer_is_a_counted_drop() {
 
 /// A node process of its own: a runtime whose shutdown drops every task and connection of it,
 /// as `kill -9` would, serving on `addr` (reused at once, as a restarted process would).
-fn process(id: &str, incarnation: u64, addr: SocketAddr, peer: SocketAddr) -> (tokio::runtime::Runtime, mpsc::Receiver<Inbound>) {
+fn process(
+    id: &str,
+    incarnation: u64,
+    addr: SocketAddr,
+    peer: SocketAddr,
+) -> (tokio::runtime::Runtime, mpsc::Receiver<Inbound>) {
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().unwrap();
     let (center, inbox) = MessageCenter::new(NodeId::new(id), incarnation);
     rt.spawn(async move {
@@ -103,7 +120,10 @@ fn process(id: &str, incarnation: u64, addr: SocketAddr, peer: SocketAddr) -> (t
         socket.bind(addr).unwrap();
         let listener = socket.listen(64).unwrap();
         let incoming = TcpListenerStream::new(listener);
-        let _ = tonic::transport::Server::builder().add_service(center.service()).serve_with_incoming(incoming).await;
+        let _ = tonic::transport::Server::builder()
+            .add_service(center.service())
+            .serve_with_incoming(incoming)
+            .await;
     });
     (rt, inbox)
 }

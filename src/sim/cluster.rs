@@ -954,7 +954,9 @@ impl ClusterWorld {
             if feed.progress != Progress::None {
                 return Some(format!("{name}: a stop is still pending ({:?})", feed.progress));
             }
-            if let Some(n) = self.nodes.values().find(|n| n.manager.statuses().iter().any(|s| s.feed_state == "closing")) {
+            if let Some(n) =
+                self.nodes.values().find(|n| n.manager.statuses().iter().any(|s| s.feed_state == "closing"))
+            {
                 return Some(format!("{} still closes a changefeed", n.id));
             }
             let should_run = feed.state == FeedState::Normal;
@@ -981,7 +983,9 @@ impl ClusterWorld {
                 .nodes
                 .values()
                 .flat_map(|n| n.dispatchers.iter().map(move |(k, span)| (&n.id, k, span)))
-                .filter(|(_, (g, mode, _), span)| *g == gid && *mode == Mode::Default && span.is_table_trigger())
+                .filter(|(_, (g, mode, _), span)| {
+                    *g == gid && *mode == Mode::Default && span.is_table_trigger()
+                })
                 .map(|(node, _, _)| node)
                 .collect();
             if triggers != [maintainer] {

@@ -110,3 +110,54 @@ fn no_module_of_src_imports_around_a_circle() {
         }
     }
 }
+
+/// Issue 12: the crate embedders link has no async runtime, gRPC or etcd dependency; the
+/// networked process lives in `cluster/`. Checked on Cargo.lock's resolved graph: nothing reached
+/// from `dispatcher-core`'s normal dependencies is one of them.
+#[test]
+fn the_library_depends_on_no_runtime_grpc_or_etcd_crate() {
+    let lock = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/Cargo.lock")).unwrap();
+    let manifest = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/Cargo.toml")).unwrap();
+    let deps = manifest.split("[dependencies]").nth(1).and_then(|s| s.split("\n[").next()).unwrap();
+    // Direct dependencies of the library.
+    let direct: Vec<&str> = deps
+        .lines()
+        .filter_map(|l| l.split('=').next())
+        .map(str::trim)
+        .filter(|n| !n.is_empty() && !n.starts_with('#'))
+        .collect();
+    // The lock file's graph: package name -> its dependencies' names.
+    let mut graph: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for block in lock.split("[[package]]").skip(1) {
+        let name =
+            block.lines().find_map(|l| l.strip_prefix("name = ")).unwrap().trim_matches('"').to_owned();
+        let deps: Vec<String> = block
+            .split("dependencies = [")
+            .nth(1)
+            .map(|d| {
+                d.split(']')
+                    .next()
+                    .unwrap()
+                    .split(',')
+                    .map(|s| s.trim().trim_matches('"').split(' ').next().unwrap().to_owned())
+                    .filter(|s| !s.is_empty())
+                    .collect()
+            })
+            .unwrap_or_default();
+        graph.entry(name).or_default().extend(deps);
+    }
+    let mut seen = BTreeSet::new();
+    let mut stack: Vec<String> = direct.iter().map(|s| s.to_string()).collect();
+    while let Some(name) = stack.pop() {
+        if seen.insert(name.clone()) {
+            stack.extend(graph.get(&name).cloned().unwrap_or_default());
+        }
+    }
+    assert!(
+        seen.contains("prost") && seen.contains("papaya"),
+        "the walk found the library's graph: {seen:?}"
+    );
+    for banned in ["tokio", "tonic", "hyper", "h2", "etcd-client"] {
+        assert!(!seen.contains(banned), "{banned} is reached from the library's dependencies");
+    }
+}
