@@ -5,9 +5,11 @@
 //! | module | |
 //! |---|---|
 //! | [`transport`] | the message center: one gRPC stream per peer pair, handshake, bounded queues, reconnect |
+//! | [`meta`] | etcd: the session (a lease kept alive), the node's registration, the local fence |
 //!
-//! Still to come (plan milestones 5-8): the etcd session, fence and election, the roles around
+//! Still to come (plan milestones 5-8): the election and guarded transactions, the roles around
 //! the coordinator, maintainer manager and node cores, the `node`, `changefeed` and `status`
 //! commands, metrics.
 
+pub mod meta;
 pub mod transport;

@@ -1,0 +1,118 @@
+//! The session against a real etcd (Debian's etcd-server 3.4, installed by `scripts/setup`),
+//! started by each test on free loopback ports with a temporary data directory.
+
+use std::net::TcpListener;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use dispatcher_cluster::meta::{Keys, Session, SessionError};
+use dispatcher_core::ids::NodeId;
+
+struct Etcd {
+    child: Child,
+    dir: std::path::PathBuf,
+    endpoint: String,
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+impl Etcd {
+    fn start(name: &str) -> Etcd {
+        let dir = std::env::temp_dir().join(format!("dc-etcd-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let (client, peer) = (free_port(), free_port());
+        let endpoint = format!("http://127.0.0.1:{client}");
+        let child = Command::new("etcd")
+            .args(["--name", name, "--data-dir"])
+            .arg(&dir)
+            .args(["--listen-client-urls", &endpoint, "--advertise-client-urls", &endpoint])
+            .args(["--listen-peer-urls", &format!("http://127.0.0.1:{peer}")])
+            .args(["--initial-advertise-peer-urls", &format!("http://127.0.0.1:{peer}")])
+            .args(["--initial-cluster", &format!("{name}=http://127.0.0.1:{peer}")])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("etcd is installed (run scripts/setup)");
+        let etcd = Etcd { child, dir, endpoint };
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while std::net::TcpStream::connect(("127.0.0.1", client)).is_err() {
+            assert!(Instant::now() < deadline, "etcd did not start");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        etcd
+    }
+
+    fn endpoints(&self) -> Vec<String> {
+        vec![self.endpoint.clone()]
+    }
+}
+
+impl Drop for Etcd {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+async fn registered(etcd: &Etcd, keys: &Keys, node: &str) -> bool {
+    let mut client = etcd_client::Client::connect(etcd.endpoints(), None).await.unwrap();
+    let got = client.get(keys.capture(&NodeId::new(node)), None).await.unwrap();
+    !got.kvs().is_empty()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_registers_under_its_lease_once_and_a_second_live_process_is_refused() {
+    let etcd = Etcd::start("register");
+    let keys = Keys::new("default");
+    let n1 = NodeId::new("n1");
+    let first = Session::start(&etcd.endpoints(), &keys, &n1, "{}", 5).await.unwrap();
+    assert!(first.valid());
+    assert!(first.incarnation() > 0);
+    assert!(registered(&etcd, &keys, "n1").await);
+    let second = Session::start(&etcd.endpoints(), &keys, &n1, "{}", 5).await;
+    assert!(matches!(second, Err(SessionError::Duplicate(_))), "{:?}", second.err());
+    // Closing revokes the lease: the registration goes at once, and the id can register again
+    // under a new incarnation.
+    let incarnation = first.incarnation();
+    first.close().await.unwrap();
+    assert!(!registered(&etcd, &keys, "n1").await);
+    let again = Session::start(&etcd.endpoints(), &keys, &n1, "{}", 5).await.unwrap();
+    assert!(again.incarnation() > incarnation);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_session_kept_alive_outlives_its_ttl() {
+    let etcd = Etcd::start("alive");
+    let keys = Keys::new("default");
+    let session = Session::start(&etcd.endpoints(), &keys, &NodeId::new("n1"), "{}", 2).await.unwrap();
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    assert!(session.valid());
+    assert!(!*session.fenced().borrow());
+    assert!(registered(&etcd, &keys, "n1").await);
+}
+
+/// K8: etcd goes away; the process fences itself within its TTL, before the lease could have
+/// expired there, and stays fenced.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_process_that_cannot_renew_fences_itself_before_its_lease_can_expire() {
+    let mut etcd = Etcd::start("fence");
+    let keys = Keys::new("default");
+    let session = Session::start(&etcd.endpoints(), &keys, &NodeId::new("n1"), "{}", 3).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(1_500)).await;
+    assert!(session.valid());
+    let cut = Instant::now();
+    let _ = etcd.child.kill();
+    let _ = etcd.child.wait();
+    let mut fenced = session.fenced();
+    tokio::time::timeout(Duration::from_secs(4), fenced.wait_for(|f| *f))
+        .await
+        .expect("fenced in time")
+        .unwrap();
+    // The last answered keep-alive was sent before the cut: the fence fell at most TTL - margin
+    // (2.5 s) after it, so within 3 s of the cut.
+    assert!(cut.elapsed() < Duration::from_secs(3), "{:?}", cut.elapsed());
+    assert!(!session.valid());
+}
