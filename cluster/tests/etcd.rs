@@ -6,7 +6,9 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use dispatcher_cluster::meta::{Keys, Session, SessionError};
-use dispatcher_core::ids::NodeId;
+use dispatcher_cluster::store::{campaign, EtcdStore};
+use dispatcher_core::coordinator::{FeedState, MetaError, MetaOp, MetaValue, Progress, StoredChangefeed};
+use dispatcher_core::ids::{ChangefeedId, Epoch, NodeId};
 
 struct Etcd {
     child: Child,
@@ -115,4 +117,75 @@ async fn a_process_that_cannot_renew_fences_itself_before_its_lease_can_expire()
     // (2.5 s) after it, so within 3 s of the cut.
     assert!(cut.elapsed() < Duration::from_secs(3), "{:?}", cut.elapsed());
     assert!(!session.valid());
+}
+
+fn feed(name: &str) -> StoredChangefeed {
+    StoredChangefeed {
+        id: ChangefeedId { high: 1, low: 2, name: name.into(), keyspace: "default".into() },
+        config: b"{}".to_vec(),
+        state: FeedState::Normal,
+        epoch: Epoch(0),
+        checkpoint_ts: 100,
+        progress: Progress::None,
+    }
+}
+
+/// K1 and K2: the coordinator is the session whose campaign key has the lowest create revision;
+/// its store's writes are guarded by that key, so once it lost the key they change nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_elected_coordinators_writes_are_guarded_by_its_key_and_a_deposed_one_writes_nothing() {
+    let etcd = Etcd::start("elect");
+    let keys = Keys::new("default");
+    let s1 = Session::start(&etcd.endpoints(), &keys, &NodeId::new("n1"), "{}", 5).await.unwrap();
+    let s2 = Session::start(&etcd.endpoints(), &keys, &NodeId::new("n2"), "{}", 5).await.unwrap();
+    let lead1 = campaign(&s1, &keys, &NodeId::new("n1")).await.unwrap();
+    let mut store1 = EtcdStore::new(s1.client(), "default", lead1.clone());
+    let id = feed("cf").id;
+    assert_eq!(store1.run(MetaOp::Create(feed("cf"))).await, Ok(MetaValue::Done));
+    assert_eq!(store1.run(MetaOp::Create(feed("cf"))).await, Err(MetaError::Conflict));
+    assert_eq!(
+        store1.run(MetaOp::BumpEpoch { changefeed: id.clone() }).await,
+        Ok(MetaValue::Bumped(Epoch(1)))
+    );
+    assert_eq!(
+        store1.run(MetaOp::BumpEpoch { changefeed: id.clone() }).await,
+        Ok(MetaValue::Bumped(Epoch(2)))
+    );
+    let save = |ts| MetaOp::SaveCheckpoints(vec![(id.clone(), ts)]);
+    store1.run(save(500)).await.unwrap();
+    store1.run(save(400)).await.unwrap(); // K11: never down
+    let pause = MetaOp::SetLifecycle {
+        changefeed: id.clone(),
+        state: FeedState::Stopped,
+        progress: Progress::Stopping,
+    };
+    store1.run(pause).await.unwrap();
+    store1.run(save(600)).await.unwrap(); // keeps the lifecycle (the reference's H2)
+    let Ok(MetaValue::Loaded(all)) = store1.run(MetaOp::LoadAll).await else { panic!() };
+    assert_eq!(all.len(), 1);
+    assert_eq!(
+        (all[0].epoch, all[0].checkpoint_ts, all[0].state, all[0].progress),
+        (Epoch(2), 600, FeedState::Stopped, Progress::Stopping)
+    );
+    // n2 campaigns behind n1 and wins only when n1's session ends.
+    let keys2 = keys.clone();
+    let n2 = tokio::spawn(async move {
+        let lead = campaign(&s2, &keys2, &NodeId::new("n2")).await.unwrap();
+        (s2, lead)
+    });
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(!n2.is_finished(), "n1 still leads");
+    s1.close().await.unwrap();
+    let (s2, lead2) = tokio::time::timeout(Duration::from_secs(10), n2).await.unwrap().unwrap();
+    assert!(lead2.revision > lead1.revision, "K2: a later election has a higher version");
+    // The deposed store changes nothing.
+    assert_eq!(store1.run(MetaOp::BumpEpoch { changefeed: id.clone() }).await, Err(MetaError::Deposed));
+    assert_eq!(store1.run(MetaOp::Delete { changefeed: id.clone() }).await, Err(MetaError::Deposed));
+    let mut store2 = EtcdStore::new(s2.client(), "default", lead2);
+    assert_eq!(
+        store2.run(MetaOp::BumpEpoch { changefeed: id.clone() }).await,
+        Ok(MetaValue::Bumped(Epoch(3)))
+    );
+    assert_eq!(store2.run(MetaOp::Delete { changefeed: id.clone() }).await, Ok(MetaValue::Done));
+    assert_eq!(store2.run(MetaOp::LoadAll).await, Ok(MetaValue::Loaded(Vec::new())));
 }
