@@ -143,6 +143,20 @@ struct Hosted {
 const STOPPED_REPORTS: u32 = 5;
 
 impl Hosted {
+    /// A new entry, to be reported at the next tick.
+    fn new(changefeed: ChangefeedId, epoch: Epoch, hosting: Hosting, checkpoint: Ts) -> Self {
+        Hosted {
+            changefeed,
+            epoch,
+            hosting,
+            checkpoint,
+            errors: Vec::new(),
+            reported_ms: None,
+            stopped_reports: 0,
+            changed: true,
+        }
+    }
+
     fn status(&self) -> MaintainerStatus {
         // A close in progress is reported working (its stop is not done) but never bootstrapped,
         // so no add or adoption takes it for a running maintainer.
@@ -360,30 +374,13 @@ impl MaintainerManager {
                     code: "build".into(),
                     message,
                 };
-                let stopped = Hosted {
-                    changefeed: add.changefeed,
-                    epoch: add.epoch,
-                    hosting: Hosting::Stopped,
-                    checkpoint: add.checkpoint_ts,
-                    errors: vec![error],
-                    reported_ms: None,
-                    stopped_reports: 0,
-                    changed: true,
-                };
+                let mut stopped = Hosted::new(add.changefeed, add.epoch, Hosting::Stopped, add.checkpoint_ts);
+                stopped.errors.push(error);
                 self.hosted.insert(gid, stopped);
                 return;
             }
         };
-        let hosted = Hosted {
-            changefeed: add.changefeed,
-            epoch: add.epoch,
-            hosting,
-            checkpoint: add.checkpoint_ts,
-            errors: Vec::new(),
-            reported_ms: None,
-            stopped_reports: 0,
-            changed: true,
-        };
+        let hosted = Hosted::new(add.changefeed, add.epoch, hosting, add.checkpoint_ts);
         self.hosted.insert(gid, hosted);
         self.step_maintainer(gid, Event::Tick);
     }
@@ -391,17 +388,8 @@ impl MaintainerManager {
     /// Answers a refused add with a stopped status at its epoch, so that the coordinator does
     /// not resend it forever (a delayed one is not expected there and changes nothing).
     fn refuse_add(&mut self, add: &AddMaintainer) {
-        let status = Hosted {
-            changefeed: add.changefeed.clone(),
-            epoch: add.epoch,
-            hosting: Hosting::Stopped,
-            checkpoint: add.checkpoint_ts,
-            errors: Vec::new(),
-            reported_ms: None,
-            stopped_reports: 0,
-            changed: true,
-        }
-        .status();
+        let status =
+            Hosted::new(add.changefeed.clone(), add.epoch, Hosting::Stopped, add.checkpoint_ts).status();
         self.report(vec![status]);
     }
 
@@ -425,31 +413,12 @@ impl MaintainerManager {
                     (me, None, None),
                     now,
                 );
-                let hosted = Hosted {
-                    changefeed: remove.changefeed,
-                    epoch: remove.epoch,
-                    hosting: Hosting::Closing(closer),
-                    checkpoint: 0,
-                    errors: Vec::new(),
-                    reported_ms: None,
-                    stopped_reports: 0,
-                    changed: true,
-                };
+                let hosted = Hosted::new(remove.changefeed, remove.epoch, Hosting::Closing(closer), 0);
                 self.hosted.insert(gid, hosted);
                 self.drive_closers();
             } else {
                 // Nothing runs here for it: say so, at the epoch asked about.
-                let status = Hosted {
-                    changefeed: remove.changefeed,
-                    epoch: remove.epoch,
-                    hosting: Hosting::Stopped,
-                    checkpoint: 0,
-                    errors: Vec::new(),
-                    reported_ms: None,
-                    stopped_reports: 0,
-                    changed: true,
-                }
-                .status();
+                let status = Hosted::new(remove.changefeed, remove.epoch, Hosting::Stopped, 0).status();
                 self.report(vec![status]);
             }
             return;
