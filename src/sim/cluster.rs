@@ -114,7 +114,6 @@ pub fn run(seed: u64, opts: &ClusterOptions) -> ClusterReport {
 }
 
 const NODE_TICK_MS: u64 = 200;
-const CO_TICK_MS: u64 = 100;
 const ETCD_TICK_MS: u64 = 50;
 
 /// The synthetic changefeed definition: how many tables it has.
@@ -583,13 +582,12 @@ impl ClusterWorld {
             self.coordinator_outputs(id, co_out);
         }
         self.node_progress(id);
-        let _ = CO_TICK_MS;
     }
 
     /// Dispatchers follow a synthetic upstream clock; the node's heartbeat collector reports.
     fn node_progress(&mut self, id: &NodeId) {
         let now = self.now;
-        let ts = 1_000 + now;
+        let ts = upstream(now);
         let n = self.nodes.get_mut(id).expect("ticked");
         let mut sends = Vec::new();
         for (gid, cf) in &n.changefeeds {
@@ -699,7 +697,7 @@ impl ClusterWorld {
                     n.dispatchers.remove(&(cf.gid(), mode, did));
                     self.log(&cf.name, format!("{id} closes {did:?}"));
                     if let Some(dm) = dm {
-                        let r = dm.dispatcher_closed(did, mode, 1_000 + self.now, None);
+                        let r = dm.dispatcher_closed(did, mode, upstream(self.now), None);
                         queue.extend(r.effects);
                     }
                 }
@@ -905,7 +903,7 @@ impl ClusterWorld {
                 Request::Create {
                     id: changefeed(i),
                     config: config(self.opts.tables),
-                    start_ts: 1_000 + self.now,
+                    start_ts: upstream(self.now),
                 }
             }
             _ => {
@@ -1049,8 +1047,7 @@ pub fn sweep(from: u64, seeds: u64, opts: &ClusterOptions) -> (Vec<ClusterReport
     (failed, events)
 }
 
-/// The ts a dispatcher of this world reports at `now_ms`.
-#[allow(dead_code)]
+/// The ts a dispatcher of this world reports at `now_ms` (the synthetic upstream clock).
 fn upstream(now_ms: u64) -> Ts {
     1_000 + now_ms
 }
