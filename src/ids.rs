@@ -19,6 +19,9 @@ pub struct DispatcherId {
 }
 
 impl DispatcherId {
+    /// The smallest valid id (for range bounds).
+    pub const MIN: DispatcherId = DispatcherId { high: 0, low: 1 };
+
     /// The id made of the wire halves, or `None` for the invalid all-zero id.
     pub fn new(high: u64, low: u64) -> Option<Self> {
         (high != 0 || low != 0).then_some(Self { high, low })

@@ -44,6 +44,7 @@
 //! | [`sync`] | the one home of atomics and concurrent containers (loom-swappable) |
 
 pub mod coordinator;
+pub mod host;
 pub mod ids;
 pub mod maintainer;
 pub mod messages;

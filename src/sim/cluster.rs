@@ -24,20 +24,18 @@ use std::collections::{BTreeMap, BTreeSet, BinaryHeap};
 
 use super::rng::Rng;
 use crate::coordinator::{
-    Coordinator, CoordinatorConfig, Event as CoEvent, FeedState, Member, MetaError, MetaOp, MetaReply,
-    MetaRequest, MetaValue, Output as CoOutput, Progress, Request, StoredChangefeed,
+    Coordinator, CoordinatorConfig, FeedState, Member, MetaError, MetaOp, MetaReply, MetaRequest, MetaValue,
+    Progress, Request, StoredChangefeed,
 };
-use crate::ids::{ChangefeedId, DispatcherId, Epoch, Mode, NodeId, Ts};
-use crate::maintainer::manager::{
-    MaintainerFactory, MaintainerManager, ManagerConfig, ManagerEvent, ManagerOutput,
+use crate::host::{
+    HostConfig, HostEvent, HostOutput, Leader, NodeHost, Outbound, SyntheticDefinition, SyntheticDispatchers,
+    SyntheticFactory,
 };
-use crate::maintainer::{Ddl, Lifecycle, Maintainer, MaintainerConfig, MemorySchema, TableInfo};
+use crate::ids::{ChangefeedId, Epoch, Mode, NodeId, Ts};
+use crate::maintainer::Lifecycle;
 use crate::messages::*;
 use crate::mutation::Mutations;
-use crate::node::heartbeat::Collector;
-use crate::node::{Effect, Orchestrator};
 use crate::span::TableSpan;
-use crate::wire;
 
 /// The coordinator world's shape and timers.
 #[derive(Clone, Debug)]
@@ -118,38 +116,15 @@ const ETCD_TICK_MS: u64 = 50;
 
 /// The synthetic changefeed definition: how many tables it has.
 fn config(tables: i64) -> Vec<u8> {
-    format!("tables={tables}").into_bytes()
+    SyntheticDefinition::new(tables).encode()
 }
 
 fn table_count(config: &[u8]) -> Option<i64> {
-    std::str::from_utf8(config).ok()?.strip_prefix("tables=")?.parse().ok()
+    SyntheticDefinition::decode(config).map(|d| d.tables)
 }
 
 fn changefeed(i: usize) -> ChangefeedId {
     ChangefeedId { high: 1, low: i as u64 + 1, name: format!("cf{i}"), keyspace: "default".into() }
-}
-
-/// Builds maintainers for the synthetic changefeeds: tables `1..=N` of schema 1, created at ts 1.
-struct SyntheticFactory;
-
-impl MaintainerFactory for SyntheticFactory {
-    fn build(
-        &mut self,
-        add: &AddMaintainer,
-        node: &NodeId,
-        members: &[NodeId],
-    ) -> Result<Maintainer, String> {
-        let tables = table_count(&add.config).ok_or("config is not `tables=N`")?;
-        let mut schema = MemorySchema::new();
-        for t in 1..=tables {
-            schema.apply(1, Ddl::Create(TableInfo { keyspace_id: 0, table_id: t, schema_id: 1 }));
-        }
-        let mut cfg =
-            MaintainerConfig::new(add.changefeed.clone(), node.clone(), add.epoch, add.checkpoint_ts);
-        cfg.resend_ms = 500;
-        cfg.bootstrap_resend_ms = 500;
-        Ok(Maintainer::new(cfg, Box::new(schema), members))
-    }
 }
 
 #[derive(Debug)]
@@ -173,16 +148,8 @@ struct SimNode {
     held: Vec<Ev>,
     /// When its last keep-alive was answered (the lease holds until this + TTL at etcd).
     renewed_ms: u64,
-    manager: MaintainerManager,
-    orchestrator: Orchestrator,
-    collectors: BTreeMap<u128, Collector>,
-    changefeeds: BTreeMap<u128, ChangefeedId>,
-    /// Live dispatchers: (changefeed, mode, id) → span.
-    dispatchers: BTreeMap<(u128, Mode, DispatcherId), TableSpan>,
-    coordinator: Option<Coordinator>,
-    generation: u64,
-    members_seen: Vec<(NodeId, u64)>,
-    elected_seen: u64,
+    /// Every role of the process.
+    host: NodeHost,
 }
 
 struct Etcd {
@@ -316,20 +283,18 @@ impl ClusterWorld {
                 n.id,
                 n.inc,
                 n.paused,
-                n.coordinator.is_some()
+                n.host.coordinator().is_some()
             );
-            if let Some(co) = &n.coordinator {
-                for v in co.changefeeds() {
-                    let _ = writeln!(out, "  co {v:?}");
-                }
+            for v in n.host.feeds() {
+                let _ = writeln!(out, "  co {v:?}");
             }
-            for st in n.manager.statuses() {
+            for st in n.host.manager().statuses() {
                 let _ = writeln!(
                     out,
                     "  hosts {} epoch {} {:?} boot {}",
                     st.changefeed.name, st.epoch.0, st.state, st.bootstrap_done
                 );
-                if let Some(m) = n.manager.maintainer(&st.changefeed) {
+                if let Some(m) = n.host.manager().maintainer(&st.changefeed) {
                     if let Some(view) = m.view(Mode::Default) {
                         for r in view.spans.records() {
                             let _ = writeln!(
@@ -342,11 +307,11 @@ impl ClusterWorld {
                     }
                 }
             }
-            for ((gid, mode, id), span) in &n.dispatchers {
-                let _ = writeln!(out, "  dispatcher cf{} {mode:?} {id:?} {span:?}", gid & 0xffff);
+            for (cf, mode, id, d) in n.host.dispatchers() {
+                let _ = writeln!(out, "  dispatcher {} {mode:?} {id:?} {:?}", cf.name, d.span);
             }
-            for cf in n.changefeeds.values() {
-                if let Some(dm) = n.orchestrator.manager(cf) {
+            for cf in n.host.changefeeds() {
+                if let Some(dm) = n.host.orchestrator().manager(cf) {
                     let _ = writeln!(out, "  dm {} owner {:?}", cf.name, dm.owner());
                 }
             }
@@ -364,29 +329,16 @@ impl ClusterWorld {
         }
         self.etcd.revision += 1;
         let inc = self.etcd.revision;
-        let node_epoch = NodeEpoch(inc);
-        let manager = MaintainerManager::new(
-            id.clone(),
-            node_epoch,
-            ManagerConfig::default(),
-            Box::new(SyntheticFactory),
-        );
-        let node = SimNode {
-            id: id.clone(),
-            inc,
-            paused: false,
-            held: Vec::new(),
-            renewed_ms: self.now,
-            manager,
-            orchestrator: Orchestrator::mutated(id.clone(), self.opts.mutation),
-            collectors: BTreeMap::new(),
-            changefeeds: BTreeMap::new(),
-            dispatchers: BTreeMap::new(),
-            coordinator: None,
-            generation: 0,
-            members_seen: Vec::new(),
-            elected_seen: 0,
+        let config = HostConfig {
+            coordinator: CoordinatorConfig { mutation: self.opts.mutation, ..CoordinatorConfig::default() },
+            mutation: self.opts.mutation,
+            trace: self.opts.trace.clone(),
+            ..HostConfig::default()
         };
+        let driver = SyntheticDispatchers { origin: upstream(0) };
+        let host = NodeHost::new(id.clone(), inc, config, Box::new(SyntheticFactory), Box::new(driver));
+        let node =
+            SimNode { id: id.clone(), inc, paused: false, held: Vec::new(), renewed_ms: self.now, host };
         self.nodes.insert(id.clone(), node);
         self.etcd.sessions.insert(id.clone(), (inc, self.now + self.opts.ttl_ms));
         let offset = self.rng.range(1, NODE_TICK_MS);
@@ -397,7 +349,7 @@ impl ClusterWorld {
     fn kill(&mut self, id: &NodeId) {
         if let Some(n) = self.nodes.get_mut(id) {
             n.inc = 0;
-            n.coordinator = None;
+            n.host.resign();
         }
         self.report.crashes += 1;
         let after = self.rng.range(2_000, 6_000);
@@ -431,12 +383,8 @@ impl ClusterWorld {
                     return;
                 }
                 let n = self.nodes.get_mut(&node).expect("live");
-                if n.generation != generation {
-                    return;
-                }
-                let Some(co) = n.coordinator.as_mut() else { return };
-                let outputs = co.step(self.now, CoEvent::Meta(reply));
-                self.coordinator_outputs(&node, outputs);
+                let outputs = n.host.step(self.now, HostEvent::Meta { generation, reply });
+                self.host_outputs(&node, outputs);
             }
             Ev::NodeTick { node, inc } => {
                 if !self.live(&node, inc) {
@@ -492,8 +440,7 @@ impl ClusterWorld {
         n.paused = false;
         // K8: the shell compares its clock with the lease deadline before anything else.
         if self.now >= n.renewed_ms + ttl {
-            let outputs = n.manager.step(self.now, ManagerEvent::Fenced);
-            n.coordinator = None;
+            let outputs = n.host.step(self.now, HostEvent::Fenced);
             n.held.clear();
             n.inc = 0;
             if !outputs.is_empty() {
@@ -513,7 +460,7 @@ impl ClusterWorld {
         let now = self.now;
         let ttl = self.opts.ttl_ms;
         let owner = self.etcd.owner();
-        let sessions: Vec<Member> = self
+        let members: Vec<Member> = self
             .etcd
             .sessions
             .iter()
@@ -527,92 +474,19 @@ impl ClusterWorld {
                 n.renewed_ms = now;
             }
             _ => {
-                let _ = n.manager.step(now, ManagerEvent::Fenced);
-                n.coordinator = None;
+                let _ = n.host.step(now, HostEvent::Fenced);
                 n.inc = 0;
                 self.report.fences += 1;
                 self.schedule(1_000, Ev::Restart { node: id.clone() });
                 return;
             }
         }
-        // Watches: membership and the election.
-        let members: Vec<(NodeId, u64)> = sessions.iter().map(|m| (m.node.clone(), m.incarnation)).collect();
-        let mut outputs = Vec::new();
-        if members != n.members_seen {
-            n.members_seen = members.clone();
-            outputs.extend(n.manager.step(now, ManagerEvent::Members(members)));
-            if let Some(co) = n.coordinator.as_mut() {
-                let co_out = co.step(now, CoEvent::Members(sessions.clone()));
-                let id = id.clone();
-                self.manager_outputs(&id, outputs);
-                self.coordinator_outputs(&id, co_out);
-                outputs = Vec::new();
-            }
-        }
-        let n = self.nodes.get_mut(id).expect("still here");
-        if let Some((owner, version)) = &owner {
-            if *version > n.elected_seen {
-                n.elected_seen = *version;
-                let event = ManagerEvent::Elected {
-                    node: owner.clone(),
-                    version: CoordinatorVersion(*version as i64),
-                };
-                outputs.extend(n.manager.step(now, event));
-            }
-            let mine = owner == id && *version == n.inc;
-            if mine && n.coordinator.is_none() {
-                let config =
-                    CoordinatorConfig { mutation: self.opts.mutation, ..CoordinatorConfig::default() };
-                let mut co = Coordinator::new(id.clone(), CoordinatorVersion(n.inc as i64), config);
-                n.generation += 1;
-                let first = co.step(now, CoEvent::Members(sessions.clone()));
-                n.coordinator = Some(co);
-                self.report.elections += 1;
-                let id = id.clone();
-                self.coordinator_outputs(&id, first);
-            } else if !mine {
-                n.coordinator = None; // leadership watched, not polled (the reference's H5)
-            }
-        }
-        let n = self.nodes.get_mut(id).expect("still here");
-        outputs.extend(n.manager.step(now, ManagerEvent::Tick));
-        self.manager_outputs(id, outputs);
-        if let Some(co) = self.nodes.get_mut(id).expect("here").coordinator.as_mut() {
-            let co_out = co.step(now, CoEvent::Tick);
-            self.coordinator_outputs(id, co_out);
-        }
-        self.node_progress(id);
-    }
-
-    /// Dispatchers follow a synthetic upstream clock; the node's heartbeat collector reports.
-    fn node_progress(&mut self, id: &NodeId) {
-        let now = self.now;
-        let ts = upstream(now);
-        let n = self.nodes.get_mut(id).expect("ticked");
-        let mut sends = Vec::new();
-        for (gid, cf) in &n.changefeeds {
-            let Some(dm) = n.orchestrator.manager(cf) else { continue };
-            for (g, mode, did) in n.dispatchers.keys() {
-                if g != gid {
-                    continue;
-                }
-                if let Some(handle) = dm.status_handle_of(*mode, *did) {
-                    let _ = dm.report_progress(&handle, ts, ts, 0.0);
-                }
-            }
-            let collector = n.collectors.entry(*gid).or_insert_with(|| Collector::new(&dm));
-            let poll = collector.poll(&dm, now);
-            for out in poll.heartbeats {
-                sends.push((out.to, ToMaintainer::Heartbeat(out.request)));
-            }
-            for out in poll.block_statuses {
-                sends.push((out.to, ToMaintainer::BlockStatus(out.request)));
-            }
-        }
-        for (to, message) in sends {
-            let (kind, bytes) = wire::encode_to_maintainer(&message);
-            self.send(id, &to, kind, bytes);
-        }
+        // Watches: membership and the election (leadership watched, not polled: the
+        // reference's H5).
+        let leader =
+            owner.map(|(node, version)| Leader { mine: &node == id && version == n.inc, node, version });
+        let outputs = n.host.step(now, HostEvent::Tick { members, leader });
+        self.host_outputs(id, outputs);
     }
 
     fn send(&mut self, from: &NodeId, to: &NodeId, kind: MessageKind, bytes: Vec<u8>) {
@@ -628,123 +502,37 @@ impl ClusterWorld {
         );
     }
 
-    fn log(&mut self, cf: &str, line: String) {
-        if self.opts.trace.as_deref() == Some(cf) {
-            let now = self.now;
-            self.report.explanation.push_str(&format!("{now} {line}\n"));
-        }
-    }
-
     fn deliver(&mut self, from: &NodeId, from_inc: u64, to: &NodeId, kind: MessageKind, bytes: &[u8]) {
-        let now = self.now;
-        match kind.receiver() {
-            Receiver::Manager => {
-                let Ok(message) = wire::decode_to_manager(kind, bytes) else { return };
-                let n = self.nodes.get_mut(to).expect("live");
-                let outputs =
-                    n.manager.step(now, ManagerEvent::FromCoordinator { from: from.clone(), message });
-                self.manager_outputs(to, outputs);
-            }
-            Receiver::Coordinator => {
-                let Ok(message) = wire::decode_to_coordinator(kind, bytes) else { return };
-                let n = self.nodes.get_mut(to).expect("live");
-                let Some(co) = n.coordinator.as_mut() else { return };
-                let outputs =
-                    co.step(now, CoEvent::Received { from: from.clone(), incarnation: from_inc, message });
-                self.coordinator_outputs(to, outputs);
-            }
-            Receiver::Maintainer => {
-                let Ok(message) = wire::decode_to_maintainer(kind, bytes) else { return };
-                let n = self.nodes.get_mut(to).expect("live");
-                let outputs = n.manager.step(now, ManagerEvent::FromNode { from: from.clone(), message });
-                self.manager_outputs(to, outputs);
-            }
-            Receiver::Node => {
-                let Ok(message) = wire::decode_to_node(kind, bytes) else { return };
-                let cf = message.changefeed().clone();
-                self.log(&cf.name, format!("{from} -> {to} {kind} epoch {}", message.epoch().0));
-                let n = self.nodes.get_mut(to).expect("live");
-                n.changefeeds.insert(cf.gid(), cf.clone());
-                let reaction = n.orchestrator.handle(from, message);
-                self.node_effects(to, &cf, reaction.effects);
-            }
-        }
+        let event =
+            HostEvent::Received { from: from.clone(), incarnation: from_inc, kind, bytes: bytes.to_vec() };
+        let outputs = self.nodes.get_mut(to).expect("live").host.step(self.now, event);
+        self.host_outputs(to, outputs);
     }
 
-    fn node_effects(&mut self, id: &NodeId, cf: &ChangefeedId, effects: Vec<Effect>) {
-        let mut queue: std::collections::VecDeque<Effect> = effects.into();
-        while let Some(effect) = queue.pop_front() {
-            let n = self.nodes.get_mut(id).expect("live");
-            let dm = n.orchestrator.manager(cf);
-            match effect {
-                Effect::Create(ticket) => {
-                    let Some(dm) = dm else { continue };
-                    if dm.commit_create(&ticket).is_err() {
-                        continue;
-                    }
-                    let spec = ticket.spec();
-                    n.dispatchers.insert((cf.gid(), spec.mode, spec.id), spec.span.clone());
-                    self.log(&cf.name, format!("{id} creates {:?} {:?}", spec.id, spec.span));
-                    let r = dm.dispatcher_state_changed(
-                        spec.id,
-                        spec.mode,
-                        ComponentState::Working,
-                        spec.start_ts,
-                    );
-                    queue.extend(r.effects);
-                }
-                Effect::Close { id: did, mode } => {
-                    n.dispatchers.remove(&(cf.gid(), mode, did));
-                    self.log(&cf.name, format!("{id} closes {did:?}"));
-                    if let Some(dm) = dm {
-                        let r = dm.dispatcher_closed(did, mode, upstream(self.now), None);
-                        queue.extend(r.effects);
-                    }
-                }
-                Effect::Reply { to, reply } => {
-                    let message: ToMaintainer = reply.into();
-                    self.log(&cf.name, format!("{id} replies {message:?}"));
-                    let (kind, bytes) = wire::encode_to_maintainer(&message);
-                    self.send(id, &to, kind, bytes);
-                }
-                _ => {}
-            }
-        }
-    }
-
-    fn manager_outputs(&mut self, id: &NodeId, outputs: Vec<ManagerOutput>) {
+    fn host_outputs(&mut self, id: &NodeId, outputs: Vec<HostOutput>) {
         for output in outputs {
             match output {
-                ManagerOutput::ToCoordinator { to, message } => {
-                    let (kind, bytes) = wire::encode_to_coordinator(&message);
-                    self.send(id, &to, kind, bytes);
-                }
-                ManagerOutput::ToNode { to, message } => {
-                    let (kind, bytes) = wire::encode_to_node(&message);
-                    self.send(id, &to, kind, bytes);
-                }
-                ManagerOutput::Notice { .. } => {}
-            }
-        }
-    }
-
-    fn coordinator_outputs(&mut self, id: &NodeId, outputs: Vec<CoOutput>) {
-        for output in outputs {
-            match output {
-                CoOutput::Send { to, message } => {
-                    if let ToManager::AddMaintainer(add) = &message {
+                HostOutput::Send { to, message } => {
+                    if let Outbound::ToManager(ToManager::AddMaintainer(add)) = &message {
                         self.check_add(&to, add);
                     }
-                    let (kind, bytes) = wire::encode_to_manager(&message);
+                    let (kind, bytes) = message.encode();
                     self.send(id, &to, kind, bytes);
                 }
-                CoOutput::Meta(request) => self.store(id, request),
-                CoOutput::Answered { result, .. } => {
+                HostOutput::Meta { generation, version, request } => {
+                    self.store(id, generation, version, request)
+                }
+                HostOutput::Answered { result, .. } => {
                     if result.is_ok() {
                         self.report.requests.1 += 1;
                     }
                 }
-                CoOutput::Initialized | CoOutput::Deposed => {}
+                HostOutput::Leading { .. } => self.report.elections += 1,
+                HostOutput::Trace(line) => {
+                    let now = self.now;
+                    self.report.explanation.push_str(&format!("{now} {line}\n"));
+                }
+                HostOutput::Deposed | HostOutput::Dropped { .. } | HostOutput::Notice { .. } => {}
             }
         }
     }
@@ -774,10 +562,8 @@ impl ClusterWorld {
 
     // ---- the simulated etcd ----
 
-    fn store(&mut self, id: &NodeId, request: MetaRequest) {
-        let n = &self.nodes[id];
-        let (inc, generation) = (n.inc, n.generation);
-        let version = n.coordinator.as_ref().map_or(0, |c| c.version().0 as u64);
+    fn store(&mut self, id: &NodeId, generation: u64, version: u64, request: MetaRequest) {
+        let inc = self.nodes[id].inc;
         // K1: every write is guarded by the writer's election key.
         let leads = self.etcd.owner().is_some_and(|(owner, rev)| &owner == id && rev == version);
         let outcome = if !leads {
@@ -879,7 +665,7 @@ impl ClusterWorld {
 
     fn user_request(&mut self) {
         let Some(owner) =
-            self.nodes.values().find(|n| n.coordinator.is_some() && !n.paused).map(|n| n.id.clone())
+            self.nodes.values().find(|n| n.host.coordinator().is_some() && !n.paused).map(|n| n.id.clone())
         else {
             return;
         };
@@ -917,9 +703,8 @@ impl ClusterWorld {
         self.next_request += 1;
         self.report.requests.0 += 1;
         let n = self.nodes.get_mut(&owner).expect("found");
-        let co = n.coordinator.as_mut().expect("found");
-        let outputs = co.step(self.now, CoEvent::Request { id, request });
-        self.coordinator_outputs(&owner, outputs);
+        let outputs = n.host.step(self.now, HostEvent::Request { id, request });
+        self.host_outputs(&owner, outputs);
     }
 
     // ---- convergence ----
@@ -934,7 +719,7 @@ impl ClusterWorld {
         let co = self
             .nodes
             .values()
-            .filter(|n| n.coordinator.as_ref().is_some_and(Coordinator::initialized))
+            .filter(|n| n.host.coordinator().is_some_and(Coordinator::initialized))
             .count();
         if co != 1 {
             return Some(format!("{co} initialized coordinators"));
@@ -945,15 +730,17 @@ impl ClusterWorld {
                 .nodes
                 .values()
                 .filter_map(|n| {
-                    let m = n.manager.maintainer(&feed.id)?;
+                    let m = n.host.manager().maintainer(&feed.id)?;
                     Some((&n.id, m.config().epoch, m.lifecycle() == Lifecycle::Running))
                 })
                 .collect();
             if feed.progress != Progress::None {
                 return Some(format!("{name}: a stop is still pending ({:?})", feed.progress));
             }
-            if let Some(n) =
-                self.nodes.values().find(|n| n.manager.statuses().iter().any(|s| s.feed_state == "closing"))
+            if let Some(n) = self
+                .nodes
+                .values()
+                .find(|n| n.host.manager().statuses().iter().any(|s| s.feed_state == "closing"))
             {
                 return Some(format!("{} still closes a changefeed", n.id));
             }
@@ -962,7 +749,7 @@ impl ClusterWorld {
                 if !running.is_empty() {
                     return Some(format!("{name} is {:?} but runs {running:?}", feed.state));
                 }
-                if let Some(n) = self.nodes.values().find(|n| n.dispatchers.keys().any(|k| k.0 == gid)) {
+                if let Some(n) = self.nodes.values().find(|n| n.host.runs_any_of(gid)) {
                     return Some(format!("{name} is {:?} but {} has its dispatchers", feed.state, n.id));
                 }
                 continue;
@@ -980,17 +767,17 @@ impl ClusterWorld {
             let triggers: Vec<&NodeId> = self
                 .nodes
                 .values()
-                .flat_map(|n| n.dispatchers.iter().map(move |(k, span)| (&n.id, k, span)))
-                .filter(|(_, (g, mode, _), span)| {
-                    *g == gid && *mode == Mode::Default && span.is_table_trigger()
+                .flat_map(|n| n.host.dispatchers().map(move |(cf, mode, _, d)| (&n.id, cf, mode, d)))
+                .filter(|(_, cf, mode, d)| {
+                    cf.gid() == gid && *mode == Mode::Default && d.span.is_table_trigger()
                 })
-                .map(|(node, _, _)| node)
+                .map(|(node, ..)| node)
                 .collect();
             if triggers != [maintainer] {
                 return Some(format!("{name}: table triggers on {triggers:?}, maintainer on {maintainer}"));
             }
             for n in self.nodes.values() {
-                if let Some(dm) = n.orchestrator.manager(&feed.id) {
+                if let Some(dm) = n.host.orchestrator().manager(&feed.id) {
                     let owner = dm.owner();
                     if owner.epoch != feed.epoch || owner.maintainer.as_ref() != Some(maintainer) {
                         return Some(format!("{name}: {}'s dispatcher manager is owned by {owner:?}", n.id));
@@ -1002,9 +789,11 @@ impl ClusterWorld {
                 let mut spans: Vec<&TableSpan> = self
                     .nodes
                     .values()
-                    .flat_map(|n| n.dispatchers.iter())
-                    .filter(|((g, mode, _), span)| *g == gid && *mode == Mode::Default && span.table_id == t)
-                    .map(|(_, span)| span)
+                    .flat_map(|n| n.host.dispatchers())
+                    .filter(|(cf, mode, _, d)| {
+                        cf.gid() == gid && *mode == Mode::Default && d.span.table_id == t
+                    })
+                    .map(|(.., d)| &d.span)
                     .collect();
                 spans.sort_by(|a, b| a.start_key.cmp(&b.start_key));
                 let whole = TableSpan::whole_table(0, t);
@@ -1024,7 +813,7 @@ impl ClusterWorld {
             else {
                 continue;
             };
-            if let Some(n) = self.nodes.values().find(|n| n.dispatchers.keys().any(|k| k.0 == gid)) {
+            if let Some(n) = self.nodes.values().find(|n| n.host.runs_any_of(gid)) {
                 return Some(format!("removed {name} still has dispatchers on {}", n.id));
             }
         }

@@ -268,6 +268,30 @@ impl MaintainerManager {
         std::mem::take(&mut self.out)
     }
 
+    /// A user's span request (move, split or merge) for the maintainer of `changefeed` running
+    /// here, stepped at once; any other event, a changefeed not running here, or a fenced
+    /// manager is refused with nothing changed. A refusal by the maintainer itself comes back as
+    /// an [`Output::Refused`] notice among the outputs.
+    pub fn operate(
+        &mut self,
+        now_ms: u64,
+        changefeed: &ChangefeedId,
+        event: Event,
+    ) -> Result<Vec<ManagerOutput>, String> {
+        if self.fenced {
+            return Err("this node is fenced".into());
+        }
+        if !matches!(event, Event::MoveSpan { .. } | Event::SplitSpan { .. } | Event::MergeSpans { .. }) {
+            return Err("only span requests are taken from users".into());
+        }
+        if self.maintainer(changefeed).is_none() {
+            return Err(format!("no maintainer of {} runs here", changefeed.name));
+        }
+        self.now = self.now.max(now_ms);
+        self.step_maintainer(changefeed.gid(), event);
+        Ok(std::mem::take(&mut self.out))
+    }
+
     /// The liveness this node applies.
     pub fn liveness(&self) -> NodeLiveness {
         self.liveness
