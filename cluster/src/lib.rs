@@ -6,12 +6,16 @@
 //! |---|---|
 //! | [`transport`] | the message center: one gRPC stream per peer pair, handshake, bounded queues, reconnect |
 //! | [`meta`] | etcd: the session (a lease kept alive), the node's registration, the local fence |
+//! | [`membership`] | the members and the election as etcd shows them, read then watched |
 //! | [`store`] | the election, and the coordinator's requests as transactions guarded by the winning key |
-//!
-//! Still to come (plan milestones 5-8): the election and guarded transactions, the roles around
-//! the coordinator, maintainer manager and node cores, the `node`, `changefeed` and `status`
-//! commands, metrics.
+//! | [`node`] | one node process: the library's `NodeHost` owned by one task, fed by all of the above |
+//! | [`admin`] | the admin service the commands call |
+//! | [`cli`] | the `node`, `changefeed` and `status` commands |
 
+pub mod admin;
+pub mod cli;
+pub mod membership;
 pub mod meta;
+pub mod node;
 pub mod store;
 pub mod transport;

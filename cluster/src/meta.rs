@@ -162,8 +162,14 @@ impl Session {
     }
 
     /// Ends the session: the lease is revoked, so the registration goes at once.
-    pub async fn close(mut self) -> Result<(), etcd_client::Error> {
-        self.client.lease_revoke(self.lease).await.map(|_| ())
+    pub async fn close(self) -> Result<(), etcd_client::Error> {
+        self.revoke().await
+    }
+
+    /// Revokes the lease (the registration and every key under the lease go at once); the
+    /// process fences right after.
+    pub async fn revoke(&self) -> Result<(), etcd_client::Error> {
+        self.client.clone().lease_revoke(self.lease).await.map(|_| ())
     }
 }
 

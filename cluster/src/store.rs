@@ -72,6 +72,49 @@ fn progress_of(code: u8) -> Progress {
     }
 }
 
+fn load_ops(prefix: &str) -> Vec<TxnOp> {
+    let all = Some(GetOptions::new().with_prefix());
+    vec![TxnOp::get(format!("{prefix}info/"), all.clone()), TxnOp::get(format!("{prefix}status/"), all)]
+}
+
+/// The changefeeds of a load's two prefix reads (info, then status); a changefeed missing either
+/// key or with an unreadable one is left out.
+fn parse_all(got: Vec<TxnOpResponse>) -> Vec<StoredChangefeed> {
+    let mut infos = Vec::new();
+    let mut statuses = std::collections::BTreeMap::new();
+    for (i, r) in got.into_iter().enumerate() {
+        let TxnOpResponse::Get(g) = r else { continue };
+        for kv in g.kvs() {
+            let name = String::from_utf8_lossy(kv.key()).rsplit('/').next().unwrap_or_default().to_owned();
+            if i == 0 {
+                if let Ok(info) = serde_json::from_slice::<Info>(kv.value()) {
+                    infos.push(info);
+                }
+            } else if let Ok(status) = serde_json::from_slice::<Status>(kv.value()) {
+                statuses.insert(name, status);
+            }
+        }
+    }
+    infos
+        .into_iter()
+        .filter_map(|info| {
+            let status = statuses.remove(&info.name)?;
+            EtcdStore::stored(info, status)
+        })
+        .collect()
+}
+
+/// Reads every stored changefeed of `cluster` at one revision, without leading (for `list` and
+/// `status`).
+pub async fn load(client: &mut Client, cluster: &str) -> Result<Vec<StoredChangefeed>, etcd_client::Error> {
+    let txn = Txn::new().and_then(load_ops(&prefix_of(cluster)));
+    Ok(parse_all(client.txn(txn).await?.op_responses()))
+}
+
+fn prefix_of(cluster: &str) -> String {
+    format!("/tidb/cdc/{cluster}/default/changefeed/")
+}
+
 /// The coordinator's store: one per leadership.
 pub struct EtcdStore {
     client: Client,
@@ -86,7 +129,7 @@ fn unavailable(_: etcd_client::Error) -> MetaError {
 impl EtcdStore {
     /// The store of the coordinator that won `lead`, for cluster `cluster` and keyspace `default`.
     pub fn new(client: Client, cluster: &str, lead: Leadership) -> Self {
-        EtcdStore { client, prefix: format!("/tidb/cdc/{cluster}/default/changefeed/"), lead }
+        EtcdStore { client, prefix: prefix_of(cluster), lead }
     }
 
     fn info_key(&self, name: &str) -> String {
@@ -153,39 +196,8 @@ impl EtcdStore {
     pub async fn run(&mut self, op: MetaOp) -> Result<MetaValue, MetaError> {
         match op {
             MetaOp::LoadAll => {
-                let all = Some(GetOptions::new().with_prefix());
-                let ops = vec![
-                    TxnOp::get(format!("{}info/", self.prefix), all.clone()),
-                    TxnOp::get(format!("{}status/", self.prefix), all),
-                ];
-                let got = self.guarded(Vec::new(), ops).await?;
-                let mut infos = Vec::new();
-                let mut statuses = std::collections::BTreeMap::new();
-                for (i, r) in got.into_iter().enumerate() {
-                    let TxnOpResponse::Get(g) = r else { continue };
-                    for kv in g.kvs() {
-                        let name = String::from_utf8_lossy(kv.key())
-                            .rsplit('/')
-                            .next()
-                            .unwrap_or_default()
-                            .to_owned();
-                        if i == 0 {
-                            if let Ok(info) = serde_json::from_slice::<Info>(kv.value()) {
-                                infos.push(info);
-                            }
-                        } else if let Ok(status) = serde_json::from_slice::<Status>(kv.value()) {
-                            statuses.insert(name, status);
-                        }
-                    }
-                }
-                let feeds = infos
-                    .into_iter()
-                    .filter_map(|info| {
-                        let status = statuses.remove(&info.name)?;
-                        Self::stored(info, status)
-                    })
-                    .collect();
-                Ok(MetaValue::Loaded(feeds))
+                let got = self.guarded(Vec::new(), load_ops(&self.prefix)).await?;
+                Ok(MetaValue::Loaded(parse_all(got)))
             }
             MetaOp::Create(s) => {
                 let name = s.id.name.clone();

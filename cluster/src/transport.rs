@@ -4,7 +4,7 @@
 //! | rule | |
 //! |---|---|
 //! | who dials | the node with the smaller id dials; the other accepts (one stream per pair) |
-//! | handshake | the first frame of a stream is a handshake (type 36, JSON payload naming the sender's incarnation) addressed to the acceptor's id; anything else closes the stream with an error status and is counted, never a panic (the reference panics, its H15) |
+//! | handshake | the first frame of a stream is a handshake (type 36, JSON payload naming the sender's incarnation) addressed to the acceptor's id; anything else closes the stream with an error status and is counted, never a panic (the reference panics, its H15). The acceptor answers with its own handshake first, so each side tags what it receives with the other's incarnation |
 //! | sending | never blocks: a full queue (4,096 frames per peer) or an unknown peer is a counted drop; every protocol above resends on its timers (K16) |
 //! | receiving | frames are routed into one bounded inbox with `send().await`, so a slow consumer pushes back through HTTP/2 flow control to the senders |
 //! | reconnect | only the dialer, after 1 s growing ×1.1 up to 3 s. Lost: the frame whose write failed, what sat in gRPC and TCP buffers, frames received but not yet routed. Frames still queued go out on the next stream, in order |
@@ -258,15 +258,28 @@ impl MessageCenter {
                     tokio_stream::iter([self.handshake(&to)]).chain(self.outgoing(to.clone(), &peer));
                 if let Ok(response) = client.stream_messages(requests).await {
                     backoff = Duration::from_secs(1);
-                    // The acceptor's incarnation is not in its answers; what it sends counts as
-                    // its current one (the acceptor checked ours).
-                    self.incoming(to.clone(), 0, response.into_inner()).await;
+                    // The acceptor answers with its own handshake first: its incarnation tags
+                    // everything it sends on this stream.
+                    let mut stream = response.into_inner();
+                    match stream.message().await {
+                        Ok(Some(first)) if first.r#type == HANDSHAKE_IO_TYPE && first.from == to.as_str() => {
+                            let incarnation = incarnation_of(&first);
+                            self.incoming(to.clone(), incarnation, stream).await;
+                        }
+                        _ => Counters::add(&self.counters.refused_streams),
+                    }
                 }
             }
             tokio::time::sleep(backoff).await;
             backoff = backoff.mul_f64(1.1).min(Duration::from_secs(3));
         }
     }
+}
+
+/// The incarnation a handshake names (0 when it names none).
+fn incarnation_of(handshake: &pb::Message) -> u64 {
+    let body: Option<Handshake> = handshake.payload.first().and_then(|p| serde_json::from_slice(p).ok());
+    body.map_or(0, |h| h.incarnation)
 }
 
 /// The gRPC service of a [`MessageCenter`].
@@ -306,12 +319,12 @@ impl MessageService for Service {
         let Some(peer) = center.peer(&from) else {
             return refuse(format!("{from} is not a member"));
         };
-        let handshake: Option<Handshake> = first.payload.first().and_then(|p| serde_json::from_slice(p).ok());
-        let incarnation = handshake.map_or(0, |h| h.incarnation);
+        let incarnation = incarnation_of(&first);
         let reader = center.clone();
         let sender = from.clone();
         tokio::spawn(async move { reader.incoming(sender, incarnation, stream).await });
-        let outgoing = center.outgoing(from, &peer).map(Ok);
+        let answer = center.handshake(&from);
+        let outgoing = tokio_stream::iter([answer]).chain(center.outgoing(from, &peer)).map(Ok);
         Ok(Response::new(Box::pin(outgoing)))
     }
 }

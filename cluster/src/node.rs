@@ -1,0 +1,481 @@
+//! One node process: the library's [`NodeHost`] (node core, maintainer manager, coordinator while
+//! it leads) owned by one task, the roles loop, fed by the transport's inbox, the cluster view
+//! watched in etcd, the election, the coordinator's store and the admin calls.
+//!
+//! | rule | |
+//! |---|---|
+//! | ready | listening, registered under its lease, then `node ID ready on HOST:PORT` |
+//! | K8 fence | every tick and every send first checks the lease deadline; once it passed, or the keep-alive learnt the lease is gone, the host is fenced, nothing more is sent, and the process exits 3 |
+//! | election | campaigns only while registered and ALIVE (K9, the reference's H16), and again after losing; the leader is read from the watched election keys, not polled (H5) |
+//! | store | one store per won election, its requests run in order and answered back into the host; a request of an older leadership is answered `Deposed` |
+//! | membership | the watched registrations: a new incarnation under a known id is a leave and a join; peers of the message center follow |
+//! | stop | SIGTERM or SIGINT: resign, revoke the lease (registration and election key go at once), exit 0 |
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use dispatcher_core::coordinator::{Member, MetaError, MetaReply, MetaRequest, Request};
+use dispatcher_core::host::{
+    DispatcherDriver, HostConfig, HostEvent, HostOutput, Leader, NodeHost, SpanRequest, SyntheticDefinition,
+    SyntheticFactory,
+};
+use dispatcher_core::ids::{ChangefeedId, DispatcherId, Mode, NodeId, Ts};
+use dispatcher_core::messages::NodeLiveness;
+use dispatcher_core::span::TableSpan;
+use tokio::sync::{mpsc, oneshot, watch};
+
+use crate::admin::{
+    self, AdminAnswer, AdminCall, Call, CoordinatorStatus, DispatcherJson, FeedJson, MaintainerJson,
+    NodeStatus,
+};
+use crate::membership::{self, Capture, ClusterView};
+use crate::meta::{Keys, Session, SessionError};
+use crate::store::{campaign, EtcdStore, Leadership};
+use crate::transport::MessageCenter;
+
+/// How often the host ticks.
+pub const TICK: Duration = Duration::from_millis(100);
+
+/// A node process's settings.
+#[derive(Clone, Debug)]
+pub struct NodeOptions {
+    /// Its id.
+    pub id: NodeId,
+    /// The gRPC address to listen on.
+    pub listen: String,
+    /// etcd's client URLs.
+    pub etcd: Vec<String>,
+    /// The cluster's name in etcd.
+    pub cluster: String,
+    /// The session's lease TTL in seconds.
+    pub lease_ttl_s: i64,
+}
+
+/// How a node process ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Exit {
+    /// Asked to stop; everything resigned (exit 0).
+    Stopped,
+    /// Its lease could not be proven: fenced (exit 3).
+    Fenced,
+}
+
+/// Why a node could not start (exit 2).
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// The listen address.
+    #[error("cannot listen on {0}: {1}")]
+    Listen(String, std::io::Error),
+    /// etcd.
+    #[error("etcd: {0}")]
+    Etcd(String),
+    /// Another live process holds the id.
+    #[error("node {0} is already running (its registration is live)")]
+    Duplicate(NodeId),
+}
+
+/// The synthetic dispatchers of a real process: replicated up to the wall clock's milliseconds
+/// since the Unix epoch.
+struct WallClock;
+
+fn unix_ms() -> Ts {
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as Ts)
+}
+
+impl DispatcherDriver for WallClock {
+    fn open(
+        &mut self,
+        _: &ChangefeedId,
+        _: Mode,
+        _: DispatcherId,
+        _: &TableSpan,
+        _: Ts,
+    ) -> Result<(), String> {
+        Ok(())
+    }
+
+    fn progress(&mut self, _: &ChangefeedId, _: Mode, _: DispatcherId, _: u64) -> Ts {
+        unix_ms()
+    }
+
+    fn close(&mut self, _: &ChangefeedId, _: Mode, _: DispatcherId, _: u64) -> Ts {
+        unix_ms()
+    }
+}
+
+/// Runs a node until it is asked to stop (`stop` resolves) or fences itself. `ready` is called
+/// once it listens and is registered, with the address it listens on.
+pub async fn run(
+    opts: NodeOptions,
+    ready: impl FnOnce(&str),
+    stop: impl std::future::Future<Output = ()>,
+) -> Result<Exit, StartError> {
+    let listener = tokio::net::TcpListener::bind(&opts.listen)
+        .await
+        .map_err(|e| StartError::Listen(opts.listen.clone(), e))?;
+    let address = listener.local_addr().map_err(|e| StartError::Listen(opts.listen.clone(), e))?.to_string();
+    let keys = Keys::new(&opts.cluster);
+    let capture = serde_json::to_string(&Capture { id: opts.id.to_string(), address: address.clone() })
+        .unwrap_or_default();
+    let start = Session::start(&opts.etcd, &keys, &opts.id, &capture, opts.lease_ttl_s);
+    let session = match tokio::time::timeout(Duration::from_secs(10), start).await {
+        Err(_) => {
+            return Err(StartError::Etcd(format!("no answer from {} within 10 s", opts.etcd.join(","))))
+        }
+        Ok(Err(SessionError::Duplicate(id))) => return Err(StartError::Duplicate(id)),
+        Ok(Err(e)) => return Err(StartError::Etcd(e.to_string())),
+        Ok(Ok(session)) => Arc::new(session),
+    };
+    let (center, inbox) = MessageCenter::new(opts.id.clone(), session.incarnation());
+    let (calls_tx, calls) = mpsc::channel(64);
+    let (server_stop_tx, server_stop) = oneshot::channel::<()>();
+    let server = tonic::transport::Server::builder()
+        .add_service(center.service())
+        .add_service(admin::Admin::service(calls_tx))
+        .serve_with_incoming_shutdown(tokio_stream::wrappers::TcpListenerStream::new(listener), async {
+            let _ = server_stop.await;
+        });
+    let server = tokio::spawn(server);
+    let (view_tx, view) = watch::channel(ClusterView::default());
+    tokio::spawn(membership::follow(session.client(), keys.clone(), view_tx));
+    let (alive_tx, alive) = watch::channel(true);
+    let (won_tx, won) = mpsc::channel(4);
+    let campaigner =
+        tokio::spawn(campaigner(session.clone(), keys.clone(), opts.id.clone(), view.clone(), alive, won_tx));
+    ready(&address);
+
+    let host = NodeHost::new(
+        opts.id.clone(),
+        session.incarnation(),
+        HostConfig { redo: true, ..HostConfig::default() },
+        Box::new(SyntheticFactory),
+        Box::new(WallClock),
+    );
+    let (meta_tx, meta) = mpsc::unbounded_channel();
+    let mut roles = Roles {
+        host,
+        session: session.clone(),
+        center,
+        cluster: opts.cluster.clone(),
+        started: Instant::now(),
+        view,
+        peers: BTreeMap::new(),
+        lead: None,
+        store: None,
+        meta_tx,
+        alive: alive_tx,
+        pending: HashMap::new(),
+        next_call: 1,
+    };
+    let exit = roles.run(inbox, meta, won, calls, stop).await;
+    campaigner.abort();
+    if exit == Exit::Stopped {
+        roles.host.resign();
+        let _ = tokio::time::timeout(Duration::from_secs(3), session.revoke()).await;
+    }
+    let _ = server_stop_tx.send(());
+    let _ = tokio::time::timeout(Duration::from_secs(2), server).await;
+    Ok(exit)
+}
+
+/// Campaigns while ALIVE; after a win, waits until the view shows another leader, then campaigns
+/// again.
+async fn campaigner(
+    session: Arc<Session>,
+    keys: Keys,
+    id: NodeId,
+    mut view: watch::Receiver<ClusterView>,
+    mut alive: watch::Receiver<bool>,
+    won: mpsc::Sender<Leadership>,
+) {
+    loop {
+        if alive.wait_for(|a| *a).await.is_err() {
+            return;
+        }
+        let lead = match campaign(&session, &keys, &id).await {
+            Ok(lead) => lead,
+            Err(_) => {
+                tokio::time::sleep(Duration::from_secs(1)).await;
+                continue;
+            }
+        };
+        if won.send(lead.clone()).await.is_err() {
+            return;
+        }
+        let lost =
+            view.wait_for(|v| v.revision >= lead.revision && v.leader().is_none_or(|l| l.key != lead.key));
+        if lost.await.is_err() {
+            return;
+        }
+    }
+}
+
+type MetaAnswer = (u64, MetaReply);
+
+/// The task that owns the host.
+struct Roles {
+    host: NodeHost,
+    session: Arc<Session>,
+    center: Arc<MessageCenter>,
+    cluster: String,
+    started: Instant,
+    view: watch::Receiver<ClusterView>,
+    /// The members the message center knows: id → (incarnation, address).
+    peers: BTreeMap<NodeId, (u64, String)>,
+    lead: Option<Leadership>,
+    store: Option<mpsc::UnboundedSender<(u64, MetaRequest)>>,
+    meta_tx: mpsc::UnboundedSender<MetaAnswer>,
+    alive: watch::Sender<bool>,
+    pending: HashMap<u64, oneshot::Sender<AdminAnswer>>,
+    next_call: u64,
+}
+
+impl Roles {
+    fn now(&self) -> u64 {
+        self.started.elapsed().as_millis() as u64
+    }
+
+    async fn run(
+        &mut self,
+        mut inbox: mpsc::Receiver<crate::transport::Inbound>,
+        mut meta: mpsc::UnboundedReceiver<MetaAnswer>,
+        mut won: mpsc::Receiver<Leadership>,
+        mut calls: mpsc::Receiver<Call>,
+        stop: impl std::future::Future<Output = ()>,
+    ) -> Exit {
+        let mut tick = tokio::time::interval(TICK);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut fenced = self.session.fenced();
+        tokio::pin!(stop);
+        loop {
+            if !self.session.valid() || *fenced.borrow() {
+                let _ = self.host.step(self.now(), HostEvent::Fenced);
+                return Exit::Fenced;
+            }
+            let event = tokio::select! {
+                _ = &mut stop => return Exit::Stopped,
+                _ = fenced.changed() => continue,
+                _ = tick.tick() => self.tick_event(),
+                Some(m) = inbox.recv() => HostEvent::Received {
+                    from: m.from, incarnation: m.incarnation, kind: m.kind, bytes: m.payload,
+                },
+                Some((generation, reply)) = meta.recv() => HostEvent::Meta { generation, reply },
+                Some(lead) = won.recv() => {
+                    self.lead_with(lead);
+                    continue;
+                }
+                Some((call, answer)) = calls.recv() => match self.call(call, answer) {
+                    Some(event) => event,
+                    None => continue,
+                },
+            };
+            let outputs = self.host.step(self.now(), event);
+            self.apply(outputs);
+            let _ = self.alive.send_if_modified(|a| {
+                let now_alive = self.host.manager().liveness() == NodeLiveness::Alive;
+                std::mem::replace(a, now_alive) != now_alive
+            });
+        }
+    }
+
+    fn tick_event(&mut self) -> HostEvent {
+        let view = self.view.borrow().clone();
+        self.follow_peers(&view);
+        let members = view
+            .members
+            .iter()
+            .map(|(node, r)| Member { node: node.clone(), incarnation: r.incarnation })
+            .collect();
+        let leader = view.leader().map(|l| Leader {
+            mine: self.lead.as_ref().is_some_and(|w| w.key == l.key),
+            node: l.node,
+            version: l.version,
+        });
+        HostEvent::Tick { members, leader }
+    }
+
+    fn follow_peers(&mut self, view: &ClusterView) {
+        let me = self.host.id().clone();
+        let gone: Vec<NodeId> = self
+            .peers
+            .iter()
+            .filter(|(id, (inc, _))| view.members.get(*id).is_none_or(|r| r.incarnation != *inc))
+            .map(|(id, _)| id.clone())
+            .collect();
+        for id in gone {
+            self.peers.remove(&id);
+            self.center.remove_peer(&id);
+        }
+        for (id, r) in &view.members {
+            if *id != me && !self.peers.contains_key(id) {
+                self.peers.insert(id.clone(), (r.incarnation, r.address.clone()));
+                self.center.add_peer(id.clone(), r.address.clone());
+            }
+        }
+    }
+
+    /// This process won an election: a store for it, whose answers come back as meta events.
+    fn lead_with(&mut self, lead: Leadership) {
+        let (tx, mut requests) = mpsc::unbounded_channel::<(u64, MetaRequest)>();
+        let mut store = EtcdStore::new(self.session.client(), &self.cluster, lead.clone());
+        let answers = self.meta_tx.clone();
+        let session = self.session.clone();
+        tokio::spawn(async move {
+            while let Some((generation, request)) = requests.recv().await {
+                let outcome =
+                    if session.valid() { store.run(request.op).await } else { Err(MetaError::Deposed) };
+                if answers.send((generation, MetaReply { ticket: request.ticket, outcome })).is_err() {
+                    return;
+                }
+            }
+        });
+        self.lead = Some(lead);
+        self.store = Some(tx);
+    }
+
+    fn apply(&mut self, outputs: Vec<HostOutput>) {
+        for output in outputs {
+            match output {
+                HostOutput::Send { to, message } => {
+                    if !self.session.valid() {
+                        return; // K8: the next turn fences
+                    }
+                    let (kind, bytes) = message.encode();
+                    self.center.send(&to, kind, bytes);
+                }
+                HostOutput::Meta { generation, version, request } => {
+                    let current = self.lead.as_ref().is_some_and(|l| l.revision as u64 == version);
+                    match (&self.store, current) {
+                        (Some(store), true) => {
+                            let _ = store.send((generation, request));
+                        }
+                        _ => {
+                            let reply =
+                                MetaReply { ticket: request.ticket, outcome: Err(MetaError::Deposed) };
+                            let _ = self.meta_tx.send((generation, reply));
+                        }
+                    }
+                }
+                HostOutput::Answered { id, result } => {
+                    if let Some(answer) = self.pending.remove(&id) {
+                        let _ = answer.send(AdminAnswer { error: result.err(), status: None });
+                    }
+                }
+                HostOutput::Deposed => {
+                    self.lead = None;
+                    self.store = None;
+                }
+                HostOutput::Leading { .. }
+                | HostOutput::Dropped { .. }
+                | HostOutput::Notice { .. }
+                | HostOutput::Trace(_) => {}
+            }
+        }
+    }
+
+    /// An admin call: answered at once (status, bad input), or stepped into the host and answered
+    /// by its `Answered` output.
+    fn call(&mut self, call: AdminCall, answer: oneshot::Sender<AdminAnswer>) -> Option<HostEvent> {
+        let refuse = |answer: oneshot::Sender<AdminAnswer>, why: String| {
+            let _ = answer.send(AdminAnswer { error: Some(why), status: None });
+            None
+        };
+        let id = self.next_call;
+        self.next_call += 1;
+        let event = match call {
+            AdminCall::Status => {
+                let _ = answer.send(AdminAnswer { error: None, status: Some(self.status()) });
+                return None;
+            }
+            AdminCall::Create { name, tables, spans_per_table, redo } => {
+                if tables < 1 || spans_per_table < 1 || name.is_empty() {
+                    return refuse(answer, "a changefeed needs a name, 1 or more tables and spans".into());
+                }
+                let def = SyntheticDefinition { tables, spans_per_table, redo };
+                let now = unix_ms();
+                let changefeed =
+                    ChangefeedId { high: now, low: fnv(&name), name, keyspace: "default".into() };
+                HostEvent::Request {
+                    id,
+                    request: Request::Create { id: changefeed, config: def.encode(), start_ts: now },
+                }
+            }
+            AdminCall::Pause { name } => HostEvent::Request { id, request: Request::Pause { name } },
+            AdminCall::Resume { name } => HostEvent::Request { id, request: Request::Resume { name } },
+            AdminCall::Remove { name } => HostEvent::Request { id, request: Request::Remove { name } },
+            AdminCall::MoveMaintainer { name, to } => {
+                HostEvent::Request { id, request: Request::MoveMaintainer { name, to: NodeId::new(&to) } }
+            }
+            AdminCall::Move { name, table, span, to, mode } => {
+                let Some(mode) = admin::mode_of(&mode) else {
+                    return refuse(answer, format!("unknown mode {mode}"));
+                };
+                let request = SpanRequest::Move { table, index: span, to: NodeId::new(&to) };
+                HostEvent::Operate { id, changefeed: name, mode, request }
+            }
+            AdminCall::Split { name, table, span, into, mode } => {
+                let Some(mode) = admin::mode_of(&mode) else {
+                    return refuse(answer, format!("unknown mode {mode}"));
+                };
+                HostEvent::Operate {
+                    id,
+                    changefeed: name,
+                    mode,
+                    request: SpanRequest::Split { table, index: span, into },
+                }
+            }
+            AdminCall::Merge { name, table, spans, mode } => {
+                let Some(mode) = admin::mode_of(&mode) else {
+                    return refuse(answer, format!("unknown mode {mode}"));
+                };
+                HostEvent::Operate {
+                    id,
+                    changefeed: name,
+                    mode,
+                    request: SpanRequest::Merge { table, indexes: spans },
+                }
+            }
+        };
+        self.pending.insert(id, answer);
+        Some(event)
+    }
+
+    fn status(&self) -> NodeStatus {
+        let host = &self.host;
+        let coordinator = host.coordinator().map(|co| CoordinatorStatus {
+            version: co.version().0 as u64,
+            initialized: co.initialized(),
+            changefeeds: host
+                .feeds()
+                .into_iter()
+                .map(|f| FeedJson {
+                    name: f.name,
+                    state: f.state.into(),
+                    epoch: f.epoch.0,
+                    node: match f.placement {
+                        dispatcher_core::coordinator::Placement::Bound { node, .. } => Some(node.to_string()),
+                        dispatcher_core::coordinator::Placement::Absent => None,
+                    },
+                    checkpoint_ts: f.checkpoint_ts,
+                    persisted_checkpoint_ts: f.persisted_checkpoint_ts,
+                    operator: f.operator.map(str::to_owned),
+                })
+                .collect(),
+        });
+        NodeStatus {
+            id: host.id().to_string(),
+            incarnation: self.session.incarnation(),
+            liveness: format!("{:?}", host.manager().liveness()).to_lowercase(),
+            fenced: !self.session.valid(),
+            coordinator,
+            dispatchers: host.dispatchers().map(|(cf, mode, _, d)| DispatcherJson::of(cf, mode, d)).collect(),
+            maintainers: host.maintainers().iter().map(MaintainerJson::of).collect(),
+        }
+    }
+}
+
+/// A stable 64-bit hash of a name (FNV-1a), the low half of a new changefeed's id.
+fn fnv(name: &str) -> u64 {
+    name.bytes().fold(0xcbf2_9ce4_8422_2325, |h, b| (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3))
+}
