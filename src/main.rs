@@ -40,6 +40,22 @@ enum Command {
     Messages,
     /// Run scenario files, or seeded random timelines with --random.
     Sim(SimCommand),
+    /// Run one node of a cluster (runs the sibling `dispatcher-cluster` binary).
+    #[command(disable_help_flag = true)]
+    Node(Cluster),
+    /// Create, change and list a cluster's changefeeds (runs `dispatcher-cluster`).
+    #[command(disable_help_flag = true)]
+    Changefeed(Cluster),
+    /// Show a cluster (runs `dispatcher-cluster`).
+    #[command(disable_help_flag = true)]
+    Status(Cluster),
+}
+
+/// The arguments of a cluster command, handed on untouched.
+#[derive(clap::Args)]
+struct Cluster {
+    #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+    args: Vec<std::ffi::OsString>,
 }
 
 fn main() -> ExitCode {
@@ -65,6 +81,9 @@ fn main() -> ExitCode {
     };
     let result = match cli.command {
         Command::Sim(sim) => return ExitCode::from(dispatcher_core::sim::cli::main(&sim)),
+        Command::Node(c) => cluster("node", c.args),
+        Command::Changefeed(c) => cluster("changefeed", c.args),
+        Command::Status(c) => cluster("status", c.args),
         Command::Decode { message, file } => read(&message, file).and_then(|input| {
             let json = wire::decode_to_json(&message, &input).map_err(|e| e.to_string())?;
             println!("{json}");
@@ -88,6 +107,28 @@ fn main() -> ExitCode {
             eprintln!("dispatcher-core: {message}");
             ExitCode::from(2)
         }
+    }
+}
+
+/// Runs `dispatcher-cluster COMMAND ARGS…` in this process's place (same PID, so a signal sent to
+/// it reaches the node itself); the binary is looked for beside this one, then on the PATH.
+fn cluster(command: &str, args: Vec<std::ffi::OsString>) -> Result<(), String> {
+    const NAME: &str = "dispatcher-cluster";
+    let beside =
+        std::env::current_exe().ok().and_then(|exe| Some(exe.parent()?.join(NAME))).filter(|p| p.exists());
+    let program = beside.map_or_else(|| std::ffi::OsString::from(NAME), |p| p.into_os_string());
+    let mut child = std::process::Command::new(&program);
+    child.arg(command).args(args);
+    #[cfg(unix)]
+    {
+        use std::os::unix::process::CommandExt;
+        let error = child.exec();
+        Err(format!("cannot run {NAME} (build it with `cargo build -p dispatcher-cluster`): {error}"))
+    }
+    #[cfg(not(unix))]
+    {
+        let status = child.status().map_err(|e| format!("cannot run {NAME}: {e}"))?;
+        std::process::exit(status.code().unwrap_or(2));
     }
 }
 

@@ -22,7 +22,7 @@ const TIMEOUT: Duration = Duration::from_secs(10);
 
 /// dispatcher-core across processes.
 #[derive(Parser, Debug)]
-#[command(name = "dispatcher-core", version)]
+#[command(name = "dispatcher-core", bin_name = "dispatcher-core", version)]
 pub struct Cli {
     #[command(subcommand)]
     command: Command,

@@ -128,6 +128,8 @@ pub async fn run(
         Ok(Ok(session)) => Arc::new(session),
     };
     let (center, inbox) = MessageCenter::new(opts.id.clone(), session.incarnation());
+    let gate = session.clone();
+    center.set_gate(move || gate.valid());
     let (calls_tx, calls) = mpsc::channel(64);
     let (server_stop_tx, server_stop) = oneshot::channel::<()>();
     let server = tonic::transport::Server::builder()

@@ -72,6 +72,8 @@ pub struct Counters {
     pub refused_streams: AtomicU64,
     /// Dial attempts after the first.
     pub reconnects: AtomicU64,
+    /// Frames not written because the gate was closed (the process fenced).
+    pub dropped_fenced: AtomicU64,
 }
 
 impl Counters {
@@ -104,6 +106,8 @@ pub struct MessageCenter {
     inbox: mpsc::Sender<Inbound>,
     peers: Mutex<HashMap<NodeId, Arc<Peer>>>,
     counters: Arc<Counters>,
+    /// Asked before every frame is written: a closed gate (the process fenced) drops it.
+    gate: std::sync::OnceLock<Box<dyn Fn() -> bool + Send + Sync>>,
 }
 
 #[derive(serde::Serialize, serde::Deserialize)]
@@ -126,8 +130,20 @@ impl MessageCenter {
             inbox,
             peers: Mutex::new(HashMap::new()),
             counters: Arc::new(Counters::default()),
+            gate: std::sync::OnceLock::new(),
         };
         (Arc::new(center), rx)
+    }
+
+    /// Sets the gate every frame must pass just before it is written (the lease fence, K8): a
+    /// frame queued before the process stopped is not written after it woke past its deadline.
+    /// Set once; later calls are ignored.
+    pub fn set_gate(&self, gate: impl Fn() -> bool + Send + Sync + 'static) {
+        let _ = self.gate.set(Box::new(gate));
+    }
+
+    fn open(&self) -> bool {
+        self.gate.get().is_none_or(|gate| gate())
     }
 
     /// The transport's counters.
@@ -215,6 +231,10 @@ impl MessageCenter {
         tokio::spawn(async move {
             let mut queue = queue.lock_owned().await;
             while let Some(frame) = queue.recv().await {
+                if !center.open() {
+                    Counters::add(&center.counters.dropped_fenced);
+                    continue;
+                }
                 let message = center.frame(&to, frame);
                 if tx.send(message).await.is_err() {
                     break; // the stream ended: this frame is lost, the queue's rest waits

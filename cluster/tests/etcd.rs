@@ -1,63 +1,16 @@
 //! The session against a real etcd (Debian's etcd-server 3.4, installed by `scripts/setup`),
 //! started by each test on free loopback ports with a temporary data directory.
 
-use std::net::TcpListener;
-use std::process::{Child, Command, Stdio};
+mod common;
+
 use std::time::{Duration, Instant};
+
+use common::Etcd;
 
 use dispatcher_cluster::meta::{Keys, Session, SessionError};
 use dispatcher_cluster::store::{campaign, EtcdStore};
 use dispatcher_core::coordinator::{FeedState, MetaError, MetaOp, MetaValue, Progress, StoredChangefeed};
 use dispatcher_core::ids::{ChangefeedId, Epoch, NodeId};
-
-struct Etcd {
-    child: Child,
-    dir: std::path::PathBuf,
-    endpoint: String,
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
-
-impl Etcd {
-    fn start(name: &str) -> Etcd {
-        let dir = std::env::temp_dir().join(format!("dc-etcd-{name}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        let (client, peer) = (free_port(), free_port());
-        let endpoint = format!("http://127.0.0.1:{client}");
-        let child = Command::new("etcd")
-            .args(["--name", name, "--data-dir"])
-            .arg(&dir)
-            .args(["--listen-client-urls", &endpoint, "--advertise-client-urls", &endpoint])
-            .args(["--listen-peer-urls", &format!("http://127.0.0.1:{peer}")])
-            .args(["--initial-advertise-peer-urls", &format!("http://127.0.0.1:{peer}")])
-            .args(["--initial-cluster", &format!("{name}=http://127.0.0.1:{peer}")])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("etcd is installed (run scripts/setup)");
-        let etcd = Etcd { child, dir, endpoint };
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while std::net::TcpStream::connect(("127.0.0.1", client)).is_err() {
-            assert!(Instant::now() < deadline, "etcd did not start");
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        etcd
-    }
-
-    fn endpoints(&self) -> Vec<String> {
-        vec![self.endpoint.clone()]
-    }
-}
-
-impl Drop for Etcd {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
-}
 
 async fn registered(etcd: &Etcd, keys: &Keys, node: &str) -> bool {
     let mut client = etcd_client::Client::connect(etcd.endpoints(), None).await.unwrap();
