@@ -21,6 +21,8 @@ use crate::transport::pb::{AdminReply, AdminRequest};
 pub enum AdminCall {
     /// What this node runs.
     Status,
+    /// The Prometheus text (`crate::metrics`).
+    Metrics,
     /// Create a synthetic changefeed (coordinator).
     Create {
         /// Its name.
@@ -102,6 +104,9 @@ pub struct AdminAnswer {
     /// For `status`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub status: Option<NodeStatus>,
+    /// For `metrics`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub metrics: Option<String>,
 }
 
 /// What one node runs and knows.

@@ -65,7 +65,7 @@ struct NodeArgs {
     listen: String,
     #[command(flatten)]
     etcd: Etcd,
-    /// Prometheus text at /metrics (not served yet).
+    /// Serve Prometheus text at http://HOST:PORT/metrics.
     #[arg(long)]
     metrics: Option<String>,
     /// The etcd lease TTL of this node's session.
@@ -208,6 +208,7 @@ async fn run_node(args: NodeArgs) -> Result<(), Failure> {
         etcd: args.etcd.urls,
         cluster: args.etcd.cluster,
         lease_ttl_s: args.lease_ttl_s,
+        metrics: args.metrics,
     };
     let id = opts.id.clone();
     let ready = |addr: &str| println!("node {id} ready on {addr}");

@@ -10,12 +10,14 @@
 //! | [`store`] | the election, and the coordinator's requests as transactions guarded by the winning key |
 //! | [`node`] | one node process: the library's `NodeHost` owned by one task, fed by all of the above |
 //! | [`admin`] | the admin service the commands call |
+//! | [`metrics`] | the Prometheus text endpoint |
 //! | [`cli`] | the `node`, `changefeed` and `status` commands |
 
 pub mod admin;
 pub mod cli;
 pub mod membership;
 pub mod meta;
+pub mod metrics;
 pub mod node;
 pub mod store;
 pub mod transport;

@@ -21,6 +21,14 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    // Structured lines on stderr; `DC_LOG=debug` shows finished operators and dropped frames.
+    let level = match std::env::var("DC_LOG").as_deref() {
+        Ok("debug") => tracing::Level::DEBUG,
+        Ok("warn") => tracing::Level::WARN,
+        Ok("error") => tracing::Level::ERROR,
+        _ => tracing::Level::INFO,
+    };
+    tracing_subscriber::fmt().with_writer(std::io::stderr).with_max_level(level).with_target(false).init();
     let runtime = match tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {

@@ -151,6 +151,12 @@ impl Session {
         self.deadline.lock().unwrap_or_else(|e| e.into_inner()).valid(Instant::now())
     }
 
+    /// How long the process may still act (zero once fenced).
+    pub fn remaining(&self) -> Duration {
+        let deadline = self.deadline.lock().unwrap_or_else(|e| e.into_inner()).deadline();
+        deadline.map_or(Duration::ZERO, |d| d.saturating_duration_since(Instant::now()))
+    }
+
     /// Becomes `true` once the deadline passed or the lease was lost; never `false` again.
     pub fn fenced(&self) -> watch::Receiver<bool> {
         self.fenced.clone()

@@ -21,7 +21,8 @@ use dispatcher_core::host::{
     SyntheticFactory,
 };
 use dispatcher_core::ids::{ChangefeedId, DispatcherId, Mode, NodeId, Ts};
-use dispatcher_core::messages::NodeLiveness;
+use dispatcher_core::maintainer::Output as MaintainerOutput;
+use dispatcher_core::messages::{MessageKind, NodeLiveness};
 use dispatcher_core::span::TableSpan;
 use tokio::sync::{mpsc, oneshot, watch};
 
@@ -50,6 +51,8 @@ pub struct NodeOptions {
     pub cluster: String,
     /// The session's lease TTL in seconds.
     pub lease_ttl_s: i64,
+    /// Where to serve Prometheus text, if anywhere.
+    pub metrics: Option<String>,
 }
 
 /// How a node process ended.
@@ -115,6 +118,12 @@ pub async fn run(
         .await
         .map_err(|e| StartError::Listen(opts.listen.clone(), e))?;
     let address = listener.local_addr().map_err(|e| StartError::Listen(opts.listen.clone(), e))?.to_string();
+    let metrics = match &opts.metrics {
+        Some(addr) => {
+            Some(tokio::net::TcpListener::bind(addr).await.map_err(|e| StartError::Listen(addr.clone(), e))?)
+        }
+        None => None,
+    };
     let keys = Keys::new(&opts.cluster);
     let capture = serde_json::to_string(&Capture { id: opts.id.to_string(), address: address.clone() })
         .unwrap_or_default();
@@ -131,6 +140,7 @@ pub async fn run(
     let gate = session.clone();
     center.set_gate(move || gate.valid());
     let (calls_tx, calls) = mpsc::channel(64);
+    let calls_metrics = calls_tx.clone();
     let (server_stop_tx, server_stop) = oneshot::channel::<()>();
     let server = tonic::transport::Server::builder()
         .add_service(center.service())
@@ -139,6 +149,9 @@ pub async fn run(
             let _ = server_stop.await;
         });
     let server = tokio::spawn(server);
+    if let Some(listener) = metrics {
+        tokio::spawn(crate::metrics::serve(listener, calls_metrics));
+    }
     let (view_tx, view) = watch::channel(ClusterView::default());
     tokio::spawn(membership::follow(session.client(), keys.clone(), view_tx));
     let (alive_tx, alive) = watch::channel(true);
@@ -146,6 +159,7 @@ pub async fn run(
     let campaigner =
         tokio::spawn(campaigner(session.clone(), keys.clone(), opts.id.clone(), view.clone(), alive, won_tx));
     ready(&address);
+    tracing::info!(node = %opts.id, %address, incarnation = session.incarnation(), "registered and listening");
 
     let host = NodeHost::new(
         opts.id.clone(),
@@ -169,9 +183,20 @@ pub async fn run(
         alive: alive_tx,
         pending: HashMap::new(),
         next_call: 1,
+        boots: HashMap::new(),
+        heartbeats: HashMap::new(),
+        dropped: BTreeMap::new(),
     };
     let exit = roles.run(inbox, meta, won, calls, stop).await;
     campaigner.abort();
+    match exit {
+        Exit::Fenced => tracing::error!(
+            node = %opts.id,
+            held_back = crate::transport::Counters::get(&roles.center.counters().dropped_fenced),
+            "fenced: the lease could not be proven; nothing more is sent"
+        ),
+        Exit::Stopped => tracing::info!(node = %opts.id, "stopping: resigning and revoking the lease"),
+    }
     if exit == Exit::Stopped {
         roles.host.resign();
         let _ = tokio::time::timeout(Duration::from_secs(3), session.revoke()).await;
@@ -231,6 +256,13 @@ struct Roles {
     alive: watch::Sender<bool>,
     pending: HashMap<u64, oneshot::Sender<AdminAnswer>>,
     next_call: u64,
+    /// Maintainers hosted here by (changefeed, epoch): when first seen, and how long their
+    /// bootstrap took once it ended.
+    boots: HashMap<(String, u64), (Instant, Option<Duration>)>,
+    /// Heartbeats to maintainers here, by sender: the last arrival and the gap before it.
+    heartbeats: HashMap<NodeId, (Instant, Duration)>,
+    /// Frames the host dropped, by reason.
+    dropped: BTreeMap<String, u64>,
 }
 
 impl Roles {
@@ -250,6 +282,7 @@ impl Roles {
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut fenced = self.session.fenced();
         tokio::pin!(stop);
+        let mut added = false;
         loop {
             if !self.session.valid() || *fenced.borrow() {
                 let _ = self.host.step(self.now(), HostEvent::Fenced);
@@ -259,9 +292,17 @@ impl Roles {
                 _ = &mut stop => return Exit::Stopped,
                 _ = fenced.changed() => continue,
                 _ = tick.tick() => self.tick_event(),
-                Some(m) = inbox.recv() => HostEvent::Received {
-                    from: m.from, incarnation: m.incarnation, kind: m.kind, bytes: m.payload,
-                },
+                Some(m) = inbox.recv() => {
+                    if m.kind == MessageKind::AddMaintainerRequest {
+                        added = true;
+                    }
+                    if m.kind == MessageKind::HeartBeatRequest {
+                        let now = Instant::now();
+                        let gap = self.heartbeats.get(&m.from).map_or(Duration::ZERO, |(last, _)| now - *last);
+                        self.heartbeats.insert(m.from.clone(), (now, gap));
+                    }
+                    HostEvent::Received { from: m.from, incarnation: m.incarnation, kind: m.kind, bytes: m.payload }
+                }
                 Some((generation, reply)) = meta.recv() => HostEvent::Meta { generation, reply },
                 Some(lead) = won.recv() => {
                     self.lead_with(lead);
@@ -274,6 +315,9 @@ impl Roles {
             };
             let outputs = self.host.step(self.now(), event);
             self.apply(outputs);
+            if std::mem::take(&mut added) {
+                self.follow_boots();
+            }
             let _ = self.alive.send_if_modified(|a| {
                 let now_alive = self.host.manager().liveness() == NodeLiveness::Alive;
                 std::mem::replace(a, now_alive) != now_alive
@@ -282,6 +326,7 @@ impl Roles {
     }
 
     fn tick_event(&mut self) -> HostEvent {
+        self.follow_boots();
         let view = self.view.borrow().clone();
         self.follow_peers(&view);
         let members = view
@@ -297,6 +342,19 @@ impl Roles {
         HostEvent::Tick { members, leader }
     }
 
+    /// Starts the bootstrap clock of maintainers admitted since the last look, and forgets the
+    /// ones no longer hosted.
+    fn follow_boots(&mut self) {
+        let now = Instant::now();
+        let statuses = self.host.manager().statuses();
+        self.boots.retain(|(cf, epoch), _| {
+            statuses.iter().any(|s| s.changefeed.name == *cf && s.epoch.0 == *epoch)
+        });
+        for st in statuses {
+            self.boots.entry((st.changefeed.name.clone(), st.epoch.0)).or_insert((now, None));
+        }
+    }
+
     fn follow_peers(&mut self, view: &ClusterView) {
         let me = self.host.id().clone();
         let gone: Vec<NodeId> = self
@@ -306,11 +364,14 @@ impl Roles {
             .map(|(id, _)| id.clone())
             .collect();
         for id in gone {
-            self.peers.remove(&id);
+            if let Some((incarnation, _)) = self.peers.remove(&id) {
+                tracing::info!(node = %id, incarnation, "member left");
+            }
             self.center.remove_peer(&id);
         }
         for (id, r) in &view.members {
             if *id != me && !self.peers.contains_key(id) {
+                tracing::info!(node = %id, incarnation = r.incarnation, address = %r.address, "member joined");
                 self.peers.insert(id.clone(), (r.incarnation, r.address.clone()));
                 self.center.add_peer(id.clone(), r.address.clone());
             }
@@ -332,6 +393,7 @@ impl Roles {
                 }
             }
         });
+        tracing::info!(version = lead.revision, "won the coordinator election");
         self.lead = Some(lead);
         self.store = Some(tx);
     }
@@ -361,17 +423,28 @@ impl Roles {
                 }
                 HostOutput::Answered { id, result } => {
                     if let Some(answer) = self.pending.remove(&id) {
-                        let _ = answer.send(AdminAnswer { error: result.err(), status: None });
+                        let _ = answer.send(AdminAnswer { error: result.err(), ..AdminAnswer::default() });
                     }
                 }
                 HostOutput::Deposed => {
+                    tracing::warn!("deposed: the store refused a write of this coordinator");
                     self.lead = None;
                     self.store = None;
                 }
-                HostOutput::Leading { .. }
-                | HostOutput::Dropped { .. }
-                | HostOutput::Notice { .. }
-                | HostOutput::Trace(_) => {}
+                HostOutput::Leading { version } => tracing::info!(version, "coordinating"),
+                HostOutput::Dropped { kind, reason } => {
+                    tracing::debug!(%kind, %reason, "frame dropped");
+                    *self.dropped.entry(reason).or_default() += 1;
+                }
+                HostOutput::Notice { changefeed, epoch, notice } => {
+                    if notice == MaintainerOutput::Bootstrapped {
+                        if let Some((since, took)) = self.boots.get_mut(&(changefeed.name.clone(), epoch.0)) {
+                            *took = Some(since.elapsed());
+                        }
+                    }
+                    log_notice(&changefeed.name, epoch.0, &notice)
+                }
+                HostOutput::Trace(_) => {}
             }
         }
     }
@@ -380,14 +453,21 @@ impl Roles {
     /// by its `Answered` output.
     fn call(&mut self, call: AdminCall, answer: oneshot::Sender<AdminAnswer>) -> Option<HostEvent> {
         let refuse = |answer: oneshot::Sender<AdminAnswer>, why: String| {
-            let _ = answer.send(AdminAnswer { error: Some(why), status: None });
+            let _ = answer.send(AdminAnswer { error: Some(why), ..AdminAnswer::default() });
             None
         };
         let id = self.next_call;
         self.next_call += 1;
+        if !matches!(call, AdminCall::Status | AdminCall::Metrics) {
+            tracing::info!(?call, "admin request");
+        }
         let event = match call {
             AdminCall::Status => {
-                let _ = answer.send(AdminAnswer { error: None, status: Some(self.status()) });
+                let _ = answer.send(AdminAnswer { status: Some(self.status()), ..AdminAnswer::default() });
+                return None;
+            }
+            AdminCall::Metrics => {
+                let _ = answer.send(AdminAnswer { metrics: Some(self.metrics()), ..AdminAnswer::default() });
                 return None;
             }
             AdminCall::Create { name, tables, spans_per_table, redo } => {
@@ -443,6 +523,77 @@ impl Roles {
         Some(event)
     }
 
+    fn metrics(&self) -> String {
+        use crate::transport::Counters;
+        let mut t = crate::metrics::Text::default();
+        let host = &self.host;
+        t.sample("dc_lease_valid", &[], u8::from(self.session.valid()));
+        t.sample("dc_lease_remaining_seconds", &[], self.session.remaining().as_secs_f64());
+        t.sample("dc_coordinator", &[], u8::from(host.coordinator().is_some()));
+        if let Some(co) = host.coordinator() {
+            t.sample("dc_coordinator_version", &[], co.version().0);
+        }
+        let mut dispatchers: BTreeMap<(String, &str, &str), usize> = BTreeMap::new();
+        for (cf, mode, _, d) in host.dispatchers() {
+            *dispatchers
+                .entry((cf.name.clone(), admin::mode_name(mode), admin::state_name(d.state)))
+                .or_default() += 1;
+        }
+        for ((cf, mode, state), n) in &dispatchers {
+            t.sample("dc_dispatchers", &[("changefeed", cf), ("mode", mode), ("state", state)], n);
+        }
+        let now = unix_ms();
+        for m in host.maintainers() {
+            let cf = m.changefeed.name.as_str();
+            for (kind, n) in &m.operators_by_kind {
+                let kind = format!("{kind:?}").to_lowercase();
+                t.sample("dc_maintainer_operators_in_flight", &[("changefeed", cf), ("kind", &kind)], n);
+            }
+            for (mode, ts) in &m.checkpoints {
+                let labels = [("changefeed", cf), ("mode", admin::mode_name(*mode))];
+                t.sample("dc_checkpoint_ts", &labels, ts);
+                t.sample("dc_checkpoint_lag_seconds", &labels, now.saturating_sub(*ts) as f64 / 1000.0);
+            }
+        }
+        for f in host.feeds() {
+            t.sample("dc_persisted_checkpoint_ts", &[("changefeed", &f.name)], f.persisted_checkpoint_ts);
+            if let Some(op) = f.operator {
+                t.sample("dc_coordinator_operators_in_flight", &[("changefeed", &f.name), ("kind", op)], 1);
+            }
+        }
+        for ((cf, epoch), (_, took)) in &self.boots {
+            if let Some(took) = took {
+                let epoch = epoch.to_string();
+                t.sample(
+                    "dc_bootstrap_duration_seconds",
+                    &[("changefeed", cf), ("epoch", &epoch)],
+                    took.as_secs_f64(),
+                );
+            }
+        }
+        for (from, (_, gap)) in &self.heartbeats {
+            t.sample("dc_heartbeat_interval_seconds", &[("from", from.as_str())], gap.as_secs_f64());
+        }
+        let c = self.center.counters();
+        for (event, counter) in [
+            ("queued", &c.queued),
+            ("sent", &c.sent),
+            ("received", &c.received),
+            ("dropped_queue_full", &c.dropped_full),
+            ("dropped_no_peer", &c.dropped_no_peer),
+            ("dropped_unknown_type", &c.dropped_unknown),
+            ("dropped_fenced", &c.dropped_fenced),
+        ] {
+            t.sample("dc_messages_total", &[("event", event)], Counters::get(counter));
+        }
+        t.sample("dc_reconnects_total", &[], Counters::get(&c.reconnects));
+        t.sample("dc_streams_refused_total", &[], Counters::get(&c.refused_streams));
+        for (reason, n) in &self.dropped {
+            t.sample("dc_frames_dropped_total", &[("reason", reason)], n);
+        }
+        t.finish()
+    }
+
     fn status(&self) -> NodeStatus {
         let host = &self.host;
         let coordinator = host.coordinator().map(|co| CoordinatorStatus {
@@ -474,6 +625,24 @@ impl Roles {
             dispatchers: host.dispatchers().map(|(cf, mode, _, d)| DispatcherJson::of(cf, mode, d)).collect(),
             maintainers: host.maintainers().iter().map(MaintainerJson::of).collect(),
         }
+    }
+}
+
+/// One log line per maintainer notice worth a line: bootstraps, finished operators, refusals and
+/// node errors (checkpoint advances are metrics, not lines).
+fn log_notice(changefeed: &str, epoch: u64, notice: &MaintainerOutput) {
+    match notice {
+        MaintainerOutput::Bootstrapped => tracing::info!(changefeed, epoch, "maintainer bootstrapped"),
+        MaintainerOutput::OperatorFinished { mode, id, kind, outcome } => {
+            tracing::debug!(changefeed, epoch, ?mode, span = ?id, ?kind, ?outcome, "operator finished")
+        }
+        MaintainerOutput::Refused { request, reason } => {
+            tracing::warn!(changefeed, epoch, request, reason, "request refused")
+        }
+        MaintainerOutput::NodeError { node, error } => {
+            tracing::warn!(changefeed, epoch, node = %node, code = error.code, message = error.message, "node error")
+        }
+        MaintainerOutput::CheckpointAdvanced { .. } | MaintainerOutput::Send { .. } => {}
     }
 }
 

@@ -29,7 +29,7 @@ use crate::ids::{ChangefeedId, DispatcherId, Epoch, Mode, NodeId, Ts};
 use crate::maintainer::manager::{
     MaintainerFactory, MaintainerManager, ManagerConfig, ManagerEvent, ManagerOutput,
 };
-use crate::maintainer::{Event as MaintainerEvent, Lifecycle};
+use crate::maintainer::{Event as MaintainerEvent, Lifecycle, OperatorKind, Output as MaintainerOutput};
 use crate::messages::*;
 use crate::mutation::Mutations;
 use crate::node::heartbeat::Collector;
@@ -237,7 +237,7 @@ pub enum HostOutput {
         /// The maintainer's epoch.
         epoch: Epoch,
         /// What happened.
-        notice: String,
+        notice: MaintainerOutput,
     },
     /// A trace line for [`HostConfig::trace`].
     Trace(String),
@@ -650,7 +650,7 @@ impl NodeHost {
                     HostOutput::Send { to, message: Outbound::ToNode(message) }
                 }
                 ManagerOutput::Notice { changefeed, epoch, output } => {
-                    HostOutput::Notice { changefeed, epoch, notice: format!("{output:?}") }
+                    HostOutput::Notice { changefeed, epoch, notice: output }
                 }
             });
         }
@@ -736,7 +736,7 @@ impl NodeHost {
         };
         let outputs = self.manager.operate(now, &cf, event)?;
         let refusal = outputs.iter().find_map(|o| match o {
-            ManagerOutput::Notice { output: crate::maintainer::Output::Refused { reason, .. }, .. } => {
+            ManagerOutput::Notice { output: MaintainerOutput::Refused { reason, .. }, .. } => {
                 Some(reason.clone())
             }
             _ => None,
@@ -759,6 +759,8 @@ pub struct MaintainerReport {
     pub checkpoints: Vec<(Mode, Ts)>,
     /// Operators in flight, over all modes.
     pub operators: usize,
+    /// The same by kind (kinds with none left out).
+    pub operators_by_kind: Vec<(OperatorKind, usize)>,
     /// Tables with their whole key ranges.
     pub tables: Vec<TableSpan>,
 }
@@ -771,11 +773,15 @@ impl NodeHost {
             let Some(m) = self.manager.maintainer(&status.changefeed) else { continue };
             let mut checkpoints = Vec::new();
             let mut operators = 0;
+            let mut by_kind: BTreeMap<OperatorKind, usize> = BTreeMap::new();
             let mut tables = std::collections::BTreeSet::new();
             for mode in m.modes() {
                 let Some(view) = m.view(mode) else { continue };
                 checkpoints.push((mode, view.committed));
                 operators += view.operators.len();
+                for op in view.operators.operators() {
+                    *by_kind.entry(op.op_kind()).or_default() += 1;
+                }
                 for r in view.spans.records() {
                     if !r.span.is_table_trigger() {
                         tables.insert((r.span.keyspace_id, r.span.table_id));
@@ -788,6 +794,7 @@ impl NodeHost {
                 lifecycle: m.lifecycle(),
                 checkpoints,
                 operators,
+                operators_by_kind: by_kind.into_iter().collect(),
                 tables: tables.into_iter().map(|(ks, t)| TableSpan::whole_table(ks, t)).collect(),
             });
         }
