@@ -12,9 +12,11 @@
 //! | [`admin`] | the admin service the commands call |
 //! | [`metrics`] | the Prometheus text endpoint |
 //! | [`cli`] | the `node`, `changefeed` and `status` commands |
+//! | [`harness`] | a local cluster of real processes, for tests and measurements |
 
 pub mod admin;
 pub mod cli;
+pub mod harness;
 pub mod membership;
 pub mod meta;
 pub mod metrics;

@@ -1,12 +1,9 @@
 //! The session against a real etcd (Debian's etcd-server 3.4, installed by `scripts/setup`),
 //! started by each test on free loopback ports with a temporary data directory.
 
-mod common;
-
 use std::time::{Duration, Instant};
 
-use common::Etcd;
-
+use dispatcher_cluster::harness::Etcd;
 use dispatcher_cluster::meta::{Keys, Session, SessionError};
 use dispatcher_cluster::store::{campaign, EtcdStore};
 use dispatcher_core::coordinator::{FeedState, MetaError, MetaOp, MetaValue, Progress, StoredChangefeed};
