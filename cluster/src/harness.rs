@@ -23,16 +23,27 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-/// A one-member etcd.
+/// The environment variable naming an etcd that tests may share (`.ci/run` starts one).
+pub const SHARED_ETCD: &str = "DC_TEST_ETCD";
+
+/// An etcd for one test: a one-member etcd of its own, or the shared one named by
+/// [`SHARED_ETCD`]. Either way the test works under its own cluster name, so tests sharing an
+/// etcd never see one another's keys.
 pub struct Etcd {
-    /// The etcd process.
-    pub child: Child,
-    name: String,
-    dir: std::path::PathBuf,
-    client: u16,
-    peer: u16,
+    /// The etcd process, when this test owns it.
+    own: Option<Own>,
     /// Its client URL.
     pub endpoint: String,
+    /// The cluster name this test uses in it.
+    pub cluster: String,
+}
+
+struct Own {
+    child: Child,
+    name: String,
+    dir: PathBuf,
+    client: u16,
+    peer: u16,
 }
 
 /// A port nothing listens on right now.
@@ -48,12 +59,47 @@ impl Etcd {
         let _ = std::fs::remove_dir_all(&dir);
         let (client, peer) = (free_port(), free_port());
         let endpoint = format!("http://127.0.0.1:{client}");
-        let child = Self::spawn(name, &dir, client, peer);
-        let etcd = Etcd { child, name: name.to_owned(), dir, client, peer, endpoint };
-        etcd.wait_ready();
-        etcd
+        let child = Own::spawn(name, &dir, client, peer);
+        let own = Own { child, name: name.to_owned(), dir, client, peer };
+        own.wait_ready();
+        Etcd { own: Some(own), endpoint, cluster: name.to_owned() }
     }
 
+    /// The shared etcd when [`SHARED_ETCD`] names one, else one of its own; the cluster name is
+    /// `name` and this process's id.
+    pub fn shared(name: &str) -> Etcd {
+        match std::env::var(SHARED_ETCD) {
+            Ok(endpoint) if !endpoint.is_empty() => {
+                Etcd { own: None, endpoint, cluster: format!("{name}-{}", std::process::id()) }
+            }
+            _ => Etcd::start(name),
+        }
+    }
+
+    /// `kill -9` of its own etcd. Panics on the shared one.
+    pub fn kill(&mut self) {
+        let own = self.own.as_mut().expect("only a test's own etcd is killed");
+        let _ = own.child.kill();
+        let _ = own.child.wait();
+    }
+
+    /// `kill -9`, then the same member again on the same data directory and ports after `down`.
+    /// Panics on the shared one.
+    pub fn restart(&mut self, down: Duration) {
+        self.kill();
+        std::thread::sleep(down);
+        let own = self.own.as_mut().expect("only a test's own etcd restarts");
+        own.child = Own::spawn(&own.name, &own.dir, own.client, own.peer);
+        own.wait_ready();
+    }
+
+    /// Its client URLs.
+    pub fn endpoints(&self) -> Vec<String> {
+        vec![self.endpoint.clone()]
+    }
+}
+
+impl Own {
     fn spawn(name: &str, dir: &std::path::Path, client: u16, peer: u16) -> Child {
         let endpoint = format!("http://127.0.0.1:{client}");
         Command::new("etcd")
@@ -76,23 +122,9 @@ impl Etcd {
             std::thread::sleep(Duration::from_millis(50));
         }
     }
-
-    /// `kill -9`, then the same member again on the same data directory and ports after `down`.
-    pub fn restart(&mut self, down: Duration) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        std::thread::sleep(down);
-        self.child = Self::spawn(&self.name, &self.dir, self.client, self.peer);
-        self.wait_ready();
-    }
-
-    /// Its client URLs.
-    pub fn endpoints(&self) -> Vec<String> {
-        vec![self.endpoint.clone()]
-    }
 }
 
-impl Drop for Etcd {
+impl Drop for Own {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
@@ -135,9 +167,14 @@ pub fn signal(pid: u32, sig: &str) {
 }
 
 impl Cluster {
-    /// An etcd and nodes `ids`, each started with `bin node … --lease-ttl-s ttl_s`.
+    /// Nodes `ids` on the shared etcd (or one of its own), each started with
+    /// `bin node … --lease-ttl-s ttl_s`.
     pub fn start(name: &str, bin: impl Into<PathBuf>, ids: &[&str], ttl_s: u64) -> Cluster {
-        let etcd = Etcd::start(name);
+        Cluster::on(Etcd::shared(name), name, bin, ids, ttl_s)
+    }
+
+    /// Nodes `ids` on `etcd`.
+    pub fn on(etcd: Etcd, name: &str, bin: impl Into<PathBuf>, ids: &[&str], ttl_s: u64) -> Cluster {
         let mut c = Cluster {
             etcd,
             name: name.to_owned(),
@@ -163,6 +200,7 @@ impl Cluster {
             let mut command = Command::new(&self.bin);
             command
                 .args(["node", "--id", id, "--listen", "127.0.0.1:0", "--etcd", &self.etcd.endpoint])
+                .args(["--cluster", &self.etcd.cluster])
                 .args(["--lease-ttl-s", &self.ttl_s.to_string()]);
             if let Some(ports) = self.metrics.as_mut() {
                 let port = free_port();
@@ -220,7 +258,11 @@ impl Cluster {
 
     /// Runs a command against this cluster's etcd: exit code, stdout, stderr.
     pub fn cli(&self, args: &[&str]) -> (i32, String, String) {
-        let out = Command::new(&self.bin).args(args).args(["--etcd", &self.etcd.endpoint]).output().unwrap();
+        let out = Command::new(&self.bin)
+            .args(args)
+            .args(["--etcd", &self.etcd.endpoint, "--cluster", &self.etcd.cluster])
+            .output()
+            .unwrap();
         let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
         (out.status.code().unwrap_or(-1), text(&out.stdout), text(&out.stderr))
     }

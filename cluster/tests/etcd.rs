@@ -1,5 +1,7 @@
-//! The session against a real etcd (Debian's etcd-server 3.4, installed by `scripts/setup`),
-//! started by each test on free loopback ports with a temporary data directory.
+//! The session against a real etcd (Debian's etcd-server 3.4, installed by `scripts/setup`): the
+//! one `.ci/run` starts (`DC_TEST_ETCD`), each test under its own cluster name, or else one each
+//! test starts on free loopback ports with a temporary data directory. The test that kills etcd
+//! always starts its own.
 
 use std::time::{Duration, Instant};
 
@@ -17,8 +19,8 @@ async fn registered(etcd: &Etcd, keys: &Keys, node: &str) -> bool {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_node_registers_under_its_lease_once_and_a_second_live_process_is_refused() {
-    let etcd = Etcd::start("register");
-    let keys = Keys::new("default");
+    let etcd = Etcd::shared("register");
+    let keys = Keys::new(&etcd.cluster);
     let n1 = NodeId::new("n1");
     let first = Session::start(&etcd.endpoints(), &keys, &n1, "{}", 5).await.unwrap();
     assert!(first.valid());
@@ -37,8 +39,8 @@ async fn a_node_registers_under_its_lease_once_and_a_second_live_process_is_refu
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_session_kept_alive_outlives_its_ttl() {
-    let etcd = Etcd::start("alive");
-    let keys = Keys::new("default");
+    let etcd = Etcd::shared("alive");
+    let keys = Keys::new(&etcd.cluster);
     let session = Session::start(&etcd.endpoints(), &keys, &NodeId::new("n1"), "{}", 2).await.unwrap();
     tokio::time::sleep(Duration::from_secs(5)).await;
     assert!(session.valid());
@@ -51,13 +53,12 @@ async fn a_session_kept_alive_outlives_its_ttl() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_process_that_cannot_renew_fences_itself_before_its_lease_can_expire() {
     let mut etcd = Etcd::start("fence");
-    let keys = Keys::new("default");
+    let keys = Keys::new(&etcd.cluster);
     let session = Session::start(&etcd.endpoints(), &keys, &NodeId::new("n1"), "{}", 3).await.unwrap();
     tokio::time::sleep(Duration::from_millis(1_500)).await;
     assert!(session.valid());
     let cut = Instant::now();
-    let _ = etcd.child.kill();
-    let _ = etcd.child.wait();
+    etcd.kill();
     let mut fenced = session.fenced();
     tokio::time::timeout(Duration::from_secs(4), fenced.wait_for(|f| *f))
         .await
@@ -84,12 +85,12 @@ fn feed(name: &str) -> StoredChangefeed {
 /// its store's writes are guarded by that key, so once it lost the key they change nothing.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_elected_coordinators_writes_are_guarded_by_its_key_and_a_deposed_one_writes_nothing() {
-    let etcd = Etcd::start("elect");
-    let keys = Keys::new("default");
+    let etcd = Etcd::shared("elect");
+    let keys = Keys::new(&etcd.cluster);
     let s1 = Session::start(&etcd.endpoints(), &keys, &NodeId::new("n1"), "{}", 5).await.unwrap();
     let s2 = Session::start(&etcd.endpoints(), &keys, &NodeId::new("n2"), "{}", 5).await.unwrap();
     let lead1 = campaign(&s1, &keys, &NodeId::new("n1")).await.unwrap();
-    let mut store1 = EtcdStore::new(s1.client(), "default", lead1.clone());
+    let mut store1 = EtcdStore::new(s1.client(), &etcd.cluster, lead1.clone());
     let id = feed("cf").id;
     assert_eq!(store1.run(MetaOp::Create(feed("cf"))).await, Ok(MetaValue::Done));
     assert_eq!(store1.run(MetaOp::Create(feed("cf"))).await, Err(MetaError::Conflict));
@@ -131,7 +132,7 @@ async fn the_elected_coordinators_writes_are_guarded_by_its_key_and_a_deposed_on
     // The deposed store changes nothing.
     assert_eq!(store1.run(MetaOp::BumpEpoch { changefeed: id.clone() }).await, Err(MetaError::Deposed));
     assert_eq!(store1.run(MetaOp::Delete { changefeed: id.clone() }).await, Err(MetaError::Deposed));
-    let mut store2 = EtcdStore::new(s2.client(), "default", lead2);
+    let mut store2 = EtcdStore::new(s2.client(), &etcd.cluster, lead2);
     assert_eq!(
         store2.run(MetaOp::BumpEpoch { changefeed: id.clone() }).await,
         Ok(MetaValue::Bumped(Epoch(3)))

@@ -9,7 +9,7 @@
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-use dispatcher_cluster::harness::{node_of, signal, Cluster};
+use dispatcher_cluster::harness::{node_of, signal, Cluster, Etcd};
 
 const BIN: &str = env!("CARGO_BIN_EXE_dispatcher-cluster");
 const TTL_S: u64 = 5;
@@ -141,7 +141,7 @@ fn a_maintainer_paused_past_its_lease_fences_itself_on_waking() {
 
 #[test]
 fn etcd_restarted_under_the_cluster_converges() {
-    let mut c = start("etcd-restart");
+    let mut c = Cluster::on(Etcd::start("etcd-restart"), "etcd-restart", BIN, &ALL, TTL_S);
     c.workload();
     c.operations();
     let floor = c.floor();
