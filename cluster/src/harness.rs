@@ -441,6 +441,12 @@ pub fn unconverged(s: &Value, alive: &[&str], floor: &BTreeMap<String, u64>) -> 
     for f in s["changefeeds"].as_array().unwrap() {
         let id = f["id"].as_str().unwrap();
         let mine: Vec<_> = all.iter().filter(|(_, d)| d["changefeed"] == id).collect();
+        if f["operators_in_flight"] != 0 || f["state"] == "stopping" || f["state"] == "removing" {
+            return Some(format!(
+                "{id} is {} with {} operators in flight",
+                f["state"], f["operators_in_flight"]
+            ));
+        }
         if f["state"] != "normal" {
             if !mine.is_empty() {
                 return Some(format!("{id} is {} but runs {} dispatchers", f["state"], mine.len()));
@@ -452,9 +458,6 @@ pub fn unconverged(s: &Value, alive: &[&str], floor: &BTreeMap<String, u64>) -> 
         };
         if !up.contains(&m) {
             return Some(format!("{id}'s maintainer is on {m}, not alive"));
-        }
-        if f["operators_in_flight"] != 0 {
-            return Some(format!("{id} has {} operators in flight", f["operators_in_flight"]));
         }
         if let Some((node, d)) = mine.iter().find(|(_, d)| d["state"] != "working") {
             return Some(format!("{id} has a {} dispatcher on {node}", d["state"]));
