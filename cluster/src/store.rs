@@ -115,6 +115,10 @@ fn prefix_of(cluster: &str) -> String {
     format!("/tidb/cdc/{cluster}/default/changefeed/")
 }
 
+/// Checkpoints written per transaction: etcd refuses a transaction of more than 128 compares or
+/// operations (`--max-txn-ops`), and each also carries the election guard.
+pub const CHECKPOINTS_PER_TXN: usize = 100;
+
 /// The coordinator's store: one per leadership.
 pub struct EtcdStore {
     client: Client,
@@ -192,6 +196,40 @@ impl EtcdStore {
         })
     }
 
+    /// Raises the stored checkpoints of `list` in one transaction: one guarded read of their
+    /// status keys, then one guarded write of those that go up (K11: never down; the progress is
+    /// kept as stored, the reference's H2), each compared on the mod revision it was read at. A
+    /// lifecycle write that lands in between fails the compare: read again, up to three times,
+    /// then leave it to the next save.
+    async fn save_checkpoints(&mut self, list: &[(ChangefeedId, Ts)]) -> Result<(), MetaError> {
+        for _ in 0..3 {
+            let reads = list.iter().map(|(id, _)| TxnOp::get(self.status_key(&id.name), None)).collect();
+            let got = self.guarded(Vec::new(), reads).await?;
+            let (mut when, mut then) = (Vec::new(), Vec::new());
+            for ((id, ts), read) in list.iter().zip(got) {
+                let TxnOpResponse::Get(g) = read else { continue };
+                let Some(kv) = g.kvs().first() else { continue }; // removed meanwhile
+                let Ok(mut status) = serde_json::from_slice::<Status>(kv.value()) else { continue };
+                if *ts <= status.checkpoint_ts {
+                    continue;
+                }
+                status.checkpoint_ts = *ts;
+                let key = self.status_key(&id.name);
+                when.push(Compare::mod_revision(key.clone(), CompareOp::Equal, kv.mod_revision()));
+                then.push(TxnOp::put(key, serde_json::to_vec(&status).unwrap_or_default(), None));
+            }
+            if then.is_empty() {
+                return Ok(());
+            }
+            match self.guarded(when, then).await {
+                Ok(_) => return Ok(()),
+                Err(MetaError::Conflict) => continue,
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(())
+    }
+
     /// Runs one request.
     pub async fn run(&mut self, op: MetaOp) -> Result<MetaValue, MetaError> {
         match op {
@@ -260,19 +298,8 @@ impl EtcdStore {
                 self.guarded(when, then).await.map(|_| MetaValue::Done)
             }
             MetaOp::SaveCheckpoints(list) => {
-                for (id, ts) in list {
-                    let Some((_, _, mut status, status_rev)) = self.read(&id.name).await? else { continue };
-                    if ts <= status.checkpoint_ts {
-                        continue; // K11: never down
-                    }
-                    status.checkpoint_ts = ts; // progress kept as stored (the reference's H2)
-                    let key = self.status_key(&id.name);
-                    let when = vec![Compare::mod_revision(key.clone(), CompareOp::Equal, status_rev)];
-                    let then = vec![TxnOp::put(key, serde_json::to_vec(&status).unwrap_or_default(), None)];
-                    match self.guarded(when, then).await {
-                        Ok(_) | Err(MetaError::Conflict) => {} // a lifecycle write won: the next save retries
-                        Err(e) => return Err(e),
-                    }
+                for chunk in list.chunks(CHECKPOINTS_PER_TXN) {
+                    self.save_checkpoints(chunk).await?;
                 }
                 Ok(MetaValue::Done)
             }

@@ -140,3 +140,37 @@ async fn the_elected_coordinators_writes_are_guarded_by_its_key_and_a_deposed_on
     assert_eq!(store2.run(MetaOp::Delete { changefeed: id.clone() }).await, Ok(MetaValue::Done));
     assert_eq!(store2.run(MetaOp::LoadAll).await, Ok(MetaValue::Loaded(Vec::new())));
 }
+
+/// K11 in batches: the checkpoints of 150 changefeeds in one request go in two transactions of at
+/// most 100 (etcd refuses more than 128 operations), only upward, the progress kept.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn checkpoints_of_many_changefeeds_are_written_in_batches_and_only_up() {
+    let etcd = Etcd::shared("checkpoints");
+    let keys = Keys::new(&etcd.cluster);
+    let s1 = Session::start(&etcd.endpoints(), &keys, &NodeId::new("n1"), "{}", 5).await.unwrap();
+    let lead = campaign(&s1, &keys, &NodeId::new("n1")).await.unwrap();
+    let mut store = EtcdStore::new(s1.client(), &etcd.cluster, lead);
+    let names: Vec<String> = (0..150).map(|i| format!("cf{i}")).collect();
+    for name in &names {
+        assert_eq!(store.run(MetaOp::Create(feed(name))).await, Ok(MetaValue::Done));
+    }
+    let stopping = feed("cf7").id;
+    let lifecycle = MetaOp::SetLifecycle {
+        changefeed: stopping,
+        state: FeedState::Stopped,
+        progress: Progress::Stopping,
+    };
+    assert_eq!(store.run(lifecycle).await, Ok(MetaValue::Done));
+    // Even indexes go up to 200; odd ones try to go down to 50.
+    let list =
+        names.iter().enumerate().map(|(i, n)| (feed(n).id, if i % 2 == 0 { 200 } else { 50 })).collect();
+    assert_eq!(store.run(MetaOp::SaveCheckpoints(list)).await, Ok(MetaValue::Done));
+    let Ok(MetaValue::Loaded(all)) = store.run(MetaOp::LoadAll).await else { panic!("load") };
+    assert_eq!(all.len(), 150);
+    for f in all {
+        let i: usize = f.id.name[2..].parse().unwrap();
+        assert_eq!(f.checkpoint_ts, if i % 2 == 0 { 200 } else { 100 }, "{}", f.id.name);
+        let progress = if i == 7 { Progress::Stopping } else { Progress::None };
+        assert_eq!(f.progress, progress, "{}: a checkpoint write keeps the progress", f.id.name);
+    }
+}
