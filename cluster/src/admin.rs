@@ -205,6 +205,9 @@ pub struct MaintainerJson {
     pub redo_checkpoint_ts: Option<u64>,
     /// Operators in flight.
     pub operators_in_flight: usize,
+    /// Stored span requests not admitted yet (after a failover, until the next look).
+    #[serde(default)]
+    pub requests_waiting: usize,
     /// Its live tables.
     pub tables: Vec<TableJson>,
 }
@@ -273,6 +276,7 @@ impl MaintainerJson {
             checkpoint_ts: of_mode(Mode::Default).unwrap_or(0),
             redo_checkpoint_ts: of_mode(Mode::Redo),
             operators_in_flight: m.operators,
+            requests_waiting: 0,
             tables: m
                 .tables
                 .iter()

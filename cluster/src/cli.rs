@@ -447,7 +447,7 @@ async fn status(etcd: &Etcd, as_json: bool) -> Result<(), Failure> {
                     })
                     .collect(),
             };
-            let operators = hosted.map_or(0, |(_, m)| m.operators_in_flight) + usize::from(co.is_some_and(|c| c.operator.is_some()));
+            let operators = hosted.map_or(0, |(_, m)| m.operators_in_flight + m.requests_waiting) + usize::from(co.is_some_and(|c| c.operator.is_some()));
             json!({
                 "id": name,
                 "state": co.map_or(f.state.name(), |c| c.state.as_str()),

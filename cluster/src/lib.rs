@@ -10,6 +10,7 @@
 //! | [`store`] | the election, and the coordinator's requests as transactions guarded by the winning key |
 //! | [`node`] | one node process: the library's `NodeHost` owned by one task, fed by all of the above |
 //! | [`admin`] | the admin service the commands call |
+//! | [`requests`] | users' span requests stored in etcd, so they outlive a maintainer change |
 //! | [`metrics`] | the Prometheus text endpoint |
 //! | [`cli`] | the `node`, `changefeed` and `status` commands |
 //! | [`harness`] | a local cluster of real processes, for tests and measurements |
@@ -21,5 +22,6 @@ pub mod membership;
 pub mod meta;
 pub mod metrics;
 pub mod node;
+pub mod requests;
 pub mod store;
 pub mod transport;

@@ -17,8 +17,8 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use dispatcher_core::coordinator::{Member, MetaError, MetaReply, MetaRequest, Request};
 use dispatcher_core::host::{
-    DispatcherDriver, HostConfig, HostEvent, HostOutput, Leader, NodeHost, SpanRequest, SyntheticDefinition,
-    SyntheticFactory,
+    DispatcherDriver, HostConfig, HostEvent, HostOutput, Leader, NodeHost, OperationState, SpanOperation,
+    SpanRequest, SyntheticDefinition, SyntheticFactory,
 };
 use dispatcher_core::ids::{ChangefeedId, DispatcherId, Mode, NodeId, Ts};
 use dispatcher_core::maintainer::Output as MaintainerOutput;
@@ -169,6 +169,7 @@ pub async fn run(
         Box::new(WallClock),
     );
     let (meta_tx, meta) = mpsc::unbounded_channel();
+    let (internal_tx, internal) = mpsc::unbounded_channel();
     let mut roles = Roles {
         host,
         session: session.clone(),
@@ -186,8 +187,12 @@ pub async fn run(
         boots: HashMap::new(),
         heartbeats: HashMap::new(),
         dropped: BTreeMap::new(),
+        internal: internal_tx,
+        recording: HashMap::new(),
+        requests: BTreeMap::new(),
+        next_reconcile: Instant::now(),
     };
-    let exit = roles.run(inbox, meta, won, calls, stop).await;
+    let exit = roles.run(Inputs { inbox, meta, won, calls, internal }, stop).await;
     campaigner.abort();
     match exit {
         Exit::Fenced => tracing::error!(
@@ -240,7 +245,24 @@ async fn campaigner(
 
 type MetaAnswer = (u64, MetaReply);
 
+/// What the roles' own helper tasks hand back.
+enum Internal {
+    /// A span request was stored (or could not be): step it in and answer.
+    Recorded { id: u64, changefeed: String, op: SpanOperation, key: Result<String, String> },
+    /// A maintainer that bootstrapped here: its changefeed's stored requests.
+    Loaded { changefeed: String, list: Vec<(String, Option<SpanOperation>)> },
+}
+
 /// The task that owns the host.
+/// Everything the roles task listens to.
+struct Inputs {
+    inbox: mpsc::Receiver<crate::transport::Inbound>,
+    meta: mpsc::UnboundedReceiver<MetaAnswer>,
+    won: mpsc::Receiver<Leadership>,
+    calls: mpsc::Receiver<Call>,
+    internal: mpsc::UnboundedReceiver<Internal>,
+}
+
 struct Roles {
     host: NodeHost,
     session: Arc<Session>,
@@ -263,6 +285,12 @@ struct Roles {
     heartbeats: HashMap<NodeId, (Instant, Duration)>,
     /// Frames the host dropped, by reason.
     dropped: BTreeMap<String, u64>,
+    internal: mpsc::UnboundedSender<Internal>,
+    /// Span requests being stepped in, by call id: (changefeed, key).
+    recording: HashMap<u64, (String, String)>,
+    /// Stored span requests of the maintainers running here, oldest first, by changefeed.
+    requests: BTreeMap<String, Vec<(String, SpanOperation)>>,
+    next_reconcile: Instant,
 }
 
 impl Roles {
@@ -270,14 +298,8 @@ impl Roles {
         self.started.elapsed().as_millis() as u64
     }
 
-    async fn run(
-        &mut self,
-        mut inbox: mpsc::Receiver<crate::transport::Inbound>,
-        mut meta: mpsc::UnboundedReceiver<MetaAnswer>,
-        mut won: mpsc::Receiver<Leadership>,
-        mut calls: mpsc::Receiver<Call>,
-        stop: impl std::future::Future<Output = ()>,
-    ) -> Exit {
+    async fn run(&mut self, inputs: Inputs, stop: impl std::future::Future<Output = ()>) -> Exit {
+        let Inputs { mut inbox, mut meta, mut won, mut calls, mut internal } = inputs;
         let mut tick = tokio::time::interval(TICK);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut fenced = self.session.fenced();
@@ -312,6 +334,10 @@ impl Roles {
                     Some(event) => event,
                     None => continue,
                 },
+                Some(done) = internal.recv() => match self.internal(done) {
+                    Some(event) => event,
+                    None => continue,
+                },
             };
             let outputs = self.host.step(self.now(), event);
             self.apply(outputs);
@@ -327,6 +353,10 @@ impl Roles {
 
     fn tick_event(&mut self) -> HostEvent {
         self.follow_boots();
+        if Instant::now() >= self.next_reconcile {
+            self.next_reconcile = Instant::now() + Duration::from_secs(1);
+            self.reconcile();
+        }
         let view = self.view.borrow().clone();
         self.follow_peers(&view);
         let members = view
@@ -422,6 +452,9 @@ impl Roles {
                     }
                 }
                 HostOutput::Answered { id, result } => {
+                    if let Some((cf, key)) = self.recording.remove(&id) {
+                        self.recorded(cf, key, result.is_ok());
+                    }
                     if let Some(answer) = self.pending.remove(&id) {
                         let _ = answer.send(AdminAnswer { error: result.err(), ..AdminAnswer::default() });
                     }
@@ -441,6 +474,7 @@ impl Roles {
                         if let Some((since, took)) = self.boots.get_mut(&(changefeed.name.clone(), epoch.0)) {
                             *took = Some(since.elapsed());
                         }
+                        self.load_requests(changefeed.name.clone());
                     }
                     log_notice(&changefeed.name, epoch.0, &notice)
                 }
@@ -490,37 +524,169 @@ impl Roles {
                 HostEvent::Request { id, request: Request::MoveMaintainer { name, to: NodeId::new(&to) } }
             }
             AdminCall::Move { name, table, span, to, mode } => {
-                let Some(mode) = admin::mode_of(&mode) else {
-                    return refuse(answer, format!("unknown mode {mode}"));
-                };
                 let request = SpanRequest::Move { table, index: span, to: NodeId::new(&to) };
-                HostEvent::Operate { id, changefeed: name, mode, request }
+                return self.record(id, name, &mode, &request, answer);
             }
             AdminCall::Split { name, table, span, into, mode } => {
-                let Some(mode) = admin::mode_of(&mode) else {
-                    return refuse(answer, format!("unknown mode {mode}"));
-                };
-                HostEvent::Operate {
-                    id,
-                    changefeed: name,
-                    mode,
-                    request: SpanRequest::Split { table, index: span, into },
-                }
+                let request = SpanRequest::Split { table, index: span, into };
+                return self.record(id, name, &mode, &request, answer);
             }
             AdminCall::Merge { name, table, spans, mode } => {
-                let Some(mode) = admin::mode_of(&mode) else {
-                    return refuse(answer, format!("unknown mode {mode}"));
-                };
-                HostEvent::Operate {
-                    id,
-                    changefeed: name,
-                    mode,
-                    request: SpanRequest::Merge { table, indexes: spans },
-                }
+                let request = SpanRequest::Merge { table, indexes: spans };
+                return self.record(id, name, &mode, &request, answer);
             }
         };
         self.pending.insert(id, answer);
         Some(event)
+    }
+
+    /// A span request: resolved on the running maintainer's view, stored in etcd, then stepped
+    /// in (`Internal::Recorded`); answered once admitted, so an accepted request outlives a
+    /// maintainer change.
+    fn record(
+        &mut self,
+        id: u64,
+        changefeed: String,
+        mode: &str,
+        request: &SpanRequest,
+        answer: oneshot::Sender<AdminAnswer>,
+    ) -> Option<HostEvent> {
+        let resolved = admin::mode_of(mode)
+            .ok_or_else(|| format!("unknown mode {mode}"))
+            .and_then(|mode| self.host.resolve(&changefeed, mode, request));
+        let op = match resolved {
+            Ok(op) => op,
+            Err(why) => {
+                let _ = answer.send(AdminAnswer { error: Some(why), ..AdminAnswer::default() });
+                return None;
+            }
+        };
+        self.pending.insert(id, answer);
+        let (mut client, cluster, done) =
+            (self.session.client(), self.cluster.clone(), self.internal.clone());
+        tokio::spawn(async move {
+            let key = crate::requests::put(&mut client, &cluster, &changefeed, &op).await;
+            let _ = done.send(Internal::Recorded { id, changefeed, op, key });
+        });
+        None
+    }
+
+    fn internal(&mut self, done: Internal) -> Option<HostEvent> {
+        match done {
+            Internal::Recorded { id, changefeed, op, key } => match key {
+                Ok(key) => {
+                    self.recording.insert(id, (changefeed.clone(), key.clone()));
+                    // Kept now: `recorded` drops it again if the maintainer refuses it.
+                    self.requests.entry(changefeed.clone()).or_default().push((key, op.clone()));
+                    Some(HostEvent::Operate { id, changefeed, operation: op })
+                }
+                Err(why) => {
+                    if let Some(answer) = self.pending.remove(&id) {
+                        let _ = answer.send(AdminAnswer { error: Some(why), ..AdminAnswer::default() });
+                    }
+                    None
+                }
+            },
+            Internal::Loaded { changefeed, list } => {
+                let mut kept = Vec::new();
+                for (key, op) in list {
+                    match op {
+                        Some(op) => kept.push((key, op)),
+                        None => self.forget(key),
+                    }
+                }
+                tracing::info!(changefeed, requests = kept.len(), "stored span requests loaded");
+                self.requests.insert(changefeed, kept);
+                self.reconcile();
+                None
+            }
+        }
+    }
+
+    /// A stored request was admitted (it supersedes older ones on overlapping spans) or refused
+    /// (its key goes).
+    fn recorded(&mut self, changefeed: String, key: String, admitted: bool) {
+        let Some(list) = self.requests.get_mut(&changefeed) else { return };
+        let Some(op) = list.iter().find(|(k, _)| *k == key).map(|(_, op)| op.clone()) else { return };
+        let mut gone = Vec::new();
+        list.retain(|(k, o)| {
+            // Keys grow with time: an admitted request supersedes only older ones.
+            let drop =
+                if *k == key { !admitted } else { admitted && *k < key && crate::requests::overlap(o, &op) };
+            if drop {
+                gone.push(k.clone());
+            }
+            !drop
+        });
+        if !admitted {
+            tracing::warn!(changefeed, ?op, "a stored span request was refused; dropped");
+        }
+        for key in gone {
+            self.forget(key);
+        }
+    }
+
+    fn load_requests(&mut self, changefeed: String) {
+        let (mut client, cluster, done) =
+            (self.session.client(), self.cluster.clone(), self.internal.clone());
+        tokio::spawn(async move {
+            if let Ok(list) = crate::requests::list(&mut client, &cluster, &changefeed).await {
+                let _ = done.send(Internal::Loaded { changefeed, list });
+            }
+        });
+    }
+
+    fn forget(&self, key: String) {
+        let mut client = self.session.client();
+        tokio::spawn(async move {
+            let _ = client.delete(key, None).await;
+        });
+    }
+
+    /// Steps in again every stored request still waiting, drops those done, and forgets the
+    /// changefeeds whose maintainer no longer runs here.
+    fn reconcile(&mut self) {
+        let mut again = Vec::new();
+        let mut gone = Vec::new();
+        let host = &self.host;
+        self.requests.retain(|cf, list| {
+            if !host.runs_maintainer_of(cf) {
+                return false;
+            }
+            list.retain(|(key, op)| match host.operation_state(cf, op) {
+                None | Some(OperationState::InFlight) => true,
+                Some(OperationState::Done) => {
+                    gone.push(key.clone());
+                    false
+                }
+                Some(OperationState::Waiting) => {
+                    again.push((cf.clone(), key.clone(), op.clone()));
+                    true
+                }
+            });
+            true
+        });
+        for key in gone {
+            self.forget(key);
+        }
+        for (cf, key, op) in again {
+            let id = self.next_call;
+            self.next_call += 1;
+            self.recording.insert(id, (cf.clone(), key));
+            tracing::info!(changefeed = cf, ?op, "stepping a stored span request in again");
+            let outputs =
+                self.host.step(self.now(), HostEvent::Operate { id, changefeed: cf, operation: op });
+            self.apply(outputs);
+        }
+    }
+
+    /// Stored span requests of `changefeed` not yet admitted (in flight ones count as operators).
+    fn waiting(&self, changefeed: &str) -> usize {
+        self.requests.get(changefeed).map_or(0, |list| {
+            list.iter()
+                .filter(|(_, op)| self.host.operation_state(changefeed, op) == Some(OperationState::Waiting))
+                .count()
+        })
     }
 
     fn metrics(&self) -> String {
@@ -623,7 +789,14 @@ impl Roles {
             fenced: !self.session.valid(),
             coordinator,
             dispatchers: host.dispatchers().map(|(cf, mode, _, d)| DispatcherJson::of(cf, mode, d)).collect(),
-            maintainers: host.maintainers().iter().map(MaintainerJson::of).collect(),
+            maintainers: host
+                .maintainers()
+                .iter()
+                .map(|m| MaintainerJson {
+                    requests_waiting: self.waiting(&m.changefeed.name),
+                    ..MaintainerJson::of(m)
+                })
+                .collect(),
         }
     }
 }

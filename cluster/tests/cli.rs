@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-use dispatcher_cluster::harness::{feed, signal, Cluster};
+use dispatcher_cluster::harness::{feed, signal, working, Cluster};
 
 const BIN: &str = env!("CARGO_BIN_EXE_dispatcher-cluster");
 const ALL: [&str; 2] = ["n1", "n2"];
@@ -36,6 +36,19 @@ fn the_changefeed_lifecycle_and_refusals_follow_the_contract() {
         &["changefeed", "merge", "--id", "nope", "--table", "1", "--spans", "0,1"],
         "unknown changefeed",
     );
+
+    // A split accepted just before the maintainer moves is carried out by the next one: the
+    // request was stored before it was answered.
+    c.request(&["changefeed", "split", "--id", "cf", "--table", "2", "--into", "3"]);
+    let from = c.maintainer("cf");
+    let to = if from == "n1" { "n2" } else { "n1" };
+    c.request(&["changefeed", "move-maintainer", "--id", "cf", "--to", to]);
+    let floor = c.floor();
+    c.converge(&ALL, Instant::now(), &floor);
+    let s = c.status();
+    assert_eq!(c.maintainer("cf"), to);
+    let spans = working(&s).into_iter().filter(|d| d.0 == "cf" && d.2 == 2).count();
+    assert_eq!(spans, 4, "table 2: its first span in three, its second as it was");
 
     let (code, out, _) = c.cli(&["changefeed", "list", "--json"]);
     assert_eq!(code, 0);

@@ -162,8 +162,11 @@ async fn checkpoints_of_many_changefeeds_are_written_in_batches_and_only_up() {
     };
     assert_eq!(store.run(lifecycle).await, Ok(MetaValue::Done));
     // Even indexes go up to 200; odd ones try to go down to 50.
-    let list =
-        names.iter().enumerate().map(|(i, n)| (feed(n).id, if i.is_multiple_of(2) { 200 } else { 50 })).collect();
+    let list = names
+        .iter()
+        .enumerate()
+        .map(|(i, n)| (feed(n).id, if i.is_multiple_of(2) { 200 } else { 50 }))
+        .collect();
     assert_eq!(store.run(MetaOp::SaveCheckpoints(list)).await, Ok(MetaValue::Done));
     let Ok(MetaValue::Loaded(all)) = store.run(MetaOp::LoadAll).await else { panic!("load") };
     assert_eq!(all.len(), 150);

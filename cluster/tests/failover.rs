@@ -9,7 +9,7 @@
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-use dispatcher_cluster::harness::{node_of, signal, Cluster, Etcd};
+use dispatcher_cluster::harness::{node_of, signal, working, Cluster, Etcd};
 
 const BIN: &str = env!("CARGO_BIN_EXE_dispatcher-cluster");
 const TTL_S: u64 = 5;
@@ -60,6 +60,16 @@ impl Workload for Cluster {
     }
 }
 
+/// The accepted splits were carried out, whatever the fault did to the maintainer that
+/// accepted them: tables 1 to 3 are in three spans each (their first span cut in two).
+fn splits_done(c: &mut Cluster) {
+    let s = c.status();
+    for t in 1..=3 {
+        let spans = working(&s).into_iter().filter(|d| d.0 == CF && d.1 == "default" && d.2 == t).count();
+        assert_eq!(spans, 3, "table {t}'s accepted split was lost");
+    }
+}
+
 fn start(name: &str) -> Cluster {
     Cluster::start(name, BIN, &ALL, TTL_S)
 }
@@ -80,6 +90,7 @@ fn kill_9_of_the_maintainers_process_converges() {
     let rest: Vec<&str> = ALL.into_iter().filter(|n| *n != victim).collect();
     let took = c.converge(&rest, at, &floor);
     report("kill -9 of the maintainer's process", took);
+    splits_done(&mut c);
     assert_ne!(c.maintainer(CF), victim);
     c.start_node(&victim);
     let floor = c.floor();
@@ -98,6 +109,7 @@ fn kill_9_of_the_coordinators_process_converges() {
     let rest: Vec<&str> = ALL.into_iter().filter(|n| *n != victim).collect();
     let took = c.converge(&rest, at, &floor);
     report("kill -9 of the coordinator's process", took);
+    splits_done(&mut c);
     assert_ne!(c.coordinator(), victim);
     c.start_node(&victim);
     let floor = c.floor();
@@ -117,6 +129,7 @@ fn a_maintainer_paused_past_its_lease_fences_itself_on_waking() {
     let rest: Vec<&str> = ALL.into_iter().filter(|n| *n != victim).collect();
     let took = c.converge(&rest, at, &floor);
     report("SIGSTOP of the maintainer's process", took);
+    splits_done(&mut c);
     // Past the lease: the others took over; on waking it must fence itself and exit 3.
     while at.elapsed() < Duration::from_secs(TTL_S + 3) {
         std::thread::sleep(Duration::from_millis(200));
@@ -152,4 +165,5 @@ fn etcd_restarted_under_the_cluster_converges() {
     c.etcd.restart(Duration::from_secs(1));
     let took = c.converge(&ALL, at, &floor);
     report("etcd restarted", took);
+    splits_done(&mut c);
 }

@@ -16,10 +16,12 @@
 //! | [`HostEvent::Request`], [`HostEvent::Operate`] | a user's request to the coordinator, or to a maintainer hosted here |
 //! | [`HostEvent::Fenced`] | the lease could not be proven: every role stops at once and for good |
 
+mod request;
 mod synthetic;
 
 use std::collections::{BTreeMap, VecDeque};
 
+pub use self::request::{OperationKind, OperationState, SpanOperation};
 pub use self::synthetic::{SyntheticDefinition, SyntheticDispatchers, SyntheticFactory};
 use crate::coordinator::{
     Coordinator, CoordinatorConfig, Event as CoEvent, FeedView, Member, MetaReply, MetaRequest,
@@ -29,7 +31,7 @@ use crate::ids::{ChangefeedId, DispatcherId, Epoch, Mode, NodeId, Ts};
 use crate::maintainer::manager::{
     MaintainerFactory, MaintainerManager, ManagerConfig, ManagerEvent, ManagerOutput,
 };
-use crate::maintainer::{Event as MaintainerEvent, Lifecycle, OperatorKind, Output as MaintainerOutput};
+use crate::maintainer::{Lifecycle, OperatorKind, Output as MaintainerOutput};
 use crate::messages::*;
 use crate::mutation::Mutations;
 use crate::node::heartbeat::Collector;
@@ -149,16 +151,14 @@ pub enum HostEvent {
         /// The request.
         request: Request,
     },
-    /// A user's request for a maintainer hosted here.
+    /// A user's span operation for a maintainer hosted here (see [`NodeHost::resolve`]).
     Operate {
         /// The shell's id for it.
         id: u64,
         /// The changefeed's name.
         changefeed: String,
-        /// The mode.
-        mode: Mode,
-        /// The request.
-        request: SpanRequest,
+        /// The operation.
+        operation: SpanOperation,
     },
     /// The lease could not be proven valid.
     Fenced,
@@ -324,8 +324,8 @@ impl NodeHost {
                     result: Err("this node is not the coordinator".into()),
                 }),
             },
-            HostEvent::Operate { id, changefeed, mode, request } => {
-                let result = self.operate(now_ms, &changefeed, mode, request, &mut out);
+            HostEvent::Operate { id, changefeed, operation } => {
+                let result = self.operate(now_ms, &changefeed, operation, &mut out);
                 out.push(HostOutput::Answered { id, result });
             }
             HostEvent::Fenced => {
@@ -677,72 +677,6 @@ impl NodeHost {
                 }
             }
         }
-    }
-
-    /// A span request to a maintainer running here: the span named by its index is resolved in
-    /// the maintainer's current view, then the request is stepped in; a refusal in that same
-    /// step is the answer.
-    fn operate(
-        &mut self,
-        now: u64,
-        name: &str,
-        mode: Mode,
-        request: SpanRequest,
-        out: &mut Vec<HostOutput>,
-    ) -> Result<(), String> {
-        let cf = self
-            .manager
-            .statuses()
-            .into_iter()
-            .map(|s| s.changefeed)
-            .find(|c| c.name == name)
-            .ok_or_else(|| format!("no maintainer of {name} runs on {}", self.id))?;
-        let m =
-            self.manager.maintainer(&cf).ok_or_else(|| format!("the maintainer of {name} is not running"))?;
-        if m.lifecycle() != Lifecycle::Running {
-            return Err(format!("the maintainer of {name} is still bootstrapping"));
-        }
-        let view = m.view(mode).ok_or_else(|| format!("{name} has no {mode:?} mode"))?;
-        let spans_of = |table: i64| -> Vec<DispatcherId> {
-            let mut spans: Vec<_> = view
-                .spans
-                .records()
-                .filter(|r| r.span.table_id == table && !r.span.is_table_trigger())
-                .collect();
-            spans.sort_by(|a, b| a.span.start_key.cmp(&b.span.start_key));
-            spans.into_iter().map(|r| r.id).collect()
-        };
-        let pick = |table: i64, index: usize| -> Result<DispatcherId, String> {
-            let spans = spans_of(table);
-            if spans.is_empty() {
-                return Err(format!("{name} has no table {table}"));
-            }
-            spans
-                .get(index)
-                .copied()
-                .ok_or_else(|| format!("table {table} has {} spans, no span {index}", spans.len()))
-        };
-        let event = match request {
-            SpanRequest::Move { table, index, to } => {
-                MaintainerEvent::MoveSpan { mode, id: pick(table, index)?, to }
-            }
-            SpanRequest::Split { table, index, into } => {
-                MaintainerEvent::SplitSpan { mode, id: pick(table, index)?, into }
-            }
-            SpanRequest::Merge { table, indexes } => {
-                let ids = indexes.iter().map(|i| pick(table, *i)).collect::<Result<Vec<_>, _>>()?;
-                MaintainerEvent::MergeSpans { mode, ids }
-            }
-        };
-        let outputs = self.manager.operate(now, &cf, event)?;
-        let refusal = outputs.iter().find_map(|o| match o {
-            ManagerOutput::Notice { output: MaintainerOutput::Refused { reason, .. }, .. } => {
-                Some(reason.clone())
-            }
-            _ => None,
-        });
-        self.manager_outputs(outputs, out);
-        refusal.map_or(Ok(()), Err)
     }
 }
 

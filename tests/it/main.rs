@@ -2,6 +2,7 @@
 
 mod cli;
 mod coordinator;
+mod host;
 mod layout;
 mod maintainer;
 mod node;
