@@ -50,6 +50,16 @@ fn the_changefeed_lifecycle_and_refusals_follow_the_contract() {
     let spans = working(&s).into_iter().filter(|d| d.0 == "cf" && d.2 == 2).count();
     assert_eq!(spans, 4, "table 2: its first span in three, its second as it was");
 
+    // With --redo, both modes tile every table.
+    c.request(&["changefeed", "create", "--id", "cf-redo", "--tables", "3", "--redo"]);
+    let floor = c.floor();
+    c.converge(&ALL, Instant::now(), &floor);
+    let s = c.status();
+    assert_eq!(feed(&s, "cf-redo")["redo"], true);
+    let redo = working(&s).into_iter().filter(|d| d.0 == "cf-redo" && d.1 == "redo").count();
+    assert_eq!(redo, 3, "one redo dispatcher per table");
+    c.request(&["changefeed", "remove", "--id", "cf-redo"]);
+
     let (code, out, _) = c.cli(&["changefeed", "list", "--json"]);
     assert_eq!(code, 0);
     let list: serde_json::Value = serde_json::from_str(&out).unwrap();
