@@ -109,6 +109,11 @@ crate::names::named_enum! {
         /// when none is known) instead of a fresh one, so a close cannot take over the dispatcher
         /// managers a dead or moved maintainer left (coordinator-world seed 4).
         StopAtRunningEpoch = "stop-at-running-epoch",
+        /// *Coordinator.* A lifecycle write whose outcome is unknown (the store's reply lost) is
+        /// answered `Unavailable` and forgotten, though it may have landed: a pause stored that
+        /// way is never run, its maintainer and dispatchers go on (coordinator world with lost
+        /// store replies).
+        LifecycleUnknownForgotten = "lifecycle-unknown-forgotten",
     }
 }
 

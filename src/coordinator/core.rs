@@ -123,6 +123,8 @@ pub struct Coordinator {
     checkpoint_write: bool,
     /// Creates whose store write went unanswered, retried at their time.
     creates: Vec<(u64, StoredChangefeed, u64)>,
+    /// Lifecycle writes whose outcome is unknown, written again at their time (the first field).
+    lifecycles: Vec<(u64, Pending)>,
     deposed: bool,
     now: u64,
     out: Vec<Output>,
@@ -144,6 +146,7 @@ impl Coordinator {
             next_checkpoint_ms: 0,
             checkpoint_write: false,
             creates: Vec::new(),
+            lifecycles: Vec::new(),
             deposed: false,
             now: 0,
             out: Vec::new(),
@@ -686,6 +689,25 @@ impl Coordinator {
                 self.creates.push((at, stored, request));
             }
         }
+        for (at, pending) in std::mem::take(&mut self.lifecycles) {
+            let Pending::Lifecycle { name, gid, state, progress, .. } = &pending else { continue };
+            if now < at {
+                self.lifecycles.push((at, pending));
+                continue;
+            }
+            let Some(feed) = self.feed_mut(name, *gid) else {
+                if let Pending::Lifecycle { request, name, .. } = pending {
+                    self.answer(request, Err(RequestError::UnknownChangefeed(name)));
+                }
+                continue;
+            };
+            let op = MetaOp::SetLifecycle {
+                changefeed: feed.stored.id.clone(),
+                state: *state,
+                progress: *progress,
+            };
+            self.store(op, pending);
+        }
         let names: Vec<String> = self.feeds.keys().cloned().collect();
         for name in &names {
             self.drive(name, false);
@@ -814,13 +836,27 @@ impl Coordinator {
             },
             Pending::Bump { name, gid } => self.bumped(&name, gid, reply.ticket, reply.outcome),
             Pending::Lifecycle { name, gid, request, then, state, progress } => {
-                let Some(feed) = self.feed_mut(&name, gid) else { return };
-                feed.lifecycle_in_flight = false;
-                if reply.outcome.is_err() {
-                    // Whether it landed is unknown; the user asks again (the writes are idempotent).
+                if self.feed_mut(&name, gid).is_none() {
+                    return;
+                }
+                if reply.outcome.is_err() && self.config.mutation.has(Mutation::LifecycleUnknownForgotten) {
+                    if let Some(feed) = self.feed_mut(&name, gid) {
+                        feed.lifecycle_in_flight = false;
+                    }
                     self.answer(request, Err(RequestError::Unavailable));
                     return;
                 }
+                if reply.outcome.is_err() {
+                    // Whether it landed is unknown, and memory must not disagree with the store
+                    // (a stored stop that memory never started would stay unrun): the write is
+                    // idempotent, so it goes again after a wait, the request unanswered until a
+                    // definite answer.
+                    let again = Pending::Lifecycle { name, gid, request, then, state, progress };
+                    self.lifecycles.push((now + retry, again));
+                    return;
+                }
+                let Some(feed) = self.feed_mut(&name, gid) else { return };
+                feed.lifecycle_in_flight = false;
                 feed.stored.state = state;
                 feed.stored.progress = progress;
                 if then == Then::Resume {

@@ -54,6 +54,9 @@ pub struct ClusterOptions {
     pub settle_ms: u64,
     /// Messages lost, in percent.
     pub loss_percent: u64,
+    /// Store writes whose reply is lost (the write landed or not, half each, and the coordinator
+    /// is told `Unavailable`), in percent: what an etcd restart or a cut connection does.
+    pub unknown_percent: u64,
     /// On a failure, describe every node's maintainers and dispatchers in the report.
     pub explain: bool,
     /// Log every message and dispatcher change of this changefeed into the report's explanation.
@@ -72,6 +75,7 @@ impl Default for ClusterOptions {
             fault_ms: 30_000,
             settle_ms: 40_000,
             loss_percent: 1,
+            unknown_percent: 2,
             explain: false,
             trace: None,
             mutation: Mutations::NONE,
@@ -581,7 +585,15 @@ impl ClusterWorld {
                 }
                 self.etcd.highest_write_version = self.etcd.highest_write_version.max(version);
             }
-            self.apply(request.op)
+            let write = !matches!(request.op, MetaOp::LoadAll);
+            if write && self.rng.chance(self.opts.unknown_percent) {
+                if self.rng.chance(50) {
+                    let _ = self.apply(request.op);
+                }
+                Err(MetaError::Unavailable)
+            } else {
+                self.apply(request.op)
+            }
         };
         let reply = MetaReply { ticket: request.ticket, outcome };
         let delay = self.rng.range(1, 10);
