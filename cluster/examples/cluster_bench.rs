@@ -30,18 +30,29 @@ fn main() {
     let mut kills = Vec::new();
     for _ in 0..rounds {
         let victim = c.maintainer("cf");
+        let also_coordinator = c.coordinator() == victim;
         let floor = c.floor();
         let at = Instant::now();
         c.kill9(&victim);
         let rest: Vec<&str> = ALL.into_iter().filter(|n| *n != victim).collect();
-        kills.push(c.converge(&rest, at, &floor));
+        let took = c.converge(&rest, at, &floor);
+        kills.push((took, also_coordinator));
         c.start_node(&victim);
         let floor = c.floor();
         c.converge(&ALL, Instant::now(), &floor);
     }
     let moves = move_maintainer(&mut c, "cf", rounds);
     drop(c);
-    println!("kill -9 of the maintainer's process to converged (TTL {TTL_S} s, 100 spans): {}", list(&kills));
+    let kills: Vec<String> = kills
+        .iter()
+        .map(|(t, co)| {
+            format!("{:.1} s{}", t.as_secs_f64(), if *co { " (it was the coordinator's too)" } else { "" })
+        })
+        .collect();
+    println!(
+        "kill -9 of the maintainer's process to converged (TTL {TTL_S} s, 100 spans): {}",
+        kills.join(", ")
+    );
     println!("maintainer move to converged (100 spans): {}", list(&moves));
 
     // 10,000 spans in steady state.

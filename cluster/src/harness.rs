@@ -149,6 +149,7 @@ pub struct Cluster {
     pub supervise: bool,
     /// Serve metrics from every node started from now on; their ports by node.
     pub metrics: Option<BTreeMap<String, u16>>,
+    logs: std::collections::BTreeSet<PathBuf>,
 }
 
 impl Drop for Cluster {
@@ -156,6 +157,11 @@ impl Drop for Cluster {
         for child in self.nodes.values_mut() {
             let _ = child.kill();
             let _ = child.wait();
+        }
+        if !std::thread::panicking() {
+            for log in &self.logs {
+                let _ = std::fs::remove_file(log);
+            }
         }
     }
 }
@@ -185,6 +191,7 @@ impl Cluster {
             overlaps: Vec::new(),
             supervise: false,
             metrics: None,
+            logs: std::collections::BTreeSet::new(),
         };
         for id in ids {
             c.start_node(id);
@@ -192,11 +199,17 @@ impl Cluster {
         c
     }
 
+    /// Where node `id`'s stderr goes (kept when the test fails, removed when it passes).
+    pub fn log_of(&self, id: &str) -> PathBuf {
+        std::env::temp_dir().join(format!("dc-{}-{}-{id}.log", self.name, std::process::id()))
+    }
+
     /// Starts node `id`, waiting out a previous process's lease (its start is refused until then).
     pub fn start_node(&mut self, id: &str) {
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
-            let log = std::env::temp_dir().join(format!("dc-{}-{id}.log", self.name));
+            let log = self.log_of(id);
+            self.logs.insert(log.clone());
             let mut command = Command::new(&self.bin);
             command
                 .args(["node", "--id", id, "--listen", "127.0.0.1:0", "--etcd", &self.etcd.endpoint])
@@ -207,8 +220,9 @@ impl Cluster {
                 ports.insert(id.to_owned(), port);
                 command.args(["--metrics", &format!("127.0.0.1:{port}")]);
             }
-            let mut child =
-                command.stdout(Stdio::piped()).stderr(std::fs::File::create(&log).unwrap()).spawn().unwrap();
+            // Appended: a node's log keeps its earlier lives.
+            let stderr = std::fs::OpenOptions::new().create(true).append(true).open(&log).unwrap();
+            let mut child = command.stdout(Stdio::piped()).stderr(stderr).spawn().unwrap();
             let stdout = child.stdout.take().unwrap();
             let (tx, rx) = mpsc::channel();
             std::thread::spawn(move || {

@@ -12,7 +12,7 @@
 //! | `dc_persisted_checkpoint_ts{changefeed}`, `dc_coordinator_operators_in_flight{changefeed,kind}` | the coordinator's view |
 //! | `dc_bootstrap_duration_seconds{changefeed,epoch}` | from a maintainer's admission to its bootstrap's end |
 //! | `dc_heartbeat_interval_seconds{from}` | the last gap between two heartbeats from a node to a maintainer here |
-//! | `dc_messages_total{event}`, `dc_reconnects_total`, `dc_streams_refused_total` | the transport: queued, sent, received, dropped (by reason) |
+//! | `dc_messages_total{event}`, `dc_frames_sent_total`, `dc_reconnects_total`, `dc_streams_refused_total` | the transport: messages queued, sent, received, dropped (by reason); frames written (a frame batches messages of one kind) |
 //! | `dc_frames_dropped_total{reason}` | frames the host could not take (undecodable, not the coordinator) |
 
 use std::fmt::Write;

@@ -752,6 +752,7 @@ impl Roles {
         ] {
             t.sample("dc_messages_total", &[("event", event)], Counters::get(counter));
         }
+        t.sample("dc_frames_sent_total", &[], Counters::get(&c.frames));
         t.sample("dc_reconnects_total", &[], Counters::get(&c.reconnects));
         t.sample("dc_streams_refused_total", &[], Counters::get(&c.refused_streams));
         for (reason, n) in &self.dropped {

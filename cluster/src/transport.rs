@@ -7,7 +7,8 @@
 //! | handshake | the first frame of a stream is a handshake (type 36, JSON payload naming the sender's incarnation) addressed to the acceptor's id; anything else closes the stream with an error status and is counted, never a panic (the reference panics, its H15). The acceptor answers with its own handshake first, so each side tags what it receives with the other's incarnation |
 //! | sending | never blocks: a full queue (4,096 frames per peer) or an unknown peer is a counted drop; every protocol above resends on its timers (K16) |
 //! | receiving | frames are routed into one bounded inbox with `send().await`, so a slow consumer pushes back through HTTP/2 flow control to the senders |
-//! | reconnect | only the dialer, after 1 s growing ×1.1 up to 3 s. Lost: the frame whose write failed, what sat in gRPC and TCP buffers, frames received but not yet routed. Frames still queued go out on the next stream, in order |
+//! | batching | the writer packs the messages of one kind already queued into one frame (up to 256 of them or 1 MiB), as the reference's frame allows (`repeated bytes payload`) |
+//! | reconnect | only the dialer, after 1 s growing ×1.1 up to 3 s. Lost: the frame whose write failed (and the message taken after it), what sat in gRPC and TCP buffers, frames received but not yet routed. Messages still queued go out on the next stream, in order |
 //!
 //! A frame whose type has no [`MessageKind`] (log service, redo progress, …) is a counted drop.
 
@@ -40,6 +41,12 @@ pub const QUEUE_FRAMES: usize = 4_096;
 /// Messages received and not yet taken by the node's router.
 pub const INBOX: usize = 4_096;
 
+/// At most this many queued messages of one kind travel in one frame.
+pub const BATCH_PAYLOADS: usize = 256;
+
+/// A frame stops taking more messages once its payloads reach this many bytes.
+pub const BATCH_BYTES: usize = 1 << 20;
+
 /// One message received from a peer.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Inbound {
@@ -58,8 +65,10 @@ pub struct Inbound {
 pub struct Counters {
     /// Frames handed to a peer's queue.
     pub queued: AtomicU64,
-    /// Frames written to a stream.
+    /// Messages written to a stream.
     pub sent: AtomicU64,
+    /// Frames written to a stream (each carries one or more messages of one kind).
+    pub frames: AtomicU64,
     /// Payloads routed to the inbox.
     pub received: AtomicU64,
     /// Sends dropped because the peer's queue was full.
@@ -230,16 +239,46 @@ impl MessageCenter {
         let (center, queue) = (self.clone(), peer.rx.clone());
         tokio::spawn(async move {
             let mut queue = queue.lock_owned().await;
-            while let Some(frame) = queue.recv().await {
+            let mut next: Option<Frame> = None;
+            loop {
+                let frame = match next.take() {
+                    Some(frame) => frame,
+                    None => match queue.recv().await {
+                        Some(frame) => frame,
+                        None => break,
+                    },
+                };
                 if !center.open() {
                     Counters::add(&center.counters.dropped_fenced);
                     continue;
                 }
-                let message = center.frame(&to, frame);
-                if tx.send(message).await.is_err() {
-                    break; // the stream ended: this frame is lost, the queue's rest waits
+                // Batch what is already queued of the same kind into this frame.
+                let kind = frame.kind;
+                let mut message = center.frame(&to, frame);
+                let mut bytes = message.payload[0].len();
+                while message.payload.len() < BATCH_PAYLOADS && bytes < BATCH_BYTES {
+                    match queue.try_recv() {
+                        Ok(more) if more.kind == kind => {
+                            bytes += more.payload.len();
+                            message.payload.push(more.payload);
+                        }
+                        Ok(other) => {
+                            next = Some(other);
+                            break;
+                        }
+                        Err(_) => break,
+                    }
                 }
-                Counters::add(&center.counters.sent);
+                let payloads = message.payload.len() as u64;
+                if !center.open() {
+                    center.counters.dropped_fenced.fetch_add(payloads, Ordering::Relaxed);
+                    continue;
+                }
+                if tx.send(message).await.is_err() {
+                    break; // the stream ended: this batch and `next` are lost, the queue's rest waits
+                }
+                center.counters.sent.fetch_add(payloads, Ordering::Relaxed);
+                Counters::add(&center.counters.frames);
             }
         });
         ReceiverStream::new(rx)

@@ -66,6 +66,31 @@ async fn one_stream_per_pair_carries_both_directions_in_order() {
     assert_eq!(Counters::get(&b.counters().refused_streams), 0);
 }
 
+/// Messages queued together travel batched, one frame per run of one kind, and arrive in order
+/// with their kinds and the sender's incarnation (the acceptor's too, from its answering
+/// handshake).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn queued_messages_of_one_kind_share_a_frame_and_arrive_in_order() {
+    let (a, mut a_in, a_addr, _sa) = node("a", 7).await;
+    let (b, _b_in, b_addr, _sb) = node("b", 9).await;
+    // The acceptor b queues before the stream exists, so its writer finds them all queued.
+    let kind =
+        |i: u32| if i % 100 < 90 { MessageKind::HeartBeatRequest } else { MessageKind::BlockStatusRequest };
+    b.add_peer(NodeId::new("a"), a_addr.to_string());
+    for i in 0..1_000u32 {
+        assert!(b.send(&NodeId::new("a"), kind(i), i.to_be_bytes().to_vec()));
+    }
+    a.add_peer(NodeId::new("b"), b_addr.to_string()); // a < b: a dials now
+    for i in 0..1_000u32 {
+        let m = next(&mut a_in).await;
+        assert_eq!((m.from.as_str(), m.incarnation, m.kind), ("b", 9, kind(i)));
+        assert_eq!(m.payload, i.to_be_bytes());
+    }
+    let (sent, frames) = (Counters::get(&b.counters().sent), Counters::get(&b.counters().frames));
+    assert_eq!(sent, 1_000);
+    assert!(frames >= 20 && frames < 100, "20 runs of one kind, each in one or a few frames: {frames}");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_stream_without_a_handshake_or_for_another_node_is_refused_not_a_panic() {
     let (b, _b_in, b_addr, _sb) = node("b", 1).await;

@@ -32,7 +32,10 @@ fn the_explorer_finds_a_stop_at_the_running_epoch_within_400_seeds() {
     let found = (0..400).map(|seed| run(seed, &mutated)).find(|r| !r.violations.is_empty());
     let found = found.expect("the mutation is found");
     assert!(
-        found.violations.iter().any(|v| v.contains("has its dispatchers") || v.contains("still has dispatchers")),
+        found
+            .violations
+            .iter()
+            .any(|v| v.contains("has its dispatchers") || v.contains("still has dispatchers")),
         "{:?}",
         found.violations
     );
