@@ -88,7 +88,7 @@ async fn queued_messages_of_one_kind_share_a_frame_and_arrive_in_order() {
     }
     let (sent, frames) = (Counters::get(&b.counters().sent), Counters::get(&b.counters().frames));
     assert_eq!(sent, 1_000);
-    assert!(frames >= 20 && frames < 100, "20 runs of one kind, each in one or a few frames: {frames}");
+    assert!((20..100).contains(&frames), "20 runs of one kind, each in one or a few frames: {frames}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
