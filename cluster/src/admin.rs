@@ -290,6 +290,24 @@ impl MaintainerJson {
     }
 }
 
+/// How long a call waits for the node's answer.
+pub const CALL_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// Largest changefeed a `create` may ask for: tables, spans per table, spans in all.
+pub const MAX_TABLES: i64 = 100_000;
+/// See [`MAX_TABLES`].
+pub const MAX_SPANS_PER_TABLE: usize = 1_000;
+/// See [`MAX_TABLES`].
+pub const MAX_SPANS: i64 = 1_000_000;
+/// Most parts a split may cut a span into.
+pub const MAX_SPLIT: usize = 1_000;
+
+/// Whether `name` may name a changefeed: 1 to 128 of `A-Z a-z 0-9 _ - .` (it is a key segment
+/// in etcd, so no `/`).
+pub fn valid_name(name: &str) -> bool {
+    (1..=128).contains(&name.len()) && name.bytes().all(|b| b.is_ascii_alphanumeric() || b"_-.".contains(&b))
+}
+
 /// A call handed to the node's roles, with where to answer.
 pub type Call = (AdminCall, oneshot::Sender<AdminAnswer>);
 
@@ -312,7 +330,11 @@ impl AdminService for Admin {
             .map_err(|e| Status::invalid_argument(format!("not an admin call: {e}")))?;
         let (tx, rx) = oneshot::channel();
         self.calls.send((call, tx)).await.map_err(|_| Status::unavailable("the node is stopping"))?;
-        let answer = rx.await.map_err(|_| Status::unavailable("the node stopped before answering"))?;
+        let answer = match tokio::time::timeout(CALL_TIMEOUT, rx).await {
+            Ok(Ok(answer)) => answer,
+            Ok(Err(_)) => return Err(Status::unavailable("the node stopped before answering")),
+            Err(_) => return Err(Status::deadline_exceeded("the node did not answer in time")),
+        };
         let json = serde_json::to_string(&answer).map_err(|e| Status::internal(e.to_string()))?;
         Ok(Response::new(AdminReply { json }))
     }
@@ -332,6 +354,7 @@ pub async fn call(
         let channel = endpoint.connect().await.map_err(|e| format!("cannot reach {address}: {e}"))?;
         let json = serde_json::to_string(request).map_err(|e| e.to_string())?;
         let reply = AdminServiceClient::new(channel)
+            .max_decoding_message_size(256 << 20)
             .call(AdminRequest { json })
             .await
             .map_err(|e| format!("{address}: {}", e.message()))?;

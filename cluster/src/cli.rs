@@ -435,8 +435,14 @@ async fn status(etcd: &Etcd, as_json: bool) -> Result<(), Failure> {
                 .iter()
                 .filter(|(id, _)| alive(id))
                 .flat_map(|(id, s)| s.maintainers.iter().map(move |m| (id, m)))
-                .filter(|(_, m)| m.changefeed == name && m.lifecycle != "removing")
+                .filter(|(_, m)| m.changefeed == name && m.lifecycle == "running")
                 .max_by_key(|(_, m)| m.epoch);
+            // A maintainer still bootstrapping has no view of the spans yet: its work is in
+            // flight, and the tables come from the definition meanwhile.
+            let bootstrapping = statuses
+                .iter()
+                .filter(|(id, _)| alive(id))
+                .any(|(_, s)| s.maintainers.iter().any(|m| m.changefeed == name && m.lifecycle == "bootstrapping"));
             let co = coordinator_view.and_then(|c| c.changefeeds.iter().find(|c| c.name == name));
             let tables: Vec<Value> = match hosted {
                 Some((_, m)) => m.tables.iter().map(|t| json!({"id": t.id, "start_key": t.start_key, "end_key": t.end_key})).collect(),
@@ -447,7 +453,8 @@ async fn status(etcd: &Etcd, as_json: bool) -> Result<(), Failure> {
                     })
                     .collect(),
             };
-            let operators = hosted.map_or(0, |(_, m)| m.operators_in_flight + m.requests_waiting) + usize::from(co.is_some_and(|c| c.operator.is_some()));
+            let operators = hosted.map_or(0, |(_, m)| m.operators_in_flight + m.requests_waiting)
+                + usize::from(bootstrapping) + usize::from(co.is_some_and(|c| c.operator.is_some()));
             json!({
                 "id": name,
                 "state": co.map_or(f.state.name(), |c| c.state.as_str()),

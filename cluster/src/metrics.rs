@@ -23,39 +23,43 @@ use tokio::sync::{mpsc, oneshot};
 
 use crate::admin::{AdminCall, Call};
 
-/// A metrics text under construction: one `# TYPE` line per family, then its samples.
+/// A metrics text under construction: each family's `# TYPE` line and samples together (the
+/// format asks for one group per family), families in the order first sampled.
 #[derive(Default)]
 pub struct Text {
-    out: String,
-    typed: Vec<&'static str>,
+    families: Vec<(&'static str, String)>,
 }
 
 impl Text {
     /// One sample of family `name` (a gauge or, ending in `_total`, a counter).
     pub fn sample(&mut self, name: &'static str, labels: &[(&str, &str)], value: impl std::fmt::Display) {
-        if !self.typed.contains(&name) {
-            self.typed.push(name);
-            let kind = if name.ends_with("_total") { "counter" } else { "gauge" };
-            let _ = writeln!(self.out, "# TYPE {name} {kind}");
-        }
-        self.out.push_str(name);
+        let at = match self.families.iter().position(|(n, _)| *n == name) {
+            Some(at) => at,
+            None => {
+                let kind = if name.ends_with("_total") { "counter" } else { "gauge" };
+                self.families.push((name, format!("# TYPE {name} {kind}\n")));
+                self.families.len() - 1
+            }
+        };
+        let out = &mut self.families[at].1;
+        out.push_str(name);
         if !labels.is_empty() {
-            self.out.push('{');
+            out.push('{');
             for (i, (k, v)) in labels.iter().enumerate() {
                 if i > 0 {
-                    self.out.push(',');
+                    out.push(',');
                 }
                 let v = v.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n");
-                let _ = write!(self.out, "{k}=\"{v}\"");
+                let _ = write!(out, "{k}=\"{v}\"");
             }
-            self.out.push('}');
+            out.push('}');
         }
-        let _ = writeln!(self.out, " {value}");
+        let _ = writeln!(out, " {value}");
     }
 
     /// The text.
     pub fn finish(self) -> String {
-        self.out
+        self.families.into_iter().map(|(_, text)| text).collect()
     }
 }
 
@@ -107,10 +111,11 @@ mod tests {
         t.sample("dc_x_total", &[], 1);
         t.sample("dc_x_total", &[("a", "q\"b")], 2);
         t.sample("dc_y", &[("a", "1"), ("b", "2")], 0.5);
+        t.sample("dc_x_total", &[("a", "c")], 3);
         let text = t.finish();
         assert_eq!(
             text,
-            "# TYPE dc_x_total counter\ndc_x_total 1\ndc_x_total{a=\"q\\\"b\"} 2\n# TYPE dc_y gauge\ndc_y{a=\"1\",b=\"2\"} 0.5\n"
+            "# TYPE dc_x_total counter\ndc_x_total 1\ndc_x_total{a=\"q\\\"b\"} 2\ndc_x_total{a=\"c\"} 3\n# TYPE dc_y gauge\ndc_y{a=\"1\",b=\"2\"} 0.5\n"
         );
     }
 }

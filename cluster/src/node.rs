@@ -138,7 +138,10 @@ pub async fn run(
     };
     let (center, inbox) = MessageCenter::new(opts.id.clone(), session.incarnation());
     let gate = session.clone();
-    center.set_gate(move || gate.valid());
+    let stopping = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let stopped = stopping.clone();
+    // Closed by the fence, and before the lease is revoked on a stop.
+    center.set_gate(move || gate.valid() && !stopped.load(std::sync::atomic::Ordering::Acquire));
     let (calls_tx, calls) = mpsc::channel(64);
     let calls_metrics = calls_tx.clone();
     let (server_stop_tx, server_stop) = oneshot::channel::<()>();
@@ -189,6 +192,8 @@ pub async fn run(
         dropped: BTreeMap::new(),
         internal: internal_tx,
         recording: HashMap::new(),
+        unloaded: std::collections::BTreeSet::new(),
+        coordinator_calls: std::collections::HashSet::new(),
         requests: BTreeMap::new(),
         next_reconcile: Instant::now(),
     };
@@ -204,6 +209,7 @@ pub async fn run(
     }
     if exit == Exit::Stopped {
         roles.host.resign();
+        stopping.store(true, std::sync::atomic::Ordering::Release);
         let _ = tokio::time::timeout(Duration::from_secs(3), session.revoke()).await;
     }
     let _ = server_stop_tx.send(());
@@ -235,8 +241,11 @@ async fn campaigner(
         if won.send(lead.clone()).await.is_err() {
             return;
         }
-        let lost =
-            view.wait_for(|v| v.revision >= lead.revision && v.leader().is_none_or(|l| l.key != lead.key));
+        // Lost once a view at or past the win shows another leader, or this key re-created.
+        let lost = view.wait_for(|v| {
+            v.revision >= lead.seen_at
+                && v.leader().is_none_or(|l| l.key != lead.key || l.version != lead.revision as u64)
+        });
         if lost.await.is_err() {
             return;
         }
@@ -245,12 +254,28 @@ async fn campaigner(
 
 type MetaAnswer = (u64, MetaReply);
 
+/// Refusals in a row after which a stored request stepped in again is dropped (one look a
+/// second).
+const REFUSALS: u32 = 10;
+
 /// What the roles' own helper tasks hand back.
 enum Internal {
-    /// A span request was stored (or could not be): step it in and answer.
-    Recorded { id: u64, changefeed: String, op: SpanOperation, key: Result<String, String> },
-    /// A maintainer that bootstrapped here: its changefeed's stored requests.
-    Loaded { changefeed: String, list: Vec<(String, Option<SpanOperation>)> },
+    /// A span request was stored (its key and revision) or could not be: step it in and answer.
+    Recorded { id: u64, changefeed: String, op: SpanOperation, key: Result<(String, i64), String> },
+    /// A maintainer that bootstrapped here: its changefeed's stored requests (`None`: the read
+    /// failed, try again).
+    Loaded { changefeed: String, list: Option<Vec<crate::requests::Listed>> },
+}
+
+/// A stored span request of a maintainer running here.
+struct StoredRequest {
+    key: String,
+    /// Its create revision: the later request on overlapping spans wins.
+    revision: i64,
+    op: SpanOperation,
+    /// Refusals in a row when stepped in again (a refusal may be momentary: a node not yet
+    /// ready after a failover); dropped after [`REFUSALS`].
+    refusals: u32,
 }
 
 /// The task that owns the host.
@@ -286,10 +311,14 @@ struct Roles {
     /// Frames the host dropped, by reason.
     dropped: BTreeMap<String, u64>,
     internal: mpsc::UnboundedSender<Internal>,
-    /// Span requests being stepped in, by call id: (changefeed, key).
-    recording: HashMap<u64, (String, String)>,
+    /// Span requests being stepped in, by call id: (changefeed, key, stepped in again).
+    recording: HashMap<u64, (String, String, bool)>,
+    /// Changefeeds whose stored requests could not be read yet.
+    unloaded: std::collections::BTreeSet<String>,
+    /// Calls waiting for the coordinator's answer.
+    coordinator_calls: std::collections::HashSet<u64>,
     /// Stored span requests of the maintainers running here, oldest first, by changefeed.
-    requests: BTreeMap<String, Vec<(String, SpanOperation)>>,
+    requests: BTreeMap<String, Vec<StoredRequest>>,
     next_reconcile: Instant,
 }
 
@@ -341,6 +370,15 @@ impl Roles {
             };
             let outputs = self.host.step(self.now(), event);
             self.apply(outputs);
+            if self.host.coordinator().is_none() && !self.coordinator_calls.is_empty() {
+                // Its requests will never be answered by it: say so (the command asks again).
+                for id in std::mem::take(&mut self.coordinator_calls) {
+                    if let Some(answer) = self.pending.remove(&id) {
+                        let error = Some("not the coordinator any more; ask again".to_owned());
+                        let _ = answer.send(AdminAnswer { error, ..AdminAnswer::default() });
+                    }
+                }
+            }
             if std::mem::take(&mut added) {
                 self.follow_boots();
             }
@@ -365,7 +403,7 @@ impl Roles {
             .map(|(node, r)| Member { node: node.clone(), incarnation: r.incarnation })
             .collect();
         let leader = view.leader().map(|l| Leader {
-            mine: self.lead.as_ref().is_some_and(|w| w.key == l.key),
+            mine: self.lead.as_ref().is_some_and(|w| w.key == l.key && w.revision as u64 == l.version),
             node: l.node,
             version: l.version,
         });
@@ -397,6 +435,7 @@ impl Roles {
             if let Some((incarnation, _)) = self.peers.remove(&id) {
                 tracing::info!(node = %id, incarnation, "member left");
             }
+            self.heartbeats.remove(&id);
             self.center.remove_peer(&id);
         }
         for (id, r) in &view.members {
@@ -410,6 +449,9 @@ impl Roles {
 
     /// This process won an election: a store for it, whose answers come back as meta events.
     fn lead_with(&mut self, lead: Leadership) {
+        if self.lead.as_ref().is_some_and(|l| l.key == lead.key && l.revision == lead.revision) {
+            return; // the same win reported again: one store per win keeps its requests in order
+        }
         let (tx, mut requests) = mpsc::unbounded_channel::<(u64, MetaRequest)>();
         let mut store = EtcdStore::new(self.session.client(), &self.cluster, lead.clone());
         let answers = self.meta_tx.clone();
@@ -452,22 +494,27 @@ impl Roles {
                     }
                 }
                 HostOutput::Answered { id, result } => {
-                    if let Some((cf, key)) = self.recording.remove(&id) {
-                        self.recorded(cf, key, result.is_ok());
+                    self.coordinator_calls.remove(&id);
+                    if let Some((cf, key, again)) = self.recording.remove(&id) {
+                        self.recorded(cf, key, again, result.as_ref().err());
                     }
                     if let Some(answer) = self.pending.remove(&id) {
                         let _ = answer.send(AdminAnswer { error: result.err(), ..AdminAnswer::default() });
                     }
                 }
-                HostOutput::Deposed => {
-                    tracing::warn!("deposed: the store refused a write of this coordinator");
-                    self.lead = None;
-                    self.store = None;
+                HostOutput::Deposed { version } => {
+                    tracing::warn!(version, "deposed: the store refused a write of this coordinator");
+                    if self.lead.as_ref().is_some_and(|l| l.revision as u64 == version) {
+                        self.lead = None;
+                        self.store = None;
+                    }
                 }
                 HostOutput::Leading { version } => tracing::info!(version, "coordinating"),
                 HostOutput::Dropped { kind, reason } => {
                     tracing::debug!(%kind, %reason, "frame dropped");
-                    *self.dropped.entry(reason).or_default() += 1;
+                    // Labelled by kind and a fixed cause: the reason's text carries wire values.
+                    let cause = if reason == "not the coordinator" { reason.as_str() } else { "undecodable" };
+                    *self.dropped.entry(format!("{kind}: {cause}")).or_default() += 1;
                 }
                 HostOutput::Notice { changefeed, epoch, notice } => {
                     if notice == MaintainerOutput::Bootstrapped {
@@ -505,8 +552,26 @@ impl Roles {
                 return None;
             }
             AdminCall::Create { name, tables, spans_per_table, redo } => {
-                if tables < 1 || spans_per_table < 1 || name.is_empty() {
-                    return refuse(answer, "a changefeed needs a name, 1 or more tables and spans".into());
+                if !admin::valid_name(&name) {
+                    return refuse(
+                        answer,
+                        format!("{name:?} is not a changefeed name (1 to 128 of A-Z a-z 0-9 _ - .)"),
+                    );
+                }
+                let spans = tables.saturating_mul(spans_per_table as i64);
+                if !(1..=admin::MAX_TABLES).contains(&tables)
+                    || !(1..=admin::MAX_SPANS_PER_TABLE).contains(&spans_per_table)
+                    || spans > admin::MAX_SPANS
+                {
+                    return refuse(
+                        answer,
+                        format!(
+                            "tables must be 1 to {}, spans per table 1 to {}, and {} spans in all at most",
+                            admin::MAX_TABLES,
+                            admin::MAX_SPANS_PER_TABLE,
+                            admin::MAX_SPANS
+                        ),
+                    );
                 }
                 let def = SyntheticDefinition { tables, spans_per_table, redo };
                 let now = unix_ms();
@@ -528,6 +593,9 @@ impl Roles {
                 return self.record(id, name, &mode, &request, answer);
             }
             AdminCall::Split { name, table, span, into, mode } => {
+                if !(2..=admin::MAX_SPLIT).contains(&into) {
+                    return refuse(answer, format!("a span is split into 2 to {} parts", admin::MAX_SPLIT));
+                }
                 let request = SpanRequest::Split { table, index: span, into };
                 return self.record(id, name, &mode, &request, answer);
             }
@@ -537,6 +605,7 @@ impl Roles {
             }
         };
         self.pending.insert(id, answer);
+        self.coordinator_calls.insert(id);
         Some(event)
     }
 
@@ -574,10 +643,11 @@ impl Roles {
     fn internal(&mut self, done: Internal) -> Option<HostEvent> {
         match done {
             Internal::Recorded { id, changefeed, op, key } => match key {
-                Ok(key) => {
-                    self.recording.insert(id, (changefeed.clone(), key.clone()));
+                Ok((key, revision)) => {
+                    self.recording.insert(id, (changefeed.clone(), key.clone(), false));
                     // Kept now: `recorded` drops it again if the maintainer refuses it.
-                    self.requests.entry(changefeed.clone()).or_default().push((key, op.clone()));
+                    let stored = StoredRequest { key, revision, op: op.clone(), refusals: 0 };
+                    self.requests.entry(changefeed.clone()).or_default().push(stored);
                     Some(HostEvent::Operate { id, changefeed, operation: op })
                 }
                 Err(why) => {
@@ -587,16 +657,26 @@ impl Roles {
                     None
                 }
             },
-            Internal::Loaded { changefeed, list } => {
-                let mut kept = Vec::new();
-                for (key, op) in list {
+            Internal::Loaded { changefeed, list: None } => {
+                self.unloaded.insert(changefeed);
+                None
+            }
+            Internal::Loaded { changefeed, list: Some(list) } => {
+                // Merged by key: a request recorded here while the list was read stays.
+                let known = self.requests.entry(changefeed.clone()).or_default();
+                let mut unreadable = Vec::new();
+                for (key, revision, op) in list {
                     match op {
-                        Some(op) => kept.push((key, op)),
-                        None => self.forget(key),
+                        _ if known.iter().any(|r| r.key == key) => {}
+                        Some(op) => known.push(StoredRequest { key, revision, op, refusals: 0 }),
+                        None => unreadable.push(key),
                     }
                 }
-                tracing::info!(changefeed, requests = kept.len(), "stored span requests loaded");
-                self.requests.insert(changefeed, kept);
+                known.sort_by_key(|r| r.revision);
+                tracing::info!(changefeed, requests = known.len(), "stored span requests loaded");
+                for key in unreadable {
+                    self.forget(key);
+                }
                 self.reconcile();
                 None
             }
@@ -604,22 +684,33 @@ impl Roles {
     }
 
     /// A stored request was admitted (it supersedes older ones on overlapping spans) or refused
-    /// (its key goes).
-    fn recorded(&mut self, changefeed: String, key: String, admitted: bool) {
+    /// (a user's first one goes at once; one stepped in again after [`REFUSALS`] in a row).
+    fn recorded(&mut self, changefeed: String, key: String, again: bool, refusal: Option<&String>) {
         let Some(list) = self.requests.get_mut(&changefeed) else { return };
-        let Some(op) = list.iter().find(|(k, _)| *k == key).map(|(_, op)| op.clone()) else { return };
+        let Some(at) = list.iter().position(|r| r.key == key) else { return };
         let mut gone = Vec::new();
-        list.retain(|(k, o)| {
-            // Keys grow with time: an admitted request supersedes only older ones.
-            let drop =
-                if *k == key { !admitted } else { admitted && *k < key && crate::requests::overlap(o, &op) };
-            if drop {
-                gone.push(k.clone());
+        match refusal {
+            None => {
+                list[at].refusals = 0;
+                let (revision, op) = (list[at].revision, list[at].op.clone());
+                list.retain(|r| {
+                    let superseded = r.revision < revision && crate::requests::overlap(&r.op, &op);
+                    if superseded {
+                        gone.push(r.key.clone());
+                    }
+                    !superseded
+                });
             }
-            !drop
-        });
-        if !admitted {
-            tracing::warn!(changefeed, ?op, "a stored span request was refused; dropped");
+            Some(why) => {
+                list[at].refusals += 1;
+                if !again || list[at].refusals >= REFUSALS {
+                    let dropped = list.remove(at);
+                    if again {
+                        tracing::warn!(changefeed, op = ?dropped.op, why, "a stored span request kept being refused; dropped");
+                    }
+                    gone.push(dropped.key);
+                }
+            }
         }
         for key in gone {
             self.forget(key);
@@ -627,12 +718,12 @@ impl Roles {
     }
 
     fn load_requests(&mut self, changefeed: String) {
+        self.unloaded.remove(&changefeed);
         let (mut client, cluster, done) =
             (self.session.client(), self.cluster.clone(), self.internal.clone());
         tokio::spawn(async move {
-            if let Ok(list) = crate::requests::list(&mut client, &cluster, &changefeed).await {
-                let _ = done.send(Internal::Loaded { changefeed, list });
-            }
+            let list = crate::requests::list(&mut client, &cluster, &changefeed).await.ok();
+            let _ = done.send(Internal::Loaded { changefeed, list });
         });
     }
 
@@ -643,24 +734,29 @@ impl Roles {
         });
     }
 
-    /// Steps in again every stored request still waiting, drops those done, and forgets the
-    /// changefeeds whose maintainer no longer runs here.
+    /// Steps in again every stored request still waiting, drops those done, forgets the
+    /// changefeeds whose maintainer no longer runs here, and reads again the lists that failed.
     fn reconcile(&mut self) {
         let mut again = Vec::new();
         let mut gone = Vec::new();
+        let host = &self.host;
+        self.unloaded.retain(|cf| host.runs_maintainer_of(cf));
+        for cf in self.unloaded.clone() {
+            self.load_requests(cf);
+        }
         let host = &self.host;
         self.requests.retain(|cf, list| {
             if !host.runs_maintainer_of(cf) {
                 return false;
             }
-            list.retain(|(key, op)| match host.operation_state(cf, op) {
+            list.retain(|r| match host.operation_state(cf, &r.op) {
                 None | Some(OperationState::InFlight) => true,
                 Some(OperationState::Done) => {
-                    gone.push(key.clone());
+                    gone.push(r.key.clone());
                     false
                 }
                 Some(OperationState::Waiting) => {
-                    again.push((cf.clone(), key.clone(), op.clone()));
+                    again.push((cf.clone(), r.key.clone(), r.op.clone()));
                     true
                 }
             });
@@ -672,7 +768,7 @@ impl Roles {
         for (cf, key, op) in again {
             let id = self.next_call;
             self.next_call += 1;
-            self.recording.insert(id, (cf.clone(), key));
+            self.recording.insert(id, (cf.clone(), key, true));
             tracing::info!(changefeed = cf, ?op, "stepping a stored span request in again");
             let outputs =
                 self.host.step(self.now(), HostEvent::Operate { id, changefeed: cf, operation: op });
@@ -684,7 +780,7 @@ impl Roles {
     fn waiting(&self, changefeed: &str) -> usize {
         self.requests.get(changefeed).map_or(0, |list| {
             list.iter()
-                .filter(|(_, op)| self.host.operation_state(changefeed, op) == Some(OperationState::Waiting))
+                .filter(|r| self.host.operation_state(changefeed, &r.op) == Some(OperationState::Waiting))
                 .count()
         })
     }

@@ -102,32 +102,40 @@ pub fn overlap(a: &SpanOperation, b: &SpanOperation) -> bool {
     a.mode == b.mode && a.kind.sources().iter().any(|x| b.kind.sources().iter().any(|y| x.overlaps(y)))
 }
 
-/// Stores `op` under a new key of `changefeed`; returns the key.
+/// Stores `op` under a new key of `changefeed`; returns the key and its revision (which orders
+/// requests: etcd's, not a node's clock).
 pub async fn put(
     client: &mut Client,
     cluster: &str,
     changefeed: &str,
     op: &SpanOperation,
-) -> Result<String, String> {
+) -> Result<(String, i64), String> {
     let nanos =
         std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos());
-    let key = format!("{}{nanos:024}", prefix(cluster, changefeed));
-    client.put(key.as_str(), encode(op), None).await.map_err(|e| format!("storing the request: {e}"))?;
-    Ok(key)
+    let key = format!("{}{nanos:024}-{}", prefix(cluster, changefeed), std::process::id());
+    let put =
+        client.put(key.as_str(), encode(op), None).await.map_err(|e| format!("storing the request: {e}"))?;
+    let revision = put.header().map_or(0, |h| h.revision());
+    Ok((key, revision))
 }
 
-/// Every stored request of `changefeed`, oldest first; unreadable ones come back as `None`.
+/// A stored request: its key, its create revision, and the operation (`None` when unreadable).
+pub type Listed = (String, i64, Option<SpanOperation>);
+
+/// Every stored request of `changefeed`, oldest (lowest create revision) first.
 pub async fn list(
     client: &mut Client,
     cluster: &str,
     changefeed: &str,
-) -> Result<Vec<(String, Option<SpanOperation>)>, etcd_client::Error> {
+) -> Result<Vec<Listed>, etcd_client::Error> {
     let got = client.get(prefix(cluster, changefeed), Some(GetOptions::new().with_prefix())).await?;
-    Ok(got
+    let mut listed: Vec<Listed> = got
         .kvs()
         .iter()
-        .map(|kv| (String::from_utf8_lossy(kv.key()).into_owned(), decode(kv.value())))
-        .collect())
+        .map(|kv| (String::from_utf8_lossy(kv.key()).into_owned(), kv.create_revision(), decode(kv.value())))
+        .collect();
+    listed.sort_by_key(|l| l.1);
+    Ok(listed)
 }
 
 #[cfg(test)]

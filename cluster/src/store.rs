@@ -21,6 +21,9 @@ pub struct Leadership {
     pub key: Vec<u8>,
     /// Its create revision.
     pub revision: i64,
+    /// The store's revision when the campaign answered: a view of the election at or past it
+    /// shows this key leading (the one before it gone).
+    pub seen_at: i64,
 }
 
 /// Campaigns for coordinator under the session's lease; returns once this process leads.
@@ -35,7 +38,8 @@ pub async fn campaign(
     let leader = won
         .leader()
         .ok_or_else(|| etcd_client::Error::InvalidArgs("campaign without a leader key".into()))?;
-    Ok(Leadership { key: leader.key().to_vec(), revision: leader.rev() })
+    let seen_at = won.header().map_or(leader.rev(), |h| h.revision());
+    Ok(Leadership { key: leader.key().to_vec(), revision: leader.rev(), seen_at })
 }
 
 #[derive(Serialize, Deserialize)]
@@ -200,7 +204,7 @@ impl EtcdStore {
     /// status keys, then one guarded write of those that go up (K11: never down; the progress is
     /// kept as stored, the reference's H2), each compared on the mod revision it was read at. A
     /// lifecycle write that lands in between fails the compare: read again, up to three times,
-    /// then leave it to the next save.
+    /// then answer `Conflict` (nothing of this batch was written; the next save tries again).
     async fn save_checkpoints(&mut self, list: &[(ChangefeedId, Ts)]) -> Result<(), MetaError> {
         for _ in 0..3 {
             let reads = list.iter().map(|(id, _)| TxnOp::get(self.status_key(&id.name), None)).collect();
@@ -227,7 +231,8 @@ impl EtcdStore {
                 Err(e) => return Err(e),
             }
         }
-        Ok(())
+        // Not written: the coordinator keeps its stored checkpoints as they were and saves again.
+        Err(MetaError::Conflict)
     }
 
     /// Runs one request.

@@ -312,7 +312,8 @@ impl MessageCenter {
                 Counters::add(&self.counters.reconnects);
             }
             first = false;
-            if let Ok(mut client) = MessageServiceClient::connect(format!("http://{addr}")).await {
+            if let Ok(client) = MessageServiceClient::connect(format!("http://{addr}")).await {
+                let mut client = client.max_decoding_message_size(256 << 20);
                 let requests =
                     tokio_stream::iter([self.handshake(&to)]).chain(self.outgoing(to.clone(), &peer));
                 if let Ok(response) = client.stream_messages(requests).await {
@@ -323,7 +324,17 @@ impl MessageCenter {
                     match stream.message().await {
                         Ok(Some(first)) if first.r#type == HANDSHAKE_IO_TYPE && first.from == to.as_str() => {
                             let incarnation = incarnation_of(&first);
-                            self.incoming(to.clone(), incarnation, stream).await;
+                            // Ends with the stream, or once the peer is removed or replaced
+                            // (a departed incarnation's frames are not routed any more).
+                            let current = || self.peer(&to).is_some_and(|p| Arc::ptr_eq(&p, &peer));
+                            tokio::select! {
+                                _ = self.incoming(to.clone(), incarnation, stream) => {}
+                                _ = async {
+                                    while current() {
+                                        tokio::time::sleep(Duration::from_millis(200)).await;
+                                    }
+                                } => return,
+                            }
                         }
                         _ => Counters::add(&self.counters.refused_streams),
                     }

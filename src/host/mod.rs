@@ -20,6 +20,7 @@ mod request;
 mod synthetic;
 
 use std::collections::{BTreeMap, VecDeque};
+use std::sync::Arc;
 
 pub use self::request::{OperationKind, OperationState, SpanOperation};
 pub use self::synthetic::{SyntheticDefinition, SyntheticDispatchers, SyntheticFactory};
@@ -35,7 +36,7 @@ use crate::maintainer::{Lifecycle, OperatorKind, Output as MaintainerOutput};
 use crate::messages::*;
 use crate::mutation::Mutations;
 use crate::node::heartbeat::Collector;
-use crate::node::{Effect, Orchestrator, Outcome};
+use crate::node::{DispatcherManager, Effect, Orchestrator, Outcome};
 use crate::span::TableSpan;
 use crate::wire;
 
@@ -221,8 +222,12 @@ pub enum HostOutput {
         /// The version.
         version: u64,
     },
-    /// The coordinator here lost its election (the store said so); the shell should campaign again.
-    Deposed,
+    /// The coordinator `version` here lost its election (the store said so); the shell should
+    /// campaign again.
+    Deposed {
+        /// The deposed coordinator's version.
+        version: u64,
+    },
     /// A frame was dropped: undecodable, or for a role this process does not have.
     Dropped {
         /// Its kind.
@@ -260,7 +265,9 @@ pub struct NodeHost {
     config: HostConfig,
     manager: MaintainerManager,
     orchestrator: Orchestrator,
-    collectors: BTreeMap<u128, Collector>,
+    /// Each changefeed's heartbeat collector, with the dispatcher manager it was built for (a
+    /// manager retired and built again gets a fresh collector).
+    collectors: BTreeMap<u128, (Arc<DispatcherManager>, Collector)>,
     changefeeds: BTreeMap<u128, ChangefeedId>,
     dispatchers: BTreeMap<(u128, Mode, DispatcherId), HostedDispatcher>,
     driver: Box<dyn DispatcherDriver + Send>,
@@ -412,7 +419,9 @@ impl NodeHost {
                 };
                 outputs.extend(self.manager.step(now, event));
             }
-            if leader.mine && self.coordinator.is_none() {
+            // A win under a key re-created since (a new version) is a new coordinator.
+            let current = self.coordinator.as_ref().is_some_and(|c| c.version().0 as u64 == leader.version);
+            if leader.mine && !current {
                 let version = CoordinatorVersion(leader.version as i64);
                 let mut co = Coordinator::new(self.id.clone(), version, self.config.coordinator.clone());
                 self.generation += 1;
@@ -451,8 +460,11 @@ impl NodeHost {
                     let _ = dm.report_progress(&handle, ts, ts, 0.0);
                 }
             }
-            let collector = self.collectors.entry(*gid).or_insert_with(|| Collector::new(&dm));
-            let poll = collector.poll(&dm, now);
+            let entry = self.collectors.entry(*gid).or_insert_with(|| (dm.clone(), Collector::new(&dm)));
+            if !Arc::ptr_eq(&entry.0, &dm) {
+                *entry = (dm.clone(), Collector::new(&dm));
+            }
+            let poll = entry.1.poll(&dm, now);
             for o in poll.heartbeats {
                 out.push(HostOutput::Send {
                     to: o.to,
@@ -673,7 +685,7 @@ impl NodeHost {
                 CoOutput::Initialized => {}
                 CoOutput::Deposed => {
                     self.coordinator = None;
-                    out.push(HostOutput::Deposed);
+                    out.push(HostOutput::Deposed { version });
                 }
             }
         }

@@ -56,10 +56,12 @@ impl OperationKind {
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub enum OperationState {
     /// Carried out, or moot: a source span's key range is now covered by other spans (split or
-    /// merged since), its table is gone, or a moved span runs on its target.
+    /// merged since), its table is gone, a moved span runs on its target, or a move's target
+    /// left the cluster.
     Done,
-    /// An operator works on a source span, or part of a source's key range is covered by no
-    /// span right now (a remove finished and its range is not placed again yet).
+    /// An operator works on a source span, part of a source's key range is covered by no span
+    /// right now (a remove finished and its range is not placed again yet), or a move's target
+    /// has not answered this maintainer's bootstrap yet.
     InFlight,
     /// Every source span exists and is idle: admit it (again).
     Waiting,
@@ -129,6 +131,13 @@ impl NodeHost {
     pub fn operation_state(&self, name: &str, op: &SpanOperation) -> Option<OperationState> {
         let (_, m) = self.running(name).ok()?;
         let view = m.view(op.mode)?;
+        if let OperationKind::Move { to, .. } = &op.kind {
+            match m.nodes().find(|(n, _)| *n == to) {
+                None => return Some(OperationState::Done), // its target left: moot
+                Some((_, false)) => return Some(OperationState::InFlight), // not bootstrapped yet
+                Some(_) => {}
+            }
+        }
         let mut sources = Vec::new();
         for span in op.kind.sources() {
             match record_of(&view, span) {

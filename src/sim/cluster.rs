@@ -536,7 +536,7 @@ impl ClusterWorld {
                     let now = self.now;
                     self.report.explanation.push_str(&format!("{now} {line}\n"));
                 }
-                HostOutput::Deposed | HostOutput::Dropped { .. } | HostOutput::Notice { .. } => {}
+                HostOutput::Deposed { .. } | HostOutput::Dropped { .. } | HostOutput::Notice { .. } => {}
             }
         }
     }

@@ -194,6 +194,11 @@ fn a_span_request_resolves_by_index_and_its_state_goes_waiting_in_flight_done() 
     let stay =
         h.host(&m).resolve("cf", Mode::Default, &SpanRequest::Move { table: 2, index: 1, to: on }).unwrap();
     assert_eq!(h.host(&m).operation_state("cf", &stay), Some(OperationState::Done), "already there");
+    let away = h
+        .host(&m)
+        .resolve("cf", Mode::Default, &SpanRequest::Move { table: 2, index: 1, to: node(9) })
+        .unwrap();
+    assert_eq!(h.host(&m).operation_state("cf", &away), Some(OperationState::Done), "moot: n9 is no member");
     assert_eq!(h.host(&m).operation_state("cf", &mv), Some(OperationState::Waiting));
     h.step(&m, HostEvent::Operate { id: 11, changefeed: "cf".into(), operation: mv.clone() });
     h.pump();
