@@ -258,6 +258,9 @@ type MetaAnswer = (u64, MetaReply);
 /// second).
 const REFUSALS: u32 = 10;
 
+/// Looks (one a second) in a row after which a stored request still in flight is dropped.
+const IN_FLIGHT_LOOKS: u32 = 300;
+
 /// What the roles' own helper tasks hand back.
 enum Internal {
     /// A span request was stored (its key and revision) or could not be: step it in and answer.
@@ -276,6 +279,9 @@ struct StoredRequest {
     /// Refusals in a row when stepped in again (a refusal may be momentary: a node not yet
     /// ready after a failover); dropped after [`REFUSALS`].
     refusals: u32,
+    /// Looks in a row that found it in flight; dropped after [`IN_FLIGHT_LOOKS`] (an operator
+    /// takes seconds; a source that stays part of a larger span never comes back).
+    in_flight: u32,
 }
 
 /// The task that owns the host.
@@ -646,7 +652,7 @@ impl Roles {
                 Ok((key, revision)) => {
                     self.recording.insert(id, (changefeed.clone(), key.clone(), false));
                     // Kept now: `recorded` drops it again if the maintainer refuses it.
-                    let stored = StoredRequest { key, revision, op: op.clone(), refusals: 0 };
+                    let stored = StoredRequest { key, revision, op: op.clone(), refusals: 0, in_flight: 0 };
                     self.requests.entry(changefeed.clone()).or_default().push(stored);
                     Some(HostEvent::Operate { id, changefeed, operation: op })
                 }
@@ -668,7 +674,9 @@ impl Roles {
                 for (key, revision, op) in list {
                     match op {
                         _ if known.iter().any(|r| r.key == key) => {}
-                        Some(op) => known.push(StoredRequest { key, revision, op, refusals: 0 }),
+                        Some(op) => {
+                            known.push(StoredRequest { key, revision, op, refusals: 0, in_flight: 0 })
+                        }
                         None => unreadable.push(key),
                     }
                 }
@@ -749,13 +757,23 @@ impl Roles {
             if !host.runs_maintainer_of(cf) {
                 return false;
             }
-            list.retain(|r| match host.operation_state(cf, &r.op) {
-                None | Some(OperationState::InFlight) => true,
+            list.retain_mut(|r| match host.operation_state(cf, &r.op) {
+                None => true,
+                Some(OperationState::InFlight) => {
+                    r.in_flight += 1;
+                    if r.in_flight < IN_FLIGHT_LOOKS {
+                        return true;
+                    }
+                    tracing::warn!(changefeed = cf, op = ?r.op, "a stored span request stayed in flight; dropped");
+                    gone.push(r.key.clone());
+                    false
+                }
                 Some(OperationState::Done) => {
                     gone.push(r.key.clone());
                     false
                 }
                 Some(OperationState::Waiting) => {
+                    r.in_flight = 0;
                     again.push((cf.clone(), r.key.clone(), r.op.clone()));
                     true
                 }

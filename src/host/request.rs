@@ -55,13 +55,14 @@ impl OperationKind {
 /// Where a stored operation stands in the maintainer's current view.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub enum OperationState {
-    /// Carried out, or moot: a source span's key range is now covered by other spans (split or
-    /// merged since), its table is gone, a moved span runs on its target, or a move's target
-    /// left the cluster.
+    /// Carried out, or moot: a split source is tiled by spans inside it, merge sources are one
+    /// span, a moved span runs on its target (or was split since, or its target left the
+    /// cluster), or the table is gone.
     Done,
-    /// An operator works on a source span, part of a source's key range is covered by no span
-    /// right now (a remove finished and its range is not placed again yet), or a move's target
-    /// has not answered this maintainer's bootstrap yet.
+    /// An operator works on a source span, or a source does not exist as such for another
+    /// reason right now (its range unplaced after a remove, or placed again as part of a larger
+    /// span after a failover), or a move's target has not answered this maintainer's bootstrap
+    /// yet.
     InFlight,
     /// Every source span exists and is idle: admit it (again).
     Waiting,
@@ -143,14 +144,9 @@ impl NodeHost {
             match record_of(&view, span) {
                 Some(r) => sources.push(r),
                 None => {
-                    let others: Vec<&SpanRecord> =
-                        view.spans.records().filter(|r| r.span.overlaps(span)).collect();
                     let table_gone = !view.spans.records().any(|r| r.span.table_id == span.table_id);
-                    return Some(if table_gone || tiles(&others, span) {
-                        OperationState::Done
-                    } else {
-                        OperationState::InFlight
-                    });
+                    let done = table_gone || changed_as_asked(&view, &op.kind, span);
+                    return Some(if done { OperationState::Done } else { OperationState::InFlight });
                 }
             }
         }
@@ -203,6 +199,40 @@ impl NodeHost {
         self.manager_outputs(outputs, out);
         refusal.map_or(Ok(()), Err)
     }
+}
+
+/// A source `span` no longer exists as such: whether that is the operation's doing (or makes it
+/// moot) rather than a passing state. A split (or a move, made moot) is done once spans strictly
+/// inside the source tile it; a merge once one span holds all its sources. A source covered by a
+/// larger span that is not the merge (a failover filled its hole together with a neighbour's, to
+/// be cut again as configured) is a passing state: wait.
+fn changed_as_asked(view: &ModeView<'_>, kind: &OperationKind, span: &TableSpan) -> bool {
+    let overlapping: Vec<&SpanRecord> = view.spans.records().filter(|r| r.span.overlaps(span)).collect();
+    let cut_inside = tiles(&overlapping, span) && overlapping.iter().all(|r| contains(span, &r.span));
+    match kind {
+        // Cut where it was asked: every cut point of the even split starts a span. (A failover
+        // fills each run of unplaced ranges with one span, so a part the old maintainer had not
+        // placed yet may now run together with an unplaced neighbour: the cut stands.)
+        OperationKind::Split { into, .. } => {
+            let cuts = span.split_even(*into).map(|parts| parts.into_iter().skip(1).map(|p| p.start_key));
+            let at_cuts = cuts
+                .is_some_and(|mut cuts| cuts.all(|cut| overlapping.iter().any(|r| r.span.start_key == cut)));
+            cut_inside || at_cuts
+        }
+        OperationKind::Move { .. } => cut_inside,
+        OperationKind::Merge { spans } => {
+            let (Some(first), Some(last)) = (spans.first(), spans.last()) else { return true };
+            let union = first.joined_with(last);
+            overlapping.iter().any(|r| r.span == union)
+        }
+    }
+}
+
+/// Whether `outer` holds every key of `inner` (an empty end key is unbounded).
+fn contains(outer: &TableSpan, inner: &TableSpan) -> bool {
+    let end_ok = outer.end_key.as_bytes().is_empty()
+        || (!inner.end_key.as_bytes().is_empty() && inner.end_key <= outer.end_key);
+    outer.start_key <= inner.start_key && end_ok
 }
 
 /// Whether `records` (all overlapping `span`) cover every key of it.
