@@ -206,3 +206,38 @@ fn a_span_request_resolves_by_index_and_its_state_goes_waiting_in_flight_done() 
     assert_eq!(h.spans_of(2)[1].0, to);
     assert_eq!(h.host(&m).operation_state("cf", &mv), Some(OperationState::Done));
 }
+
+/// A merge: waiting while its sources are two idle spans on one node, in flight once admitted,
+/// done when one span is their union; stepping it in again then is refused.
+#[test]
+fn a_merge_request_is_done_when_one_span_holds_its_sources() {
+    let mut h = running();
+    let m = h.maintainer("cf");
+    let spans = h.spans_of(3);
+    // Both spans of table 3 onto one node first.
+    if spans[0].0 != spans[1].0 {
+        let to = spans[0].0.clone();
+        let mv =
+            h.host(&m).resolve("cf", Mode::Default, &SpanRequest::Move { table: 3, index: 1, to }).unwrap();
+        h.step(&m, HostEvent::Operate { id: 20, changefeed: "cf".into(), operation: mv });
+        h.pump();
+        h.run(2_000);
+    }
+    let spans = h.spans_of(3);
+    assert_eq!(spans[0].0, spans[1].0, "{spans:?}");
+    let merge = h
+        .host(&m)
+        .resolve("cf", Mode::Default, &SpanRequest::Merge { table: 3, indexes: vec![0, 1] })
+        .unwrap();
+    assert_eq!(h.host(&m).operation_state("cf", &merge), Some(OperationState::Waiting));
+    h.step(&m, HostEvent::Operate { id: 21, changefeed: "cf".into(), operation: merge.clone() });
+    assert_eq!(h.answers.last(), Some(&(21, Ok(()))));
+    assert_eq!(h.host(&m).operation_state("cf", &merge), Some(OperationState::InFlight));
+    h.pump();
+    h.run(3_000);
+    let spans = h.spans_of(3);
+    assert_eq!(spans.len(), 1, "merged: {spans:?}");
+    assert_eq!(h.host(&m).operation_state("cf", &merge), Some(OperationState::Done));
+    h.step(&m, HostEvent::Operate { id: 22, changefeed: "cf".into(), operation: merge });
+    assert!(h.answers.last().is_some_and(|(id, r)| *id == 22 && r.is_err()));
+}
