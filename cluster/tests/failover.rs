@@ -92,42 +92,35 @@ fn report(fault: &str, took: Duration) {
     eprintln!("failover: {fault}: converged {:.1} s after the fault", took.as_secs_f64());
 }
 
-#[test]
-fn kill_9_of_the_maintainers_process_converges() {
-    let mut c = start("kill-maintainer");
+/// `kill -9` of the process `role` names, with the workload's operations in flight: the rest
+/// converge with the accepted splits done and the role elsewhere, and the victim started again
+/// rejoins.
+fn kill_9_converges(name: &str, what: &str, role: fn(&mut Cluster) -> String) {
+    let mut c = start(name);
     c.workload();
-    let victim = c.maintainer(CF);
+    let victim = role(&mut c);
     c.operations();
     let floor = c.floor();
     let at = Instant::now();
     c.kill9(&victim);
     let rest: Vec<&str> = ALL.into_iter().filter(|n| *n != victim).collect();
     let took = c.converge(&rest, at, &floor);
-    report("kill -9 of the maintainer's process", took);
+    report(&format!("kill -9 of the {what}'s process"), took);
     splits_done(&mut c);
-    assert_ne!(c.maintainer(CF), victim);
+    assert_ne!(role(&mut c), victim, "the {what} moved off the killed process");
     c.start_node(&victim);
     let floor = c.floor();
     c.converge(&ALL, Instant::now(), &floor);
 }
 
 #[test]
+fn kill_9_of_the_maintainers_process_converges() {
+    kill_9_converges("kill-maintainer", "maintainer", |c| c.maintainer(CF));
+}
+
+#[test]
 fn kill_9_of_the_coordinators_process_converges() {
-    let mut c = start("kill-coordinator");
-    c.workload();
-    let victim = c.coordinator();
-    c.operations();
-    let floor = c.floor();
-    let at = Instant::now();
-    c.kill9(&victim);
-    let rest: Vec<&str> = ALL.into_iter().filter(|n| *n != victim).collect();
-    let took = c.converge(&rest, at, &floor);
-    report("kill -9 of the coordinator's process", took);
-    splits_done(&mut c);
-    assert_ne!(c.coordinator(), victim);
-    c.start_node(&victim);
-    let floor = c.floor();
-    c.converge(&ALL, Instant::now(), &floor);
+    kill_9_converges("kill-coordinator", "coordinator", Cluster::coordinator);
 }
 
 #[test]
