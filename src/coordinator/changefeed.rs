@@ -43,6 +43,9 @@ pub(crate) struct Feed {
     pub failures: u32,
     /// When its placed maintainer last reported.
     pub heard_ms: u64,
+    /// Placed, and no checkpoint of that placement saved yet: the first one is saved at once
+    /// instead of at the next interval, so a recovery is durable sooner.
+    pub fresh: bool,
 }
 
 impl Feed {
@@ -57,6 +60,7 @@ impl Feed {
             lifecycle_in_flight: false,
             failures: 0,
             heard_ms: 0,
+            fresh: false,
         }
     }
 

@@ -121,6 +121,8 @@ pub struct Coordinator {
     next_ticket: u64,
     next_checkpoint_ms: u64,
     checkpoint_write: bool,
+    /// A fresh placement's first checkpoint is waiting: save before the interval is up.
+    save_soon: bool,
     /// Creates whose store write went unanswered, retried at their time.
     creates: Vec<(u64, StoredChangefeed, u64)>,
     /// Lifecycle writes whose outcome is unknown, written again at their time (the first field).
@@ -145,6 +147,7 @@ impl Coordinator {
             next_ticket: 1,
             next_checkpoint_ms: 0,
             checkpoint_write: false,
+            save_soon: false,
             creates: Vec::new(),
             lifecycles: Vec::new(),
             deposed: false,
@@ -435,6 +438,10 @@ impl Coordinator {
         if let Placement::Bound { node, epoch, working } = &mut feed.placement {
             if node == from && *epoch == status.epoch {
                 feed.heard_ms = self.now;
+                if feed.fresh && feed.checkpoint > feed.stored.checkpoint_ts {
+                    feed.fresh = false;
+                    self.save_soon = true;
+                }
                 *working = status.working();
                 if !status.working() && feed.op.is_none() {
                     // It stopped on its own: place it again after a wait that grows.
@@ -460,6 +467,7 @@ impl Coordinator {
                 if up {
                     feed.placement = Placement::Bound { node: from.clone(), epoch: *epoch, working: true };
                     feed.heard_ms = now;
+                    feed.fresh = true;
                     feed.op = None;
                     feed.is_new = false;
                     feed.failures = 0;
@@ -482,6 +490,7 @@ impl Coordinator {
                     if up {
                         feed.placement = Placement::Bound { node: from.clone(), epoch, working: true };
                         feed.heard_ms = now;
+                        feed.fresh = true;
                         feed.op = None;
                     } else if !status.working() {
                         feed.op = None;
@@ -781,9 +790,10 @@ impl Coordinator {
     }
 
     fn save_checkpoints(&mut self) {
-        if self.checkpoint_write || self.now < self.next_checkpoint_ms {
+        if self.checkpoint_write || (self.now < self.next_checkpoint_ms && !self.save_soon) {
             return;
         }
+        self.save_soon = false;
         self.next_checkpoint_ms = self.now + self.config.checkpoint_interval_ms;
         let due: Vec<(String, ChangefeedId, Ts)> = self
             .feeds
@@ -1138,6 +1148,7 @@ impl Coordinator {
                 feed.checkpoint = feed.checkpoint.max(status.checkpoint_ts);
                 feed.placement = Placement::Bound { node, epoch: status.epoch, working: true };
                 feed.heard_ms = self.now;
+                feed.fresh = true;
             } else {
                 // One epoch on two nodes breaks K4; the reference panics here (its H11). Stop
                 // them all; the next placement bumps a new epoch.

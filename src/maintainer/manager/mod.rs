@@ -136,6 +136,9 @@ struct Hosted {
     /// Reports sent since it stopped: a stopped one is forgotten after [`STOPPED_REPORTS`].
     stopped_reports: u32,
     changed: bool,
+    /// Bootstrapped, and its first checkpoint not reported yet: that one goes out at once, not
+    /// at the next period, so a recovered changefeed's progress reaches the coordinator sooner.
+    fresh: bool,
 }
 
 /// How many periodic reports a stopped maintainer gets before it is forgotten: the coordinator
@@ -154,6 +157,7 @@ impl Hosted {
             reported_ms: None,
             stopped_reports: 0,
             changed: true,
+            fresh: false,
         }
     }
 
@@ -586,9 +590,16 @@ impl MaintainerManager {
                 other => {
                     match &other {
                         Output::CheckpointAdvanced { mode: Mode::Default, checkpoint_ts } => {
+                            if h.fresh && *checkpoint_ts > h.checkpoint {
+                                h.fresh = false;
+                                h.changed = true;
+                            }
                             h.checkpoint = h.checkpoint.max(*checkpoint_ts);
                         }
-                        Output::Bootstrapped => h.changed = true,
+                        Output::Bootstrapped => {
+                            h.changed = true;
+                            h.fresh = true;
+                        }
                         _ => {}
                     }
                     let notice = ManagerOutput::Notice {

@@ -448,3 +448,44 @@ fn a_close_with_no_members_known_is_not_done_and_a_stale_one_is_not_rerun() {
     assert_eq!(n.reported(), [("gone".into(), Epoch(8), false)]);
     assert!(n.takeovers().is_empty());
 }
+
+#[test]
+fn a_maintainers_first_checkpoint_after_its_bootstrap_is_reported_at_once_later_ones_each_second() {
+    let mut n = Node::new();
+    n.bootstrap(1, 10);
+    n.add(1, "a", 4);
+    for from in 1..=3 {
+        answer_bootstrap(&mut n, from, "a", 4, false);
+    }
+    n.tick(10);
+    n.take();
+    let checkpoints = |n: &Node| -> Vec<u64> {
+        n.out
+            .iter()
+            .filter_map(|o| match o {
+                ManagerOutput::ToCoordinator { message: ToCoordinator::Maintainers(h), .. } => Some(h),
+                _ => None,
+            })
+            .flat_map(|h| h.statuses.iter().map(|s| s.checkpoint_ts))
+            .collect()
+    };
+    let beat = |n: &mut Node, ts: u64, seq: u64| {
+        for from in 1..=3 {
+            let heartbeat = Heartbeat {
+                changefeed: cf("a"),
+                watermark: Some(Watermark { checkpoint_ts: ts, resolved_ts: ts, seq }),
+                ..Default::default()
+            };
+            n.step(ManagerEvent::FromNode { from: node(from), message: ToMaintainer::Heartbeat(heartbeat) });
+        }
+    };
+    beat(&mut n, 200, 1);
+    n.tick(10);
+    assert_eq!(checkpoints(&n), [200], "the first progress goes out at the next tick");
+    n.take();
+    beat(&mut n, 300, 2);
+    n.tick(10);
+    assert!(checkpoints(&n).is_empty(), "later progress waits for the period");
+    n.tick(1_000);
+    assert_eq!(checkpoints(&n), [300]);
+}

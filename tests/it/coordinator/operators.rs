@@ -307,6 +307,25 @@ fn k11_checkpoints_are_stored_batched_upward_only_and_never_touch_the_lifecycle(
 }
 
 #[test]
+fn a_fresh_placements_first_checkpoint_is_stored_at_once_and_later_ones_at_the_interval() {
+    let mut c = Cluster::started(vec![running("a", 3)], &[1]);
+    c.tick(1);
+    let ea = c.run_on("a", 1);
+    c.tick(1_000);
+    c.tick(10);
+    // The first progress of the new placement (a recovery's) does not wait out the interval.
+    c.report(1, vec![status("a", ea.0, true, 500)]);
+    c.tick(10);
+    assert_eq!(c.store["a"].checkpoint_ts, 500);
+    // The next one does.
+    c.report(1, vec![status("a", ea.0, true, 700)]);
+    c.tick(10);
+    assert_eq!(c.store["a"].checkpoint_ts, 500);
+    c.tick(1_000);
+    assert_eq!(c.store["a"].checkpoint_ts, 700);
+}
+
+#[test]
 fn only_the_placed_maintainers_reports_count_and_strays_are_stopped() {
     let mut c = Cluster::started(vec![running("a", 3)], &[1, 2]);
     c.tick(1);
