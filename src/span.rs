@@ -267,6 +267,27 @@ impl TableSpan {
         )
     }
 
+    /// Where this span lies inside its table, as positions (0 at the table's start, `2^64` at its
+    /// end; see [`TableSpan::split_even`]); `None` for a span whose bounds have another shape.
+    pub fn positions(&self) -> Option<(u128, u128)> {
+        Some((key_position(self.table_id, &self.start_key)?, key_position(self.table_id, &self.end_key)?))
+    }
+
+    /// The span of table `table_id` between two positions (`lo < hi <= 2^64`), the inverse of
+    /// [`TableSpan::positions`]; `None` for an empty or out-of-range pair.
+    pub fn at_positions(keyspace_id: u32, table_id: i64, lo: u128, hi: u128) -> Option<Self> {
+        const END: u128 = 1 << 64;
+        if lo >= hi || hi > END {
+            return None;
+        }
+        let key = |p: u128| match p {
+            0 => Key::from(table_prefix(table_id)),
+            END => Key::from(table_prefix(table_id.wrapping_add(1))),
+            p => position_key(table_id, p),
+        };
+        Some(Self { keyspace_id, table_id, start_key: key(lo), end_key: key(hi) })
+    }
+
     /// Whether this is a table trigger's span (table id 0).
     pub fn is_table_trigger(&self) -> bool {
         self.table_id == 0

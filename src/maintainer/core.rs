@@ -14,6 +14,7 @@ use crate::span::TableSpan;
 use super::barrier::Barrier;
 use super::controller::{OperatorController, Refusal};
 use super::event::{Event, Lifecycle, Output};
+use super::load::{LoadConfig, LoadState, NoRegions, RegionSource};
 use super::operator::{remove_request, AfterRemove, Change, MessageContext, Operator, OperatorKind};
 use super::schema::{SchemaView, TableInfo};
 use super::spans::{Guard, NewSpan, SpanController, SpanRecord, SpanState, TableKey};
@@ -59,6 +60,8 @@ pub struct MaintainerConfig {
     /// ([`MaintainerConfig::trigger_start`]): every later DDL comes through the barrier, in order,
     /// applied once after its write (B8), never early from the schema's history.
     pub ddls_through_barrier: bool,
+    /// Load-driven scheduling (splits, merges and moves by traffic and regions); off by default.
+    pub load: LoadConfig,
     /// A deliberate bug, for the simulator's own tests that its checker catches broken variants.
     /// Never set in production.
     #[doc(hidden)]
@@ -105,6 +108,7 @@ impl MaintainerConfig {
             merge_sends_max: 5,
             table_spans: BTreeMap::new(),
             ddls_through_barrier: false,
+            load: LoadConfig::default(),
             mutation: Mutations::NONE,
         }
     }
@@ -132,6 +136,8 @@ pub(super) struct ModeState {
     /// Tables another mode's barrier dropped that this mode's has not yet (each mode applies a
     /// DDL when its own barrier passes it): still placed here until then.
     pub(super) dropping: BTreeMap<TableKey, (TableInfo, Ts)>,
+    /// Traffic windows and the load checker's own state (soft: a new maintainer starts empty).
+    pub(super) load: LoadState,
 }
 
 /// The scheduling state of each mode, indexed by the mode: default first, then redo when it is
@@ -173,6 +179,8 @@ pub struct ModeView<'a> {
 pub struct Maintainer {
     pub(super) cfg: MaintainerConfig,
     pub(super) schema: Box<dyn SchemaView>,
+    /// The upstream's regions, for load-driven splits.
+    pub(super) regions: Box<dyn RegionSource>,
     pub(super) lifecycle: Lifecycle,
     pub(super) nodes: BTreeMap<NodeId, NodeInfo>,
     pub(super) modes: Vec<ModeState>,
@@ -210,6 +218,7 @@ impl Maintainer {
     pub fn new(cfg: MaintainerConfig, schema: Box<dyn SchemaView>, nodes: &[NodeId]) -> Self {
         let mut this = Self {
             schema,
+            regions: Box::new(NoRegions),
             lifecycle: Lifecycle::Bootstrapping,
             nodes: nodes.iter().map(|n| (n.clone(), NodeInfo::default())).collect(),
             modes: Vec::new(),
@@ -240,9 +249,18 @@ impl Maintainer {
                 trigger,
                 barrier: Barrier::default(),
                 dropping: BTreeMap::new(),
+                load: LoadState::default(),
             });
         }
         this
+    }
+
+    /// Gives the maintainer the upstream's regions (load-driven splits cut at region
+    /// boundaries; without a source every span is one region, so only traffic can split it and
+    /// nothing is pre-split).
+    pub fn with_regions(mut self, regions: Box<dyn RegionSource>) -> Self {
+        self.regions = regions;
+        self
     }
 
     /// The configuration.
@@ -384,6 +402,7 @@ impl Maintainer {
                 self.balance(now_ms, mode);
             }
         }
+        self.load_tick(now_ms);
         for mode in self.mode_list() {
             // Table-set changes first: an operator on a table just dropped is cancelled, not sent.
             self.barrier_tick(now_ms, mode);
@@ -597,8 +616,8 @@ impl Maintainer {
         let Some((info, since)) = known.copied() else { return };
         let whole = TableSpan::whole_table(table.0, table.1);
         let parts = self.cfg.table_spans.get(&table).copied().unwrap_or(1);
-        if parts > 1 && !self.modes[mode].sc.has_table(table) {
-            for part in whole.split_even(parts).unwrap_or_else(|| vec![whole.clone()]) {
+        if !self.modes[mode].sc.has_table(table) {
+            for part in self.initial_pieces(&whole, parts) {
                 self.insert_absent(mode, part, info.schema_id, since);
             }
             return;
@@ -652,6 +671,9 @@ impl Maintainer {
         // incarnation of the id on this node (a stale answer overtaken by the new dispatcher's
         // Working): it must not unbind a dispatcher that runs.
         let accepted = sc.update_status(id, from, state, status.checkpoint_ts);
+        if accepted && state == ComponentState::Working {
+            self.observe_load(mode, id, status.event_size_per_second);
+        }
         if terminal && accepted && !had_operator && self.modes[mode].oc.get(id).is_none() {
             self.terminal_without_operator(mode, id);
         }

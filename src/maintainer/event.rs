@@ -156,6 +156,18 @@ pub enum Output {
         /// Why.
         reason: String,
     },
+    /// A scheduler started an operator on its own (the balance scheduler's move, a load-driven
+    /// split, merge or move), not for a user's request or a repair.
+    SchedulerStarted {
+        /// Its mode.
+        mode: Mode,
+        /// The span it acts on (a merge's: its first source).
+        id: DispatcherId,
+        /// Which operator.
+        kind: OperatorKind,
+        /// Why, in a few words.
+        reason: &'static str,
+    },
     /// A node reported a running error (or refused the bootstrap).
     NodeError {
         /// The node.

@@ -12,6 +12,7 @@ pub(crate) mod controller;
 mod core;
 mod ddl;
 mod event;
+pub mod load;
 pub mod manager;
 pub(crate) mod operator;
 mod requests;

@@ -6,8 +6,11 @@ use crate::ids::{DispatcherId, Mode, NodeId};
 use crate::messages::OperatorType;
 
 use super::core::Maintainer;
+use super::event::Output;
 use super::operator::Operator;
-use super::spans::SpanState;
+use super::operator::OperatorKind;
+use super::spans::{SpanState, TableKey};
+use crate::span::TableSpan;
 
 impl Maintainer {
     /// Basic scheduler: absent spans to the ready node with the fewest spans of the mode, while
@@ -24,13 +27,25 @@ impl Maintainer {
         let mut load: BTreeMap<NodeId, usize> =
             nodes.iter().map(|n| (n.clone(), self.modes[mode].sc.count_on(n))).collect();
         let absent: Vec<DispatcherId> = self.modes[mode].sc.absent().take(budget).collect();
+        // Pieces of split tables placed this round, per (table, node), for the spread.
+        let mut placed: BTreeMap<(TableKey, NodeId), usize> = BTreeMap::new();
         for id in absent {
             let Some(record) = self.modes[mode].sc.get(id) else { continue };
-            let Some((dest, _)) = load.iter().min_by_key(|(n, c)| (**c, (*n).clone())) else { return };
-            let dest = dest.clone();
+            let spread = self.spread_target(mode, record, &load, &placed);
+            let dest = match spread {
+                Some(dest) => dest,
+                None => {
+                    let Some((dest, _)) = load.iter().min_by_key(|(n, c)| (**c, (*n).clone())) else {
+                        return;
+                    };
+                    dest.clone()
+                }
+            };
+            let table = record.table();
             let op = Operator::add(record, dest.clone(), OperatorType::Add);
             if self.admit(now_ms, mode, op).is_ok() {
-                *load.entry(dest).or_default() += 1;
+                *load.entry(dest.clone()).or_default() += 1;
+                *placed.entry((table, dest)).or_default() += 1;
             }
         }
     }
@@ -61,15 +76,30 @@ impl Maintainer {
                 return;
             }
             let sc = &self.modes[mode].sc;
+            // With load-driven scheduling on, parts of split tables are placed by traffic: the
+            // count balance moves whole tables only (as the reference's).
+            let whole_only = self.cfg.load.across_nodes;
             let candidate = sc
                 .on_node(&hi)
                 .filter_map(|id| sc.get(id))
-                .find(|r| r.state == SpanState::Replicating && self.modes[mode].oc.get(r.id).is_none())
+                .find(|r| {
+                    r.state == SpanState::Replicating
+                        && self.modes[mode].oc.get(r.id).is_none()
+                        && (!whole_only
+                            || r.span == TableSpan::whole_table(r.span.keyspace_id, r.span.table_id))
+                })
                 .and_then(|r| Operator::moving(r, lo.clone()));
             let Some(op) = candidate else { return };
+            let id = op.id;
             if self.admit(now_ms, mode, op).is_err() {
                 return;
             }
+            self.effects.push(Output::SchedulerStarted {
+                mode,
+                id,
+                kind: OperatorKind::Move,
+                reason: "span count",
+            });
             *load.entry(hi).or_default() -= 1;
             *load.entry(lo).or_default() += 1;
         }

@@ -45,8 +45,15 @@ fn step(verb: Verb) -> Step {
 pub fn generate(seed: u64, shape: Shape) -> Scenario {
     let mut rng = Rng::new(seed.wrapping_mul(0x2545_f491_4f6c_dd1d) ^ 0xa5a5);
     let nodes: Vec<String> = (1..=shape.nodes.max(1)).map(|i| format!("n{i}")).collect();
-    let tables: Vec<TableSpec> =
-        (1..=shape.tables as i64).map(|id| TableSpec { id, spans: 1 + rng.below(3), schema: 1 }).collect();
+    let tables: Vec<TableSpec> = (1..=shape.tables as i64)
+        .map(|id| TableSpec {
+            id,
+            spans: 1 + rng.below(3),
+            schema: 1,
+            regions: 1,
+            bytes_per_s: Default::default(),
+        })
+        .collect();
     let redo = rng.chance(25);
     let balance = rng.chance(30);
     let mut live: Vec<i64> = tables.iter().map(|t| t.id).collect();
@@ -175,6 +182,7 @@ pub fn generate(seed: u64, shape: Shape) -> Scenario {
         balance,
         seed,
         syncpoint_interval_ms: 0,
+        scheduler: Default::default(),
         tables,
         steps,
     }

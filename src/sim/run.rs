@@ -81,11 +81,35 @@ const CATCH_UP_MS: u64 = 5_000;
 /// How far behind upstream the checkpoint may be at the end of a settle.
 const CATCH_UP_SLACK: u64 = 1_500;
 
+/// The maintainers' load-driven scheduling settings of a scenario's `[scheduler]`.
+pub fn load_config(spec: &crate::sim::scenario::SchedulerSpec) -> crate::maintainer::load::LoadConfig {
+    use crate::maintainer::load::{LoadConfig, Rules};
+    LoadConfig {
+        across_nodes: spec.enable_table_across_nodes,
+        region_threshold: spec.region_threshold,
+        region_count_per_span: spec.region_count_per_span,
+        write_key_threshold: spec.write_key_threshold as f64,
+        balance_score_threshold: u32::try_from(spec.balance_score_threshold).unwrap_or(u32::MAX),
+        min_traffic_percentage: spec.min_traffic_percentage.get(),
+        max_traffic_percentage: spec.max_traffic_percentage.get(),
+        check_balance_interval_ms: spec.check_balance_interval_ms,
+        rules: match spec.rules {
+            crate::sim::scenario::Rules::Ours => Rules::Ours,
+            crate::sim::scenario::Rules::Reference => Rules::Reference,
+        },
+        ..LoadConfig::default()
+    }
+}
+
 /// Runs `scenario` with `opts`; records a timeline into `trace` when given.
 pub fn run(scenario: &Scenario, file: &str, opts: SimOptions, trace: Option<&mut Trace>) -> Report {
     let tables: Vec<(i64, usize, i64)> = scenario.tables.iter().map(|t| (t.id, t.spans, t.schema)).collect();
     let mut opts = opts;
     opts.barrier |= uses_barrier(scenario);
+    opts.load = load_config(&scenario.scheduler);
+    for t in &scenario.tables {
+        opts.traffic.set_table(t.id, t.regions, t.bytes_per_s.get());
+    }
     let mut world = World::new(
         &scenario.nodes,
         &scenario.maintainer,
@@ -292,6 +316,53 @@ pub fn run_step(world: &mut World, verb: &Verb) -> Result<(), Violation> {
         Verb::ExpectDropped { table } => {
             if let Some(what) = Checker::table_present(world, *table) {
                 return Err(expectation(world, format!("table {table} should be dropped: {what}")));
+            }
+        }
+        Verb::SetLoad { table, bytes_per_s, from, to } => {
+            let (table, rate, from, to) = (*table, bytes_per_s.get(), from.get(), to.get());
+            world.update_traffic(|t| t.set_load(table, rate, from, to));
+        }
+        Verb::SetRegions { table, count } => {
+            let (table, count) = (*table, *count);
+            world.update_traffic(|t| t.set_regions(table, count));
+        }
+        Verb::ExpectSpans { table, mode, min, max } => {
+            let spans = world.spans_of(*table, *mode).len();
+            if spans < *min || spans > *max {
+                return Err(expectation(
+                    world,
+                    format!("table {table} has {spans} {mode:?} spans, expected {min} to {max}"),
+                ));
+            }
+        }
+        Verb::ExpectBalanced { max_over_mean, table } => {
+            let shares = world.node_traffic(*table);
+            let total: f64 = shares.values().sum();
+            let mean = total / shares.len().max(1) as f64;
+            let (top, max) = shares
+                .iter()
+                .fold((None, 0.0f64), |acc, (n, v)| if *v > acc.1 { (Some(n), *v) } else { acc });
+            if total > 0.0 && max > max_over_mean.get() * mean {
+                let of = table.map_or("all tables".to_string(), |t| format!("table {t}"));
+                let top = top.map_or(String::new(), ToString::to_string);
+                return Err(expectation(
+                    world,
+                    format!(
+                        "traffic of {of}: {top} carries {max:.0} B/s, {:.2} times the mean {mean:.0} (at most {}): {shares:?}",
+                        max / mean,
+                        max_over_mean.get()
+                    ),
+                ));
+            }
+        }
+        Verb::ExpectQuiet { ms } => {
+            let (from, before) = (world.now, world.scheduler_started.len());
+            world.run_until(from + ms);
+            if let Some((at, mode, kind)) = world.scheduler_started.get(before).copied() {
+                return Err(expectation(
+                    world,
+                    format!("the schedulers started a {kind:?} ({mode:?}) at {at} ms, in a quiet window from {from} ms"),
+                ));
             }
         }
     }

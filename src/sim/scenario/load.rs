@@ -7,8 +7,8 @@ use toml::de::{DeTable, DeValue};
 use toml::Spanned;
 
 use super::{
-    DdlRef, Scenario, ScenarioError, Step, TableSpec, Verb, What, RUN_UNTIL_MAX_MS_DEFAULT,
-    SETTLE_MAX_MS_DEFAULT, SPANS_MAX, TRAVELLING_KINDS,
+    DdlRef, Num, Rules, Scenario, ScenarioError, SchedulerSpec, Step, TableSpec, Verb, What,
+    MAX_OVER_MEAN_DEFAULT, RUN_UNTIL_MAX_MS_DEFAULT, SETTLE_MAX_MS_DEFAULT, SPANS_MAX, TRAVELLING_KINDS,
 };
 use crate::ids::Mode;
 use crate::messages::MessageKind;
@@ -42,24 +42,45 @@ struct Entry<'a> {
     value: &'a DeValue<'a>,
 }
 
-/// The top level or one `[[...]]` element: its header's line (1 for the top level) and its
-/// entries in file order.
+/// The top level, the `[scheduler]` table or one `[[...]]` element: its header as written (for
+/// errors), the header's line (1 for the top level) and its entries in file order.
 struct Section<'a> {
+    header: &'static str,
     line: usize,
     entries: Vec<Entry<'a>>,
 }
 
-/// A parsed file cut into the top level and the `[[tables]]` and `[[steps]]` sections.
+/// A parsed file cut into the top level, the `[scheduler]` table and the `[[tables]]` and
+/// `[[steps]]` sections.
 struct Doc<'a> {
     top: Section<'a>,
+    scheduler: Option<Section<'a>>,
     tables: Vec<Section<'a>>,
     steps: Vec<Section<'a>>,
 }
 
 impl<'a> Doc<'a> {
     fn new(top: &'a DeTable<'a>, text: &str, lines: &Lines) -> Doc<'a> {
-        let mut doc = Doc { top: section(top, 1, lines), tables: Vec::new(), steps: Vec::new() };
-        for name in ["tables", "steps"] {
+        let mut doc = Doc {
+            top: section(top, "the top level", 1, lines),
+            scheduler: None,
+            tables: Vec::new(),
+            steps: Vec::new(),
+        };
+        // Only a `[scheduler]` header makes the section; an inline or dotted `scheduler` table stays
+        // a top-level key and is refused there.
+        let scheduler =
+            top.iter().find(|(k, _)| k.get_ref() == "scheduler").and_then(|(_, v)| match v.get_ref() {
+                DeValue::Table(t) if text[v.span()].starts_with('[') => {
+                    Some(section(t, "[scheduler]", lines.of(v.span().start), lines))
+                }
+                _ => None,
+            });
+        if let Some(scheduler) = scheduler {
+            doc.top.entries.retain(|e| e.key != "scheduler");
+            doc.scheduler = Some(scheduler);
+        }
+        for (name, header) in [("tables", "[[tables]]"), ("steps", "[[steps]]")] {
             let Some(at) = doc.top.entries.iter().position(|e| e.key == name) else { continue };
             // Only `[[name]]` headers make sections; an inline `name = [...]` stays a top-level key
             // and is refused there, so that one layout is the contract.
@@ -68,7 +89,7 @@ impl<'a> Doc<'a> {
                 .iter()
                 .map(|item| match item.get_ref() {
                     DeValue::Table(t) if text[item.span()].starts_with("[[") => {
-                        Some(section(t, lines.of(item.span().start), lines))
+                        Some(section(t, header, lines.of(item.span().start), lines))
                     }
                     _ => None,
                 })
@@ -82,7 +103,7 @@ impl<'a> Doc<'a> {
     }
 }
 
-fn section<'a>(table: &'a DeTable<'a>, line: usize, lines: &Lines) -> Section<'a> {
+fn section<'a>(table: &'a DeTable<'a>, header: &'static str, line: usize, lines: &Lines) -> Section<'a> {
     let mut keyed: Vec<(usize, Entry<'a>)> = table
         .iter()
         .map(|(k, v)| {
@@ -91,7 +112,7 @@ fn section<'a>(table: &'a DeTable<'a>, line: usize, lines: &Lines) -> Section<'a
         })
         .collect();
     keyed.sort_by_key(|(start, _)| *start);
-    Section { line, entries: keyed.into_iter().map(|(_, e)| e).collect() }
+    Section { header, line, entries: keyed.into_iter().map(|(_, e)| e).collect() }
 }
 
 /// The value's type with its article, for "expected X, found Y".
@@ -121,8 +142,14 @@ fn load(doc: &Doc<'_>, file: &str) -> Result<Scenario, ScenarioError> {
         if !TOP_KEYS.contains(&e.key) {
             let message = if matches!(e.key, "tables" | "steps") {
                 format!("write `[[{}]]` sections instead of a `{}` key", e.key, e.key)
+            } else if e.key == "scheduler" {
+                "write a `[scheduler]` section (a table header) instead".to_owned()
             } else {
-                format!("unknown top-level key (expected one of: {})", TOP_KEYS.join(", "))
+                format!(
+                    "unknown top-level key (expected one of: {}; and the sections [scheduler], \
+                     [[tables]], [[steps]])",
+                    TOP_KEYS.join(", ")
+                )
             };
             return Err(top.err(e.line, e.key, message));
         }
@@ -152,19 +179,25 @@ fn load(doc: &Doc<'_>, file: &str) -> Result<Scenario, ScenarioError> {
     let balance = top.boolean("balance")?.unwrap_or(false);
     let seed = top.bounded("seed", 0, u64::MAX.into())?.unwrap_or(0);
     let syncpoint_interval_ms = top.ms("syncpoint_interval_ms")?.unwrap_or(0);
+    let scheduler = match &doc.scheduler {
+        Some(section) => scheduler(&Fields { file, section })?,
+        None => SchedulerSpec::default(),
+    };
 
     let mut tables = Vec::with_capacity(doc.tables.len());
     let mut declared: BTreeMap<i64, usize> = BTreeMap::new();
     for section in &doc.tables {
         let f = Fields { file, section };
-        f.known(&["id", "spans", "schema"], None)?;
+        f.known(&["id", "spans", "schema", "regions", "bytes_per_s"], None)?;
         let id = f.required("id", f.table("id")?)?;
         if let Some(first) = declared.insert(id, f.line_of("id")) {
             return Err(f.fail("id", format!("table {id} is already declared on line {first}")));
         }
         let spans = f.spans("spans")?.unwrap_or(1);
         let schema = f.table("schema")?.unwrap_or(1);
-        tables.push(TableSpec { id, spans, schema });
+        let regions = f.regions("regions")?.unwrap_or(1);
+        let bytes_per_s = f.rate("bytes_per_s")?.unwrap_or(Num(0.0));
+        tables.push(TableSpec { id, spans, schema, regions, bytes_per_s });
     }
 
     let mut steps = Vec::with_capacity(doc.steps.len());
@@ -182,7 +215,68 @@ fn load(doc: &Doc<'_>, file: &str) -> Result<Scenario, ScenarioError> {
         }
     }
 
-    Ok(Scenario { name, nodes, maintainer, redo, balance, seed, syncpoint_interval_ms, tables, steps })
+    Ok(Scenario {
+        name,
+        nodes,
+        maintainer,
+        redo,
+        balance,
+        seed,
+        syncpoint_interval_ms,
+        scheduler,
+        tables,
+        steps,
+    })
+}
+
+/// The `[scheduler]` keys, as the reference names them (and our `rules`).
+const SCHEDULER_KEYS: [&str; 9] = [
+    "enable-table-across-nodes",
+    "region-threshold",
+    "region-count-per-span",
+    "write-key-threshold",
+    "balance-score-threshold",
+    "min-traffic-percentage",
+    "max-traffic-percentage",
+    "check-balance-interval-ms",
+    "rules",
+];
+
+fn scheduler(f: &Fields<'_>) -> Result<SchedulerSpec, ScenarioError> {
+    f.known(&SCHEDULER_KEYS, None)?;
+    let d = SchedulerSpec::default();
+    let whole = |key| f.bounded(key, 0, u64::MAX.into());
+    let positive = |key| f.bounded(key, 1, u64::MAX.into());
+    let rules = match f.string("rules")? {
+        None => d.rules,
+        Some("ours") => Rules::Ours,
+        Some("reference") => Rules::Reference,
+        Some(other) => {
+            return Err(
+                f.fail("rules", format!("unknown rules `{other}` (expected \"ours\" or \"reference\")"))
+            )
+        }
+    };
+    Ok(SchedulerSpec {
+        enable_table_across_nodes: f
+            .boolean("enable-table-across-nodes")?
+            .unwrap_or(d.enable_table_across_nodes),
+        region_threshold: whole("region-threshold")?.unwrap_or(d.region_threshold),
+        region_count_per_span: positive("region-count-per-span")?.unwrap_or(d.region_count_per_span),
+        write_key_threshold: whole("write-key-threshold")?.unwrap_or(d.write_key_threshold),
+        balance_score_threshold: positive("balance-score-threshold")?.unwrap_or(d.balance_score_threshold),
+        min_traffic_percentage: f
+            .number_in("min-traffic-percentage", "must be between 0 and 1 (both excluded)", |v| {
+                v > 0.0 && v < 1.0
+            })?
+            .unwrap_or(d.min_traffic_percentage),
+        max_traffic_percentage: f
+            .number_in("max-traffic-percentage", "must be greater than 1", |v| v > 1.0)?
+            .unwrap_or(d.max_traffic_percentage),
+        check_balance_interval_ms: positive("check-balance-interval-ms")?
+            .unwrap_or(d.check_balance_interval_ms),
+        rules,
+    })
 }
 
 const TOP_KEYS: [&str; 7] =
@@ -374,6 +468,50 @@ fn step_verb(f: &Fields<'_>, nodes: &[String]) -> Result<Verb, ScenarioError> {
             };
             Verb::ExpectDdl { at, written: f.index("written")?.unwrap_or(1) }
         }
+        "set_load" => {
+            known(&["table", "bytes_per_s", "from", "to"])?;
+            let table = f.required("table", f.table("table")?)?;
+            let bytes_per_s = f.required("bytes_per_s", f.rate("bytes_per_s")?)?;
+            let from = f.fraction("from")?.unwrap_or(Num(0.0));
+            let to = f.fraction("to")?.unwrap_or(Num(1.0));
+            if from.get() >= to.get() {
+                // Name the field that is written down (`to` may be left at its default).
+                let key = if f.entry("to").is_some() { "to" } else { "from" };
+                return Err(f.fail(key, format!("`from` ({from}) must be less than `to` ({to})")));
+            }
+            Verb::SetLoad { table, bytes_per_s, from, to }
+        }
+        "set_regions" => {
+            known(&["table", "count"])?;
+            Verb::SetRegions {
+                table: f.required("table", f.table("table")?)?,
+                count: f.required("count", f.regions("count")?)?,
+            }
+        }
+        "expect_spans" => {
+            known(&["table", "mode", "min", "max"])?;
+            let table = f.required("table", f.table("table")?)?;
+            let mode = f.mode()?;
+            let min = f.required("min", f.index("min")?)?;
+            let max = f.required("max", f.index("max")?)?;
+            if max < min {
+                return Err(f.fail("max", format!("must be at least `min` ({min}), got {max}")));
+            }
+            Verb::ExpectSpans { table, mode, min, max }
+        }
+        "expect_balanced" => {
+            known(&["max_over_mean", "table"])?;
+            Verb::ExpectBalanced {
+                max_over_mean: f
+                    .number_in("max_over_mean", "must be at least 1", |v| v >= 1.0)?
+                    .unwrap_or(MAX_OVER_MEAN_DEFAULT),
+                table: f.table("table")?,
+            }
+        }
+        "expect_quiet" => {
+            known(&["ms"])?;
+            Verb::ExpectQuiet { ms: f.required("ms", f.bounded("ms", 1, u64::MAX.into())?)? }
+        }
         other => {
             let message = format!("unknown verb `{other}` (expected one of: {})", Verb::NAMES.join(", "));
             return Err(f.fail("do", message));
@@ -428,7 +566,7 @@ impl<'a> Fields<'a> {
         let Some(e) = stray else { return Ok(()) };
         let message = match verb {
             Some(verb) => format!("unknown field for `{verb}` (its fields: {})", list(allowed)),
-            None => format!("unknown field for [[tables]] (expected: {})", list(allowed)),
+            None => format!("unknown field for {} (expected: {})", self.section.header, list(allowed)),
         };
         Err(self.err(e.line, e.key, message))
     }
@@ -485,6 +623,58 @@ impl<'a> Fields<'a> {
     /// A number of spans, 1 ..= SPANS_MAX.
     fn spans(&self, key: &str) -> Result<Option<usize>, ScenarioError> {
         self.bounded(key, 1, SPANS_MAX as i128)
+    }
+
+    /// A number of regions, >= 1.
+    fn regions(&self, key: &str) -> Result<Option<u64>, ScenarioError> {
+        self.bounded(key, 1, u64::MAX.into())
+    }
+
+    /// A finite number, written as a TOML integer or float; `-0.0` reads as `0.0`.
+    fn number(&self, key: &str) -> Result<Option<f64>, ScenarioError> {
+        let v = match self.entry(key) {
+            None => return Ok(None),
+            Some(e) => match e.value {
+                // Past 2^53 the nearest `f64`, as a TOML float of those digits would give.
+                DeValue::Integer(_) => match integer(e.value) {
+                    Some(Some(i)) => i as f64,
+                    _ => return Err(self.fail(key, "out of range")),
+                },
+                DeValue::Float(x) => x
+                    .as_str()
+                    .parse::<f64>()
+                    .map_err(|_| self.fail(key, format!("unreadable number `{}`", x.as_str())))?,
+                _ => return Err(self.mismatch(e, "a number")),
+            },
+        };
+        if !v.is_finite() {
+            return Err(self.fail(key, format!("must be a finite number, got {v}")));
+        }
+        Ok(Some(v + 0.0))
+    }
+
+    /// A finite number for which `ok` holds; `rule` says which when it does not.
+    fn number_in(
+        &self,
+        key: &str,
+        rule: &str,
+        ok: impl Fn(f64) -> bool,
+    ) -> Result<Option<Num>, ScenarioError> {
+        match self.number(key)? {
+            None => Ok(None),
+            Some(v) if ok(v) => Ok(Some(Num(v))),
+            Some(v) => Err(self.fail(key, format!("{rule}, got {}", Num(v)))),
+        }
+    }
+
+    /// A write rate in bytes/s, >= 0.
+    fn rate(&self, key: &str) -> Result<Option<Num>, ScenarioError> {
+        self.number_in(key, "must not be negative", |v| v >= 0.0)
+    }
+
+    /// A fraction of a table's key range, in [0, 1].
+    fn fraction(&self, key: &str) -> Result<Option<Num>, ScenarioError> {
+        self.number_in(key, "must be between 0 and 1", |v| (0.0..=1.0).contains(&v))
     }
 
     fn count(&self) -> Result<Option<u32>, ScenarioError> {

@@ -14,7 +14,8 @@
 //! missing. TOML syntax errors name the field `syntax`. Bad input never panics.
 //!
 //! Integers may go up to `u64::MAX` (one more bit than TOML's `i64`: the loader reads the digits
-//! itself) so that every `seed` can be written down.
+//! itself) so that every `seed` can be written down. A number field (a rate, a fraction, a ratio)
+//! takes a TOML integer or float, read into a [`Num`]; NaN and the infinities are refused.
 //!
 //! ## Round trip
 //!
@@ -60,6 +61,108 @@ pub const RUN_UNTIL_MAX_MS_DEFAULT: u64 = 5_000;
 /// `settle`'s `max_ms` when the step does not give one.
 pub const SETTLE_MAX_MS_DEFAULT: u64 = 120_000;
 
+/// `expect_balanced`'s `max_over_mean` when the step does not give one.
+pub const MAX_OVER_MEAN_DEFAULT: Num = Num(1.25);
+
+/// A finite number read from a scenario file (a TOML integer or float), compared by its bits so
+/// that a [`Scenario`] keeps a total equality: the round trip and the shrinker compare scenarios
+/// with `==`. The loader never yields NaN, an infinity or `-0.0` (it reads `-0.0` as `0.0`), so
+/// for the values it yields this is the usual numeric equality.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Num(pub f64);
+
+impl Num {
+    /// The value.
+    pub fn get(self) -> f64 {
+        self.0
+    }
+}
+
+impl PartialEq for Num {
+    fn eq(&self, other: &Self) -> bool {
+        self.0.to_bits() == other.0.to_bits()
+    }
+}
+
+impl Eq for Num {}
+
+impl std::fmt::Display for Num {
+    /// The shortest form that reads back to the same `f64` (`1.0`, `0.25`, `1e-7`), which is
+    /// also a TOML float.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{:?}", self.0)
+    }
+}
+
+/// Whose rules the load-driven schedulers follow (`[scheduler]`'s `rules`, our own field).
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Default)]
+pub enum Rules {
+    /// Our damping rules (`"ours"`, the default).
+    #[default]
+    Ours,
+    /// The reference system's rules (`"reference"`), to benchmark ours against.
+    Reference,
+}
+
+impl Rules {
+    /// The name used in scenario files.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Rules::Ours => "ours",
+            Rules::Reference => "reference",
+        }
+    }
+}
+
+/// The `[scheduler]` table: the reference's per-changefeed scheduler settings under its names
+/// (`enable-table-across-nodes`, ...), plus `check-balance-interval-ms` and our `rules`. Values
+/// are kept as written; normalising them (such as raising a small `write_key_threshold`) is the
+/// scheduler's job. [`Default`] gives the reference's defaults.
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub struct SchedulerSpec {
+    /// `enable-table-across-nodes`: whether tables may be split across nodes (the splitter, the
+    /// split checkers and the balance-split scheduler run). Default false.
+    pub enable_table_across_nodes: bool,
+    /// `region-threshold`: a table with at least this many regions is split by region count;
+    /// 0 disables region checks. Default 10000.
+    pub region_threshold: u64,
+    /// `region-count-per-span`: the most regions per span when splitting by region count, >= 1.
+    /// Default 100.
+    pub region_count_per_span: u64,
+    /// `write-key-threshold`: the write rate in bytes/s above which a span is split by traffic;
+    /// 0 disables traffic split. Positive values below 10485760 are kept here as written (the
+    /// scheduler raises them). Default 0.
+    pub write_key_threshold: u64,
+    /// `balance-score-threshold`: consecutive imbalanced rounds before a traffic-balance action,
+    /// >= 1. Default 20.
+    pub balance_score_threshold: u64,
+    /// `min-traffic-percentage`: the least-loaded node's imbalance factor, in (0, 1). Default 0.8.
+    pub min_traffic_percentage: Num,
+    /// `max-traffic-percentage`: the most-loaded node's imbalance factor, > 1. Default 1.25.
+    pub max_traffic_percentage: Num,
+    /// `check-balance-interval-ms`: the period of the balance checks in simulated milliseconds,
+    /// > 0. Default 15000.
+    pub check_balance_interval_ms: u64,
+    /// `rules`: ours or the reference's. Default [`Rules::Ours`].
+    pub rules: Rules,
+}
+
+impl Default for SchedulerSpec {
+    fn default() -> Self {
+        SchedulerSpec {
+            enable_table_across_nodes: false,
+            region_threshold: 10_000,
+            region_count_per_span: 100,
+            write_key_threshold: 0,
+            balance_score_threshold: 20,
+            min_traffic_percentage: Num(0.8),
+            max_traffic_percentage: Num(1.25),
+            check_balance_interval_ms: 15_000,
+            rules: Rules::Ours,
+        }
+    }
+}
+
 /// A loaded, validated scenario.
 ///
 /// ```
@@ -89,6 +192,8 @@ pub struct Scenario {
     /// Every default-mode dispatcher meets a syncpoint at each multiple of this in upstream time
     /// (0: no syncpoints).
     pub syncpoint_interval_ms: u64,
+    /// The `[scheduler]` table, defaults where the file gives none.
+    pub scheduler: SchedulerSpec,
     /// The tables that exist when the changefeed starts, ids distinct.
     pub tables: Vec<TableSpec>,
     /// The timeline, run in order.
@@ -104,6 +209,10 @@ pub struct TableSpec {
     pub spans: usize,
     /// Its schema (database) id, >= 1, default 1.
     pub schema: i64,
+    /// How many equal-width regions the upstream has for it, >= 1, default 1.
+    pub regions: u64,
+    /// Its write rate in bytes/s, spread evenly over its key range: >= 0, default 0.
+    pub bytes_per_s: Num,
 }
 
 /// One step of the timeline.
@@ -344,6 +453,50 @@ pub enum Verb {
         /// How many times it was applied downstream, default 1.
         written: usize,
     },
+    /// `set_load`: from now on the part `[from, to)` of the table's key range is written at
+    /// `bytes_per_s` in total, evenly over that part; the rest of the table keeps its rate.
+    SetLoad {
+        /// The table id.
+        table: i64,
+        /// The total rate of that part in bytes/s, >= 0.
+        bytes_per_s: Num,
+        /// Where the part starts, as a fraction of the key range: in [0, 1), default 0.
+        from: Num,
+        /// Where it ends (exclusive): in (`from`, 1], default 1.
+        to: Num,
+    },
+    /// `set_regions`: the upstream now has `count` equal regions for the table.
+    SetRegions {
+        /// The table id.
+        table: i64,
+        /// The number of regions, >= 1.
+        count: u64,
+    },
+    /// `expect_spans`: the table has between `min` and `max` spans (inclusive) in `mode`.
+    ExpectSpans {
+        /// The table id.
+        table: i64,
+        /// The replication mode.
+        mode: Mode,
+        /// The fewest spans.
+        min: usize,
+        /// The most spans, >= `min`.
+        max: usize,
+    },
+    /// `expect_balanced`: over alive nodes, the largest node's share of traffic (of `table`, or
+    /// of all tables) is at most `max_over_mean` times the mean.
+    ExpectBalanced {
+        /// The bound, >= 1, default [`MAX_OVER_MEAN_DEFAULT`].
+        max_over_mean: Num,
+        /// The table id; `None`: all tables.
+        table: Option<i64>,
+    },
+    /// `expect_quiet`: run `ms`; fails if a split, merge or move that the schedulers started on
+    /// their own (not a user's request, not a failover repair) begins during it.
+    ExpectQuiet {
+        /// How long, in simulated milliseconds, > 0.
+        ms: u64,
+    },
 }
 
 /// Which DDL step an `expect_ddl` names.
@@ -374,7 +527,7 @@ impl Verb {
 
 impl Verb {
     /// Every verb's name as written in `do = "..."`, in the contract's order.
-    pub const NAMES: [&'static str; 29] = [
+    pub const NAMES: [&'static str; 34] = [
         "run",
         "run_until",
         "settle",
@@ -404,6 +557,11 @@ impl Verb {
         "alter_database",
         "create_view",
         "expect_ddl",
+        "set_load",
+        "set_regions",
+        "expect_spans",
+        "expect_balanced",
+        "expect_quiet",
     ];
 
     /// The verb's name as written in `do = "..."`.
@@ -438,6 +596,11 @@ impl Verb {
             Verb::AlterDatabase { .. } => "alter_database",
             Verb::CreateView => "create_view",
             Verb::ExpectDdl { .. } => "expect_ddl",
+            Verb::SetLoad { .. } => "set_load",
+            Verb::SetRegions { .. } => "set_regions",
+            Verb::ExpectSpans { .. } => "expect_spans",
+            Verb::ExpectBalanced { .. } => "expect_balanced",
+            Verb::ExpectQuiet { .. } => "expect_quiet",
         }
     }
 }

@@ -10,12 +10,21 @@ redo = true
 balance = true
 seed = 1_234
 
+[scheduler]
+enable-table-across-nodes = true
+write-key-threshold = 1_000
+max-traffic-percentage = 1.5
+rules = "reference"
+
 [[tables]]
 id = 100
 spans = 4
+regions = 40
+bytes_per_s = 2.5e6
 
 [[tables]] # trailing comment
 id = +101
+bytes_per_s = 1000
 
 [[steps]]
 do = "settle"
@@ -156,6 +165,31 @@ written = 1
 do = "expect_ddl"
 at = "last"
 written = 0
+
+[[steps]]
+do = "set_load"
+table = 100
+bytes_per_s = 1e6
+from = 0.5
+
+[[steps]]
+do = "set_regions"
+table = 100
+count = 200
+
+[[steps]]
+do = "expect_spans"
+table = 100
+mode = "redo"
+min = 2
+max = 4
+
+[[steps]]
+do = "expect_balanced"
+
+[[steps]]
+do = "expect_quiet"
+ms = 30_000
 "#;
 
 #[test]
@@ -232,7 +266,17 @@ fn every_verb_expected() -> Vec<Verb> {
         Verb::CreateView,
         Verb::ExpectDdl { at: DdlRef::Step(5), written: 1 },
         Verb::ExpectDdl { at: DdlRef::Last, written: 0 },
+        Verb::SetLoad { table: 100, bytes_per_s: Num(1e6), from: Num(0.5), to: Num(1.0) },
+        Verb::SetRegions { table: 100, count: 200 },
+        Verb::ExpectSpans { table: 100, mode: Mode::Redo, min: 2, max: 4 },
+        Verb::ExpectBalanced { max_over_mean: MAX_OVER_MEAN_DEFAULT, table: None },
+        Verb::ExpectQuiet { ms: 30_000 },
     ]
+}
+
+/// A table as the loader makes it when only these fields are given.
+fn table_spec(id: i64, spans: usize, schema: i64) -> TableSpec {
+    TableSpec { id, spans, schema, regions: 1, bytes_per_s: Num(0.0) }
 }
 
 #[test]
@@ -244,8 +288,21 @@ fn every_verb_parses_to_the_expected_values() {
     assert!(sc.redo && sc.balance);
     assert_eq!(sc.seed, 1234);
     assert_eq!(
+        sc.scheduler,
+        SchedulerSpec {
+            enable_table_across_nodes: true,
+            write_key_threshold: 1000,
+            max_traffic_percentage: Num(1.5),
+            rules: Rules::Reference,
+            ..SchedulerSpec::default()
+        }
+    );
+    assert_eq!(
         sc.tables,
-        [TableSpec { id: 100, spans: 4, schema: 1 }, TableSpec { id: 101, spans: 1, schema: 1 }]
+        [
+            TableSpec { id: 100, spans: 4, schema: 1, regions: 40, bytes_per_s: Num(2.5e6) },
+            TableSpec { id: 101, spans: 1, schema: 1, regions: 1, bytes_per_s: Num(1000.0) },
+        ]
     );
     let verbs: Vec<Verb> = sc.steps.iter().map(|st| st.verb.clone()).collect();
     assert_eq!(verbs, every_verb_expected());
@@ -278,7 +335,8 @@ fn defaults_are_applied() {
     assert_eq!(sc.maintainer, "a");
     assert!(!sc.redo && !sc.balance);
     assert_eq!(sc.seed, 0);
-    assert_eq!(sc.tables, [TableSpec { id: 7, spans: 1, schema: 1 }]);
+    assert_eq!(sc.scheduler, SchedulerSpec::default());
+    assert_eq!(sc.tables, [table_spec(7, 1, 1)]);
     let verbs: Vec<Verb> = sc.steps.into_iter().map(|st| st.verb).collect();
     assert_eq!(
         verbs,
@@ -292,6 +350,146 @@ fn defaults_are_applied() {
             Verb::DropMessages { kind: None, from: None, to: None, count: 1 },
             Verb::DuplicateMessages { kind: None, from: None, to: None, count: 1 },
             Verb::Expect { table: 7, replicas: 1, mode: Mode::Default, on: None },
+        ]
+    );
+}
+
+#[test]
+fn load_verbs_apply_their_defaults() {
+    let text = "nodes = [\"a\", \"b\"]\n\
+                [[steps]]\ndo = \"set_load\"\ntable = 7\nbytes_per_s = 500\n\
+                [[steps]]\ndo = \"set_load\"\ntable = 7\nbytes_per_s = 0.5\nto = 0.25\n\
+                [[steps]]\ndo = \"set_regions\"\ntable = 7\ncount = 1\n\
+                [[steps]]\ndo = \"expect_spans\"\ntable = 7\nmin = 0\nmax = 0\n\
+                [[steps]]\ndo = \"expect_balanced\"\n\
+                [[steps]]\ndo = \"expect_balanced\"\nmax_over_mean = 1\ntable = 7\n\
+                [[steps]]\ndo = \"expect_quiet\"\nms = 1\n";
+    let verbs: Vec<Verb> = parse(text, "f.toml").unwrap().steps.into_iter().map(|st| st.verb).collect();
+    assert_eq!(
+        verbs,
+        [
+            Verb::SetLoad { table: 7, bytes_per_s: Num(500.0), from: Num(0.0), to: Num(1.0) },
+            Verb::SetLoad { table: 7, bytes_per_s: Num(0.5), from: Num(0.0), to: Num(0.25) },
+            Verb::SetRegions { table: 7, count: 1 },
+            Verb::ExpectSpans { table: 7, mode: Mode::Default, min: 0, max: 0 },
+            Verb::ExpectBalanced { max_over_mean: Num(1.25), table: None },
+            Verb::ExpectBalanced { max_over_mean: Num(1.0), table: Some(7) },
+            Verb::ExpectQuiet { ms: 1 },
+        ]
+    );
+}
+
+#[test]
+fn load_numbers_take_integers_and_floats() {
+    let rate = |v: &str| {
+        let text = format!("nodes = [\"a\"]\n[[steps]]\ndo = \"set_load\"\ntable = 1\nbytes_per_s = {v}\n");
+        match parse(&text, "f.toml").unwrap().steps[0].verb {
+            Verb::SetLoad { bytes_per_s, .. } => bytes_per_s,
+            ref other => panic!("{other:?}"),
+        }
+    };
+    assert_eq!(rate("0"), Num(0.0));
+    assert_eq!(rate("+12_500"), Num(12_500.0));
+    assert_eq!(rate("1_000.5"), Num(1000.5));
+    assert_eq!(rate("2.5E6"), Num(2.5e6));
+    assert_eq!(rate("0.1"), Num(0.1));
+    assert_eq!(rate("5e-324"), Num(5e-324));
+    assert_eq!(rate("1.7976931348623157e308"), Num(f64::MAX));
+    // An integer past 2^53 becomes the nearest f64; -0 and -0.0 read as 0.0.
+    assert_eq!(rate("18446744073709551615"), Num(18_446_744_073_709_551_615.0));
+    assert_eq!(rate("-0.0"), Num(0.0));
+    assert_eq!(rate("-0"), Num(0.0));
+}
+
+#[test]
+fn numbers_compare_by_bits_and_print_in_a_form_that_reads_back() {
+    assert_eq!(Num(f64::NAN), Num(f64::NAN));
+    assert_ne!(Num(0.0), Num(-0.0));
+    assert_eq!(Num(0.1 + 0.2).get(), 0.1 + 0.2);
+    for (v, text) in
+        [(1.0, "1.0"), (0.25, "0.25"), (1e-7, "1e-7"), (1e17, "1e17"), (0.1 + 0.2, "0.30000000000000004")]
+    {
+        assert_eq!(Num(v).to_string(), text);
+        assert_eq!(text.parse::<f64>().unwrap().to_bits(), f64::to_bits(v));
+    }
+}
+
+#[test]
+fn scheduler_defaults_are_the_reference_values() {
+    let d = SchedulerSpec::default();
+    assert_eq!(
+        d,
+        SchedulerSpec {
+            enable_table_across_nodes: false,
+            region_threshold: 10_000,
+            region_count_per_span: 100,
+            write_key_threshold: 0,
+            balance_score_threshold: 20,
+            min_traffic_percentage: Num(0.8),
+            max_traffic_percentage: Num(1.25),
+            check_balance_interval_ms: 15_000,
+            rules: Rules::Ours,
+        }
+    );
+    assert_eq!(parse("nodes = [\"a\"]\n", "f.toml").unwrap().scheduler, d);
+    // An empty section gives the defaults too, and the section may also come after the steps.
+    assert_eq!(parse("nodes = [\"a\"]\n[scheduler]\n", "f.toml").unwrap().scheduler, d);
+    let late = "nodes = [\"a\"]\n[[steps]]\ndo = \"heal\"\n[scheduler]\nrules = \"ours\"\n";
+    let sc = parse(late, "f.toml").unwrap();
+    assert_eq!((sc.scheduler, sc.steps.len()), (d, 1));
+    assert_eq!(Rules::default(), Rules::Ours);
+    assert_eq!((Rules::Ours.as_str(), Rules::Reference.as_str()), ("ours", "reference"));
+}
+
+#[test]
+fn an_explicit_scheduler_table_sets_every_field() {
+    let text = "nodes = [\"a\"]\n\
+                [scheduler]\n\
+                enable-table-across-nodes = true\n\
+                region-threshold = 0\n\
+                region-count-per-span = 7\n\
+                write-key-threshold = 4_096\n\
+                balance-score-threshold = 1\n\
+                min-traffic-percentage = 0.5\n\
+                max-traffic-percentage = 2\n\
+                check-balance-interval-ms = 1\n\
+                rules = \"reference\"\n";
+    let sc = parse(text, "f.toml").unwrap();
+    assert_eq!(
+        sc.scheduler,
+        SchedulerSpec {
+            enable_table_across_nodes: true,
+            region_threshold: 0,
+            region_count_per_span: 7,
+            // Kept as written: raising it to 10 MiB/s is the scheduler's job.
+            write_key_threshold: 4096,
+            balance_score_threshold: 1,
+            min_traffic_percentage: Num(0.5),
+            max_traffic_percentage: Num(2.0),
+            check_balance_interval_ms: 1,
+            rules: Rules::Reference,
+        }
+    );
+    let written = to_toml(&sc);
+    assert!(written.contains("\n[scheduler]\nenable-table-across-nodes = true\n"), "{written}");
+    assert_eq!(parse(&written, "f.toml").unwrap(), sc);
+}
+
+#[test]
+fn tables_take_regions_and_bytes_per_s() {
+    let text = "nodes = [\"a\"]\n\
+                [[tables]]\nid = 1\nregions = 12\nbytes_per_s = 3.5\n\
+                [[tables]]\nid = 2\nbytes_per_s = 7\n\
+                [[tables]]\nid = 3\nregions = 18_446_744_073_709_551_615\n\
+                [[tables]]\nid = 4\n";
+    let sc = parse(text, "f.toml").unwrap();
+    assert_eq!(
+        sc.tables,
+        [
+            TableSpec { id: 1, spans: 1, schema: 1, regions: 12, bytes_per_s: Num(3.5) },
+            TableSpec { id: 2, spans: 1, schema: 1, regions: 1, bytes_per_s: Num(7.0) },
+            TableSpec { id: 3, spans: 1, schema: 1, regions: u64::MAX, bytes_per_s: Num(0.0) },
+            table_spec(4, 1, 1),
         ]
     );
 }
@@ -407,6 +605,78 @@ const ERRORS: &[(&str, usize, &str, &str)] = &[
     ("nodes = [\"a\",\n  \"b\"\n  \"c\"]", 3, "syntax", "missing comma"),
     ("nodes = [\"a\", [\"b\"]]", 1, "nodes", "array of strings, found an array in it"),
     ("nodes = [\"a\"]\rseed = 1", 1, "syntax", "carriage return"),
+    // Load verbs.
+    ("|do = \"set_load\"\ntable = 1", 2, "bytes_per_s", "missing required field"),
+    ("|do = \"set_load\"\nbytes_per_s = 1", 2, "table", "missing required field"),
+    ("|do = \"set_load\"\ntable = 0\nbytes_per_s = 1", 4, "table", "must be at least 1, got 0"),
+    ("|do = \"set_load\"\ntable = 1\nbytes_per_s = -1", 5, "bytes_per_s", "must not be negative, got -1.0"),
+    ("|do = \"set_load\"\ntable = 1\nbytes_per_s = -0.5", 5, "bytes_per_s", "must not be negative, got -0.5"),
+    ("|do = \"set_load\"\ntable = 1\nbytes_per_s = nan", 5, "bytes_per_s", "must be a finite number, got NaN"),
+    ("|do = \"set_load\"\ntable = 1\nbytes_per_s = +inf", 5, "bytes_per_s", "must be a finite number, got inf"),
+    ("|do = \"set_load\"\ntable = 1\nbytes_per_s = 1e400", 5, "bytes_per_s", "must be a finite number"),
+    ("|do = \"set_load\"\ntable = 1\nbytes_per_s = \"1\"", 5, "bytes_per_s", "expected a number, found a string"),
+    ("|do = \"set_load\"\ntable = 1\nbytes_per_s = true", 5, "bytes_per_s", "expected a number, found a boolean"),
+    ("|do = \"set_load\"\ntable = 1\nbytes_per_s = 1\nfrom = 1.5", 6, "from", "between 0 and 1, got 1.5"),
+    ("|do = \"set_load\"\ntable = 1\nbytes_per_s = 1\nfrom = -0.1", 6, "from", "between 0 and 1, got -0.1"),
+    ("|do = \"set_load\"\ntable = 1\nbytes_per_s = 1\nto = 2", 6, "to", "between 0 and 1, got 2.0"),
+    ("|do = \"set_load\"\ntable = 1\nbytes_per_s = 1\nto = -inf", 6, "to", "must be a finite number"),
+    ("|do = \"set_load\"\ntable = 1\nbytes_per_s = 1\nfrom = 0.5\nto = 0.5", 7, "to", "`from` (0.5) must be less than `to` (0.5)"),
+    ("|do = \"set_load\"\ntable = 1\nbytes_per_s = 1\nto = 0.2\nfrom = 0.7", 6, "to", "must be less than `to` (0.2)"),
+    ("|do = \"set_load\"\ntable = 1\nbytes_per_s = 1\nfrom = 1", 6, "from", "`from` (1.0) must be less than `to` (1.0)"),
+    ("|do = \"set_load\"\ntable = 1\nbytes_per_s = 1\nto = 0", 6, "to", "must be less than `to` (0.0)"),
+    ("|do = \"set_load\"\ntable = 1\nrate = 1", 5, "rate", "its fields: table, bytes_per_s, from, to"),
+    ("|do = \"set_regions\"\ntable = 1", 2, "count", "missing required field"),
+    ("|do = \"set_regions\"\ncount = 1", 2, "table", "missing required field"),
+    ("|do = \"set_regions\"\ntable = 1\ncount = 0", 5, "count", "must be at least 1, got 0"),
+    ("|do = \"set_regions\"\ntable = 1\ncount = 2.0", 5, "count", "expected an integer, found a float"),
+    ("|do = \"set_regions\"\ntable = -1\ncount = 2", 4, "table", "must be at least 1"),
+    ("|do = \"set_regions\"\ntable = 1\ncount = 2\nmode = \"redo\"", 6, "mode", "its fields: table, count"),
+    ("|do = \"expect_spans\"\nmin = 1\nmax = 2", 2, "table", "missing required field"),
+    ("|do = \"expect_spans\"\ntable = 1\nmax = 2", 2, "min", "missing required field"),
+    ("|do = \"expect_spans\"\ntable = 1\nmin = 2", 2, "max", "missing required field"),
+    ("|do = \"expect_spans\"\ntable = 1\nmin = 3\nmax = 2", 6, "max", "must be at least `min` (3), got 2"),
+    ("|do = \"expect_spans\"\ntable = 1\nmin = -1\nmax = 2", 5, "min", "must not be negative"),
+    ("|do = \"expect_spans\"\ntable = 1\nmode = \"both\"\nmin = 1\nmax = 2", 5, "mode", "unknown mode"),
+    ("|do = \"expect_spans\"\ntable = 1\nmin = 1\nmax = 2\nspans = 1", 7, "spans", "its fields: table, mode, min, max"),
+    ("|do = \"expect_balanced\"\nmax_over_mean = 0.99", 4, "max_over_mean", "must be at least 1, got 0.99"),
+    ("|do = \"expect_balanced\"\nmax_over_mean = 0", 4, "max_over_mean", "must be at least 1, got 0.0"),
+    ("|do = \"expect_balanced\"\nmax_over_mean = inf", 4, "max_over_mean", "must be a finite number"),
+    ("|do = \"expect_balanced\"\nmax_over_mean = \"2\"", 4, "max_over_mean", "expected a number"),
+    ("|do = \"expect_balanced\"\ntable = 0", 4, "table", "must be at least 1"),
+    ("|do = \"expect_balanced\"\nmode = \"redo\"", 4, "mode", "its fields: max_over_mean, table"),
+    ("|do = \"expect_quiet\"", 2, "ms", "missing required field"),
+    ("|do = \"expect_quiet\"\nms = 0", 4, "ms", "must be at least 1, got 0"),
+    ("|do = \"expect_quiet\"\nms = 1.5", 4, "ms", "expected an integer, found a float"),
+    // Tables: regions and rates.
+    ("nodes = [\"a\"]\n[[tables]]\nid = 1\nregions = 0", 4, "regions", "must be at least 1, got 0"),
+    ("nodes = [\"a\"]\n[[tables]]\nid = 1\nregions = 1.0", 4, "regions", "expected an integer, found a float"),
+    ("nodes = [\"a\"]\n[[tables]]\nid = 1\nbytes_per_s = -3", 4, "bytes_per_s", "must not be negative"),
+    ("nodes = [\"a\"]\n[[tables]]\nid = 1\nbytes_per_s = nan", 4, "bytes_per_s", "must be a finite number"),
+    ("nodes = [\"a\"]\n[[tables]]\nid = 1\nregion = 2", 4, "region", "spans, schema, regions, bytes_per_s"),
+    // The [scheduler] table.
+    ("nodes = [\"a\"]\n[scheduler]\nregion_threshold = 1", 3, "region_threshold", "unknown field for [scheduler] (expected: enable-table-across-nodes, region-threshold, region-count-per-span, write-key-threshold, balance-score-threshold, min-traffic-percentage, max-traffic-percentage, check-balance-interval-ms, rules)"),
+    ("nodes = [\"a\"]\n[scheduler]\nenable-table-across-nodes = 1", 3, "enable-table-across-nodes", "expected a boolean"),
+    ("nodes = [\"a\"]\n[scheduler]\nregion-threshold = -1", 3, "region-threshold", "must not be negative"),
+    ("nodes = [\"a\"]\n[scheduler]\nregion-count-per-span = 0", 3, "region-count-per-span", "must be at least 1, got 0"),
+    ("nodes = [\"a\"]\n[scheduler]\nwrite-key-threshold = 1.5e7", 3, "write-key-threshold", "expected an integer, found a float"),
+    ("nodes = [\"a\"]\n[scheduler]\nwrite-key-threshold = -1", 3, "write-key-threshold", "must not be negative"),
+    ("nodes = [\"a\"]\n[scheduler]\nbalance-score-threshold = 0", 3, "balance-score-threshold", "must be at least 1"),
+    ("nodes = [\"a\"]\n[scheduler]\nmin-traffic-percentage = 1", 3, "min-traffic-percentage", "between 0 and 1 (both excluded), got 1.0"),
+    ("nodes = [\"a\"]\n[scheduler]\nmin-traffic-percentage = 0.0", 3, "min-traffic-percentage", "got 0.0"),
+    ("nodes = [\"a\"]\n[scheduler]\nmin-traffic-percentage = nan", 3, "min-traffic-percentage", "must be a finite number"),
+    ("nodes = [\"a\"]\n[scheduler]\nmax-traffic-percentage = 1.0", 3, "max-traffic-percentage", "must be greater than 1, got 1.0"),
+    ("nodes = [\"a\"]\n[scheduler]\nmax-traffic-percentage = \"2\"", 3, "max-traffic-percentage", "expected a number"),
+    ("nodes = [\"a\"]\n[scheduler]\ncheck-balance-interval-ms = 0", 3, "check-balance-interval-ms", "must be at least 1"),
+    ("nodes = [\"a\"]\n[scheduler]\nrules = \"tikv\"", 3, "rules", "unknown rules `tikv` (expected \"ours\" or \"reference\")"),
+    ("nodes = [\"a\"]\n[scheduler]\nrules = 1", 3, "rules", "expected a string"),
+    ("nodes = [\"a\"]\n[scheduler]\n[scheduler.more]\nrules = \"ours\"", 3, "more", "unknown field for [scheduler]"),
+    ("nodes = [\"a\"]\n[scheduler]\nrules = \"ours\"\n[scheduler]", 4, "syntax", "duplicate key"),
+    ("nodes = [\"a\"]\nscheduler = { rules = \"ours\" }", 2, "scheduler", "write a `[scheduler]` section"),
+    ("nodes = [\"a\"]\nscheduler.rules = \"ours\"", 2, "scheduler", "write a `[scheduler]` section"),
+    ("nodes = [\"a\"]\n[scheduler.rules]", 2, "scheduler", "write a `[scheduler]` section"),
+    ("nodes = [\"a\"]\n[[scheduler]]", 2, "scheduler", "write a `[scheduler]` section"),
+    ("nodes = [\"a\"]\nscheduler = \"ours\"", 2, "scheduler", "write a `[scheduler]` section"),
+    ("nodes = [\"a\"]\n[schedulers]", 2, "schedulers", "and the sections [scheduler], [[tables]], [[steps]]"),
 ];
 
 #[test]
@@ -439,6 +709,62 @@ fn round_trip_of_the_example() {
 }
 
 #[test]
+fn a_scenario_using_every_load_field_round_trips() {
+    let verbs = [
+        Verb::SetLoad { table: 1, bytes_per_s: Num(0.1), from: Num(0.0), to: Num(1.0) },
+        Verb::SetLoad { table: 1, bytes_per_s: Num(0.0), from: Num(1.0 / 3.0), to: Num(0.5) },
+        Verb::SetLoad { table: 2, bytes_per_s: Num(1e300), from: Num(5e-324), to: Num(1.0 - f64::EPSILON) },
+        Verb::SetRegions { table: 2, count: u64::MAX },
+        Verb::ExpectSpans { table: 1, mode: Mode::Redo, min: 0, max: usize::MAX },
+        Verb::ExpectSpans { table: 1, mode: Mode::Default, min: 3, max: 3 },
+        Verb::ExpectBalanced { max_over_mean: Num(1.25), table: Some(2) },
+        Verb::ExpectBalanced { max_over_mean: Num(1.0000000000000002), table: None },
+        Verb::ExpectQuiet { ms: u64::MAX },
+    ];
+    let sc = Scenario {
+        name: s("load"),
+        nodes: vec![s("n1"), s("n2")],
+        maintainer: s("n1"),
+        redo: true,
+        balance: true,
+        seed: 9,
+        syncpoint_interval_ms: 0,
+        scheduler: SchedulerSpec {
+            enable_table_across_nodes: true,
+            region_threshold: 0,
+            region_count_per_span: u64::MAX,
+            write_key_threshold: 1,
+            balance_score_threshold: 3,
+            min_traffic_percentage: Num(f64::MIN_POSITIVE),
+            max_traffic_percentage: Num(1e17),
+            check_balance_interval_ms: 1_000,
+            rules: Rules::Reference,
+        },
+        tables: vec![
+            TableSpec { id: 1, spans: 2, schema: 3, regions: 100_000, bytes_per_s: Num(12_345.678_9) },
+            TableSpec { id: 2, spans: 1, schema: 1, regions: 1, bytes_per_s: Num(f64::MAX) },
+            table_spec(3, 1, 1),
+        ],
+        steps: verbs.into_iter().map(|verb| Step { line: 0, verb }).collect(),
+    };
+    let text = to_toml(&sc);
+    let back = parse(&text, "load.toml").unwrap();
+    assert_eq!(back, sc, "{text}");
+    assert_eq!(to_toml(&back), text);
+    // The canonical layout: [scheduler] after the top-level keys, before the tables; defaults
+    // left out.
+    let at = |needle: &str| text.find(needle).unwrap_or_else(|| panic!("no {needle:?} in {text}"));
+    assert!(at("seed = 9\n") < at("\n[scheduler]\n") && at("\n[scheduler]\n") < at("\n[[tables]]\n"));
+    assert!(text.contains("\nbytes_per_s = 0.1\n") && !text.contains("from = 0.0"), "{text}");
+    assert!(!text.contains("max_over_mean = 1.25") && !text.contains("regions = 1\n"), "{text}");
+    // A default [scheduler] is not written at all.
+    let plain = Scenario { scheduler: SchedulerSpec::default(), ..sc };
+    let text = to_toml(&plain);
+    assert!(!text.contains("[scheduler]"), "{text}");
+    assert_eq!(parse(&text, "load.toml").unwrap(), plain);
+}
+
+#[test]
 fn step_equality_ignores_the_line() {
     let a = Step { line: 3, verb: Verb::Heal };
     assert_eq!(a, Step { line: 30, verb: Verb::Heal });
@@ -453,6 +779,48 @@ fn mode() -> impl Strategy<Value = Mode> {
 
 fn table() -> impl Strategy<Value = i64> {
     prop_oneof![1i64..200, 1i64..=i64::MAX]
+}
+
+/// A finite rate >= 0 (never -0.0, which the loader reads as 0.0).
+fn rate() -> impl Strategy<Value = Num> {
+    use proptest::num::f64::{NORMAL, POSITIVE, SUBNORMAL, ZERO};
+    prop_oneof![Just(0.0), 0.0..1e9f64, POSITIVE | NORMAL | SUBNORMAL | ZERO].prop_map(Num)
+}
+
+/// A part `[from, to)` of a key range.
+fn part() -> impl Strategy<Value = (Num, Num)> {
+    let end = || prop_oneof![Just(0.0), Just(1.0), 0.0..=1.0f64];
+    (end(), end()).prop_filter("a non-empty part", |(a, b)| a != b).prop_map(|(a, b)| {
+        let (from, to) = if a < b { (a, b) } else { (b, a) };
+        (Num(from), Num(to))
+    })
+}
+
+fn scheduler_spec() -> impl Strategy<Value = SchedulerSpec> {
+    let positive = || prop_oneof![Just(1u64), 1u64..=u64::MAX];
+    let changed = (
+        any::<bool>(),
+        prop_oneof![Just(0u64), any::<u64>()],
+        positive(),
+        prop_oneof![Just(0u64), Just(10_485_760u64), any::<u64>()],
+        positive(),
+        prop_oneof![Just(0.8), 0.0..1.0f64].prop_filter("in (0, 1)", |v| *v > 0.0),
+        prop_oneof![Just(1.25), 1.0..1e6f64].prop_filter("> 1", |v| *v > 1.0),
+        positive(),
+        prop_oneof![Just(Rules::Ours), Just(Rules::Reference)],
+    )
+        .prop_map(|(across, rt, per_span, wkt, score, min, max, interval, rules)| SchedulerSpec {
+            enable_table_across_nodes: across,
+            region_threshold: rt,
+            region_count_per_span: per_span,
+            write_key_threshold: wkt,
+            balance_score_threshold: score,
+            min_traffic_percentage: Num(min),
+            max_traffic_percentage: Num(max),
+            check_balance_interval_ms: interval,
+            rules,
+        });
+    prop_oneof![Just(SchedulerSpec::default()), changed]
 }
 
 fn kind() -> impl Strategy<Value = Option<MessageKind>> {
@@ -526,6 +894,17 @@ fn verb(nodes: Vec<String>) -> impl Strategy<Value = Verb> {
         table().prop_map(|schema| Verb::AlterDatabase { schema }).boxed(),
         Just(Verb::CreateView).boxed(),
         (0usize..4).prop_map(|written| Verb::ExpectDdl { at: DdlRef::Last, written }).boxed(),
+        (table(), rate(), part())
+            .prop_map(|(table, bytes_per_s, (from, to))| Verb::SetLoad { table, bytes_per_s, from, to })
+            .boxed(),
+        (table(), 1u64..=u64::MAX).prop_map(|(table, count)| Verb::SetRegions { table, count }).boxed(),
+        (table(), mode(), any::<usize>(), any::<usize>())
+            .prop_map(|(table, mode, a, b)| Verb::ExpectSpans { table, mode, min: a.min(b), max: a.max(b) })
+            .boxed(),
+        (prop_oneof![Just(1.25), Just(1.0), 1.0..1e6f64], proptest::option::of(table()))
+            .prop_map(|(m, table)| Verb::ExpectBalanced { max_over_mean: Num(m), table })
+            .boxed(),
+        (1u64..=u64::MAX).prop_map(|ms| Verb::ExpectQuiet { ms }).boxed(),
     ])
 }
 
@@ -535,10 +914,20 @@ const ANY_TEXT: &str = "(?s).{0,8}";
 fn scenario() -> impl Strategy<Value = Scenario> {
     proptest::collection::btree_set("(?s).{1,6}", 1..5).prop_flat_map(|nodes| {
         let nodes: Vec<String> = nodes.into_iter().collect();
+        let regions = prop_oneof![Just(1u64), 1u64..=u64::MAX];
         let tables =
-            proptest::collection::btree_map(table(), (1usize..=SPANS_MAX, table()), 0..4).prop_map(|m| {
-                m.into_iter().map(|(id, (spans, schema))| TableSpec { id, spans, schema }).collect::<Vec<_>>()
-            });
+            proptest::collection::btree_map(table(), (1usize..=SPANS_MAX, table(), regions, rate()), 0..4)
+                .prop_map(|m| {
+                    m.into_iter()
+                        .map(|(id, (spans, schema, regions, bytes_per_s))| TableSpec {
+                            id,
+                            spans,
+                            schema,
+                            regions,
+                            bytes_per_s,
+                        })
+                        .collect::<Vec<_>>()
+                });
         let steps = proptest::collection::vec(verb(nodes.clone()), 0..12)
             .prop_map(|vs| vs.into_iter().map(|verb| Step { line: 0, verb }).collect::<Vec<_>>());
         (
@@ -546,11 +935,20 @@ fn scenario() -> impl Strategy<Value = Scenario> {
             proptest::sample::select(nodes.clone()),
             Just(nodes),
             (any::<(bool, bool, u64)>(), prop_oneof![Just(0u64), any::<u64>()]),
+            scheduler_spec(),
             tables,
             steps,
         )
             .prop_map(
-                |(name, maintainer, nodes, ((redo, balance, seed), syncpoint_interval_ms), tables, steps)| {
+                |(
+                    name,
+                    maintainer,
+                    nodes,
+                    ((redo, balance, seed), syncpoint_interval_ms),
+                    scheduler,
+                    tables,
+                    steps,
+                )| {
                     Scenario {
                         name,
                         nodes,
@@ -559,6 +957,7 @@ fn scenario() -> impl Strategy<Value = Scenario> {
                         balance,
                         seed,
                         syncpoint_interval_ms,
+                        scheduler,
                         tables,
                         steps,
                     }

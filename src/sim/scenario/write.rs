@@ -1,12 +1,17 @@
 //! The writer: a [`Scenario`] as a file in the canonical layout that [`super::parse`] reads back.
 
-use super::{DdlRef, Scenario, Verb, RUN_UNTIL_MAX_MS_DEFAULT, SETTLE_MAX_MS_DEFAULT};
+use super::{
+    DdlRef, Num, Scenario, SchedulerSpec, Verb, MAX_OVER_MEAN_DEFAULT, RUN_UNTIL_MAX_MS_DEFAULT,
+    SETTLE_MAX_MS_DEFAULT,
+};
 use crate::ids::Mode;
 use crate::messages::MessageKind;
 
 /// Writes a valid scenario as a file that [`super::parse`] reads back to an equal [`Scenario`]:
-/// the top level in full, then the tables, then the steps, each step's fields in the contract's
-/// order and left out where they hold their default.
+/// the top level in full, then the `[scheduler]` table (only its fields that differ from their
+/// defaults, and none of it when all hold them), then the tables, then the steps, each step's fields
+/// in the contract's order and left out where they hold their default. Numbers are written in the
+/// shortest form that reads back to the same `f64`.
 pub fn to_toml(s: &Scenario) -> String {
     let mut w = Writer::default();
     w.field("name", quote(&s.name));
@@ -16,11 +21,14 @@ pub fn to_toml(s: &Scenario) -> String {
     w.field("balance", s.balance);
     w.field("seed", s.seed);
     w.field_unless("syncpoint_interval_ms", s.syncpoint_interval_ms, 0);
+    write_scheduler(&mut w, &s.scheduler);
     for t in &s.tables {
         w.header("tables");
         w.field("id", t.id);
         w.field_unless("spans", t.spans, 1);
         w.field_unless("schema", t.schema, 1);
+        w.field_unless("regions", t.regions, 1);
+        w.field_unless("bytes_per_s", t.bytes_per_s, Num(0.0));
     }
     for step in &s.steps {
         w.header("steps");
@@ -36,6 +44,13 @@ struct Writer {
 }
 
 impl Writer {
+    /// A `[name]` table header.
+    fn table(&mut self, name: &str) {
+        self.out.push_str("\n[");
+        self.out.push_str(name);
+        self.out.push_str("]\n");
+    }
+
     fn header(&mut self, name: &str) {
         self.out.push_str("\n[[");
         self.out.push_str(name);
@@ -68,6 +83,25 @@ impl Writer {
         self.option("kind", kind.map(|k| quote(k.name())));
         self.option("from", from.as_deref().map(quote));
         self.option("to", to.as_deref().map(quote));
+    }
+}
+
+fn write_scheduler(w: &mut Writer, c: &SchedulerSpec) {
+    let d = SchedulerSpec::default();
+    if *c == d {
+        return;
+    }
+    w.table("scheduler");
+    w.field_unless("enable-table-across-nodes", c.enable_table_across_nodes, d.enable_table_across_nodes);
+    w.field_unless("region-threshold", c.region_threshold, d.region_threshold);
+    w.field_unless("region-count-per-span", c.region_count_per_span, d.region_count_per_span);
+    w.field_unless("write-key-threshold", c.write_key_threshold, d.write_key_threshold);
+    w.field_unless("balance-score-threshold", c.balance_score_threshold, d.balance_score_threshold);
+    w.field_unless("min-traffic-percentage", c.min_traffic_percentage, d.min_traffic_percentage);
+    w.field_unless("max-traffic-percentage", c.max_traffic_percentage, d.max_traffic_percentage);
+    w.field_unless("check-balance-interval-ms", c.check_balance_interval_ms, d.check_balance_interval_ms);
+    if c.rules != d.rules {
+        w.field("rules", quote(c.rules.as_str()));
     }
 }
 
@@ -147,6 +181,27 @@ fn write_verb(w: &mut Writer, verb: &Verb) {
             w.mode(*mode);
             w.option("on", on.as_deref().map(quote));
         }
+        Verb::SetLoad { table, bytes_per_s, from, to } => {
+            w.field("table", table);
+            w.field("bytes_per_s", bytes_per_s);
+            w.field_unless("from", *from, Num(0.0));
+            w.field_unless("to", *to, Num(1.0));
+        }
+        Verb::SetRegions { table, count } => {
+            w.field("table", table);
+            w.field("count", count);
+        }
+        Verb::ExpectSpans { table, mode, min, max } => {
+            w.field("table", table);
+            w.mode(*mode);
+            w.field("min", min);
+            w.field("max", max);
+        }
+        Verb::ExpectBalanced { max_over_mean, table } => {
+            w.field_unless("max_over_mean", *max_over_mean, MAX_OVER_MEAN_DEFAULT);
+            w.option("table", *table);
+        }
+        Verb::ExpectQuiet { ms } => w.field("ms", ms),
     }
 }
 

@@ -240,7 +240,13 @@ pub fn generate(seed: u64, shape: Shape) -> Scenario {
     let nodes: Vec<String> = (1..=nodes_n).map(|i| format!("n{i}")).collect();
     let schema_of = |id: i64| if shape.barrier { 1 + id % SCHEMAS } else { 1 };
     let tables: Vec<TableSpec> = (1..=tables_n as i64)
-        .map(|id| TableSpec { id, spans: 1 + rng.below(max_spans), schema: schema_of(id) })
+        .map(|id| TableSpec {
+            id,
+            spans: 1 + rng.below(max_spans),
+            schema: schema_of(id),
+            regions: 1,
+            bytes_per_s: Default::default(),
+        })
         .collect();
     let redo = rng.chance(30);
     let balance = rng.chance(30);
@@ -310,6 +316,7 @@ pub fn generate(seed: u64, shape: Shape) -> Scenario {
         balance,
         seed,
         syncpoint_interval_ms,
+        scheduler: Default::default(),
         tables,
         steps,
     }

@@ -16,12 +16,14 @@ impl World {
         cfg.balance_interval_ms = 2_000;
         cfg.table_spans = self.table_spans.clone();
         cfg.mutation = self.opts.mutation;
+        cfg.load = self.opts.load.clone();
         let members: Vec<NodeId> = self.order.iter().filter(|n| self.nodes[*n].alive).cloned().collect();
         // With the barrier, DDLs after where the triggers start reach the maintainer through
         // them: it reads the schema only up to there.
         cfg.ddls_through_barrier = self.opts.barrier;
         let schema = self.schema.clone();
-        let maintainer = Maintainer::new(cfg, Box::new(schema), &members);
+        let regions = Box::new(SimRegions(self.traffic.clone()));
+        let maintainer = Maintainer::new(cfg, Box::new(schema), &members).with_regions(regions);
         self.hosts.push(Host { epoch, node: on.clone(), maintainer, alive: true });
         if let Some(t) = &mut self.trace {
             t.marker(self.now, "maintainer", &format!("maintainer epoch {} starts on {on}", epoch.0));
@@ -73,6 +75,12 @@ impl World {
                 }
                 Output::Bootstrapped => {
                     self.trace_instant(&from, "maintainer", format!("epoch {} bootstrapped", epoch.0));
+                }
+                Output::SchedulerStarted { mode, id, kind, reason } => {
+                    if current {
+                        self.scheduler_started.push((now, mode, kind));
+                    }
+                    self.trace_instant(&from, "maintainer", format!("{kind:?} of {id} started ({reason})"));
                 }
                 Output::Refused { request, reason } => {
                     self.trace_instant(&from, "maintainer", format!("refused {request}: {reason}"));

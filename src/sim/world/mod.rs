@@ -9,6 +9,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 use crate::ids::{ChangefeedId, DispatcherId, Epoch, Mode, NodeId, Ts};
+use crate::maintainer::load::LoadConfig;
 use crate::maintainer::{
     Ddl, Event, Lifecycle, Maintainer, MaintainerConfig, MemorySchema, Mutations, Output, TableInfo,
 };
@@ -16,6 +17,7 @@ use crate::messages::*;
 use crate::node::heartbeat::Collector;
 use crate::node::{CreateTicket, DispatcherManager, Effect, Orchestrator, Outcome};
 use crate::span::TableSpan;
+use crate::sync::Swap;
 
 use super::coverage::{Coverage, Phase};
 use super::rng::Rng;
@@ -25,9 +27,11 @@ use super::violation::Violation;
 mod hosts;
 mod network;
 mod node;
+mod traffic;
 mod upstream;
 
 pub use network::{Fault, FaultAction};
+pub use traffic::{SimRegions, Traffic};
 pub use upstream::{Blocks, Key, SimBarrier, SinkWrite, UpstreamEvent};
 
 /// Tunables of a simulated run. Times are simulated milliseconds.
@@ -50,6 +54,10 @@ pub struct SimOptions {
     /// DDLs and syncpoints travel through the barrier: dispatchers meet them in their streams
     /// (scenario-format.md, "Barrier verbs"); off, DDLs are handed to the maintainer directly.
     pub barrier: bool,
+    /// Load-driven scheduling of the maintainers (the scenario's `[scheduler]`); off by default.
+    pub load: LoadConfig,
+    /// The upstream's writes and regions at the start (the scenario's `[[tables]]`).
+    pub traffic: Traffic,
 }
 
 impl Default for SimOptions {
@@ -63,6 +71,8 @@ impl Default for SimOptions {
             ignore_fence: false,
             mutation: Mutations::NONE,
             barrier: false,
+            load: LoadConfig::default(),
+            traffic: Traffic::default(),
         }
     }
 }
@@ -263,6 +273,11 @@ pub struct World {
     table_spans: BTreeMap<(u32, i64), usize>,
     /// The checkpoint the coordinator persisted (the current maintainer's last committed).
     pub persisted: BTreeMap<Mode, Ts>,
+    /// Operators the schedulers started on their own (balance moves, load-driven splits, merges
+    /// and moves), in order: (time, mode, kind).
+    pub scheduler_started: Vec<(u64, Mode, crate::maintainer::OperatorKind)>,
+    /// The upstream's writes and regions now (the maintainers read it as their region source).
+    pub traffic: Arc<Swap<Traffic>>,
     partition: BTreeSet<NodeId>,
     faults: Vec<Fault>,
     /// Control messages (maintainer to node) in flight.
@@ -347,7 +362,9 @@ impl World {
         let next_syncpoint =
             upstream_ts(0).checked_div(syncpoint_ms).map_or(Ts::MAX, |n| (n + 1) * syncpoint_ms);
         let mutation = opts.mutation;
+        let traffic = Arc::new(Swap::new(Arc::new(opts.traffic.clone())));
         let mut w = World {
+            traffic,
             now: 0,
             opts,
             rng: Rng::new(seed),
@@ -364,6 +381,7 @@ impl World {
             debug: std::env::var_os("DC_SIM_DEBUG").is_some(),
             table_spans,
             persisted: [(Mode::Default, 1_000), (Mode::Redo, 1_000)].into_iter().collect(),
+            scheduler_started: Vec::new(),
             partition: BTreeSet::new(),
             faults: Vec::new(),
             control_in_flight: 0,
@@ -386,6 +404,40 @@ impl World {
         }
         w.start_maintainer(NodeId::new(maintainer_on));
         w
+    }
+
+    /// Changes the upstream's writes or regions from now on.
+    pub fn update_traffic(&mut self, f: impl FnOnce(&mut Traffic)) {
+        traffic::update(&self.traffic, f);
+    }
+
+    /// Bytes per second each alive node's Working default-mode dispatchers replicate now, of
+    /// `table` or of every table (alive nodes that run nothing count, at 0).
+    pub fn node_traffic(&self, table: Option<i64>) -> BTreeMap<NodeId, f64> {
+        let traffic = self.traffic.load();
+        self.nodes
+            .values()
+            .filter(|n| n.alive)
+            .map(|n| {
+                let sum = n
+                    .dispatchers
+                    .values()
+                    .filter(|d| {
+                        d.mode == Mode::Default
+                            && d.state == ComponentState::Working
+                            && !d.span.is_table_trigger()
+                            && table.is_none_or(|t| d.span.table_id == t)
+                    })
+                    .map(|d| traffic.rate(&d.span))
+                    .fold(0.0, |a, b| a + b);
+                (n.id.clone(), sum)
+            })
+            .collect()
+    }
+
+    /// Bytes per second written to `span` now.
+    pub fn rate(&self, span: &TableSpan) -> f64 {
+        self.traffic.with(|t| t.rate(span))
     }
 
     /// The current maintainer.

@@ -265,6 +265,7 @@ impl World {
         let n = self.nodes.get_mut(node_id).unwrap_or_else(|| unreachable!());
         if now.saturating_sub(n.last_progress_ms) >= self.opts.heartbeat_ms {
             n.last_progress_ms = now;
+            let traffic = self.traffic.load();
             for d in n.dispatchers.values_mut() {
                 // A dispatcher of a dropped table is parked at the DROP (its barrier never passes
                 // for it): it cannot flush past the DDL.
@@ -272,7 +273,8 @@ impl World {
                 if d.state == ComponentState::Working && ts > d.checkpoint {
                     d.checkpoint = ts;
                     if let Some(handle) = manager.status_handle_of(d.mode, d.id) {
-                        let _ = manager.report_progress(&handle, ts, ts, 0.0);
+                        let rate = traffic.rate(&d.span) as f32;
+                        let _ = manager.report_progress(&handle, ts, ts, rate);
                     }
                 }
             }

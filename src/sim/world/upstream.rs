@@ -302,7 +302,8 @@ impl World {
         let Some(manager) = n.orchestrator.manager(&CHANGEFEED) else { return };
         let ts = d.barrier.as_ref().map_or(d.checkpoint, |b| b.state.checkpoint(d.checkpoint));
         if let Some(handle) = manager.status_handle_of(key.0, key.1) {
-            let _ = manager.report_progress(&handle, ts, ts, 0.0);
+            let rate = self.rate(&d.span) as f32;
+            let _ = manager.report_progress(&handle, ts, ts, rate);
         }
     }
 

@@ -1,0 +1,73 @@
+//! Per-span traffic windows. A dispatcher's reported rate (`event_size_per_second`) is kept as
+//! its latest value; once per round, every span that reported since the previous round gets that
+//! value as its newest sample. A window is the last few samples, newest first. Products of a
+//! split or merge start empty, so nothing acts on a reshaped table before fresh samples fill its
+//! windows (L6, and the refill time of L8); the same holds after a failover, since this state is
+//! soft and a new maintainer starts without it.
+
+use std::collections::{BTreeMap, VecDeque};
+
+use crate::ids::DispatcherId;
+
+#[derive(Debug, Default)]
+struct SpanLoad {
+    latest: f64,
+    heard: bool,
+    window: VecDeque<f64>,
+}
+
+/// The load state of one mode.
+#[derive(Debug, Default)]
+pub(in crate::maintainer) struct LoadState {
+    spans: BTreeMap<DispatcherId, SpanLoad>,
+    /// When the next round runs (`None`: at the next tick).
+    pub(in crate::maintainer) next_round_ms: Option<u64>,
+    /// Rounds run so far.
+    pub(in crate::maintainer) round: u64,
+    /// Spans found unsplittable, with the round from which they may be tried again.
+    pub(in crate::maintainer) unsplittable: BTreeMap<DispatcherId, u64>,
+}
+
+impl LoadState {
+    /// A rate reported by the dispatcher bound to span `id`. Negative or non-finite values (bad
+    /// input from a node) count as 0.
+    pub(in crate::maintainer) fn observe(&mut self, id: DispatcherId, rate: f32) {
+        let rate = f64::from(rate);
+        let e = self.spans.entry(id).or_default();
+        e.latest = if rate.is_finite() && rate > 0.0 { rate } else { 0.0 };
+        e.heard = true;
+    }
+
+    /// Takes one sample of every span in `live` that reported since the last round; forgets
+    /// every span not in `live`.
+    pub(in crate::maintainer) fn sample(&mut self, live: &[DispatcherId], window: usize) {
+        let mut kept = BTreeMap::new();
+        for id in live {
+            let mut e = self.spans.remove(id).unwrap_or_default();
+            if e.heard {
+                e.window.push_front(e.latest);
+                e.window.truncate(window.max(1));
+                e.heard = false;
+            }
+            kept.insert(*id, e);
+        }
+        self.spans = kept;
+        self.unsplittable.retain(|id, _| live.contains(id));
+        self.round += 1;
+    }
+
+    /// Whether span `id` has `window` samples.
+    pub(in crate::maintainer) fn full(&self, id: DispatcherId, window: usize) -> bool {
+        self.spans.get(&id).is_some_and(|e| e.window.len() >= window.max(1))
+    }
+
+    /// Span `id`'s samples, newest first.
+    pub(in crate::maintainer) fn samples(&self, id: DispatcherId) -> impl Iterator<Item = f64> + '_ {
+        self.spans.get(&id).into_iter().flat_map(|e| e.window.iter().copied())
+    }
+
+    /// Span `id`'s newest sample (0 without one).
+    pub(in crate::maintainer) fn newest(&self, id: DispatcherId) -> f64 {
+        self.spans.get(&id).and_then(|e| e.window.front().copied()).unwrap_or(0.0)
+    }
+}
