@@ -263,6 +263,12 @@ impl Maintainer {
         self
     }
 
+    /// Whether the maintainer replicates `table` now (created or bootstrapped, not dropped; a
+    /// table another mode's barrier dropped but this one has not yet counts as live in none).
+    pub fn is_live(&self, table: TableKey) -> bool {
+        self.live.contains_key(&table)
+    }
+
     /// The configuration.
     pub fn config(&self) -> &MaintainerConfig {
         &self.cfg

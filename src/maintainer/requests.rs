@@ -49,15 +49,29 @@ impl Maintainer {
     pub(super) fn request_merge(&mut self, now_ms: u64, mode: Mode, ids: &[DispatcherId]) {
         const R: &str = "merge";
         let Some(mode) = self.running_mode(R, mode) else { return };
+        if let Err(why) = self.start_merge(now_ms, mode, ids) {
+            self.refuse(R, why);
+        }
+    }
+
+    /// Admits a merge of `ids` (two or more adjacent replicating spans on one node, in key
+    /// order) into a new span that starts at their lowest checkpoint (L2); on refusal nothing
+    /// changed.
+    pub(super) fn start_merge(
+        &mut self,
+        now_ms: u64,
+        mode: Mode,
+        ids: &[DispatcherId],
+    ) -> Result<(), String> {
         let sc = &self.modes[mode].sc;
         let records: Option<Vec<&SpanRecord>> = ids.iter().map(|id| sc.get(*id)).collect();
-        let Some(records) = records else { return self.refuse(R, "unknown span".into()) };
+        let Some(records) = records else { return Err("unknown span".into()) };
         let node = records.first().and_then(|r| r.node.clone());
         let valid = records.len() >= 2
             && records.iter().all(|r| r.state == SpanState::Replicating && r.node == node)
             && records.windows(2).all(|w| w[0].span.is_followed_by(&w[1].span));
         let (true, Some(node)) = (valid, node) else {
-            return self.refuse(R, "spans must be two or more adjacent replicating spans on one node".into());
+            return Err("spans must be two or more adjacent replicating spans on one node".into());
         };
         let span = records[0].span.joined_with(&records[records.len() - 1].span);
         let checkpoint = records.iter().map(|r| r.checkpoint).min().unwrap_or(0).max(1);
@@ -73,12 +87,13 @@ impl Maintainer {
             block: None,
         };
         let Some(target) = self.modes[mode].sc.insert(new, SpanState::Scheduling, Some(node.clone())) else {
-            return self.refuse(R, "merged id taken".into());
+            return Err("merged id taken".into());
         };
         if let Err(why) = self.admit_merge(now_ms, mode, target, node, guards, false) {
             let _ = self.modes[mode].sc.delete(target);
-            self.refuse(R, format!("{why:?}"));
+            return Err(format!("{why:?}"));
         }
+        Ok(())
     }
 
     pub(super) fn running_mode(&mut self, request: &'static str, mode: Mode) -> Option<Mode> {

@@ -6,7 +6,7 @@
 //! every span with a full window of samples (L4, L6). A round starts at most
 //! [`LoadConfig::splits_per_round`](super::LoadConfig) splits over all tables (L7).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use crate::ids::{DispatcherId, Mode, NodeId};
 use crate::maintainer::core::Maintainer;
@@ -16,7 +16,22 @@ use crate::maintainer::spans::{SpanRecord, SpanState, TableKey};
 use crate::span::TableSpan;
 
 use super::regions::{by_region_count, by_written_bytes, clamp, presplit_pieces};
-use super::Rules;
+use super::{Rules, BALANCE_TRAFFIC_MIN};
+
+/// What the merge check did for a table.
+enum Merge {
+    /// It started moves or merges.
+    Started,
+    /// The table wants merging but waits (damping, or nothing admissible now).
+    Wanted,
+    /// The table does not want merging.
+    No,
+}
+
+/// What is left of a round's bounds (L7).
+struct Budget {
+    splits: usize,
+}
 
 /// Above this many regions a hot span is cut by region count, not by written bytes (the
 /// reference's `MaxRegionCountForWriteBytesSplit`).
@@ -52,7 +67,8 @@ impl Maintainer {
     fn load_round(&mut self, now_ms: u64, mode: Mode) {
         let window = self.cfg.load.window;
         let ready = self.ready_nodes();
-        let live: Vec<DispatcherId> = self.modes[mode]
+        let known: BTreeSet<DispatcherId> = self.modes[mode].sc.records().map(|r| r.id).collect();
+        let sampled: Vec<DispatcherId> = self.modes[mode]
             .sc
             .records()
             .filter(|r| {
@@ -60,41 +76,330 @@ impl Maintainer {
             })
             .map(|r| r.id)
             .collect();
-        self.modes[mode].load.sample(&live, window);
-        let mut splits_left = self.cfg.load.splits_per_round;
+        self.modes[mode].load.sample(&known, &sampled, window);
         let tables: Vec<TableKey> = self.modes[mode].sc.tables().collect();
+        self.modes[mode].load.tables.retain(|t, _| tables.contains(t));
+        let mut budget = Budget { splits: self.cfg.load.splits_per_round };
+        let round = self.modes[mode].load.round;
         for table in tables {
-            if splits_left == 0 {
+            let Some(spans) = self.quiet_table(mode, table, &ready) else { continue };
+            let resting = self.modes[mode].load.tables.get(&table).is_some_and(|c| round < c.rest_until);
+            if resting {
+                continue;
+            }
+            // A table that wants merging is not balanced meanwhile (the two would undo each
+            // other's moves).
+            let acted = self.split_hot(now_ms, mode, &spans, ready.len(), &mut budget)
+                || (spans.len() > 1
+                    && match self.merge_cold(now_ms, mode, table, &spans, &ready) {
+                        Merge::Started => true,
+                        Merge::Wanted => false,
+                        Merge::No => self.balance_traffic(now_ms, mode, table, &spans, &ready),
+                    });
+            if acted {
+                // Ours: nothing more on the table until its every sample was taken after this.
+                let rest = if self.cfg.load.rules == Rules::Ours { window as u64 } else { 0 };
+                let check = self.modes[mode].load.tables.entry(table).or_default();
+                check.rest_until = round + rest;
+                check.score = 0;
+                check.extremes = None;
+            }
+        }
+    }
+
+    /// Splits the hot or region-heavy spans of one quiet table, within the round's budget.
+    fn split_hot(
+        &mut self,
+        now_ms: u64,
+        mode: Mode,
+        spans: &[SpanRecord],
+        nodes: usize,
+        budget: &mut Budget,
+    ) -> bool {
+        let window = self.cfg.load.window;
+        let mut acted = false;
+        for record in spans {
+            if budget.splits == 0 {
                 break;
             }
-            let Some(spans) = self.quiet_table(mode, table, &ready) else { continue };
-            for record in spans {
-                if splits_left == 0 {
-                    break;
-                }
-                let Some(pieces) = self.split_wanted(mode, &record, ready.len()) else { continue };
-                let round = self.modes[mode].load.round;
-                match pieces {
-                    Some(pieces) => {
-                        if let Some(op) = Operator::split(&record, pieces) {
-                            if self.admit(now_ms, mode, op).is_ok() {
-                                splits_left -= 1;
-                                self.started(mode, record.id, OperatorKind::Split, "traffic or regions");
-                            }
+            let Some(pieces) = self.split_wanted(mode, record, nodes) else { continue };
+            let round = self.modes[mode].load.round;
+            match pieces {
+                Some(pieces) => {
+                    if let Some(op) = Operator::split(record, pieces) {
+                        if self.admit(now_ms, mode, op).is_ok() {
+                            budget.splits -= 1;
+                            acted = true;
+                            self.started(mode, record.id, OperatorKind::Split, "traffic or regions");
                         }
                     }
-                    None => {
-                        // It cannot be cut (one region, fewer regions than pieces, no answer).
-                        // The reference retries it every round and nothing else of its table runs
-                        // (H2); we wait a full window before trying it again.
-                        if self.cfg.load.rules == Rules::Ours {
-                            let again = round + window as u64;
-                            self.modes[mode].load.unsplittable.insert(record.id, again);
+                }
+                None => {
+                    // It cannot be cut (one region, fewer regions than pieces, no answer). The
+                    // reference retries it every round and nothing else of its table runs (H2);
+                    // we set it aside for a window and go on with the table.
+                    match self.cfg.load.rules {
+                        Rules::Ours => {
+                            self.modes[mode].load.unsplittable.insert(record.id, round + window as u64);
                         }
+                        Rules::Reference => return true,
                     }
                 }
             }
         }
+        acted
+    }
+
+    /// Each ready node's traffic of the table, one sum per sample of the window (newest first).
+    fn node_sums(&self, mode: Mode, spans: &[SpanRecord], ready: &[NodeId]) -> BTreeMap<NodeId, Vec<f64>> {
+        let window = self.cfg.load.window;
+        let load = &self.modes[mode].load;
+        let mut sums: BTreeMap<NodeId, Vec<f64>> =
+            ready.iter().map(|n| (n.clone(), vec![0.0; window])).collect();
+        for r in spans {
+            let Some(sum) = r.node.as_ref().and_then(|n| sums.get_mut(n)) else { continue };
+            for (total, s) in sum.iter_mut().zip(load.window_of(r.id, window)) {
+                *total += s;
+            }
+        }
+        sums
+    }
+
+    /// Traffic balance of a split table across nodes: when the most loaded node stays above
+    /// `max-traffic-percentage` of the mean (or the least below `min-traffic-percentage`) in
+    /// every sample of the window, with the same two nodes, move spans from the most to the
+    /// least loaded node whose traffic sums to at most the smaller of the two gaps to the mean
+    /// (L9: no overshoot), at most four; with none small enough, split the largest that fits
+    /// twice the gap in two. Ours acts on the first such window (all of it taken since the
+    /// table's last change); the reference's rules wait `balance-score-threshold` rounds.
+    fn balance_traffic(
+        &mut self,
+        now_ms: u64,
+        mode: Mode,
+        table: TableKey,
+        spans: &[SpanRecord],
+        ready: &[NodeId],
+    ) -> bool {
+        const MOVES_MAX: usize = 4;
+        let cfg = self.cfg.load.clone();
+        if ready.len() < 2 {
+            return false;
+        }
+        let sums = self.node_sums(mode, spans, ready);
+        let n = ready.len() as f64;
+        let avg: Vec<f64> = (0..cfg.window).map(|i| sums.values().map(|v| v[i]).sum::<f64>() / n).collect();
+        let by_newest =
+            |a: &(&NodeId, &Vec<f64>), b: &(&NodeId, &Vec<f64>)| a.1[0].total_cmp(&b.1[0]).then(a.0.cmp(b.0));
+        let (Some((max_node, max)), Some((min_node, min))) =
+            (sums.iter().max_by(by_newest), sums.iter().min_by(by_newest))
+        else {
+            return false;
+        };
+        let over = (0..cfg.window)
+            .all(|i| max[i] > avg[i] * cfg.max_traffic_percentage && max[i] >= BALANCE_TRAFFIC_MIN);
+        let under = (0..cfg.window).all(|i| min[i] < avg[i] * cfg.min_traffic_percentage);
+        let extremes = (max_node.clone(), min_node.clone());
+        let check = self.modes[mode].load.tables.entry(table).or_default();
+        if !(over || under) || max[0] < BALANCE_TRAFFIC_MIN {
+            check.score = 0;
+            check.extremes = None;
+            return false;
+        }
+        check.score = if check.extremes.as_ref() == Some(&extremes) { check.score + 1 } else { 1 };
+        check.extremes = Some(extremes.clone());
+        let needed = match cfg.rules {
+            Rules::Ours => 1,
+            Rules::Reference => cfg.balance_score_threshold.max(1),
+        };
+        if check.score < needed {
+            return false;
+        }
+        let (max_node, min_node) = extremes;
+        let diff = (avg[0] - min[0]).min(max[0] - avg[0]);
+        let load = &self.modes[mode].load;
+        let mut on_max: Vec<(f64, &SpanRecord)> = spans
+            .iter()
+            .filter(|r| r.node.as_ref() == Some(&max_node))
+            .map(|r| (load.newest(r.id), r))
+            .collect();
+        on_max.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.span.cmp(&b.1.span)));
+        let mut left = diff;
+        let mut picked: Vec<SpanRecord> = Vec::new();
+        let mut below = on_max.len();
+        while picked.len() < MOVES_MAX && left > 0.0 {
+            // The largest span that fits what is left, among those below the last pick.
+            let Some(i) = (0..below).rev().find(|i| on_max[*i].0 <= left && on_max[*i].0 > 0.0) else {
+                break;
+            };
+            left -= on_max[i].0;
+            picked.push(on_max[i].1.clone());
+            below = i;
+        }
+        let mut acted = false;
+        if picked.is_empty() {
+            let Some(&(_, big)) = on_max.iter().rev().find(|(t, _)| *t <= 2.0 * diff).or(on_max.first())
+            else {
+                return false;
+            };
+            let regions = self.regions.regions(&big.span).ok().unwrap_or_default();
+            let cut = by_written_bytes(&big.span, &regions, 2);
+            if let Some(op) = cut.and_then(|p| Operator::split(big, p)) {
+                if self.admit(now_ms, mode, op).is_ok() {
+                    self.started(mode, big.id, OperatorKind::Split, "traffic balance");
+                    acted = true;
+                }
+            }
+            return acted;
+        }
+        for r in picked {
+            if let Some(op) = Operator::moving(&r, min_node.clone()) {
+                if self.admit(now_ms, mode, op).is_ok() {
+                    self.started(mode, r.id, OperatorKind::Move, "traffic balance");
+                    acted = true;
+                }
+            }
+        }
+        acted
+    }
+
+    /// Merges of a split table that cooled down (L8: a merge product must not meet a split
+    /// condition, so the margins are half the thresholds for the whole table and three quarters
+    /// for a local run). After `MERGE_ROUNDS` consecutive evaluations that want one:
+    /// * the whole table, when its traffic is at most half the traffic threshold in every sample
+    ///   and its regions at most half the region threshold: its spans are moved (16 a round) to
+    ///   the node that carries most of its traffic, then merged there in runs;
+    /// * otherwise, when it has more than `2·max(⌈T/t⌉, ⌈R/rt⌉, nodes)` spans, runs of adjacent
+    ///   spans on one node whose traffic and regions stay within three quarters of the
+    ///   thresholds, at most eight merges a round.
+    fn merge_cold(
+        &mut self,
+        now_ms: u64,
+        mode: Mode,
+        table: TableKey,
+        spans: &[SpanRecord],
+        ready: &[NodeId],
+    ) -> Merge {
+        const MERGE_ROUNDS: u32 = 5;
+        const MOVES_MAX: usize = 16;
+        const MERGES_MAX: usize = 8;
+        const SOURCES_MAX: usize = 64;
+        let cfg = self.cfg.load.clone();
+        let t = cfg.traffic_threshold();
+        let rt = cfg.region_threshold;
+        let load = &self.modes[mode].load;
+        let traffic: Vec<f64> = spans.iter().map(|r| load.newest(r.id)).collect();
+        let totals: Vec<f64> = (0..cfg.window)
+            .map(|i| spans.iter().map(|r| load.window_of(r.id, cfg.window)[i]).sum())
+            .collect();
+        let regions: Vec<u64> = if rt > 0 {
+            spans
+                .iter()
+                .map(|r| {
+                    let got = self.regions.regions(&r.span).ok().and_then(|g| clamp(&r.span, &g));
+                    got.map_or(1, |g| g.len() as u64)
+                })
+                .collect()
+        } else {
+            vec![0; spans.len()]
+        };
+        let total_regions: u64 = regions.iter().sum();
+        let whole_cold =
+            (t == 0.0 || totals.iter().all(|x| *x <= t / 2.0)) && (rt == 0 || total_regions <= rt / 2);
+        let upper = 2 * [
+            if t > 0.0 { (totals[0] / t).ceil() as usize } else { 0 },
+            if rt > 0 { total_regions.div_ceil(rt) as usize } else { 0 },
+            ready.len(),
+        ]
+        .into_iter()
+        .max()
+        .unwrap_or(1);
+        let wanted = whole_cold || spans.len() > upper;
+        let check = self.modes[mode].load.tables.entry(table).or_default();
+        if !wanted {
+            check.merge_wanted = 0;
+            return Merge::No;
+        }
+        check.merge_wanted += 1;
+        let needed = match cfg.rules {
+            Rules::Reference if whole_cold => 1, // the reference's whole-table merge is undamped (H9)
+            _ => MERGE_ROUNDS,
+        };
+        if check.merge_wanted < needed {
+            return Merge::Wanted;
+        }
+        // Runs of adjacent spans on one node within the limits (the whole table: no limit).
+        let fits = |traffic: f64, regions: u64| {
+            whole_cold || ((t == 0.0 || traffic <= 0.75 * t) && (rt == 0 || regions <= rt / 4 * 3))
+        };
+        if whole_cold {
+            // Gather on the node carrying most of the table's traffic (then most spans, then id).
+            let mut per_node: BTreeMap<&NodeId, (f64, usize)> = BTreeMap::new();
+            for (r, x) in spans.iter().zip(&traffic) {
+                if let Some(n) = &r.node {
+                    let e = per_node.entry(n).or_default();
+                    e.0 += x;
+                    e.1 += 1;
+                }
+            }
+            let Some(target) = per_node
+                .iter()
+                .max_by(|a, b| a.1 .0.total_cmp(&b.1 .0).then(a.1 .1.cmp(&b.1 .1)).then(b.0.cmp(a.0)))
+                .map(|(n, _)| (*n).clone())
+            else {
+                return Merge::Wanted;
+            };
+            let away: Vec<&SpanRecord> = spans.iter().filter(|r| r.node.as_ref() != Some(&target)).collect();
+            if !away.is_empty() {
+                let mut acted = false;
+                for r in away.into_iter().take(MOVES_MAX) {
+                    if let Some(op) = Operator::moving(r, target.clone()) {
+                        if self.admit(now_ms, mode, op).is_ok() {
+                            self.started(mode, r.id, OperatorKind::Move, "move to merge a cold table");
+                            acted = true;
+                        }
+                    }
+                }
+                return if acted { Merge::Started } else { Merge::Wanted };
+            }
+        }
+        let mut runs: Vec<Vec<DispatcherId>> = Vec::new();
+        let mut run: Vec<usize> = Vec::new();
+        let close = |run: &mut Vec<usize>, runs: &mut Vec<Vec<DispatcherId>>| {
+            if run.len() >= 2 {
+                runs.push(run.iter().map(|i| spans[*i].id).collect());
+            }
+            run.clear();
+        };
+        for i in 0..spans.len() {
+            let joins = run.last().is_some_and(|last| {
+                let sum_t: f64 = run.iter().map(|j| traffic[*j]).sum::<f64>() + traffic[i];
+                let sum_r: u64 = run.iter().map(|j| regions[*j]).sum::<u64>() + regions[i];
+                spans[*last].node == spans[i].node
+                    && spans[*last].span.is_followed_by(&spans[i].span)
+                    && run.len() < SOURCES_MAX
+                    && fits(sum_t, sum_r)
+            });
+            if !joins {
+                close(&mut run, &mut runs);
+            }
+            run.push(i);
+        }
+        close(&mut run, &mut runs);
+        let mut acted = false;
+        for ids in runs.into_iter().take(MERGES_MAX) {
+            let first = ids[0];
+            if self.start_merge(now_ms, mode, &ids).is_ok() {
+                self.started(mode, first, OperatorKind::Merge, "cold spans");
+                acted = true;
+            }
+        }
+        if !acted {
+            return Merge::Wanted;
+        }
+        if let Some(check) = self.modes[mode].load.tables.get_mut(&table) {
+            check.merge_wanted = 0;
+        }
+        Merge::Started
     }
 
     /// The spans of `table` in key order if the table may be reshaped now.

@@ -5,7 +5,10 @@
 //! windows (L6, and the refill time of L8); the same holds after a failover, since this state is
 //! soft and a new maintainer starts without it.
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+
+use crate::ids::NodeId;
+use crate::maintainer::spans::TableKey;
 
 use crate::ids::DispatcherId;
 
@@ -26,6 +29,21 @@ pub(in crate::maintainer) struct LoadState {
     pub(in crate::maintainer) round: u64,
     /// Spans found unsplittable, with the round from which they may be tried again.
     pub(in crate::maintainer) unsplittable: BTreeMap<DispatcherId, u64>,
+    /// Per table: the balance and merge damping.
+    pub(in crate::maintainer) tables: BTreeMap<TableKey, TableCheck>,
+}
+
+/// The damping state of one table.
+#[derive(Debug, Default, Clone)]
+pub(in crate::maintainer) struct TableCheck {
+    /// Consecutive imbalanced evaluations with the same most and least loaded nodes.
+    pub(in crate::maintainer) score: u32,
+    /// Those nodes at the last evaluation.
+    pub(in crate::maintainer) extremes: Option<(NodeId, NodeId)>,
+    /// Consecutive evaluations that wanted a merge.
+    pub(in crate::maintainer) merge_wanted: u32,
+    /// No decision on the table before this round (after an action: every sample fresh).
+    pub(in crate::maintainer) rest_until: u64,
 }
 
 impl LoadState {
@@ -38,22 +56,33 @@ impl LoadState {
         e.heard = true;
     }
 
-    /// Takes one sample of every span in `live` that reported since the last round; forgets
-    /// every span not in `live`.
-    pub(in crate::maintainer) fn sample(&mut self, live: &[DispatcherId], window: usize) {
-        let mut kept = BTreeMap::new();
-        for id in live {
-            let mut e = self.spans.remove(id).unwrap_or_default();
+    /// Takes one sample of every span in `sampled` (the replicating ones) that reported since
+    /// the last round; forgets every span not in `known` (a span being moved keeps its window:
+    /// its traffic moves with it).
+    pub(in crate::maintainer) fn sample(
+        &mut self,
+        known: &BTreeSet<DispatcherId>,
+        sampled: &[DispatcherId],
+        window: usize,
+    ) {
+        self.spans.retain(|id, _| known.contains(id));
+        self.unsplittable.retain(|id, _| known.contains(id));
+        for id in sampled {
+            let e = self.spans.entry(*id).or_default();
             if e.heard {
                 e.window.push_front(e.latest);
                 e.window.truncate(window.max(1));
                 e.heard = false;
             }
-            kept.insert(*id, e);
         }
-        self.spans = kept;
-        self.unsplittable.retain(|id, _| live.contains(id));
         self.round += 1;
+    }
+
+    /// Span `id`'s samples, newest first, as a fixed-size array of `window` (missing ones 0).
+    pub(in crate::maintainer) fn window_of(&self, id: DispatcherId, window: usize) -> Vec<f64> {
+        let mut out: Vec<f64> = self.samples(id).take(window).collect();
+        out.resize(window, 0.0);
+        out
     }
 
     /// Whether span `id` has `window` samples.

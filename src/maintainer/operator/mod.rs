@@ -310,7 +310,18 @@ impl Operator {
     }
 
     /// A split of `record` into `into`. `None` if the record is not bound.
+    ///
+    /// `None` also when `into` does not tile the span exactly: two or more non-empty pieces, each
+    /// starting where the previous ends, from the span's start to its end (L1).
     pub fn split(record: &SpanRecord, into: Vec<TableSpan>) -> Option<Self> {
+        let tiles = into.len() >= 2
+            && into.first().is_some_and(|p| p.start_key == record.span.start_key)
+            && into.last().is_some_and(|p| p.end_key == record.span.end_key)
+            && into.windows(2).all(|w| w[0].is_followed_by(&w[1]))
+            && into.iter().all(|p| p.is_valid() && p.table_id == record.span.table_id);
+        if !tiles {
+            return None;
+        }
         let origin = record.node.clone()?;
         let checkpoint = record.checkpoint;
         Some(Self::new(record, Kind::Split { origin, into, checkpoint }))
