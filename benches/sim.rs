@@ -12,7 +12,7 @@ use dispatcher_core::sim::run::run;
 use dispatcher_core::sim::world::SimOptions;
 
 fn events_per_second(c: &mut Criterion) {
-    let shape = Shape { nodes: 3, tables: 50, operations: 14, barrier: false };
+    let shape = Shape { nodes: 3, tables: 50, operations: 14, barrier: false, load: false };
     let mut g = c.benchmark_group("sim_events");
     for seed in [1u64, 2] {
         let scenario = generate(seed, shape);

@@ -5,6 +5,7 @@ use crate::messages::{
     BlockStatusRequest, BootstrapResponse, Heartbeat, PostBootstrapResponse, RunningError, ToMaintainer,
     ToNode,
 };
+use crate::span::TableSpan;
 
 use super::operator::{OperatorKind, OperatorOutcome};
 use super::schema::TableInfo;
@@ -165,6 +166,8 @@ pub enum Output {
         id: DispatcherId,
         /// Which operator.
         kind: OperatorKind,
+        /// The key range it reshapes or moves (a merge's: the span it makes).
+        span: TableSpan,
         /// Why, in a few words.
         reason: &'static str,
     },

@@ -90,16 +90,12 @@ impl Maintainer {
                 })
                 .and_then(|r| Operator::moving(r, lo.clone()));
             let Some(op) = candidate else { return };
-            let id = op.id;
+            let (id, span) = (op.id, op.span.clone());
             if self.admit(now_ms, mode, op).is_err() {
                 return;
             }
-            self.effects.push(Output::SchedulerStarted {
-                mode,
-                id,
-                kind: OperatorKind::Move,
-                reason: "span count",
-            });
+            let kind = OperatorKind::Move;
+            self.effects.push(Output::SchedulerStarted { mode, id, kind, span, reason: "span count" });
             *load.entry(hi).or_default() -= 1;
             *load.entry(lo).or_default() += 1;
         }

@@ -76,6 +76,11 @@ pub struct SimCommand {
     /// schemas or a barrier verb always do).
     #[cfg_attr(feature = "cli", arg(long))]
     pub barrier: bool,
+    /// With `--random`: load-driven scheduling on in every timeline, with tables' regions and
+    /// write rates, hotspots appearing, moving and cooling, region counts changing, and faults
+    /// aimed at the splits, merges and moves they cause.
+    #[cfg_attr(feature = "cli", arg(long, requires = "random"))]
+    pub load: bool,
     /// The coordinator world instead: a simulated etcd, an elected coordinator, a maintainer
     /// manager per node hosting several changefeeds' maintainers; kill -9, SIGSTOP past the lease
     /// and users' requests (see src/sim/cluster.rs). `--nodes` and `--tables` apply.
@@ -94,7 +99,7 @@ pub struct SimCommand {
 impl SimCommand {
     fn shape(&self) -> Shape {
         let (nodes, tables) = (self.nodes.map_or(0, usize::from), self.tables.map_or(0, usize::from));
-        Shape { nodes, tables, operations: 0, barrier: self.barrier }
+        Shape { nodes, tables, operations: 0, barrier: self.barrier, load: self.load }
     }
 
     fn mutations(&self) -> Mutations {
@@ -383,6 +388,9 @@ fn replay_command(a: &SimCommand, seed: u64) -> String {
     }
     if let Some(m) = a.mutation.filter(|m| !m.is_empty()) {
         cmd += &format!(" --mutation {m}");
+    }
+    if a.load {
+        cmd += " --load";
     }
     if a.barrier {
         cmd += " --barrier";

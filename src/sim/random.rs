@@ -21,11 +21,14 @@ pub struct Shape {
     /// DDLs travel through the barrier: the explorer adds DDLs of every kind, syncpoints,
     /// schemas, the write failpoint and faults aimed at barrier phases.
     pub barrier: bool,
+    /// Load-driven scheduling on: the explorer gives tables regions and write rates and mixes in
+    /// hotspots appearing, moving and cooling and region counts changing (swarm explorer only).
+    pub load: bool,
 }
 
 impl Default for Shape {
     fn default() -> Self {
-        Self { nodes: 3, tables: 5, operations: 14, barrier: false }
+        Self { nodes: 3, tables: 5, operations: 14, barrier: false, load: false }
     }
 }
 

@@ -358,7 +358,7 @@ pub fn run_step(world: &mut World, verb: &Verb) -> Result<(), Violation> {
         Verb::ExpectQuiet { ms } => {
             let (from, before) = (world.now, world.scheduler_started.len());
             world.run_until(from + ms);
-            if let Some((at, mode, kind)) = world.scheduler_started.get(before).copied() {
+            if let Some((at, mode, kind, _)) = world.scheduler_started.get(before).cloned() {
                 return Err(expectation(
                     world,
                     format!("the schedulers started a {kind:?} ({mode:?}) at {at} ms, in a quiet window from {from} ms"),

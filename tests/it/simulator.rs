@@ -181,7 +181,7 @@ fn a_failure_shrinks_to_a_shorter_scenario_failing_the_same_check() {
 #[test]
 fn swarm_seeds_replay_and_draw_their_own_shapes() {
     use dispatcher_core::sim::scenario::Verb;
-    let free = Shape { nodes: 0, tables: 0, operations: 0, barrier: false };
+    let free = Shape { nodes: 0, tables: 0, operations: 0, barrier: false, load: false };
     assert_eq!(Explorer::Swarm.generate(11, free), Explorer::Swarm.generate(11, free));
     let seeds: Vec<_> = (0..200).map(|s| Explorer::Swarm.generate(s, free)).collect();
     let nodes: std::collections::BTreeSet<usize> = seeds.iter().map(|s| s.nodes.len()).collect();
@@ -195,7 +195,8 @@ fn swarm_seeds_replay_and_draw_their_own_shapes() {
         seeds.iter().filter(|s| s.steps.iter().any(|st| matches!(st.verb, Verb::Merge { .. }))).count();
     assert!(merges > 30 && merges < 200, "merges are a feature some seeds draw: {merges}");
     // Fixed shapes are honoured.
-    let fixed = Explorer::Swarm.generate(3, Shape { nodes: 4, tables: 7, operations: 0, barrier: false });
+    let fixed = Explorer::Swarm
+        .generate(3, Shape { nodes: 4, tables: 7, operations: 0, barrier: false, load: false });
     assert_eq!((fixed.nodes.len(), fixed.tables.len()), (4, 7));
     for s in seeds.iter().take(30) {
         let report = run(s, "", SimOptions::default(), None);
@@ -208,7 +209,7 @@ fn swarm_seeds_replay_and_draw_their_own_shapes() {
 #[test]
 fn swarm_finds_a_delayed_duplicate_create_without_its_tombstone() {
     let opts = SimOptions { mutation: Mutation::NoStaleCreateTombstones.into(), ..SimOptions::default() };
-    let free = Shape { nodes: 0, tables: 0, operations: 0, barrier: false };
+    let free = Shape { nodes: 0, tables: 0, operations: 0, barrier: false, load: false };
     let found =
         (0..200).find(|seed| !run(&Explorer::Swarm.generate(*seed, free), "", opts.clone(), None).passed);
     assert!(found.is_some(), "the swarm explorer finds the re-opened fault within 200 seeds");

@@ -235,7 +235,8 @@ fn report_caps_operator_rows_per_node() {
     use dispatcher_core::sim::explorer::Explorer;
     use dispatcher_core::sim::random::Shape;
     use dispatcher_core::sim::report::model;
-    let scenario = Explorer::Swarm.generate(3, Shape { nodes: 3, tables: 30, operations: 0, barrier: false });
+    let scenario = Explorer::Swarm
+        .generate(3, Shape { nodes: 3, tables: 30, operations: 0, barrier: false, load: false });
     let mut trace = Trace::new();
     let _ = run(&scenario, "", SimOptions::default(), Some(&mut trace));
     let m = model(&trace);

@@ -130,7 +130,7 @@ impl Maintainer {
                         if self.admit(now_ms, mode, op).is_ok() {
                             budget.splits -= 1;
                             acted = true;
-                            self.started(mode, record.id, OperatorKind::Split, "traffic or regions");
+                            self.started(mode, record, OperatorKind::Split, None, "traffic or regions");
                         }
                     }
                 }
@@ -245,7 +245,7 @@ impl Maintainer {
             let cut = by_written_bytes(&big.span, &regions, 2);
             if let Some(op) = cut.and_then(|p| Operator::split(big, p)) {
                 if self.admit(now_ms, mode, op).is_ok() {
-                    self.started(mode, big.id, OperatorKind::Split, "traffic balance");
+                    self.started(mode, big, OperatorKind::Split, None, "traffic balance");
                     acted = true;
                 }
             }
@@ -254,7 +254,7 @@ impl Maintainer {
         for r in picked {
             if let Some(op) = Operator::moving(&r, min_node.clone()) {
                 if self.admit(now_ms, mode, op).is_ok() {
-                    self.started(mode, r.id, OperatorKind::Move, "traffic balance");
+                    self.started(mode, &r, OperatorKind::Move, None, "traffic balance");
                     acted = true;
                 }
             }
@@ -354,7 +354,7 @@ impl Maintainer {
                 for r in away.into_iter().take(MOVES_MAX) {
                     if let Some(op) = Operator::moving(r, target.clone()) {
                         if self.admit(now_ms, mode, op).is_ok() {
-                            self.started(mode, r.id, OperatorKind::Move, "move to merge a cold table");
+                            self.started(mode, r, OperatorKind::Move, None, "move to merge a cold table");
                             acted = true;
                         }
                     }
@@ -362,11 +362,11 @@ impl Maintainer {
                 return if acted { Merge::Started } else { Merge::Wanted };
             }
         }
-        let mut runs: Vec<Vec<DispatcherId>> = Vec::new();
+        let mut runs: Vec<Vec<usize>> = Vec::new();
         let mut run: Vec<usize> = Vec::new();
-        let close = |run: &mut Vec<usize>, runs: &mut Vec<Vec<DispatcherId>>| {
+        let close = |run: &mut Vec<usize>, runs: &mut Vec<Vec<usize>>| {
             if run.len() >= 2 {
-                runs.push(run.iter().map(|i| spans[*i].id).collect());
+                runs.push(std::mem::take(run));
             }
             run.clear();
         };
@@ -386,10 +386,12 @@ impl Maintainer {
         }
         close(&mut run, &mut runs);
         let mut acted = false;
-        for ids in runs.into_iter().take(MERGES_MAX) {
-            let first = ids[0];
+        for run in runs.into_iter().take(MERGES_MAX) {
+            let ids: Vec<DispatcherId> = run.iter().map(|i| spans[*i].id).collect();
+            let (first, last) = (&spans[run[0]], &spans[run[run.len() - 1]]);
+            let union = first.span.joined_with(&last.span);
             if self.start_merge(now_ms, mode, &ids).is_ok() {
-                self.started(mode, first, OperatorKind::Merge, "cold spans");
+                self.started(mode, first, OperatorKind::Merge, Some(union), "cold spans");
                 acted = true;
             }
         }
@@ -529,7 +531,15 @@ impl Maintainer {
             .map(|(_, _, _, n)| n.clone())
     }
 
-    fn started(&mut self, mode: Mode, id: DispatcherId, kind: OperatorKind, reason: &'static str) {
-        self.effects.push(Output::SchedulerStarted { mode, id, kind, reason });
+    fn started(
+        &mut self,
+        mode: Mode,
+        r: &SpanRecord,
+        kind: OperatorKind,
+        span: Option<TableSpan>,
+        reason: &'static str,
+    ) {
+        let span = span.unwrap_or_else(|| r.span.clone());
+        self.effects.push(Output::SchedulerStarted { mode, id: r.id, kind, span, reason });
     }
 }

@@ -13,7 +13,7 @@ use crate::messages::MessageKind;
 use super::coverage::Phase;
 use super::random::Shape;
 use super::rng::Rng;
-use super::scenario::{Scenario, Step, TableSpec, Verb, What};
+use super::scenario::{Num, Scenario, Step, TableSpec, Verb, What};
 
 mod motifs;
 use motifs::{
@@ -91,6 +91,10 @@ enum Feature {
     CreateView,
     /// Barrier: the writer's downstream write held back on a node.
     BlockWrite,
+    /// Load: a part of a table is written at a new rate (a hotspot appears, moves or cools).
+    SetLoad,
+    /// Load: a table's region count changes.
+    SetRegions,
 }
 
 /// Drawn only when the timeline runs the barrier.
@@ -197,6 +201,8 @@ struct Draw {
     /// Percent of operations followed by a phase-aimed fault.
     aim: u64,
     redo: bool,
+    /// The load checker's round (load timelines).
+    round_ms: u64,
 }
 
 impl Draw {
@@ -248,6 +254,20 @@ pub fn generate(seed: u64, shape: Shape) -> Scenario {
             bytes_per_s: Default::default(),
         })
         .collect();
+    let mut tables = tables;
+    let mut scheduler = super::scenario::SchedulerSpec::default();
+    if shape.load {
+        // Drawn only with load, so the other explorers' timelines stay as they were.
+        for t in &mut tables {
+            t.regions = 1 + rng.below(300) as u64;
+            t.bytes_per_s = Num((rng.below(8) * MIB) as f64);
+        }
+        scheduler.enable_table_across_nodes = true;
+        scheduler.write_key_threshold = [10, 20, 40][rng.below(3)] * MIB as u64;
+        scheduler.region_threshold = [0, 100, 400, 10_000][rng.below(4)];
+        scheduler.region_count_per_span = [10, 100][rng.below(2)];
+        scheduler.check_balance_interval_ms = [1_000, 3_000, 15_000][rng.below(3)];
+    }
     let redo = rng.chance(30);
     let balance = rng.chance(30);
 
@@ -280,10 +300,15 @@ pub fn generate(seed: u64, shape: Shape) -> Scenario {
             syncpoint_interval_ms = [1_000, 2_000, 5_000][rng.below(3)];
         }
     }
+    if shape.load {
+        weights.push((Feature::SetLoad, rng.range(4, 12)));
+        weights.push((Feature::SetRegions, rng.range(1, 4)));
+    }
     let focus_n = 1 + rng.below(3);
     let focus: Vec<i64> = (0..focus_n).map(|_| 1 + rng.below(tables_n) as i64).collect();
     let aim = [0, 20, 50, 80][rng.below(4)];
-    let draw = Draw { weights, focus, aim, redo };
+    let round_ms = scheduler.check_balance_interval_ms;
+    let draw = Draw { weights, focus, aim, redo, round_ms };
 
     let mut c = Cluster {
         alive: vec![true; nodes.len()],
@@ -316,7 +341,7 @@ pub fn generate(seed: u64, shape: Shape) -> Scenario {
         balance,
         seed,
         syncpoint_interval_ms,
-        scheduler: Default::default(),
+        scheduler,
         tables,
         steps,
     }
@@ -682,5 +707,35 @@ fn operation(
             steps.push(step(Verb::HealMessages));
             None
         }
+        Feature::SetLoad => {
+            let (table, _) = table(rng, draw, c)?;
+            // A part on a grid of eighths (sometimes the whole table), a rate from idle to far
+            // past any threshold drawn.
+            let (from, to) = if rng.chance(30) {
+                (0, 8)
+            } else {
+                let a = rng.below(8);
+                (a, a + 1 + rng.below(8 - a))
+            };
+            let bytes = [0, 1, 5, 30, 100, 300][rng.below(6)] * MIB;
+            steps.push(step(Verb::SetLoad {
+                table,
+                bytes_per_s: Num(bytes as f64),
+                from: Num(from as f64 / 8.0),
+                to: Num(to as f64 / 8.0),
+            }));
+            // Long enough for the checker to see full windows and act, often.
+            steps.push(step(Verb::Run { ms: rng.range(1, 5) * draw.round_ms }));
+            Some(&[Phase::SplitRemoving, Phase::MoveRemoveOrigin, Phase::MergeMerging])
+        }
+        Feature::SetRegions => {
+            let (table, _) = table(rng, draw, c)?;
+            let count = [1, 50, 200, 1_000][rng.below(4)] as u64;
+            steps.push(step(Verb::SetRegions { table, count }));
+            steps.push(step(Verb::Run { ms: rng.range(1, 5) * draw.round_ms }));
+            Some(&[Phase::SplitRemoving, Phase::MoveRemoveOrigin])
+        }
     }
 }
+
+const MIB: usize = 1024 * 1024;

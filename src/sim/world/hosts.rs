@@ -2,8 +2,33 @@
 //! through the monitor first. Crashes and moves start the next epoch on the first live node.
 
 use super::*;
+use crate::maintainer::OperatorKind;
 
 impl World {
+    /// L8, under our rules: a range the schedulers split is not merged back, nor a merged one
+    /// split again, before its windows could fill again (a window of rounds less one: a new
+    /// maintainer's first round samples what it heard before it).
+    fn ping_pong(&self, mode: Mode, kind: OperatorKind, span: &TableSpan) -> Option<Violation> {
+        let load = &self.opts.load;
+        if !load.across_nodes || load.rules != crate::maintainer::load::Rules::Ours {
+            return None;
+        }
+        let opposite = match kind {
+            OperatorKind::Split => OperatorKind::Merge,
+            OperatorKind::Merge => OperatorKind::Split,
+            _ => return None,
+        };
+        let cooldown = (load.window as u64).saturating_sub(1) * load.check_balance_interval_ms;
+        let (at, _, _, earlier) = self.scheduler_started.iter().rev().find(|(at, m, k, s)| {
+            *m == mode && *k == opposite && s.overlaps(span) && self.now.saturating_sub(*at) < cooldown
+        })?;
+        let detail = format!(
+            "{mode:?} {kind:?} of {span:?} {} ms after the {opposite:?} of {earlier:?}",
+            self.now - at
+        );
+        Some(Violation::new("L8", self.now, detail))
+    }
+
     pub(super) fn start_maintainer(&mut self, on: NodeId) {
         let epoch = Epoch(self.hosts.last().map_or(1, |h| h.epoch.0 + 1));
         let start = |mode| self.persisted.get(&mode).copied().unwrap_or(1_000);
@@ -76,9 +101,12 @@ impl World {
                 Output::Bootstrapped => {
                     self.trace_instant(&from, "maintainer", format!("epoch {} bootstrapped", epoch.0));
                 }
-                Output::SchedulerStarted { mode, id, kind, reason } => {
+                Output::SchedulerStarted { mode, id, kind, span, reason } => {
                     if current {
-                        self.scheduler_started.push((now, mode, kind));
+                        if let Some(v) = self.ping_pong(mode, kind, &span) {
+                            self.violate(v);
+                        }
+                        self.scheduler_started.push((now, mode, kind, span));
                     }
                     self.trace_instant(&from, "maintainer", format!("{kind:?} of {id} started ({reason})"));
                 }

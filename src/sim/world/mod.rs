@@ -275,7 +275,7 @@ pub struct World {
     pub persisted: BTreeMap<Mode, Ts>,
     /// Operators the schedulers started on their own (balance moves, load-driven splits, merges
     /// and moves), in order: (time, mode, kind).
-    pub scheduler_started: Vec<(u64, Mode, crate::maintainer::OperatorKind)>,
+    pub scheduler_started: Vec<(u64, Mode, crate::maintainer::OperatorKind, TableSpan)>,
     /// The upstream's writes and regions now (the maintainers read it as their region source).
     pub traffic: Arc<Swap<Traffic>>,
     partition: BTreeSet<NodeId>,
