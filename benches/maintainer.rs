@@ -304,5 +304,108 @@ fn barrier_db_ddl(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, bootstrap_recovery, heartbeat_statuses, id_hashers, barrier_db_ddl);
+/// One load-driven scheduling round over 10,000 spans: 100 split tables of 100 spans, each
+/// table's spans round-robin over 10 nodes at 5 MiB/s each (balanced, none hot enough to split,
+/// too few to merge: the round evaluates every table and starts nothing). Timed: the `Tick` that
+/// runs the round; the statuses that refill the windows are stepped before it, untimed.
+fn load_round_with(
+    g: &mut criterion::BenchmarkGroup<'_, criterion::measurement::WallTime>,
+    across_nodes: bool,
+) {
+    const TABLES: i64 = 100;
+    const PER_TABLE: usize = 100;
+    const INTERVAL: u64 = 15_000;
+    let mut schema = MemorySchema::new();
+    for t in 1..=TABLES {
+        schema.apply(1, Ddl::Create(TableInfo { keyspace_id: 0, table_id: t, schema_id: 1 }));
+    }
+    let mut by_node: Vec<Vec<BootstrapSpan>> = vec![Vec::new(); NODES];
+    let mut next = 1u64;
+    for t in 1..=TABLES {
+        for (i, part) in TableSpan::whole_table(0, t).split_even(PER_TABLE).unwrap().into_iter().enumerate() {
+            by_node[i % NODES].push(BootstrapSpan {
+                id: DispatcherId::new(1, next).unwrap(),
+                mode: Mode::Default,
+                schema_id: 1,
+                span: part,
+                state: ComponentState::Working,
+                checkpoint_ts: 200,
+                block: None,
+            });
+            next += 1;
+        }
+    }
+    let nodes: Vec<NodeId> = (0..NODES).map(node).collect();
+    let mut cfg = MaintainerConfig::new(ChangefeedId::default(), node(0), EPOCH, 100);
+    cfg.load.across_nodes = across_nodes;
+    cfg.load.write_key_threshold = 10.0 * 1024.0 * 1024.0;
+    cfg.load.check_balance_interval_ms = INTERVAL;
+    let mut m = Maintainer::new(cfg, Box::new(schema), &nodes);
+    m.step(0, Event::Tick);
+    let heartbeats: Vec<(NodeId, Heartbeat)> = by_node
+        .iter()
+        .enumerate()
+        .map(|(i, spans)| {
+            let heartbeat = Heartbeat {
+                watermark: Some(Watermark { checkpoint_ts: 200, resolved_ts: 200, seq: 1 }),
+                statuses: spans
+                    .iter()
+                    .map(|s| DispatcherStatus {
+                        id: s.id,
+                        mode: Mode::Default,
+                        state: ComponentState::Working,
+                        checkpoint_ts: 200,
+                        event_size_per_second: 5.0 * 1024.0 * 1024.0,
+                    })
+                    .collect(),
+                ..Default::default()
+            };
+            (node(i), heartbeat)
+        })
+        .collect();
+    for (i, spans) in by_node.into_iter().enumerate() {
+        let response = BootstrapResponse { spans, epoch: EPOCH, ..Default::default() };
+        m.step(1, Event::BootstrapResponse { from: node(i), response });
+    }
+    assert!(m.lifecycle() == Lifecycle::Running);
+    let mut now = 1;
+    let round = |m: &mut Maintainer, now: &mut u64| {
+        for (from, hb) in &heartbeats {
+            m.step(*now, Event::Heartbeat { from: from.clone(), heartbeat: hb.clone() });
+        }
+        *now += INTERVAL;
+    };
+    // Fill every window first.
+    for _ in 0..4 {
+        round(&mut m, &mut now);
+        m.step(now, Event::Tick);
+    }
+    let name = if across_nodes { "tick_with_load_round" } else { "tick_without_load_scheduling" };
+    g.bench_function(name, |b| {
+        b.iter_custom(|iters| {
+            let mut total = std::time::Duration::ZERO;
+            for _ in 0..iters {
+                round(&mut m, &mut now);
+                let start = std::time::Instant::now();
+                let effects = black_box(m.step(now, Event::Tick));
+                total += start.elapsed();
+                assert!(
+                    !effects.iter().any(|e| matches!(e, Output::SchedulerStarted { .. })),
+                    "a balanced round starts nothing"
+                );
+            }
+            total
+        })
+    });
+}
+
+fn load_round(c: &mut Criterion) {
+    let mut g = c.benchmark_group("load_round_10k_spans_100_tables_10_nodes");
+    g.throughput(Throughput::Elements(10_000));
+    load_round_with(&mut g, true);
+    load_round_with(&mut g, false);
+    g.finish();
+}
+
+criterion_group!(benches, bootstrap_recovery, heartbeat_statuses, id_hashers, barrier_db_ddl, load_round);
 criterion_main!(benches);

@@ -916,8 +916,8 @@ impl Roles {
     }
 }
 
-/// One log line per maintainer notice worth a line: bootstraps, finished operators, refusals and
-/// node errors (checkpoint advances are metrics, not lines).
+/// One log line per maintainer notice worth a line: bootstraps, finished operators, operators a
+/// scheduler started, refusals and node errors (checkpoint advances are metrics, not lines).
 fn log_notice(changefeed: &str, epoch: u64, notice: &MaintainerOutput) {
     match notice {
         MaintainerOutput::Bootstrapped => tracing::info!(changefeed, epoch, "maintainer bootstrapped"),
@@ -929,6 +929,9 @@ fn log_notice(changefeed: &str, epoch: u64, notice: &MaintainerOutput) {
         }
         MaintainerOutput::NodeError { node, error } => {
             tracing::warn!(changefeed, epoch, node = %node, code = error.code, message = error.message, "node error")
+        }
+        MaintainerOutput::SchedulerStarted { mode, id, kind, span, reason } => {
+            tracing::info!(changefeed, epoch, ?mode, dispatcher = ?id, span = ?span, ?kind, reason, "scheduler started an operator")
         }
         MaintainerOutput::CheckpointAdvanced { .. } | MaintainerOutput::Send { .. } => {}
     }

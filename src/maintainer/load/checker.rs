@@ -6,7 +6,7 @@
 //! every span with a full window of samples (L4, L6). A round starts at most
 //! [`LoadConfig::splits_per_round`](super::LoadConfig) splits over all tables (L7).
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 
 use crate::ids::{DispatcherId, Mode, NodeId};
 use crate::maintainer::core::Maintainer;
@@ -67,7 +67,6 @@ impl Maintainer {
     fn load_round(&mut self, now_ms: u64, mode: Mode) {
         let window = self.cfg.load.window;
         let ready = self.ready_nodes();
-        let known: BTreeSet<DispatcherId> = self.modes[mode].sc.records().map(|r| r.id).collect();
         let sampled: Vec<DispatcherId> = self.modes[mode]
             .sc
             .records()
@@ -76,13 +75,16 @@ impl Maintainer {
             })
             .map(|r| r.id)
             .collect();
-        self.modes[mode].load.sample(&known, &sampled, window);
+        let state = &mut self.modes[mode];
+        let sc = &state.sc;
+        state.load.sample(|id| sc.get(id).is_some(), &sampled, window);
         let tables: Vec<TableKey> = self.modes[mode].sc.tables().collect();
         self.modes[mode].load.tables.retain(|t, _| tables.contains(t));
         let mut budget = Budget { splits: self.cfg.load.splits_per_round };
         let round = self.modes[mode].load.round;
         for table in tables {
             let Some(spans) = self.quiet_table(mode, table, &ready) else { continue };
+            self.refresh_region_counts(mode, &spans);
             let resting = self.modes[mode].load.tables.get(&table).is_some_and(|c| round < c.rest_until);
             if resting {
                 continue;
@@ -104,6 +106,25 @@ impl Maintainer {
                 check.score = 0;
                 check.extremes = None;
             }
+        }
+    }
+
+    /// Reads the region count of each span whose count is missing or older than
+    /// `REGION_REFRESH_ROUNDS` (with region checks off, none).
+    fn refresh_region_counts(&mut self, mode: Mode, spans: &[SpanRecord]) {
+        const REGION_REFRESH_ROUNDS: u64 = 4;
+        if self.cfg.load.region_threshold == 0 {
+            return;
+        }
+        let round = self.modes[mode].load.round;
+        for r in spans {
+            let counts = &self.modes[mode].load.region_counts;
+            if counts.get(&r.id).is_some_and(|c| round < c.1 + REGION_REFRESH_ROUNDS) {
+                continue;
+            }
+            let got = self.regions.regions(&r.span).ok().and_then(|g| clamp(&r.span, &g));
+            let count = got.map_or(0, |g| g.len() as u64);
+            self.modes[mode].load.region_counts.insert(r.id, (count, round));
         }
     }
 
@@ -158,9 +179,7 @@ impl Maintainer {
             ready.iter().map(|n| (n.clone(), vec![0.0; window])).collect();
         for r in spans {
             let Some(sum) = r.node.as_ref().and_then(|n| sums.get_mut(n)) else { continue };
-            for (total, s) in sum.iter_mut().zip(load.window_of(r.id, window)) {
-                *total += s;
-            }
+            load.add_window(r.id, sum);
         }
         sums
     }
@@ -288,20 +307,14 @@ impl Maintainer {
         let rt = cfg.region_threshold;
         let load = &self.modes[mode].load;
         let traffic: Vec<f64> = spans.iter().map(|r| load.newest(r.id)).collect();
-        let totals: Vec<f64> = (0..cfg.window)
-            .map(|i| spans.iter().map(|r| load.window_of(r.id, cfg.window)[i]).sum())
+        let mut totals = vec![0.0; cfg.window];
+        for r in spans {
+            load.add_window(r.id, &mut totals);
+        }
+        let regions: Vec<u64> = spans
+            .iter()
+            .map(|r| if rt > 0 { load.region_counts.get(&r.id).map_or(1, |c| c.0) } else { 0 })
             .collect();
-        let regions: Vec<u64> = if rt > 0 {
-            spans
-                .iter()
-                .map(|r| {
-                    let got = self.regions.regions(&r.span).ok().and_then(|g| clamp(&r.span, &g));
-                    got.map_or(1, |g| g.len() as u64)
-                })
-                .collect()
-        } else {
-            vec![0; spans.len()]
-        };
         let total_regions: u64 = regions.iter().sum();
         let whole_cold =
             (t == 0.0 || totals.iter().all(|x| *x <= t / 2.0)) && (rt == 0 || total_regions <= rt / 2);
@@ -407,18 +420,23 @@ impl Maintainer {
     /// The spans of `table` in key order if the table may be reshaped now.
     fn quiet_table(&self, mode: Mode, table: TableKey, ready: &[NodeId]) -> Option<Vec<SpanRecord>> {
         let state = &self.modes[mode];
-        let mut spans: Vec<SpanRecord> = state.sc.table(table).cloned().collect();
-        spans.sort_by(|a, b| a.span.cmp(&b.span));
         let window = self.cfg.load.window;
-        let quiet = spans.iter().all(|r| {
-            r.state == SpanState::Replicating
-                && r.node.as_ref().is_some_and(|n| ready.contains(n))
+        let mut spans = Vec::new();
+        for r in state.sc.table(table) {
+            let quiet = r.state == SpanState::Replicating
                 && r.block.is_none()
-                && state.oc.get(r.id).is_none()
-                && !state.barrier.writing(r.id)
                 && state.load.full(r.id, window)
-        });
-        (quiet && !spans.is_empty()).then_some(spans)
+                && state.oc.get(r.id).is_none()
+                && r.node.as_ref().is_some_and(|n| ready.contains(n));
+            if !quiet {
+                return None;
+            }
+            spans.push(r);
+        }
+        if spans.is_empty() || spans.iter().any(|r| state.barrier.writing(r.id)) {
+            return None;
+        }
+        Some(spans.into_iter().cloned().collect())
     }
 
     /// `None`: no split wanted. `Some(None)`: wanted but the span cannot be cut. `Some(Some(p))`:
@@ -435,13 +453,14 @@ impl Maintainer {
         let whole = record.span == TableSpan::whole_table(record.span.keyspace_id, record.span.table_id);
         let newest = load.newest(record.id);
         let hot = t > 0.0 && load.samples(record.id).all(|s| s >= t);
-        let regions = self.regions.regions(&record.span).ok().and_then(|r| clamp(&record.span, &r));
-        let count = regions.as_ref().map_or(0, Vec::len) as u64;
+        let count = load.region_counts.get(&record.id).map_or(0, |c| c.0);
         // Whole tables split at the threshold, parts above it (the reference's margins).
         let many = rt > 0 && if whole { count >= rt } else { count > rt };
         if !hot && !many {
             return None;
         }
+        let regions = self.regions.regions(&record.span).ok().and_then(|r| clamp(&record.span, &r));
+        let count = regions.as_ref().map_or(0, Vec::len) as u64;
         let reference = cfg.rules == Rules::Reference;
         let mut pieces = if hot {
             let share = if reference { 1.0 } else { PIECE_SHARE };

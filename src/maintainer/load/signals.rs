@@ -5,12 +5,12 @@
 //! windows (L6, and the refill time of L8); the same holds after a failover, since this state is
 //! soft and a new maintainer starts without it.
 
-use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::collections::{BTreeMap, VecDeque};
 
 use crate::ids::NodeId;
 use crate::maintainer::spans::TableKey;
 
-use crate::ids::DispatcherId;
+use crate::ids::{DispatcherId, IdMap};
 
 #[derive(Debug, Default)]
 struct SpanLoad {
@@ -22,15 +22,18 @@ struct SpanLoad {
 /// The load state of one mode.
 #[derive(Debug, Default)]
 pub(in crate::maintainer) struct LoadState {
-    spans: BTreeMap<DispatcherId, SpanLoad>,
+    spans: IdMap<DispatcherId, SpanLoad>,
     /// When the next round runs (`None`: at the next tick).
     pub(in crate::maintainer) next_round_ms: Option<u64>,
     /// Rounds run so far.
     pub(in crate::maintainer) round: u64,
     /// Spans found unsplittable, with the round from which they may be tried again.
-    pub(in crate::maintainer) unsplittable: BTreeMap<DispatcherId, u64>,
+    pub(in crate::maintainer) unsplittable: IdMap<DispatcherId, u64>,
     /// Per table: the balance and merge damping.
     pub(in crate::maintainer) tables: BTreeMap<TableKey, TableCheck>,
+    /// Per span: its region count and the round it was read (refreshed every few rounds, like
+    /// the reference's region-count refresher, so a round does not ask the source for every span).
+    pub(in crate::maintainer) region_counts: IdMap<DispatcherId, (u64, u64)>,
 }
 
 /// The damping state of one table.
@@ -61,12 +64,13 @@ impl LoadState {
     /// its traffic moves with it).
     pub(in crate::maintainer) fn sample(
         &mut self,
-        known: &BTreeSet<DispatcherId>,
+        known: impl Fn(DispatcherId) -> bool,
         sampled: &[DispatcherId],
         window: usize,
     ) {
-        self.spans.retain(|id, _| known.contains(id));
-        self.unsplittable.retain(|id, _| known.contains(id));
+        self.spans.retain(|id, _| known(*id));
+        self.unsplittable.retain(|id, _| known(*id));
+        self.region_counts.retain(|id, _| known(*id));
         for id in sampled {
             let e = self.spans.entry(*id).or_default();
             if e.heard {
@@ -78,11 +82,11 @@ impl LoadState {
         self.round += 1;
     }
 
-    /// Span `id`'s samples, newest first, as a fixed-size array of `window` (missing ones 0).
-    pub(in crate::maintainer) fn window_of(&self, id: DispatcherId, window: usize) -> Vec<f64> {
-        let mut out: Vec<f64> = self.samples(id).take(window).collect();
-        out.resize(window, 0.0);
-        out
+    /// Adds span `id`'s samples, newest first, into `sums` (missing ones count 0).
+    pub(in crate::maintainer) fn add_window(&self, id: DispatcherId, sums: &mut [f64]) {
+        for (sum, s) in sums.iter_mut().zip(self.samples(id)) {
+            *sum += s;
+        }
     }
 
     /// Whether span `id` has `window` samples.
