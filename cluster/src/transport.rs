@@ -8,7 +8,7 @@
 //! | sending | never blocks: a full queue (4,096 frames per peer) or an unknown peer is a counted drop; every protocol above resends on its timers (K16) |
 //! | receiving | frames are routed into one bounded inbox with `send().await`, so a slow consumer pushes back through HTTP/2 flow control to the senders |
 //! | batching | the writer packs the messages of one kind already queued into one frame (up to 256 of them or 1 MiB), as the reference's frame allows (`repeated bytes payload`) |
-//! | reconnect | only the dialer, after 1 s growing ×1.1 up to 3 s. Lost: the frame whose write failed (and the message taken after it), what sat in gRPC and TCP buffers, frames received but not yet routed. Messages still queued go out on the next stream, in order |
+//! | reconnect | only the dialer, after 1 s growing ×1.1 up to 3 s. Lost: the frame whose write failed (and the message taken after it), what sat in gRPC and TCP buffers, frames received but not yet routed. Messages still queued go out on the next stream, in order: a stream's writer stops taking from the queue once its call is over |
 //!
 //! A frame whose type has no [`MessageKind`] (log service, redo progress, …) is a counted drop.
 
@@ -21,7 +21,7 @@ use std::time::Duration;
 use dispatcher_core::ids::NodeId;
 use dispatcher_core::messages::MessageKind;
 use dispatcher_core::wire::{io_type, kind_of_io_type, topic, HANDSHAKE_IO_TYPE};
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, oneshot};
 use tokio_stream::wrappers::ReceiverStream;
 use tokio_stream::{Stream, StreamExt};
 use tonic::{Request, Response, Status, Streaming};
@@ -40,6 +40,9 @@ pub const QUEUE_FRAMES: usize = 4_096;
 
 /// Messages received and not yet taken by the node's router.
 pub const INBOX: usize = 4_096;
+
+/// Held while a stream's writer may take from the peer's queue; dropped, the writer stops.
+struct StreamGuard(#[allow(dead_code)] oneshot::Sender<()>);
 
 /// At most this many queued messages of one kind travel in one frame.
 pub const BATCH_PAYLOADS: usize = 256;
@@ -234,8 +237,17 @@ impl MessageCenter {
 
     /// The frames of the peer's queue as a stream, for as long as the stream lives: a task holds
     /// the queue's receiving end and forwards into a channel of one stream's life.
-    fn outgoing(self: &Arc<Self>, to: NodeId, peer: &Arc<Peer>) -> ReceiverStream<pb::Message> {
+    ///
+    /// The task also ends when the returned guard is dropped: the caller drops it when the call
+    /// is over, so a stream whose transport dies without its body being dropped does not keep
+    /// the queue (the next stream waits for it).
+    fn outgoing(
+        self: &Arc<Self>,
+        to: NodeId,
+        peer: &Arc<Peer>,
+    ) -> (ReceiverStream<pb::Message>, StreamGuard) {
         let (tx, rx) = mpsc::channel(64);
+        let (guard, mut stop) = oneshot::channel::<()>();
         let (center, queue) = (self.clone(), peer.rx.clone());
         tokio::spawn(async move {
             let mut queue = queue.lock_owned().await;
@@ -243,9 +255,16 @@ impl MessageCenter {
             loop {
                 let frame = match next.take() {
                     Some(frame) => frame,
-                    None => match queue.recv().await {
-                        Some(frame) => frame,
-                        None => break,
+                    // A stream that ended takes nothing more from the queue: what is queued
+                    // waits for the next stream instead of going into a dead one.
+                    None => tokio::select! {
+                        biased;
+                        _ = &mut stop => break,
+                        () = tx.closed() => break,
+                        got = queue.recv() => match got {
+                            Some(frame) => frame,
+                            None => break,
+                        },
                     },
                 };
                 if !center.open() {
@@ -274,14 +293,19 @@ impl MessageCenter {
                     center.counters.dropped_fenced.fetch_add(payloads, Ordering::Relaxed);
                     continue;
                 }
-                if tx.send(message).await.is_err() {
+                let sent = tokio::select! {
+                    biased;
+                    _ = &mut stop => false,
+                    sent = tx.send(message) => sent.is_ok(),
+                };
+                if !sent {
                     break; // the stream ended: this batch and `next` are lost, the queue's rest waits
                 }
                 center.counters.sent.fetch_add(payloads, Ordering::Relaxed);
                 Counters::add(&center.counters.frames);
             }
         });
-        ReceiverStream::new(rx)
+        (ReceiverStream::new(rx), StreamGuard(guard))
     }
 
     /// Routes a stream's frames into the inbox until it ends.
@@ -314,8 +338,8 @@ impl MessageCenter {
             first = false;
             if let Ok(client) = MessageServiceClient::connect(format!("http://{addr}")).await {
                 let mut client = client.max_decoding_message_size(256 << 20);
-                let requests =
-                    tokio_stream::iter([self.handshake(&to)]).chain(self.outgoing(to.clone(), &peer));
+                let (outgoing, _guard) = self.outgoing(to.clone(), &peer);
+                let requests = tokio_stream::iter([self.handshake(&to)]).chain(outgoing);
                 if let Ok(response) = client.stream_messages(requests).await {
                     backoff = Duration::from_secs(1);
                     // The acceptor answers with its own handshake first: its incarnation tags
@@ -394,7 +418,12 @@ impl MessageService for Service {
         let sender = from.clone();
         tokio::spawn(async move { reader.incoming(sender, incarnation, stream).await });
         let answer = center.handshake(&from);
-        let outgoing = tokio_stream::iter([answer]).chain(center.outgoing(from, &peer)).map(Ok);
+        // The guard lives as long as the stream handed to the server.
+        let (frames, guard) = center.outgoing(from, &peer);
+        let outgoing = tokio_stream::iter([answer]).chain(frames).map(move |m| {
+            let _ = &guard;
+            Ok(m)
+        });
         Ok(Response::new(Box::pin(outgoing)))
     }
 }

@@ -140,10 +140,21 @@ fn process(
     let (center, inbox) = MessageCenter::new(NodeId::new(id), incarnation);
     rt.spawn(async move {
         center.add_peer(NodeId::new("a"), peer.to_string());
-        let socket = tokio::net::TcpSocket::new_v4().unwrap();
-        socket.set_reuseaddr(true).unwrap();
-        socket.bind(addr).unwrap();
-        let listener = socket.listen(64).unwrap();
+        // The previous process's listener may still be closing: try again for a while.
+        let mut tries = 0;
+        let listener = loop {
+            let socket = tokio::net::TcpSocket::new_v4().unwrap();
+            socket.set_reuseaddr(true).unwrap();
+            match socket.bind(addr).and_then(|()| socket.listen(64)) {
+                Ok(listener) => break listener,
+                Err(e) if tries < 100 => {
+                    tries += 1;
+                    let _ = e;
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+                Err(e) => panic!("bind {addr}: {e}"),
+            }
+        };
         let incoming = TcpListenerStream::new(listener);
         let _ = tonic::transport::Server::builder()
             .add_service(center.service())
@@ -161,9 +172,16 @@ async fn the_dialer_reconnects_and_what_was_queued_meanwhile_goes_out_in_order()
     a.add_peer(NodeId::new("b"), b_addr.to_string());
     a.send(&NodeId::new("b"), MessageKind::HeartBeatRequest, vec![1]);
     assert_eq!(next(&mut b_in).await.payload, [1]);
-    // b's process dies; a keeps queueing.
+    // b's process dies; once a noticed and found nobody listening (its second dial), a keeps
+    // queueing. (Sent earlier, a frame can go into the dead stream's buffers, or to the dying
+    // process's listener still accepting: that loss is documented.)
     b.shutdown_background();
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    let noticed = tokio::time::timeout(Duration::from_secs(10), async {
+        while Counters::get(&a.counters().reconnects) < 2 {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    });
+    noticed.await.expect("the dialer noticed the broken stream");
     for i in 2..6u8 {
         a.send(&NodeId::new("b"), MessageKind::HeartBeatRequest, vec![i]);
     }
@@ -171,7 +189,14 @@ async fn the_dialer_reconnects_and_what_was_queued_meanwhile_goes_out_in_order()
     let (b2, mut b2_in) = process("b", 3, b_addr, a_addr);
     let mut got = Vec::new();
     while got.len() < 3 {
-        let m = next(&mut b2_in).await;
+        let m = match tokio::time::timeout(Duration::from_secs(10), b2_in.recv()).await {
+            Ok(Some(m)) => m,
+            other => panic!(
+                "after {got:?}: {:?}, reconnects {}",
+                other.is_ok(),
+                Counters::get(&a.counters().reconnects)
+            ),
+        };
         got.push(m.payload[0]);
         if got.contains(&5) {
             break;

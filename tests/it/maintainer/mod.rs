@@ -4,6 +4,7 @@
 mod barrier;
 mod block_events;
 mod harness;
+mod load;
 mod operators;
 mod recovery;
 mod scheduling;
