@@ -635,7 +635,7 @@ impl Maintainer {
 
     // ---- heartbeats ----
 
-    pub(super) fn on_status(&mut self, _now_ms: u64, mode: Mode, from: &NodeId, status: &DispatcherStatus) {
+    pub(super) fn on_status(&mut self, now_ms: u64, mode: Mode, from: &NodeId, status: &DispatcherStatus) {
         let (id, state) = (status.id, status.state);
         let terminal = matches!(state, ComponentState::Stopped | ComponentState::Removed);
         if id == self.modes[mode].trigger {
@@ -678,7 +678,7 @@ impl Maintainer {
         // Working): it must not unbind a dispatcher that runs.
         let accepted = sc.update_status(id, from, state, status.checkpoint_ts);
         if accepted && state == ComponentState::Working {
-            self.observe_load(mode, id, status.event_size_per_second);
+            self.observe_load(now_ms, mode, id, status.event_size_per_second);
         }
         if terminal && accepted && !had_operator && self.modes[mode].oc.get(id).is_none() {
             self.terminal_without_operator(mode, id);

@@ -214,3 +214,57 @@ fn swarm_finds_a_delayed_duplicate_create_without_its_tombstone() {
         (0..200).find(|seed| !run(&Explorer::Swarm.generate(*seed, free), "", opts.clone(), None).passed);
     assert!(found.is_some(), "the swarm explorer finds the re-opened fault within 200 seeds");
 }
+
+/// H2 under the reference's rules: the unsplittable hot span is retried every round and the
+/// rest of its table never balances, so the scenario that passes under ours fails its
+/// `expect_balanced`.
+#[test]
+fn h2_under_the_references_rules_an_unsplittable_hot_span_blocks_its_table() {
+    let mut s = scenario("load-unsplittable-hot-span-does-not-block-its-table");
+    assert!(run(&s, "", SimOptions::default(), None).passed);
+    s.scheduler.rules = dispatcher_core::sim::scenario::Rules::Reference;
+    let report = run(&s, "", SimOptions::default(), None);
+    assert!(!report.passed, "the table balanced under the reference's rules");
+    assert!(report.failures[0].detail.contains("times the mean"), "{}", report.line());
+}
+
+/// A table turning hot on four nodes (the timeline of `examples/load_compare`): ours balances it
+/// within 90 simulated seconds; under the reference's rules nothing moves before
+/// `balance-score-threshold` evaluated rounds of imbalance (20 × 15 s), and it is balanced
+/// within 20 minutes all the same.
+#[test]
+fn a_hotspot_is_balanced_within_90_s_under_ours_and_after_the_score_under_the_references() {
+    use dispatcher_core::maintainer::load::{LoadConfig, Rules};
+    use dispatcher_core::sim::run::settle;
+    use dispatcher_core::sim::world::{Traffic, World};
+    const MIB: f64 = 1024.0 * 1024.0;
+    let balanced_after = |rules: Rules| {
+        let mut traffic = Traffic::default();
+        traffic.set_table(1, 64, MIB);
+        for t in 2..=4 {
+            traffic.set_table(t, 1, MIB);
+        }
+        let load =
+            LoadConfig { across_nodes: true, write_key_threshold: 20.0 * MIB, rules, ..LoadConfig::default() };
+        let opts = SimOptions { load, traffic, ..SimOptions::default() };
+        let nodes: Vec<String> = (1..=4).map(|i| format!("n{i}")).collect();
+        let tables: Vec<(i64, usize, i64)> = (1..=4).map(|t| (t, 1, 1)).collect();
+        let mut world = World::new(&nodes, "n1", &tables, false, true, 7, 0, opts);
+        settle(&mut world, 120_000).expect("settles");
+        world.update_traffic(|t| t.set_load(1, 100.0 * MIB, 0.0, 1.0));
+        let start = world.now;
+        while world.now < start + 1_200_000 {
+            world.run_until(world.now + 1_000);
+            let shares = world.node_traffic(Some(1));
+            let mean = shares.values().sum::<f64>() / shares.len() as f64;
+            if shares.values().all(|x| *x <= 1.25 * mean) {
+                return Some(world.now - start);
+            }
+        }
+        None
+    };
+    let ours = balanced_after(Rules::Ours).expect("ours balances");
+    assert!(ours <= 90_000, "ours took {ours} ms");
+    let reference = balanced_after(Rules::Reference).expect("the reference's rules balance within 20 min");
+    assert!(reference > 20 * 15_000, "the reference's rules balanced after {reference} ms");
+}

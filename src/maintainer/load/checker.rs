@@ -28,6 +28,21 @@ enum Merge {
     No,
 }
 
+/// Under the reference's rules a span's traffic is sampled from the complete status its node
+/// sends every 10 s (scheduling.md §1.2, §3), not once per round.
+const REFERENCE_SAMPLE_MS: u64 = 10_000;
+
+/// Which merges a merge check may start.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Scope {
+    /// Whichever the table wants (ours).
+    Any,
+    /// Only the whole table's (the reference's step 2).
+    Whole,
+    /// Only local runs (the reference's step 4).
+    Local,
+}
+
 /// What is left of a round's bounds (L7).
 struct Budget {
     splits: usize,
@@ -58,9 +73,17 @@ impl Maintainer {
     }
 
     /// A span's reported traffic.
-    pub(in crate::maintainer) fn observe_load(&mut self, mode: Mode, id: DispatcherId, rate: f32) {
-        if self.cfg.load.across_nodes {
-            self.modes[mode].load.observe(id, rate);
+    pub(in crate::maintainer) fn observe_load(&mut self, now_ms: u64, mode: Mode, id: DispatcherId, rate: f32) {
+        let cfg = &self.cfg.load;
+        if !cfg.across_nodes {
+            return;
+        }
+        match cfg.rules {
+            Rules::Ours => self.modes[mode].load.observe(id, rate),
+            Rules::Reference => {
+                let t = cfg.traffic_threshold();
+                self.modes[mode].load.observe_sample(id, rate, now_ms, REFERENCE_SAMPLE_MS, cfg.window, t);
+            }
         }
     }
 
@@ -78,6 +101,12 @@ impl Maintainer {
         let state = &mut self.modes[mode];
         let sc = &state.sc;
         state.load.sample(|id| sc.get(id).is_some(), &sampled, window);
+        let reference = self.cfg.load.rules == Rules::Reference;
+        // The reference's split-table scheduler skips a round while the mode has any operator or
+        // absent span (scheduling.md §8).
+        if reference && (!self.modes[mode].oc.is_empty() || self.modes[mode].sc.absent_len() > 0) {
+            return;
+        }
         let tables: Vec<TableKey> = self.modes[mode].sc.tables().collect();
         self.modes[mode].load.tables.retain(|t, _| tables.contains(t));
         let mut budget = Budget { splits: self.cfg.load.splits_per_round };
@@ -89,22 +118,34 @@ impl Maintainer {
             if resting {
                 continue;
             }
-            // A table that wants merging is not balanced meanwhile (the two would undo each
-            // other's moves).
-            let acted = self.split_hot(now_ms, mode, &spans, ready.len(), &mut budget)
+            let split = self.split_hot(now_ms, mode, &spans, ready.len(), &mut budget);
+            let acted = split
                 || (spans.len() > 1
-                    && match self.merge_cold(now_ms, mode, table, &spans, &ready) {
-                        Merge::Started => true,
-                        Merge::Wanted => false,
-                        Merge::No => self.balance_traffic(now_ms, mode, table, &spans, &ready),
+                    && if reference {
+                        // The reference's order: merge the whole table, balance, merge locally.
+                        let started = |m: Merge| matches!(m, Merge::Started);
+                        started(self.merge_cold(now_ms, mode, table, &spans, &ready, Scope::Whole))
+                            || self.balance_traffic(now_ms, mode, table, &spans, &ready)
+                            || started(self.merge_cold(now_ms, mode, table, &spans, &ready, Scope::Local))
+                    } else {
+                        // A table that wants merging is not balanced meanwhile (the two would
+                        // undo each other's moves).
+                        match self.merge_cold(now_ms, mode, table, &spans, &ready, Scope::Any) {
+                            Merge::Started => true,
+                            Merge::Wanted => false,
+                            Merge::No => self.balance_traffic(now_ms, mode, table, &spans, &ready),
+                        }
                     });
             if acted {
                 // Ours: nothing more on the table until its every sample was taken after this.
-                let rest = if self.cfg.load.rules == Rules::Ours { window as u64 } else { 0 };
+                let rest = if reference { 0 } else { window as u64 };
                 let check = self.modes[mode].load.tables.entry(table).or_default();
                 check.rest_until = round + rest;
                 check.score = 0;
                 check.extremes = None;
+                if reference {
+                    check.merge_wanted = 0;
+                }
             }
         }
     }
@@ -214,21 +255,41 @@ impl Maintainer {
         else {
             return false;
         };
-        let over = (0..cfg.window)
-            .all(|i| max[i] > avg[i] * cfg.max_traffic_percentage && max[i] >= BALANCE_TRAFFIC_MIN);
-        let under = (0..cfg.window).all(|i| min[i] < avg[i] * cfg.min_traffic_percentage);
+        let (over, under, busy) = match cfg.rules {
+            Rules::Ours => (
+                (0..cfg.window)
+                    .all(|i| max[i] > avg[i] * cfg.max_traffic_percentage && max[i] >= BALANCE_TRAFFIC_MIN),
+                (0..cfg.window).all(|i| min[i] < avg[i] * cfg.min_traffic_percentage),
+                max[0] >= BALANCE_TRAFFIC_MIN,
+            ),
+            // The reference tests the least loaded node first and then skips the other test
+            // (H4); it needs some node above 1 MiB/s in some sample.
+            Rules::Reference => {
+                let under = (0..cfg.window).all(|i| min[i] <= avg[i] * cfg.min_traffic_percentage);
+                let over = !under
+                    && (0..cfg.window).all(|i| {
+                        max[i] >= avg[i] * cfg.max_traffic_percentage && max[i] >= BALANCE_TRAFFIC_MIN
+                    });
+                (over, under, sums.values().flatten().any(|x| *x > BALANCE_TRAFFIC_MIN))
+            }
+        };
         let extremes = (max_node.clone(), min_node.clone());
         let check = self.modes[mode].load.tables.entry(table).or_default();
-        if !(over || under) || max[0] < BALANCE_TRAFFIC_MIN {
+        if !(over || under) || !busy {
             check.score = 0;
             check.extremes = None;
             return false;
         }
-        check.score = if check.extremes.as_ref() == Some(&extremes) { check.score + 1 } else { 1 };
-        check.extremes = Some(extremes.clone());
         let needed = match cfg.rules {
-            Rules::Ours => 1,
-            Rules::Reference => cfg.balance_score_threshold.max(1),
+            Rules::Ours => {
+                check.score = if check.extremes.as_ref() == Some(&extremes) { check.score + 1 } else { 1 };
+                check.extremes = Some(extremes.clone());
+                1
+            }
+            Rules::Reference => {
+                check.score_reference(&extremes.0, &extremes.1, under);
+                cfg.balance_score_threshold.max(1)
+            }
         };
         if check.score < needed {
             return false;
@@ -297,12 +358,14 @@ impl Maintainer {
         table: TableKey,
         spans: &[SpanRecord],
         ready: &[NodeId],
+        scope: Scope,
     ) -> Merge {
         const MERGE_ROUNDS: u32 = 5;
-        const MOVES_MAX: usize = 16;
         const MERGES_MAX: usize = 8;
-        const SOURCES_MAX: usize = 64;
         let cfg = self.cfg.load.clone();
+        let reference = cfg.rules == Rules::Reference;
+        // Ours bounds the moves and the sources of one merge; the reference does not.
+        let (moves_max, sources_max) = if reference { (usize::MAX, usize::MAX) } else { (16, 64) };
         let t = cfg.traffic_threshold();
         let rt = cfg.region_threshold;
         let load = &self.modes[mode].load;
@@ -326,18 +389,24 @@ impl Maintainer {
         .into_iter()
         .max()
         .unwrap_or(1);
-        let wanted = whole_cold || spans.len() > upper;
+        let wanted = match scope {
+            Scope::Any => whole_cold || spans.len() > upper,
+            Scope::Whole => whole_cold,
+            Scope::Local => !whole_cold && spans.len() > upper,
+        };
         let check = self.modes[mode].load.tables.entry(table).or_default();
         if !wanted {
-            check.merge_wanted = 0;
+            if scope != Scope::Whole {
+                check.merge_wanted = 0;
+            }
             return Merge::No;
         }
-        check.merge_wanted += 1;
-        let needed = match cfg.rules {
-            Rules::Reference if whole_cold => 1, // the reference's whole-table merge is undamped (H9)
-            _ => MERGE_ROUNDS,
-        };
-        if check.merge_wanted < needed {
+        // The reference's whole-table merge is undamped (H9).
+        let undamped = reference && whole_cold;
+        if !undamped {
+            check.merge_wanted += 1;
+        }
+        if !undamped && check.merge_wanted < MERGE_ROUNDS {
             return Merge::Wanted;
         }
         // Runs of adjacent spans on one node within the limits (the whole table: no limit).
@@ -364,7 +433,7 @@ impl Maintainer {
             let away: Vec<&SpanRecord> = spans.iter().filter(|r| r.node.as_ref() != Some(&target)).collect();
             if !away.is_empty() {
                 let mut acted = false;
-                for r in away.into_iter().take(MOVES_MAX) {
+                for r in away.into_iter().take(moves_max) {
                     if let Some(op) = Operator::moving(r, target.clone()) {
                         if self.admit(now_ms, mode, op).is_ok() {
                             self.started(mode, r, OperatorKind::Move, None, "move to merge a cold table");
@@ -389,7 +458,7 @@ impl Maintainer {
                 let sum_r: u64 = run.iter().map(|j| regions[*j]).sum::<u64>() + regions[i];
                 spans[*last].node == spans[i].node
                     && spans[*last].span.is_followed_by(&spans[i].span)
-                    && run.len() < SOURCES_MAX
+                    && run.len() < sources_max
                     && fits(sum_t, sum_r)
             });
             if !joins {
@@ -452,7 +521,13 @@ impl Maintainer {
         let rt = cfg.region_threshold;
         let whole = record.span == TableSpan::whole_table(record.span.keyspace_id, record.span.table_id);
         let newest = load.newest(record.id);
-        let hot = t > 0.0 && load.samples(record.id).all(|s| s >= t);
+        let hot = t > 0.0
+            && match cfg.rules {
+                Rules::Ours => load.samples(record.id).all(|s| s >= t),
+                // The reference's traffic score: three hot samples in a row for a whole table,
+                // four for a piece (scheduling.md §5.1, §5.2).
+                Rules::Reference => load.streak(record.id) >= if whole { 3 } else { 4 },
+            };
         let count = load.region_counts.get(&record.id).map_or(0, |c| c.0);
         // Whole tables split at the threshold, parts above it (the reference's margins).
         let many = rt > 0 && if whole { count >= rt } else { count > rt };

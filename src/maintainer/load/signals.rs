@@ -17,6 +17,10 @@ struct SpanLoad {
     latest: f64,
     heard: bool,
     window: VecDeque<f64>,
+    /// Under the reference's rules: consecutive samples at or above the traffic threshold, and
+    /// when the last sample was taken.
+    streak: u32,
+    pushed_ms: Option<u64>,
 }
 
 /// The load state of one mode.
@@ -41,12 +45,47 @@ pub(in crate::maintainer) struct LoadState {
 pub(in crate::maintainer) struct TableCheck {
     /// Consecutive imbalanced evaluations with the same most and least loaded nodes.
     pub(in crate::maintainer) score: u32,
-    /// Those nodes at the last evaluation.
+    /// Those nodes at the last evaluation (under the reference's rules: at the first one of the
+    /// current score).
     pub(in crate::maintainer) extremes: Option<(NodeId, NodeId)>,
+    /// Under the reference's rules, which side the score follows.
+    pub(in crate::maintainer) cause: Cause,
     /// Consecutive evaluations that wanted a merge.
     pub(in crate::maintainer) merge_wanted: u32,
     /// No decision on the table before this round (after an action: every sample fresh).
     pub(in crate::maintainer) rest_until: u64,
+}
+
+/// The side of an imbalance the reference's score follows: it goes up only while that side's
+/// node stays the same (scheduling.md §6, step 6).
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub(in crate::maintainer) enum Cause {
+    /// First seen from the least loaded node (the reference then keeps both nodes, H4).
+    #[default]
+    Both,
+    /// The most loaded node.
+    Max,
+    /// The least loaded node.
+    Min,
+}
+
+impl TableCheck {
+    /// One imbalanced evaluation under the reference's rules, with the most and least loaded
+    /// nodes now, and whether the least loaded one caused it.
+    pub(in crate::maintainer) fn score_reference(&mut self, max: &NodeId, min: &NodeId, by_min: bool) {
+        let same = self.extremes.as_ref().map(|(a, b)| (a == max, b == min));
+        let (score, cause) = match (self.score, self.cause, same) {
+            (1.., Cause::Both, Some((true, true))) => (self.score + 1, Cause::Both),
+            (1.., Cause::Both, Some((_, true))) | (1.., Cause::Min, Some((_, true))) => (self.score + 1, Cause::Min),
+            (1.., Cause::Both, Some((true, _))) | (1.., Cause::Max, Some((true, _))) => (self.score + 1, Cause::Max),
+            _ => {
+                self.extremes = Some((max.clone(), min.clone()));
+                (1, if by_min { Cause::Both } else { Cause::Max })
+            }
+        };
+        self.score = score;
+        self.cause = cause;
+    }
 }
 
 impl LoadState {
@@ -57,6 +96,36 @@ impl LoadState {
         let e = self.spans.entry(id).or_default();
         e.latest = if rate.is_finite() && rate > 0.0 { rate } else { 0.0 };
         e.heard = true;
+    }
+
+    /// The reference's sampling: each status carries a sample, at most one per
+    /// `every_ms` per span (its complete-status period), and a span's run of samples at or above
+    /// `threshold` counts consecutive hot samples (the reference's traffic score).
+    pub(in crate::maintainer) fn observe_sample(
+        &mut self,
+        id: DispatcherId,
+        rate: f32,
+        now_ms: u64,
+        every_ms: u64,
+        window: usize,
+        threshold: f64,
+    ) {
+        let rate = f64::from(rate);
+        let rate = if rate.is_finite() && rate > 0.0 { rate } else { 0.0 };
+        let e = self.spans.entry(id).or_default();
+        if e.pushed_ms.is_some_and(|t| now_ms < t.saturating_add(every_ms)) {
+            return;
+        }
+        e.pushed_ms = Some(now_ms);
+        e.latest = rate;
+        e.window.push_front(rate);
+        e.window.truncate(window.max(1));
+        e.streak = if threshold > 0.0 && rate >= threshold { e.streak + 1 } else { 0 };
+    }
+
+    /// Span `id`'s consecutive samples at or above the threshold (reference's rules only).
+    pub(in crate::maintainer) fn streak(&self, id: DispatcherId) -> u32 {
+        self.spans.get(&id).map_or(0, |e| e.streak)
     }
 
     /// Takes one sample of every span in `sampled` (the replicating ones) that reported since
@@ -102,5 +171,51 @@ impl LoadState {
     /// Span `id`'s newest sample (0 without one).
     pub(in crate::maintainer) fn newest(&self, id: DispatcherId) -> f64 {
         self.spans.get(&id).and_then(|e| e.window.front().copied()).unwrap_or(0.0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn n(s: &str) -> NodeId {
+        NodeId::new(s)
+    }
+
+    #[test]
+    fn the_references_score_follows_the_side_that_stays_the_same() {
+        let mut c = TableCheck::default();
+        // First seen from the least loaded node: the score keeps both nodes.
+        c.score_reference(&n("a"), &n("b"), true);
+        assert_eq!((c.score, c.cause), (1, Cause::Both));
+        c.score_reference(&n("a"), &n("b"), true);
+        assert_eq!((c.score, c.cause), (2, Cause::Both));
+        // The most loaded node changed, the least did not: the score follows the least.
+        c.score_reference(&n("c"), &n("b"), true);
+        assert_eq!((c.score, c.cause), (3, Cause::Min));
+        // From then on only that node counts.
+        c.score_reference(&n("a"), &n("b"), false);
+        assert_eq!((c.score, c.cause), (4, Cause::Min));
+        c.score_reference(&n("a"), &n("c"), false);
+        assert_eq!((c.score, c.cause), (1, Cause::Max), "a new least loaded node starts over");
+        c.score_reference(&n("a"), &n("d"), false);
+        assert_eq!((c.score, c.cause), (2, Cause::Max));
+        c.score_reference(&n("d"), &n("c"), true);
+        assert_eq!((c.score, c.cause), (1, Cause::Both), "a new most loaded node starts over");
+        assert_eq!(c.extremes, Some((n("d"), n("c"))));
+    }
+
+    #[test]
+    fn the_references_samples_come_at_most_once_per_period_and_count_a_hot_run() {
+        let mut s = LoadState::default();
+        let id = DispatcherId::MIN;
+        s.observe_sample(id, 30.0, 0, 10_000, 3, 20.0);
+        s.observe_sample(id, 30.0, 9_999, 10_000, 3, 20.0);
+        assert_eq!((s.samples(id).count(), s.streak(id)), (1, 1), "one sample per period");
+        s.observe_sample(id, 30.0, 10_000, 10_000, 3, 20.0);
+        s.observe_sample(id, 10.0, 20_000, 10_000, 3, 20.0);
+        assert_eq!(s.streak(id), 0, "a cool sample ends the run");
+        s.observe_sample(id, f32::NAN, 30_000, 10_000, 3, 20.0);
+        assert_eq!(s.samples(id).collect::<Vec<_>>(), vec![0.0, 10.0, 30.0], "bad rates count 0");
     }
 }
