@@ -127,8 +127,23 @@ impl Epoch {
 }
 
 /// A node (server) identity as carried by the transport envelope.
-#[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(Clone, Eq, PartialOrd, Ord, Hash)]
 pub struct NodeId(Arc<str>);
+
+impl NodeId {
+    /// Whether both are clones of one id (the same allocation): a check without comparing
+    /// strings, for caches of ids seen.
+    pub fn same_handle(&self, other: &Self) -> bool {
+        Arc::ptr_eq(&self.0, &other.0)
+    }
+}
+
+impl PartialEq for NodeId {
+    /// Two ids are equal when their strings are; clones of one id skip the comparison.
+    fn eq(&self, other: &Self) -> bool {
+        self.same_handle(other) || *self.0 == *other.0
+    }
+}
 
 impl NodeId {
     /// A node id from its string form.

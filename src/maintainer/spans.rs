@@ -104,6 +104,17 @@ pub struct NewSpan {
     pub block: Option<PendingBlock>,
 }
 
+/// One table's ids. Inserts only add to the set (a million of them at bootstrap must stay
+/// cheap); the key order is rebuilt by [`SpanController::sort_tables`] for the tables that
+/// changed, so that rounds reading every table in key order do not sort each time.
+#[derive(Debug, Default)]
+struct TableIndex {
+    ids: IdSet<DispatcherId>,
+    /// The ids in key order (span, then id); valid only when `sorted_fresh`.
+    sorted: Vec<DispatcherId>,
+    sorted_fresh: bool,
+}
+
 /// The records of one mode, with the indexes schedulers and DDL need.
 #[derive(Debug)]
 pub struct SpanController {
@@ -115,10 +126,12 @@ pub struct SpanController {
     /// node index is read rarely, on node loss and by the balance scheduler, and a million
     /// inserts into per-node sets cost more than those scans).
     by_node: BTreeMap<NodeId, usize>,
-    /// Ids per table, unordered; [`Self::table`] sorts on demand (rare next to inserts).
-    by_table: BTreeMap<TableKey, IdSet<DispatcherId>>,
+    /// Ids per table, with their key order as of the last [`Self::sort_tables`].
+    by_table: BTreeMap<TableKey, TableIndex>,
     /// Multiset of checkpoints of absent and scheduling records.
     unreplicated: BTreeMap<Ts, usize>,
+    /// Records deleted so far (readers that keep per-record state prune it when this moved).
+    deletions: u64,
 }
 
 impl SpanController {
@@ -131,6 +144,7 @@ impl SpanController {
             absent: BTreeSet::new(),
             by_node: BTreeMap::new(),
             by_table: BTreeMap::new(),
+            deletions: 0,
             unreplicated: BTreeMap::new(),
         }
     }
@@ -186,7 +200,9 @@ impl SpanController {
         let guard = record.guard();
         let (table, id, checkpoint) = (record.table(), record.id, record.checkpoint);
         // Index before the record moves into the map, borrowing its node (no refcount traffic).
-        self.by_table.entry(table).or_default().insert(id);
+        let index = self.by_table.entry(table).or_default();
+        index.ids.insert(id);
+        index.sorted_fresh = false;
         index_into(
             &mut self.absent,
             &mut self.by_node,
@@ -204,11 +220,13 @@ impl SpanController {
     pub fn delete(&mut self, guard: Guard) -> Result<SpanRecord, Stale> {
         self.get_guarded(guard).ok_or(Stale::Gone)?;
         let record = self.records.remove(&guard.id).ok_or(Stale::Gone)?;
+        self.deletions += 1;
         self.unindex(&record);
         let table = record.table();
-        if let Some(set) = self.by_table.get_mut(&table) {
-            set.remove(&record.id);
-            if set.is_empty() {
+        if let Some(index) = self.by_table.get_mut(&table) {
+            index.ids.remove(&record.id);
+            index.sorted_fresh = false;
+            if index.ids.is_empty() {
                 self.by_table.remove(&table);
             }
         }
@@ -323,7 +341,7 @@ impl SpanController {
 
     /// Moves every record of `table` to schema `schema_id` (a DDL moved the table, B8).
     pub fn set_schema(&mut self, table: TableKey, schema_id: i64) {
-        for id in self.by_table.get(&table).into_iter().flatten() {
+        for id in self.by_table.get(&table).into_iter().flat_map(|t| t.ids.iter()) {
             if let Some(record) = self.records.get_mut(id) {
                 record.schema_id = schema_id;
             }
@@ -356,12 +374,37 @@ impl SpanController {
         self.by_node.get(node).copied().unwrap_or(0)
     }
 
-    /// Records of one table, in key order (span, then id).
+    /// Records of one table, in key order (span, then id): from the order kept by
+    /// [`Self::sort_tables`] when the table has not changed since, else sorted here.
     pub fn table(&self, table: TableKey) -> impl Iterator<Item = &SpanRecord> + '_ {
-        let mut records: Vec<&SpanRecord> =
-            self.by_table.get(&table).into_iter().flatten().filter_map(|id| self.records.get(id)).collect();
-        records.sort_unstable_by(|a, b| a.span.cmp(&b.span).then(a.id.cmp(&b.id)));
+        let index = self.by_table.get(&table);
+        let records: Vec<&SpanRecord> = match index {
+            Some(t) if t.sorted_fresh => t.sorted.iter().filter_map(|id| self.records.get(id)).collect(),
+            _ => {
+                let ids = index.into_iter().flat_map(|t| t.ids.iter());
+                let mut records: Vec<&SpanRecord> = ids.filter_map(|id| self.records.get(id)).collect();
+                records.sort_unstable_by(|a, b| a.span.cmp(&b.span).then(a.id.cmp(&b.id)));
+                records
+            }
+        };
         records.into_iter()
+    }
+
+    /// Records deleted so far.
+    pub fn deletions(&self) -> u64 {
+        self.deletions
+    }
+
+    /// Rebuilds the key order of every table that changed since the last call.
+    pub fn sort_tables(&mut self) {
+        let records = &self.records;
+        for index in self.by_table.values_mut().filter(|t| !t.sorted_fresh) {
+            let mut order: Vec<&SpanRecord> = index.ids.iter().filter_map(|id| records.get(id)).collect();
+            order.sort_unstable_by(|a, b| a.span.cmp(&b.span).then(a.id.cmp(&b.id)));
+            index.sorted.clear();
+            index.sorted.extend(order.iter().map(|r| r.id));
+            index.sorted_fresh = true;
+        }
     }
 
     /// Makes room for `additional` more records.
@@ -431,6 +474,14 @@ impl SpanController {
         }
         if tracked != self.unreplicated {
             return Err("checkpoint tracker disagrees with the records (ghost)".into());
+        }
+        for (table, index) in &self.by_table {
+            let stale = index.sorted_fresh
+                && (index.sorted.len() != index.ids.len()
+                    || index.sorted.iter().any(|id| !index.ids.contains(id)));
+            if stale {
+                return Err(format!("table {table:?}: its key order lists other records than its index"));
+            }
         }
         Ok(())
     }

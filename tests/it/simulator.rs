@@ -244,8 +244,12 @@ fn a_hotspot_is_balanced_within_90_s_under_ours_and_after_the_score_under_the_re
         for t in 2..=4 {
             traffic.set_table(t, 1, MIB);
         }
-        let load =
-            LoadConfig { across_nodes: true, write_key_threshold: 20.0 * MIB, rules, ..LoadConfig::default() };
+        let load = LoadConfig {
+            across_nodes: true,
+            write_key_threshold: 20.0 * MIB,
+            rules,
+            ..LoadConfig::default()
+        };
         let opts = SimOptions { load, traffic, ..SimOptions::default() };
         let nodes: Vec<String> = (1..=4).map(|i| format!("n{i}")).collect();
         let tables: Vec<(i64, usize, i64)> = (1..=4).map(|t| (t, 1, 1)).collect();

@@ -48,6 +48,67 @@ struct Budget {
     splits: usize,
 }
 
+/// One span of a quiet table as a round reads it: what the decisions need, fetched once.
+#[derive(Clone, Copy)]
+struct Row {
+    id: DispatcherId,
+    /// Its node, as an index into the round's ready nodes.
+    node: usize,
+    /// Its newest sample.
+    newest: f64,
+    /// Its region count (after the refresh; `None` with region checks off).
+    regions: Option<u64>,
+    /// Every sample of its window at or above the traffic threshold.
+    hot: bool,
+    /// Under the reference's rules, its run of hot samples.
+    streak: u32,
+    /// Found unsplittable, and not yet to be tried again.
+    set_aside: bool,
+    /// The table's only span.
+    alone: bool,
+}
+
+/// A quiet table's rows in key order, with their windows side by side (`window` samples a
+/// row, newest first).
+struct Rows {
+    rows: Vec<Row>,
+    samples: Vec<f64>,
+    window: usize,
+}
+
+impl Rows {
+    /// Row `i`'s samples, newest first.
+    fn samples(&self, i: usize) -> &[f64] {
+        &self.samples[i * self.window..(i + 1) * self.window]
+    }
+}
+
+/// The round's ready nodes, and where a record's node is among them. Records bound to one node
+/// mostly share one allocation of its id, so the strings are compared once per allocation seen.
+struct Ready {
+    nodes: Vec<NodeId>,
+    seen: Vec<(NodeId, Option<usize>)>,
+}
+
+impl Ready {
+    const SEEN_MAX: usize = 64;
+
+    fn new(nodes: Vec<NodeId>) -> Self {
+        Self { nodes, seen: Vec::new() }
+    }
+
+    fn index(&mut self, node: &NodeId) -> Option<usize> {
+        if let Some((_, at)) = self.seen.iter().find(|(n, _)| n.same_handle(node)) {
+            return *at;
+        }
+        let at = self.nodes.iter().position(|n| n == node);
+        if self.seen.len() < Self::SEEN_MAX {
+            self.seen.push((node.clone(), at));
+        }
+        at
+    }
+}
+
 /// Above this many regions a hot span is cut by region count, not by written bytes (the
 /// reference's `MaxRegionCountForWriteBytesSplit`).
 const WRITE_BYTES_REGIONS_MAX: usize = 5_000;
@@ -73,7 +134,13 @@ impl Maintainer {
     }
 
     /// A span's reported traffic.
-    pub(in crate::maintainer) fn observe_load(&mut self, now_ms: u64, mode: Mode, id: DispatcherId, rate: f32) {
+    pub(in crate::maintainer) fn observe_load(
+        &mut self,
+        now_ms: u64,
+        mode: Mode,
+        id: DispatcherId,
+        rate: f32,
+    ) {
         let cfg = &self.cfg.load;
         if !cfg.across_nodes {
             return;
@@ -89,18 +156,19 @@ impl Maintainer {
 
     fn load_round(&mut self, now_ms: u64, mode: Mode) {
         let window = self.cfg.load.window;
-        let ready = self.ready_nodes();
+        self.modes[mode].sc.sort_tables();
+        let mut ready = Ready::new(self.ready_nodes());
         let sampled: Vec<DispatcherId> = self.modes[mode]
             .sc
             .records()
             .filter(|r| {
-                r.state == SpanState::Replicating && r.node.as_ref().is_some_and(|n| ready.contains(n))
+                r.state == SpanState::Replicating && r.node.as_ref().is_some_and(|n| ready.index(n).is_some())
             })
             .map(|r| r.id)
             .collect();
         let state = &mut self.modes[mode];
         let sc = &state.sc;
-        state.load.sample(|id| sc.get(id).is_some(), &sampled, window);
+        state.load.sample(|id| sc.get(id).is_some(), sc.deletions(), &sampled, window);
         let reference = self.cfg.load.rules == Rules::Reference;
         // The reference's split-table scheduler skips a round while the mode has any operator or
         // absent span (scheduling.md §8).
@@ -108,32 +176,34 @@ impl Maintainer {
             return;
         }
         let tables: Vec<TableKey> = self.modes[mode].sc.tables().collect();
-        self.modes[mode].load.tables.retain(|t, _| tables.contains(t));
+        self.modes[mode].load.tables.retain(|t, _| tables.binary_search(t).is_ok());
         let mut budget = Budget { splits: self.cfg.load.splits_per_round };
         let round = self.modes[mode].load.round;
         for table in tables {
-            let Some(spans) = self.quiet_table(mode, table, &ready) else { continue };
-            self.refresh_region_counts(mode, &spans);
+            let Some(mut rows) = self.quiet_table(mode, table, &mut ready) else { continue };
+            self.refresh_region_counts(mode, &mut rows);
             let resting = self.modes[mode].load.tables.get(&table).is_some_and(|c| round < c.rest_until);
             if resting {
                 continue;
             }
-            let split = self.split_hot(now_ms, mode, &spans, ready.len(), &mut budget);
+            let rows = &rows;
+            let ready = &ready.nodes;
+            let split = self.split_hot(now_ms, mode, rows, ready.len(), &mut budget);
             let acted = split
-                || (spans.len() > 1
+                || (rows.rows.len() > 1
                     && if reference {
                         // The reference's order: merge the whole table, balance, merge locally.
                         let started = |m: Merge| matches!(m, Merge::Started);
-                        started(self.merge_cold(now_ms, mode, table, &spans, &ready, Scope::Whole))
-                            || self.balance_traffic(now_ms, mode, table, &spans, &ready)
-                            || started(self.merge_cold(now_ms, mode, table, &spans, &ready, Scope::Local))
+                        started(self.merge_cold(now_ms, mode, table, rows, ready, Scope::Whole))
+                            || self.balance_traffic(now_ms, mode, table, rows, ready)
+                            || started(self.merge_cold(now_ms, mode, table, rows, ready, Scope::Local))
                     } else {
                         // A table that wants merging is not balanced meanwhile (the two would
                         // undo each other's moves).
-                        match self.merge_cold(now_ms, mode, table, &spans, &ready, Scope::Any) {
+                        match self.merge_cold(now_ms, mode, table, rows, ready, Scope::Any) {
                             Merge::Started => true,
                             Merge::Wanted => false,
-                            Merge::No => self.balance_traffic(now_ms, mode, table, &spans, &ready),
+                            Merge::No => self.balance_traffic(now_ms, mode, table, rows, ready),
                         }
                     });
             if acted {
@@ -151,21 +221,26 @@ impl Maintainer {
     }
 
     /// Reads the region count of each span whose count is missing or older than
-    /// `REGION_REFRESH_ROUNDS` (with region checks off, none).
-    fn refresh_region_counts(&mut self, mode: Mode, spans: &[SpanRecord]) {
+    /// `REGION_REFRESH_ROUNDS` (with region checks off, none), into its row.
+    fn refresh_region_counts(&mut self, mode: Mode, table: &mut Rows) {
         const REGION_REFRESH_ROUNDS: u64 = 4;
         if self.cfg.load.region_threshold == 0 {
             return;
         }
-        let round = self.modes[mode].load.round;
-        for r in spans {
-            let counts = &self.modes[mode].load.region_counts;
-            if counts.get(&r.id).is_some_and(|c| round < c.1 + REGION_REFRESH_ROUNDS) {
-                continue;
+        let state = &mut self.modes[mode];
+        let round = state.load.round;
+        for row in &mut table.rows {
+            if let Some(&(count, at)) = state.load.region_counts.get(&row.id) {
+                if round < at + REGION_REFRESH_ROUNDS {
+                    row.regions = Some(count);
+                    continue;
+                }
             }
+            let Some(r) = state.sc.get(row.id) else { continue };
             let got = self.regions.regions(&r.span).ok().and_then(|g| clamp(&r.span, &g));
             let count = got.map_or(0, |g| g.len() as u64);
-            self.modes[mode].load.region_counts.insert(r.id, (count, round));
+            state.load.region_counts.insert(row.id, (count, round));
+            row.regions = Some(count);
         }
     }
 
@@ -174,25 +249,26 @@ impl Maintainer {
         &mut self,
         now_ms: u64,
         mode: Mode,
-        spans: &[SpanRecord],
+        table: &Rows,
         nodes: usize,
         budget: &mut Budget,
     ) -> bool {
         let window = self.cfg.load.window;
         let mut acted = false;
-        for record in spans {
+        for (i, row) in table.rows.iter().enumerate() {
             if budget.splits == 0 {
                 break;
             }
-            let Some(pieces) = self.split_wanted(mode, record, nodes) else { continue };
+            let Some(pieces) = self.split_wanted(mode, table, i, nodes) else { continue };
             let round = self.modes[mode].load.round;
             match pieces {
                 Some(pieces) => {
-                    if let Some(op) = Operator::split(record, pieces) {
+                    let Some(record) = self.modes[mode].sc.get(row.id).cloned() else { continue };
+                    if let Some(op) = Operator::split(&record, pieces) {
                         if self.admit(now_ms, mode, op).is_ok() {
                             budget.splits -= 1;
                             acted = true;
-                            self.started(mode, record, OperatorKind::Split, None, "traffic or regions");
+                            self.started(mode, &record, OperatorKind::Split, None, "traffic or regions");
                         }
                     }
                 }
@@ -202,7 +278,7 @@ impl Maintainer {
                     // we set it aside for a window and go on with the table.
                     match self.cfg.load.rules {
                         Rules::Ours => {
-                            self.modes[mode].load.unsplittable.insert(record.id, round + window as u64);
+                            self.modes[mode].load.unsplittable.insert(row.id, round + window as u64);
                         }
                         Rules::Reference => return true,
                     }
@@ -212,15 +288,15 @@ impl Maintainer {
         acted
     }
 
-    /// Each ready node's traffic of the table, one sum per sample of the window (newest first).
-    fn node_sums(&self, mode: Mode, spans: &[SpanRecord], ready: &[NodeId]) -> BTreeMap<NodeId, Vec<f64>> {
-        let window = self.cfg.load.window;
-        let load = &self.modes[mode].load;
-        let mut sums: BTreeMap<NodeId, Vec<f64>> =
-            ready.iter().map(|n| (n.clone(), vec![0.0; window])).collect();
-        for r in spans {
-            let Some(sum) = r.node.as_ref().and_then(|n| sums.get_mut(n)) else { continue };
-            load.add_window(r.id, sum);
+    /// Each ready node's traffic of the table, one sum per sample of the window (newest first),
+    /// node after node.
+    fn node_sums(&self, table: &Rows, nodes: usize) -> Vec<f64> {
+        let w = table.window;
+        let mut sums = vec![0.0; nodes * w];
+        for (i, row) in table.rows.iter().enumerate() {
+            for (sum, s) in sums[row.node * w..(row.node + 1) * w].iter_mut().zip(table.samples(i)) {
+                *sum += s;
+            }
         }
         sums
     }
@@ -236,71 +312,76 @@ impl Maintainer {
         &mut self,
         now_ms: u64,
         mode: Mode,
-        table: TableKey,
-        spans: &[SpanRecord],
+        table_key: TableKey,
+        table: &Rows,
         ready: &[NodeId],
     ) -> bool {
         const MOVES_MAX: usize = 4;
-        let cfg = self.cfg.load.clone();
+        let cfg = &self.cfg.load;
+        let w = cfg.window;
         if ready.len() < 2 {
             return false;
         }
-        let sums = self.node_sums(mode, spans, ready);
+        let sums = self.node_sums(table, ready.len());
+        let node = |i: usize| &sums[i * w..(i + 1) * w];
         let n = ready.len() as f64;
-        let avg: Vec<f64> = (0..cfg.window).map(|i| sums.values().map(|v| v[i]).sum::<f64>() / n).collect();
+        let avg: Vec<f64> = (0..w).map(|k| (0..ready.len()).map(|i| node(i)[k]).sum::<f64>() / n).collect();
+        // The most and least loaded by the newest sample, ties to the node id.
         let by_newest =
-            |a: &(&NodeId, &Vec<f64>), b: &(&NodeId, &Vec<f64>)| a.1[0].total_cmp(&b.1[0]).then(a.0.cmp(b.0));
-        let (Some((max_node, max)), Some((min_node, min))) =
-            (sums.iter().max_by(by_newest), sums.iter().min_by(by_newest))
+            |a: &usize, b: &usize| node(*a)[0].total_cmp(&node(*b)[0]).then(ready[*a].cmp(&ready[*b]));
+        let (Some(max_ix), Some(min_ix)) =
+            ((0..ready.len()).max_by(by_newest), (0..ready.len()).min_by(by_newest))
         else {
             return false;
         };
+        let (max, min) = (node(max_ix), node(min_ix));
         let (over, under, busy) = match cfg.rules {
             Rules::Ours => (
-                (0..cfg.window)
-                    .all(|i| max[i] > avg[i] * cfg.max_traffic_percentage && max[i] >= BALANCE_TRAFFIC_MIN),
-                (0..cfg.window).all(|i| min[i] < avg[i] * cfg.min_traffic_percentage),
+                (0..w).all(|i| max[i] > avg[i] * cfg.max_traffic_percentage && max[i] >= BALANCE_TRAFFIC_MIN),
+                (0..w).all(|i| min[i] < avg[i] * cfg.min_traffic_percentage),
                 max[0] >= BALANCE_TRAFFIC_MIN,
             ),
             // The reference tests the least loaded node first and then skips the other test
             // (H4); it needs some node above 1 MiB/s in some sample.
             Rules::Reference => {
-                let under = (0..cfg.window).all(|i| min[i] <= avg[i] * cfg.min_traffic_percentage);
+                let under = (0..w).all(|i| min[i] <= avg[i] * cfg.min_traffic_percentage);
                 let over = !under
-                    && (0..cfg.window).all(|i| {
+                    && (0..w).all(|i| {
                         max[i] >= avg[i] * cfg.max_traffic_percentage && max[i] >= BALANCE_TRAFFIC_MIN
                     });
-                (over, under, sums.values().flatten().any(|x| *x > BALANCE_TRAFFIC_MIN))
+                (over, under, sums.iter().any(|x| *x > BALANCE_TRAFFIC_MIN))
             }
         };
-        let extremes = (max_node.clone(), min_node.clone());
-        let check = self.modes[mode].load.tables.entry(table).or_default();
+        let (rules, threshold) = (cfg.rules, cfg.balance_score_threshold);
+        let check = self.modes[mode].load.tables.entry(table_key).or_default();
         if !(over || under) || !busy {
             check.score = 0;
             check.extremes = None;
             return false;
         }
-        let needed = match cfg.rules {
+        let (max_node, min_node) = (&ready[max_ix], &ready[min_ix]);
+        let needed = match rules {
             Rules::Ours => {
-                check.score = if check.extremes.as_ref() == Some(&extremes) { check.score + 1 } else { 1 };
-                check.extremes = Some(extremes.clone());
+                let same = check.extremes.as_ref().is_some_and(|(a, b)| a == max_node && b == min_node);
+                check.score = if same { check.score + 1 } else { 1 };
+                check.extremes = Some((max_node.clone(), min_node.clone()));
                 1
             }
             Rules::Reference => {
-                check.score_reference(&extremes.0, &extremes.1, under);
-                cfg.balance_score_threshold.max(1)
+                check.score_reference(max_node, min_node, under);
+                threshold.max(1)
             }
         };
         if check.score < needed {
             return false;
         }
-        let (max_node, min_node) = extremes;
         let diff = (avg[0] - min[0]).min(max[0] - avg[0]);
-        let load = &self.modes[mode].load;
-        let mut on_max: Vec<(f64, &SpanRecord)> = spans
+        let sc = &self.modes[mode].sc;
+        let mut on_max: Vec<(f64, &SpanRecord)> = table
+            .rows
             .iter()
-            .filter(|r| r.node.as_ref() == Some(&max_node))
-            .map(|r| (load.newest(r.id), r))
+            .filter(|row| row.node == max_ix)
+            .filter_map(|row| Some((row.newest, sc.get(row.id)?)))
             .collect();
         on_max.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.span.cmp(&b.1.span)));
         let mut left = diff;
@@ -315,22 +396,28 @@ impl Maintainer {
             picked.push(on_max[i].1.clone());
             below = i;
         }
-        let mut acted = false;
+        let min_node = min_node.clone();
         if picked.is_empty() {
-            let Some(&(_, big)) = on_max.iter().rev().find(|(t, _)| *t <= 2.0 * diff).or(on_max.first())
+            let Some(big) = on_max
+                .iter()
+                .rev()
+                .find(|(t, _)| *t <= 2.0 * diff)
+                .or(on_max.first())
+                .map(|(_, r)| (*r).clone())
             else {
                 return false;
             };
             let regions = self.regions.regions(&big.span).ok().unwrap_or_default();
             let cut = by_written_bytes(&big.span, &regions, 2);
-            if let Some(op) = cut.and_then(|p| Operator::split(big, p)) {
+            if let Some(op) = cut.and_then(|p| Operator::split(&big, p)) {
                 if self.admit(now_ms, mode, op).is_ok() {
-                    self.started(mode, big, OperatorKind::Split, None, "traffic balance");
-                    acted = true;
+                    self.started(mode, &big, OperatorKind::Split, None, "traffic balance");
+                    return true;
                 }
             }
-            return acted;
+            return false;
         }
+        let mut acted = false;
         for r in picked {
             if let Some(op) = Operator::moving(&r, min_node.clone()) {
                 if self.admit(now_ms, mode, op).is_ok() {
@@ -355,30 +442,28 @@ impl Maintainer {
         &mut self,
         now_ms: u64,
         mode: Mode,
-        table: TableKey,
-        spans: &[SpanRecord],
+        table_key: TableKey,
+        table: &Rows,
         ready: &[NodeId],
         scope: Scope,
     ) -> Merge {
         const MERGE_ROUNDS: u32 = 5;
         const MERGES_MAX: usize = 8;
-        let cfg = self.cfg.load.clone();
+        let cfg = &self.cfg.load;
         let reference = cfg.rules == Rules::Reference;
         // Ours bounds the moves and the sources of one merge; the reference does not.
         let (moves_max, sources_max) = if reference { (usize::MAX, usize::MAX) } else { (16, 64) };
         let t = cfg.traffic_threshold();
         let rt = cfg.region_threshold;
-        let load = &self.modes[mode].load;
-        let traffic: Vec<f64> = spans.iter().map(|r| load.newest(r.id)).collect();
+        let rows = &table.rows;
         let mut totals = vec![0.0; cfg.window];
-        for r in spans {
-            load.add_window(r.id, &mut totals);
+        for i in 0..rows.len() {
+            for (sum, s) in totals.iter_mut().zip(table.samples(i)) {
+                *sum += s;
+            }
         }
-        let regions: Vec<u64> = spans
-            .iter()
-            .map(|r| if rt > 0 { load.region_counts.get(&r.id).map_or(1, |c| c.0) } else { 0 })
-            .collect();
-        let total_regions: u64 = regions.iter().sum();
+        let regions = |row: &Row| if rt > 0 { row.regions.unwrap_or(1) } else { 0 };
+        let total_regions: u64 = rows.iter().map(regions).sum();
         let whole_cold =
             (t == 0.0 || totals.iter().all(|x| *x <= t / 2.0)) && (rt == 0 || total_regions <= rt / 2);
         let upper = 2 * [
@@ -390,11 +475,11 @@ impl Maintainer {
         .max()
         .unwrap_or(1);
         let wanted = match scope {
-            Scope::Any => whole_cold || spans.len() > upper,
+            Scope::Any => whole_cold || rows.len() > upper,
             Scope::Whole => whole_cold,
-            Scope::Local => !whole_cold && spans.len() > upper,
+            Scope::Local => !whole_cold && rows.len() > upper,
         };
-        let check = self.modes[mode].load.tables.entry(table).or_default();
+        let check = self.modes[mode].load.tables.entry(table_key).or_default();
         if !wanted {
             if scope != Scope::Whole {
                 check.merge_wanted = 0;
@@ -413,27 +498,35 @@ impl Maintainer {
         let fits = |traffic: f64, regions: u64| {
             whole_cold || ((t == 0.0 || traffic <= 0.75 * t) && (rt == 0 || regions <= rt / 4 * 3))
         };
+        let sc = &self.modes[mode].sc;
+        let Some(records) = rows.iter().map(|row| sc.get(row.id)).collect::<Option<Vec<&SpanRecord>>>()
+        else {
+            return Merge::Wanted;
+        };
         if whole_cold {
             // Gather on the node carrying most of the table's traffic (then most spans, then id).
-            let mut per_node: BTreeMap<&NodeId, (f64, usize)> = BTreeMap::new();
-            for (r, x) in spans.iter().zip(&traffic) {
-                if let Some(n) = &r.node {
-                    let e = per_node.entry(n).or_default();
-                    e.0 += x;
-                    e.1 += 1;
-                }
+            let mut per_node: Vec<(f64, usize)> = vec![(0.0, 0); ready.len()];
+            for row in rows {
+                per_node[row.node].0 += row.newest;
+                per_node[row.node].1 += 1;
             }
-            let Some(target) = per_node
-                .iter()
-                .max_by(|a, b| a.1 .0.total_cmp(&b.1 .0).then(a.1 .1.cmp(&b.1 .1)).then(b.0.cmp(a.0)))
-                .map(|(n, _)| (*n).clone())
-            else {
+            let Some(target) = (0..ready.len()).filter(|i| per_node[*i].1 > 0).max_by(|a, b| {
+                let (x, y) = (per_node[*a], per_node[*b]);
+                x.0.total_cmp(&y.0).then(x.1.cmp(&y.1)).then(ready[*b].cmp(&ready[*a]))
+            }) else {
                 return Merge::Wanted;
             };
-            let away: Vec<&SpanRecord> = spans.iter().filter(|r| r.node.as_ref() != Some(&target)).collect();
+            let away: Vec<SpanRecord> = rows
+                .iter()
+                .zip(&records)
+                .filter(|(row, _)| row.node != target)
+                .take(moves_max)
+                .map(|(_, r)| (*r).clone())
+                .collect();
             if !away.is_empty() {
+                let target = ready[target].clone();
                 let mut acted = false;
-                for r in away.into_iter().take(moves_max) {
+                for r in &away {
                     if let Some(op) = Operator::moving(r, target.clone()) {
                         if self.admit(now_ms, mode, op).is_ok() {
                             self.started(mode, r, OperatorKind::Move, None, "move to merge a cold table");
@@ -452,12 +545,12 @@ impl Maintainer {
             }
             run.clear();
         };
-        for i in 0..spans.len() {
+        for i in 0..rows.len() {
             let joins = run.last().is_some_and(|last| {
-                let sum_t: f64 = run.iter().map(|j| traffic[*j]).sum::<f64>() + traffic[i];
-                let sum_r: u64 = run.iter().map(|j| regions[*j]).sum::<u64>() + regions[i];
-                spans[*last].node == spans[i].node
-                    && spans[*last].span.is_followed_by(&spans[i].span)
+                let sum_t: f64 = run.iter().map(|j| rows[*j].newest).sum::<f64>() + rows[i].newest;
+                let sum_r: u64 = run.iter().map(|j| regions(&rows[*j])).sum::<u64>() + regions(&rows[i]);
+                rows[*last].node == rows[i].node
+                    && records[*last].span.is_followed_by(&records[i].span)
                     && run.len() < sources_max
                     && fits(sum_t, sum_r)
             });
@@ -467,68 +560,94 @@ impl Maintainer {
             run.push(i);
         }
         close(&mut run, &mut runs);
+        let merges: Vec<(Vec<DispatcherId>, SpanRecord, TableSpan)> = runs
+            .into_iter()
+            .take(MERGES_MAX)
+            .map(|run| {
+                let (first, last) = (records[run[0]], records[run[run.len() - 1]]);
+                let ids = run.iter().map(|i| rows[*i].id).collect();
+                (ids, first.clone(), first.span.joined_with(&last.span))
+            })
+            .collect();
         let mut acted = false;
-        for run in runs.into_iter().take(MERGES_MAX) {
-            let ids: Vec<DispatcherId> = run.iter().map(|i| spans[*i].id).collect();
-            let (first, last) = (&spans[run[0]], &spans[run[run.len() - 1]]);
-            let union = first.span.joined_with(&last.span);
+        for (ids, first, union) in merges {
             if self.start_merge(now_ms, mode, &ids).is_ok() {
-                self.started(mode, first, OperatorKind::Merge, Some(union), "cold spans");
+                self.started(mode, &first, OperatorKind::Merge, Some(union), "cold spans");
                 acted = true;
             }
         }
         if !acted {
             return Merge::Wanted;
         }
-        if let Some(check) = self.modes[mode].load.tables.get_mut(&table) {
+        if let Some(check) = self.modes[mode].load.tables.get_mut(&table_key) {
             check.merge_wanted = 0;
         }
         Merge::Started
     }
 
-    /// The spans of `table` in key order if the table may be reshaped now.
-    fn quiet_table(&self, mode: Mode, table: TableKey, ready: &[NodeId]) -> Option<Vec<SpanRecord>> {
+    /// The spans of `table` in key order, read once, if the table may be reshaped now.
+    fn quiet_table(&self, mode: Mode, table: TableKey, ready: &mut Ready) -> Option<Rows> {
         let state = &self.modes[mode];
-        let window = self.cfg.load.window;
-        let mut spans = Vec::new();
+        let window = self.cfg.load.window.max(1);
+        let t = self.cfg.load.traffic_threshold();
+        let round = state.load.round;
+        let mut rows = Rows { rows: Vec::new(), samples: Vec::new(), window };
         for r in state.sc.table(table) {
-            let quiet = r.state == SpanState::Replicating
-                && r.block.is_none()
-                && state.load.full(r.id, window)
-                && state.oc.get(r.id).is_none()
-                && r.node.as_ref().is_some_and(|n| ready.contains(n));
-            if !quiet {
+            if r.state != SpanState::Replicating || r.block.is_some() || state.oc.get(r.id).is_some() {
                 return None;
             }
-            spans.push(r);
+            let node = ready.index(r.node.as_ref()?)?;
+            let load = state.load.span(r.id).filter(|l| l.window.len() >= window)?;
+            rows.samples.extend(load.window.iter().take(window));
+            rows.rows.push(Row {
+                id: r.id,
+                node,
+                newest: load.window.front().copied().unwrap_or(0.0),
+                regions: None,
+                hot: t > 0.0 && load.window.iter().all(|s| *s >= t),
+                streak: load.streak,
+                set_aside: state.load.unsplittable.get(&r.id).is_some_and(|again| round < *again),
+                alone: false,
+            });
         }
-        if spans.is_empty() || spans.iter().any(|r| state.barrier.writing(r.id)) {
+        if rows.rows.is_empty() || rows.rows.iter().any(|row| state.barrier.writing(row.id)) {
             return None;
         }
-        Some(spans.into_iter().cloned().collect())
+        if let [only] = rows.rows.as_mut_slice() {
+            only.alone = true;
+        }
+        Some(rows)
     }
 
     /// `None`: no split wanted. `Some(None)`: wanted but the span cannot be cut. `Some(Some(p))`:
     /// cut into `p`.
     #[allow(clippy::option_option)]
-    fn split_wanted(&self, mode: Mode, record: &SpanRecord, nodes: usize) -> Option<Option<Vec<TableSpan>>> {
+    fn split_wanted(
+        &self,
+        mode: Mode,
+        table: &Rows,
+        i: usize,
+        nodes: usize,
+    ) -> Option<Option<Vec<TableSpan>>> {
         let cfg = &self.cfg.load;
-        let load = &self.modes[mode].load;
-        if load.unsplittable.get(&record.id).is_some_and(|again| load.round < *again) {
+        let row = &table.rows[i];
+        if row.set_aside {
             return None;
         }
+        let record = self.modes[mode].sc.get(row.id)?;
         let t = cfg.traffic_threshold();
         let rt = cfg.region_threshold;
-        let whole = record.span == TableSpan::whole_table(record.span.keyspace_id, record.span.table_id);
-        let newest = load.newest(record.id);
+        // Only the table's one span can be the whole table.
+        let whole =
+            row.alone && record.span == TableSpan::whole_table(record.span.keyspace_id, record.span.table_id);
         let hot = t > 0.0
             && match cfg.rules {
-                Rules::Ours => load.samples(record.id).all(|s| s >= t),
+                Rules::Ours => row.hot,
                 // The reference's traffic score: three hot samples in a row for a whole table,
                 // four for a piece (scheduling.md §5.1, §5.2).
-                Rules::Reference => load.streak(record.id) >= if whole { 3 } else { 4 },
+                Rules::Reference => row.streak >= if whole { 3 } else { 4 },
             };
-        let count = load.region_counts.get(&record.id).map_or(0, |c| c.0);
+        let count = row.regions.unwrap_or(0);
         // Whole tables split at the threshold, parts above it (the reference's margins).
         let many = rt > 0 && if whole { count >= rt } else { count > rt };
         if !hot && !many {
@@ -539,7 +658,7 @@ impl Maintainer {
         let reference = cfg.rules == Rules::Reference;
         let mut pieces = if hot {
             let share = if reference { 1.0 } else { PIECE_SHARE };
-            (newest / (t * share)).ceil() as usize
+            (row.newest / (t * share)).ceil() as usize
         } else {
             count.div_ceil(rt.max(1)) as usize
         };

@@ -13,13 +13,14 @@ use crate::maintainer::spans::TableKey;
 use crate::ids::{DispatcherId, IdMap};
 
 #[derive(Debug, Default)]
-struct SpanLoad {
+pub(in crate::maintainer) struct SpanLoad {
     latest: f64,
     heard: bool,
-    window: VecDeque<f64>,
+    /// The samples, newest first.
+    pub(in crate::maintainer) window: VecDeque<f64>,
     /// Under the reference's rules: consecutive samples at or above the traffic threshold, and
     /// when the last sample was taken.
-    streak: u32,
+    pub(in crate::maintainer) streak: u32,
     pushed_ms: Option<u64>,
 }
 
@@ -38,6 +39,8 @@ pub(in crate::maintainer) struct LoadState {
     /// Per span: its region count and the round it was read (refreshed every few rounds, like
     /// the reference's region-count refresher, so a round does not ask the source for every span).
     pub(in crate::maintainer) region_counts: IdMap<DispatcherId, (u64, u64)>,
+    /// The span controller's deletion count at the last pruning.
+    deletions_seen: Option<u64>,
 }
 
 /// The damping state of one table.
@@ -76,8 +79,12 @@ impl TableCheck {
         let same = self.extremes.as_ref().map(|(a, b)| (a == max, b == min));
         let (score, cause) = match (self.score, self.cause, same) {
             (1.., Cause::Both, Some((true, true))) => (self.score + 1, Cause::Both),
-            (1.., Cause::Both, Some((_, true))) | (1.., Cause::Min, Some((_, true))) => (self.score + 1, Cause::Min),
-            (1.., Cause::Both, Some((true, _))) | (1.., Cause::Max, Some((true, _))) => (self.score + 1, Cause::Max),
+            (1.., Cause::Both, Some((_, true))) | (1.., Cause::Min, Some((_, true))) => {
+                (self.score + 1, Cause::Min)
+            }
+            (1.., Cause::Both, Some((true, _))) | (1.., Cause::Max, Some((true, _))) => {
+                (self.score + 1, Cause::Max)
+            }
             _ => {
                 self.extremes = Some((max.clone(), min.clone()));
                 (1, if by_min { Cause::Both } else { Cause::Max })
@@ -123,23 +130,28 @@ impl LoadState {
         e.streak = if threshold > 0.0 && rate >= threshold { e.streak + 1 } else { 0 };
     }
 
-    /// Span `id`'s consecutive samples at or above the threshold (reference's rules only).
-    pub(in crate::maintainer) fn streak(&self, id: DispatcherId) -> u32 {
-        self.spans.get(&id).map_or(0, |e| e.streak)
+    /// Span `id`'s load.
+    pub(in crate::maintainer) fn span(&self, id: DispatcherId) -> Option<&SpanLoad> {
+        self.spans.get(&id)
     }
 
     /// Takes one sample of every span in `sampled` (the replicating ones) that reported since
-    /// the last round; forgets every span not in `known` (a span being moved keeps its window:
-    /// its traffic moves with it).
+    /// the last round. Spans no longer `known` are forgotten when some record was deleted since
+    /// the last round (`deletions` moved), so a steady round does not look every span up. A
+    /// span being moved keeps its window: its traffic moves with it.
     pub(in crate::maintainer) fn sample(
         &mut self,
         known: impl Fn(DispatcherId) -> bool,
+        deletions: u64,
         sampled: &[DispatcherId],
         window: usize,
     ) {
-        self.spans.retain(|id, _| known(*id));
-        self.unsplittable.retain(|id, _| known(*id));
-        self.region_counts.retain(|id, _| known(*id));
+        if self.deletions_seen != Some(deletions) {
+            self.deletions_seen = Some(deletions);
+            self.spans.retain(|id, _| known(*id));
+            self.unsplittable.retain(|id, _| known(*id));
+            self.region_counts.retain(|id, _| known(*id));
+        }
         for id in sampled {
             let e = self.spans.entry(*id).or_default();
             if e.heard {
@@ -149,23 +161,6 @@ impl LoadState {
             }
         }
         self.round += 1;
-    }
-
-    /// Adds span `id`'s samples, newest first, into `sums` (missing ones count 0).
-    pub(in crate::maintainer) fn add_window(&self, id: DispatcherId, sums: &mut [f64]) {
-        for (sum, s) in sums.iter_mut().zip(self.samples(id)) {
-            *sum += s;
-        }
-    }
-
-    /// Whether span `id` has `window` samples.
-    pub(in crate::maintainer) fn full(&self, id: DispatcherId, window: usize) -> bool {
-        self.spans.get(&id).is_some_and(|e| e.window.len() >= window.max(1))
-    }
-
-    /// Span `id`'s samples, newest first.
-    pub(in crate::maintainer) fn samples(&self, id: DispatcherId) -> impl Iterator<Item = f64> + '_ {
-        self.spans.get(&id).into_iter().flat_map(|e| e.window.iter().copied())
     }
 
     /// Span `id`'s newest sample (0 without one).
@@ -211,11 +206,14 @@ mod tests {
         let id = DispatcherId::MIN;
         s.observe_sample(id, 30.0, 0, 10_000, 3, 20.0);
         s.observe_sample(id, 30.0, 9_999, 10_000, 3, 20.0);
-        assert_eq!((s.samples(id).count(), s.streak(id)), (1, 1), "one sample per period");
+        let span = |s: &LoadState| {
+            (s.span(id).unwrap().window.iter().copied().collect::<Vec<_>>(), s.span(id).unwrap().streak)
+        };
+        assert_eq!(span(&s), (vec![30.0], 1), "one sample per period");
         s.observe_sample(id, 30.0, 10_000, 10_000, 3, 20.0);
         s.observe_sample(id, 10.0, 20_000, 10_000, 3, 20.0);
-        assert_eq!(s.streak(id), 0, "a cool sample ends the run");
+        assert_eq!(span(&s).1, 0, "a cool sample ends the run");
         s.observe_sample(id, f32::NAN, 30_000, 10_000, 3, 20.0);
-        assert_eq!(s.samples(id).collect::<Vec<_>>(), vec![0.0, 10.0, 30.0], "bad rates count 0");
+        assert_eq!(span(&s).0, vec![0.0, 10.0, 30.0], "bad rates count 0");
     }
 }
