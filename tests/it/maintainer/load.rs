@@ -1,7 +1,7 @@
 //! Load-driven scheduling, one decision per test: the maintainer driven by scripted heartbeats
 //! that carry each span's traffic, with a region source of equal regions.
 
-use dispatcher_core::maintainer::load::{Region, RegionSource};
+use dispatcher_core::maintainer::load::{Region, RegionSource, Rules};
 use dispatcher_core::maintainer::{Event, Maintainer, OperatorKind, Output};
 use dispatcher_core::messages::{ComponentState, DispatcherStatus, Heartbeat};
 use dispatcher_core::span::TableSpan;
@@ -127,4 +127,128 @@ fn l1_a_split_whose_pieces_do_not_tile_the_span_is_not_admitted() {
     }
     let good = vec![half(0, END / 2), half(END / 2, END)];
     assert!(dispatcher_core::maintainer::Operator::split(&record, good).is_some());
+}
+
+/// A running maintainer on nodes a and b with table 1 in `of` equal parts (ids 21, 22, ...) all
+/// on a, load-driven scheduling on under `rules` (traffic threshold 10 MiB/s, a round every
+/// `every` ms), 64 equal regions.
+fn parts_on_a(of: usize, rules: Rules, every: u64) -> Maintainer {
+    let mut m = maintainer_with(&["a", "b"], schema(&[1]), |cfg| {
+        cfg.load.across_nodes = true;
+        cfg.load.write_key_threshold = 10.0 * f64::from(MIB);
+        cfg.load.check_balance_interval_ms = every;
+        cfg.load.rules = rules;
+    })
+    .with_regions(Box::new(Equal { regions: 64 }));
+    let spans = (0..of).map(|i| bspan(21 + i as u64, part(1, of, i), ComponentState::Working, CP)).collect();
+    bootstrap_spans(&mut m, vec![("a", spans), ("b", vec![])]);
+    m
+}
+
+/// One round `every` ms after the last: every part on a reports its rate, then the tick.
+fn round_of_parts(m: &mut Maintainer, now: &mut u64, every: u64, rates: &[f32]) -> Vec<Output> {
+    *now += every;
+    let statuses = rates
+        .iter()
+        .enumerate()
+        .map(|(i, rate)| DispatcherStatus {
+            id: did(21 + i as u64),
+            mode: dispatcher_core::ids::Mode::Default,
+            state: ComponentState::Working,
+            checkpoint_ts: CP + *now,
+            event_size_per_second: *rate,
+        })
+        .collect();
+    let heartbeat = Heartbeat { statuses, ..Default::default() };
+    m.step(*now, Event::Heartbeat { from: n("a"), heartbeat });
+    m.step(*now, Event::Tick)
+}
+
+#[test]
+fn split_count_and_placement_a_hot_whole_table_is_cut_at_region_boundaries_into_a_multiple_of_the_nodes_and_spread(
+) {
+    let mut m = running(64);
+    let mut now = 0;
+    let mut split = Vec::new();
+    for _ in 0..6 {
+        split.extend(started(&round(&mut m, &mut now, 40.0 * MIB)));
+    }
+    assert_eq!(split, [(OperatorKind::Split, whole(1))]);
+    // The origin stops; the pieces are placed.
+    now += 10;
+    status(&mut m, now, "a", did(11), ComponentState::Stopped, CP + now);
+    m.step(now + 10, Event::Tick);
+    let spans = table_spans(&m, 1);
+    // 40 MiB/s in pieces of at most 3/4 of 10 MiB/s: 6, already a multiple of the 2 nodes.
+    assert_eq!(spans.len(), 6, "{spans:?}");
+    assert!(spans.windows(2).all(|w| w[0].0.is_followed_by(&w[1].0)), "the pieces tile the table");
+    assert_eq!(spans[0].0.joined_with(&spans[5].0), whole(1));
+    for (span, _, _) in &spans {
+        let (lo, hi) = span.positions().unwrap();
+        assert!(lo % (END / 64) == 0 && hi % (END / 64) == 0, "{span:?} is cut inside a region");
+    }
+    // Equal writes, so equal pieces, spread over both nodes as they are placed (not all on the
+    // origin waiting for traffic balance).
+    let on = |node: &str| spans.iter().filter(|s| s.2.as_deref() == Some(node)).count();
+    assert_eq!((on("a"), on("b")), (3, 3), "{spans:?}");
+    sound(&m);
+}
+
+#[test]
+fn l9_traffic_balance_moves_the_largest_spans_that_fit_the_gap_and_no_more() {
+    // Four parts on a at 8, 6, 3 and 1 MiB/s, none hot; b carries nothing. The mean is 9, so
+    // the gap is 9: the 8 goes, then the 1 (the largest below it that fits what is left); the
+    // 6 would overshoot.
+    let rates = [8.0 * MIB, 6.0 * MIB, 3.0 * MIB, 1.0 * MIB];
+    let mut m = parts_on_a(4, Rules::Ours, ROUND);
+    let mut now = 0;
+    let mut moves = Vec::new();
+    let mut rounds = 0;
+    while moves.is_empty() && rounds < 8 {
+        moves = started(&round_of_parts(&mut m, &mut now, ROUND, &rates));
+        rounds += 1;
+    }
+    assert_eq!(moves, [(OperatorKind::Move, part(1, 4, 0)), (OperatorKind::Move, part(1, 4, 3))]);
+    assert_eq!(rounds, 3, "ours acts on the first full window");
+    for id in [did(22), did(23)] {
+        assert_eq!(op_of(&m, id), None, "{id} stays");
+    }
+}
+
+/// The round (from 1) at which the cold table (four parts at 0.1 MiB/s, below the 1 MiB/s
+/// that traffic balance looks at) is merged back, with `warm` rounds in which part 1 writes
+/// 5 MiB/s (the table 5.3 MiB/s, above half the threshold).
+fn cold_merge_round(
+    rules: Rules,
+    every: u64,
+    warm: &[usize],
+) -> Option<(usize, Vec<(OperatorKind, TableSpan)>)> {
+    let mut m = parts_on_a(4, rules, every);
+    let mut now = 0;
+    for r in 1..=20 {
+        let cold = 0.1 * MIB;
+        let rates = [if warm.contains(&r) { 5.0 * MIB } else { cold }, cold, cold, cold];
+        let seen = started(&round_of_parts(&mut m, &mut now, every, &rates));
+        if !seen.is_empty() {
+            return Some((r, seen));
+        }
+    }
+    None
+}
+
+#[test]
+fn merge_damping_a_cold_table_merges_back_after_five_cold_evaluations_and_a_warm_sample_restarts_the_count() {
+    let (at, merged) = cold_merge_round(Rules::Ours, ROUND, &[]).expect("merged back");
+    assert_eq!(merged, [(OperatorKind::Merge, whole(1))], "one merge of the four parts");
+    // Three rounds fill the windows, then five evaluations want the merge.
+    assert_eq!(at, 3 + 4);
+    // A warm sample in round 5 is in the window for three rounds: the count restarts after it
+    // (and traffic balance does not act on one busy sample of an idle table).
+    let (later, merged) = cold_merge_round(Rules::Ours, ROUND, &[5]).expect("merged back");
+    assert_eq!(merged, [(OperatorKind::Merge, whole(1))]);
+    assert_eq!(later, 5 + 2 + 5);
+    // The reference's whole-table merge is undamped (H9): it merges at its first evaluation
+    // (its samples come every 10 s, so rounds 10 s apart).
+    let (reference, _) = cold_merge_round(Rules::Reference, 10_000, &[]).expect("merged back");
+    assert_eq!(reference, 3);
 }
