@@ -8,7 +8,7 @@
 
 use std::collections::BTreeMap;
 
-use crate::ids::{DispatcherId, Mode, NodeId};
+use crate::ids::{DispatcherId, Mode, NodeId, Ts};
 use crate::maintainer::core::Maintainer;
 use crate::maintainer::event::Output;
 use crate::maintainer::operator::{Operator, OperatorKind};
@@ -48,6 +48,90 @@ struct Budget {
     splits: usize,
 }
 
+/// Moves that put pairs of adjacent spans on one node so they can be merged (ours; the
+/// reference's move-for-merge, without its randomness): for each pair of neighbours on
+/// different nodes whose sum fits the merge limits (`fits`), the lighter goes to the other's
+/// node. A move is taken when every node's traffic stays within the current extremes widened to
+/// the balance tolerance around the mean, or the busiest node stays below the balance floor, so
+/// traffic balance never has a reason to undo it (L8, L9); a move that would leave those bounds
+/// waits for one in the opposite direction that brings them back (a compensation). At most
+/// `MOVES_MAX` moves, as (row, node index).
+fn move_for_merge(
+    rows: &[Row],
+    records: &[&SpanRecord],
+    nodes: usize,
+    fits: &dyn Fn(f64, u64) -> bool,
+    regions: impl Fn(&Row) -> u64,
+    cfg: &super::LoadConfig,
+) -> Vec<(usize, usize)> {
+    const MOVES_MAX: usize = 8;
+    let mut traffic = vec![0.0; nodes];
+    for row in rows {
+        traffic[row.node] += row.newest;
+    }
+    let avg = traffic.iter().sum::<f64>() / nodes.max(1) as f64;
+    let hi = traffic.iter().copied().fold(0.0, f64::max).max(avg * cfg.max_traffic_percentage);
+    let lo = traffic.iter().copied().fold(f64::INFINITY, f64::min).min(avg * cfg.min_traffic_percentage);
+    let within =
+        |t: &[f64]| t.iter().all(|x| *x <= hi && *x >= lo) || t.iter().all(|x| *x < BALANCE_TRAFFIC_MIN);
+    let mut taken = vec![false; rows.len()];
+    let mut moves: Vec<(usize, usize)> = Vec::new();
+    // A move waiting for its compensation: (row, pair partner, from, to).
+    let mut waiting: Vec<(usize, usize, usize, usize)> = Vec::new();
+    for i in 0..rows.len().saturating_sub(1) {
+        let j = i + 1;
+        if moves.len() + 2 > MOVES_MAX {
+            break;
+        }
+        let pair_ok = !taken[i]
+            && !taken[j]
+            && rows[i].node != rows[j].node
+            && records[i].span.is_followed_by(&records[j].span)
+            && fits(rows[i].newest + rows[j].newest, regions(&rows[i]) + regions(&rows[j]));
+        if !pair_ok {
+            continue;
+        }
+        let (m, stay) = if rows[i].newest <= rows[j].newest { (i, j) } else { (j, i) };
+        let (from, to, x) = (rows[m].node, rows[stay].node, rows[m].newest);
+        let mut after = traffic.clone();
+        after[from] -= x;
+        after[to] += x;
+        if within(&after) {
+            traffic = after;
+            moves.push((m, to));
+            taken[i] = true;
+            taken[j] = true;
+            continue;
+        }
+        // Does an earlier waiting move the other way bring both within bounds?
+        let partner = waiting.iter().position(|&(w, wp, wf, wt)| {
+            let apart = ![i, j].contains(&w) && ![i, j].contains(&wp);
+            if !apart || taken[w] || taken[wp] || wf != to || wt != from {
+                return false;
+            }
+            let mut both = after.clone();
+            both[wf] -= rows[w].newest;
+            both[wt] += rows[w].newest;
+            within(&both)
+        });
+        match partner {
+            Some(k) => {
+                let (w, wp, wf, wt) = waiting.swap_remove(k);
+                traffic = after;
+                traffic[wf] -= rows[w].newest;
+                traffic[wt] += rows[w].newest;
+                moves.push((w, wt));
+                moves.push((m, to));
+                for t in [i, j, w, wp] {
+                    taken[t] = true;
+                }
+            }
+            None => waiting.push((m, stay, from, to)),
+        }
+    }
+    moves
+}
+
 /// One span of a quiet table as a round reads it: what the decisions need, fetched once.
 #[derive(Clone, Copy)]
 struct Row {
@@ -74,6 +158,8 @@ struct Rows {
     rows: Vec<Row>,
     samples: Vec<f64>,
     window: usize,
+    /// The oldest checkpoint of the table's spans.
+    min_checkpoint: Ts,
 }
 
 impl Rows {
@@ -481,8 +567,15 @@ impl Maintainer {
             Scope::Whole => whole_cold,
             Scope::Local => !whole_cold && rows.len() > upper,
         };
+        // L10: no merge while the table lags (the reference gates its local merges only, H9).
+        let gated = !(reference && whole_cold);
+        let lagging = gated
+            && self
+                .regions
+                .lag_ms(now_ms, table.min_checkpoint)
+                .is_some_and(|lag| lag > cfg.merge_lag_max_ms);
         let check = self.modes[mode].load.tables.entry(table_key).or_default();
-        if !wanted {
+        if !wanted || lagging {
             if scope != Scope::Whole {
                 check.merge_wanted = 0;
             }
@@ -562,6 +655,23 @@ impl Maintainer {
             run.push(i);
         }
         close(&mut run, &mut runs);
+        if runs.is_empty() && !whole_cold && !reference {
+            // No neighbours share a node: move some together first (the merge follows at the
+            // table's next evaluation; moved spans keep their windows).
+            let moves = move_for_merge(rows, &records, ready.len(), &fits, regions, cfg);
+            let moves: Vec<(SpanRecord, NodeId)> =
+                moves.into_iter().map(|(i, to)| (records[i].clone(), ready[to].clone())).collect();
+            let mut acted = false;
+            for (r, to) in moves {
+                if let Some(op) = Operator::moving(&r, to) {
+                    if self.admit(now_ms, mode, op).is_ok() {
+                        self.started(mode, &r, OperatorKind::Move, None, "move cold neighbours together");
+                        acted = true;
+                    }
+                }
+            }
+            return if acted { Merge::Started } else { Merge::Wanted };
+        }
         let merges: Vec<(Vec<DispatcherId>, SpanRecord, TableSpan)> = runs
             .into_iter()
             .take(MERGES_MAX)
@@ -593,13 +703,14 @@ impl Maintainer {
         let window = self.cfg.load.window.max(1);
         let t = self.cfg.load.traffic_threshold();
         let round = state.load.round;
-        let mut rows = Rows { rows: Vec::new(), samples: Vec::new(), window };
+        let mut rows = Rows { rows: Vec::new(), samples: Vec::new(), window, min_checkpoint: Ts::MAX };
         for r in state.sc.table(table) {
             if r.state != SpanState::Replicating || r.block.is_some() || state.oc.get(r.id).is_some() {
                 return None;
             }
             let node = ready.index(r.node.as_ref()?)?;
             let load = state.load.span(r.id).filter(|l| l.window.len() >= window)?;
+            rows.min_checkpoint = rows.min_checkpoint.min(r.checkpoint);
             rows.samples.extend(load.window.iter().take(window));
             rows.rows.push(Row {
                 id: r.id,

@@ -68,6 +68,10 @@ pub struct LoadConfig {
     pub window: usize,
     /// Most splits one round starts, over all tables of a mode (L7; the reference has no bound).
     pub splits_per_round: usize,
+    /// No merge of a table whose oldest checkpoint is further behind the upstream than this, in
+    /// milliseconds (L10; the reference's 30 s, for local merges only). Needs a region source
+    /// that knows the upstream's clock.
+    pub merge_lag_max_ms: u64,
 }
 
 impl Default for LoadConfig {
@@ -84,6 +88,7 @@ impl Default for LoadConfig {
             rules: Rules::Ours,
             window: 3,
             splits_per_round: 8,
+            merge_lag_max_ms: 30_000,
         }
     }
 }

@@ -3,6 +3,7 @@
 //! a span is cut at region boundaries: into chunks of equal region count, or into pieces of equal
 //! written bytes.
 
+use crate::ids::Ts;
 use crate::span::{Key, TableSpan};
 
 /// One upstream region as seen from a span: its key range and the bytes written to it lately.
@@ -26,6 +27,14 @@ pub trait RegionSource: Send {
     /// The regions overlapping `span`, in key order. An error (or an answer that does not tile
     /// the span) means "no split now"; the maintainer asks again at a later round.
     fn regions(&self, span: &TableSpan) -> Result<Vec<Region>, String>;
+
+    /// How far, in milliseconds, `checkpoint` is behind the upstream's present (the reference
+    /// asks PD's clock), `now_ms` being the maintainer's clock; a source that keeps its own
+    /// clock may ignore it. `None` (the default): unknown, and merges are not gated on lag.
+    fn lag_ms(&self, now_ms: u64, checkpoint: Ts) -> Option<u64> {
+        let _ = (now_ms, checkpoint);
+        None
+    }
 }
 
 /// A source that knows nothing: every span is one region with no writes. The default, so a

@@ -130,6 +130,11 @@ impl RegionSource for SimRegions {
     fn regions(&self, span: &TableSpan) -> Result<Vec<Region>, String> {
         Ok(self.0.with(|t| t.regions(span)))
     }
+
+    /// The maintainer runs on the simulated clock, and upstream ts count milliseconds.
+    fn lag_ms(&self, now_ms: u64, checkpoint: crate::ids::Ts) -> Option<u64> {
+        Some(super::upstream_ts(now_ms).saturating_sub(checkpoint))
+    }
 }
 
 /// Replaces the model with `f` applied to a copy (the world is its only writer).

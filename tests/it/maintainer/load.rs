@@ -12,9 +12,11 @@ const MIB: f32 = 1024.0 * 1024.0;
 const ROUND: u64 = 1_000;
 const END: u128 = 1 << 64;
 
-/// Every table has `regions` equal regions with equal writes.
+/// Every table has `regions` equal regions with equal writes; every checkpoint is `lag` ms
+/// behind the upstream (unknown when `None`).
 struct Equal {
     regions: u128,
+    lag: Option<u64>,
 }
 
 impl RegionSource for Equal {
@@ -24,6 +26,10 @@ impl RegionSource for Equal {
             .filter_map(|i| TableSpan::at_positions(0, span.table_id, i * END / n, (i + 1) * END / n))
             .map(|s| Region { start_key: s.start_key, end_key: s.end_key, written_bytes: 100 })
             .collect())
+    }
+
+    fn lag_ms(&self, _now_ms: u64, _checkpoint: u64) -> Option<u64> {
+        self.lag
     }
 }
 
@@ -35,7 +41,7 @@ fn running(regions: u128) -> Maintainer {
         cfg.load.write_key_threshold = 10.0 * f64::from(MIB);
         cfg.load.check_balance_interval_ms = ROUND;
     })
-    .with_regions(Box::new(Equal { regions }));
+    .with_regions(Box::new(Equal { regions, lag: None }));
     bootstrap_spans(
         &mut m,
         vec![("a", vec![bspan(11, whole(1), ComponentState::Working, CP)]), ("b", vec![])],
@@ -129,38 +135,56 @@ fn l1_a_split_whose_pieces_do_not_tile_the_span_is_not_admitted() {
     assert!(dispatcher_core::maintainer::Operator::split(&record, good).is_some());
 }
 
-/// A running maintainer on nodes a and b with table 1 in `of` equal parts (ids 21, 22, ...) all
-/// on a, load-driven scheduling on under `rules` (traffic threshold 10 MiB/s, a round every
-/// `every` ms), 64 equal regions.
-fn parts_on_a(of: usize, rules: Rules, every: u64) -> Maintainer {
+/// A running maintainer on nodes a and b with table 1 in equal parts (ids 21, 22, ...), part
+/// `i` on `layout[i]`, load-driven scheduling on under `rules` (traffic threshold 10 MiB/s, a
+/// round every `every` ms), 64 equal regions, checkpoints `lag` ms behind.
+fn parts_on(layout: &[&str], rules: Rules, every: u64, lag: Option<u64>) -> Maintainer {
     let mut m = maintainer_with(&["a", "b"], schema(&[1]), |cfg| {
         cfg.load.across_nodes = true;
         cfg.load.write_key_threshold = 10.0 * f64::from(MIB);
         cfg.load.check_balance_interval_ms = every;
         cfg.load.rules = rules;
     })
-    .with_regions(Box::new(Equal { regions: 64 }));
-    let spans = (0..of).map(|i| bspan(21 + i as u64, part(1, of, i), ComponentState::Working, CP)).collect();
-    bootstrap_spans(&mut m, vec![("a", spans), ("b", vec![])]);
+    .with_regions(Box::new(Equal { regions: 64, lag }));
+    let of = layout.len();
+    let on = |node: &str| {
+        (0..of)
+            .filter(|i| layout[*i] == node)
+            .map(|i| bspan(21 + i as u64, part(1, of, i), ComponentState::Working, CP))
+            .collect()
+    };
+    bootstrap_spans(&mut m, vec![("a", on("a")), ("b", on("b"))]);
     m
 }
 
-/// One round `every` ms after the last: every part on a reports its rate, then the tick.
+fn parts_on_a(of: usize, rules: Rules, every: u64) -> Maintainer {
+    parts_on(&vec!["a"; of], rules, every, None)
+}
+
+/// One round `every` ms after the last: part `i` reports `rates[i]` from its node (all on a
+/// unless `layout` says otherwise), then the tick.
 fn round_of_parts(m: &mut Maintainer, now: &mut u64, every: u64, rates: &[f32]) -> Vec<Output> {
+    round_on(m, now, every, rates, &vec!["a"; rates.len()])
+}
+
+fn round_on(m: &mut Maintainer, now: &mut u64, every: u64, rates: &[f32], layout: &[&str]) -> Vec<Output> {
     *now += every;
-    let statuses = rates
-        .iter()
-        .enumerate()
-        .map(|(i, rate)| DispatcherStatus {
-            id: did(21 + i as u64),
-            mode: dispatcher_core::ids::Mode::Default,
-            state: ComponentState::Working,
-            checkpoint_ts: CP + *now,
-            event_size_per_second: *rate,
-        })
-        .collect();
-    let heartbeat = Heartbeat { statuses, ..Default::default() };
-    m.step(*now, Event::Heartbeat { from: n("a"), heartbeat });
+    for node in ["a", "b"] {
+        let statuses = rates
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| layout[*i] == node)
+            .map(|(i, rate)| DispatcherStatus {
+                id: did(21 + i as u64),
+                mode: dispatcher_core::ids::Mode::Default,
+                state: ComponentState::Working,
+                checkpoint_ts: CP + *now,
+                event_size_per_second: *rate,
+            })
+            .collect();
+        let heartbeat = Heartbeat { statuses, ..Default::default() };
+        m.step(*now, Event::Heartbeat { from: n(node), heartbeat });
+    }
     m.step(*now, Event::Tick)
 }
 
@@ -223,7 +247,16 @@ fn cold_merge_round(
     every: u64,
     warm: &[usize],
 ) -> Option<(usize, Vec<(OperatorKind, TableSpan)>)> {
-    let mut m = parts_on_a(4, rules, every);
+    cold_merge_round_lagging(rules, every, warm, None)
+}
+
+fn cold_merge_round_lagging(
+    rules: Rules,
+    every: u64,
+    warm: &[usize],
+    lag: Option<u64>,
+) -> Option<(usize, Vec<(OperatorKind, TableSpan)>)> {
+    let mut m = parts_on(&["a"; 4], rules, every, lag);
     let mut now = 0;
     for r in 1..=20 {
         let cold = 0.1 * MIB;
@@ -251,4 +284,40 @@ fn merge_damping_a_cold_table_merges_back_after_five_cold_evaluations_and_a_warm
     // (its samples come every 10 s, so rounds 10 s apart).
     let (reference, _) = cold_merge_round(Rules::Reference, 10_000, &[]).expect("merged back");
     assert_eq!(reference, 3);
+}
+
+#[test]
+fn l10_a_lagging_table_is_not_merged_back_and_the_references_whole_table_merge_ignores_lag() {
+    // Checkpoints 40 s behind (over the 30 s gate): never, in 20 rounds.
+    assert_eq!(cold_merge_round_lagging(Rules::Ours, ROUND, &[], Some(40_000)), None);
+    // 10 s behind: as without a clock.
+    let (at, _) = cold_merge_round_lagging(Rules::Ours, ROUND, &[], Some(10_000)).expect("merged back");
+    assert_eq!(at, 3 + 4);
+    // The reference gates only its local merges (H9).
+    let (at, _) = cold_merge_round_lagging(Rules::Reference, 10_000, &[], Some(40_000)).expect("merged");
+    assert_eq!(at, 3);
+}
+
+#[test]
+fn move_then_merge_cold_neighbours_on_different_nodes_are_moved_together_in_compensating_pairs() {
+    // Six parts alternating between a and b at 1 MiB/s: 6 MiB/s is not cold enough to merge the
+    // whole table, but six spans are more than 2·max(1, 1, 2) = 4, and no neighbours share a
+    // node. One move alone would put 4 MiB/s on one node (over 1.25 × the mean of 3), so the
+    // moves come in pairs that leave each node's traffic as it was: part 0 joins part 1 on b,
+    // part 3 joins part 4 on a.
+    let layout = ["a", "b", "a", "b", "a", "b"];
+    let mut m = parts_on(&layout, Rules::Ours, ROUND, None);
+    let rates = [MIB; 6];
+    let mut now = 0;
+    let mut moves = Vec::new();
+    let mut rounds = 0;
+    while moves.is_empty() && rounds < 12 {
+        moves = started(&round_on(&mut m, &mut now, ROUND, &rates, &layout));
+        rounds += 1;
+    }
+    assert_eq!(moves, [(OperatorKind::Move, part(1, 6, 0)), (OperatorKind::Move, part(1, 6, 3))]);
+    assert_eq!(rounds, 3 + 4, "after the windows and five evaluations that want a merge");
+    for id in [22, 23, 25, 26] {
+        assert_eq!(op_of(&m, did(id)), None, "part {} stays", id - 21);
+    }
 }
