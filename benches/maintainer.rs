@@ -46,14 +46,18 @@ fn schema() -> MemorySchema {
     s
 }
 
-/// Every node's spans: `tables` tables of `per_table` spans each, table `t` on node `t % 10`,
-/// all Working at checkpoint 200.
-fn spans_by_node(tables: i64, per_table: usize) -> Vec<Vec<BootstrapSpan>> {
+/// Every node's spans: `tables` tables of `per_table` spans each, part `i` of table `t` on node
+/// `place(t, i)`, all Working at checkpoint 200.
+fn spans_by_node(
+    tables: i64,
+    per_table: usize,
+    place: impl Fn(i64, usize) -> usize,
+) -> Vec<Vec<BootstrapSpan>> {
     let mut spans: Vec<Vec<BootstrapSpan>> = vec![Vec::new(); NODES];
     let mut next = 1u64;
     for t in 1..=tables {
-        for part in TableSpan::whole_table(0, t).split_even(per_table).unwrap() {
-            spans[t as usize % NODES].push(BootstrapSpan {
+        for (i, part) in TableSpan::whole_table(0, t).split_even(per_table).unwrap().into_iter().enumerate() {
+            spans[place(t, i) % NODES].push(BootstrapSpan {
                 id: DispatcherId::new(1, next).unwrap(),
                 mode: Mode::Default,
                 schema_id: 1,
@@ -70,7 +74,7 @@ fn spans_by_node(tables: i64, per_table: usize) -> Vec<Vec<BootstrapSpan>> {
 
 /// Ten encoded bootstrap responses; table `t` lives on node `t % 10`.
 fn encoded_responses() -> Vec<(NodeId, Vec<u8>)> {
-    spans_by_node(TABLES, SPANS_PER_TABLE)
+    spans_by_node(TABLES, SPANS_PER_TABLE, |t, _| t as usize)
         .into_iter()
         .enumerate()
         .map(|(i, spans)| {
@@ -233,7 +237,7 @@ fn barrier_db_ddl(c: &mut Criterion) {
     for t in 1..=DB_TABLES {
         s.apply(1, Ddl::Create(TableInfo { keyspace_id: 0, table_id: t, schema_id: 1 }));
     }
-    let spans = spans_by_node(DB_TABLES, DB_SPANS);
+    let spans = spans_by_node(DB_TABLES, DB_SPANS, |t, _| t as usize);
     let responses: Vec<(NodeId, BootstrapResponse)> = spans
         .into_iter()
         .enumerate()
@@ -319,22 +323,8 @@ fn load_round_with(
     for t in 1..=TABLES {
         schema.apply(1, Ddl::Create(TableInfo { keyspace_id: 0, table_id: t, schema_id: 1 }));
     }
-    let mut by_node: Vec<Vec<BootstrapSpan>> = vec![Vec::new(); NODES];
-    let mut next = 1u64;
-    for t in 1..=TABLES {
-        for (i, part) in TableSpan::whole_table(0, t).split_even(PER_TABLE).unwrap().into_iter().enumerate() {
-            by_node[i % NODES].push(BootstrapSpan {
-                id: DispatcherId::new(1, next).unwrap(),
-                mode: Mode::Default,
-                schema_id: 1,
-                span: part,
-                state: ComponentState::Working,
-                checkpoint_ts: 200,
-                block: None,
-            });
-            next += 1;
-        }
-    }
+    // Every table spread over all nodes, part i on node i % 10.
+    let by_node = spans_by_node(TABLES, PER_TABLE, |_, i| i);
     let nodes: Vec<NodeId> = (0..NODES).map(node).collect();
     let mut cfg = MaintainerConfig::new(ChangefeedId::default(), node(0), EPOCH, 100);
     cfg.load.across_nodes = across_nodes;

@@ -24,7 +24,7 @@ pub use self::core::{Maintainer, MaintainerConfig, ModeView, Mutation, Mutations
 pub use controller::{Finished, OperatorController, Refusal};
 pub use event::{Event, Lifecycle, Output};
 pub use operator::{
-    create_start_ts, AfterRemove, Change, Kind, MessageContext, OpEvent, Operator, OperatorKind,
+    create_start_ts, AfterRemove, Change, Kind, MergePhase, MessageContext, OpEvent, Operator, OperatorKind,
     OperatorOutcome, OperatorPhase,
 };
 pub use schema::{Ddl, Fate, MemorySchema, SchemaView, TableInfo};

@@ -29,7 +29,7 @@
 use std::collections::BTreeMap;
 
 use crate::ids::{Epoch, Mode, NodeId, Ts};
-use crate::maintainer::{Lifecycle, SpanState};
+use crate::maintainer::{Kind, Lifecycle, MergePhase, SpanState};
 use crate::messages::{ComponentState, ScheduleAction};
 use crate::messages::{MessageKind, ToNode};
 use crate::span::TableSpan;
@@ -205,6 +205,24 @@ impl Monitor for Checker {
             // it, so a mode may hold part of a table the other has: L1 is checked without it.
             if let Some(detail) = untiled(w, m, &view).filter(|_| !w.opts.barrier) {
                 found = Some(Violation::new("L1", now, format!("{mode:?} {detail}")));
+                break;
+            }
+            // L2: while a merge runs, each of its sources that still exists is bound to the
+            // merge's node (a node merges only its own dispatchers).
+            let apart = view.operators.operators().find_map(|op| {
+                let Kind::Merge { node, sources, phase: MergePhase::Merging, .. } = &op.kind else {
+                    return None;
+                };
+                let elsewhere = sources.iter().find_map(|g| {
+                    view.spans.get(g.id).filter(|r| r.node.as_ref().is_some_and(|n| n != node))
+                })?;
+                Some(format!(
+                    "{mode:?} merge {} on {node}: source {} {:?} is bound to {:?}",
+                    op.id, elsewhere.id, elsewhere.span, elsewhere.node
+                ))
+            });
+            if let Some(detail) = apart {
+                found = Some(Violation::new("L2", now, detail));
                 break;
             }
             for r in view.spans.records() {

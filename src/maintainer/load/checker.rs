@@ -505,16 +505,8 @@ impl Maintainer {
             }
             return false;
         }
-        let mut acted = false;
-        for r in picked {
-            if let Some(op) = Operator::moving(&r, min_node.clone()) {
-                if self.admit(now_ms, mode, op).is_ok() {
-                    self.started(mode, &r, OperatorKind::Move, None, "traffic balance");
-                    acted = true;
-                }
-            }
-        }
-        acted
+        let moves = picked.into_iter().map(|r| (r, min_node.clone())).collect();
+        self.start_moves(now_ms, mode, moves, "traffic balance")
     }
 
     /// Merges of a split table that cooled down (L8: a merge product must not meet a split
@@ -620,15 +612,8 @@ impl Maintainer {
                 .collect();
             if !away.is_empty() {
                 let target = ready[target].clone();
-                let mut acted = false;
-                for r in &away {
-                    if let Some(op) = Operator::moving(r, target.clone()) {
-                        if self.admit(now_ms, mode, op).is_ok() {
-                            self.started(mode, r, OperatorKind::Move, None, "move to merge a cold table");
-                            acted = true;
-                        }
-                    }
-                }
+                let moves = away.into_iter().map(|r| (r, target.clone())).collect();
+                let acted = self.start_moves(now_ms, mode, moves, "move to merge a cold table");
                 return if acted { Merge::Started } else { Merge::Wanted };
             }
         }
@@ -661,15 +646,7 @@ impl Maintainer {
             let moves = move_for_merge(rows, &records, ready.len(), &fits, regions, cfg);
             let moves: Vec<(SpanRecord, NodeId)> =
                 moves.into_iter().map(|(i, to)| (records[i].clone(), ready[to].clone())).collect();
-            let mut acted = false;
-            for (r, to) in moves {
-                if let Some(op) = Operator::moving(&r, to) {
-                    if self.admit(now_ms, mode, op).is_ok() {
-                        self.started(mode, &r, OperatorKind::Move, None, "move cold neighbours together");
-                        acted = true;
-                    }
-                }
-            }
+            let acted = self.start_moves(now_ms, mode, moves, "move cold neighbours together");
             return if acted { Merge::Started } else { Merge::Wanted };
         }
         let merges: Vec<(Vec<DispatcherId>, SpanRecord, TableSpan)> = runs
@@ -855,6 +832,26 @@ impl Maintainer {
             })
             .min_by(|a, b| a.0.cmp(&b.0).then(a.1.total_cmp(&b.1)).then(a.2.cmp(&b.2)).then(a.3.cmp(b.3)))
             .map(|(_, _, _, n)| n.clone())
+    }
+
+    /// Starts a move of each span to its node; whether any was admitted.
+    fn start_moves(
+        &mut self,
+        now_ms: u64,
+        mode: Mode,
+        moves: Vec<(SpanRecord, NodeId)>,
+        reason: &'static str,
+    ) -> bool {
+        let mut acted = false;
+        for (r, to) in moves {
+            if let Some(op) = Operator::moving(&r, to) {
+                if self.admit(now_ms, mode, op).is_ok() {
+                    self.started(mode, &r, OperatorKind::Move, None, reason);
+                    acted = true;
+                }
+            }
+        }
+        acted
     }
 
     fn started(
