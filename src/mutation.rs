@@ -114,6 +114,9 @@ crate::names::named_enum! {
         /// way is never run, its maintainer and dispatchers go on (coordinator world with lost
         /// store replies).
         LifecycleUnknownForgotten = "lifecycle-unknown-forgotten",
+        /// *Maintainer.* A load round reads spans whose window is not full yet, the missing
+        /// samples as 0 (against L6), so the fresh pieces of a split look cold at once.
+        LoadPartialWindows = "load-partial-windows",
     }
 }
 

@@ -13,6 +13,7 @@ use crate::maintainer::core::Maintainer;
 use crate::maintainer::event::Output;
 use crate::maintainer::operator::{Operator, OperatorKind};
 use crate::maintainer::spans::{SpanRecord, SpanState, TableKey};
+use crate::mutation::Mutation;
 use crate::span::TableSpan;
 
 use super::regions::{by_region_count, by_written_bytes, clamp, presplit_pieces};
@@ -686,9 +687,11 @@ impl Maintainer {
                 return None;
             }
             let node = ready.index(r.node.as_ref()?)?;
-            let load = state.load.span(r.id).filter(|l| l.window.len() >= window)?;
+            let partial = self.cfg.mutation.has(Mutation::LoadPartialWindows);
+            let load = state.load.span(r.id).filter(|l| partial || l.window.len() >= window)?;
             rows.min_checkpoint = rows.min_checkpoint.min(r.checkpoint);
             rows.samples.extend(load.window.iter().take(window));
+            rows.samples.extend(std::iter::repeat_n(0.0, window.saturating_sub(load.window.len())));
             rows.rows.push(Row {
                 id: r.id,
                 node,
