@@ -146,6 +146,8 @@ pub async fn run(
     let calls_metrics = calls_tx.clone();
     let (server_stop_tx, server_stop) = oneshot::channel::<()>();
     let server = tonic::transport::Server::builder()
+        .http2_keepalive_interval(Some(crate::transport::KEEP_ALIVE_INTERVAL))
+        .http2_keepalive_timeout(Some(crate::transport::KEEP_ALIVE_TIMEOUT))
         .add_service(center.service())
         .add_service(admin::Admin::service(calls_tx))
         .serve_with_incoming_shutdown(tokio_stream::wrappers::TcpListenerStream::new(listener), async {

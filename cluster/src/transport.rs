@@ -8,6 +8,7 @@
 //! | sending | never blocks: a full queue (4,096 frames per peer) or an unknown peer is a counted drop; every protocol above resends on its timers (K16) |
 //! | receiving | frames are routed into one bounded inbox with `send().await`, so a slow consumer pushes back through HTTP/2 flow control to the senders |
 //! | batching | the writer packs the messages of one kind already queued into one frame (up to 256 of them or 1 MiB), as the reference's frame allows (`repeated bytes payload`) |
+//! | liveness | a dial connects within 2 s, the call and the acceptor's handshake come within 5 s each, and HTTP/2 pings every 5 s both ways close a connection whose peer stopped answering for 5 s |
 //! | reconnect | only the dialer, after 1 s growing ×1.1 up to 3 s. Lost: the frame whose write failed (and the message taken after it), what sat in gRPC and TCP buffers, frames received but not yet routed. Messages still queued go out on the next stream, in order: a stream's writer stops taking from the queue once its call is over |
 //!
 //! A frame whose type has no [`MessageKind`] (log service, redo progress, …) is a counted drop.
@@ -336,16 +337,19 @@ impl MessageCenter {
                 Counters::add(&self.counters.reconnects);
             }
             first = false;
-            if let Ok(client) = MessageServiceClient::connect(format!("http://{addr}")).await {
-                let mut client = client.max_decoding_message_size(256 << 20);
+            if let Some(channel) = dial(&addr).await {
+                let mut client = MessageServiceClient::new(channel).max_decoding_message_size(256 << 20);
                 let (outgoing, _guard) = self.outgoing(to.clone(), &peer);
                 let requests = tokio_stream::iter([self.handshake(&to)]).chain(outgoing);
-                if let Ok(response) = client.stream_messages(requests).await {
+                let call = tokio::time::timeout(HANDSHAKE_TIMEOUT, client.stream_messages(requests)).await;
+                if let Ok(Ok(response)) = call {
                     backoff = Duration::from_secs(1);
                     // The acceptor answers with its own handshake first: its incarnation tags
-                    // everything it sends on this stream.
+                    // everything it sends on this stream. A peer that accepted the call but
+                    // never answers does not hold the dialer.
                     let mut stream = response.into_inner();
-                    match stream.message().await {
+                    match tokio::time::timeout(HANDSHAKE_TIMEOUT, stream.message()).await.unwrap_or(Ok(None))
+                    {
                         Ok(Some(first)) if first.r#type == HANDSHAKE_IO_TYPE && first.from == to.as_str() => {
                             let incarnation = incarnation_of(&first);
                             // Ends with the stream, or once the peer is removed or replaced
@@ -368,6 +372,31 @@ impl MessageCenter {
             backoff = backoff.mul_f64(1.1).min(Duration::from_secs(3));
         }
     }
+}
+
+/// How long a dial may take to connect (a peer whose address drops packets).
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// How long the dialer waits for the call to open and for the acceptor's handshake.
+const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// HTTP/2 pings on every connection, both ways, and how long one may go unanswered before the
+/// connection (and its stream) is closed: a peer that vanished without closing its socket is
+/// noticed within about ten seconds, not at the next TCP timeout.
+pub const KEEP_ALIVE_INTERVAL: Duration = Duration::from_secs(5);
+/// See [`KEEP_ALIVE_INTERVAL`].
+pub const KEEP_ALIVE_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// A connection to `addr`, or `None` when it cannot be made in time.
+async fn dial(addr: &str) -> Option<tonic::transport::Channel> {
+    let endpoint = tonic::transport::Endpoint::from_shared(format!("http://{addr}")).ok()?;
+    let endpoint = endpoint
+        .connect_timeout(CONNECT_TIMEOUT)
+        .http2_keep_alive_interval(KEEP_ALIVE_INTERVAL)
+        .keep_alive_timeout(KEEP_ALIVE_TIMEOUT)
+        .keep_alive_while_idle(true)
+        .tcp_nodelay(true);
+    tokio::time::timeout(CONNECT_TIMEOUT + HANDSHAKE_TIMEOUT, endpoint.connect()).await.ok()?.ok()
 }
 
 /// The incarnation a handshake names (0 when it names none).

@@ -210,3 +210,27 @@ async fn the_dialer_reconnects_and_what_was_queued_meanwhile_goes_out_in_order()
     assert!(Counters::get(&a.counters().reconnects) >= 1);
     b2.shutdown_background();
 }
+
+/// A peer that accepts connections and never answers (a hung process) does not hold the dialer:
+/// each attempt times out and the dialer tries again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_peer_that_accepts_and_never_answers_does_not_hold_the_dialer() {
+    let (a, _a_in, _a_addr, _sa) = node("a", 1).await;
+    let silent = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = silent.local_addr().unwrap();
+    let held = tokio::spawn(async move {
+        let mut sockets = Vec::new();
+        while let Ok((socket, _)) = silent.accept().await {
+            sockets.push(socket); // kept open, never read
+        }
+    });
+    a.add_peer(NodeId::new("b"), addr.to_string());
+    a.send(&NodeId::new("b"), MessageKind::HeartBeatRequest, vec![1]);
+    let retried = tokio::time::timeout(Duration::from_secs(40), async {
+        while Counters::get(&a.counters().reconnects) < 2 {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    });
+    retried.await.expect("the dialer gave up on the silent peer and dialled again");
+    held.abort();
+}
