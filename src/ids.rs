@@ -127,8 +127,15 @@ impl Epoch {
 }
 
 /// A node (server) identity as carried by the transport envelope.
-#[derive(Clone, Eq, PartialOrd, Ord, Hash)]
+#[derive(Clone, Eq, PartialOrd, Ord)]
 pub struct NodeId(Arc<str>);
+
+impl std::hash::Hash for NodeId {
+    /// The string's hash, as equality compares strings.
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.0.hash(state);
+    }
+}
 
 impl NodeId {
     /// Whether both are clones of one id (the same allocation): a check without comparing
