@@ -143,6 +143,8 @@ struct Row {
     newest: f64,
     /// Its region count (after the refresh; `None` with region checks off).
     regions: Option<u64>,
+    /// Its region count as last read, and the round it was read.
+    regions_read: Option<(u64, u64)>,
     /// Every sample of its window at or above the traffic threshold.
     hot: bool,
     /// Under the reference's rules, its run of hot samples.
@@ -236,13 +238,13 @@ impl Maintainer {
             Rules::Ours => self.modes[mode].load.observe(id, rate),
             Rules::Reference => {
                 let t = cfg.traffic_threshold();
-                self.modes[mode].load.observe_sample(id, rate, now_ms, REFERENCE_SAMPLE_MS, cfg.window, t);
+                self.modes[mode].load.observe_sample(id, rate, now_ms, REFERENCE_SAMPLE_MS, cfg.window(), t);
             }
         }
     }
 
     fn load_round(&mut self, now_ms: u64, mode: Mode) {
-        let window = self.cfg.load.window;
+        let window = self.cfg.load.window();
         self.modes[mode].sc.sort_tables();
         let mut ready = Ready::new(self.ready_nodes());
         let sampled: Vec<DispatcherId> = self.modes[mode]
@@ -317,7 +319,7 @@ impl Maintainer {
         let state = &mut self.modes[mode];
         let round = state.load.round;
         for row in &mut table.rows {
-            if let Some(&(count, at)) = state.load.region_counts.get(&row.id) {
+            if let Some((count, at)) = row.regions_read {
                 if round < at + REGION_REFRESH_ROUNDS {
                     row.regions = Some(count);
                     continue;
@@ -326,7 +328,7 @@ impl Maintainer {
             let Some(r) = state.sc.get(row.id) else { continue };
             let got = self.regions.regions(&r.span).ok().and_then(|g| clamp(&r.span, &g));
             let count = got.map_or(0, |g| g.len() as u64);
-            state.load.region_counts.insert(row.id, (count, round));
+            state.load.set_regions(row.id, count, round);
             row.regions = Some(count);
         }
     }
@@ -340,7 +342,7 @@ impl Maintainer {
         nodes: usize,
         budget: &mut Budget,
     ) -> bool {
-        let window = self.cfg.load.window;
+        let window = self.cfg.load.window();
         let mut acted = false;
         for (i, row) in table.rows.iter().enumerate() {
             if budget.splits == 0 {
@@ -405,7 +407,7 @@ impl Maintainer {
     ) -> bool {
         const MOVES_MAX: usize = 4;
         let cfg = &self.cfg.load;
-        let w = cfg.window;
+        let w = cfg.window();
         if ready.len() < 2 {
             return false;
         }
@@ -537,7 +539,7 @@ impl Maintainer {
         let t = cfg.traffic_threshold();
         let rt = cfg.region_threshold;
         let rows = &table.rows;
-        let mut totals = vec![0.0; cfg.window];
+        let mut totals = vec![0.0; cfg.window()];
         for i in 0..rows.len() {
             for (sum, s) in totals.iter_mut().zip(table.samples(i)) {
                 *sum += s;
@@ -678,28 +680,37 @@ impl Maintainer {
     /// The spans of `table` in key order, read once, if the table may be reshaped now.
     fn quiet_table(&self, mode: Mode, table: TableKey, ready: &mut Ready) -> Option<Rows> {
         let state = &self.modes[mode];
-        let window = self.cfg.load.window.max(1);
+        let window = self.cfg.load.window();
         let t = self.cfg.load.traffic_threshold();
         let round = state.load.round;
         let mut rows = Rows { rows: Vec::new(), samples: Vec::new(), window, min_checkpoint: Ts::MAX };
+        // Most rounds find no operator and nothing set aside: those lookups are skipped then.
+        let operators = !state.oc.is_empty();
+        let set_aside = !state.load.unsplittable.is_empty();
         for r in state.sc.table(table) {
-            if r.state != SpanState::Replicating || r.block.is_some() || state.oc.get(r.id).is_some() {
+            if r.state != SpanState::Replicating
+                || r.block.is_some()
+                || (operators && state.oc.get(r.id).is_some())
+            {
                 return None;
             }
             let node = ready.index(r.node.as_ref()?)?;
             let partial = self.cfg.mutation.has(Mutation::LoadPartialWindows);
             let load = state.load.span(r.id).filter(|l| partial || l.window.len() >= window)?;
             rows.min_checkpoint = rows.min_checkpoint.min(r.checkpoint);
-            rows.samples.extend(load.window.iter().take(window));
-            rows.samples.extend(std::iter::repeat_n(0.0, window.saturating_sub(load.window.len())));
+            let samples = load.window.as_slice();
+            rows.samples.extend(samples.iter().take(window));
+            rows.samples.extend(std::iter::repeat_n(0.0, window.saturating_sub(samples.len())));
             rows.rows.push(Row {
                 id: r.id,
                 node,
-                newest: load.window.front().copied().unwrap_or(0.0),
+                newest: load.window.front().unwrap_or(0.0),
                 regions: None,
-                hot: t > 0.0 && load.window.iter().all(|s| *s >= t),
+                regions_read: load.regions,
+                hot: t > 0.0 && samples.iter().all(|s| *s >= t),
                 streak: load.streak,
-                set_aside: state.load.unsplittable.get(&r.id).is_some_and(|again| round < *again),
+                set_aside: set_aside
+                    && state.load.unsplittable.get(&r.id).is_some_and(|again| round < *again),
                 alone: false,
             });
         }

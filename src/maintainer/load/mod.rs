@@ -18,6 +18,7 @@ mod signals;
 
 pub use regions::{NoRegions, Region, RegionSource};
 pub(super) use signals::LoadState;
+pub use signals::WINDOW_MAX;
 
 /// The reference's floor for a positive `write-key-threshold` (10 MiB/s).
 pub const WRITE_KEY_THRESHOLD_MIN: f64 = 10.0 * 1024.0 * 1024.0;
@@ -64,7 +65,7 @@ pub struct LoadConfig {
     pub check_balance_interval_ms: u64,
     /// Ours or the reference's.
     pub rules: Rules,
-    /// Samples in a span's window (3, as the reference's).
+    /// Samples in a span's window (3, as the reference's; 1 to 8, see [`Self::window`]).
     pub window: usize,
     /// Most splits one round starts, over all tables of a mode (L7; the reference has no bound).
     pub splits_per_round: usize,
@@ -94,6 +95,11 @@ impl Default for LoadConfig {
 }
 
 impl LoadConfig {
+    /// The window in force: `window` within 1 and [`WINDOW_MAX`].
+    pub fn window(&self) -> usize {
+        self.window.clamp(1, signals::WINDOW_MAX)
+    }
+
     /// The traffic threshold in force: 0 (off), or at least [`WRITE_KEY_THRESHOLD_MIN`].
     pub fn traffic_threshold(&self) -> f64 {
         let t = self.write_key_threshold;

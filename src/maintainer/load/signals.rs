@@ -5,7 +5,7 @@
 //! windows (L6, and the refill time of L8); the same holds after a failover, since this state is
 //! soft and a new maintainer starts without it.
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::BTreeMap;
 
 use crate::ids::NodeId;
 use crate::maintainer::spans::TableKey;
@@ -17,11 +17,50 @@ pub(in crate::maintainer) struct SpanLoad {
     latest: f64,
     heard: bool,
     /// The samples, newest first.
-    pub(in crate::maintainer) window: VecDeque<f64>,
+    pub(in crate::maintainer) window: Window,
     /// Under the reference's rules: consecutive samples at or above the traffic threshold, and
     /// when the last sample was taken.
     pub(in crate::maintainer) streak: u32,
     pushed_ms: Option<u64>,
+    /// The span's region count and the round it was read (refreshed every few rounds, like the
+    /// reference's region-count refresher, so a round does not ask the source for every span).
+    pub(in crate::maintainer) regions: Option<(u64, u64)>,
+}
+
+/// The most samples a window holds.
+pub const WINDOW_MAX: usize = 8;
+
+/// A span's last samples, newest first, kept inline (no allocation per span, one cache line to
+/// read in a round).
+#[derive(Debug, Default, Clone, Copy)]
+pub(in crate::maintainer) struct Window {
+    samples: [f64; WINDOW_MAX],
+    len: u8,
+}
+
+impl Window {
+    /// Puts `x` first, keeping at most `keep` samples (1 to [`WINDOW_MAX`]).
+    fn push_front(&mut self, x: f64, keep: usize) {
+        let keep = keep.clamp(1, WINDOW_MAX);
+        self.samples.copy_within(0..WINDOW_MAX - 1, 1);
+        self.samples[0] = x;
+        self.len = (usize::from(self.len) + 1).min(keep) as u8;
+    }
+
+    /// The samples, newest first.
+    pub(in crate::maintainer) fn as_slice(&self) -> &[f64] {
+        &self.samples[..usize::from(self.len)]
+    }
+
+    /// How many samples it holds.
+    pub(in crate::maintainer) fn len(&self) -> usize {
+        usize::from(self.len)
+    }
+
+    /// The newest sample.
+    pub(in crate::maintainer) fn front(&self) -> Option<f64> {
+        self.as_slice().first().copied()
+    }
 }
 
 /// The load state of one mode.
@@ -36,9 +75,6 @@ pub(in crate::maintainer) struct LoadState {
     pub(in crate::maintainer) unsplittable: IdMap<DispatcherId, u64>,
     /// Per table: the balance and merge damping.
     pub(in crate::maintainer) tables: BTreeMap<TableKey, TableCheck>,
-    /// Per span: its region count and the round it was read (refreshed every few rounds, like
-    /// the reference's region-count refresher, so a round does not ask the source for every span).
-    pub(in crate::maintainer) region_counts: IdMap<DispatcherId, (u64, u64)>,
     /// The span controller's deletion count at the last pruning.
     deletions_seen: Option<u64>,
 }
@@ -125,9 +161,15 @@ impl LoadState {
         }
         e.pushed_ms = Some(now_ms);
         e.latest = rate;
-        e.window.push_front(rate);
-        e.window.truncate(window.max(1));
+        e.window.push_front(rate, window);
         e.streak = if threshold > 0.0 && rate >= threshold { e.streak + 1 } else { 0 };
+    }
+
+    /// Records span `id`'s region count, read in `round`.
+    pub(in crate::maintainer) fn set_regions(&mut self, id: DispatcherId, count: u64, round: u64) {
+        if let Some(e) = self.spans.get_mut(&id) {
+            e.regions = Some((count, round));
+        }
     }
 
     /// Span `id`'s load.
@@ -150,13 +192,11 @@ impl LoadState {
             self.deletions_seen = Some(deletions);
             self.spans.retain(|id, _| known(*id));
             self.unsplittable.retain(|id, _| known(*id));
-            self.region_counts.retain(|id, _| known(*id));
         }
         for id in sampled {
             let e = self.spans.entry(*id).or_default();
             if e.heard {
-                e.window.push_front(e.latest);
-                e.window.truncate(window.max(1));
+                e.window.push_front(e.latest, window);
                 e.heard = false;
             }
         }
@@ -165,7 +205,7 @@ impl LoadState {
 
     /// Span `id`'s newest sample (0 without one).
     pub(in crate::maintainer) fn newest(&self, id: DispatcherId) -> f64 {
-        self.spans.get(&id).and_then(|e| e.window.front().copied()).unwrap_or(0.0)
+        self.spans.get(&id).and_then(|e| e.window.front()).unwrap_or(0.0)
     }
 }
 
@@ -175,6 +215,24 @@ mod tests {
 
     fn n(s: &str) -> NodeId {
         NodeId::new(s)
+    }
+
+    #[test]
+    fn a_window_keeps_the_newest_samples_first_and_at_most_what_it_is_told() {
+        let mut w = Window::default();
+        assert_eq!((w.len(), w.front()), (0, None));
+        for x in 1..=5 {
+            w.push_front(f64::from(x), 3);
+        }
+        assert_eq!(w.as_slice(), [5.0, 4.0, 3.0]);
+        // Asked to keep more than it can hold, it keeps WINDOW_MAX.
+        for x in 6..=20 {
+            w.push_front(f64::from(x), 100);
+        }
+        assert_eq!(w.len(), WINDOW_MAX);
+        assert_eq!(w.as_slice()[..2], [20.0, 19.0]);
+        w.push_front(0.5, 0);
+        assert_eq!(w.as_slice(), [0.5], "at least one");
     }
 
     #[test]
@@ -206,9 +264,8 @@ mod tests {
         let id = DispatcherId::MIN;
         s.observe_sample(id, 30.0, 0, 10_000, 3, 20.0);
         s.observe_sample(id, 30.0, 9_999, 10_000, 3, 20.0);
-        let span = |s: &LoadState| {
-            (s.span(id).unwrap().window.iter().copied().collect::<Vec<_>>(), s.span(id).unwrap().streak)
-        };
+        let span =
+            |s: &LoadState| (s.span(id).unwrap().window.as_slice().to_vec(), s.span(id).unwrap().streak);
         assert_eq!(span(&s), (vec![30.0], 1), "one sample per period");
         s.observe_sample(id, 30.0, 10_000, 10_000, 3, 20.0);
         s.observe_sample(id, 10.0, 20_000, 10_000, 3, 20.0);

@@ -18,7 +18,7 @@ impl World {
             OperatorKind::Merge => OperatorKind::Split,
             _ => return None,
         };
-        let cooldown = (load.window as u64).saturating_sub(1) * load.check_balance_interval_ms;
+        let cooldown = (load.window() as u64).saturating_sub(1) * load.check_balance_interval_ms;
         let (at, _, _, earlier) = self.scheduler_started.iter().rev().find(|(at, m, k, s)| {
             *m == mode && *k == opposite && s.overlaps(span) && self.now.saturating_sub(*at) < cooldown
         })?;
