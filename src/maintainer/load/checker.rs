@@ -562,9 +562,11 @@ impl Maintainer {
             Scope::Whole => whole_cold,
             Scope::Local => !whole_cold && rows.len() > upper,
         };
-        // L10: no merge while the table lags (the reference gates its local merges only, H9).
+        // L10: no merge while the table lags (the reference gates its local merges only, H9);
+        // the clock is asked only when a merge is wanted.
         let gated = !(reference && whole_cold);
-        let lagging = gated
+        let lagging = wanted
+            && gated
             && self
                 .regions
                 .lag_ms(now_ms, table.min_checkpoint)
@@ -687,6 +689,7 @@ impl Maintainer {
         // Most rounds find no operator and nothing set aside: those lookups are skipped then.
         let operators = !state.oc.is_empty();
         let set_aside = !state.load.unsplittable.is_empty();
+        let partial = self.cfg.mutation.has(Mutation::LoadPartialWindows);
         for r in state.sc.table(table) {
             if r.state != SpanState::Replicating
                 || r.block.is_some()
@@ -695,7 +698,6 @@ impl Maintainer {
                 return None;
             }
             let node = ready.index(r.node.as_ref()?)?;
-            let partial = self.cfg.mutation.has(Mutation::LoadPartialWindows);
             let load = state.load.span(r.id).filter(|l| partial || l.window.len() >= window)?;
             rows.min_checkpoint = rows.min_checkpoint.min(r.checkpoint);
             let samples = load.window.as_slice();
